@@ -1,0 +1,250 @@
+//! The mempool: posts waiting to be mined, in arrival order.
+//!
+//! **Invariants**
+//! - No two entries share an id; `bytes` is the sum of the entries' canonical sizes.
+//! - Admission is bounded by count and bytes; a full pool refuses with an error rather than
+//!   dropping anything silently.
+//! - Posts returned by a reorganization are re-admitted even beyond the bounds: a post the
+//!   network once accepted is never lost to a reorg.
+//!
+//! The mempool does not validate posts or know the chain; [`crate::chain::state`] decides
+//! what may enter and keeps it consistent with the best chain.
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use crate::chain::block::Block;
+use crate::chain::hash::TxId;
+use crate::chain::tx::Transaction;
+
+/// Why the mempool refused a post.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MempoolError {
+    /// The post is already waiting to be mined.
+    #[error("transaction {id} is already pending")]
+    Duplicate {
+        /// The post's id.
+        id: TxId,
+    },
+    /// The pool is at its count or byte limit.
+    #[error("mempool full ({count} posts, {bytes} bytes pending); try again after the next block")]
+    Full {
+        /// Posts pending.
+        count: usize,
+        /// Bytes pending.
+        bytes: usize,
+    },
+}
+
+/// Limits on what the mempool holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MempoolLimits {
+    /// Most posts pending at once.
+    pub max_count: usize,
+    /// Most canonical bytes pending at once.
+    pub max_bytes: usize,
+}
+
+impl Default for MempoolLimits {
+    fn default() -> Self {
+        MempoolLimits {
+            max_count: 100_000,
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Posts waiting for a block, in arrival order.
+#[derive(Debug, Clone, Default)]
+pub struct Mempool {
+    txs: IndexMap<TxId, Arc<Transaction>>,
+    bytes: usize,
+    limits: MempoolLimits,
+}
+
+impl Mempool {
+    /// An empty pool with the given limits.
+    pub fn new(limits: MempoolLimits) -> Self {
+        Mempool {
+            txs: IndexMap::new(),
+            bytes: 0,
+            limits,
+        }
+    }
+
+    /// Admits a post, unless it is already here or the pool is full.
+    pub fn insert(&mut self, tx: Arc<Transaction>) -> Result<(), MempoolError> {
+        if self.txs.contains_key(&tx.id()) {
+            return Err(MempoolError::Duplicate { id: tx.id() });
+        }
+        if self.txs.len() >= self.limits.max_count
+            || self.bytes + tx.encoded_len() > self.limits.max_bytes
+        {
+            return Err(MempoolError::Full {
+                count: self.txs.len(),
+                bytes: self.bytes,
+            });
+        }
+        self.push(tx);
+        Ok(())
+    }
+
+    /// Re-admits a post that left the best chain, whatever the bounds; false if it was
+    /// already here.
+    pub fn restore(&mut self, tx: Arc<Transaction>) -> bool {
+        if self.txs.contains_key(&tx.id()) {
+            return false;
+        }
+        self.push(tx);
+        true
+    }
+
+    fn push(&mut self, tx: Arc<Transaction>) {
+        self.bytes += tx.encoded_len();
+        self.txs.insert(tx.id(), tx);
+    }
+
+    /// Removes the posts of `blocks`; returns the ids that were pending.
+    pub fn remove_included(&mut self, blocks: &[Arc<Block>]) -> Vec<TxId> {
+        let mut removed = Vec::new();
+        for tx in blocks.iter().flat_map(|block| block.transactions()) {
+            // shift_remove keeps the arrival order of everything else.
+            if let Some(tx) = self.txs.shift_remove(&tx.id()) {
+                self.bytes -= tx.encoded_len();
+                removed.push(tx.id());
+            }
+        }
+        removed
+    }
+
+    /// The oldest posts that fit in a block of at most `max_count` posts and `max_bytes`.
+    pub fn select(&self, max_count: usize, max_bytes: usize) -> Vec<Arc<Transaction>> {
+        let mut bytes = 0;
+        let mut selected = Vec::new();
+        for tx in self.txs.values() {
+            if selected.len() == max_count {
+                break;
+            }
+            if bytes + tx.encoded_len() > max_bytes {
+                continue;
+            }
+            bytes += tx.encoded_len();
+            selected.push(tx.clone());
+        }
+        selected
+    }
+
+    /// The pending post with this id.
+    pub fn get(&self, id: &TxId) -> Option<&Arc<Transaction>> {
+        self.txs.get(id)
+    }
+
+    /// Whether a post with this id is pending.
+    pub fn contains(&self, id: &TxId) -> bool {
+        self.txs.contains_key(id)
+    }
+
+    /// Pending posts in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Transaction>> {
+        self.txs.values()
+    }
+
+    /// Number of pending posts.
+    pub fn len(&self) -> usize {
+        self.txs.len()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.txs.is_empty()
+    }
+
+    /// Canonical bytes pending.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::test_support::*;
+
+    fn pool(max_count: usize, max_bytes: usize) -> Mempool {
+        Mempool::new(MempoolLimits {
+            max_count,
+            max_bytes,
+        })
+    }
+
+    #[test]
+    fn duplicates_are_refused_by_id() {
+        let mut pool = pool(10, 10_000);
+        let tx = unsigned_arc("a", "1", 1.0);
+        assert_eq!(pool.insert(tx.clone()), Ok(()));
+        assert_eq!(
+            pool.insert(Arc::new(unsigned("a", "1", 1.0))),
+            Err(MempoolError::Duplicate { id: tx.id() })
+        );
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn full_is_an_error_by_count_and_by_bytes() {
+        let mut by_count = pool(1, 10_000);
+        by_count.insert(unsigned_arc("a", "1", 1.0)).expect("room");
+        assert!(matches!(
+            by_count.insert(unsigned_arc("a", "2", 1.0)),
+            Err(MempoolError::Full { count: 1, .. })
+        ));
+        let tx = unsigned_arc("a", "1", 1.0);
+        let mut by_bytes = pool(10, tx.encoded_len());
+        by_bytes.insert(tx).expect("room");
+        assert!(matches!(
+            by_bytes.insert(unsigned_arc("a", "2", 1.0)),
+            Err(MempoolError::Full { count: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn restore_ignores_bounds_but_not_duplicates() {
+        let mut pool = pool(1, 10_000);
+        let first = unsigned_arc("a", "1", 1.0);
+        pool.insert(first.clone()).expect("room");
+        assert!(pool.restore(unsigned_arc("a", "2", 1.0)));
+        assert!(!pool.restore(first));
+        assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn removal_keeps_arrival_order_and_byte_count() {
+        let mut pool = pool(10, 10_000);
+        let txs: Vec<_> = (0..4).map(|i| unsigned_arc("a", &i.to_string(), 1.0)).collect();
+        for tx in &txs {
+            pool.insert(tx.clone()).expect("room");
+        }
+        let p = crate::chain::ChainParams::new(0, false).expect("valid");
+        let block = Arc::new(unmined_child(&p.genesis(), vec![txs[1].clone()], &p));
+        assert_eq!(pool.remove_included(&[block]), vec![txs[1].id()]);
+        let order: Vec<_> = pool.iter().map(|tx| tx.id()).collect();
+        assert_eq!(order, vec![txs[0].id(), txs[2].id(), txs[3].id()]);
+        let expected_bytes: usize = pool.iter().map(|tx| tx.encoded_len()).sum();
+        assert_eq!(pool.bytes(), expected_bytes);
+    }
+
+    #[test]
+    fn selection_takes_the_oldest_that_fit() {
+        let mut pool = pool(10, 10_000);
+        let small = unsigned_arc("a", "1", 1.0);
+        let big = unsigned_arc("a", &"x".repeat(500), 1.0);
+        let small2 = unsigned_arc("a", "2", 1.0);
+        for tx in [&small, &big, &small2] {
+            pool.insert(tx.clone()).expect("room");
+        }
+        let ids = |txs: Vec<Arc<Transaction>>| txs.iter().map(|t| t.id()).collect::<Vec<_>>();
+        assert_eq!(ids(pool.select(2, 10_000)), vec![small.id(), big.id()]);
+        let room = small.encoded_len() + small2.encoded_len();
+        assert_eq!(ids(pool.select(10, room)), vec![small.id(), small2.id()]);
+    }
+}

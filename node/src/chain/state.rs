@@ -1,0 +1,396 @@
+//! The node's chain state: the block tree and the mempool, kept consistent with each other.
+//!
+//! **Invariant:** every post this state ever accepted, into the mempool or in a connected
+//! block, is either confirmed on the best chain or pending in the mempool, never both.
+//! Blocks entering the best chain take their posts out of the mempool; blocks leaving it
+//! in a reorganization put theirs back.
+//!
+//! Still pure: the caller passes the time and persists what each call reports.
+
+use std::sync::Arc;
+
+use crate::chain::block::{Block, BlockHeader, merkle_root};
+use crate::chain::hash::{BlockHash, TxId};
+use crate::chain::mempool::{Mempool, MempoolError, MempoolLimits};
+use crate::chain::params::ChainParams;
+use crate::chain::tree::{BlockTree, CheckedBlock, InsertOutcome};
+use crate::chain::tx::Transaction;
+use crate::chain::validation::{self, BlockError, TxError};
+
+/// A post that passed the stateless checks and the mempool's time window: the only kind
+/// [`ChainState::submit_transaction`] takes, so signatures are verified before any lock.
+#[derive(Debug, Clone)]
+pub struct CheckedTransaction(Arc<Transaction>);
+
+impl CheckedTransaction {
+    /// Runs the stateless checks and the time window around `now`.
+    pub fn check(tx: Transaction, now: u64, params: &ChainParams) -> Result<Self, TxError> {
+        validation::validate_transaction(&tx, params)?;
+        validation::validate_transaction_time(&tx, now, params)?;
+        Ok(CheckedTransaction(Arc::new(tx)))
+    }
+
+    /// The post.
+    pub fn transaction(&self) -> &Arc<Transaction> {
+        &self.0
+    }
+}
+
+/// Why a post was not accepted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SubmitTxError {
+    /// The post breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] TxError),
+    /// The post is already in a block of the best chain.
+    #[error("transaction {id} is already in block #{index} ({block})")]
+    AlreadyConfirmed {
+        /// The post's id.
+        id: TxId,
+        /// Height of the block holding it.
+        index: u64,
+        /// Hash of the block holding it.
+        block: BlockHash,
+    },
+    /// The mempool refused it.
+    #[error(transparent)]
+    Mempool(#[from] MempoolError),
+}
+
+/// What accepting a block changed, for the shell to persist and announce.
+#[derive(Debug, Clone)]
+pub struct BlockAccepted {
+    /// What the tree did.
+    pub outcome: InsertOutcome,
+    /// Pending posts that are now in the best chain.
+    pub mempool_removed: Vec<TxId>,
+    /// Posts of abandoned blocks that are pending again.
+    pub mempool_restored: Vec<Arc<Transaction>>,
+}
+
+/// Why stored state could not be restored.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RestoreError {
+    /// A stored block does not fit the chain (another network's data, or corruption).
+    #[error("stored block {hash} does not connect: {reason}")]
+    BadBlock {
+        /// The stored block.
+        hash: BlockHash,
+        /// Why it does not fit.
+        reason: String,
+    },
+}
+
+/// A proposal for the next block: the header (nonce 0) and the posts it commits to.
+#[derive(Debug, Clone)]
+pub struct BlockTemplate {
+    /// The header to search nonces for.
+    pub header: BlockHeader,
+    /// The posts, in block order.
+    pub transactions: Vec<Arc<Transaction>>,
+}
+
+/// The block tree and mempool of one node.
+#[derive(Debug, Clone)]
+pub struct ChainState {
+    tree: BlockTree,
+    mempool: Mempool,
+}
+
+impl ChainState {
+    /// A fresh state: genesis only, nothing pending.
+    pub fn new(params: ChainParams, limits: MempoolLimits) -> Self {
+        ChainState {
+            tree: BlockTree::new(params),
+            mempool: Mempool::new(limits),
+        }
+    }
+
+    /// Rebuilds a state from stored blocks (in the order they first connected) and
+    /// pending posts. Both were checked before they were stored, so only the cheap
+    /// contextual rules run again; posts already confirmed are dropped from the mempool.
+    pub fn restore(
+        params: ChainParams,
+        limits: MempoolLimits,
+        blocks: impl IntoIterator<Item = Block>,
+        pending: impl IntoIterator<Item = Transaction>,
+    ) -> Result<Self, RestoreError> {
+        let mut state = ChainState::new(params, limits);
+        for block in blocks {
+            let hash = block.hash();
+            // The clock is not consulted: these blocks passed it when they arrived.
+            match state.tree.insert(CheckedBlock::assume_checked(block), u64::MAX) {
+                Ok(InsertOutcome::UnknownParent { missing }) => {
+                    return Err(RestoreError::BadBlock {
+                        hash,
+                        reason: format!("parent {missing} is not stored"),
+                    });
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    return Err(RestoreError::BadBlock {
+                        hash,
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+        for tx in pending {
+            if state.tree.confirming_block(&tx.id()).is_none() {
+                state.mempool.restore(Arc::new(tx));
+            }
+        }
+        Ok(state)
+    }
+
+    /// Admits a checked post to the mempool unless the best chain already has it.
+    pub fn submit_transaction(&mut self, tx: CheckedTransaction) -> Result<(), SubmitTxError> {
+        let tx = tx.0;
+        if let Some(entry) = self.tree.confirming_block(&tx.id()) {
+            return Err(SubmitTxError::AlreadyConfirmed {
+                id: tx.id(),
+                index: entry.height(),
+                block: entry.hash(),
+            });
+        }
+        self.mempool.insert(tx)?;
+        Ok(())
+    }
+
+    /// Inserts a checked block into the tree and brings the mempool in line with the new
+    /// best chain.
+    pub fn submit_block(
+        &mut self,
+        block: CheckedBlock,
+        now: u64,
+    ) -> Result<BlockAccepted, BlockError> {
+        let outcome = self.tree.insert(block, now)?;
+        let (mempool_removed, mempool_restored) = match &outcome {
+            InsertOutcome::Extended { applied, .. } => {
+                (self.mempool.remove_included(applied), Vec::new())
+            }
+            InsertOutcome::Reorganized {
+                reverted, applied, ..
+            } => {
+                let removed = self.mempool.remove_included(applied);
+                let mut restored = Vec::new();
+                for tx in reverted.iter().flat_map(|block| block.transactions()) {
+                    if self.tree.confirming_block(&tx.id()).is_none()
+                        && self.mempool.restore(tx.clone())
+                    {
+                        restored.push(tx.clone());
+                    }
+                }
+                (removed, restored)
+            }
+            InsertOutcome::SideBranch { .. }
+            | InsertOutcome::AlreadyKnown
+            | InsertOutcome::UnknownParent { .. } => (Vec::new(), Vec::new()),
+        };
+        Ok(BlockAccepted {
+            outcome,
+            mempool_removed,
+            mempool_restored,
+        })
+    }
+
+    /// The next block to mine on the best tip, or `None` when nothing is pending. Its
+    /// timestamp is `now`, or just after the median of the tip's ancestors if that is later.
+    pub fn block_template(&self, now: u64) -> Option<BlockTemplate> {
+        let params = self.tree.params();
+        let transactions = self
+            .mempool
+            .select(params.max_block_transactions, params.max_block_bytes - crate::chain::block::HEADER_LEN);
+        if transactions.is_empty() {
+            return None;
+        }
+        let tip = self.tree.tip();
+        let header = BlockHeader {
+            index: tip.height() + 1,
+            previous_hash: tip.hash(),
+            merkle_root: merkle_root(&transactions),
+            timestamp: now.max(self.tree.min_next_timestamp()),
+            difficulty: params.difficulty,
+            nonce: 0,
+        };
+        Some(BlockTemplate {
+            header,
+            transactions,
+        })
+    }
+
+    /// The block tree.
+    pub fn tree(&self) -> &BlockTree {
+        &self.tree
+    }
+
+    /// The mempool.
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    /// The chain parameters.
+    pub fn params(&self) -> &ChainParams {
+        self.tree.params()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::test_support::*;
+    use proptest::prelude::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn params() -> ChainParams {
+        ChainParams::new(0, false).expect("valid")
+    }
+
+    fn checked(tx: &Arc<Transaction>) -> CheckedTransaction {
+        CheckedTransaction::check((**tx).clone(), NOW, &params()).expect("valid post")
+    }
+
+    fn post(n: usize) -> Arc<Transaction> {
+        unsigned_arc("author", &format!("post {n}"), NOW as f64)
+    }
+
+    #[test]
+    fn posts_move_from_mempool_to_chain_and_back_on_reorg() {
+        let p = params();
+        let mut state = ChainState::new(p.clone(), MempoolLimits::default());
+        let (x, y) = (post(1), post(2));
+        state.submit_transaction(checked(&x)).expect("admitted");
+        state.submit_transaction(checked(&y)).expect("admitted");
+
+        let genesis = p.genesis();
+        let a1 = unmined_child(&genesis, vec![x.clone()], &p);
+        let accepted = state
+            .submit_block(CheckedBlock::assume_checked(a1.clone()), NOW)
+            .expect("valid");
+        assert_eq!(accepted.mempool_removed, vec![x.id()]);
+        assert_eq!(state.mempool().len(), 1);
+        assert!(matches!(
+            state.submit_transaction(checked(&x)),
+            Err(SubmitTxError::AlreadyConfirmed { index: 1, .. })
+        ));
+
+        // A heavier branch without x: x must come back, y stays pending.
+        let b1 = unmined_child(&genesis, vec![], &p);
+        let b2 = unmined_child(&b1, vec![], &p);
+        state
+            .submit_block(CheckedBlock::assume_checked(b1), NOW)
+            .expect("valid");
+        let accepted = state
+            .submit_block(CheckedBlock::assume_checked(b2), NOW)
+            .expect("valid");
+        assert!(matches!(accepted.outcome, InsertOutcome::Reorganized { .. }));
+        assert_eq!(
+            accepted
+                .mempool_restored
+                .iter()
+                .map(|t| t.id())
+                .collect::<Vec<_>>(),
+            vec![x.id()]
+        );
+        assert!(state.mempool().contains(&x.id()) && state.mempool().contains(&y.id()));
+    }
+
+    #[test]
+    fn template_commits_to_pending_posts_on_the_tip() {
+        let p = params();
+        let mut state = ChainState::new(p.clone(), MempoolLimits::default());
+        assert!(state.block_template(NOW).is_none());
+        let x = post(1);
+        state.submit_transaction(checked(&x)).expect("admitted");
+        let template = state.block_template(NOW).expect("something to mine");
+        assert_eq!(template.header.index, 1);
+        assert_eq!(template.header.previous_hash, p.genesis().hash());
+        assert_eq!(template.header.timestamp, NOW);
+        assert_eq!(template.header.merkle_root, merkle_root(&[x.clone()]));
+        // A clock behind the chain still yields a valid timestamp.
+        let template = state.block_template(0).expect("something to mine");
+        assert!(template.header.timestamp > p.genesis().header().timestamp);
+    }
+
+    #[test]
+    fn restore_rebuilds_the_same_tip_and_mempool() {
+        let p = params();
+        let mut state = ChainState::new(p.clone(), MempoolLimits::default());
+        let genesis = p.genesis();
+        let (x, y) = (post(1), post(2));
+        let b1 = unmined_child(&genesis, vec![x.clone()], &p);
+        let side = unmined_child(&genesis, vec![], &p);
+        for block in [&b1, &side] {
+            state
+                .submit_block(CheckedBlock::assume_checked(block.clone()), NOW)
+                .expect("valid");
+        }
+        state.submit_transaction(checked(&y)).expect("admitted");
+
+        let restored = ChainState::restore(
+            p.clone(),
+            MempoolLimits::default(),
+            [b1.clone(), side],
+            [(*x).clone(), (*y).clone()],
+        )
+        .expect("consistent");
+        assert_eq!(restored.tree().tip().hash(), b1.hash());
+        assert_eq!(restored.tree().len(), 3);
+        assert_eq!(restored.mempool().len(), 1, "x is confirmed, so only y is pending");
+
+        let orphan = unmined_child(&b1, vec![], &p);
+        let err = ChainState::restore(p, MempoolLimits::default(), [orphan], [])
+            .expect_err("parent missing");
+        assert!(matches!(err, RestoreError::BadBlock { .. }));
+    }
+
+    /// Blocks of a random tree, each holding a random subset of `posts`.
+    fn random_blocks(shape: &[(usize, u16)], posts: &[Arc<Transaction>]) -> Vec<Block> {
+        let p = params();
+        let mut blocks = vec![p.genesis()];
+        for &(parent, mask) in shape {
+            let parent = blocks[parent % blocks.len()].clone();
+            let txs = posts
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, tx)| tx.clone())
+                .collect();
+            blocks.push(unmined_child(&parent, txs, &p));
+        }
+        blocks.remove(0);
+        blocks
+    }
+
+    proptest! {
+        #[test]
+        fn reorgs_conserve_posts(
+            shape in proptest::collection::vec((any::<usize>(), any::<u16>()), 1..25),
+            order in Just(()).prop_perturb(|_, mut rng| rng.next_u64()),
+        ) {
+            let posts: Vec<_> = (0..12).map(post).collect();
+            let mut blocks = random_blocks(&shape, &posts);
+            // A deterministic shuffle from the generated seed.
+            let mut seed = order | 1;
+            for i in (1..blocks.len()).rev() {
+                seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+                blocks.swap(i, (seed % (i as u64 + 1)) as usize);
+            }
+
+            let mut state = ChainState::new(params(), MempoolLimits::default());
+            for tx in &posts {
+                state.submit_transaction(checked(tx)).expect("admitted");
+            }
+            for block in blocks {
+                // Blocks that replay a post on their own branch are rejected; that is fine.
+                let _ = state.submit_block(CheckedBlock::assume_checked(block), NOW);
+                for tx in &posts {
+                    let confirmed = state.tree().confirming_block(&tx.id()).is_some();
+                    let pending = state.mempool().contains(&tx.id());
+                    prop_assert!(confirmed != pending, "post {} confirmed={} pending={}", tx.content(), confirmed, pending);
+                }
+            }
+        }
+    }
+}

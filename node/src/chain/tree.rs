@@ -1,0 +1,715 @@
+//! The block tree: every valid block, side branches included, and the best chain through it.
+//!
+//! **Invariants**
+//! - Every entry's parent is an entry (genesis excepted), and its height, cumulative work and
+//!   arrival sequence number are fixed when it connects.
+//! - The best tip is an entry of most cumulative work; among equals, the one that connected
+//!   first (as Bitcoin Core), so a tie never causes a reorganization.
+//! - `best_chain[h]` is the hash of the best chain's block at height `h`, and `confirmed`
+//!   maps exactly the transactions of the best chain to their height.
+//! - Orphans (blocks whose parent is unknown) live apart, bounded, and connect as soon as
+//!   their parent does.
+//!
+//! Inserting returns an [`InsertOutcome`] that says what changed, so the shell can persist
+//! it, update the mempool and tell peers. The tree itself does no I/O and reads no clock.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use crate::chain::block::Block;
+use crate::chain::hash::{BlockHash, TxId};
+use crate::chain::params::ChainParams;
+use crate::chain::pow;
+use crate::chain::validation::{self, BlockError};
+
+/// Most orphans held at once; the oldest is dropped beyond it.
+const MAX_ORPHANS: usize = 256;
+/// Most bytes of orphans held at once; the oldest are dropped beyond it.
+const MAX_ORPHAN_BYTES: usize = 32 << 20;
+
+/// A block that passed [`validation::validate_block_standalone`]: the only kind the tree
+/// accepts, so no block reaches it with an unchecked hash, proof of work or signature.
+#[derive(Debug, Clone)]
+pub struct CheckedBlock(Block);
+
+impl CheckedBlock {
+    /// Runs the standalone checks.
+    pub fn check(
+        block: Block,
+        claimed_hash: &BlockHash,
+        params: &ChainParams,
+    ) -> Result<Self, BlockError> {
+        validation::validate_block_standalone(&block, claimed_hash, params)?;
+        Ok(CheckedBlock(block))
+    }
+
+    /// Skips the standalone checks, for blocks this node checked before and read back from
+    /// its own store, and for blocks this node mined from checked transactions.
+    pub fn assume_checked(block: Block) -> Self {
+        CheckedBlock(block)
+    }
+
+    /// The block.
+    pub fn block(&self) -> &Block {
+        &self.0
+    }
+}
+
+/// A connected block and its place in the tree.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The block.
+    pub block: Arc<Block>,
+    /// Total work of the chain from genesis up to and including this block.
+    pub cumulative_work: u128,
+    /// Order in which blocks connected; decides ties of work.
+    pub seq: u64,
+    /// Hashes of the connected blocks whose parent this is.
+    pub children: Vec<BlockHash>,
+}
+
+impl Entry {
+    /// The block's height (its index).
+    pub fn height(&self) -> u64 {
+        self.block.header().index
+    }
+
+    /// The block's hash.
+    pub fn hash(&self) -> BlockHash {
+        self.block.hash()
+    }
+}
+
+/// What inserting a block did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// The best chain grew: `applied` (oldest first) were appended to it.
+    Extended {
+        /// Every block that connected, in connection order (parents first).
+        connected: Vec<Arc<Block>>,
+        /// The blocks added to the best chain, oldest first.
+        applied: Vec<Arc<Block>>,
+    },
+    /// A heavier branch replaced the best chain's tail.
+    Reorganized {
+        /// Every block that connected, in connection order (parents first).
+        connected: Vec<Arc<Block>>,
+        /// Blocks that left the best chain, oldest first.
+        reverted: Vec<Arc<Block>>,
+        /// Blocks that joined the best chain, oldest first.
+        applied: Vec<Arc<Block>>,
+    },
+    /// The block connected, but the best chain is unchanged.
+    SideBranch {
+        /// Every block that connected, in connection order (parents first).
+        connected: Vec<Arc<Block>>,
+    },
+    /// The block was already in the tree or the orphan buffer.
+    AlreadyKnown,
+    /// The block's ancestry is incomplete; it waits in the orphan buffer.
+    UnknownParent {
+        /// The earliest missing ancestor: the block to fetch next.
+        missing: BlockHash,
+    },
+}
+
+impl InsertOutcome {
+    /// Every block that connected to the tree (and so must be stored).
+    pub fn connected(&self) -> &[Arc<Block>] {
+        match self {
+            InsertOutcome::Extended { connected, .. }
+            | InsertOutcome::Reorganized { connected, .. }
+            | InsertOutcome::SideBranch { connected } => connected,
+            InsertOutcome::AlreadyKnown | InsertOutcome::UnknownParent { .. } => &[],
+        }
+    }
+
+    /// Whether the best tip moved.
+    pub fn tip_changed(&self) -> bool {
+        matches!(
+            self,
+            InsertOutcome::Extended { .. } | InsertOutcome::Reorganized { .. }
+        )
+    }
+}
+
+/// Every valid block this node knows, and the best chain through them.
+#[derive(Debug, Clone)]
+pub struct BlockTree {
+    params: ChainParams,
+    entries: HashMap<BlockHash, Entry>,
+    best_chain: Vec<BlockHash>,
+    confirmed: HashMap<TxId, u64>,
+    orphans: OrphanBuffer,
+    next_seq: u64,
+}
+
+impl BlockTree {
+    /// A tree holding only the network's genesis block.
+    pub fn new(params: ChainParams) -> Self {
+        let genesis = Arc::new(params.genesis());
+        let hash = genesis.hash();
+        let entry = Entry {
+            cumulative_work: pow::work(genesis.header().difficulty),
+            block: genesis,
+            seq: 0,
+            children: Vec::new(),
+        };
+        BlockTree {
+            params,
+            entries: HashMap::from([(hash, entry)]),
+            best_chain: vec![hash],
+            confirmed: HashMap::new(),
+            orphans: OrphanBuffer::default(),
+            next_seq: 1,
+        }
+    }
+
+    /// The chain parameters the tree validates with.
+    pub fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    /// Connects a checked block (and any orphans waiting for it), validating it against its
+    /// parent, and moves the best tip if a heavier chain results. `now` is the validating
+    /// clock in seconds since the epoch.
+    pub fn insert(&mut self, block: CheckedBlock, now: u64) -> Result<InsertOutcome, BlockError> {
+        let block = block.0;
+        let hash = block.hash();
+        if self.entries.contains_key(&hash) || self.orphans.contains(&hash) {
+            return Ok(InsertOutcome::AlreadyKnown);
+        }
+        let parent = block.header().previous_hash;
+        if !self.entries.contains_key(&parent) {
+            self.orphans.insert(block);
+            return Ok(InsertOutcome::UnknownParent {
+                missing: self.orphans.root_parent(parent),
+            });
+        }
+
+        let old_tip = self.tip().hash();
+        let mut connected = vec![self.connect(block, now)?];
+        // Orphans waiting on anything that just connected follow it, breadth first.
+        let mut frontier = VecDeque::from([hash]);
+        while let Some(parent) = frontier.pop_front() {
+            for orphan in self.orphans.take_children(&parent) {
+                let orphan_hash = orphan.hash();
+                match self.connect(orphan, now) {
+                    Ok(entry) => {
+                        connected.push(entry);
+                        frontier.push_back(orphan_hash);
+                    }
+                    Err(_) => self.orphans.remove_descendants(&orphan_hash),
+                }
+            }
+        }
+
+        let best = connected
+            .iter()
+            .map(|block| &self.entries[&block.hash()])
+            .fold(self.tip(), |best, entry| {
+                if entry.cumulative_work > best.cumulative_work {
+                    entry
+                } else {
+                    best
+                }
+            })
+            .hash();
+        if best == old_tip {
+            return Ok(InsertOutcome::SideBranch { connected });
+        }
+        let (reverted, applied) = self.switch_best_chain(best);
+        Ok(if reverted.is_empty() {
+            InsertOutcome::Extended { connected, applied }
+        } else {
+            InsertOutcome::Reorganized {
+                connected,
+                reverted,
+                applied,
+            }
+        })
+    }
+
+    /// Validates `block` against its (known) parent and adds it as an entry.
+    fn connect(&mut self, block: Block, now: u64) -> Result<Arc<Block>, BlockError> {
+        let parent = &self.entries[&block.header().previous_hash];
+        validation::validate_header_in_context(
+            block.header(),
+            parent.height(),
+            self.median_time_past(parent),
+            now,
+            &self.params,
+        )?;
+        if let Some(id) = self.first_already_on_branch(parent, &block) {
+            return Err(BlockError::TransactionAlreadyOnBranch { id });
+        }
+        let cumulative_work = parent.cumulative_work + pow::work(block.header().difficulty);
+        let block = Arc::new(block);
+        let hash = block.hash();
+        let parent_hash = block.header().previous_hash;
+        self.entries.insert(
+            hash,
+            Entry {
+                block: block.clone(),
+                cumulative_work,
+                seq: self.next_seq,
+                children: Vec::new(),
+            },
+        );
+        self.next_seq += 1;
+        if let Some(parent) = self.entries.get_mut(&parent_hash) {
+            parent.children.push(hash);
+        }
+        Ok(block)
+    }
+
+    /// Median timestamp of `parent` and its ancestors, up to the network's span.
+    fn median_time_past(&self, parent: &Entry) -> u64 {
+        let mut timestamps = Vec::with_capacity(self.params.median_time_span);
+        let mut cursor = Some(parent);
+        while let Some(entry) = cursor {
+            if timestamps.len() == self.params.median_time_span {
+                break;
+            }
+            timestamps.push(entry.block.header().timestamp);
+            cursor = self.parent_of(entry);
+        }
+        validation::median(timestamps)
+    }
+
+    /// The first transaction of `block` that the branch ending at `parent` already holds.
+    fn first_already_on_branch(&self, parent: &Entry, block: &Block) -> Option<TxId> {
+        if block.transactions().is_empty() {
+            return None;
+        }
+        // Walk the side branch down to the best chain, then ask the best chain's index.
+        let mut side = HashSet::new();
+        let mut cursor = parent;
+        while !self.is_on_best_chain(cursor) {
+            side.extend(cursor.block.transactions().iter().map(|tx| tx.id()));
+            cursor = self.parent_of(cursor)?;
+        }
+        let fork_height = cursor.height();
+        block.transactions().iter().map(|tx| tx.id()).find(|id| {
+            side.contains(id)
+                || self
+                    .confirmed
+                    .get(id)
+                    .is_some_and(|&height| height <= fork_height)
+        })
+    }
+
+    /// Makes `new_tip` the best tip; returns the blocks that left and joined the best chain.
+    fn switch_best_chain(&mut self, new_tip: BlockHash) -> (Vec<Arc<Block>>, Vec<Arc<Block>>) {
+        let mut applied = Vec::new();
+        let mut cursor = &self.entries[&new_tip];
+        while !self.is_on_best_chain(cursor) {
+            applied.push(cursor.block.clone());
+            cursor = match self.parent_of(cursor) {
+                Some(parent) => parent,
+                None => break,
+            };
+        }
+        applied.reverse();
+        let fork_height = usize::try_from(cursor.height()).unwrap_or(usize::MAX);
+
+        let reverted: Vec<Arc<Block>> = self.best_chain[fork_height + 1..]
+            .iter()
+            .map(|hash| self.entries[hash].block.clone())
+            .collect();
+        for block in &reverted {
+            for tx in block.transactions() {
+                self.confirmed.remove(&tx.id());
+            }
+        }
+        self.best_chain.truncate(fork_height + 1);
+        for block in &applied {
+            for tx in block.transactions() {
+                self.confirmed.insert(tx.id(), block.header().index);
+            }
+            self.best_chain.push(block.hash());
+        }
+        (reverted, applied)
+    }
+
+    fn parent_of(&self, entry: &Entry) -> Option<&Entry> {
+        self.entries.get(&entry.block.header().previous_hash)
+    }
+
+    fn is_on_best_chain(&self, entry: &Entry) -> bool {
+        usize::try_from(entry.height())
+            .ok()
+            .and_then(|height| self.best_chain.get(height))
+            == Some(&entry.hash())
+    }
+
+    /// The earliest timestamp a block on the best tip may carry: one second after the
+    /// median of the tip and its ancestors.
+    pub fn min_next_timestamp(&self) -> u64 {
+        self.median_time_past(self.tip()).saturating_add(1)
+    }
+
+    /// The entry at the best tip.
+    pub fn tip(&self) -> &Entry {
+        let hash = self.best_chain.last().expect("the best chain always holds genesis");
+        &self.entries[hash]
+    }
+
+    /// The genesis entry.
+    pub fn genesis(&self) -> &Entry {
+        &self.entries[&self.best_chain[0]]
+    }
+
+    /// Number of blocks on the best chain, genesis included (the tutorial's "length").
+    pub fn best_chain_len(&self) -> u64 {
+        self.best_chain.len() as u64
+    }
+
+    /// Up to `limit` blocks of the best chain starting at height `from`.
+    pub fn best_chain_blocks(&self, from: u64, limit: usize) -> Vec<Arc<Block>> {
+        let from = usize::try_from(from).unwrap_or(usize::MAX);
+        self.best_chain
+            .iter()
+            .skip(from)
+            .take(limit)
+            .map(|hash| self.entries[hash].block.clone())
+            .collect()
+    }
+
+    /// The best chain's entry at `height`.
+    pub fn best_at(&self, height: u64) -> Option<&Entry> {
+        let height = usize::try_from(height).ok()?;
+        self.best_chain.get(height).map(|hash| &self.entries[hash])
+    }
+
+    /// The connected entry with this hash, on any branch.
+    pub fn get(&self, hash: &BlockHash) -> Option<&Entry> {
+        self.entries.get(hash)
+    }
+
+    /// Whether the entry with this hash is on the best chain.
+    pub fn is_best(&self, hash: &BlockHash) -> bool {
+        self.entries
+            .get(hash)
+            .is_some_and(|entry| self.is_on_best_chain(entry))
+    }
+
+    /// The best-chain entry holding transaction `id`.
+    pub fn confirming_block(&self, id: &TxId) -> Option<&Entry> {
+        self.confirmed
+            .get(id)
+            .and_then(|&height| self.best_at(height))
+    }
+
+    /// Number of connected blocks, on every branch.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Always false: a tree holds at least its genesis block.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Number of blocks waiting for an ancestor.
+    pub fn orphan_count(&self) -> usize {
+        self.orphans.blocks.len()
+    }
+
+    /// Every connected entry, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+}
+
+/// Blocks whose parent is not connected yet, bounded by count and bytes (oldest dropped).
+#[derive(Debug, Clone, Default)]
+struct OrphanBuffer {
+    blocks: HashMap<BlockHash, Block>,
+    by_parent: HashMap<BlockHash, Vec<BlockHash>>,
+    arrival: VecDeque<BlockHash>,
+    bytes: usize,
+}
+
+impl OrphanBuffer {
+    fn contains(&self, hash: &BlockHash) -> bool {
+        self.blocks.contains_key(hash)
+    }
+
+    fn insert(&mut self, block: Block) {
+        let hash = block.hash();
+        self.bytes += block.encoded_len();
+        self.by_parent
+            .entry(block.header().previous_hash)
+            .or_default()
+            .push(hash);
+        self.blocks.insert(hash, block);
+        self.arrival.push_back(hash);
+        while self.blocks.len() > MAX_ORPHANS || self.bytes > MAX_ORPHAN_BYTES {
+            match self.arrival.pop_front() {
+                Some(oldest) => {
+                    self.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Follows orphan parents up to the first hash that is not itself an orphan.
+    fn root_parent(&self, mut parent: BlockHash) -> BlockHash {
+        while let Some(orphan) = self.blocks.get(&parent) {
+            parent = orphan.header().previous_hash;
+        }
+        parent
+    }
+
+    fn take_children(&mut self, parent: &BlockHash) -> Vec<Block> {
+        let children = self.by_parent.remove(parent).unwrap_or_default();
+        children
+            .iter()
+            .filter_map(|hash| self.remove(hash))
+            .collect()
+    }
+
+    fn remove_descendants(&mut self, hash: &BlockHash) {
+        let mut stack = vec![*hash];
+        while let Some(parent) = stack.pop() {
+            for child in self.by_parent.remove(&parent).unwrap_or_default() {
+                self.remove(&child);
+                stack.push(child);
+            }
+        }
+    }
+
+    fn remove(&mut self, hash: &BlockHash) -> Option<Block> {
+        let block = self.blocks.remove(hash)?;
+        self.bytes -= block.encoded_len();
+        self.arrival.retain(|queued| queued != hash);
+        if let Some(siblings) = self.by_parent.get_mut(&block.header().previous_hash) {
+            siblings.retain(|sibling| sibling != hash);
+            if siblings.is_empty() {
+                self.by_parent.remove(&block.header().previous_hash);
+            }
+        }
+        Some(block)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::test_support::*;
+    use proptest::prelude::*;
+
+    const NOW: u64 = u64::MAX / 2;
+
+    fn params() -> ChainParams {
+        ChainParams::new(0, false).expect("valid")
+    }
+
+    fn insert(tree: &mut BlockTree, block: &Block) -> InsertOutcome {
+        tree.insert(CheckedBlock::assume_checked(block.clone()), NOW)
+            .expect("valid block")
+    }
+
+    fn hashes(blocks: &[Arc<Block>]) -> Vec<BlockHash> {
+        blocks.iter().map(|b| b.hash()).collect()
+    }
+
+    #[test]
+    fn a_child_of_the_tip_extends_the_chain() {
+        let p = params();
+        let mut tree = BlockTree::new(p.clone());
+        let b1 = unmined_child(&p.genesis(), vec![], &p);
+        assert_eq!(
+            hashes(match &insert(&mut tree, &b1) {
+                InsertOutcome::Extended { applied, .. } => applied,
+                other => panic!("{other:?}"),
+            }),
+            vec![b1.hash()]
+        );
+        assert_eq!(tree.tip().hash(), b1.hash());
+        assert_eq!(tree.best_chain_len(), 2);
+        assert_eq!(insert(&mut tree, &b1), InsertOutcome::AlreadyKnown);
+    }
+
+    #[test]
+    fn heavier_fork_triggers_reorg_and_equal_work_does_not() {
+        let p = params();
+        let mut tree = BlockTree::new(p.clone());
+        let genesis = p.genesis();
+        let a1 = unmined_child(&genesis, vec![unsigned_arc("a", "1", 1.0)], &p);
+        let b1 = unmined_child(&genesis, vec![unsigned_arc("b", "1", 1.0)], &p);
+        let b2 = unmined_child(&b1, vec![], &p);
+        insert(&mut tree, &a1);
+        // Equal work: first seen stays.
+        assert!(matches!(insert(&mut tree, &b1), InsertOutcome::SideBranch { .. }));
+        assert_eq!(tree.tip().hash(), a1.hash());
+        match insert(&mut tree, &b2) {
+            InsertOutcome::Reorganized {
+                reverted, applied, ..
+            } => {
+                assert_eq!(hashes(&reverted), vec![a1.hash()]);
+                assert_eq!(hashes(&applied), vec![b1.hash(), b2.hash()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(tree.is_best(&b1.hash()));
+        assert!(!tree.is_best(&a1.hash()));
+        assert!(tree.confirming_block(&a1.transactions()[0].id()).is_none());
+        assert_eq!(
+            tree.confirming_block(&b1.transactions()[0].id()).map(Entry::hash),
+            Some(b1.hash())
+        );
+    }
+
+    #[test]
+    fn orphans_wait_for_their_parent_and_connect_in_one_go() {
+        let p = params();
+        let mut tree = BlockTree::new(p.clone());
+        let b1 = unmined_child(&p.genesis(), vec![], &p);
+        let b2 = unmined_child(&b1, vec![], &p);
+        let b3 = unmined_child(&b2, vec![], &p);
+        assert_eq!(
+            insert(&mut tree, &b3),
+            InsertOutcome::UnknownParent { missing: b2.hash() }
+        );
+        // b2 is buffered too, so the block still missing is b1.
+        assert_eq!(
+            insert(&mut tree, &b2),
+            InsertOutcome::UnknownParent { missing: b1.hash() }
+        );
+        assert_eq!(insert(&mut tree, &b3), InsertOutcome::AlreadyKnown);
+        match insert(&mut tree, &b1) {
+            InsertOutcome::Extended { connected, applied } => {
+                assert_eq!(hashes(&connected), vec![b1.hash(), b2.hash(), b3.hash()]);
+                assert_eq!(hashes(&applied), hashes(&connected));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(tree.orphan_count(), 0);
+    }
+
+    #[test]
+    fn an_invalid_orphan_is_dropped_with_its_descendants() {
+        let p = params();
+        let mut tree = BlockTree::new(p.clone());
+        let b1 = unmined_child(&p.genesis(), vec![], &p);
+        let mut bad = *unmined_child(&b1, vec![], &p).header();
+        bad.index = 7;
+        let bad = Block::new(bad, vec![]);
+        let after_bad = unmined_child(&bad, vec![], &p);
+        insert(&mut tree, &bad);
+        insert(&mut tree, &after_bad);
+        assert_eq!(tree.orphan_count(), 2);
+        assert!(matches!(insert(&mut tree, &b1), InsertOutcome::Extended { ref connected, .. } if connected.len() == 1));
+        assert_eq!(tree.orphan_count(), 0);
+        assert_eq!(tree.len(), 2);
+    }
+
+    #[test]
+    fn contextual_errors_leave_the_tree_unchanged() {
+        let p = params();
+        let mut tree = BlockTree::new(p.clone());
+        let genesis = p.genesis();
+        let post = unsigned_arc("a", "1", 1.0);
+        let b1 = unmined_child(&genesis, vec![post.clone()], &p);
+        insert(&mut tree, &b1);
+
+        let replay = unmined_child(&b1, vec![post.clone()], &p);
+        assert_eq!(
+            tree.insert(CheckedBlock::assume_checked(replay), NOW),
+            Err(BlockError::TransactionAlreadyOnBranch { id: post.id() })
+        );
+        let mut stale = *unmined_child(&b1, vec![], &p).header();
+        stale.timestamp = genesis.header().timestamp;
+        assert!(matches!(
+            tree.insert(CheckedBlock::assume_checked(Block::new(stale, vec![])), NOW),
+            Err(BlockError::TimestampNotAfterMedian { .. })
+        ));
+        let future = unmined_child(&b1, vec![], &p);
+        assert!(matches!(
+            tree.insert(CheckedBlock::assume_checked(future), 0),
+            Err(BlockError::TimestampTooFar { .. })
+        ));
+        assert_eq!(tree.len(), 2);
+        assert_eq!(tree.tip().hash(), b1.hash());
+    }
+
+    #[test]
+    fn a_post_may_appear_once_per_branch() {
+        let p = params();
+        let mut tree = BlockTree::new(p.clone());
+        let genesis = p.genesis();
+        let post = unsigned_arc("a", "1", 1.0);
+        let a1 = unmined_child(&genesis, vec![post.clone()], &p);
+        let b1 = unmined_child(&genesis, vec![], &p);
+        let b2 = unmined_child(&b1, vec![post.clone()], &p);
+        let b3_replay = unmined_child(&b2, vec![post.clone()], &p);
+        insert(&mut tree, &a1);
+        insert(&mut tree, &b1);
+        // The same post on a competing branch is fine...
+        assert!(matches!(insert(&mut tree, &b2), InsertOutcome::Reorganized { .. }));
+        // ...but not twice on one branch, even a side branch's own ancestors.
+        assert_eq!(
+            tree.insert(CheckedBlock::assume_checked(b3_replay), NOW),
+            Err(BlockError::TransactionAlreadyOnBranch { id: post.id() })
+        );
+    }
+
+    /// A random tree: block `i` extends one of the blocks before it.
+    fn random_tree(parents: &[usize], p: &ChainParams) -> Vec<Block> {
+        let mut blocks = vec![p.genesis()];
+        for (i, &choice) in parents.iter().enumerate() {
+            let parent = blocks[choice % blocks.len()].clone();
+            let post = unsigned_arc("a", &i.to_string(), 1.0);
+            blocks.push(unmined_child(&parent, vec![post], p));
+        }
+        blocks.remove(0);
+        blocks
+    }
+
+    fn tree_in_any_order() -> impl Strategy<Value = (Vec<Block>, Vec<Block>)> {
+        proptest::collection::vec(any::<usize>(), 1..40).prop_flat_map(|parents| {
+            let blocks = random_tree(&parents, &params());
+            Just(blocks.clone())
+                .prop_shuffle()
+                .prop_map(move |shuffled| (blocks.clone(), shuffled))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn heaviest_branch_wins_whatever_order_blocks_arrive_in(
+            (blocks, shuffled) in tree_in_any_order()
+        ) {
+            let p = params();
+            let mut tree = BlockTree::new(p.clone());
+            for block in &shuffled {
+                insert(&mut tree, block);
+            }
+            prop_assert_eq!(tree.len(), blocks.len() + 1);
+            prop_assert_eq!(tree.orphan_count(), 0);
+            let max_height = blocks.iter().map(|b| b.header().index).max().unwrap_or(0);
+            prop_assert_eq!(tree.tip().height(), max_height);
+            let max_work = tree.entries().map(|e| e.cumulative_work).max();
+            prop_assert_eq!(Some(tree.tip().cumulative_work), max_work);
+            let tallest: Vec<_> = blocks.iter().filter(|b| b.header().index == max_height).collect();
+            if tallest.len() == 1 {
+                prop_assert_eq!(tree.tip().hash(), tallest[0].hash());
+            }
+            // The best chain is a real path from genesis to the tip.
+            for height in 1..tree.best_chain_len() {
+                let entry = tree.best_at(height).expect("height on chain");
+                let parent = tree.best_at(height - 1).expect("parent on chain");
+                prop_assert_eq!(entry.block.header().previous_hash, parent.hash());
+            }
+            // `confirmed` holds exactly the best chain's posts.
+            for block in &blocks {
+                let on_best = tree.is_best(&block.hash());
+                let confirmed = tree.confirming_block(&block.transactions()[0].id()).is_some();
+                prop_assert_eq!(on_best, confirmed);
+            }
+        }
+    }
+}
