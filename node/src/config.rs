@@ -1,1 +1,77 @@
-//! todo
+//! Command-line and environment configuration, parsed once into a typed [`Config`].
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// How to run a node. Every flag can also be set from the environment variable shown in
+/// `--help`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "node", version, about = "A chainpost node: a proof-of-work chain of posts")]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "CHAINPOST_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on; 0 picks a free one (the chosen port is logged).
+    #[arg(long, env = "CHAINPOST_PORT", default_value_t = 8000)]
+    pub port: u16,
+
+    /// Where to keep the chain. Defaults to ./data/node-<port>.
+    #[arg(long, env = "CHAINPOST_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Leading zero bits every block hash needs; all nodes of a network must agree.
+    #[arg(long, env = "CHAINPOST_DIFFICULTY", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::chain::params::MAX_DIFFICULTY)))]
+    pub difficulty: u32,
+
+    /// Keep everything in memory: nothing survives a restart.
+    #[arg(long, env = "CHAINPOST_IN_MEMORY")]
+    pub in_memory: bool,
+
+    /// Refuse posts without a valid Ed25519 signature (a network-wide rule).
+    #[arg(long, env = "CHAINPOST_REQUIRE_SIGNATURES")]
+    pub require_signatures: bool,
+
+    /// Threads that search for proof of work. Defaults to one per core.
+    #[arg(long, env = "CHAINPOST_MINING_THREADS",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub mining_threads: Option<u16>,
+}
+
+impl Config {
+    /// Configuration for a throwaway node on a free loopback port.
+    pub fn ephemeral(difficulty: u32) -> Self {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 0,
+            data_dir: None,
+            difficulty,
+            in_memory: true,
+            require_signatures: false,
+            mining_threads: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_tutorial() {
+        let config = Config::try_parse_from(["node"]).expect("defaults parse");
+        assert_eq!(config.host, "127.0.0.1");
+        assert_eq!(config.port, 8000);
+        assert_eq!(config.difficulty, 16);
+        assert!(!config.in_memory && !config.require_signatures);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        assert!(Config::try_parse_from(["node", "--difficulty", "65"]).is_err());
+        assert!(Config::try_parse_from(["node", "--port", "70000"]).is_err());
+        assert!(Config::try_parse_from(["node", "--mining-threads", "0"]).is_err());
+    }
+}

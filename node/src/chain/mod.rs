@@ -16,7 +16,7 @@ pub mod tx;
 pub mod validation;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 pub use block::{Block, BlockHeader};
 pub use hash::{BlockHash, Hash256, TxId};

@@ -1,0 +1,70 @@
+//! `POST /add_block`: a block mined elsewhere, fully validated before it is kept.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use super::AppState;
+use super::error::{ApiError, JsonBody};
+use crate::chain::InsertOutcome;
+use crate::wire::BlockJson;
+
+#[derive(Debug, Serialize)]
+pub struct AddBlockResponse {
+    message: String,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missing: Option<String>,
+}
+
+pub async fn add_block(
+    State(node): State<AppState>,
+    JsonBody(block): JsonBody<BlockJson>,
+) -> Result<(StatusCode, Json<AddBlockResponse>), ApiError> {
+    let (block, claimed_hash) = block.into_block()?;
+    let accepted = node.submit_block(block, claimed_hash).await?;
+    let (status, outcome, message, missing) = match accepted.outcome {
+        InsertOutcome::Extended { .. } => (
+            StatusCode::CREATED,
+            "extended",
+            "Block added to the chain".to_owned(),
+            None,
+        ),
+        InsertOutcome::Reorganized { reverted, .. } => (
+            StatusCode::CREATED,
+            "reorganized",
+            format!(
+                "Block added to the chain; it completes a heavier branch that replaced {} block(s)",
+                reverted.len()
+            ),
+            None,
+        ),
+        InsertOutcome::SideBranch { .. } => (
+            StatusCode::CREATED,
+            "side_branch",
+            "Block stored on a side branch; the best chain has at least as much work".to_owned(),
+            None,
+        ),
+        InsertOutcome::AlreadyKnown => (
+            StatusCode::OK,
+            "already_known",
+            "Block already known".to_owned(),
+            None,
+        ),
+        InsertOutcome::UnknownParent { missing } => (
+            StatusCode::ACCEPTED,
+            "unknown_parent",
+            format!("Block held until its missing ancestor {missing} arrives; it is not stored yet"),
+            Some(missing.to_string()),
+        ),
+    };
+    Ok((
+        status,
+        Json(AddBlockResponse {
+            message,
+            outcome,
+            missing,
+        }),
+    ))
+}

@@ -1,0 +1,130 @@
+//! Reading the chain: `GET /chain` (whole or paged), `GET /blocks/{hash}`, `GET /status`.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::{ApiError, PathParam, QueryParams};
+use crate::chain::BlockHash;
+use crate::wire::BlockJson;
+
+/// Most blocks one page of `/chain` returns.
+pub const MAX_PAGE: usize = 1_000;
+
+#[derive(Debug, Deserialize)]
+pub struct ChainQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// The tutorial's `/chain` shape; `length` is the whole best chain's length even when
+/// `chain` is one page of it.
+#[derive(Debug, Serialize)]
+pub struct ChainPage {
+    length: u64,
+    chain: Vec<BlockJson>,
+    peers: Vec<String>,
+}
+
+pub async fn chain(
+    State(node): State<AppState>,
+    QueryParams(query): QueryParams<ChainQuery>,
+) -> Result<Json<ChainPage>, ApiError> {
+    let limit = match query.limit {
+        Some(limit) if limit > MAX_PAGE => {
+            return Err(ApiError::BadRequest(format!(
+                "limit {limit} is too large; at most {MAX_PAGE} blocks per page"
+            )));
+        }
+        Some(limit) => limit,
+        None if query.from.is_some() => MAX_PAGE,
+        None => usize::MAX,
+    };
+    let from = query.from.unwrap_or(0);
+    // Clone the block handles under the lock; build the JSON after releasing it.
+    let (length, blocks) = node.with_chain(|chain| {
+        let tree = chain.tree();
+        (tree.best_chain_len(), tree.best_chain_blocks(from, limit))
+    });
+    Ok(Json(ChainPage {
+        length,
+        chain: blocks.iter().map(|block| BlockJson::from_block(block)).collect(),
+        peers: Vec::new(),
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct BlockDetail {
+    #[serde(flatten)]
+    block: BlockJson,
+    in_best_chain: bool,
+    cumulative_work: u128,
+    children: Vec<String>,
+}
+
+pub async fn block_by_hash(
+    State(node): State<AppState>,
+    PathParam(hash): PathParam,
+) -> Result<Json<BlockDetail>, ApiError> {
+    let hash: BlockHash = hash
+        .parse()
+        .map_err(|error| ApiError::BadRequest(format!("block hash: {error}")))?;
+    let found = node.with_chain(|chain| {
+        let tree = chain.tree();
+        tree.get(&hash).map(|entry| {
+            (
+                entry.block.clone(),
+                tree.is_best(&hash),
+                entry.cumulative_work,
+                entry.children.iter().map(ToString::to_string).collect(),
+            )
+        })
+    });
+    let (block, in_best_chain, cumulative_work, children) =
+        found.ok_or_else(|| ApiError::NotFound(format!("no block {hash}")))?;
+    Ok(Json(BlockDetail {
+        block: BlockJson::from_block(&block),
+        in_best_chain,
+        cumulative_work,
+        children,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    height: u64,
+    length: u64,
+    tip: String,
+    cumulative_work: u128,
+    difficulty: u32,
+    require_signatures: bool,
+    mempool_size: usize,
+    mempool_bytes: usize,
+    blocks_known: usize,
+    orphans: usize,
+    peers: usize,
+    mining: bool,
+}
+
+pub async fn status(State(node): State<AppState>) -> Json<Status> {
+    let mining = node.is_mining();
+    Json(node.with_chain(|chain| {
+        let tree = chain.tree();
+        let tip = tree.tip();
+        Status {
+            height: tip.height(),
+            length: tree.best_chain_len(),
+            tip: tip.hash().to_string(),
+            cumulative_work: tip.cumulative_work,
+            difficulty: chain.params().difficulty,
+            require_signatures: chain.params().require_signatures,
+            mempool_size: chain.mempool().len(),
+            mempool_bytes: chain.mempool().bytes(),
+            blocks_known: tree.len(),
+            orphans: tree.orphan_count(),
+            peers: 0,
+            mining,
+        }
+    }))
+}

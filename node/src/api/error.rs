@@ -1,0 +1,155 @@
+//! The one place errors become HTTP responses, and the extractors whose rejections use
+//! the same `{"error": "..."}` shape.
+//!
+//! Input problems are 4xx with a message that says what is wrong. Server-side failures
+//! are 5xx with a generic message; their details go to the log, never to the client.
+
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use axum::body::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::chain::mempool::MempoolError;
+use crate::chain::state::SubmitTxError;
+use crate::node::NodeError;
+use crate::wire::WireError;
+
+
+/// An API failure, mapped to a status code and a JSON body.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed: bad JSON, wrong types, bad query or path.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is bigger than the endpoint accepts.
+    #[error("request body is too large (limit {limit} bytes)")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A post or block in a format the node understands but cannot decode.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// What the node said.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::Wire(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Node(error) => match error {
+                NodeError::Transaction(SubmitTxError::Invalid(_)) => StatusCode::BAD_REQUEST,
+                NodeError::Transaction(
+                    SubmitTxError::AlreadyConfirmed { .. }
+                    | SubmitTxError::Mempool(MempoolError::Duplicate { .. }),
+                ) => StatusCode::CONFLICT,
+                NodeError::Transaction(SubmitTxError::Mempool(MempoolError::Full { .. })) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                NodeError::Block(_) => StatusCode::BAD_REQUEST,
+                NodeError::Storage(_) | NodeError::ShuttingDown => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                NodeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Node(NodeError::Storage(_)) => {
+                "storage is unavailable; nothing was changed, try again later".into()
+            }
+            ApiError::Node(NodeError::Internal(_)) => "internal error".into(),
+            ApiError::Node(NodeError::Block(error)) => {
+                format!("The block was discarded by the node: {error}")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        error_response(status, self.public_message())
+    }
+}
+
+/// The JSON error shape every failure uses.
+pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+/// A JSON request body, read whatever the `Content-Type` says (the tutorial's own
+/// `announce_new_block` sends none), with failures in the API's error shape.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
+        if bytes.is_empty() {
+            return Err(ApiError::BadRequest(
+                "request body is empty; expected a JSON object".into(),
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|error| ApiError::BadRequest(format!("invalid JSON body: {error}")))
+    }
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge {
+            limit: super::MAX_BODY_BYTES,
+        }
+    } else {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+/// Query parameters with failures in the API's error shape.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::try_from_uri(&parts.uri)
+            .map(|query| QueryParams(query.0))
+            .map_err(|rejection: QueryRejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}
+
+/// A path parameter with failures in the API's error shape.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|path| PathParam(path.0))
+            .map_err(|rejection: PathRejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}

@@ -1,0 +1,113 @@
+//! Posts: submit one (`POST /new_transaction`), list the pending ones (`GET /pending_tx`),
+//! look one up (`GET /transactions/{id}`).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::{ApiError, JsonBody, PathParam};
+use crate::chain::{Transaction, TxId};
+use crate::node::unix_now_f64;
+use crate::wire::{TransactionJson, signature_from_hex};
+
+/// Body of `POST /new_transaction`: the tutorial's `author` and `content`, optionally
+/// signed. A signed post carries the timestamp it signed; otherwise the node stamps it.
+#[derive(Debug, Deserialize)]
+pub struct NewTransaction {
+    author: String,
+    content: String,
+    #[serde(default)]
+    timestamp: Option<f64>,
+    #[serde(default)]
+    public_key: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Created {
+    message: &'static str,
+    id: String,
+    timestamp: f64,
+}
+
+pub async fn new_transaction(
+    State(node): State<AppState>,
+    JsonBody(body): JsonBody<NewTransaction>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let signature = signature_from_hex(body.public_key.as_deref(), body.signature.as_deref())?;
+    let timestamp = match (body.timestamp, &signature) {
+        (Some(timestamp), _) => timestamp,
+        (None, None) => unix_now_f64(),
+        (None, Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "a signed post must include the `timestamp` it signed".into(),
+            ));
+        }
+    };
+    let tx = Transaction::new(body.author, body.content, timestamp, signature);
+    let tx = node.submit_transaction(tx).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            message: "Success",
+            id: tx.id().to_string(),
+            timestamp: tx.timestamp(),
+        }),
+    ))
+}
+
+pub async fn pending(State(node): State<AppState>) -> Json<Vec<TransactionJson>> {
+    Json(node.with_chain(|chain| {
+        chain
+            .mempool()
+            .iter()
+            .map(|tx| TransactionJson::from_transaction(tx))
+            .collect()
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct TransactionStatus {
+    transaction: TransactionJson,
+    status: &'static str,
+    block: Option<BlockRef>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BlockRef {
+    index: u64,
+    hash: String,
+}
+
+pub async fn by_id(
+    State(node): State<AppState>,
+    PathParam(id): PathParam,
+) -> Result<Json<TransactionStatus>, ApiError> {
+    let id: TxId = id
+        .parse()
+        .map_err(|error| ApiError::BadRequest(format!("transaction id: {error}")))?;
+    node.with_chain(|chain| {
+        if let Some(tx) = chain.mempool().get(&id) {
+            return Some(TransactionStatus {
+                transaction: TransactionJson::from_transaction(tx),
+                status: "pending",
+                block: None,
+            });
+        }
+        let entry = chain.tree().confirming_block(&id)?;
+        let tx = entry.block.transactions().iter().find(|tx| tx.id() == id)?;
+        Some(TransactionStatus {
+            transaction: TransactionJson::from_transaction(tx),
+            status: "confirmed",
+            block: Some(BlockRef {
+                index: entry.height(),
+                hash: entry.hash().to_string(),
+            }),
+        })
+    })
+    .map(Json)
+    .ok_or_else(|| ApiError::NotFound(format!("no pending or confirmed transaction {id}")))
+}
