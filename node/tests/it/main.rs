@@ -1,1 +1,8 @@
+//! Integration tests: real nodes on random loopback ports, spoken to over HTTP.
 
+mod bad_input;
+mod blocks;
+mod helpers;
+mod mining;
+mod persistence;
+mod tutorial_api;

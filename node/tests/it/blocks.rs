@@ -1,0 +1,1 @@
+//! Blocks from elsewhere: accepted, stored on a side branch, reorganized, or refused.

@@ -1,0 +1,268 @@
+//! Test harness: nodes in-process or as child processes, and a client with one method per
+//! endpoint.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chainpost_node::config::Config;
+use chainpost_node::startup::Application;
+use ed25519_dalek::{Signer, SigningKey};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A client for one node's HTTP API.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: String) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client builds");
+        Api { base, http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.expect("request sent")
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
+    /// POSTs raw bytes with no Content-Type, as the tutorial's `announce_new_block` does.
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.http
+            .post(self.url(path))
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn new_transaction(&self, author: &str, content: &str) -> Response {
+        self.post_json(
+            "/new_transaction",
+            &json!({ "author": author, "content": content }),
+        )
+        .await
+    }
+
+    /// Posts and asserts 201; returns the post's id.
+    pub async fn post(&self, author: &str, content: &str) -> String {
+        let response = self.new_transaction(author, content).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("JSON body");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn mine(&self) -> String {
+        let response = self.get("/mine").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.expect("text body")
+    }
+
+    pub async fn chain(&self) -> Value {
+        self.get_json("/chain").await
+    }
+
+    pub async fn status(&self) -> Value {
+        self.get_json("/status").await
+    }
+
+    pub async fn pending(&self) -> Value {
+        self.get_json("/pending_tx").await
+    }
+
+    pub async fn add_block(&self, block: &Value) -> Response {
+        self.post_json("/add_block", block).await
+    }
+}
+
+/// A signed post body for `POST /new_transaction`, in the node's canonical encoding.
+pub fn signed_post(key: &SigningKey, author: &str, content: &str, timestamp: f64) -> Value {
+    let public_key = key.verifying_key().to_bytes();
+    let message = chainpost_node::chain::Transaction::signing_message(
+        author,
+        content,
+        timestamp,
+        &public_key,
+    );
+    json!({
+        "author": author,
+        "content": content,
+        "timestamp": timestamp,
+        "public_key": hex::encode(public_key),
+        "signature": hex::encode(key.sign(&message).to_bytes()),
+    })
+}
+
+/// A node running inside the test's runtime.
+pub struct TestNode {
+    pub api: Api,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestNode {
+    /// An in-memory node at `difficulty` on a free port.
+    pub async fn spawn(difficulty: u32) -> Self {
+        Self::spawn_with(Config::ephemeral(difficulty)).await
+    }
+
+    pub async fn spawn_with(config: Config) -> Self {
+        let app = Application::build(config).await.expect("node builds");
+        let api = Api::new(format!("http://{}", app.address()));
+        let (shutdown, stop) = oneshot::channel();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = stop.await;
+        }));
+        TestNode {
+            api,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// Graceful shutdown; waits for the server to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match self.server.take() {
+            Some(server) => server.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::ops::Deref for TestNode {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// The `node` binary running as a child process.
+pub struct ChildNode {
+    pub api: Api,
+    child: Child,
+}
+
+impl ChildNode {
+    /// Starts the binary on a free port with its data in `data_dir`.
+    pub fn start(data_dir: &Path, difficulty: u32) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_node"))
+            .args(["--port", "0", "--difficulty", &difficulty.to_string()])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("node printed its address before exiting")
+                .expect("readable stdout");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.trim().to_owned();
+            }
+        };
+        // Keep draining the log so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        ChildNode {
+            api: Api::new(format!("http://{address}")),
+            child,
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL delivered");
+        self.child.wait().expect("child reaped");
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        self.child.wait().expect("child exits")
+    }
+}
+
+impl Drop for ChildNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl std::ops::Deref for ChildNode {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// Polls `condition` until it holds; panics with `what` after `timeout`. For conditions
+/// with no event to await (another process's state).
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// All posts of a `/chain` answer, as (block index, post) pairs.
+pub fn posts_in_chain(chain: &Value) -> Vec<(u64, Value)> {
+    chain["chain"]
+        .as_array()
+        .expect("chain array")
+        .iter()
+        .flat_map(|block| {
+            let index = block["index"].as_u64().expect("index");
+            block["transactions"]
+                .as_array()
+                .expect("transactions")
+                .iter()
+                .map(move |tx| (index, tx.clone()))
+        })
+        .collect()
+}

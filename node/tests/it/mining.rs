@@ -1,0 +1,1 @@
+//! Mining off the runtime: the API keeps answering, and a search can be stopped.

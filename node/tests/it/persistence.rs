@@ -1,0 +1,1 @@
+//! Durability: what was acknowledged survives kill -9.
