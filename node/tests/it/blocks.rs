@@ -1,1 +1,98 @@
-//! Blocks from elsewhere: accepted, stored on a side branch, reorganized, or refused.
+//! Blocks from elsewhere: accepted, stored on a side branch, reorganized, or held until
+//! their ancestors arrive. No post is lost on the way.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{Api, TestNode, posts_in_chain};
+
+async fn block_at(api: &Api, height: usize) -> Value {
+    api.chain().await["chain"][height].clone()
+}
+
+async fn add(api: &Api, block: &Value) -> (StatusCode, Value) {
+    let response = api.add_block(block).await;
+    let status = response.status();
+    (status, response.json().await.expect("JSON body"))
+}
+
+#[tokio::test]
+async fn a_block_mined_elsewhere_extends_the_chain() {
+    let miner = TestNode::spawn(8).await;
+    let follower = TestNode::spawn(8).await;
+    miner.post("alice", "from the miner").await;
+    miner.mine().await;
+
+    let block = block_at(&miner, 1).await;
+    let (status, body) = add(&follower, &block).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["outcome"], "extended");
+    assert_eq!(follower.chain().await, miner.chain().await);
+
+    let (status, body) = add(&follower, &block).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["outcome"], "already_known");
+}
+
+#[tokio::test]
+async fn a_heavier_branch_reorganizes_and_returns_abandoned_posts_to_the_mempool() {
+    let (a, b, observer) = tokio::join!(TestNode::spawn(8), TestNode::spawn(8), TestNode::spawn(8));
+    let lost_id = a.post("alice", "on the short branch").await;
+    a.mine().await;
+    b.post("bob", "first on the long branch").await;
+    b.mine().await;
+    b.post("bob", "second on the long branch").await;
+    b.mine().await;
+
+    let (status, body) = add(&observer, &block_at(&a, 1).await).await;
+    assert_eq!((status, body["outcome"].as_str()), (StatusCode::CREATED, Some("extended")));
+    let (status, body) = add(&observer, &block_at(&b, 1).await).await;
+    assert_eq!((status, body["outcome"].as_str()), (StatusCode::CREATED, Some("side_branch")));
+    assert_eq!(observer.status().await["tip"], block_at(&a, 1).await["hash"], "first seen wins a tie");
+    let (status, body) = add(&observer, &block_at(&b, 2).await).await;
+    assert_eq!((status, body["outcome"].as_str()), (StatusCode::CREATED, Some("reorganized")));
+
+    assert_eq!(observer.chain().await["chain"], b.chain().await["chain"]);
+    let pending = observer.pending().await;
+    assert_eq!(pending[0]["id"], lost_id.as_str(), "the abandoned post is pending again");
+
+    // Mining it again puts it back on the (new) best chain.
+    assert_eq!(observer.mine().await, "Block #3 is mined.");
+    let posts = posts_in_chain(&observer.chain().await);
+    assert!(posts.iter().any(|(index, tx)| *index == 3 && tx["id"] == lost_id.as_str()));
+    assert_eq!(posts.len(), 3);
+}
+
+#[tokio::test]
+async fn a_block_with_an_unknown_parent_waits_for_it_and_then_connects() {
+    let miner = TestNode::spawn(8).await;
+    let follower = TestNode::spawn(8).await;
+    for i in 0..2 {
+        miner.post("carol", &format!("post {i}")).await;
+        miner.mine().await;
+    }
+    let (first, second) = (block_at(&miner, 1).await, block_at(&miner, 2).await);
+
+    let (status, body) = add(&follower, &second).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["missing"], first["hash"]);
+    assert_eq!(follower.status().await["height"], 0, "an orphan does not move the tip");
+    assert_eq!(follower.status().await["orphans"], 1);
+
+    let (status, _) = add(&follower, &first).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(follower.chain().await, miner.chain().await);
+    assert_eq!(follower.status().await["orphans"], 0);
+}
+
+#[tokio::test]
+async fn a_block_of_another_network_is_refused() {
+    let easy = TestNode::spawn(4).await;
+    let hard = TestNode::spawn(8).await;
+    easy.post("dave", "wrong network").await;
+    easy.mine().await;
+    let (status, body) = add(&hard, &block_at(&easy, 1).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().expect("message").contains("difficulty"), "{body}");
+    assert_eq!(hard.status().await["blocks_known"], 1);
+}

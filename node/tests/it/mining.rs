@@ -1,1 +1,75 @@
-//! Mining off the runtime: the API keeps answering, and a search can be stopped.
+//! Mining off the runtime: the API keeps answering during a hard search, concurrent
+//! requests share one search, and a search stops when nobody needs it any more.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::helpers::{TestNode, wait_until};
+
+/// Far beyond what a test can mine: a search at this difficulty only ends by being stopped.
+const HARD: u32 = 48;
+/// How long a stopped search may take to notice, generously; it guards against hangs and
+/// measures nothing.
+const STOP_GUARD: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_answers_while_mining_a_hard_block() {
+    let node = TestNode::spawn(HARD).await;
+    node.post("alice", "hard to mine").await;
+    let miner = tokio::spawn({
+        let api = node.api.clone();
+        async move { api.get("/mine").await.status() }
+    });
+    wait_until("the search is running", STOP_GUARD, || async {
+        node.status().await["mining"] == true
+    })
+    .await;
+
+    for i in 0..20 {
+        assert_eq!(node.status().await["mining"], true);
+        assert_eq!(node.chain().await["length"], 1);
+        node.post("bob", &format!("while mining {i}")).await;
+    }
+    assert_eq!(node.pending().await.as_array().map(Vec::len), Some(21));
+    assert!(!miner.is_finished());
+
+    // Shutting down stops the search, answers the miner, and lets the server exit.
+    tokio::time::timeout(STOP_GUARD, node.stop())
+        .await
+        .expect("the search stops on shutdown")
+        .expect("server exits cleanly");
+    let status = miner.await.expect("mining request task");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_mining_request_stops_its_search() {
+    let node = TestNode::spawn(HARD).await;
+    node.post("alice", "nobody waits for this").await;
+    let miner = tokio::spawn({
+        let api = node.api.clone();
+        async move { api.get("/mine").await }
+    });
+    wait_until("the search is running", STOP_GUARD, || async {
+        node.status().await["mining"] == true
+    })
+    .await;
+    miner.abort();
+    wait_until("the search stops", STOP_GUARD, || async {
+        node.status().await["mining"] == false
+    })
+    .await;
+    assert_eq!(node.pending().await.as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_mining_requests_mine_each_post_once() {
+    let node = TestNode::spawn(12).await;
+    node.post("carol", "only one block needed").await;
+    let (first, second) = tokio::join!(node.mine(), node.mine());
+    let mut answers = [first, second];
+    answers.sort();
+    assert_eq!(answers, ["Block #1 is mined.", "No transactions to mine"]);
+    assert_eq!(node.chain().await["length"], 2);
+}
