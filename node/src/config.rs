@@ -7,7 +7,11 @@ use clap::Parser;
 /// How to run a node. Every flag can also be set from the environment variable shown in
 /// `--help`.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "node", version, about = "A chainpost node: a proof-of-work chain of posts")]
+#[command(
+    name = "node",
+    version,
+    about = "A chainpost node: a proof-of-work chain of posts"
+)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "CHAINPOST_HOST", default_value = "127.0.0.1")]

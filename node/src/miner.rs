@@ -111,7 +111,9 @@ mod tests {
     #[test]
     fn stopping_ends_an_impossible_search() {
         let calls = AtomicU64::new(0);
-        let run = mine(template(64), 2, &|| calls.fetch_add(1, Ordering::Relaxed) > 10);
+        let run = mine(template(64), 2, &|| {
+            calls.fetch_add(1, Ordering::Relaxed) > 10
+        });
         assert!(run.block.is_none());
         assert!(run.hashes >= CHUNK);
     }

@@ -128,10 +128,7 @@ impl Node {
     }
 
     /// Validates a post and, once it is durably pending, returns it.
-    pub async fn submit_transaction(
-        &self,
-        tx: Transaction,
-    ) -> Result<Arc<Transaction>, NodeError> {
+    pub async fn submit_transaction(&self, tx: Transaction) -> Result<Arc<Transaction>, NodeError> {
         let params = self.with_chain(|chain| chain.params().clone());
         let now = unix_now();
         let checked = if tx.signature().is_some() {
@@ -162,11 +159,10 @@ impl Node {
         claimed_hash: BlockHash,
     ) -> Result<BlockAccepted, NodeError> {
         let params = self.with_chain(|chain| chain.params().clone());
-        let checked = tokio::task::spawn_blocking(move || {
-            CheckedBlock::check(block, &claimed_hash, &params)
-        })
-        .await
-        .map_err(|error| NodeError::Internal(error.to_string()))??;
+        let checked =
+            tokio::task::spawn_blocking(move || CheckedBlock::check(block, &claimed_hash, &params))
+                .await
+                .map_err(|error| NodeError::Internal(error.to_string()))??;
         self.accept_checked_block(checked).await
     }
 
@@ -179,7 +175,10 @@ impl Node {
                 .outcome
                 .connected()
                 .iter()
-                .filter_map(|block| tree.get(&block.hash()).map(|entry| (entry.seq, block.clone())))
+                .filter_map(|block| {
+                    tree.get(&block.hash())
+                        .map(|entry| (entry.seq, block.clone()))
+                })
                 .collect();
             let batch = Batch {
                 blocks,

@@ -52,7 +52,12 @@ impl Application {
         let recorded_tip = loaded.best_tip;
         let (blocks, pending) = (loaded.blocks.len(), loaded.mempool.len());
         let chain = tokio::task::spawn_blocking(move || {
-            ChainState::restore(params, MempoolLimits::default(), loaded.blocks, loaded.mempool)
+            ChainState::restore(
+                params,
+                MempoolLimits::default(),
+                loaded.blocks,
+                loaded.mempool,
+            )
         })
         .await??;
         let tip = chain.tree().tip().hash();
@@ -96,7 +101,10 @@ impl Application {
 
     /// Serves until `shutdown` completes, then stops mining, finishes in-flight requests
     /// and returns.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let node = self.node.clone();
         let router = api::router(self.node);
         axum::serve(self.listener, router)

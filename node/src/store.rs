@@ -295,7 +295,9 @@ fn commit(db: &Database, jobs: &[Job], next_arrival: &mut u64) -> Result<(), Sto
                 blocks
                     .insert(*block.hash().as_bytes(), json.as_slice())
                     .map_err(db_error)?;
-                order.insert(*seq, *block.hash().as_bytes()).map_err(db_error)?;
+                order
+                    .insert(*seq, *block.hash().as_bytes())
+                    .map_err(db_error)?;
             }
             for id in &batch.mempool_removed {
                 mempool.remove(*id.as_bytes()).map_err(db_error)?;
@@ -361,7 +363,11 @@ mod tests {
         let path = dir.path().join("chain.redb");
         let p = params();
         let genesis = p.genesis();
-        let b1 = Arc::new(unmined_child(&genesis, vec![unsigned_arc("a", "1", 1.0)], &p));
+        let b1 = Arc::new(unmined_child(
+            &genesis,
+            vec![unsigned_arc("a", "1", 1.0)],
+            &p,
+        ));
         let (x, y) = (unsigned_arc("a", "x", 2.0), unsigned_arc("a", "y", 3.0));
         {
             let (store, loaded) = Store::open(&path, genesis.hash()).expect("opens");

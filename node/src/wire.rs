@@ -186,14 +186,18 @@ mod tests {
     }
 
     fn arb_tx() -> impl Strategy<Value = Transaction> {
-        (arb_text(), arb_text(), any::<f64>(), any::<Option<[u8; 32]>>()).prop_map(
-            |(author, content, timestamp, key)| match key {
+        (
+            arb_text(),
+            arb_text(),
+            any::<f64>(),
+            any::<Option<[u8; 32]>>(),
+        )
+            .prop_map(|(author, content, timestamp, key)| match key {
                 Some(seed) => {
                     Transaction::signed(author, content, timestamp, &SigningKey::from_bytes(&seed))
                 }
                 None => Transaction::new(author, content, timestamp, None),
-            },
-        )
+            })
     }
 
     fn arb_block() -> impl Strategy<Value = Block> {
@@ -286,19 +290,29 @@ mod tests {
         let tx = Transaction::new("a".into(), "b".into(), 1.0, None);
         let mut json = TransactionJson::from_transaction(&tx);
         json.content = "c".into();
-        assert!(matches!(json.into_transaction(), Err(WireError::IdMismatch { .. })));
+        assert!(matches!(
+            json.into_transaction(),
+            Err(WireError::IdMismatch { .. })
+        ));
     }
 
     #[test]
     fn bad_hex_and_half_signatures_are_rejected() {
-        let mut json = TransactionJson::from_transaction(&Transaction::new("a".into(), "b".into(), 1.0, None));
+        let mut json =
+            TransactionJson::from_transaction(&Transaction::new("a".into(), "b".into(), 1.0, None));
         json.id = None;
         json.public_key = Some("00".repeat(32));
-        assert_eq!(json.clone().into_transaction(), Err(WireError::IncompleteSignature));
+        assert_eq!(
+            json.clone().into_transaction(),
+            Err(WireError::IncompleteSignature)
+        );
         json.signature = Some("zz".repeat(64));
         assert_eq!(
             json.into_transaction(),
-            Err(WireError::BadHex { field: "signature", bytes: 64 })
+            Err(WireError::BadHex {
+                field: "signature",
+                bytes: 64
+            })
         );
     }
 }

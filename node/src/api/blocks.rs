@@ -55,7 +55,9 @@ pub async fn add_block(
         InsertOutcome::UnknownParent { missing } => (
             StatusCode::ACCEPTED,
             "unknown_parent",
-            format!("Block held until its missing ancestor {missing} arrives; it is not stored yet"),
+            format!(
+                "Block held until its missing ancestor {missing} arrives; it is not stored yet"
+            ),
             Some(missing.to_string()),
         ),
     };

@@ -49,7 +49,10 @@ pub async fn chain(
     });
     Ok(Json(ChainPage {
         length,
-        chain: blocks.iter().map(|block| BlockJson::from_block(block)).collect(),
+        chain: blocks
+            .iter()
+            .map(|block| BlockJson::from_block(block))
+            .collect(),
         peers: Vec::new(),
     }))
 }

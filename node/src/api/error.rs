@@ -4,20 +4,19 @@
 //! Input problems are 4xx with a message that says what is wrong. Server-side failures
 //! are 5xx with a generic message; their details go to the log, never to the client.
 
+use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::chain::mempool::MempoolError;
 use crate::chain::state::SubmitTxError;
 use crate::node::NodeError;
 use crate::wire::WireError;
-
 
 /// An API failure, mapped to a status code and a JSON body.
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +57,7 @@ impl ApiError {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 NodeError::Block(_) => StatusCode::BAD_REQUEST,
-                NodeError::Storage(_) | NodeError::ShuttingDown => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                NodeError::Storage(_) | NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
                 NodeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }

@@ -211,7 +211,10 @@ mod tests {
         assert_ne!(abc, merkle_root(&[b.clone(), a.clone(), c.clone()]));
         assert_ne!(abc, merkle_root(&[a.clone(), b.clone()]));
         // Bitcoin's tree gives [a, b, c] and [a, b, c, c] the same root; ours does not.
-        assert_ne!(abc, merkle_root(&[a.clone(), b.clone(), c.clone(), c.clone()]));
+        assert_ne!(
+            abc,
+            merkle_root(&[a.clone(), b.clone(), c.clone(), c.clone()])
+        );
         assert_ne!(merkle_root(&[a.clone()]), merkle_root(&[]));
     }
 

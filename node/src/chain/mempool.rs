@@ -220,7 +220,9 @@ mod tests {
     #[test]
     fn removal_keeps_arrival_order_and_byte_count() {
         let mut pool = pool(10, 10_000);
-        let txs: Vec<_> = (0..4).map(|i| unsigned_arc("a", &i.to_string(), 1.0)).collect();
+        let txs: Vec<_> = (0..4)
+            .map(|i| unsigned_arc("a", &i.to_string(), 1.0))
+            .collect();
         for tx in &txs {
             pool.insert(tx.clone()).expect("room");
         }

@@ -119,7 +119,10 @@ impl ChainState {
         for block in blocks {
             let hash = block.hash();
             // The clock is not consulted: these blocks passed it when they arrived.
-            match state.tree.insert(CheckedBlock::assume_checked(block), u64::MAX) {
+            match state
+                .tree
+                .insert(CheckedBlock::assume_checked(block), u64::MAX)
+            {
                 Ok(InsertOutcome::UnknownParent { missing }) => {
                     return Err(RestoreError::BadBlock {
                         hash,
@@ -198,9 +201,10 @@ impl ChainState {
     /// timestamp is `now`, or just after the median of the tip's ancestors if that is later.
     pub fn block_template(&self, now: u64) -> Option<BlockTemplate> {
         let params = self.tree.params();
-        let transactions = self
-            .mempool
-            .select(params.max_block_transactions, params.max_block_bytes - crate::chain::block::HEADER_LEN);
+        let transactions = self.mempool.select(
+            params.max_block_transactions,
+            params.max_block_bytes - crate::chain::block::HEADER_LEN,
+        );
         if transactions.is_empty() {
             return None;
         }
@@ -284,7 +288,10 @@ mod tests {
         let accepted = state
             .submit_block(CheckedBlock::assume_checked(b2), NOW)
             .expect("valid");
-        assert!(matches!(accepted.outcome, InsertOutcome::Reorganized { .. }));
+        assert!(matches!(
+            accepted.outcome,
+            InsertOutcome::Reorganized { .. }
+        ));
         assert_eq!(
             accepted
                 .mempool_restored
@@ -337,7 +344,11 @@ mod tests {
         .expect("consistent");
         assert_eq!(restored.tree().tip().hash(), b1.hash());
         assert_eq!(restored.tree().len(), 3);
-        assert_eq!(restored.mempool().len(), 1, "x is confirmed, so only y is pending");
+        assert_eq!(
+            restored.mempool().len(),
+            1,
+            "x is confirmed, so only y is pending"
+        );
 
         let orphan = unmined_child(&b1, vec![], &p);
         let err = ChainState::restore(p, MempoolLimits::default(), [orphan], [])

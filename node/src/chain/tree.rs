@@ -351,7 +351,10 @@ impl BlockTree {
 
     /// The entry at the best tip.
     pub fn tip(&self) -> &Entry {
-        let hash = self.best_chain.last().expect("the best chain always holds genesis");
+        let hash = self
+            .best_chain
+            .last()
+            .expect("the best chain always holds genesis");
         &self.entries[hash]
     }
 
@@ -543,7 +546,10 @@ mod tests {
         let b2 = unmined_child(&b1, vec![], &p);
         insert(&mut tree, &a1);
         // Equal work: first seen stays.
-        assert!(matches!(insert(&mut tree, &b1), InsertOutcome::SideBranch { .. }));
+        assert!(matches!(
+            insert(&mut tree, &b1),
+            InsertOutcome::SideBranch { .. }
+        ));
         assert_eq!(tree.tip().hash(), a1.hash());
         match insert(&mut tree, &b2) {
             InsertOutcome::Reorganized {
@@ -558,7 +564,8 @@ mod tests {
         assert!(!tree.is_best(&a1.hash()));
         assert!(tree.confirming_block(&a1.transactions()[0].id()).is_none());
         assert_eq!(
-            tree.confirming_block(&b1.transactions()[0].id()).map(Entry::hash),
+            tree.confirming_block(&b1.transactions()[0].id())
+                .map(Entry::hash),
             Some(b1.hash())
         );
     }
@@ -602,7 +609,9 @@ mod tests {
         insert(&mut tree, &bad);
         insert(&mut tree, &after_bad);
         assert_eq!(tree.orphan_count(), 2);
-        assert!(matches!(insert(&mut tree, &b1), InsertOutcome::Extended { ref connected, .. } if connected.len() == 1));
+        assert!(
+            matches!(insert(&mut tree, &b1), InsertOutcome::Extended { ref connected, .. } if connected.len() == 1)
+        );
         assert_eq!(tree.orphan_count(), 0);
         assert_eq!(tree.len(), 2);
     }
@@ -649,7 +658,10 @@ mod tests {
         insert(&mut tree, &a1);
         insert(&mut tree, &b1);
         // The same post on a competing branch is fine...
-        assert!(matches!(insert(&mut tree, &b2), InsertOutcome::Reorganized { .. }));
+        assert!(matches!(
+            insert(&mut tree, &b2),
+            InsertOutcome::Reorganized { .. }
+        ));
         // ...but not twice on one branch, even a side branch's own ancestors.
         assert_eq!(
             tree.insert(CheckedBlock::assume_checked(b3_replay), NOW),

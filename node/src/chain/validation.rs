@@ -307,9 +307,14 @@ pub fn validate_block_standalone(
             return Err(BlockError::DuplicateTransaction { id: tx.id() });
         }
     }
-    let latest_post = header.timestamp.saturating_add(params.max_future_drift_secs);
+    let latest_post = header
+        .timestamp
+        .saturating_add(params.max_future_drift_secs);
     for tx in block.transactions() {
-        let invalid = |source| BlockError::InvalidTransaction { id: tx.id(), source };
+        let invalid = |source| BlockError::InvalidTransaction {
+            id: tx.id(),
+            source,
+        };
         if tx.timestamp() > latest_post as f64 {
             return Err(invalid(TxError::TimestampTooFar {
                 got: tx.timestamp(),
@@ -389,7 +394,10 @@ mod tests {
                 unsigned(&"a".repeat(65), "c", 1.0),
                 TxError::AuthorTooLong { chars: 65, max: 64 },
             ),
-            (unsigned("a\nb", "c", 1.0), TxError::ControlCharacterInAuthor),
+            (
+                unsigned("a\nb", "c", 1.0),
+                TxError::ControlCharacterInAuthor,
+            ),
             (unsigned("a", "", 1.0), TxError::EmptyContent),
             (
                 unsigned("a", &long, 1.0),
@@ -398,7 +406,10 @@ mod tests {
                     max: p.max_content_chars,
                 },
             ),
-            (unsigned("a", "c", -1.0), TxError::InvalidTimestamp { got: -1.0 }),
+            (
+                unsigned("a", "c", -1.0),
+                TxError::InvalidTimestamp { got: -1.0 },
+            ),
         ];
         for (tx, expected) in cases {
             assert_eq!(validate_transaction(&tx, &p), Err(expected));
@@ -414,7 +425,10 @@ mod tests {
     fn limits_count_characters_not_bytes() {
         let p = params();
         let emoji = "\u{1F600}".repeat(p.max_author_chars);
-        assert_eq!(validate_transaction(&unsigned(&emoji, "c", 1.0), &p), Ok(()));
+        assert_eq!(
+            validate_transaction(&unsigned(&emoji, "c", 1.0), &p),
+            Ok(())
+        );
     }
 
     #[test]
@@ -426,7 +440,10 @@ mod tests {
 
         let signed = *good.signature().expect("signed");
         let forged = Transaction::new("mallory".into(), "hi".into(), 5.0, Some(signed));
-        assert_eq!(validate_transaction(&forged, &p), Err(TxError::BadSignature));
+        assert_eq!(
+            validate_transaction(&forged, &p),
+            Err(TxError::BadSignature)
+        );
 
         let mut bad_sig = signed;
         bad_sig.signature[0] ^= 1;
@@ -445,7 +462,10 @@ mod tests {
         off_curve.public_key = [0; 32];
         off_curve.public_key[0] = 2;
         let tx = Transaction::new("alice".into(), "hi".into(), 5.0, Some(off_curve));
-        assert_eq!(validate_transaction(&tx, &p), Err(TxError::InvalidPublicKey));
+        assert_eq!(
+            validate_transaction(&tx, &p),
+            Err(TxError::InvalidPublicKey)
+        );
     }
 
     #[test]
@@ -456,8 +476,14 @@ mod tests {
         let at = |t: f64| validate_transaction_time(&unsigned("a", "c", t), now, &p);
         assert_eq!(at(now as f64), Ok(()));
         assert_eq!(at((now + drift) as f64), Ok(()));
-        assert!(matches!(at((now + drift) as f64 + 0.5), Err(TxError::TimestampTooFar { .. })));
-        assert!(matches!(at((now - drift) as f64 - 0.5), Err(TxError::TimestampTooOld { .. })));
+        assert!(matches!(
+            at((now + drift) as f64 + 0.5),
+            Err(TxError::TimestampTooFar { .. })
+        ));
+        assert!(matches!(
+            at((now - drift) as f64 - 0.5),
+            Err(TxError::TimestampTooOld { .. })
+        ));
     }
 
     #[test]
@@ -479,7 +505,10 @@ mod tests {
         let b = Block::new(wrong_difficulty, txs.clone());
         assert!(matches!(
             validate_block_standalone(&b, &b.hash(), &p),
-            Err(BlockError::WrongDifficulty { got: 0, required: 4 })
+            Err(BlockError::WrongDifficulty {
+                got: 0,
+                required: 4
+            })
         ));
 
         let unmined = unmined_child(&genesis, txs.clone(), &p);
@@ -488,7 +517,12 @@ mod tests {
             Err(BlockError::InsufficientWork { .. })
         ));
 
-        let swapped = mine_with_root(&genesis, txs.iter().rev().cloned().collect(), block.header().merkle_root, &p);
+        let swapped = mine_with_root(
+            &genesis,
+            txs.iter().rev().cloned().collect(),
+            block.header().merkle_root,
+            &p,
+        );
         assert!(matches!(
             validate_block_standalone(&swapped, &swapped.hash(), &p),
             Err(BlockError::MerkleRootMismatch { .. })
@@ -553,17 +587,29 @@ mod tests {
             nonce: 0,
         };
         let now = 10_000;
-        assert_eq!(validate_header_in_context(&header(5, 101), 4, 100, now, &p), Ok(()));
+        assert_eq!(
+            validate_header_in_context(&header(5, 101), 4, 100, now, &p),
+            Ok(())
+        );
         assert_eq!(
             validate_header_in_context(&header(6, 101), 4, 100, now, &p),
-            Err(BlockError::IndexMismatch { got: 6, expected: 5 })
+            Err(BlockError::IndexMismatch {
+                got: 6,
+                expected: 5
+            })
         );
         assert_eq!(
             validate_header_in_context(&header(5, 100), 4, 100, now, &p),
-            Err(BlockError::TimestampNotAfterMedian { got: 100, median: 100 })
+            Err(BlockError::TimestampNotAfterMedian {
+                got: 100,
+                median: 100
+            })
         );
         let max = now + p.max_future_drift_secs;
-        assert_eq!(validate_header_in_context(&header(5, max), 4, 100, now, &p), Ok(()));
+        assert_eq!(
+            validate_header_in_context(&header(5, max), 4, 100, now, &p),
+            Ok(())
+        );
         assert_eq!(
             validate_header_in_context(&header(5, max + 1), 4, 100, now, &p),
             Err(BlockError::TimestampTooFar { got: max + 1, max })

@@ -45,21 +45,42 @@ async fn a_heavier_branch_reorganizes_and_returns_abandoned_posts_to_the_mempool
     b.mine().await;
 
     let (status, body) = add(&observer, &block_at(&a, 1).await).await;
-    assert_eq!((status, body["outcome"].as_str()), (StatusCode::CREATED, Some("extended")));
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (StatusCode::CREATED, Some("extended"))
+    );
     let (status, body) = add(&observer, &block_at(&b, 1).await).await;
-    assert_eq!((status, body["outcome"].as_str()), (StatusCode::CREATED, Some("side_branch")));
-    assert_eq!(observer.status().await["tip"], block_at(&a, 1).await["hash"], "first seen wins a tie");
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (StatusCode::CREATED, Some("side_branch"))
+    );
+    assert_eq!(
+        observer.status().await["tip"],
+        block_at(&a, 1).await["hash"],
+        "first seen wins a tie"
+    );
     let (status, body) = add(&observer, &block_at(&b, 2).await).await;
-    assert_eq!((status, body["outcome"].as_str()), (StatusCode::CREATED, Some("reorganized")));
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (StatusCode::CREATED, Some("reorganized"))
+    );
 
     assert_eq!(observer.chain().await["chain"], b.chain().await["chain"]);
     let pending = observer.pending().await;
-    assert_eq!(pending[0]["id"], lost_id.as_str(), "the abandoned post is pending again");
+    assert_eq!(
+        pending[0]["id"],
+        lost_id.as_str(),
+        "the abandoned post is pending again"
+    );
 
     // Mining it again puts it back on the (new) best chain.
     assert_eq!(observer.mine().await, "Block #3 is mined.");
     let posts = posts_in_chain(&observer.chain().await);
-    assert!(posts.iter().any(|(index, tx)| *index == 3 && tx["id"] == lost_id.as_str()));
+    assert!(
+        posts
+            .iter()
+            .any(|(index, tx)| *index == 3 && tx["id"] == lost_id.as_str())
+    );
     assert_eq!(posts.len(), 3);
 }
 
@@ -76,7 +97,11 @@ async fn a_block_with_an_unknown_parent_waits_for_it_and_then_connects() {
     let (status, body) = add(&follower, &second).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["missing"], first["hash"]);
-    assert_eq!(follower.status().await["height"], 0, "an orphan does not move the tip");
+    assert_eq!(
+        follower.status().await["height"],
+        0,
+        "an orphan does not move the tip"
+    );
     assert_eq!(follower.status().await["orphans"], 1);
 
     let (status, _) = add(&follower, &first).await;
@@ -93,6 +118,12 @@ async fn a_block_of_another_network_is_refused() {
     easy.mine().await;
     let (status, body) = add(&hard, &block_at(&easy, 1).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"].as_str().expect("message").contains("difficulty"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("message")
+            .contains("difficulty"),
+        "{body}"
+    );
     assert_eq!(hard.status().await["blocks_known"], 1);
 }

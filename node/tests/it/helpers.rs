@@ -35,7 +35,11 @@ impl Api {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.http.get(self.url(path)).send().await.expect("request sent")
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
@@ -245,7 +249,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + timeout;
     while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

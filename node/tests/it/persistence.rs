@@ -25,7 +25,10 @@ async fn assert_consistent(node: &ChildNode) -> Value {
     assert_eq!(chain["length"].as_u64(), Some(blocks.len() as u64));
     for pair in blocks.windows(2) {
         assert_eq!(pair[1]["previous_hash"], pair[0]["hash"]);
-        assert_eq!(pair[1]["index"].as_u64(), pair[0]["index"].as_u64().map(|i| i + 1));
+        assert_eq!(
+            pair[1]["index"].as_u64(),
+            pair[0]["index"].as_u64().map(|i| i + 1)
+        );
     }
     let status = node.status().await;
     assert_eq!(status["tip"], blocks[blocks.len() - 1]["hash"]);
@@ -63,7 +66,12 @@ async fn posts_acknowledged_under_load_survive_kill_9_at_any_moment() {
         let node = ChildNode::start(dir.path(), DIFFICULTY);
         let chain = assert_consistent(&node).await;
         let present: HashSet<String> = ids(posts_in_chain(&chain).into_iter().map(|(_, tx)| tx))
-            .union(&ids(node.pending().await.as_array().expect("array").clone()))
+            .union(&ids(node
+                .pending()
+                .await
+                .as_array()
+                .expect("array")
+                .clone()))
             .cloned()
             .collect();
         let missing: Vec<_> = acknowledged
@@ -72,7 +80,10 @@ async fn posts_acknowledged_under_load_survive_kill_9_at_any_moment() {
             .difference(&present)
             .cloned()
             .collect();
-        assert!(missing.is_empty(), "round {round}: acknowledged posts lost: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "round {round}: acknowledged posts lost: {missing:?}"
+        );
 
         // Writers and a miner run concurrently; the kill lands after a number of
         // acknowledgements that differs each round, mid-flight for the others.
@@ -103,9 +114,14 @@ async fn posts_acknowledged_under_load_survive_kill_9_at_any_moment() {
         }
         let miner = {
             let api = node.api.clone();
-            tokio::spawn(async move { while api.http.get(api.url("/mine")).send().await.is_ok() {} })
+            tokio::spawn(
+                async move { while api.http.get(api.url("/mine")).send().await.is_ok() {} },
+            )
         };
-        enough_rx.wait_for(|done| *done).await.expect("writers signal");
+        enough_rx
+            .wait_for(|done| *done)
+            .await
+            .expect("writers signal");
         node.kill_9();
         for writer in writers {
             writer.await.expect("writer task");

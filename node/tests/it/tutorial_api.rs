@@ -45,7 +45,10 @@ async fn tutorial_flow_post_mine_and_read_back() {
         assert!(!block[field].is_null(), "block field {field}");
     }
     assert_eq!(block["previous_hash"], chain["chain"][0]["hash"]);
-    assert!(block["hash"].as_str().expect("hash").starts_with("00"), "8 bits of work");
+    assert!(
+        block["hash"].as_str().expect("hash").starts_with("00"),
+        "8 bits of work"
+    );
     let posts = posts_in_chain(&chain);
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].0, 1);
@@ -57,11 +60,17 @@ async fn tutorial_flow_post_mine_and_read_back() {
     assert_eq!(lookup["block"]["hash"], block["hash"]);
 
     let detail = node
-        .get_json(&format!("/blocks/{}", block["hash"].as_str().expect("hash")))
+        .get_json(&format!(
+            "/blocks/{}",
+            block["hash"].as_str().expect("hash")
+        ))
         .await;
     assert_eq!(detail["in_best_chain"], true);
     assert_eq!(detail["index"], 1);
-    assert_eq!(detail["cumulative_work"], 512, "genesis and block 1 at 2^8 each");
+    assert_eq!(
+        detail["cumulative_work"], 512,
+        "genesis and block 1 at 2^8 each"
+    );
 
     let status = node.status().await;
     assert_eq!(status["height"], 1);
@@ -75,7 +84,10 @@ async fn tutorial_flow_post_mine_and_read_back() {
 async fn a_body_without_content_type_is_still_json() {
     let node = TestNode::spawn(8).await;
     let response = node
-        .post_raw("/new_transaction", r#"{"author": "bob", "content": "no header"}"#)
+        .post_raw(
+            "/new_transaction",
+            r#"{"author": "bob", "content": "no header"}"#,
+        )
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let pending = node.pending().await;
@@ -113,6 +125,8 @@ async fn pending_posts_are_found_by_id() {
     assert_eq!(lookup["status"], "pending");
     assert_eq!(lookup["block"], Value::Null);
     assert_eq!(lookup["transaction"]["content"], "waiting");
-    let missing = node.get(&format!("/transactions/{}", "ab".repeat(32))).await;
+    let missing = node
+        .get(&format!("/transactions/{}", "ab".repeat(32)))
+        .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
