@@ -215,7 +215,7 @@ mod tests {
             abc,
             merkle_root(&[a.clone(), b.clone(), c.clone(), c.clone()])
         );
-        assert_ne!(merkle_root(&[a.clone()]), merkle_root(&[]));
+        assert_ne!(merkle_root(std::slice::from_ref(&a)), merkle_root(&[]));
     }
 
     #[test]

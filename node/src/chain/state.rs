@@ -203,7 +203,9 @@ impl ChainState {
         let params = self.tree.params();
         let transactions = self.mempool.select(
             params.max_block_transactions,
-            params.max_block_bytes - crate::chain::block::HEADER_LEN,
+            params
+                .max_block_bytes
+                .saturating_sub(crate::chain::block::HEADER_LEN),
         );
         if transactions.is_empty() {
             return None;
@@ -314,7 +316,10 @@ mod tests {
         assert_eq!(template.header.index, 1);
         assert_eq!(template.header.previous_hash, p.genesis().hash());
         assert_eq!(template.header.timestamp, NOW);
-        assert_eq!(template.header.merkle_root, merkle_root(&[x.clone()]));
+        assert_eq!(
+            template.header.merkle_root,
+            merkle_root(std::slice::from_ref(&x))
+        );
         // A clock behind the chain still yields a valid timestamp.
         let template = state.block_template(0).expect("something to mine");
         assert!(template.header.timestamp > p.genesis().header().timestamp);
