@@ -108,10 +108,31 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 "request body is empty; expected a JSON object".into(),
             ));
         }
+        // serde's derived structs also read arrays of their fields in order; the API
+        // speaks objects only, so anything else is refused before it gets that far.
+        if bytes.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(not_an_object(&bytes));
+        }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|error| ApiError::BadRequest(format!("invalid JSON body: {error}")))
     }
+}
+
+fn not_an_object(bytes: &[u8]) -> ApiError {
+    use serde_json::Value;
+    let found = match serde_json::from_slice::<Value>(bytes) {
+        Err(error) => return ApiError::BadRequest(format!("invalid JSON body: {error}")),
+        Ok(Value::Array(_)) => "an array",
+        Ok(Value::String(_)) => "a string",
+        Ok(Value::Number(_)) => "a number",
+        Ok(Value::Bool(_)) => "a boolean",
+        Ok(Value::Null) => "null",
+        Ok(Value::Object(_)) => "an object",
+    };
+    ApiError::BadRequest(format!(
+        "invalid JSON body: expected a JSON object, got {found}"
+    ))
 }
 
 fn body_rejection(rejection: BytesRejection) -> ApiError {
