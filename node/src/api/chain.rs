@@ -94,6 +94,67 @@ pub async fn block_by_hash(
     }))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct TreeQuery {
+    from: Option<u64>,
+}
+
+/// One block of the tree view: enough to draw it and its branch.
+#[derive(Debug, Serialize)]
+pub struct TreeBlock {
+    hash: String,
+    index: u64,
+    previous_hash: String,
+    timestamp: u64,
+    transactions: usize,
+    cumulative_work: u128,
+    in_best_chain: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TreeView {
+    tip: String,
+    from: u64,
+    blocks: Vec<TreeBlock>,
+}
+
+/// How many heights below the tip `/tree` shows by default.
+const DEFAULT_TREE_DEPTH: u64 = 50;
+
+/// Every known block (side branches included) from height `from` up, ordered by height
+/// then arrival; at most `MAX_PAGE` of them.
+pub async fn tree(
+    State(node): State<AppState>,
+    QueryParams(query): QueryParams<TreeQuery>,
+) -> Json<TreeView> {
+    Json(node.with_chain(|chain| {
+        let tree = chain.tree();
+        let tip = tree.tip();
+        let from = query
+            .from
+            .unwrap_or_else(|| tip.height().saturating_sub(DEFAULT_TREE_DEPTH));
+        let mut entries: Vec<_> = tree.entries().filter(|e| e.height() >= from).collect();
+        entries.sort_by_key(|entry| (entry.height(), entry.seq));
+        entries.truncate(MAX_PAGE);
+        TreeView {
+            tip: tip.hash().to_string(),
+            from,
+            blocks: entries
+                .into_iter()
+                .map(|entry| TreeBlock {
+                    hash: entry.hash().to_string(),
+                    index: entry.height(),
+                    previous_hash: entry.block.header().previous_hash.to_string(),
+                    timestamp: entry.block.header().timestamp,
+                    transactions: entry.block.transactions().len(),
+                    cumulative_work: entry.cumulative_work,
+                    in_best_chain: tree.is_best(&entry.hash()),
+                })
+                .collect(),
+        }
+    }))
+}
+
 #[derive(Debug, Serialize)]
 pub struct Status {
     height: u64,

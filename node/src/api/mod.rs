@@ -35,6 +35,7 @@ pub fn router(node: AppState) -> Router {
         .route("/transactions/{id}", get(transactions::by_id))
         .route("/chain", get(chain::chain))
         .route("/blocks/{hash}", get(chain::block_by_hash))
+        .route("/tree", get(chain::tree))
         .route("/status", get(chain::status))
         .route("/mine", get(mining::mine))
         .route("/add_block", post(blocks::add_block))

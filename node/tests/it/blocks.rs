@@ -66,6 +66,24 @@ async fn a_heavier_branch_reorganizes_and_returns_abandoned_posts_to_the_mempool
     );
 
     assert_eq!(observer.chain().await["chain"], b.chain().await["chain"]);
+    let tree = observer.get_json("/tree").await;
+    let shape: Vec<(u64, bool)> = tree["blocks"]
+        .as_array()
+        .expect("blocks")
+        .iter()
+        .map(|b| {
+            (
+                b["index"].as_u64().expect("index"),
+                b["in_best_chain"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [(0, true), (1, false), (1, true), (2, true)],
+        "the abandoned block stays as a side branch"
+    );
+    assert_eq!(tree["tip"], block_at(&b, 2).await["hash"]);
     let pending = observer.pending().await;
     assert_eq!(
         pending[0]["id"],
