@@ -38,6 +38,24 @@ pub struct Config {
     #[arg(long, env = "CHAINPOST_REQUIRE_SIGNATURES")]
     pub require_signatures: bool,
 
+    /// A node to join at start-up (repeatable); joining retries while it is unreachable.
+    #[arg(long = "peer", env = "CHAINPOST_PEERS", value_delimiter = ',')]
+    pub peers: Vec<String>,
+
+    /// The URL other nodes reach this one at (behind Docker or NAT the listening address
+    /// is not it). Defaults to http://<host>:<port>.
+    #[arg(long, env = "CHAINPOST_ADVERTISE")]
+    pub advertise: Option<String>,
+
+    /// Seconds between rounds of consensus with every peer.
+    #[arg(long, env = "CHAINPOST_SYNC_INTERVAL", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub sync_interval: u64,
+
+    /// Mine continuously whenever posts are pending (the tutorial mines only on request).
+    #[arg(long, env = "CHAINPOST_MINE")]
+    pub mine: bool,
+
     /// Threads that search for proof of work. Defaults to one per core.
     #[arg(long, env = "CHAINPOST_MINING_THREADS",
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -54,6 +72,10 @@ impl Config {
             difficulty,
             in_memory: true,
             require_signatures: false,
+            peers: Vec::new(),
+            advertise: None,
+            sync_interval: 30,
+            mine: false,
             mining_threads: None,
         }
     }

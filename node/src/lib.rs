@@ -13,6 +13,7 @@ pub mod chain;
 pub mod config;
 pub mod miner;
 pub mod node;
+pub mod p2p;
 pub mod startup;
 pub mod store;
 pub mod wire;

@@ -14,7 +14,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::chain::state::{BlockAccepted, CheckedTransaction, SubmitTxError};
 use crate::chain::tree::CheckedBlock;
-use crate::chain::{Block, BlockError, BlockHash, ChainState, InsertOutcome, Transaction, TxError};
+use tokio::sync::{Notify, mpsc};
+
+use crate::chain::{
+    Block, BlockError, BlockHash, ChainParams, ChainState, InsertOutcome, Transaction, TxError,
+};
 use crate::miner;
 use crate::store::{Batch, Store, StoreError};
 
@@ -82,6 +86,47 @@ pub struct Node {
     mining_turn: tokio::sync::Mutex<()>,
     signals: Arc<Signals>,
     mining_threads: usize,
+    events: Option<mpsc::Sender<NodeEvent>>,
+    /// Woken when posts become pending, for continuous mining.
+    pending: Notify,
+}
+
+/// Where a block or post came from: the sending peer's URL, when a peer says so.
+pub type Origin = Option<String>;
+
+/// What the node tells the network about, after the change is durable.
+#[derive(Debug, Clone)]
+pub enum NodeEvent {
+    /// A post became pending.
+    Transaction {
+        /// The post.
+        tx: Arc<Transaction>,
+        /// Who sent it.
+        origin: Origin,
+    },
+    /// Blocks connected to the tree (best chain or side branch), parents first.
+    Blocks {
+        /// The blocks.
+        blocks: Vec<Arc<Block>>,
+        /// Who sent them.
+        origin: Origin,
+    },
+    /// A block arrived whose ancestor `hash` is unknown.
+    MissingAncestor {
+        /// The earliest missing ancestor.
+        hash: BlockHash,
+        /// Who sent the block.
+        origin: Origin,
+    },
+}
+
+/// What [`Node::submit_blocks`] did.
+#[derive(Debug)]
+pub struct BlocksSubmitted {
+    /// The blocks accepted, in order.
+    pub accepted: Vec<BlockAccepted>,
+    /// Why it stopped early, if it did.
+    pub error: Option<NodeError>,
 }
 
 /// Flags that mining threads watch; shared by `Arc` because they outlive any borrow.
@@ -101,11 +146,19 @@ impl Signals {
 }
 
 impl Node {
-    /// A node around restored state and an open store.
-    pub fn new(chain: ChainState, store: Store, mining_threads: usize) -> Self {
+    /// A node around restored state and an open store; `events` receives what the network
+    /// should hear about (none for a node without peers).
+    pub fn new(
+        chain: ChainState,
+        store: Store,
+        mining_threads: usize,
+        events: Option<mpsc::Sender<NodeEvent>>,
+    ) -> Self {
         Node {
             chain: Mutex::new(chain),
             store,
+            events,
+            pending: Notify::new(),
             mining_turn: tokio::sync::Mutex::new(()),
             signals: Arc::default(),
             mining_threads: mining_threads.max(1),
@@ -127,9 +180,13 @@ impl Node {
         self.signals.shutting_down.store(true, Ordering::Relaxed);
     }
 
-    /// Validates a post and, once it is durably pending, returns it.
-    pub async fn submit_transaction(&self, tx: Transaction) -> Result<Arc<Transaction>, NodeError> {
-        let params = self.with_chain(|chain| chain.params().clone());
+    /// Validates a post and, once it is durably pending, returns it and tells the network.
+    pub async fn submit_transaction(
+        &self,
+        tx: Transaction,
+        origin: Origin,
+    ) -> Result<Arc<Transaction>, NodeError> {
+        let params = self.params();
         let now = unix_now();
         let checked = if tx.signature().is_some() {
             tokio::task::spawn_blocking(move || CheckedTransaction::check(tx, now, &params))
@@ -148,6 +205,11 @@ impl Node {
             })
         };
         durable.await?;
+        self.pending.notify_waiters();
+        self.emit(NodeEvent::Transaction {
+            tx: tx.clone(),
+            origin,
+        });
         Ok(tx)
     }
 
@@ -157,46 +219,146 @@ impl Node {
         &self,
         block: Block,
         claimed_hash: BlockHash,
+        origin: Origin,
     ) -> Result<BlockAccepted, NodeError> {
-        let params = self.with_chain(|chain| chain.params().clone());
-        let checked =
-            tokio::task::spawn_blocking(move || CheckedBlock::check(block, &claimed_hash, &params))
-                .await
-                .map_err(|error| NodeError::Internal(error.to_string()))??;
-        self.accept_checked_block(checked).await
+        let mut batch = self
+            .submit_blocks(vec![(block, claimed_hash)], origin)
+            .await;
+        match (batch.error, batch.accepted.pop()) {
+            (Some(error), _) => Err(error),
+            (None, Some(accepted)) => Ok(accepted),
+            (None, None) => Err(NodeError::Internal(
+                "a block vanished from its batch".into(),
+            )),
+        }
     }
 
-    async fn accept_checked_block(&self, block: CheckedBlock) -> Result<BlockAccepted, NodeError> {
-        let (accepted, durable) = {
+    /// Validates a run of blocks (parents first), their signatures in parallel on every
+    /// core, and adds them in order under one lock and one commit. Stops at the first
+    /// invalid block: the ones before it are kept, the error says why it stopped.
+    pub async fn submit_blocks(
+        &self,
+        blocks: Vec<(Block, BlockHash)>,
+        origin: Origin,
+    ) -> BlocksSubmitted {
+        let params = self.params();
+        let threads = self.mining_threads;
+        let checked =
+            tokio::task::spawn_blocking(move || check_in_parallel(blocks, &params, threads)).await;
+        let (checked, mut error) = match checked {
+            Ok((checked, error)) => (checked, error.map(NodeError::from)),
+            Err(join) => (Vec::new(), Some(NodeError::Internal(join.to_string()))),
+        };
+        let (accepted, accept_error) = self.accept_checked_blocks(checked, origin).await;
+        if accept_error.is_some() {
+            error = accept_error;
+        }
+        BlocksSubmitted { accepted, error }
+    }
+
+    async fn accept_checked_blocks(
+        &self,
+        blocks: Vec<CheckedBlock>,
+        origin: Origin,
+    ) -> (Vec<BlockAccepted>, Option<NodeError>) {
+        let mut results = Vec::with_capacity(blocks.len());
+        let mut error = None;
+        let durable = {
             let mut chain = self.lock_chain();
-            let accepted = chain.submit_block(block, unix_now())?;
-            let tree = chain.tree();
-            let blocks = accepted
-                .outcome
-                .connected()
-                .iter()
-                .filter_map(|block| {
-                    tree.get(&block.hash())
-                        .map(|entry| (entry.seq, block.clone()))
-                })
-                .collect();
-            let batch = Batch {
-                blocks,
-                best_tip: accepted.outcome.tip_changed().then(|| tree.tip().hash()),
-                mempool_added: accepted.mempool_restored.clone(),
-                mempool_removed: accepted.mempool_removed.clone(),
-            };
-            if accepted.outcome.tip_changed() {
+            let mut batch = Batch::default();
+            let old_tip = chain.tree().tip().hash();
+            for block in blocks {
+                match chain.submit_block(block, unix_now()) {
+                    Ok(accepted) => {
+                        let tree = chain.tree();
+                        batch
+                            .blocks
+                            .extend(accepted.outcome.connected().iter().filter_map(|block| {
+                                tree.get(&block.hash())
+                                    .map(|entry| (entry.seq, block.clone()))
+                            }));
+                        // Removals and restorations apply in order, so replaying them keeps
+                        // the stored mempool equal to the one in memory.
+                        for tx in &accepted.mempool_restored {
+                            batch.mempool_removed.retain(|id| *id != tx.id());
+                        }
+                        batch
+                            .mempool_added
+                            .retain(|tx| !accepted.mempool_removed.contains(&tx.id()));
+                        batch
+                            .mempool_removed
+                            .extend(accepted.mempool_removed.iter().copied());
+                        batch
+                            .mempool_added
+                            .extend(accepted.mempool_restored.iter().cloned());
+                        results.push(accepted);
+                    }
+                    Err(rejected) => {
+                        error = Some(NodeError::Block(rejected));
+                        break;
+                    }
+                }
+            }
+            let tip = chain.tree().tip().hash();
+            if tip != old_tip {
+                batch.best_tip = Some(tip);
                 self.signals.tip_generation.fetch_add(1, Ordering::Relaxed);
             }
-            let durable = (!batch.is_empty()).then(|| self.store.write(batch));
-            (accepted, durable)
+            (!batch.is_empty()).then(|| self.store.write(batch))
         };
-        if let Some(durable) = durable {
-            durable.await?;
+        if let Some(durable) = durable
+            && let Err(failed) = durable.await
+        {
+            return (Vec::new(), Some(failed.into()));
         }
-        log_outcome(&accepted.outcome);
-        Ok(accepted)
+        for accepted in &results {
+            log_outcome(&accepted.outcome);
+            if !accepted.mempool_restored.is_empty() {
+                self.pending.notify_waiters();
+            }
+            match &accepted.outcome {
+                InsertOutcome::UnknownParent { missing } => self.emit(NodeEvent::MissingAncestor {
+                    hash: *missing,
+                    origin: origin.clone(),
+                }),
+                outcome if !outcome.connected().is_empty() => self.emit(NodeEvent::Blocks {
+                    blocks: outcome.connected().to_vec(),
+                    origin: origin.clone(),
+                }),
+                _ => {}
+            }
+        }
+        (results, error)
+    }
+
+    /// Waits until at least one post is pending.
+    pub async fn wait_for_pending(&self) {
+        loop {
+            let notified = self.pending.notified();
+            if !self.with_chain(|chain| chain.mempool().is_empty()) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn emit(&self, event: NodeEvent) {
+        if let Some(events) = &self.events
+            && let Err(error) = events.try_send(event)
+        {
+            // Gossip is best effort; periodic sync repairs whatever a full queue drops.
+            tracing::warn!(%error, "network queue full; an announcement was dropped");
+        }
+    }
+
+    /// The chain parameters.
+    pub fn params(&self) -> ChainParams {
+        self.with_chain(|chain| chain.params().clone())
+    }
+
+    /// The store, for the shell modules that persist their own state (peers).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Mines the pending posts into a block on the best tip, as the tutorial's `/mine`.
@@ -244,10 +406,16 @@ impl Node {
                 "mined a block"
             );
             let (index, hash) = (block.header().index, block.hash());
-            let accepted = self
-                .accept_checked_block(CheckedBlock::assume_checked(block))
-                .await?;
-            if accepted.outcome.tip_changed() {
+            let (accepted, error) = self
+                .accept_checked_blocks(vec![CheckedBlock::assume_checked(block)], None)
+                .await;
+            if let Some(error) = error {
+                return Err(error);
+            }
+            if accepted
+                .iter()
+                .any(|accepted| accepted.outcome.tip_changed())
+            {
                 return Ok(MineOutcome::Mined { index, hash });
             }
         }
@@ -284,6 +452,47 @@ impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         self.flag.store(true, Ordering::Relaxed);
     }
+}
+
+/// Runs the standalone checks of `blocks` on up to `threads` threads; returns the checked
+/// prefix and the error of the first invalid block.
+fn check_in_parallel(
+    blocks: Vec<(Block, BlockHash)>,
+    params: &ChainParams,
+    threads: usize,
+) -> (Vec<CheckedBlock>, Option<BlockError>) {
+    let chunk = blocks.len().div_ceil(threads.max(1)).max(1);
+    let mut results: Vec<Result<CheckedBlock, BlockError>> = Vec::with_capacity(blocks.len());
+    let mut blocks = blocks.into_iter();
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        loop {
+            let part: Vec<_> = blocks.by_ref().take(chunk).collect();
+            if part.is_empty() {
+                break;
+            }
+            handles.push(scope.spawn(move || {
+                part.into_iter()
+                    .map(|(block, claimed)| CheckedBlock::check(block, &claimed, params))
+                    .collect::<Vec<_>>()
+            }));
+        }
+        for handle in handles {
+            // A panic here is a bug; let it reach spawn_blocking, which reports it.
+            match handle.join() {
+                Ok(part) => results.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    let mut checked = Vec::with_capacity(results.len());
+    for result in results {
+        match result {
+            Ok(block) => checked.push(block),
+            Err(error) => return (checked, Some(error)),
+        }
+    }
+    (checked, None)
 }
 
 fn log_outcome(outcome: &InsertOutcome) {

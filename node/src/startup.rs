@@ -11,11 +11,18 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::api;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::api::{self, AppState};
 use crate::chain::mempool::MempoolLimits;
 use crate::chain::{ChainParams, ChainState};
 use crate::config::Config;
 use crate::node::Node;
+use crate::node::{NodeError, NodeEvent};
+use crate::p2p::Network;
+use crate::p2p::peers::PeerUrl;
 use crate::store::Store;
 
 /// A node bound to its port, ready to serve.
@@ -23,7 +30,15 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     node: Arc<Node>,
+    network: Arc<Network>,
+    event_queue: mpsc::Receiver<NodeEvent>,
+    join: Vec<String>,
+    sync_interval: Duration,
+    mine_continuously: bool,
 }
+
+/// Node events waiting for the network; beyond this, gossip is dropped (sync repairs it).
+const EVENT_QUEUE: usize = 16_384;
 
 impl Application {
     /// Opens the store, restores the chain state from it and binds the listener.
@@ -77,10 +92,38 @@ impl Application {
             .map(usize::from)
             .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
             .unwrap_or(1);
+        let (events, event_queue) = mpsc::channel(EVENT_QUEUE);
+        let node = Arc::new(Node::new(chain, store, threads, Some(events)));
+
+        let own = match &config.advertise {
+            Some(advertise) => PeerUrl::parse(advertise).context("--advertise")?,
+            None => {
+                let host = if address.ip().is_unspecified() {
+                    "127.0.0.1".to_owned()
+                } else {
+                    address.ip().to_string()
+                };
+                PeerUrl::parse(&format!("http://{host}:{}", address.port()))?
+            }
+        };
+        let known: Vec<PeerUrl> = loaded
+            .peers
+            .iter()
+            .filter_map(|peer| PeerUrl::parse(peer).ok())
+            .collect();
+        for peer in &config.peers {
+            PeerUrl::parse(peer).with_context(|| format!("--peer {peer}"))?;
+        }
+        let network = Network::new(node.clone(), own, known);
         Ok(Application {
             listener,
             address,
-            node: Arc::new(Node::new(chain, store, threads)),
+            node,
+            network,
+            event_queue,
+            join: config.peers,
+            sync_interval: Duration::from_secs(config.sync_interval),
+            mine_continuously: config.mine,
         })
     }
 
@@ -99,14 +142,28 @@ impl Application {
         self.node.clone()
     }
 
-    /// Serves until `shutdown` completes, then stops mining, finishes in-flight requests
-    /// and returns.
+    /// The node's place in the network.
+    pub fn network(&self) -> Arc<Network> {
+        self.network.clone()
+    }
+
+    /// Starts the background work (gossip, sync, joining peers, continuous mining), serves
+    /// until `shutdown` completes, then stops mining, finishes in-flight requests and
+    /// returns.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let network = self.network.clone();
+        network.spawn(self.event_queue, self.join, self.sync_interval);
+        if self.mine_continuously {
+            network.spawn_task(mine_continuously(self.node.clone()));
+        }
         let node = self.node.clone();
-        let router = api::router(self.node);
+        let router = api::router(AppState {
+            node: self.node,
+            network: self.network,
+        });
         axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -114,7 +171,23 @@ impl Application {
                 node.begin_shutdown();
             })
             .await?;
+        network.shutdown().await;
         Ok(())
+    }
+}
+
+/// Mines whenever posts are pending, until the node shuts down.
+async fn mine_continuously(node: Arc<Node>) {
+    loop {
+        node.wait_for_pending().await;
+        match node.mine().await {
+            Ok(_) => {}
+            Err(NodeError::ShuttingDown) => return,
+            Err(error) => {
+                tracing::warn!(%error, "continuous mining failed; retrying shortly");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
 }
 

@@ -27,6 +27,7 @@ const BLOCKS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("blocks");
 const BLOCK_ORDER: TableDefinition<u64, [u8; 32]> = TableDefinition::new("block_order");
 const MEMPOOL: TableDefinition<[u8; 32], (u64, &[u8])> = TableDefinition::new("mempool");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const PEERS: TableDefinition<&str, ()> = TableDefinition::new("peers");
 
 const GENESIS_KEY: &str = "genesis";
 const BEST_TIP_KEY: &str = "best_tip";
@@ -73,6 +74,10 @@ pub struct Batch {
     pub mempool_added: Vec<Arc<Transaction>>,
     /// Posts that are no longer pending.
     pub mempool_removed: Vec<TxId>,
+    /// Peers learned.
+    pub peers_added: Vec<String>,
+    /// Peers dropped.
+    pub peers_removed: Vec<String>,
 }
 
 impl Batch {
@@ -82,6 +87,8 @@ impl Batch {
             && self.best_tip.is_none()
             && self.mempool_added.is_empty()
             && self.mempool_removed.is_empty()
+            && self.peers_added.is_empty()
+            && self.peers_removed.is_empty()
     }
 }
 
@@ -94,6 +101,8 @@ pub struct Loaded {
     pub mempool: Vec<Transaction>,
     /// The best tip recorded by the last commit.
     pub best_tip: Option<BlockHash>,
+    /// Known peers' URLs.
+    pub peers: Vec<String>,
 }
 
 struct Job {
@@ -209,6 +218,7 @@ fn check_network(db: &Database, genesis: BlockHash) -> Result<(), StoreError> {
         txn.open_table(BLOCKS).map_err(db_error)?;
         txn.open_table(BLOCK_ORDER).map_err(db_error)?;
         txn.open_table(MEMPOOL).map_err(db_error)?;
+        txn.open_table(PEERS).map_err(db_error)?;
     }
     txn.commit().map_err(db_error)
 }
@@ -243,10 +253,17 @@ fn load(db: &Database) -> Result<Loaded, StoreError> {
         .map_err(db_error)?
         .map(|value| decode_hash(value.value()))
         .transpose()?;
+    let peers_table = txn.open_table(PEERS).map_err(db_error)?;
+    let mut peers = Vec::new();
+    for row in peers_table.iter().map_err(db_error)? {
+        let (url, _) = row.map_err(db_error)?;
+        peers.push(url.value().to_owned());
+    }
     Ok(Loaded {
         blocks,
         mempool: pending.into_iter().map(|(_, tx)| tx).collect(),
         best_tip,
+        peers,
     })
 }
 
@@ -288,7 +305,14 @@ fn commit(db: &Database, jobs: &[Job], next_arrival: &mut u64) -> Result<(), Sto
         let mut order = txn.open_table(BLOCK_ORDER).map_err(db_error)?;
         let mut mempool = txn.open_table(MEMPOOL).map_err(db_error)?;
         let mut meta = txn.open_table(META).map_err(db_error)?;
+        let mut peers = txn.open_table(PEERS).map_err(db_error)?;
         for Job { batch, .. } in jobs {
+            for url in &batch.peers_added {
+                peers.insert(url.as_str(), ()).map_err(db_error)?;
+            }
+            for url in &batch.peers_removed {
+                peers.remove(url.as_str()).map_err(db_error)?;
+            }
             for (seq, block) in &batch.blocks {
                 let json = serde_json::to_vec(&BlockJson::from_block(block))
                     .map_err(|error| StoreError::Corrupt(error.to_string()))?;
@@ -384,6 +408,7 @@ mod tests {
                     blocks: vec![(1, b1.clone())],
                     best_tip: Some(b1.hash()),
                     mempool_removed: vec![x.id()],
+                    peers_added: vec!["http://127.0.0.1:9".into()],
                     ..Batch::default()
                 })
                 .await
@@ -395,6 +420,7 @@ mod tests {
         assert_eq!(loaded.best_tip, Some(b1.hash()));
         let pending: Vec<_> = loaded.mempool.iter().map(|tx| tx.id()).collect();
         assert_eq!(pending, vec![y.id()]);
+        assert_eq!(loaded.peers, vec!["http://127.0.0.1:9".to_owned()]);
     }
 
     #[tokio::test]

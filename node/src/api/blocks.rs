@@ -2,12 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 
-use super::AppState;
+use std::sync::Arc;
+
 use super::error::{ApiError, JsonBody};
 use crate::chain::InsertOutcome;
+use crate::node::Node;
 use crate::wire::BlockJson;
 
 #[derive(Debug, Serialize)]
@@ -19,11 +21,14 @@ pub struct AddBlockResponse {
 }
 
 pub async fn add_block(
-    State(node): State<AppState>,
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
     JsonBody(block): JsonBody<BlockJson>,
 ) -> Result<(StatusCode, Json<AddBlockResponse>), ApiError> {
     let (block, claimed_hash) = block.into_block()?;
-    let accepted = node.submit_block(block, claimed_hash).await?;
+    let accepted = node
+        .submit_block(block, claimed_hash, super::origin(&headers))
+        .await?;
     let (status, outcome, message, missing) = match accepted.outcome {
         InsertOutcome::Extended { .. } => (
             StatusCode::CREATED,

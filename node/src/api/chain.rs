@@ -4,9 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
+use std::sync::Arc;
+
 use super::error::{ApiError, PathParam, QueryParams};
 use crate::chain::BlockHash;
+use crate::node::Node;
+use crate::p2p::Network;
 use crate::wire::BlockJson;
 
 /// Most blocks one page of `/chain` returns.
@@ -28,7 +31,8 @@ pub struct ChainPage {
 }
 
 pub async fn chain(
-    State(node): State<AppState>,
+    State(node): State<Arc<Node>>,
+    State(network): State<Arc<Network>>,
     QueryParams(query): QueryParams<ChainQuery>,
 ) -> Result<Json<ChainPage>, ApiError> {
     let limit = match query.limit {
@@ -53,7 +57,7 @@ pub async fn chain(
             .iter()
             .map(|block| BlockJson::from_block(block))
             .collect(),
-        peers: Vec::new(),
+        peers: network.peers().iter().map(ToString::to_string).collect(),
     }))
 }
 
@@ -67,7 +71,7 @@ pub struct BlockDetail {
 }
 
 pub async fn block_by_hash(
-    State(node): State<AppState>,
+    State(node): State<Arc<Node>>,
     PathParam(hash): PathParam,
 ) -> Result<Json<BlockDetail>, ApiError> {
     let hash: BlockHash = hash
@@ -124,7 +128,7 @@ const DEFAULT_TREE_DEPTH: u64 = 50;
 /// Every known block (side branches included) from height `from` up, ordered by height
 /// then arrival; at most `MAX_PAGE` of them.
 pub async fn tree(
-    State(node): State<AppState>,
+    State(node): State<Arc<Node>>,
     QueryParams(query): QueryParams<TreeQuery>,
 ) -> Json<TreeView> {
     Json(node.with_chain(|chain| {
@@ -171,7 +175,11 @@ pub struct Status {
     mining: bool,
 }
 
-pub async fn status(State(node): State<AppState>) -> Json<Status> {
+pub async fn status(
+    State(node): State<Arc<Node>>,
+    State(network): State<Arc<Network>>,
+) -> Json<Status> {
+    let peers = network.peers().len();
     let mining = node.is_mining();
     Json(node.with_chain(|chain| {
         let tree = chain.tree();
@@ -187,7 +195,7 @@ pub async fn status(State(node): State<AppState>) -> Json<Status> {
             mempool_bytes: chain.mempool().bytes(),
             blocks_known: tree.len(),
             orphans: tree.orphan_count(),
-            peers: 0,
+            peers,
             mining,
         }
     }))

@@ -30,6 +30,9 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// Another node, asked on the caller's behalf, failed or refused.
+    #[error("{0}")]
+    BadGateway(String),
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -47,6 +50,7 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::Wire(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Node(error) => match error {
                 NodeError::Transaction(SubmitTxError::Invalid(_)) => StatusCode::BAD_REQUEST,
                 NodeError::Transaction(

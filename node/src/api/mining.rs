@@ -2,11 +2,13 @@
 
 use axum::extract::State;
 
-use super::AppState;
+use std::sync::Arc;
+
 use super::error::ApiError;
 use crate::node::MineOutcome;
+use crate::node::Node;
 
-pub async fn mine(State(node): State<AppState>) -> Result<String, ApiError> {
+pub async fn mine(State(node): State<Arc<Node>>) -> Result<String, ApiError> {
     Ok(match node.mine().await? {
         MineOutcome::Mined { index, .. } => format!("Block #{index} is mined."),
         MineOutcome::NothingToMine => "No transactions to mine".to_owned(),

@@ -8,6 +8,7 @@ mod blocks;
 mod chain;
 pub mod error;
 mod mining;
+mod peers;
 mod transactions;
 
 use std::sync::Arc;
@@ -19,16 +20,47 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
-use crate::node::Node;
+use axum::extract::FromRef;
+use axum::http::HeaderMap;
+
+use crate::node::{Node, Origin};
+use crate::p2p::Network;
+use crate::p2p::client::PEER_HEADER;
 
 /// Largest request body accepted: a full block with room to spare.
 pub const MAX_BODY_BYTES: usize = 4 << 20;
 
-/// Shared state of every handler.
-pub type AppState = Arc<Node>;
+/// Shared state of every handler: the node and its place in the network.
+#[derive(Clone)]
+pub struct AppState {
+    /// The node.
+    pub node: Arc<Node>,
+    /// Its peers, gossip and sync.
+    pub network: Arc<Network>,
+}
+
+impl FromRef<AppState> for Arc<Node> {
+    fn from_ref(state: &AppState) -> Self {
+        state.node.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Network> {
+    fn from_ref(state: &AppState) -> Self {
+        state.network.clone()
+    }
+}
+
+/// The peer a request says it comes from (set by chainpost nodes when they gossip).
+fn origin(headers: &HeaderMap) -> Origin {
+    headers
+        .get(PEER_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
 
 /// The node's HTTP API.
-pub fn router(node: AppState) -> Router {
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/new_transaction", post(transactions::new_transaction))
         .route("/pending_tx", get(transactions::pending))
@@ -39,11 +71,15 @@ pub fn router(node: AppState) -> Router {
         .route("/status", get(chain::status))
         .route("/mine", get(mining::mine))
         .route("/add_block", post(blocks::add_block))
+        .route("/register_node", post(peers::register_node))
+        .route("/register_with", post(peers::register_with))
+        .route("/nodes/resolve", get(peers::resolve))
+        .route("/peers", get(peers::list))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
-        .with_state(node)
+        .with_state(state)
 }
 
 async fn not_found() -> Response {

@@ -3,12 +3,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
+use std::sync::Arc;
+
 use super::error::{ApiError, JsonBody, PathParam};
 use crate::chain::{Transaction, TxId};
+use crate::node::Node;
 use crate::node::unix_now_f64;
 use crate::wire::{TransactionJson, signature_from_hex};
 
@@ -34,7 +36,8 @@ pub struct Created {
 }
 
 pub async fn new_transaction(
-    State(node): State<AppState>,
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<NewTransaction>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let signature = signature_from_hex(body.public_key.as_deref(), body.signature.as_deref())?;
@@ -48,7 +51,7 @@ pub async fn new_transaction(
         }
     };
     let tx = Transaction::new(body.author, body.content, timestamp, signature);
-    let tx = node.submit_transaction(tx).await?;
+    let tx = node.submit_transaction(tx, super::origin(&headers)).await?;
     Ok((
         StatusCode::CREATED,
         Json(Created {
@@ -59,7 +62,7 @@ pub async fn new_transaction(
     ))
 }
 
-pub async fn pending(State(node): State<AppState>) -> Json<Vec<TransactionJson>> {
+pub async fn pending(State(node): State<Arc<Node>>) -> Json<Vec<TransactionJson>> {
     Json(node.with_chain(|chain| {
         chain
             .mempool()
@@ -83,7 +86,7 @@ pub struct BlockRef {
 }
 
 pub async fn by_id(
-    State(node): State<AppState>,
+    State(node): State<Arc<Node>>,
     PathParam(id): PathParam,
 ) -> Result<Json<TransactionStatus>, ApiError> {
     let id: TxId = id

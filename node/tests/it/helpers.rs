@@ -104,6 +104,33 @@ impl Api {
     pub async fn add_block(&self, block: &Value) -> Response {
         self.post_json("/add_block", block).await
     }
+
+    /// `POST /register_with` and asserts success.
+    pub async fn register_with(&self, other: &Api) {
+        let response = self
+            .post_json("/register_with", &json!({ "node_address": other.base }))
+            .await;
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "register_with {}: {body}",
+            other.base
+        );
+    }
+
+    pub async fn height(&self) -> u64 {
+        self.status().await["height"].as_u64().expect("height")
+    }
+
+    pub async fn tip(&self) -> String {
+        self.status().await["tip"].as_str().expect("tip").to_owned()
+    }
+
+    pub async fn peers(&self) -> Vec<String> {
+        serde_json::from_value(self.get_json("/peers").await).expect("peer list")
+    }
 }
 
 /// A signed post body for `POST /new_transaction`, in the node's canonical encoding.
@@ -135,6 +162,14 @@ impl TestNode {
     /// An in-memory node at `difficulty` on a free port.
     pub async fn spawn(difficulty: u32) -> Self {
         Self::spawn_with(Config::ephemeral(difficulty)).await
+    }
+
+    /// A node at `difficulty` keeping its data in `dir`.
+    pub async fn spawn_persistent(difficulty: u32, dir: &Path) -> Self {
+        let mut config = Config::ephemeral(difficulty);
+        config.in_memory = false;
+        config.data_dir = Some(dir.to_path_buf());
+        Self::spawn_with(config).await
     }
 
     pub async fn spawn_with(config: Config) -> Self {
@@ -252,6 +287,26 @@ where
         assert!(
             tokio::time::Instant::now() < deadline,
             "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until every node has the same best tip and returns it.
+pub async fn converged(nodes: &[&Api], timeout: Duration) -> String {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut tips = Vec::new();
+        for node in nodes {
+            tips.push(node.tip().await);
+        }
+        tips.dedup();
+        if tips.len() == 1 {
+            return tips.remove(0);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nodes did not converge: {tips:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

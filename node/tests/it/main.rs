@@ -4,5 +4,6 @@ mod bad_input;
 mod blocks;
 mod helpers;
 mod mining;
+mod network;
 mod persistence;
 mod tutorial_api;

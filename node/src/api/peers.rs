@@ -1,0 +1,125 @@
+//! Peers and consensus: `POST /register_node`, `POST /register_with`, `GET /nodes/resolve`
+//! and `GET /peers`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::{ApiError, JsonBody, QueryParams};
+use crate::node::Node;
+use crate::p2p::{Network, NetworkError};
+use crate::wire::BlockJson;
+
+/// Body of both registration endpoints, as in the tutorial.
+#[derive(Debug, Deserialize)]
+pub struct NodeAddress {
+    node_address: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RegisterQuery {
+    /// Chainpost nodes sync in pages and ask for the peers only; the tutorial's clients
+    /// get the whole chain, as the tutorial sends it.
+    #[serde(default = "yes")]
+    include_chain: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChainAndPeers {
+    length: u64,
+    chain: Vec<BlockJson>,
+    peers: Vec<String>,
+}
+
+pub async fn register_node(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<RegisterQuery>,
+    JsonBody(body): JsonBody<NodeAddress>,
+) -> Result<Json<ChainAndPeers>, ApiError> {
+    state
+        .network
+        .add_peer(&body.node_address)
+        .await
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    let (length, blocks) = state.node.with_chain(|chain| {
+        let tree = chain.tree();
+        let blocks = if query.include_chain {
+            tree.best_chain_blocks(0, usize::MAX)
+        } else {
+            Vec::new()
+        };
+        (tree.best_chain_len(), blocks)
+    });
+    Ok(Json(ChainAndPeers {
+        length,
+        chain: blocks
+            .iter()
+            .map(|block| BlockJson::from_block(block))
+            .collect(),
+        peers: state
+            .network
+            .peers()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    }))
+}
+
+pub async fn register_with(
+    State(network): State<Arc<Network>>,
+    JsonBody(body): JsonBody<NodeAddress>,
+) -> Result<&'static str, ApiError> {
+    match network.register_with(&body.node_address).await {
+        Ok(_) => Ok("Registration successful"),
+        Err(NetworkError::Peer(error)) => Err(ApiError::BadRequest(error.to_string())),
+        Err(error) => Err(ApiError::BadGateway(error.to_string())),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Resolved {
+    message: &'static str,
+    replaced: bool,
+    peers_consulted: usize,
+    blocks_added: usize,
+    height: u64,
+    tip: String,
+}
+
+pub async fn resolve(
+    State(node): State<Arc<Node>>,
+    State(network): State<Arc<Network>>,
+) -> (StatusCode, Json<Resolved>) {
+    let report = network.resolve().await;
+    let (height, tip) = node.with_chain(|chain| {
+        let tip = chain.tree().tip();
+        (tip.height(), tip.hash().to_string())
+    });
+    (
+        StatusCode::OK,
+        Json(Resolved {
+            message: if report.replaced {
+                "Our chain was replaced"
+            } else {
+                "Our chain is authoritative"
+            },
+            replaced: report.replaced,
+            peers_consulted: report.peers_consulted,
+            blocks_added: report.blocks_added,
+            height,
+            tip,
+        }),
+    )
+}
+
+pub async fn list(State(network): State<Arc<Network>>) -> Json<Vec<String>> {
+    Json(network.peers().iter().map(ToString::to_string).collect())
+}

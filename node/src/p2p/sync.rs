@@ -1,0 +1,143 @@
+//! Catching up with a peer: ask for its tip and work, find where its chain leaves ours,
+//! download only what is missing, in pages, and hand every block to full validation.
+//!
+//! A peer claiming more work proves nothing by saying so: blocks go through the same
+//! checks as any other, and a peer that serves an invalid block is reported so the caller
+//! can disconnect it. A lighter chain is never downloaded at all.
+
+use crate::chain::BlockHash;
+use crate::node::{Node, NodeError};
+use crate::p2p::client::{ClientError, PeerClient};
+use crate::p2p::peers::PeerUrl;
+
+/// Blocks asked for per page.
+pub const PAGE: usize = 500;
+
+/// What a sync achieved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Blocks downloaded and accepted.
+    pub blocks_added: usize,
+    /// Whether our best tip moved.
+    pub tip_changed: bool,
+}
+
+/// Why a sync stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Talking to the peer failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The peer served a block that failed validation: it is faulty or malicious.
+    #[error("peer {peer} served an invalid block: {error}")]
+    InvalidBlock {
+        /// The peer.
+        peer: PeerUrl,
+        /// Why the block was refused.
+        error: NodeError,
+    },
+    /// The peer's chain does not start from our genesis.
+    #[error("peer {0} is on another network (no common genesis)")]
+    OtherNetwork(PeerUrl),
+    /// The peer's answers contradict each other.
+    #[error("peer {peer} answered inconsistently: {reason}")]
+    Inconsistent {
+        /// The peer.
+        peer: PeerUrl,
+        /// What did not add up.
+        reason: String,
+    },
+}
+
+/// Downloads and validates whatever `peer` has that we lack, if it claims more work.
+pub async fn sync_with(
+    node: &Node,
+    client: &PeerClient,
+    peer: &PeerUrl,
+) -> Result<SyncReport, SyncError> {
+    let status = client.status(peer).await?;
+    let (our_height, our_work, known) = node.with_chain(|chain| {
+        let tree = chain.tree();
+        let known = status
+            .tip
+            .parse::<BlockHash>()
+            .is_ok_and(|tip| tree.get(&tip).is_some());
+        (tree.tip().height(), tree.tip().cumulative_work, known)
+    });
+    if known || status.cumulative_work <= our_work {
+        return Ok(SyncReport::default());
+    }
+
+    // Step back from just above our tip, doubling the stride, until the peer's page starts
+    // on a block we know; from there on everything is new to us.
+    let mut from = our_height.saturating_add(1).min(status.height);
+    let mut stride = 1;
+    let mut page = loop {
+        let page = client.chain_page(peer, from, PAGE).await?;
+        let Some(first) = page.chain.first() else {
+            return Err(SyncError::Inconsistent {
+                peer: peer.clone(),
+                reason: format!("claims height {} but has no block at {from}", status.height),
+            });
+        };
+        let parent_known = first
+            .previous_hash
+            .parse::<BlockHash>()
+            .is_ok_and(|parent| node.with_chain(|chain| chain.tree().get(&parent).is_some()));
+        if parent_known {
+            break page;
+        }
+        if from <= 1 {
+            return Err(SyncError::OtherNetwork(peer.clone()));
+        }
+        from = from.saturating_sub(stride).max(1);
+        stride = stride.saturating_mul(2);
+    };
+
+    let mut report = SyncReport::default();
+    loop {
+        let received = page.chain.len();
+        let last_index = page.chain.last().map(|block| block.index);
+        let mut blocks = Vec::with_capacity(received);
+        for json in page.chain {
+            match json.into_block() {
+                Ok(decoded) => blocks.push(decoded),
+                Err(error) => {
+                    return Err(SyncError::Inconsistent {
+                        peer: peer.clone(),
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+        let submitted = node.submit_blocks(blocks, Some(peer.to_string())).await;
+        report.blocks_added += submitted
+            .accepted
+            .iter()
+            .map(|accepted| accepted.outcome.connected().len())
+            .sum::<usize>();
+        report.tip_changed |= submitted
+            .accepted
+            .iter()
+            .any(|accepted| accepted.outcome.tip_changed());
+        if let Some(error) = submitted.error {
+            return Err(match error {
+                NodeError::Block(_) => SyncError::InvalidBlock {
+                    peer: peer.clone(),
+                    error,
+                },
+                other => SyncError::Inconsistent {
+                    peer: peer.clone(),
+                    reason: other.to_string(),
+                },
+            });
+        }
+        let Some(last_index) = last_index else { break };
+        if received < PAGE || last_index >= status.height {
+            break;
+        }
+        tracing::info!(%peer, height = last_index, target = status.height, "syncing");
+        page = client.chain_page(peer, last_index + 1, PAGE).await?;
+    }
+    Ok(report)
+}

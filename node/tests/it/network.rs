@@ -1,0 +1,267 @@
+//! Many nodes: joining, gossip, sync of missing blocks, convergence after a partition, and
+//! refusing what faulty peers serve.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use axum::Json;
+use axum::routing::{get, post};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Api, TestNode, converged, posts_in_chain, wait_until};
+
+const DIFFICULTY: u32 = 6;
+/// Generous bound on waiting for gossip on loopback; guards against hangs only.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn contents(chain: &Value) -> HashSet<String> {
+    posts_in_chain(chain)
+        .into_iter()
+        .map(|(_, tx)| tx["content"].as_str().expect("content").to_owned())
+        .collect()
+}
+
+async fn chain_has(node: &Api, content: &str) -> bool {
+    contents(&node.chain().await).contains(content)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_sent_to_one_node_and_mined_on_another_reaches_all_three() {
+    let (n1, n2, n3) = tokio::join!(
+        TestNode::spawn(DIFFICULTY),
+        TestNode::spawn(DIFFICULTY),
+        TestNode::spawn(DIFFICULTY)
+    );
+    n2.register_with(&n1).await;
+    n3.register_with(&n1).await;
+    assert_eq!(n1.peers().await.len(), 2);
+    wait_until("n2 and n3 know each other", PATIENCE, || async {
+        n2.peers().await.contains(&n3.base) && n3.peers().await.contains(&n2.base)
+    })
+    .await;
+
+    let id = n1.post("alice", "travels far").await;
+    wait_until("the post reaches n2's mempool", PATIENCE, || async {
+        n2.pending()
+            .await
+            .as_array()
+            .is_some_and(|p| p.iter().any(|t| t["id"] == id.as_str()))
+    })
+    .await;
+    assert_eq!(n2.mine().await, "Block #1 is mined.");
+
+    converged(&[&n1, &n2, &n3], PATIENCE).await;
+    for node in [&n1, &n2, &n3] {
+        assert!(chain_has(node, "travels far").await);
+        assert_eq!(
+            node.pending().await,
+            json!([]),
+            "mined posts leave every mempool"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_groups_converge_on_the_heaviest_branch_and_keep_every_post() {
+    let (a, b, c, d) = tokio::join!(
+        TestNode::spawn(DIFFICULTY),
+        TestNode::spawn(DIFFICULTY),
+        TestNode::spawn(DIFFICULTY),
+        TestNode::spawn(DIFFICULTY)
+    );
+    // Two groups that do not know each other.
+    b.register_with(&a).await;
+    d.register_with(&c).await;
+
+    a.post("left", "left 1").await;
+    a.mine().await;
+    for i in 1..=2 {
+        c.post("right", &format!("right {i}")).await;
+        c.mine().await;
+    }
+    let left_tip = converged(&[&a, &b], PATIENCE).await;
+    let right_tip = converged(&[&c, &d], PATIENCE).await;
+    assert_ne!(left_tip, right_tip);
+
+    // The partition heals: one link is enough.
+    b.register_with(&c).await;
+    let tip = converged(&[&a, &b, &c, &d], PATIENCE).await;
+    assert_eq!(tip, right_tip, "the branch with more work wins");
+
+    // The left post was in an abandoned block: it is pending again, and the next
+    // mining round puts it on the common chain.
+    wait_until("the abandoned post is pending on a", PATIENCE, || async {
+        a.pending().await.as_array().is_some_and(|p| !p.is_empty())
+    })
+    .await;
+    assert_eq!(a.mine().await, "Block #3 is mined.");
+    converged(&[&a, &b, &c, &d], PATIENCE).await;
+    let expected: HashSet<String> = ["left 1", "right 1", "right 2"].map(String::from).into();
+    for node in [&a, &b, &c, &d] {
+        assert_eq!(contents(&node.chain().await), expected);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_was_down_catches_up_from_its_remembered_peers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let a = TestNode::spawn(DIFFICULTY).await;
+    let b = TestNode::spawn_persistent(DIFFICULTY, dir.path()).await;
+    b.register_with(&a).await;
+    b.stop().await.expect("clean stop");
+
+    for i in 0..3 {
+        a.post("alice", &format!("while b was down {i}")).await;
+        a.mine().await;
+    }
+    // No --peer: b finds a in its stored peer list.
+    let b = TestNode::spawn_persistent(DIFFICULTY, dir.path()).await;
+    let tip = converged(&[&a, &b], PATIENCE).await;
+    assert_eq!(tip, a.tip().await);
+    assert_eq!(b.height().await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_syncs_a_thousand_blocks() {
+    let a = TestNode::spawn(1).await;
+    for i in 0..1000 {
+        a.post("miner", &format!("block {i}")).await;
+        a.mine().await;
+    }
+    let late = TestNode::spawn(1).await;
+    late.register_with(&a).await;
+    assert_eq!(late.height().await, 1000);
+    assert_eq!(late.chain().await, a_chain_without_peers(&a).await);
+}
+
+/// `a`'s chain as a node that has `a` as its only peer reports it.
+async fn a_chain_without_peers(a: &Api) -> Value {
+    let mut chain = a.chain().await;
+    chain["peers"] = json!([a.base]);
+    chain
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_whose_parent_is_missing_is_connected_after_fetching_its_ancestors() {
+    let a = TestNode::spawn(DIFFICULTY).await;
+    let b = TestNode::spawn(DIFFICULTY).await;
+    for i in 0..3 {
+        a.post("alice", &format!("ancestor {i}")).await;
+        a.mine().await;
+    }
+    let tip_block = a.chain().await["chain"][3].clone();
+    // Not peers: b learns where to look from the sender header alone.
+    let response = b
+        .http
+        .post(b.url("/add_block"))
+        .header("x-chainpost-peer", a.base.as_str())
+        .json(&tip_block)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    converged(&[&a, &b], PATIENCE).await;
+    assert_eq!(b.height().await, 3);
+}
+
+/// A peer that serves whatever chain the test gives it and claims whatever work it likes.
+async fn fake_peer(height: u64, cumulative_work: u128, chain: Vec<Value>) -> String {
+    let status = json!({ "height": height, "tip": chain.last().map(|b| b["hash"].clone()), "cumulative_work": cumulative_work });
+    let length = chain.len();
+    let app = axum::Router::new()
+        .route("/status", get(move || async move { Json(status) }))
+        .route(
+            "/chain",
+            get(
+                move |query: axum::extract::Query<std::collections::HashMap<String, String>>| {
+                    let chain = chain.clone();
+                    async move {
+                        let from: usize =
+                            query.get("from").and_then(|f| f.parse().ok()).unwrap_or(0);
+                        let page: Vec<Value> = chain.iter().skip(from).take(500).cloned().collect();
+                        Json(json!({ "length": length, "chain": page, "peers": [] }))
+                    }
+                },
+            ),
+        )
+        .route(
+            "/register_node",
+            post(|| async { Json(json!({ "length": 0, "chain": [], "peers": [] })) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_serving_an_invalid_or_lighter_chain_changes_nothing_and_is_dropped() {
+    let honest = TestNode::spawn(DIFFICULTY).await;
+    for i in 0..6 {
+        honest.post("honest", &format!("block {i}")).await;
+        honest.mine().await;
+    }
+    let victim = TestNode::spawn(DIFFICULTY).await;
+    for i in 0..3 {
+        victim.post("victim", &format!("own block {i}")).await;
+        victim.mine().await;
+    }
+    let before = (
+        victim.chain().await,
+        victim.pending().await,
+        victim.tip().await,
+    );
+
+    // Longer and heavier, but block 4 has a forged post.
+    let mut forged = honest.chain().await["chain"]
+        .as_array()
+        .expect("chain")
+        .clone();
+    forged[4]["transactions"][0]["content"] = json!("forged");
+    forged[4]["transactions"][0]
+        .as_object_mut()
+        .expect("post")
+        .remove("id");
+    let liar = fake_peer(6, 7 * 64, forged).await;
+    let response = victim
+        .post_json("/register_with", &json!({ "node_address": liar }))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = response.json().await.expect("JSON");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("message")
+            .contains("invalid block"),
+        "{body}"
+    );
+    assert!(
+        !victim.peers().await.contains(&liar),
+        "the faulty peer is dropped"
+    );
+
+    // Claims less work than ours: nothing is even downloaded.
+    let honest_chain = honest.chain().await["chain"]
+        .as_array()
+        .expect("chain")
+        .clone();
+    let lighter = fake_peer(2, 3 * 64, honest_chain[..3].to_vec()).await;
+    victim.register_with(&Api::new(lighter)).await;
+
+    let after = (
+        victim.chain().await,
+        victim.pending().await,
+        victim.tip().await,
+    );
+    assert_eq!(after.1, before.1);
+    assert_eq!(after.2, before.2);
+    assert_eq!(after.0["chain"], before.0["chain"]);
+    assert_eq!(
+        victim.status().await["blocks_known"],
+        4 + 3,
+        "only the valid, equal-work prefix was stored"
+    );
+}
