@@ -265,3 +265,44 @@ async fn a_peer_serving_an_invalid_or_lighter_chain_changes_nothing_and_is_dropp
         "only the valid, equal-work prefix was stored"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolve_adopts_a_heavier_chain_that_gossip_never_brought() {
+    let (c, d) = tokio::join!(TestNode::spawn(DIFFICULTY), TestNode::spawn(DIFFICULTY));
+    // c knows d, but d does not know c, so d's blocks never reach c by gossip.
+    let response = c
+        .post_json("/register_node", &json!({ "node_address": d.base }))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(d.peers().await.is_empty());
+    for i in 0..2 {
+        d.post("dora", &format!("unheard {i}")).await;
+        d.mine().await;
+    }
+    assert_eq!(c.height().await, 0);
+
+    let resolved = c.get_json("/nodes/resolve").await;
+    assert_eq!(resolved["message"], "Our chain was replaced");
+    assert_eq!(resolved["blocks_added"], 2);
+    assert_eq!(c.tip().await, d.tip().await);
+
+    let again = c.get_json("/nodes/resolve").await;
+    assert_eq!(again["message"], "Our chain is authoritative");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mining_node_mines_pending_posts_without_being_asked() {
+    let mut config = chainpost_node::config::Config::ephemeral(DIFFICULTY);
+    config.mine = true;
+    let miner = TestNode::spawn_with(config).await;
+    let listener = TestNode::spawn(DIFFICULTY).await;
+    listener.register_with(&miner).await;
+    listener.post("erin", "mine me").await;
+    wait_until(
+        "the post is mined and reaches the listener",
+        PATIENCE,
+        || async { chain_has(&listener, "mine me").await },
+    )
+    .await;
+    assert_eq!(miner.pending().await, json!([]));
+}
