@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::{ApiError, JsonBody, QueryParams};
 use crate::node::Node;
+use crate::p2p::peers::PeerError;
 use crate::p2p::{Network, NetworkError};
 use crate::wire::BlockJson;
 
@@ -44,11 +45,11 @@ pub async fn register_node(
     QueryParams(query): QueryParams<RegisterQuery>,
     JsonBody(body): JsonBody<NodeAddress>,
 ) -> Result<Json<ChainAndPeers>, ApiError> {
-    state
-        .network
-        .add_peer(&body.node_address)
-        .await
-        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    match state.network.add_peer(&body.node_address).await {
+        // A full peer set still shares its chain and peers, so newcomers can join others.
+        Ok(_) | Err(PeerError::Full) => {}
+        Err(error) => return Err(ApiError::BadRequest(error.to_string())),
+    }
     let (length, blocks) = state.node.with_chain(|chain| {
         let tree = chain.tree();
         let blocks = if query.include_chain {

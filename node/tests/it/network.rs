@@ -306,3 +306,26 @@ async fn a_mining_node_mines_pending_posts_without_being_asked() {
     .await;
     assert_eq!(miner.pending().await, json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_a_full_peer_set_still_lets_newcomers_sync() {
+    let hub = TestNode::spawn(DIFFICULTY).await;
+    hub.post("hub", "already here").await;
+    hub.mine().await;
+    for port in 1..=chainpost_node::p2p::peers::MAX_PEERS {
+        let response = hub
+            .post_json(
+                "/register_node",
+                &json!({ "node_address": format!("http://127.0.0.2:{port}") }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let newcomer = TestNode::spawn(DIFFICULTY).await;
+    newcomer.register_with(&hub).await;
+    assert_eq!(newcomer.tip().await, hub.tip().await);
+    assert!(
+        !hub.peers().await.contains(&newcomer.base),
+        "the bound holds"
+    );
+}
