@@ -329,3 +329,44 @@ async fn a_node_with_a_full_peer_set_still_lets_newcomers_sync() {
         "the bound holds"
     );
 }
+
+#[tokio::test]
+async fn bad_peer_addresses_are_refused_with_the_reason() {
+    let node = TestNode::spawn(DIFFICULTY).await;
+    let cases = [
+        ("/register_node", "ftp://127.0.0.1:21", "http or https"),
+        (
+            "/register_node",
+            "http://user:secret@127.0.0.1:1",
+            "credentials",
+        ),
+        ("/register_node", "http://127.0.0.1:1/?q=1", "query"),
+        ("/register_node", "not a url", "not a URL"),
+        ("/register_node", node.base.as_str(), "its own peer"),
+        ("/register_with", "file:///etc/passwd", "http or https"),
+        ("/register_with", node.base.as_str(), "its own peer"),
+    ];
+    for (path, address, reason) in cases {
+        let response = node
+            .post_json(path, &json!({ "node_address": address }))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "{path} {address}"
+        );
+        let body: Value = response.json().await.expect("JSON");
+        let message = body["error"].as_str().expect("message");
+        assert!(message.contains(reason), "{path} {address}: {message}");
+    }
+    let missing = node.post_json("/register_with", &json!({})).await;
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+    let unreachable = node
+        .post_json(
+            "/register_with",
+            &json!({ "node_address": "http://127.0.0.1:9" }),
+        )
+        .await;
+    assert_eq!(unreachable.status(), StatusCode::BAD_GATEWAY);
+    assert!(node.peers().await.is_empty(), "nothing was added");
+}
