@@ -8,13 +8,17 @@
 //! - A caller is told "accepted" only after the store has made the change durable.
 //! - Signature checks and proof of work run on blocking threads, never on the runtime.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::chain::state::{BlockAccepted, CheckedTransaction, SubmitTxError};
 use crate::chain::tree::CheckedBlock;
+use indexmap::IndexMap;
 use tokio::sync::{Notify, mpsc};
+
+use crate::chain::block::merkle_root;
 
 use crate::chain::{
     Block, BlockError, BlockHash, ChainParams, ChainState, InsertOutcome, Transaction, TxError,
@@ -34,6 +38,9 @@ pub enum NodeError {
     /// The change could not be made durable.
     #[error(transparent)]
     Storage(#[from] StoreError),
+    /// An earlier commit failed; the node takes no writes until it restarts.
+    #[error("storage failed earlier; restart the node")]
+    StorageFailed,
     /// The node is shutting down and takes no new work.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -136,6 +143,7 @@ struct Signals {
     tip_generation: AtomicU64,
     mining: AtomicBool,
     shutting_down: AtomicBool,
+    store_failed: AtomicBool,
 }
 
 impl Signals {
@@ -186,6 +194,7 @@ impl Node {
         tx: Transaction,
         origin: Origin,
     ) -> Result<Arc<Transaction>, NodeError> {
+        self.writable()?;
         let params = self.params();
         let now = unix_now();
         let checked = if tx.signature().is_some() {
@@ -204,7 +213,7 @@ impl Node {
                 ..Batch::default()
             })
         };
-        durable.await?;
+        durable.await.map_err(|error| self.storage_failed(error))?;
         self.pending.notify_waiters();
         self.emit(NodeEvent::Transaction {
             tx: tx.clone(),
@@ -241,6 +250,19 @@ impl Node {
         blocks: Vec<(Block, BlockHash)>,
         origin: Origin,
     ) -> BlocksSubmitted {
+        if let Err(error) = self.writable() {
+            return BlocksSubmitted {
+                accepted: Vec::new(),
+                error: Some(error),
+            };
+        }
+        let (known, blocks) = self.split_known(blocks);
+        if blocks.is_empty() {
+            return BlocksSubmitted {
+                accepted: known,
+                error: None,
+            };
+        }
         let params = self.params();
         let threads = self.mining_threads;
         let checked =
@@ -253,7 +275,57 @@ impl Node {
         if accept_error.is_some() {
             error = accept_error;
         }
-        BlocksSubmitted { accepted, error }
+        let mut all = known;
+        all.extend(accepted);
+        BlocksSubmitted {
+            accepted: all,
+            error,
+        }
+    }
+
+    /// Splits off the leading blocks this node already has, so replaying a known block
+    /// costs a header and a merkle hash, not its signature checks. A known header with
+    /// other posts than its merkle root commits to is not "known": it goes on to be
+    /// refused by validation.
+    fn split_known(
+        &self,
+        blocks: Vec<(Block, BlockHash)>,
+    ) -> (Vec<BlockAccepted>, Vec<(Block, BlockHash)>) {
+        let mut known = Vec::new();
+        let mut rest = blocks.into_iter().peekable();
+        while let Some((block, claimed)) = rest.peek() {
+            let is_known = *claimed == block.hash()
+                && merkle_root(block.transactions()) == block.header().merkle_root
+                && self.with_chain(|chain| chain.tree().contains(claimed));
+            if !is_known {
+                break;
+            }
+            rest.next();
+            known.push(BlockAccepted {
+                outcome: InsertOutcome::AlreadyKnown,
+                mempool_removed: Vec::new(),
+                mempool_restored: Vec::new(),
+            });
+        }
+        (known, rest.collect())
+    }
+
+    /// Refuses new writes once a commit has failed: memory may be ahead of disk, and only
+    /// a restart (which reloads from disk) makes them agree again.
+    fn writable(&self) -> Result<(), NodeError> {
+        if self.signals.store_failed.load(Ordering::Relaxed) {
+            return Err(NodeError::StorageFailed);
+        }
+        if self.signals.shutting_down.load(Ordering::Relaxed) {
+            return Err(NodeError::ShuttingDown);
+        }
+        Ok(())
+    }
+
+    fn storage_failed(&self, error: StoreError) -> NodeError {
+        tracing::error!(%error, "a commit failed; refusing writes until the node restarts");
+        self.signals.store_failed.store(true, Ordering::Relaxed);
+        NodeError::Storage(error)
     }
 
     async fn accept_checked_blocks(
@@ -266,6 +338,8 @@ impl Node {
         let durable = {
             let mut chain = self.lock_chain();
             let mut batch = Batch::default();
+            let mut removed = HashSet::new();
+            let mut restored = IndexMap::new();
             let old_tip = chain.tree().tip().hash();
             for block in blocks {
                 match chain.submit_block(block, unix_now()) {
@@ -280,17 +354,13 @@ impl Node {
                         // Removals and restorations apply in order, so replaying them keeps
                         // the stored mempool equal to the one in memory.
                         for tx in &accepted.mempool_restored {
-                            batch.mempool_removed.retain(|id| *id != tx.id());
+                            removed.remove(&tx.id());
+                            restored.insert(tx.id(), tx.clone());
                         }
-                        batch
-                            .mempool_added
-                            .retain(|tx| !accepted.mempool_removed.contains(&tx.id()));
-                        batch
-                            .mempool_removed
-                            .extend(accepted.mempool_removed.iter().copied());
-                        batch
-                            .mempool_added
-                            .extend(accepted.mempool_restored.iter().cloned());
+                        for id in &accepted.mempool_removed {
+                            restored.shift_remove(id);
+                            removed.insert(*id);
+                        }
                         results.push(accepted);
                     }
                     Err(rejected) => {
@@ -299,6 +369,8 @@ impl Node {
                     }
                 }
             }
+            batch.mempool_removed = removed.into_iter().collect();
+            batch.mempool_added = restored.into_values().collect();
             let tip = chain.tree().tip().hash();
             if tip != old_tip {
                 batch.best_tip = Some(tip);
@@ -309,7 +381,7 @@ impl Node {
         if let Some(durable) = durable
             && let Err(failed) = durable.await
         {
-            return (Vec::new(), Some(failed.into()));
+            return (Vec::new(), Some(self.storage_failed(failed)));
         }
         for accepted in &results {
             log_outcome(&accepted.outcome);
@@ -406,13 +478,13 @@ impl Node {
                 "mined a block"
             );
             let (index, hash) = (block.header().index, block.hash());
-            let (accepted, error) = self
-                .accept_checked_blocks(vec![CheckedBlock::assume_checked(block)], None)
-                .await;
-            if let Some(error) = error {
+            // Our own block passes the same checks as anyone's before we build on it.
+            let submitted = self.submit_blocks(vec![(block, hash)], None).await;
+            if let Some(error) = submitted.error {
                 return Err(error);
             }
-            if accepted
+            if submitted
+                .accepted
                 .iter()
                 .any(|accepted| accepted.outcome.tip_changed())
             {

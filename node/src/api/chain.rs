@@ -15,6 +15,10 @@ use crate::wire::BlockJson;
 /// Most blocks one page of `/chain` returns.
 pub const MAX_PAGE: usize = 1_000;
 
+/// Most canonical bytes of blocks one page of `/chain` returns (its JSON may be up to six
+/// times larger).
+pub const MAX_PAGE_BYTES: usize = 8 << 20;
+
 #[derive(Debug, Deserialize)]
 pub struct ChainQuery {
     from: Option<u64>,
@@ -47,10 +51,24 @@ pub async fn chain(
     };
     let from = query.from.unwrap_or(0);
     // Clone the block handles under the lock; build the JSON after releasing it.
-    let (length, blocks) = node.with_chain(|chain| {
+    let (length, mut blocks) = node.with_chain(|chain| {
         let tree = chain.tree();
         (tree.best_chain_len(), tree.best_chain_blocks(from, limit))
     });
+    if query.from.is_some() || query.limit.is_some() {
+        // A page stops early rather than grow past what a client can take in one answer;
+        // it always holds at least one block, so paging always advances.
+        let mut bytes = 0;
+        let keep = blocks
+            .iter()
+            .take_while(|block| {
+                bytes += block.encoded_len();
+                bytes <= MAX_PAGE_BYTES
+            })
+            .count()
+            .max(1);
+        blocks.truncate(keep);
+    }
     Ok(Json(ChainPage {
         length,
         chain: blocks

@@ -118,11 +118,17 @@ impl Mempool {
         removed
     }
 
-    /// The oldest posts that fit in a block of at most `max_count` posts and `max_bytes`.
-    pub fn select(&self, max_count: usize, max_bytes: usize) -> Vec<Arc<Transaction>> {
+    /// The oldest posts that `eligible` accepts and that fit in a block of at most
+    /// `max_count` posts and `max_bytes`.
+    pub fn select(
+        &self,
+        max_count: usize,
+        max_bytes: usize,
+        eligible: impl Fn(&Transaction) -> bool,
+    ) -> Vec<Arc<Transaction>> {
         let mut bytes = 0;
         let mut selected = Vec::new();
-        for tx in self.txs.values() {
+        for tx in self.txs.values().filter(|tx| eligible(tx)) {
             if selected.len() == max_count {
                 break;
             }
@@ -245,8 +251,14 @@ mod tests {
             pool.insert(tx.clone()).expect("room");
         }
         let ids = |txs: Vec<Arc<Transaction>>| txs.iter().map(|t| t.id()).collect::<Vec<_>>();
-        assert_eq!(ids(pool.select(2, 10_000)), vec![small.id(), big.id()]);
+        assert_eq!(
+            ids(pool.select(2, 10_000, |_| true)),
+            vec![small.id(), big.id()]
+        );
         let room = small.encoded_len() + small2.encoded_len();
-        assert_eq!(ids(pool.select(10, room)), vec![small.id(), small2.id()]);
+        assert_eq!(
+            ids(pool.select(10, room, |_| true)),
+            vec![small.id(), small2.id()]
+        );
     }
 }

@@ -72,7 +72,9 @@ impl ChainParams {
             merkle_root: crate::chain::block::merkle_root(&[]),
             timestamp: GENESIS_TIMESTAMP,
             difficulty: self.difficulty,
-            nonce: 0,
+            // The genesis carries no proof of work, so its nonce is free to encode the
+            // signature rule: networks with different rules never share a genesis.
+            nonce: u64::from(self.require_signatures),
         };
         Block::new(header, Vec::new())
     }
@@ -95,6 +97,8 @@ mod tests {
         let c = ChainParams::new(8, false).expect("valid");
         assert_eq!(a.genesis().hash(), b.genesis().hash());
         assert_ne!(a.genesis().hash(), c.genesis().hash());
+        let strict = ChainParams::new(16, true).expect("valid");
+        assert_ne!(a.genesis().hash(), strict.genesis().hash());
         assert_eq!(a.genesis().header().index, 0);
         assert!(a.genesis().transactions().is_empty());
     }

@@ -201,21 +201,26 @@ impl ChainState {
     /// timestamp is `now`, or just after the median of the tip's ancestors if that is later.
     pub fn block_template(&self, now: u64) -> Option<BlockTemplate> {
         let params = self.tree.params();
+        let tip = self.tree.tip();
+        let timestamp = now.max(self.tree.min_next_timestamp());
+        // A post stamped further ahead than a block may hold (possible for one returned by
+        // a reorg) waits for a later block.
+        let latest_post = timestamp.saturating_add(params.max_future_drift_secs) as f64;
         let transactions = self.mempool.select(
             params.max_block_transactions,
             params
                 .max_block_bytes
                 .saturating_sub(crate::chain::block::HEADER_LEN),
+            |tx| tx.timestamp() <= latest_post,
         );
         if transactions.is_empty() {
             return None;
         }
-        let tip = self.tree.tip();
         let header = BlockHeader {
             index: tip.height() + 1,
             previous_hash: tip.hash(),
             merkle_root: merkle_root(&transactions),
-            timestamp: now.max(self.tree.min_next_timestamp()),
+            timestamp,
             difficulty: params.difficulty,
             nonce: 0,
         };
@@ -320,9 +325,34 @@ mod tests {
             template.header.merkle_root,
             merkle_root(std::slice::from_ref(&x))
         );
-        // A clock behind the chain still yields a valid timestamp.
+        // A clock behind the chain still yields a valid timestamp (and leaves out posts
+        // stamped too far after it).
+        assert!(state.block_template(0).is_none());
+        let genesis_time = p.genesis().header().timestamp;
+        state
+            .mempool
+            .restore(unsigned_arc("author", "old", genesis_time as f64));
         let template = state.block_template(0).expect("something to mine");
-        assert!(template.header.timestamp > p.genesis().header().timestamp);
+        assert!(template.header.timestamp > genesis_time);
+        assert_eq!(template.transactions.len(), 1);
+    }
+
+    #[test]
+    fn template_leaves_out_posts_too_far_ahead_of_the_block() {
+        let p = params();
+        let mut state = ChainState::new(p.clone(), MempoolLimits::default());
+        let now_post = post(1);
+        state
+            .submit_transaction(checked(&now_post))
+            .expect("admitted");
+        // As if returned by a reorg: restored posts skip the admission window.
+        let ahead = unsigned_arc("author", "from the future", (NOW + 3 * 3600) as f64);
+        state.mempool.restore(ahead.clone());
+        let template = state.block_template(NOW).expect("something to mine");
+        let ids: Vec<_> = template.transactions.iter().map(|tx| tx.id()).collect();
+        assert_eq!(ids, vec![now_post.id()]);
+        let later = state.block_template(NOW + 3600).expect("something to mine");
+        assert_eq!(later.transactions.len(), 2);
     }
 
     #[test]

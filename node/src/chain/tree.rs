@@ -188,7 +188,15 @@ impl BlockTree {
         }
 
         let old_tip = self.tip().hash();
-        let mut connected = vec![self.connect(block, now)?];
+        let first = match self.connect(block, now) {
+            Ok(first) => first,
+            Err(error) => {
+                // Orphans waiting for an invalid block can never connect.
+                self.orphans.remove_descendants(&hash);
+                return Err(error);
+            }
+        };
+        let mut connected = vec![first];
         // Orphans waiting on anything that just connected follow it, breadth first.
         let mut frontier = VecDeque::from([hash]);
         while let Some(parent) = frontier.pop_front() {
@@ -417,6 +425,11 @@ impl BlockTree {
     /// Number of blocks waiting for an ancestor.
     pub fn orphan_count(&self) -> usize {
         self.orphans.blocks.len()
+    }
+
+    /// Whether the block is connected or waiting in the orphan buffer.
+    pub fn contains(&self, hash: &BlockHash) -> bool {
+        self.entries.contains_key(hash) || self.orphans.contains(hash)
     }
 
     /// Every connected entry, in no particular order.

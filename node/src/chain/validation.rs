@@ -177,6 +177,14 @@ pub enum BlockError {
     },
 }
 
+impl BlockError {
+    /// Whether the block is invalid whoever looks at it, so its sender is faulty. A block
+    /// too far in the future may only reflect clocks that disagree.
+    pub fn is_peer_fault(&self) -> bool {
+        !matches!(self, BlockError::TimestampTooFar { .. })
+    }
+}
+
 /// Checks a post on its own: field limits, timestamp sanity and signature.
 pub fn validate_transaction(tx: &Transaction, params: &ChainParams) -> Result<(), TxError> {
     let author_chars = tx.author().chars().count();

@@ -52,8 +52,10 @@ pub enum ClientError {
 impl ClientError {
     /// Whether the failure says the peer is down (rather than that it disagrees).
     pub fn is_unreachable(&self) -> bool {
+        // 503 is a node saying "not now" (mempool full, shutting down): it is up.
         matches!(self, ClientError::Unreachable { .. })
-            || matches!(self, ClientError::Status { status, .. } if status.is_server_error())
+            || matches!(self, ClientError::Status { status, .. }
+                if *status == StatusCode::BAD_GATEWAY || *status == StatusCode::GATEWAY_TIMEOUT)
     }
 }
 

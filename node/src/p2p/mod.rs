@@ -15,12 +15,14 @@ pub mod client;
 pub mod peers;
 pub mod sync;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+use crate::chain::BlockHash;
 use crate::node::{Node, NodeEvent, Origin, unix_now};
 use crate::store::Batch;
 use crate::wire::{BlockJson, TransactionJson};
@@ -34,6 +36,9 @@ const GOSSIP_CONCURRENCY: usize = 16;
 const GOSSIP_ATTEMPTS: u32 = 3;
 /// First retry delay; each further retry waits four times longer.
 const GOSSIP_BACKOFF: Duration = Duration::from_millis(200);
+
+/// Longest one sync with one peer may take; a peer that keeps us longer is cut off.
+const SYNC_DEADLINE: Duration = Duration::from_secs(600);
 
 /// Why registering with a node failed.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +74,15 @@ pub struct Network {
     sync_turn: tokio::sync::Mutex<()>,
     /// Every background task, so shutdown can stop them and release the node.
     tasks: Mutex<JoinSet<()>>,
+    fetch: Mutex<AncestorFetch>,
+}
+
+/// Missing ancestors waiting to be fetched, and whether a fetch task is running.
+#[derive(Debug, Default)]
+struct AncestorFetch {
+    missing: HashSet<BlockHash>,
+    first: HashSet<PeerUrl>,
+    running: bool,
 }
 
 impl Network {
@@ -85,6 +99,7 @@ impl Network {
             gossip_slots: Arc::new(Semaphore::new(GOSSIP_CONCURRENCY)),
             sync_turn: tokio::sync::Mutex::new(()),
             tasks: Mutex::new(JoinSet::new()),
+            fetch: Mutex::default(),
         })
     }
 
@@ -159,7 +174,17 @@ impl Network {
     /// blocks or belongs to another network.
     pub async fn sync_with(&self, peer: &PeerUrl) -> Result<SyncReport, SyncError> {
         let _turn = self.sync_turn.lock().await;
-        let result = sync::sync_with(&self.node, &self.client, peer).await;
+        let result = tokio::time::timeout(
+            SYNC_DEADLINE,
+            sync::sync_with(&self.node, &self.client, peer),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(SyncError::Inconsistent {
+                peer: peer.clone(),
+                reason: format!("sync took longer than {SYNC_DEADLINE:?}"),
+            })
+        });
         match &result {
             Ok(report) if report.blocks_added > 0 => {
                 tracing::info!(%peer, blocks = report.blocks_added, "synced");
@@ -263,28 +288,61 @@ impl Network {
                     }
                 }
                 NodeEvent::MissingAncestor { hash, origin } => {
-                    let network = self.clone();
-                    self.spawn_task(async move {
-                        tracing::info!(%hash, "fetching missing ancestors");
-                        let mut sources: Vec<PeerUrl> = origin
-                            .and_then(|origin| PeerUrl::parse(&origin).ok())
-                            .into_iter()
-                            .collect();
-                        sources.extend(network.peers());
-                        sources.dedup();
-                        for peer in sources {
-                            if network.sync_with(&peer).await.is_ok()
-                                && network
-                                    .node
-                                    .with_chain(|chain| chain.tree().get(&hash).is_some())
-                            {
-                                break;
-                            }
-                        }
-                    });
+                    self.fetch_ancestors(hash, origin);
                 }
             }
         }
+    }
+
+    /// Syncs until `missing` is known: with the sender first when it is one of our peers
+    /// (a header naming any other URL is ignored: we only call nodes we chose), then with
+    /// every other peer. Requests arriving while a fetch runs join it instead of starting
+    /// their own, so a flood of orphans costs one fetch.
+    fn fetch_ancestors(self: &Arc<Self>, missing: BlockHash, origin: Origin) {
+        {
+            let mut fetch = self.lock_fetch();
+            let origin = origin.and_then(|origin| PeerUrl::parse(&origin).ok());
+            if let Some(origin) = origin.filter(|origin| self.lock_peers().contains(origin)) {
+                fetch.first.insert(origin);
+            }
+            fetch.missing.insert(missing);
+            if fetch.running {
+                return;
+            }
+            fetch.running = true;
+        }
+        let network = self.clone();
+        self.spawn_task(async move {
+            loop {
+                let (wanted, first) = {
+                    let mut fetch = network.lock_fetch();
+                    if fetch.missing.is_empty() {
+                        fetch.running = false;
+                        return;
+                    }
+                    (
+                        std::mem::take(&mut fetch.missing),
+                        std::mem::take(&mut fetch.first),
+                    )
+                };
+                tracing::info!(blocks = wanted.len(), "fetching missing ancestors");
+                let mut sources: Vec<PeerUrl> = first.into_iter().collect();
+                for peer in network.peers() {
+                    if !sources.contains(&peer) {
+                        sources.push(peer);
+                    }
+                }
+                for peer in sources {
+                    let _ = network.sync_with(&peer).await;
+                    let all_found = network.node.with_chain(|chain| {
+                        wanted.iter().all(|hash| chain.tree().get(hash).is_some())
+                    });
+                    if all_found {
+                        break;
+                    }
+                }
+            }
+        });
     }
 
     /// Peers to tell, leaving out the one the news came from.
@@ -376,6 +434,10 @@ impl Network {
         if let Err(error) = write.await {
             tracing::error!(%error, "cannot persist peers");
         }
+    }
+
+    fn lock_fetch(&self) -> std::sync::MutexGuard<'_, AncestorFetch> {
+        self.fetch.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock_peers(&self) -> std::sync::MutexGuard<'_, PeerSet> {

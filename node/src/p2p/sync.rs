@@ -9,6 +9,7 @@ use crate::chain::BlockHash;
 use crate::node::{Node, NodeError};
 use crate::p2p::client::{ClientError, PeerClient};
 use crate::p2p::peers::PeerUrl;
+use crate::wire::BlockJson;
 
 /// Blocks asked for per page.
 pub const PAGE: usize = 500;
@@ -73,17 +74,13 @@ pub async fn sync_with(
     let mut from = our_height.saturating_add(1).min(status.height);
     let mut stride = 1;
     let mut page = loop {
-        let page = client.chain_page(peer, from, PAGE).await?;
-        let Some(first) = page.chain.first() else {
-            return Err(SyncError::Inconsistent {
-                peer: peer.clone(),
-                reason: format!("claims height {} but has no block at {from}", status.height),
-            });
-        };
-        let parent_known = first
-            .previous_hash
-            .parse::<BlockHash>()
-            .is_ok_and(|parent| node.with_chain(|chain| chain.tree().get(&parent).is_some()));
+        let page = fetch_page(client, peer, from).await?;
+        let parent_known = page.first().is_some_and(|first| {
+            first
+                .previous_hash
+                .parse::<BlockHash>()
+                .is_ok_and(|parent| node.with_chain(|chain| chain.tree().get(&parent).is_some()))
+        });
         if parent_known {
             break page;
         }
@@ -96,10 +93,9 @@ pub async fn sync_with(
 
     let mut report = SyncReport::default();
     loop {
-        let received = page.chain.len();
-        let last_index = page.chain.last().map(|block| block.index);
-        let mut blocks = Vec::with_capacity(received);
-        for json in page.chain {
+        let received = page.len() as u64;
+        let mut blocks = Vec::with_capacity(page.len());
+        for json in page {
             match json.into_block() {
                 Ok(decoded) => blocks.push(decoded),
                 Err(error) => {
@@ -122,22 +118,54 @@ pub async fn sync_with(
             .any(|accepted| accepted.outcome.tip_changed());
         if let Some(error) = submitted.error {
             return Err(match error {
-                NodeError::Block(_) => SyncError::InvalidBlock {
-                    peer: peer.clone(),
-                    error,
-                },
+                NodeError::Block(ref rejected) if rejected.is_peer_fault() => {
+                    SyncError::InvalidBlock {
+                        peer: peer.clone(),
+                        error,
+                    }
+                }
                 other => SyncError::Inconsistent {
                     peer: peer.clone(),
                     reason: other.to_string(),
                 },
             });
         }
-        let Some(last_index) = last_index else { break };
-        if received < PAGE || last_index >= status.height {
+        from += received;
+        if from > status.height {
             break;
         }
-        tracing::info!(%peer, height = last_index, target = status.height, "syncing");
-        page = client.chain_page(peer, last_index + 1, PAGE).await?;
+        tracing::info!(%peer, height = from - 1, target = status.height, "syncing");
+        page = fetch_page(client, peer, from).await?;
     }
     Ok(report)
+}
+
+/// A page of the peer's best chain starting exactly at `from`, with consecutive indexes:
+/// anything else is refused, so a peer cannot keep us fetching the same blocks forever.
+async fn fetch_page(
+    client: &PeerClient,
+    peer: &PeerUrl,
+    from: u64,
+) -> Result<Vec<BlockJson>, SyncError> {
+    let page = client.chain_page(peer, from, PAGE).await?.chain;
+    if page.is_empty() {
+        return Err(SyncError::Inconsistent {
+            peer: peer.clone(),
+            reason: format!("has no block at height {from} below the tip it claims"),
+        });
+    }
+    if let Some((offset, block)) = page
+        .iter()
+        .enumerate()
+        .find(|(offset, block)| block.index != from + *offset as u64)
+    {
+        return Err(SyncError::Inconsistent {
+            peer: peer.clone(),
+            reason: format!(
+                "page from height {from} has block #{} at position {offset}",
+                block.index
+            ),
+        });
+    }
+    Ok(page)
 }

@@ -640,7 +640,7 @@ async fn malformed_posts_get_a_clear_400_and_change_nothing() {
             "not a valid Ed25519 public key",
         ),
         Case::raw(
-            "body over 4 MiB",
+            "body over the size limit",
             path,
             oversized,
             "request body is too large",
@@ -1021,7 +1021,7 @@ async fn malformed_and_tampered_blocks_are_refused_by_the_rule_they_break() {
         Case::raw("empty body", path, "", "request body is empty"),
         Case::json("empty object", path, &json!({}), "missing field `index`"),
         Case::raw(
-            "body over 4 MiB",
+            "body over the size limit",
             path,
             oversized_block,
             "request body is too large",

@@ -151,7 +151,12 @@ async fn a_block_whose_parent_is_missing_is_connected_after_fetching_its_ancesto
         a.mine().await;
     }
     let tip_block = a.chain().await["chain"][3].clone();
-    // Not peers: b learns where to look from the sender header alone.
+    // b knows a, but a does not know b, so nothing reaches b by gossip.
+    let response = b
+        .post_json("/register_node", &json!({ "node_address": a.base }))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(b.height().await, 0);
     let response = b
         .http
         .post(b.url("/add_block"))
