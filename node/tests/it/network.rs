@@ -172,6 +172,17 @@ async fn a_block_whose_parent_is_missing_is_connected_after_fetching_its_ancesto
 
 /// A peer that serves whatever chain the test gives it and claims whatever work it likes.
 async fn fake_peer(height: u64, cumulative_work: u128, chain: Vec<Value>) -> String {
+    fake_peer_paging(height, cumulative_work, chain, true).await
+}
+
+/// Like `fake_peer`; when `honest_paging` is false every page is the chain's first 500
+/// blocks, whatever height was asked for.
+async fn fake_peer_paging(
+    height: u64,
+    cumulative_work: u128,
+    chain: Vec<Value>,
+    honest_paging: bool,
+) -> String {
     let status = json!({ "height": height, "tip": chain.last().map(|b| b["hash"].clone()), "cumulative_work": cumulative_work });
     let length = chain.len();
     let app = axum::Router::new()
@@ -182,8 +193,11 @@ async fn fake_peer(height: u64, cumulative_work: u128, chain: Vec<Value>) -> Str
                 move |query: axum::extract::Query<std::collections::HashMap<String, String>>| {
                     let chain = chain.clone();
                     async move {
-                        let from: usize =
-                            query.get("from").and_then(|f| f.parse().ok()).unwrap_or(0);
+                        let from: usize = if honest_paging {
+                            query.get("from").and_then(|f| f.parse().ok()).unwrap_or(0)
+                        } else {
+                            1
+                        };
                         let page: Vec<Value> = chain.iter().skip(from).take(500).cloned().collect();
                         Json(json!({ "length": length, "chain": page, "peers": [] }))
                     }
@@ -374,4 +388,38 @@ async fn bad_peer_addresses_are_refused_with_the_reason() {
         .await;
     assert_eq!(unreachable.status(), StatusCode::BAD_GATEWAY);
     assert!(node.peers().await.is_empty(), "nothing was added");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_serves_the_same_page_forever_is_cut_off() {
+    let honest = TestNode::spawn(DIFFICULTY).await;
+    for i in 0..3 {
+        honest.post("honest", &format!("block {i}")).await;
+        honest.mine().await;
+    }
+    let chain = honest.chain().await["chain"]
+        .as_array()
+        .expect("chain")
+        .clone();
+    // Claims a towering chain, but every page it serves is blocks 1..3 again.
+    let staller = fake_peer_paging(1_000_000, u128::from(u64::MAX), chain, false).await;
+    let victim = TestNode::spawn(DIFFICULTY).await;
+    let response = victim
+        .post_json("/register_with", &json!({ "node_address": staller }))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = response.json().await.expect("JSON");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("message")
+            .contains("inconsistently"),
+        "{body}"
+    );
+    // The valid blocks it did serve are kept; the node is free for other work.
+    assert_eq!(victim.height().await, 3);
+    assert_eq!(
+        victim.get_json("/nodes/resolve").await["peers_consulted"],
+        1
+    );
 }
