@@ -1,3 +1,35 @@
-//! The chainpost web app (read, post and mine through a node); built under the web-app issue.
+//! The `webapp` binary: parse the configuration, start logging, serve until told to stop.
 
-fn main() {}
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use chainpost_webapp::config::Config;
+use chainpost_webapp::startup::{Application, shutdown_signal};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let nodes: Vec<String> = config.nodes.iter().map(ToString::to_string).collect();
+    let app = Application::build(config).await?;
+    tracing::info!(nodes = ?nodes, "listening on http://{}", app.address());
+    app.run_until(shutdown_signal()).await
+}

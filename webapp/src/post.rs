@@ -1,0 +1,295 @@
+//! Posts as the web app handles them: the form a person submits, checked into the body of
+//! `POST /new_transaction`, and the Ed25519 check that marks a listed post as verified.
+//!
+//! The signing message is the node's (`Transaction::signing_message`), rebuilt here so the
+//! web app does not link the node; a test compares the two byte for byte, and
+//! `static/app.js` builds the same bytes in the browser. Nothing here talks to a node.
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde::Deserialize;
+
+use crate::node_client::{NewTransaction, Post};
+
+/// Longest author a chainpost node accepts, in characters.
+pub const MAX_AUTHOR_CHARS: usize = 64;
+/// Longest content a chainpost node accepts, in characters.
+pub const MAX_CONTENT_CHARS: usize = 1_000;
+
+const SIGNING_DOMAIN: &[u8] = b"chainpost/post/v1\0";
+
+/// The fields of the post form, as typed. The signature fields are filled in by the
+/// page's script; without JavaScript they arrive empty and the post goes unsigned.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PostForm {
+    /// Who is posting.
+    #[serde(default)]
+    pub author: String,
+    /// What they say.
+    #[serde(default)]
+    pub content: String,
+    /// The signed timestamp, seconds since the epoch as JavaScript printed it.
+    #[serde(default)]
+    pub timestamp: String,
+    /// Hex Ed25519 public key.
+    #[serde(default)]
+    pub public_key: String,
+    /// Hex Ed25519 signature.
+    #[serde(default)]
+    pub signature: String,
+}
+
+/// What is wrong with a submitted form, field by field, for display next to the form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FormErrors {
+    /// About the author field.
+    pub author: Option<String>,
+    /// About the content field.
+    pub content: Option<String>,
+    /// About the post as a whole (signature, or the node's refusal).
+    pub general: Option<String>,
+}
+
+impl FormErrors {
+    /// A message about the whole post.
+    pub fn general(message: impl Into<String>) -> Self {
+        FormErrors {
+            general: Some(message.into()),
+            ..FormErrors::default()
+        }
+    }
+
+    /// True when nothing is wrong.
+    pub fn is_empty(&self) -> bool {
+        self.author.is_none() && self.content.is_none() && self.general.is_none()
+    }
+}
+
+impl PostForm {
+    /// The form with line breaks as a browser's script sees them. Browsers send a
+    /// textarea's line breaks as CRLF but sign (and show) `textarea.value` with LF, so
+    /// signatures only verify once CRLF and lone CR become LF.
+    pub fn normalized(self) -> Self {
+        PostForm {
+            author: normalize_newlines(&self.author),
+            content: normalize_newlines(&self.content),
+            ..self
+        }
+    }
+
+    /// The post to send to the node, or what the person must fix. Field rules are the
+    /// node's, so most mistakes are caught before a round trip.
+    pub fn to_new_transaction(&self) -> Result<NewTransaction, FormErrors> {
+        let mut errors = FormErrors {
+            author: text_problem("author", &self.author, MAX_AUTHOR_CHARS),
+            content: text_problem("content", &self.content, MAX_CONTENT_CHARS),
+            general: None,
+        };
+        if errors.author.is_none() && self.author.chars().any(char::is_control) {
+            errors.author = Some("The author must be a single line of text.".into());
+        }
+        let signed = match self.signed_fields() {
+            Ok(signed) => signed,
+            Err(problem) => {
+                errors.general = Some(problem);
+                None
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let (timestamp, public_key, signature) = match signed {
+            Some((timestamp, public_key, signature)) => {
+                (Some(timestamp), Some(public_key), Some(signature))
+            }
+            None => (None, None, None),
+        };
+        Ok(NewTransaction {
+            author: self.author.clone(),
+            content: self.content.clone(),
+            timestamp,
+            public_key,
+            signature,
+        })
+    }
+
+    /// The timestamp, key and signature when all three are given, none when none is.
+    fn signed_fields(&self) -> Result<Option<(f64, String, String)>, String> {
+        let fields = [&self.timestamp, &self.public_key, &self.signature];
+        if fields.iter().all(|field| field.trim().is_empty()) {
+            return Ok(None);
+        }
+        if fields.iter().any(|field| field.trim().is_empty()) {
+            return Err(
+                "The post's signature is incomplete; reload the page and try again.".into(),
+            );
+        }
+        let timestamp = self
+            .timestamp
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|t| t.is_finite() && *t >= 0.0)
+            .ok_or("The post's signed time is not a valid time; reload the page and try again.")?;
+        let public_key = self.public_key.trim().to_ascii_lowercase();
+        let signature = self.signature.trim().to_ascii_lowercase();
+        if !is_hex_of_len(&public_key, 32) || !is_hex_of_len(&signature, 64) {
+            return Err(
+                "The post's key or signature is malformed; reload the page and try again.".into(),
+            );
+        }
+        Ok(Some((timestamp, public_key, signature)))
+    }
+}
+
+fn text_problem(field: &str, text: &str, max_chars: usize) -> Option<String> {
+    let chars = text.chars().count();
+    if text.trim().is_empty() {
+        Some(format!("Please write the {field}."))
+    } else if chars > max_chars {
+        Some(format!(
+            "The {field} is {chars} characters long; at most {max_chars} fit in a block."
+        ))
+    } else {
+        None
+    }
+}
+
+fn normalize_newlines(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+fn is_hex_of_len(text: &str, bytes: usize) -> bool {
+    text.len() == bytes * 2 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The bytes an author signs: the domain tag, then author and content each as a u32
+/// big-endian length and UTF-8 bytes, the timestamp as big-endian IEEE-754 bits, and the
+/// public key.
+pub fn signing_message(
+    author: &str,
+    content: &str,
+    timestamp: f64,
+    public_key: &[u8; 32],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SIGNING_DOMAIN.len() + author.len() + content.len() + 48);
+    out.extend_from_slice(SIGNING_DOMAIN);
+    for text in [author, content] {
+        // Texts over 4 GiB never reach a node; saturating keeps the function total.
+        let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(text.as_bytes());
+    }
+    out.extend_from_slice(&timestamp.to_bits().to_be_bytes());
+    out.extend_from_slice(public_key);
+    out
+}
+
+/// Whether a listed post's signature holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorship {
+    /// No key and signature: anyone could have written it under that name.
+    Unsigned,
+    /// Signed by the holder of this hex public key.
+    Verified {
+        /// Hex Ed25519 public key.
+        public_key: String,
+    },
+    /// Carries a key and signature that do not match; a chainpost node never accepts
+    /// these, a tutorial-style node might.
+    Invalid,
+}
+
+/// Checks a post's signature as the node does (strict Ed25519 verification). CPU-bound:
+/// call it off the async executor for more than a handful of posts.
+pub fn authorship(post: &Post) -> Authorship {
+    let (Some(key_hex), Some(signature_hex)) = (&post.public_key, &post.signature) else {
+        return Authorship::Unsigned;
+    };
+    let mut key = [0u8; 32];
+    let mut signature = [0u8; 64];
+    let decoded = hex::decode_to_slice(key_hex, &mut key).is_ok()
+        && hex::decode_to_slice(signature_hex, &mut signature).is_ok();
+    let (true, Some(timestamp)) = (decoded, post.timestamp) else {
+        return Authorship::Invalid;
+    };
+    let Ok(verifying_key) = VerifyingKey::from_bytes(&key) else {
+        return Authorship::Invalid;
+    };
+    let message = signing_message(&post.author, &post.content, timestamp, &key);
+    match verifying_key.verify_strict(&message, &Signature::from_bytes(&signature)) {
+        Ok(()) => Authorship::Verified {
+            public_key: key_hex.to_ascii_lowercase(),
+        },
+        Err(_) => Authorship::Invalid,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(author: &str, content: &str) -> PostForm {
+        PostForm {
+            author: author.into(),
+            content: content.into(),
+            ..PostForm::default()
+        }
+    }
+
+    #[test]
+    fn an_empty_author_is_reported_on_the_author_field() {
+        let errors = form("  ", "hello")
+            .to_new_transaction()
+            .expect_err("refused");
+        assert!(errors.author.is_some());
+        assert_eq!((errors.content, errors.general), (None, None));
+    }
+
+    #[test]
+    fn too_long_content_says_how_long_it_is() {
+        let errors = form("a", &"x".repeat(1001))
+            .to_new_transaction()
+            .expect_err("refused");
+        assert!(errors.content.is_some_and(|m| m.contains("1001")));
+    }
+
+    #[test]
+    fn a_half_signed_form_is_refused() {
+        let mut half = form("a", "b");
+        half.public_key = "00".repeat(32);
+        let errors = half.to_new_transaction().expect_err("refused");
+        assert!(errors.general.is_some());
+    }
+
+    #[test]
+    fn browser_line_breaks_become_line_feeds() {
+        let normalized = form("a", "one\r\ntwo\rthree").normalized();
+        assert_eq!(normalized.content, "one\ntwo\nthree");
+    }
+
+    #[test]
+    fn an_unsigned_form_becomes_an_unsigned_post() {
+        let post = form("alice", "hi").to_new_transaction().expect("valid");
+        assert_eq!(post.timestamp, None);
+        assert_eq!(post.signature, None);
+    }
+
+    #[test]
+    fn a_tampered_signature_is_not_verified() {
+        let post = Post {
+            author: "a".into(),
+            content: "b".into(),
+            timestamp: Some(1.0),
+            id: None,
+            public_key: Some("11".repeat(32)),
+            signature: Some("22".repeat(64)),
+        };
+        assert_eq!(authorship(&post), Authorship::Invalid);
+        let unsigned = Post {
+            public_key: None,
+            signature: None,
+            ..post
+        };
+        assert_eq!(authorship(&unsigned), Authorship::Unsigned);
+    }
+}

@@ -1,0 +1,152 @@
+//! `GET /`: the post form, the node's status, pending posts and the chain's posts,
+//! newest first. Also draws the same page again, with the form refilled, when a post is
+//! refused (see `submit`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::SET_COOKIE;
+use axum::response::{AppendHeaders, IntoResponse, Response};
+use chrono::Utc;
+
+use super::{AppState, banner};
+use crate::node_client::{ChainPage, NodeClient, NodeError, NodeStatus, Post};
+use crate::session::{Flash, Session};
+use crate::views::{
+    FlashView, FormView, HomePage, LIVE_DOWN, Page, Section, StatusView, confirmed_posts,
+    pending_posts,
+};
+
+/// How many of the latest blocks the home page reads.
+const RECENT_BLOCKS: u64 = 50;
+/// Most confirmed posts the home page lists.
+const MAX_POSTS: usize = 200;
+
+pub async fn home(State(state): State<AppState>, session: Session) -> Response {
+    let clear_flash = session.flash.is_some();
+    let page = home_page(&state, &session, FormView::empty()).await;
+    if clear_flash {
+        (AppendHeaders([(SET_COOKIE, Flash::clear_cookie())]), page).into_response()
+    } else {
+        page.into_response()
+    }
+}
+
+/// What the home page shows of a node.
+struct Feed {
+    status: Option<NodeStatus>,
+    pending: Vec<Post>,
+    chain: ChainPage,
+}
+
+/// Reads the home page's data: `/status` and `/pending_tx` together, then the latest
+/// blocks. A node without `/status` (tutorial-style) gets its whole chain read instead.
+async fn fetch_feed(node: &NodeClient) -> Result<Feed, NodeError> {
+    let (status, pending) = tokio::join!(node.status(), node.pending());
+    let status = match status {
+        Ok(status) => Some(status),
+        Err(NodeError::EndpointMissing { .. }) => None,
+        Err(error) => return Err(error),
+    };
+    let pending = pending?;
+    let chain = match &status {
+        Some(status) => {
+            node.chain_page(status.length.saturating_sub(RECENT_BLOCKS), RECENT_BLOCKS)
+                .await?
+        }
+        None => node.chain().await?,
+    };
+    Ok(Feed {
+        status,
+        pending,
+        chain,
+    })
+}
+
+/// The status panel of `node`: from `/status`, or for a node without it, from `/chain`
+/// and `/pending_tx`.
+pub(super) async fn read_status(node: &NodeClient) -> Result<StatusView, NodeError> {
+    match node.status().await {
+        Ok(status) => Ok(StatusView::new(&status)),
+        Err(NodeError::EndpointMissing { .. }) => {
+            let (chain, pending) = tokio::join!(node.chain(), node.pending());
+            let chain = chain?;
+            Ok(StatusView::from_chain(
+                chain.length,
+                chain.chain.last(),
+                pending?.len() as u64,
+            ))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The home page for this session, with `form` as the post form.
+pub(super) async fn home_page(
+    state: &AppState,
+    session: &Session,
+    form: FormView,
+) -> (StatusCode, Page<HomePage>) {
+    let node = state.node(session);
+    let mut layout = state.layout(session, "Posts", Section::Posts);
+    layout.refresh = "/".to_owned();
+    let flash = session.flash.clone().map(FlashView::from);
+    let feed = match fetch_feed(node).await {
+        Ok(feed) => feed,
+        Err(error) => {
+            tracing::warn!(node = %node.base(), %error, "cannot read the node for the home page");
+            layout.banner = Some(banner(&error));
+            layout.live = LIVE_DOWN.to_owned();
+            let page = HomePage {
+                layout,
+                flash,
+                form,
+                status: None,
+                pending: Vec::new(),
+                posts: Vec::new(),
+                more_in_explorer: false,
+                node_ok: false,
+            };
+            // The page works (the form is there, it updates itself when the node is back);
+            // the node's state is what is unavailable, not this page.
+            return (StatusCode::OK, Page(page));
+        }
+    };
+    let status = match &feed.status {
+        Some(status) => StatusView::new(status),
+        None => StatusView::from_chain(
+            feed.chain.length,
+            feed.chain.chain.last(),
+            feed.pending.len() as u64,
+        ),
+    };
+    layout.live = status.live_fingerprint();
+    let first_shown = feed.chain.chain.first().map_or(0, |block| block.index);
+    let more_in_explorer = first_shown > 0;
+    // Checking signatures is CPU work: keep it off the async executor.
+    let now = Utc::now();
+    let views = tokio::task::spawn_blocking(move || {
+        (
+            pending_posts(&feed.pending, now),
+            confirmed_posts(&feed.chain.chain, now, MAX_POSTS),
+        )
+    })
+    .await;
+    let (pending, posts) = match views {
+        Ok(views) => views,
+        Err(error) => {
+            tracing::error!(%error, "building the post list failed");
+            (Vec::new(), Vec::new())
+        }
+    };
+    let page = HomePage {
+        layout,
+        flash,
+        form,
+        status: Some(status),
+        pending,
+        posts,
+        more_in_explorer,
+        node_ok: true,
+    };
+    (StatusCode::OK, Page(page))
+}

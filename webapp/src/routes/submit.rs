@@ -1,0 +1,109 @@
+//! `POST /submit`: the tutorial's form post (fields `author` and `content`), optionally
+//! signed in the browser, forwarded to the node's `POST /new_transaction`.
+//!
+//! Success redirects home with a flash message. Any refusal, ours or the node's, draws
+//! the home page again with the message next to the form and the text as typed.
+
+use axum::Form;
+use axum::extract::State;
+use axum::extract::rejection::FormRejection;
+use axum::http::StatusCode;
+use axum::http::header::SET_COOKIE;
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+
+use super::home::home_page;
+use super::{AppState, banner};
+use crate::node_client::NodeError;
+use crate::post::{FormErrors, PostForm};
+use crate::session::{Flash, Session};
+use crate::views::{FormView, short};
+
+pub async fn submit(
+    State(state): State<AppState>,
+    session: Session,
+    form: Result<Form<PostForm>, FormRejection>,
+) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form.normalized(),
+        Err(rejection) => {
+            tracing::debug!(%rejection, "unreadable post form");
+            let errors = FormErrors::general("The form could not be read; please try again.");
+            return refused(
+                &state,
+                &session,
+                &PostForm::default(),
+                errors,
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+    };
+    let post = match form.to_new_transaction() {
+        Ok(post) => post,
+        Err(errors) => {
+            return refused(
+                &state,
+                &session,
+                &form,
+                errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    let node = state.node(&session);
+    match node.new_transaction(&post).await {
+        Ok(_) => {
+            let signed = match &post.public_key {
+                Some(key) => format!(" It is signed with your key {}.", short(key)),
+                None => " It is not signed.".to_owned(),
+            };
+            let flash = Flash::success(format!(
+                "Your post was sent to {} and is waiting to be mined.{signed}",
+                node.base()
+            ));
+            (
+                AppendHeaders([(SET_COOKIE, flash.set_cookie())]),
+                Redirect::to("/"),
+            )
+                .into_response()
+        }
+        Err(NodeError::Rejected { status, message }) => {
+            let errors = FormErrors::general(format!("The node refused the post: {message}"));
+            // Mirror the node's 4xx (409 for a duplicate, 400 for an invalid post, ...),
+            // as a 422 when it said 400: the form, not the request, was at fault.
+            let status = match status {
+                StatusCode::BAD_REQUEST => StatusCode::UNPROCESSABLE_ENTITY,
+                status if status.is_client_error() => status,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            refused(&state, &session, &form, errors, status).await
+        }
+        Err(error) => {
+            tracing::warn!(node = %node.base(), %error, "post not delivered");
+            let errors = FormErrors::general(format!(
+                "Your post was not sent. {} Your text is kept below.",
+                banner(&error)
+            ));
+            refused(
+                &state,
+                &session,
+                &form,
+                errors,
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
+            .await
+        }
+    }
+}
+
+async fn refused(
+    state: &AppState,
+    session: &Session,
+    form: &PostForm,
+    errors: FormErrors,
+    status: StatusCode,
+) -> Response {
+    let (_, page) = home_page(state, session, FormView::refill(form, errors)).await;
+    (status, page).into_response()
+}

@@ -1,0 +1,115 @@
+//! Building and running the web app: make a client per node, bind, serve.
+//!
+//! [`Application::build`] binds before it returns, so callers (tests included) can ask for
+//! port 0 and read the port that was chosen.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::node_client::NodeClient;
+use crate::routes::{Nodes, WebState, app};
+
+/// A web app bound to its port, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    router: axum::Router,
+    stopping: watch::Sender<bool>,
+}
+
+impl Application {
+    /// Makes the node clients and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let clients = config
+            .nodes
+            .iter()
+            .map(|url| NodeClient::new(url.clone(), config.node_timeout, config.mine_timeout))
+            .collect::<Result<Vec<_>, _>>()
+            .context("cannot create the HTTP client for the nodes")?;
+        let nodes = Nodes::new(clients).context("at least one --node is needed")?;
+        if !config.static_dir.join("app.css").is_file() {
+            tracing::warn!(
+                dir = %config.static_dir.display(),
+                "the static directory has no app.css: pages will have no style or script; \
+                 pass --static-dir with the path of the repository's static/ directory"
+            );
+        }
+        let listener = TcpListener::bind((config.host.as_str(), config.port))
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+        let address = listener.local_addr()?;
+        let (stopping, shutdown) = watch::channel(false);
+        let state = Arc::new(WebState {
+            nodes,
+            poll_interval: config.poll_interval,
+            shutdown,
+        });
+        Ok(Application {
+            listener,
+            address,
+            router: app(state, &config.static_dir),
+            stopping,
+        })
+    }
+
+    /// The address the web app listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The port the web app listens on (the chosen one, when 0 was asked for).
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Serves until `shutdown` completes, then ends the live-update streams, finishes
+    /// in-flight requests and returns.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stopping = self.stopping;
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                stopping.send_replace(true);
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,875 @@
+//! Template structs and the display-ready values they show.
+//!
+//! Owns turning node data into text a reader understands: human times, short hashes,
+//! explorer links, verified badges, the block tree laid out in lanes. Templates only
+//! place these values; askama escapes every one of them (no template marks user data
+//! `|safe`). Nothing here does I/O; the clock is passed in.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use crate::node_client::{Block, BlockDetail, NodeStatus, Post, Tree};
+use crate::post::{
+    Authorship, FormErrors, MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS, PostForm, authorship,
+};
+use crate::session::Flash;
+
+/// A rendered template as a response; a template that fails to render is logged and
+/// becomes a plain 500 page.
+pub struct Page<T>(pub T);
+
+impl<T: Template> IntoResponse for Page<T> {
+    fn into_response(self) -> Response {
+        match self.0.render() {
+            Ok(html) => Html(html).into_response(),
+            Err(error) => {
+                tracing::error!(%error, "a page failed to render");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Html(
+                        "<!doctype html><title>chainpost: error</title>\
+                         <h1>Something went wrong</h1><p>The page could not be drawn. \
+                         The error is in the web app's log.</p>",
+                    ),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// Which part of the site a page belongs to, for the navigation bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// The posts.
+    Posts,
+    /// The block explorer.
+    Explorer,
+}
+
+/// One configured node, as the node picker shows it.
+#[derive(Debug, Clone)]
+pub struct NodeChoice {
+    /// Its index, the value of `?node=`.
+    pub index: usize,
+    /// Its base URL.
+    pub url: String,
+    /// Whether this page shows it.
+    pub selected: bool,
+}
+
+/// What every page shows around its content.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The page title (after "chainpost").
+    pub title: String,
+    /// Highlighted navigation entry.
+    pub section: Section,
+    /// The configured nodes.
+    pub nodes: Vec<NodeChoice>,
+    /// Index of the node this page shows.
+    pub node: usize,
+    /// Its base URL.
+    pub node_url: String,
+    /// Summary of the node's state that the live updates compare against; empty when
+    /// unknown.
+    pub live: String,
+    /// Why the node could not be read, shown as a banner.
+    pub banner: Option<String>,
+    /// Where live updates fetch this page again; empty for the page's own address
+    /// (a page drawn in answer to a POST names its GET equivalent).
+    pub refresh: String,
+    /// Version, to make browsers fetch new static files after an upgrade.
+    pub version: &'static str,
+}
+
+impl Layout {
+    /// The layout for `title` in `section`, showing node `node` of `urls`.
+    pub fn new(title: impl Into<String>, section: Section, urls: &[String], node: usize) -> Self {
+        Layout {
+            title: title.into(),
+            section,
+            nodes: urls
+                .iter()
+                .enumerate()
+                .map(|(index, url)| NodeChoice {
+                    index,
+                    url: url.clone(),
+                    selected: index == node,
+                })
+                .collect(),
+            node,
+            node_url: urls.get(node).cloned().unwrap_or_default(),
+            live: String::new(),
+            banner: None,
+            refresh: String::new(),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    /// True on the pages about posts.
+    pub fn is_posts(&self) -> bool {
+        self.section == Section::Posts
+    }
+
+    /// True on the explorer's pages.
+    pub fn is_explorer(&self) -> bool {
+        self.section == Section::Explorer
+    }
+}
+
+/// What the live-update stream sends when the node cannot be read.
+pub const LIVE_DOWN: &str = "down";
+
+/// A flash message, ready to show.
+#[derive(Debug, Clone)]
+pub struct FlashView {
+    /// CSS class suffix: success, info or error.
+    pub level: &'static str,
+    /// The text.
+    pub message: String,
+}
+
+impl From<Flash> for FlashView {
+    fn from(flash: Flash) -> Self {
+        FlashView {
+            level: flash.level.as_str(),
+            message: flash.message,
+        }
+    }
+}
+
+/// A time, absolute and relative to when the page was drawn.
+#[derive(Debug, Clone)]
+pub struct TimeView {
+    /// RFC 3339, for `<time datetime>`.
+    pub iso: String,
+    /// "3 May 2026, 14:02 UTC".
+    pub absolute: String,
+    /// "5 minutes ago".
+    pub relative: String,
+}
+
+impl TimeView {
+    /// The time `seconds` after the epoch, seen at `now`; `None` for times that cannot be
+    /// dates (a tutorial node's genesis has timestamp 0, which is fine; NaN is not).
+    pub fn from_unix(seconds: f64, now: DateTime<Utc>) -> Option<Self> {
+        if !seconds.is_finite() {
+            return None;
+        }
+        let millis = (seconds * 1000.0).round();
+        if millis.abs() > 8.0e15 {
+            return None;
+        }
+        let time = DateTime::<Utc>::from_timestamp_millis(millis as i64)?;
+        Some(TimeView {
+            iso: time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            absolute: time.format("%-d %b %Y, %H:%M:%S UTC").to_string(),
+            relative: relative_time(now.signed_duration_since(time)),
+        })
+    }
+}
+
+fn relative_time(age: chrono::TimeDelta) -> String {
+    let seconds = age.num_seconds();
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit} ago")
+        } else {
+            format!("{n} {unit}s ago")
+        }
+    };
+    match seconds {
+        i64::MIN..=-60 => "in the future".to_owned(),
+        -59..=44 => "just now".to_owned(),
+        45..=3_599 => plural((seconds / 60).max(1), "minute"),
+        3_600..=86_399 => plural(seconds / 3_600, "hour"),
+        86_400..=2_591_999 => plural(seconds / 86_400, "day"),
+        _ => plural(seconds / 2_592_000, "month"),
+    }
+}
+
+/// The first 8 characters of a hash or key: enough for a person to tell them apart.
+pub fn short(hash: &str) -> String {
+    hash.chars().take(8).collect()
+}
+
+/// The explorer's address for a block hash.
+pub fn block_href(hash: &str) -> String {
+    format!("/blocks/{hash}")
+}
+
+/// A link to a block.
+#[derive(Debug, Clone)]
+pub struct BlockLink {
+    /// Height.
+    pub index: u64,
+    /// First 8 hex characters of the hash; empty when the node sent no hash.
+    pub short_hash: String,
+    /// The explorer page.
+    pub href: String,
+}
+
+impl BlockLink {
+    /// A link to `block`, by hash when it has one, else by height.
+    pub fn to(block: &Block) -> Self {
+        match &block.hash {
+            Some(hash) => BlockLink {
+                index: block.index,
+                short_hash: short(hash),
+                href: block_href(hash),
+            },
+            None => BlockLink {
+                index: block.index,
+                short_hash: String::new(),
+                href: format!("/height/{}", block.index),
+            },
+        }
+    }
+}
+
+/// Who wrote a post, as far as its signature tells.
+#[derive(Debug, Clone)]
+pub struct AuthorshipView {
+    /// `verified`, `unverified` or `invalid`.
+    pub state: &'static str,
+    /// First 8 hex characters of the key of a verified post.
+    pub fingerprint: String,
+    /// The whole key of a verified post.
+    pub public_key: String,
+}
+
+impl AuthorshipView {
+    fn of(post: &Post) -> Self {
+        match authorship(post) {
+            Authorship::Verified { public_key } => AuthorshipView {
+                state: "verified",
+                fingerprint: short(&public_key),
+                public_key,
+            },
+            Authorship::Unsigned => AuthorshipView {
+                state: "unverified",
+                fingerprint: String::new(),
+                public_key: String::new(),
+            },
+            Authorship::Invalid => AuthorshipView {
+                state: "invalid",
+                fingerprint: String::new(),
+                public_key: String::new(),
+            },
+        }
+    }
+
+    /// True for a post whose signature holds.
+    pub fn is_verified(&self) -> bool {
+        self.state == "verified"
+    }
+
+    /// True for a post whose signature does not hold.
+    pub fn is_invalid(&self) -> bool {
+        self.state == "invalid"
+    }
+}
+
+/// A post, ready to show.
+#[derive(Debug, Clone)]
+pub struct PostView {
+    /// Who wrote it.
+    pub author: String,
+    /// What it says.
+    pub content: String,
+    /// First letter of the author, for the avatar.
+    pub initial: String,
+    /// Avatar colour, 0 to 11, stable per author.
+    pub hue: u8,
+    /// When it was written.
+    pub time: Option<TimeView>,
+    /// The confirming block; `None` while pending or on the block's own page.
+    pub block: Option<BlockLink>,
+    /// Whether the signature holds.
+    pub authorship: AuthorshipView,
+    /// The post's id, when the node sends one.
+    pub id: String,
+}
+
+impl PostView {
+    /// `post`, confirmed in `block` (or pending when `None`), seen at `now`. Checks the
+    /// signature: CPU-bound.
+    pub fn new(post: &Post, block: Option<BlockLink>, now: DateTime<Utc>) -> Self {
+        let initial = post
+            .author
+            .trim()
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().collect())
+            .unwrap_or_else(|| "?".to_owned());
+        PostView {
+            author: post.author.clone(),
+            content: post.content.clone(),
+            initial,
+            hue: hue_of(&post.author),
+            time: post
+                .timestamp
+                .and_then(|seconds| TimeView::from_unix(seconds, now)),
+            block,
+            authorship: AuthorshipView::of(post),
+            id: post.id.clone().unwrap_or_default(),
+        }
+    }
+}
+
+fn hue_of(author: &str) -> u8 {
+    // FNV-1a: stable across runs and platforms, unlike std's randomized hasher.
+    let hash = author.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    (hash % 12) as u8
+}
+
+/// The posts of `blocks` (lowest first, as `/chain` sends them), newest first: by block
+/// height, then by time within a block. At most `limit` of them.
+pub fn confirmed_posts(blocks: &[Block], now: DateTime<Utc>, limit: usize) -> Vec<PostView> {
+    let mut posts: Vec<(&Block, &Post)> = blocks
+        .iter()
+        .flat_map(|block| block.transactions.iter().map(move |post| (block, post)))
+        .collect();
+    posts.sort_by(|(block_a, post_a), (block_b, post_b)| {
+        block_b.index.cmp(&block_a.index).then_with(|| {
+            let (a, b) = (
+                post_a.timestamp.unwrap_or(0.0),
+                post_b.timestamp.unwrap_or(0.0),
+            );
+            b.total_cmp(&a)
+        })
+    });
+    posts
+        .into_iter()
+        .take(limit)
+        .map(|(block, post)| PostView::new(post, Some(BlockLink::to(block)), now))
+        .collect()
+}
+
+/// Pending posts, newest first.
+pub fn pending_posts(pending: &[Post], now: DateTime<Utc>) -> Vec<PostView> {
+    pending
+        .iter()
+        .rev()
+        .map(|post| PostView::new(post, None, now))
+        .collect()
+}
+
+/// The post form with what the person typed and what is wrong with it.
+#[derive(Debug, Clone, Default)]
+pub struct FormView {
+    /// The author as typed.
+    pub author: String,
+    /// The content as typed.
+    pub content: String,
+    /// Problems to show next to the fields.
+    pub errors: FormErrors,
+    /// Longest author, for `maxlength`.
+    pub max_author: usize,
+    /// Longest content, for `maxlength`.
+    pub max_content: usize,
+}
+
+impl FormView {
+    /// An empty form.
+    pub fn empty() -> Self {
+        FormView::refill(&PostForm::default(), FormErrors::default())
+    }
+
+    /// The form as submitted, with `errors`.
+    pub fn refill(form: &PostForm, errors: FormErrors) -> Self {
+        FormView {
+            author: form.author.clone(),
+            content: form.content.clone(),
+            errors,
+            max_author: MAX_AUTHOR_CHARS,
+            max_content: MAX_CONTENT_CHARS,
+        }
+    }
+}
+
+/// The node's status panel.
+#[derive(Debug, Clone)]
+pub struct StatusView {
+    /// Height of the best tip.
+    pub height: u64,
+    /// Link to the tip.
+    pub tip: BlockLink,
+    /// Peer count.
+    pub peers: u64,
+    /// "16 bits", or "unknown".
+    pub difficulty: String,
+    /// Posts waiting.
+    pub pending: u64,
+    /// Blocks known, side branches included; `None` when the node does not say.
+    pub blocks_known: Option<u64>,
+    /// Whether the node is mining now.
+    pub mining: bool,
+    /// Whether the network refuses unsigned posts.
+    pub require_signatures: bool,
+}
+
+impl StatusView {
+    /// The panel for `status`.
+    pub fn new(status: &NodeStatus) -> Self {
+        StatusView {
+            height: status.height,
+            tip: BlockLink {
+                index: status.height,
+                short_hash: short(&status.tip),
+                href: block_href(&status.tip),
+            },
+            peers: status.peers.0,
+            difficulty: status
+                .difficulty
+                .map_or_else(|| "unknown".to_owned(), |bits| format!("{bits} bits")),
+            pending: status.mempool_size,
+            blocks_known: status.blocks_known,
+            mining: status.mining,
+            require_signatures: status.require_signatures,
+        }
+    }
+
+    /// A summary that changes whenever a block or a post arrives. The live-update stream
+    /// sends it; a page drawn with an older one reloads its live parts.
+    pub fn live_fingerprint(&self) -> String {
+        format!("{}:{}:{}", self.height, self.tip.short_hash, self.pending)
+    }
+
+    /// The panel for a node without `/status`, from what `/chain` and `/pending_tx` say.
+    pub fn from_chain(length: u64, last: Option<&Block>, pending: u64) -> Self {
+        let height = length.saturating_sub(1);
+        StatusView {
+            height,
+            tip: last.map_or(
+                BlockLink {
+                    index: height,
+                    short_hash: String::new(),
+                    href: format!("/height/{height}"),
+                },
+                BlockLink::to,
+            ),
+            peers: 0,
+            difficulty: last
+                .and_then(|block| block.difficulty)
+                .map_or_else(|| "unknown".to_owned(), |bits| format!("{bits} bits")),
+            pending,
+            blocks_known: None,
+            mining: false,
+            require_signatures: false,
+        }
+    }
+}
+
+/// The home page: the post form, the node's status, pending and confirmed posts.
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    /// Around the content.
+    pub layout: Layout,
+    /// The outcome of the previous action.
+    pub flash: Option<FlashView>,
+    /// The post form.
+    pub form: FormView,
+    /// The node's status; `None` when it could not be read.
+    pub status: Option<StatusView>,
+    /// Posts waiting to be mined, newest first.
+    pub pending: Vec<PostView>,
+    /// Confirmed posts, newest first.
+    pub posts: Vec<PostView>,
+    /// True when older posts exist than those shown.
+    pub more_in_explorer: bool,
+    /// False when the node could not be read at all.
+    pub node_ok: bool,
+}
+
+/// A block's header and place in the tree, ready to show.
+#[derive(Debug, Clone)]
+pub struct BlockView {
+    /// Height.
+    pub index: u64,
+    /// Full hex hash; empty when the node sent none.
+    pub hash: String,
+    /// Full hex hash of the parent.
+    pub previous_hash: String,
+    /// Link to the parent; `None` for the genesis block.
+    pub parent: Option<BlockLink>,
+    /// When it was mined.
+    pub time: Option<TimeView>,
+    /// The nonce, as the node wrote it.
+    pub nonce: String,
+    /// "16 bits" or "unknown".
+    pub difficulty: String,
+    /// Hex merkle root, or "—".
+    pub merkle_root: String,
+    /// Total work up to it, or "—".
+    pub cumulative_work: String,
+    /// `best`, `side` or `unknown`.
+    pub branch: &'static str,
+    /// Blocks built on it.
+    pub children: Vec<BlockLink>,
+    /// Whether it has more than one child: a fork starts here.
+    pub is_fork: bool,
+}
+
+impl BlockView {
+    /// The view of `detail`.
+    pub fn new(detail: &BlockDetail, now: DateTime<Utc>) -> Self {
+        let block = &detail.block;
+        let is_genesis = block.index == 0;
+        BlockView {
+            index: block.index,
+            hash: block.hash.clone().unwrap_or_default(),
+            previous_hash: block.previous_hash.clone(),
+            parent: (!is_genesis).then(|| BlockLink {
+                index: block.index.saturating_sub(1),
+                short_hash: short(&block.previous_hash),
+                href: block_href(&block.previous_hash),
+            }),
+            time: block
+                .timestamp
+                .and_then(|seconds| TimeView::from_unix(seconds, now)),
+            nonce: block
+                .nonce
+                .as_ref()
+                .map_or_else(|| "—".to_owned(), ToString::to_string),
+            difficulty: block
+                .difficulty
+                .map_or_else(|| "unknown".to_owned(), |bits| format!("{bits} bits")),
+            merkle_root: block.merkle_root.clone().unwrap_or_else(|| "—".to_owned()),
+            cumulative_work: detail
+                .cumulative_work
+                .map_or_else(|| "—".to_owned(), group_thousands),
+            branch: match detail.in_best_chain {
+                Some(true) => "best",
+                Some(false) => "side",
+                None => "unknown",
+            },
+            children: detail
+                .children
+                .iter()
+                .map(|hash| BlockLink {
+                    index: block.index + 1,
+                    short_hash: short(hash),
+                    href: block_href(hash),
+                })
+                .collect(),
+            is_fork: detail.children.len() > 1,
+        }
+    }
+}
+
+fn group_thousands(value: u128) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The explorer's page of one block.
+#[derive(Template)]
+#[template(path = "block.html")]
+pub struct BlockPage {
+    /// Around the content.
+    pub layout: Layout,
+    /// The block.
+    pub block: BlockView,
+    /// Its posts.
+    pub posts: Vec<PostView>,
+}
+
+/// One block in the tree view.
+#[derive(Debug, Clone)]
+pub struct TreeCell {
+    /// Height.
+    pub index: u64,
+    /// First 8 hex characters of the hash.
+    pub short_hash: String,
+    /// The block's page.
+    pub href: String,
+    /// On the best chain.
+    pub best: bool,
+    /// The best tip.
+    pub tip: bool,
+    /// More than one known child: a fork starts here.
+    pub fork: bool,
+    /// A side-branch block whose parent is on another lane: where its branch leaves.
+    pub branches_off: bool,
+    /// How many lanes to the left its parent is (0 when in the same lane or not shown):
+    /// how far the line from a branching block reaches.
+    pub reach: usize,
+    /// Its parent is shown in the row below, in the same lane: draw the link down.
+    pub links_down: bool,
+    /// First 8 hex characters of the parent's hash.
+    pub parent_short: String,
+    /// Number of posts.
+    pub posts: u64,
+    /// When it was mined.
+    pub time: Option<TimeView>,
+}
+
+/// One height of the tree view: a cell per lane, lane 0 being the best chain.
+#[derive(Debug, Clone)]
+pub struct TreeRow {
+    /// The height.
+    pub height: u64,
+    /// One entry per lane; `None` where that lane has no block at this height.
+    pub cells: Vec<Option<TreeCell>>,
+}
+
+/// Lays out `tree` as rows per height, highest first, with the best chain in lane 0 and
+/// each side branch in a lane of its own, so a fork reads as a column splitting off.
+pub fn tree_rows(tree: &Tree, now: DateTime<Utc>) -> Vec<TreeRow> {
+    let mut children: HashMap<&str, u32> = HashMap::new();
+    for block in &tree.blocks {
+        *children.entry(block.previous_hash.as_str()).or_default() += 1;
+    }
+    let mut lane_of: HashMap<&str, usize> = HashMap::new();
+    // The height each side lane last holds a block at; a lane is reused only after a gap
+    // so that two branches never look like one.
+    let mut lane_last_height: Vec<u64> = vec![0];
+    let mut rows: Vec<TreeRow> = Vec::new();
+    for block in &tree.blocks {
+        if rows.last().is_none_or(|row| row.height != block.index) {
+            rows.push(TreeRow {
+                height: block.index,
+                cells: Vec::new(),
+            });
+        }
+        let Some(row) = rows.last_mut() else { continue };
+        let parent_lane = lane_of.get(block.previous_hash.as_str()).copied();
+        let taken = |lane: usize, row: &TreeRow| matches!(row.cells.get(lane), Some(Some(_)));
+        let lane = if block.in_best_chain {
+            0
+        } else {
+            match parent_lane {
+                Some(lane) if lane != 0 && !taken(lane, row) => lane,
+                _ => {
+                    // A new branch goes right of its parent, so it reads as splitting off.
+                    let leftmost = parent_lane.unwrap_or(0) + 1;
+                    let free = (leftmost..lane_last_height.len()).find(|&lane| {
+                        lane_last_height[lane].saturating_add(1) < block.index && !taken(lane, row)
+                    });
+                    free.unwrap_or_else(|| {
+                        lane_last_height.push(0);
+                        lane_last_height.len() - 1
+                    })
+                }
+            }
+        };
+        if let Some(last) = lane_last_height.get_mut(lane) {
+            *last = block.index;
+        }
+        lane_of.insert(block.hash.as_str(), lane);
+        if row.cells.len() <= lane {
+            row.cells.resize(lane + 1, None);
+        }
+        row.cells[lane] = Some(TreeCell {
+            index: block.index,
+            short_hash: short(&block.hash),
+            href: if block.hash.is_empty() {
+                format!("/height/{}", block.index)
+            } else {
+                block_href(&block.hash)
+            },
+            best: block.in_best_chain,
+            tip: block.hash == tree.tip,
+            fork: children.get(block.hash.as_str()).is_some_and(|&n| n > 1),
+            branches_off: !block.in_best_chain && parent_lane.is_some_and(|parent| parent != lane),
+            reach: parent_lane.map_or(0, |parent| lane.saturating_sub(parent)),
+            links_down: parent_lane == Some(lane),
+            parent_short: short(&block.previous_hash),
+            posts: block.transactions,
+            time: block
+                .timestamp
+                .and_then(|seconds| TimeView::from_unix(seconds, now)),
+        });
+    }
+    let lanes = rows.iter().map(|row| row.cells.len()).max().unwrap_or(1);
+    for row in &mut rows {
+        row.cells.resize(lanes, None);
+    }
+    rows.reverse();
+    rows
+}
+
+/// The explorer's view of the block tree.
+#[derive(Template)]
+#[template(path = "tree.html")]
+pub struct TreePage {
+    /// Around the content.
+    pub layout: Layout,
+    /// Rows per height, highest first; empty when the node could not be read.
+    pub rows: Vec<TreeRow>,
+    /// How many lanes (columns) the rows have.
+    pub lanes: usize,
+    /// Blocks shown that are off the best chain.
+    pub side_blocks: usize,
+    /// True when the node has no `/tree` and only its best chain is shown.
+    pub best_chain_only: bool,
+}
+
+/// A page that says what went wrong.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    /// Around the content.
+    pub layout: Layout,
+    /// Headline.
+    pub heading: String,
+    /// Explanation.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node_client::TreeBlock;
+
+    fn tree_block(hash: &str, parent: &str, index: u64, best: bool) -> TreeBlock {
+        TreeBlock {
+            hash: hash.into(),
+            index,
+            previous_hash: parent.into(),
+            timestamp: Some(0.0),
+            transactions: 1,
+            cumulative_work: None,
+            in_best_chain: best,
+        }
+    }
+
+    #[test]
+    fn a_side_branch_gets_its_own_lane_and_keeps_it() {
+        // g - a1 - a2 - a3 (best); a1 - b2 - b3 (side)
+        let tree = Tree {
+            tip: "a3".into(),
+            from: 0,
+            blocks: vec![
+                tree_block("g", "0", 0, true),
+                tree_block("a1", "g", 1, true),
+                tree_block("a2", "a1", 2, true),
+                tree_block("b2", "a1", 2, false),
+                tree_block("a3", "a2", 3, true),
+                tree_block("b3", "b2", 3, false),
+            ],
+        };
+        let rows = tree_rows(&tree, Utc::now());
+        let lanes: Vec<Vec<Option<String>>> = rows
+            .iter()
+            .map(|row| {
+                row.cells
+                    .iter()
+                    .map(|cell| cell.as_ref().map(|c| c.short_hash.clone()))
+                    .collect()
+            })
+            .collect();
+        let s = |text: &str| Some(text.to_owned());
+        assert_eq!(
+            lanes,
+            vec![
+                vec![s("a3"), s("b3")],
+                vec![s("a2"), s("b2")],
+                vec![s("a1"), None],
+                vec![s("g"), None],
+            ]
+        );
+        let a1 = rows[2].cells[0].as_ref().expect("a1");
+        assert!(a1.fork && a1.best);
+        let b2 = rows[1].cells[1].as_ref().expect("b2");
+        assert!(b2.branches_off && !b2.best);
+        assert!(rows[0].cells[0].as_ref().is_some_and(|c| c.tip));
+    }
+
+    #[test]
+    fn a_branch_off_a_side_branch_goes_to_its_right() {
+        let tree = Tree {
+            tip: "a2".into(),
+            from: 0,
+            blocks: vec![
+                tree_block("g", "0", 0, true),
+                tree_block("a1", "g", 1, true),
+                tree_block("b1", "g", 1, false),
+                tree_block("a2", "a1", 2, true),
+                tree_block("b2", "b1", 2, false),
+                tree_block("c2", "b1", 2, false),
+            ],
+        };
+        let rows = tree_rows(&tree, Utc::now());
+        let top: Vec<_> = rows[0]
+            .cells
+            .iter()
+            .map(|cell| {
+                cell.as_ref()
+                    .map(|c| (c.short_hash.as_str(), c.reach, c.links_down))
+            })
+            .collect();
+        assert_eq!(
+            top,
+            vec![
+                Some(("a2", 0, true)),
+                Some(("b2", 0, true)),
+                Some(("c2", 1, false))
+            ]
+        );
+        let b1 = rows[1].cells[1].as_ref().expect("b1");
+        assert_eq!((b1.branches_off, b1.reach), (true, 1));
+    }
+
+    #[test]
+    fn posts_are_listed_newest_block_first() {
+        let post = |content: &str, timestamp: f64| Post {
+            author: "a".into(),
+            content: content.into(),
+            timestamp: Some(timestamp),
+            id: None,
+            public_key: None,
+            signature: None,
+        };
+        let block = |index: u64, posts: Vec<Post>| Block {
+            index,
+            transactions: posts,
+            timestamp: Some(0.0),
+            previous_hash: String::new(),
+            nonce: None,
+            hash: Some(format!("{index:064}")),
+            difficulty: None,
+            merkle_root: None,
+        };
+        let blocks = vec![
+            block(1, vec![post("first", 10.0), post("second", 20.0)]),
+            block(2, vec![post("third", 5.0)]),
+        ];
+        let posts = confirmed_posts(&blocks, Utc::now(), 10);
+        let order: Vec<_> = posts.iter().map(|p| p.content.as_str()).collect();
+        assert_eq!(order, ["third", "second", "first"]);
+        assert_eq!(posts[0].block.as_ref().map(|b| b.index), Some(2));
+    }
+
+    #[test]
+    fn times_read_like_a_person_would_say_them() {
+        let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("time");
+        let at = |ago: i64| {
+            TimeView::from_unix((1_800_000_000 - ago) as f64, now)
+                .expect("valid")
+                .relative
+        };
+        assert_eq!(at(3), "just now");
+        assert_eq!(at(60), "1 minute ago");
+        assert_eq!(at(7_200), "2 hours ago");
+        assert_eq!(at(172_800), "2 days ago");
+        assert!(TimeView::from_unix(f64::NAN, now).is_none());
+        assert_eq!(group_thousands(1_234_567), "1,234,567");
+    }
+}

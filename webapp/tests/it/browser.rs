@@ -1,0 +1,628 @@
+//! Real headless Chromium, driven through chromedriver with fantoccini, against a node
+//! and the web app started in-process: what a person sees and does.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them); without them
+//! these tests fail and say so. Screenshots go to `$SCREENSHOT_DIR` (default
+//! /work/screenshots).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::error::{CmdError, ErrorStatus};
+use fantoccini::wd::TimeoutConfiguration;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::helpers::{TestNode, TestWeb, closed_port_url, fork_and_reorganize};
+
+/// Browsers at once: two cores do not run more Chromiums well.
+static BROWSERS: Semaphore = Semaphore::const_new(2);
+
+/// How long to wait for something to appear on a page.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A headless Chromium session behind its own chromedriver, both ended on drop.
+struct Browser {
+    client: Client,
+    driver: Child,
+    _permit: tokio::sync::SemaphorePermit<'static>,
+}
+
+fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
+    let chosen = std::env::var_os(env).map(PathBuf::from);
+    let mut paths = chosen
+        .into_iter()
+        .chain(candidates.iter().map(PathBuf::from));
+    paths.find(|path| path.is_file())
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let permit = BROWSERS.acquire().await.expect("semaphore open");
+        let install = "install Debian's chromium and chromium-driver \
+                       (apt-get install chromium chromium-driver), as .ci/run does";
+        let chromedriver = find_program("CHROMEDRIVER", &["/usr/bin/chromedriver"])
+            .unwrap_or_else(|| panic!("chromedriver not found: {install}, or set CHROMEDRIVER"));
+        let chromium = find_program(
+            "CHROME_BIN",
+            &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+        )
+        .unwrap_or_else(|| panic!("chromium not found: {install}, or set CHROME_BIN"));
+
+        let mut command = Command::new(&chromedriver);
+        command
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        // Its own process group, so that dropping it can end Chromium's processes too.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut driver = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", chromedriver.display()));
+        let stdout = driver.stdout.take().expect("piped stdout");
+        // chromedriver prints the port it chose; read until then (blocking: its own thread).
+        let port = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let port = lines.by_ref().map_while(Result::ok).find_map(|line| {
+                line.split("started successfully on port ")
+                    .nth(1)
+                    .and_then(|rest| rest.trim_end_matches('.').trim().parse::<u16>().ok())
+            });
+            std::thread::spawn(move || for _ in lines {});
+            port
+        })
+        .await
+        .expect("reader thread")
+        .expect("chromedriver said which port it listens on");
+
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                         "--disable-gpu", "--window-size=1280,1100", "--hide-scrollbars"],
+            }),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session starts");
+        Browser {
+            client,
+            driver,
+            _permit: permit,
+        }
+    }
+
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("page loads");
+    }
+
+    async fn wait_for(&self, xpath: &str) -> fantoccini::elements::Element {
+        match self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::XPath(xpath))
+            .await
+        {
+            Ok(element) => element,
+            Err(error) => {
+                let source = self.client.source().await.unwrap_or_default();
+                panic!("{xpath} did not appear ({error}); the page was:\n{source}");
+            }
+        }
+    }
+
+    async fn css(&self, selector: &str) -> fantoccini::elements::Element {
+        self.client
+            .find(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|error| panic!("{selector}: {error}"))
+    }
+
+    async fn type_into(&self, selector: &str, text: &str) {
+        self.css(selector)
+            .await
+            .send_keys(text)
+            .await
+            .expect("typing works");
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let dir = std::env::var_os("SCREENSHOT_DIR")
+            .map_or_else(|| PathBuf::from("/work/screenshots"), PathBuf::from);
+        let png = self.client.screenshot().await.expect("screenshot taken");
+        // A screenshot is for people to look at; failing to keep one fails no behaviour.
+        if let Err(error) =
+            std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join(name), png))
+        {
+            eprintln!(
+                "cannot save screenshot {name} in {}: {error}",
+                dir.display()
+            );
+        }
+    }
+
+    async fn set_size(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("window resizes");
+    }
+
+    async fn no_alert_is_open(&self) -> bool {
+        matches!(
+            self.client.get_alert_text().await,
+            Err(CmdError::Standard(ref error)) if error.error == ErrorStatus::NoSuchAlert
+        )
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // End the whole group we started (chromedriver and its Chromium), by its id.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The XPath of the post card whose content is exactly `content`.
+fn post_with(content: &str) -> String {
+    format!(
+        "//article[contains(@class,'post')][.//p[@class='content' and normalize-space(.)='{content}']]"
+    )
+}
+
+#[tokio::test]
+async fn a_post_written_in_the_browser_is_mined_and_listed_with_its_block_number() {
+    let node = TestNode::spawn().await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let browser = Browser::start().await;
+    browser.goto(&web.url("/")).await;
+
+    browser.type_into("#author", "alice").await;
+    browser
+        .type_into("#content", "Hello from a real browser")
+        .await;
+    browser
+        .css("#post-button")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait_for(&format!(
+            "{}[contains(@class,'post-pending')]",
+            post_with("Hello from a real browser")
+        ))
+        .await;
+    browser
+        .wait_for("//div[@id='flash'][contains(., 'is waiting to be mined')]")
+        .await;
+
+    browser
+        .css("#mine-button")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait_for(
+            "//div[@id='flash'][. = 'Block #1 is mined: the pending posts are now in the chain.']",
+        )
+        .await;
+    let card = browser
+        .wait_for(&format!(
+            "{}[@data-block='1']",
+            post_with("Hello from a real browser")
+        ))
+        .await;
+    let meta = card
+        .find(Locator::Css(".block-ref"))
+        .await
+        .expect("block link");
+    assert!(meta.text().await.expect("text").starts_with("Block #1"));
+
+    // A few more posts so the screenshot shows a lived-in page.
+    node.post("bob", "Proof of work keeps everyone honest. Mostly.")
+        .await;
+    node.mine().await;
+    node.post(
+        "carol",
+        "Does anyone else sign their posts?\nMine show a key fingerprint.",
+    )
+    .await;
+    browser.goto(&web.url("/")).await;
+    browser
+        .wait_for(&post_with("Proof of work keeps everyone honest. Mostly."))
+        .await;
+    browser.set_size(1280, 1400).await;
+    browser.screenshot("home.png").await;
+    browser.set_size(420, 1400).await;
+    browser.screenshot("home-narrow.png").await;
+    browser.close().await;
+    web.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_script_injection_post_shows_as_text_and_runs_nothing() {
+    let node = TestNode::spawn().await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let browser = Browser::start().await;
+    browser.goto(&web.url("/")).await;
+
+    browser.type_into("#author", "mallory").await;
+    browser
+        .type_into(
+            "#content",
+            "<script>alert(1)</script><img src=x onerror=alert(2)>",
+        )
+        .await;
+    browser
+        .css("#post-button")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser.css("#mine-button").await.click().await.ok();
+    let card = browser
+        .wait_for(&format!(
+            "{}[@data-block='1']",
+            post_with("<script>alert(1)</script><img src=x onerror=alert(2)>")
+        ))
+        .await;
+
+    let shown = card.find(Locator::Css(".content")).await.expect("content");
+    assert_eq!(
+        shown.text().await.expect("text"),
+        "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    );
+    assert!(browser.no_alert_is_open().await, "no script ran");
+    let injected = browser
+        .client
+        .find_all(Locator::Css("main script, main img[src='x']"))
+        .await
+        .expect("query");
+    assert!(injected.is_empty(), "no element was injected");
+    browser.close().await;
+    web.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn the_browser_shows_a_banner_when_the_node_is_down() {
+    let web = TestWeb::spawn(vec![closed_port_url()]).await;
+    let browser = Browser::start().await;
+
+    browser.goto(&web.url("/")).await;
+
+    let banner = browser
+        .wait_for("//div[@class='banner'][@role='alert']")
+        .await;
+    let text = banner.text().await.expect("text");
+    assert!(text.starts_with("Node unavailable."), "{text}");
+    assert!(text.contains("is not answering"), "{text}");
+    assert!(
+        browser
+            .css("#post-form")
+            .await
+            .is_displayed()
+            .await
+            .expect("visible")
+    );
+    browser.screenshot("node-down.png").await;
+    browser.close().await;
+    web.stop().await;
+}
+
+#[tokio::test]
+async fn browsing_many_pages_in_a_row_never_stalls_on_their_live_streams() {
+    let node = TestNode::spawn().await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let browser = Browser::start().await;
+    // A stall would otherwise last minutes: make it an error after a few seconds.
+    let timeouts = TimeoutConfiguration::new(None, Some(Duration::from_secs(10)), None);
+    browser
+        .client
+        .update_timeouts(timeouts)
+        .await
+        .expect("timeouts set");
+    browser.goto(&web.url("/")).await;
+
+    // Each page opens a live stream; a browser allows six connections per host.
+    for _ in 0..8 {
+        let explorer = browser
+            .client
+            .find(Locator::LinkText("Explorer"))
+            .await
+            .expect("nav link");
+        explorer.click().await.expect("navigates in time");
+        browser.wait_for("//h1[. = 'Block tree']").await;
+        let posts = browser
+            .client
+            .find(Locator::LinkText("Posts"))
+            .await
+            .expect("nav link");
+        posts.click().await.expect("navigates in time");
+        browser.wait_for("//h1[. = 'Share a post']").await;
+    }
+    browser.close().await;
+    web.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_page_shown_while_the_node_was_down_recovers_by_itself_when_it_is_back() {
+    let address = closed_port_url();
+    let port = reqwest::Url::parse(address.as_str())
+        .ok()
+        .and_then(|url| url.port())
+        .expect("a port");
+    let web = TestWeb::spawn(vec![address]).await;
+    let browser = Browser::start().await;
+    browser.goto(&web.url("/")).await;
+    browser.wait_for("//div[@class='banner']").await;
+
+    let node = TestNode::spawn_on(port).await;
+    node.post("alice", "the node is back").await;
+
+    browser
+        .wait_for(&format!(
+            "{}[contains(@class,'post-pending')]",
+            post_with("the node is back")
+        ))
+        .await;
+    let banners = browser
+        .client
+        .find_all(Locator::Css(".banner"))
+        .await
+        .expect("query");
+    assert!(banners.is_empty(), "the banner is gone");
+    browser.close().await;
+    web.stop().await;
+    node.stop().await;
+}
+
+fn hex_of_base64url(text: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for byte in text.bytes() {
+        let value = ALPHABET.iter().position(|&c| c == byte).expect("base64url") as u32;
+        bits = (bits << 6) | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    hex::encode(out)
+}
+
+#[tokio::test]
+async fn a_post_signed_in_the_browser_shows_as_verified_with_the_key_fingerprint() {
+    let node = TestNode::spawn().await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let browser = Browser::start().await;
+    browser.goto(&web.url("/")).await;
+    // The key is made in the background; the page says so when it is ready.
+    browser
+        .wait_for("//p[@id='identity'][starts-with(., 'Signed with your key')]")
+        .await;
+
+    browser.type_into("#author", "Zoë").await;
+    browser
+        .type_into("#content", "Signed in the browser 🦀\nover two lines")
+        .await;
+    browser
+        .css("#post-button")
+        .await
+        .click()
+        .await
+        .expect("click");
+    let card = browser
+        .wait_for("//article[contains(@class,'post-pending')][.//p[@class='content' and starts-with(., 'Signed in the browser')]]")
+        .await;
+
+    let stored: Value = browser
+        .client
+        .execute(
+            "return JSON.parse(localStorage.getItem('chainpost.identity.v1')).x;",
+            Vec::new(),
+        )
+        .await
+        .expect("the key is kept in localStorage");
+    let public_key = hex_of_base64url(stored.as_str().expect("x"));
+    let badge = card
+        .find(Locator::Css(".badge-verified .fingerprint"))
+        .await
+        .expect("verified");
+    assert_eq!(badge.text().await.expect("text"), &public_key[..8]);
+    let you = card.find(Locator::Css(".badge-you")).await.expect("badge");
+    assert!(
+        you.is_displayed().await.expect("visible"),
+        "the page knows it is yours"
+    );
+
+    // The node verified it too: it only accepts valid signatures.
+    let pending = node.pending().await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["public_key"], public_key.as_str());
+    assert_eq!(
+        pending[0]["content"],
+        "Signed in the browser 🦀\nover two lines"
+    );
+    assert_eq!(pending[0]["author"], "Zoë");
+
+    // The key survives a reload: the next post carries the same one.
+    browser.goto(&web.url("/")).await;
+    browser
+        .wait_for("//p[@id='identity'][starts-with(., 'Signed with your key')]")
+        .await;
+    browser.type_into("#author", "Zoë").await;
+    browser.type_into("#content", "and again").await;
+    browser
+        .css("#post-button")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait_for(&format!(
+            "{}//span[contains(@class,'badge-verified')]",
+            post_with("and again")
+        ))
+        .await;
+    let pending = node.pending().await;
+    assert_eq!(pending[1]["public_key"], public_key.as_str());
+    browser.close().await;
+    web.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_post_and_a_block_made_elsewhere_appear_without_a_reload() {
+    let node = TestNode::spawn().await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let browser = Browser::start().await;
+    browser.goto(&web.url("/")).await;
+    browser.wait_for("//p[@class='empty']").await;
+    // A marker that a reload would wipe.
+    browser
+        .client
+        .execute("window.stillTheSamePage = true; document.getElementById('author').value = 'half-typed';", Vec::new())
+        .await
+        .expect("script runs");
+
+    node.post("bob", "posted from another client").await;
+    browser
+        .wait_for(&format!(
+            "{}[contains(@class,'post-pending')]",
+            post_with("posted from another client")
+        ))
+        .await;
+    node.mine().await;
+    browser
+        .wait_for(&format!(
+            "{}[@data-block='1']",
+            post_with("posted from another client")
+        ))
+        .await;
+    browser.wait_for("//dd[@id='status-height'][. = '1']").await;
+
+    let same: Value = browser
+        .client
+        .execute(
+            "return [window.stillTheSamePage === true, document.getElementById('author').value];",
+            Vec::new(),
+        )
+        .await
+        .expect("script runs");
+    assert_eq!(
+        same,
+        json!([true, "half-typed"]),
+        "updated in place, the form untouched"
+    );
+    browser.close().await;
+    web.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn the_explorer_shows_a_block_and_the_tree_with_a_resolved_fork() {
+    let node = TestNode::spawn().await;
+    let other = TestNode::spawn().await;
+    let web = TestWeb::spawn(vec![node.url(), other.url()]).await;
+    let abandoned = fork_and_reorganize(&node, &other).await;
+    // Another block on top, so the tree has some height.
+    node.post("carol", "after the reorganization").await;
+    node.mine().await;
+    let browser = Browser::start().await;
+
+    browser.goto(&web.url("/tree")).await;
+    let side = browser
+        .wait_for(&format!("//a[contains(@class,'tree-block') and contains(@class,'is-side')][@href='/blocks/{abandoned}']"))
+        .await;
+    let best = browser
+        .client
+        .find_all(Locator::Css(".tree-block.is-best"))
+        .await
+        .expect("query");
+    assert_eq!(best.len(), 4, "genesis and three blocks on the best chain");
+    let (side_x, ..) = side.rectangle().await.expect("layout");
+    let (best_x, ..) = best[0].rectangle().await.expect("layout");
+    assert!(
+        side_x > best_x,
+        "the side branch is drawn apart, to the right"
+    );
+    browser.screenshot("explorer-tree.png").await;
+
+    side.click().await.expect("click");
+    browser.wait_for("//h1[. = 'Block #1']").await;
+    browser
+        .wait_for("//span[contains(@class,'badge-side')]")
+        .await;
+    browser
+        .wait_for(&post_with("a post on the branch that loses"))
+        .await;
+    browser.screenshot("explorer-side-block.png").await;
+
+    browser
+        .client
+        .find(Locator::Id("parent-link"))
+        .await
+        .expect("parent link")
+        .click()
+        .await
+        .expect("click");
+    browser.wait_for("//h1[. = 'Block #0']").await;
+    let children = browser
+        .client
+        .find_all(Locator::Css("a.child-link"))
+        .await
+        .expect("query");
+    assert_eq!(
+        children.len(),
+        2,
+        "the genesis block has both branches as children"
+    );
+    browser
+        .wait_for("//span[contains(@class,'badge-fork')]")
+        .await;
+    children[0].click().await.expect("click");
+    browser.wait_for("//h1[. = 'Block #1']").await;
+
+    // A best-chain block in the middle: parent and child links both ways.
+    browser.goto(&web.url("/height/2")).await;
+    browser.wait_for("//h1[. = 'Block #2']").await;
+    browser.wait_for("//a[contains(@class,'child-link')]").await;
+    browser.screenshot("explorer-block.png").await;
+
+    // Switching nodes from the picker shows the other node's tree: no side branch there.
+    browser.goto(&web.url("/tree")).await;
+    let picker = browser.css("#node-select").await;
+    picker.select_by_value("1").await.expect("select");
+    browser
+        .wait_for("//p[@class='summary'][contains(., 'no side branches')]")
+        .await;
+    browser.close().await;
+    web.stop().await;
+    node.stop().await;
+    other.stop().await;
+}

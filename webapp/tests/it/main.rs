@@ -1,0 +1,10 @@
+//! Integration tests of the web app: handlers against real nodes started in-process, and
+//! real headless Chromium driven through chromedriver.
+
+mod browser;
+mod explorer;
+mod failures;
+mod helpers;
+mod live;
+mod pages;
+mod posting;

@@ -1,0 +1,215 @@
+//! The home page: posts newest first with their blocks, escaping, switching nodes, and
+//! reading a node built from the tutorial.
+
+use axum::Router;
+use axum::routing::get;
+use chainpost_webapp::config::NodeUrl;
+use reqwest::StatusCode;
+
+use crate::helpers::{Cookies, TestNode, TestWeb, articles, between};
+
+#[tokio::test]
+async fn the_home_page_lists_the_chains_posts_newest_first_with_their_block_numbers() {
+    let node = TestNode::spawn().await;
+    node.post("alice", "the oldest post").await;
+    node.mine().await;
+    node.post("bob", "a post in the middle").await;
+    node.mine().await;
+    node.post("carol", "the newest post").await;
+    node.mine().await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+
+    let (status, html) = web.page("/").await;
+
+    assert_eq!(status, StatusCode::OK);
+    let posts = articles(&html);
+    assert_eq!(posts.len(), 3, "{html}");
+    for (post, (content, block)) in posts.iter().zip([
+        ("the newest post", 3),
+        ("a post in the middle", 2),
+        ("the oldest post", 1),
+    ]) {
+        assert!(post.contains(content), "expected {content:?} in {post}");
+        assert!(post.contains(&format!("data-block=\"{block}\"")), "{post}");
+        assert!(post.contains(&format!("Block #{block}")), "{post}");
+    }
+    let blocks = node.blocks().await;
+    let newest_hash = blocks[3]["hash"].as_str().expect("hash");
+    assert!(
+        posts[0].contains(&format!("href=\"/blocks/{newest_hash}\"")),
+        "the post links to its block in the explorer"
+    );
+    assert!(
+        posts[0].contains(&newest_hash[..8]),
+        "short block hash shown"
+    );
+    assert!(posts[0].contains("unverified"), "unsigned posts are marked");
+    assert!(
+        between(&html, "id=\"status-height\">", "<") == Some("3"),
+        "the node's status shows its height"
+    );
+    web.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_script_in_a_post_is_shown_as_text_and_never_as_markup() {
+    let node = TestNode::spawn().await;
+    node.post("<b>mallory</b>", "<script>alert(1)</script>")
+        .await;
+    node.mine().await;
+    node.post(
+        "\"><img src=x onerror=alert(2)>",
+        "pending <script>alert(3)</script>",
+    )
+    .await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+
+    let (_, html) = web.page("/").await;
+
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(!html.contains("<img src=x"), "{html}");
+    assert!(!html.contains("<b>mallory"), "{html}");
+    assert!(
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{html}"
+    );
+    assert!(html.contains("&#60;b&#62;mallory&#60;/b&#62;"), "{html}");
+    web.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn the_reader_can_switch_between_two_nodes_and_the_choice_is_remembered() {
+    let first = TestNode::spawn().await;
+    let second = TestNode::spawn().await;
+    first.post("alice", "only on the first node").await;
+    second.post("bob", "only on the second node").await;
+    let web = TestWeb::spawn(vec![first.url(), second.url()]).await;
+
+    let (_, html) = web.page("/").await;
+    assert!(html.contains("only on the first node"));
+    assert!(!html.contains("only on the second node"));
+    assert!(html.contains(&format!("<option value=\"1\">{}</option>", second.base)));
+
+    let switched = web.get("/?node=1", &Cookies::default()).await;
+    let mut cookies = Cookies::default();
+    cookies.take_from(&switched);
+    let html = switched.text().await.expect("HTML");
+    assert!(html.contains("only on the second node"));
+    assert!(!html.contains("only on the first node"));
+    assert_eq!(
+        cookies.get("node"),
+        Some("1"),
+        "the choice is kept in a cookie"
+    );
+
+    let later = web.get("/", &cookies).await.text().await.expect("HTML");
+    assert!(
+        later.contains("only on the second node"),
+        "the cookie keeps node 2"
+    );
+
+    // Posting goes to the chosen node too.
+    let response = web
+        .post_form(
+            "/submit?node=1",
+            &[("author", "dave"), ("content", "sent to the second node")],
+            &cookies,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(second.pending().await.len(), 2);
+    assert_eq!(first.pending().await.len(), 1);
+
+    let out_of_range = web.get("/?node=7", &Cookies::default()).await;
+    assert_eq!(out_of_range.status(), StatusCode::OK);
+    assert!(
+        out_of_range
+            .text()
+            .await
+            .expect("HTML")
+            .contains("only on the first node")
+    );
+    web.stop().await;
+    first.stop().await;
+    second.stop().await;
+}
+
+/// A node as the tutorial writes it: `/chain` with float timestamps, no ids, no
+/// difficulty, one block without a hash; `/pending_tx`; nothing else.
+async fn spawn_tutorial_node() -> NodeUrl {
+    const CHAIN: &str = r#"{"length": 3, "peers": [], "chain": [
+        {"index": 0, "transactions": [], "timestamp": 0, "previous_hash": "0", "nonce": 0,
+         "hash": "0000aaaa00000000000000000000000000000000000000000000000000000000"},
+        {"index": 1, "transactions": [{"author": "ann", "content": "from a tutorial node", "timestamp": 1763800000.123}],
+         "timestamp": 1763800001.5, "previous_hash": "0000aaaa00000000000000000000000000000000000000000000000000000000",
+         "nonce": 4521, "hash": "00bbbb0000000000000000000000000000000000000000000000000000000000"},
+        {"index": 2, "transactions": [{"author": "ben", "content": "a block with no hash field", "timestamp": 1763800100.5}],
+         "timestamp": 1763800101.25, "previous_hash": "00bbbb0000000000000000000000000000000000000000000000000000000000",
+         "nonce": 77}
+    ]}"#;
+    let app = Router::new()
+        .route("/chain", get(|| async { CHAIN }))
+        .route(
+            "/pending_tx",
+            get(|| async { r#"[{"author": "cy", "content": "waiting in a tutorial node", "timestamp": 1763800200.0}]"# }),
+        )
+        .fallback(|| async {
+            // Flask's 404 page.
+            (
+                StatusCode::NOT_FOUND,
+                "<!doctype html>\n<title>404 Not Found</title>\n<h1>Not Found</h1>",
+            )
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    NodeUrl::parse(&format!("http://{address}")).expect("URL")
+}
+
+#[tokio::test]
+async fn a_node_built_from_the_tutorial_is_read_too() {
+    let web = TestWeb::spawn(vec![spawn_tutorial_node().await]).await;
+
+    let (status, html) = web.page("/").await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("class=\"banner\""), "no banner: {html}");
+    let posts = articles(&html);
+    assert_eq!(posts.len(), 3, "{html}");
+    assert!(posts[0].contains("waiting in a tutorial node") && posts[0].contains("pending"));
+    assert!(posts[1].contains("a block with no hash field"));
+    assert!(posts[1].contains("href=\"/height/2\""), "{}", posts[1]);
+    assert!(posts[2].contains("from a tutorial node"));
+    assert!(posts[2].contains("Block #1") && posts[2].contains("00bbbb00"));
+    assert!(
+        posts[2].contains("2025"),
+        "a human-readable date: {}",
+        posts[2]
+    );
+    assert_eq!(between(&html, "id=\"status-height\">", "<"), Some("2"));
+
+    let (status, block) = web
+        .page("/blocks/00bbbb0000000000000000000000000000000000000000000000000000000000")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{block}");
+    assert!(block.contains("Block #1") && block.contains("4521"));
+    assert!(block.contains("from a tutorial node"));
+
+    let (status, at_height) = web.page("/height/2").await;
+    assert_eq!(status, StatusCode::OK, "{at_height}");
+    assert!(at_height.contains("a block with no hash field"));
+
+    let (status, tree) = web.page("/tree").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(tree.contains("only its best chain is shown"));
+    assert_eq!(
+        tree.matches("class=\"tree-block is-best").count(),
+        3,
+        "{tree}"
+    );
+    web.stop().await;
+}
