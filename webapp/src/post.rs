@@ -1,10 +1,11 @@
 //! Posts as the web app handles them: the form a person submits, checked into the body of
 //! `POST /new_transaction`, and the Ed25519 check that marks a listed post as verified.
 //!
-//! The signing message is the node's (`Transaction::signing_message`), rebuilt here so the
-//! web app does not link the node; a test compares the two byte for byte, and
-//! `static/app.js` builds the same bytes in the browser. Nothing here talks to a node.
+//! The signing message is the node's own (`Transaction::signing_message` from the node's
+//! core), so the two can never disagree; `static/app.js` builds the same bytes in the
+//! browser, which the browser tests check against a real node. Nothing here talks to a node.
 
+use chainpost_node::chain::Transaction;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
 
@@ -14,8 +15,6 @@ use crate::node_client::{NewTransaction, Post};
 pub const MAX_AUTHOR_CHARS: usize = 64;
 /// Longest content a chainpost node accepts, in characters.
 pub const MAX_CONTENT_CHARS: usize = 1_000;
-
-const SIGNING_DOMAIN: &[u8] = b"chainpost/post/v1\0";
 
 /// The fields of the post form, as typed. The signature fields are filled in by the
 /// page's script; without JavaScript they arrive empty and the post goes unsigned.
@@ -162,28 +161,6 @@ fn is_hex_of_len(text: &str, bytes: usize) -> bool {
     text.len() == bytes * 2 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The bytes an author signs: the domain tag, then author and content each as a u32
-/// big-endian length and UTF-8 bytes, the timestamp as big-endian IEEE-754 bits, and the
-/// public key.
-pub fn signing_message(
-    author: &str,
-    content: &str,
-    timestamp: f64,
-    public_key: &[u8; 32],
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(SIGNING_DOMAIN.len() + author.len() + content.len() + 48);
-    out.extend_from_slice(SIGNING_DOMAIN);
-    for text in [author, content] {
-        // Texts over 4 GiB never reach a node; saturating keeps the function total.
-        let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(text.as_bytes());
-    }
-    out.extend_from_slice(&timestamp.to_bits().to_be_bytes());
-    out.extend_from_slice(public_key);
-    out
-}
-
 /// Whether a listed post's signature holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Authorship {
@@ -215,7 +192,7 @@ pub fn authorship(post: &Post) -> Authorship {
     let Ok(verifying_key) = VerifyingKey::from_bytes(&key) else {
         return Authorship::Invalid;
     };
-    let message = signing_message(&post.author, &post.content, timestamp, &key);
+    let message = Transaction::signing_message(&post.author, &post.content, timestamp, &key);
     match verifying_key.verify_strict(&message, &Signature::from_bytes(&signature)) {
         Ok(()) => Authorship::Verified {
             public_key: key_hex.to_ascii_lowercase(),
