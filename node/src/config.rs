@@ -56,10 +56,23 @@ pub struct Config {
     #[arg(long, env = "CHAINPOST_MINE")]
     pub mine: bool,
 
+    /// Log format: human-readable text, or one JSON object per line for log collectors.
+    #[arg(long, env = "CHAINPOST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Threads that search for proof of work. Defaults to one per core.
     #[arg(long, env = "CHAINPOST_MINING_THREADS",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub mining_threads: Option<u16>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl Config {
@@ -76,6 +89,7 @@ impl Config {
             advertise: None,
             sync_interval: 30,
             mine: false,
+            log_format: LogFormat::Text,
             mining_threads: None,
         }
     }

@@ -23,6 +23,7 @@ use crate::chain::block::merkle_root;
 use crate::chain::{
     Block, BlockError, BlockHash, ChainParams, ChainState, InsertOutcome, Transaction, TxError,
 };
+use crate::metrics::Metrics;
 use crate::miner;
 use crate::store::{Batch, Store, StoreError};
 
@@ -96,6 +97,7 @@ pub struct Node {
     events: Option<mpsc::Sender<NodeEvent>>,
     /// Woken when posts become pending, for continuous mining.
     pending: Notify,
+    metrics: Arc<Metrics>,
 }
 
 /// Where a block or post came from: the sending peer's URL, when a peer says so.
@@ -167,6 +169,7 @@ impl Node {
             store,
             events,
             pending: Notify::new(),
+            metrics: Arc::default(),
             mining_turn: tokio::sync::Mutex::new(()),
             signals: Arc::default(),
             mining_threads: mining_threads.max(1),
@@ -274,6 +277,9 @@ impl Node {
         let (accepted, accept_error) = self.accept_checked_blocks(checked, origin).await;
         if accept_error.is_some() {
             error = accept_error;
+        }
+        if let Some(NodeError::Block(rejected)) = &error {
+            Metrics::count(&self.metrics.blocks_rejected, rejected.reason());
         }
         let mut all = known;
         all.extend(accepted);
@@ -385,6 +391,11 @@ impl Node {
         }
         for accepted in &results {
             log_outcome(&accepted.outcome);
+            Metrics::count(&self.metrics.blocks_accepted, accepted.outcome.name());
+            if let InsertOutcome::Reorganized { reverted, .. } = &accepted.outcome {
+                self.metrics.reorgs.inc();
+                self.metrics.reorg_depth.observe(reverted.len() as f64);
+            }
             if !accepted.mempool_restored.is_empty() {
                 self.pending.notify_waiters();
             }
@@ -426,6 +437,11 @@ impl Node {
     /// The chain parameters.
     pub fn params(&self) -> ChainParams {
         self.with_chain(|chain| chain.params().clone())
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The store, for the shell modules that persist their own state (peers).
@@ -470,6 +486,9 @@ impl Node {
                 continue; // stale template or shutdown: the loop head decides
             };
             let seconds = started.elapsed().as_secs_f64();
+            self.metrics
+                .hash_rate
+                .set(run.hashes as f64 / seconds.max(1e-9));
             tracing::info!(
                 index = block.header().index,
                 hash = %block.hash(),

@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
@@ -76,11 +77,39 @@ pub fn router(state: AppState) -> Router {
         .route("/register_with", post(peers::register_with))
         .route("/nodes/resolve", get(peers::resolve))
         .route("/peers", get(peers::list))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// `GET /metrics`: the node's metrics in the OpenMetrics text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let node = &state.node;
+    let metrics = node.metrics();
+    node.with_chain(|chain| {
+        let tip = chain.tree().tip();
+        metrics
+            .height
+            .set(i64::try_from(tip.height()).unwrap_or(i64::MAX));
+        metrics.cumulative_work.set(tip.cumulative_work as f64);
+        metrics
+            .mempool_size
+            .set(i64::try_from(chain.mempool().len()).unwrap_or(i64::MAX));
+    });
+    metrics
+        .peers
+        .set(i64::try_from(state.network.peers().len()).unwrap_or(i64::MAX));
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.encode(),
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {

@@ -124,6 +124,17 @@ impl InsertOutcome {
         }
     }
 
+    /// A short, stable name of the outcome, for metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            InsertOutcome::Extended { .. } => "extended",
+            InsertOutcome::Reorganized { .. } => "reorganized",
+            InsertOutcome::SideBranch { .. } => "side_branch",
+            InsertOutcome::AlreadyKnown => "already_known",
+            InsertOutcome::UnknownParent { .. } => "unknown_parent",
+        }
+    }
+
     /// Whether the best tip moved.
     pub fn tip_changed(&self) -> bool {
         matches!(

@@ -178,6 +178,24 @@ pub enum BlockError {
 }
 
 impl BlockError {
+    /// A short, stable name of the broken rule, for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            BlockError::HashMismatch { .. } => "hash_mismatch",
+            BlockError::WrongDifficulty { .. } => "wrong_difficulty",
+            BlockError::InsufficientWork { .. } => "insufficient_work",
+            BlockError::IndexMismatch { .. } => "index_mismatch",
+            BlockError::TimestampNotAfterMedian { .. } => "timestamp_not_after_median",
+            BlockError::TimestampTooFar { .. } => "timestamp_too_far",
+            BlockError::TooManyTransactions { .. } => "too_many_transactions",
+            BlockError::TooLarge { .. } => "too_large",
+            BlockError::MerkleRootMismatch { .. } => "merkle_root_mismatch",
+            BlockError::DuplicateTransaction { .. } => "duplicate_transaction",
+            BlockError::TransactionAlreadyOnBranch { .. } => "transaction_already_on_branch",
+            BlockError::InvalidTransaction { .. } => "invalid_transaction",
+        }
+    }
+
     /// Whether the block is invalid whoever looks at it, so its sender is faulty. A block
     /// too far in the future may only reflect clocks that disagree.
     pub fn is_peer_fault(&self) -> bool {

@@ -258,7 +258,7 @@ impl Network {
                     let json = TransactionJson::from_transaction(&tx);
                     for peer in self.targets(&origin) {
                         let json = json.clone();
-                        self.send(peer, move |client, peer| {
+                        self.send(peer, "transaction", move |client, peer| {
                             let json = json.clone();
                             async move { client.forward_transaction(&peer, &json).await }
                         })
@@ -275,7 +275,7 @@ impl Network {
                     for peer in self.targets(&origin) {
                         let blocks = blocks.clone();
                         // One task per peer sends the blocks in order, parents first.
-                        self.send(peer, move |client, peer| {
+                        self.send(peer, "block", move |client, peer| {
                             let blocks = blocks.clone();
                             async move {
                                 for block in blocks.iter() {
@@ -358,7 +358,7 @@ impl Network {
 
     /// Runs `attempt` against `peer` in the background, within the concurrency bound,
     /// retrying with backoff while the peer seems down.
-    async fn send<F, Fut>(self: &Arc<Self>, peer: PeerUrl, attempt: F)
+    async fn send<F, Fut>(self: &Arc<Self>, peer: PeerUrl, kind: &'static str, attempt: F)
     where
         F: Fn(PeerClient, PeerUrl) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), ClientError>> + Send,
@@ -373,6 +373,7 @@ impl Network {
             for round in 1..=GOSSIP_ATTEMPTS {
                 match attempt(network.client.clone(), peer.clone()).await {
                     Ok(()) => {
+                        network.node.metrics().count_gossip(kind, true);
                         network.lock_peers().record_success(&peer);
                         return;
                     }
@@ -382,6 +383,7 @@ impl Network {
                     }
                     Err(error) if error.is_unreachable() => {
                         tracing::debug!(%error, "gossip failed");
+                        network.node.metrics().count_gossip(kind, false);
                         network.note_failure(&peer).await;
                         return;
                     }

@@ -215,8 +215,15 @@ pub struct ChildNode {
 impl ChildNode {
     /// Starts the binary on a free port with its data in `data_dir`.
     pub fn start(data_dir: &Path, difficulty: u32) -> Self {
+        Self::start_with(data_dir, difficulty, &[]).0
+    }
+
+    /// Starts the binary with extra arguments; also returns the log lines read up to the
+    /// "listening" line.
+    pub fn start_with(data_dir: &Path, difficulty: u32, extra: &[&str]) -> (Self, Vec<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_node"))
             .args(["--port", "0", "--difficulty", &difficulty.to_string()])
+            .args(extra)
             .arg("--data-dir")
             .arg(data_dir)
             .env("RUST_LOG", "info")
@@ -226,21 +233,27 @@ impl ChildNode {
             .expect("node binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
+        let mut seen = Vec::new();
         let address = loop {
             let line = lines
                 .next()
                 .expect("node printed its address before exiting")
                 .expect("readable stdout");
+            seen.push(line.clone());
             if let Some(rest) = line.split("listening on http://").nth(1) {
-                break rest.trim().to_owned();
+                break rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '[' | ']'))
+                    .collect::<String>();
             }
         };
         // Keep draining the log so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        ChildNode {
+        let node = ChildNode {
             api: Api::new(format!("http://{address}")),
             child,
-        }
+        };
+        (node, seen)
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -141,3 +141,18 @@ async fn sigterm_shuts_down_cleanly_and_keeps_the_chain() {
     let node = ChildNode::start(dir.path(), DIFFICULTY);
     assert_eq!(node.chain().await, chain_before);
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (node, lines) = ChildNode::start_with(dir.path(), DIFFICULTY, &["--log-format", "json"]);
+    assert!(lines.len() >= 2, "{lines:?}");
+    for line in &lines {
+        let entry: Value = serde_json::from_str(line).expect("each line is JSON");
+        assert!(
+            entry["level"].is_string() && entry["fields"].is_object(),
+            "{line}"
+        );
+    }
+    assert_eq!(node.status().await["height"], 0);
+}

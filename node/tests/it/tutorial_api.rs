@@ -130,3 +130,48 @@ async fn pending_posts_are_found_by_id() {
         .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn metrics_count_mined_blocks_and_mirror_the_chain() {
+    let node = TestNode::spawn(8).await;
+    node.post("erin", "measured").await;
+    node.mine().await;
+    let response = node.get("/metrics").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = response.text().await.expect("text");
+    for expected in [
+        "chainpost_height 1\n",
+        "chainpost_cumulative_work 512.0\n",
+        "chainpost_mempool_size 0\n",
+        "chainpost_peers 0\n",
+        "chainpost_blocks_accepted_total{reason=\"extended\"} 1\n",
+        "chainpost_reorgs_total 0\n",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let hash_rate = text
+        .lines()
+        .find_map(|line| line.strip_prefix("chainpost_hash_rate "))
+        .and_then(|value| value.parse::<f64>().ok())
+        .expect("hash rate");
+    assert!(hash_rate > 0.0);
+
+    let mut forged = node.chain().await["chain"][1].clone();
+    forged["nonce"] = json!(forged["nonce"].as_u64().expect("nonce") + 1);
+    node.add_block(&forged).await;
+    let text = node.get("/metrics").await.text().await.expect("text");
+    assert!(
+        text.contains("chainpost_blocks_rejected_total{reason=\"hash_mismatch\"} 1"),
+        "{text}"
+    );
+}
