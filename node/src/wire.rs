@@ -41,7 +41,7 @@ pub enum WireError {
 }
 
 /// A post as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransactionJson {
     /// Who wrote the post.
     pub author: String,
@@ -103,7 +103,7 @@ pub fn signature_from_hex(
 }
 
 /// A block as JSON: the tutorial's fields plus `difficulty` and `merkle_root`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BlockJson {
     /// Height of the block.
     pub index: u64,

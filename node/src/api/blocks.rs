@@ -4,15 +4,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use std::sync::Arc;
 
-use super::error::{ApiError, JsonBody};
+use super::error::{ApiError, ErrorBody, JsonBody};
 use crate::chain::InsertOutcome;
 use crate::node::Node;
 use crate::wire::BlockJson;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AddBlockResponse {
     message: String,
     outcome: &'static str,
@@ -20,6 +21,12 @@ pub struct AddBlockResponse {
     missing: Option<String>,
 }
 
+/// A block mined elsewhere, as the tutorial's `/add_block`; fully validated.
+#[utoipa::path(post, path = "/add_block", tag = "chain", request_body = BlockJson,
+    responses((status = 201, description = "Stored: extended, reorganized or side branch", body = AddBlockResponse),
+        (status = 200, description = "Already known", body = AddBlockResponse),
+        (status = 202, description = "Held until its missing ancestor arrives", body = AddBlockResponse),
+        (status = 400, description = "Malformed or invalid input", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody)))]
 pub async fn add_block(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,

@@ -3,10 +3,11 @@
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use std::sync::Arc;
 
-use super::error::{ApiError, PathParam, QueryParams};
+use super::error::{ApiError, ErrorBody, PathParam, QueryParams};
 use crate::chain::BlockHash;
 use crate::node::Node;
 use crate::p2p::Network;
@@ -19,21 +20,30 @@ pub const MAX_PAGE: usize = 1_000;
 /// times larger).
 pub const MAX_PAGE_BYTES: usize = 8 << 20;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChainQuery {
+    /// First height of the page.
     from: Option<u64>,
+    /// Most blocks in the page (at most 1,000).
     limit: Option<usize>,
 }
 
 /// The tutorial's `/chain` shape; `length` is the whole best chain's length even when
 /// `chain` is one page of it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChainPage {
     length: u64,
     chain: Vec<BlockJson>,
     peers: Vec<String>,
 }
 
+/// The best chain, as the tutorial's `/chain`; paged with `from` and `limit`.
+///
+/// `length` is always the whole chain's length. Without `from` and `limit` the whole chain
+/// is returned; a page holds at most 1,000 blocks and 8 MiB of them.
+#[utoipa::path(get, path = "/chain", tag = "chain", params(ChainQuery),
+    responses((status = 200, description = "The chain or a page of it", body = ChainPage), (status = 400, description = "Malformed or invalid input", body = ErrorBody)))]
 pub async fn chain(
     State(node): State<Arc<Node>>,
     State(network): State<Arc<Network>>,
@@ -79,7 +89,7 @@ pub async fn chain(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BlockDetail {
     #[serde(flatten)]
     block: BlockJson,
@@ -88,6 +98,11 @@ pub struct BlockDetail {
     children: Vec<String>,
 }
 
+/// A block on any branch, with its place in the tree.
+#[utoipa::path(get, path = "/blocks/{hash}", tag = "chain",
+    params(("hash" = String, Path, description = "Block hash (64 hex characters)")),
+    responses((status = 200, description = "The block", body = BlockDetail), (status = 400, description = "Malformed or invalid input", body = ErrorBody),
+        (status = 404, description = "Unknown block", body = ErrorBody)))]
 pub async fn block_by_hash(
     State(node): State<Arc<Node>>,
     PathParam(hash): PathParam,
@@ -116,13 +131,15 @@ pub async fn block_by_hash(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TreeQuery {
+    /// Lowest height shown; defaults to 50 below the tip.
     from: Option<u64>,
 }
 
 /// One block of the tree view: enough to draw it and its branch.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TreeBlock {
     hash: String,
     index: u64,
@@ -133,7 +150,7 @@ pub struct TreeBlock {
     in_best_chain: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TreeView {
     tip: String,
     from: u64,
@@ -145,6 +162,9 @@ const DEFAULT_TREE_DEPTH: u64 = 50;
 
 /// Every known block (side branches included) from height `from` up, ordered by height
 /// then arrival; at most `MAX_PAGE` of them.
+/// Every known block from a height up, side branches included.
+#[utoipa::path(get, path = "/tree", tag = "chain", params(TreeQuery),
+    responses((status = 200, description = "Blocks by height", body = TreeView), (status = 400, description = "Malformed or invalid input", body = ErrorBody)))]
 pub async fn tree(
     State(node): State<Arc<Node>>,
     QueryParams(query): QueryParams<TreeQuery>,
@@ -177,7 +197,7 @@ pub async fn tree(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Status {
     height: u64,
     length: u64,
@@ -193,6 +213,9 @@ pub struct Status {
     mining: bool,
 }
 
+/// The node at a glance: tip, work, difficulty, mempool, peers, mining.
+#[utoipa::path(get, path = "/status", tag = "chain",
+    responses((status = 200, description = "Status", body = Status)))]
 pub async fn status(
     State(node): State<Arc<Node>>,
     State(network): State<Arc<Network>>,

@@ -93,6 +93,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The JSON error shape every failure uses (documented in the OpenAPI description).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What is wrong, in words.
+    pub error: String,
+}
+
 /// The JSON error shape every failure uses.
 pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()

@@ -6,6 +6,7 @@
 
 mod blocks;
 mod chain;
+mod docs;
 pub mod error;
 mod mining;
 mod peers;
@@ -18,8 +19,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use axum::extract::FromRef;
 use axum::http::HeaderMap;
@@ -61,23 +65,19 @@ fn origin(headers: &HeaderMap) -> Origin {
         .map(str::to_owned)
 }
 
-/// The node's HTTP API.
+/// The node's HTTP API, with its OpenAPI description at `/openapi.json` and `/docs`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/new_transaction", post(transactions::new_transaction))
-        .route("/pending_tx", get(transactions::pending))
-        .route("/transactions/{id}", get(transactions::by_id))
-        .route("/chain", get(chain::chain))
-        .route("/blocks/{hash}", get(chain::block_by_hash))
-        .route("/tree", get(chain::tree))
-        .route("/status", get(chain::status))
-        .route("/mine", get(mining::mine))
-        .route("/add_block", post(blocks::add_block))
-        .route("/register_node", post(peers::register_node))
-        .route("/register_with", post(peers::register_with))
-        .route("/nodes/resolve", get(peers::resolve))
-        .route("/peers", get(peers::list))
-        .route("/metrics", get(metrics))
+    let (router, description) = documented_routes().split_for_parts();
+    let description = Arc::new(description);
+    router
+        .route(
+            "/openapi.json",
+            get({
+                let description = description.clone();
+                move || docs::openapi_json(description)
+            }),
+        )
+        .route("/docs", get(move || docs::page(description)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -85,7 +85,35 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `GET /metrics`: the node's metrics in the OpenMetrics text format.
+/// Every endpoint, each registered together with its OpenAPI description, so the
+/// description cannot miss a route.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(transactions::new_transaction))
+        .routes(routes!(transactions::pending))
+        .routes(routes!(transactions::by_id))
+        .routes(routes!(chain::chain))
+        .routes(routes!(chain::block_by_hash))
+        .routes(routes!(chain::tree))
+        .routes(routes!(chain::status))
+        .routes(routes!(mining::mine))
+        .routes(routes!(blocks::add_block))
+        .routes(routes!(peers::register_node))
+        .routes(routes!(peers::register_with))
+        .routes(routes!(peers::resolve))
+        .routes(routes!(peers::list))
+        .routes(routes!(metrics))
+}
+
+/// The OpenAPI description of every endpoint.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes().split_for_parts().1
+}
+
+/// Metrics in the OpenMetrics text format, for Prometheus.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", body = String,
+        content_type = "application/openmetrics-text")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     let node = &state.node;
     let metrics = node.metrics();

@@ -7,24 +7,26 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::error::{ApiError, JsonBody, QueryParams};
+use super::error::{ApiError, ErrorBody, JsonBody, QueryParams};
 use crate::node::Node;
 use crate::p2p::peers::PeerError;
 use crate::p2p::{Network, NetworkError};
 use crate::wire::BlockJson;
 
 /// Body of both registration endpoints, as in the tutorial.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NodeAddress {
     node_address: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RegisterQuery {
-    /// Chainpost nodes sync in pages and ask for the peers only; the tutorial's clients
-    /// get the whole chain, as the tutorial sends it.
+    /// Whether to include the whole chain (default true, as the tutorial); chainpost
+    /// nodes sync in pages and ask for the peers only.
     #[serde(default = "yes")]
     include_chain: bool,
 }
@@ -33,13 +35,16 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChainAndPeers {
     length: u64,
     chain: Vec<BlockJson>,
     peers: Vec<String>,
 }
 
+/// Add the caller as a peer; answers with the chain and the peers, as the tutorial.
+#[utoipa::path(post, path = "/register_node", tag = "network", params(RegisterQuery), request_body = NodeAddress,
+    responses((status = 200, description = "The chain (unless include_chain=false) and peers", body = ChainAndPeers), (status = 400, description = "Malformed or invalid input", body = ErrorBody)))]
 pub async fn register_node(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<RegisterQuery>,
@@ -74,6 +79,10 @@ pub async fn register_node(
     }))
 }
 
+/// Register this node with another, learn its peers and adopt its chain if heavier.
+#[utoipa::path(post, path = "/register_with", tag = "network", request_body = NodeAddress,
+    responses((status = 200, description = "Registration successful", body = String, content_type = "text/plain"), (status = 400, description = "Malformed or invalid input", body = ErrorBody),
+        (status = 502, description = "The other node is unreachable or faulty", body = ErrorBody)))]
 pub async fn register_with(
     State(network): State<Arc<Network>>,
     JsonBody(body): JsonBody<NodeAddress>,
@@ -85,7 +94,7 @@ pub async fn register_with(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Resolved {
     message: &'static str,
     replaced: bool,
@@ -95,6 +104,9 @@ pub struct Resolved {
     tip: String,
 }
 
+/// Consensus now: ask every peer and adopt the heaviest valid chain.
+#[utoipa::path(get, path = "/nodes/resolve", tag = "network",
+    responses((status = 200, description = "What consensus did", body = Resolved)))]
 pub async fn resolve(
     State(node): State<Arc<Node>>,
     State(network): State<Arc<Network>>,
@@ -121,6 +133,9 @@ pub async fn resolve(
     )
 }
 
+/// The peers of this node.
+#[utoipa::path(get, path = "/peers", tag = "network",
+    responses((status = 200, description = "Peer URLs", body = Vec<String>)))]
 pub async fn list(State(network): State<Arc<Network>>) -> Json<Vec<String>> {
     Json(network.peers().iter().map(ToString::to_string).collect())
 }

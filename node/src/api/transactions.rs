@@ -5,10 +5,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use std::sync::Arc;
 
-use super::error::{ApiError, JsonBody, PathParam};
+use super::error::{ApiError, ErrorBody, JsonBody, PathParam};
 use crate::chain::{Transaction, TxId};
 use crate::node::Node;
 use crate::node::unix_now_f64;
@@ -16,7 +17,7 @@ use crate::wire::{TransactionJson, signature_from_hex};
 
 /// Body of `POST /new_transaction`: the tutorial's `author` and `content`, optionally
 /// signed. A signed post carries the timestamp it signed; otherwise the node stamps it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NewTransaction {
     author: String,
     content: String,
@@ -28,13 +29,22 @@ pub struct NewTransaction {
     signature: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Created {
     message: &'static str,
     id: String,
     timestamp: f64,
 }
 
+/// Submit a post.
+///
+/// As the tutorial: `author` and `content`; the node stamps the time. A signed post also
+/// carries the `timestamp` it signed, its Ed25519 `public_key` and `signature` (hex).
+#[utoipa::path(post, path = "/new_transaction", tag = "posts", request_body = NewTransaction,
+    responses((status = 201, description = "Durably pending", body = Created), (status = 400, description = "Malformed or invalid input", body = ErrorBody),
+        (status = 409, description = "Already pending or confirmed", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 503, description = "Mempool full or storage failed", body = ErrorBody)))]
 pub async fn new_transaction(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -62,6 +72,9 @@ pub async fn new_transaction(
     ))
 }
 
+/// Pending posts, oldest first.
+#[utoipa::path(get, path = "/pending_tx", tag = "posts",
+    responses((status = 200, description = "Pending posts", body = Vec<TransactionJson>)))]
 pub async fn pending(State(node): State<Arc<Node>>) -> Json<Vec<TransactionJson>> {
     Json(node.with_chain(|chain| {
         chain
@@ -72,19 +85,24 @@ pub async fn pending(State(node): State<Arc<Node>>) -> Json<Vec<TransactionJson>
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TransactionStatus {
     transaction: TransactionJson,
     status: &'static str,
     block: Option<BlockRef>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BlockRef {
     index: u64,
     hash: String,
 }
 
+/// A post by id: pending, or confirmed with the block that holds it.
+#[utoipa::path(get, path = "/transactions/{id}", tag = "posts",
+    params(("id" = String, Path, description = "Transaction id (64 hex characters)")),
+    responses((status = 200, description = "The post", body = TransactionStatus), (status = 400, description = "Malformed or invalid input", body = ErrorBody),
+        (status = 404, description = "Unknown post", body = ErrorBody)))]
 pub async fn by_id(
     State(node): State<Arc<Node>>,
     PathParam(id): PathParam,

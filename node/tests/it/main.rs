@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod blocks;
+mod docs;
 mod helpers;
 mod mining;
 mod network;
