@@ -4,6 +4,7 @@
 # them. Ctrl-C stops everything. No Docker needed.
 #
 #   scripts/devnet.sh [--nodes N] [--difficulty BITS] [--mine] [--fresh]
+#                     [--base-port 8000] [--web-port 5000] [--data DIR] [--debug]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ fresh=false
 base_port=8000
 web_port=5000
 data=./data/devnet
+profile=release
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -21,15 +23,24 @@ while [ $# -gt 0 ]; do
     --difficulty) difficulty="$2"; shift 2 ;;
     --mine) mine=true; shift ;;
     --fresh) fresh=true; shift ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --base-port) base_port="$2"; shift 2 ;;
+    --web-port) web_port="$2"; shift 2 ;;
+    --data) data="$2"; shift 2 ;;
+    --debug) profile=debug; shift ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 case "$nodes" in ''|*[!0-9]*) echo "--nodes needs a number" >&2; exit 2 ;; esac
 [ "$nodes" -ge 1 ] || { echo "--nodes must be at least 1" >&2; exit 2; }
 
-echo "building (release)..."
-cargo build --release --quiet -p node -p webapp
+echo "building ($profile)..."
+if [ "$profile" = release ]; then
+  cargo build --release --quiet -p node -p webapp
+else
+  cargo build --quiet -p node -p webapp
+fi
+bin=./target/$profile
 
 $fresh && rm -rf "$data"
 mkdir -p "$data"
@@ -62,7 +73,7 @@ for i in $(seq 0 $((nodes - 1))); do
   args=(--port "$port" --difficulty "$difficulty" --data-dir "$data/node-$port")
   [ "$i" -gt 0 ] && args+=(--peer "http://127.0.0.1:$base_port")
   $mine && args+=(--mine)
-  ./target/release/node "${args[@]}" >"$data/node-$port.log" 2>&1 &
+  "$bin/node" "${args[@]}" >"$data/node-$port.log" 2>&1 &
   pids+=($!)
   if wait_for_port "$port" "$!"; then
     echo "node $((i + 1)) up:  http://127.0.0.1:$port   (log: $data/node-$port.log)"
@@ -73,7 +84,7 @@ for i in $(seq 0 $((nodes - 1))); do
   node_urls+=(--node "http://127.0.0.1:$port")
 done
 
-./target/release/webapp --port "$web_port" "${node_urls[@]}" >"$data/webapp.log" 2>&1 &
+"$bin/webapp" --port "$web_port" "${node_urls[@]}" >"$data/webapp.log" 2>&1 &
 pids+=($!)
 if wait_for_port "$web_port" "$!"; then
   echo "web app up: http://localhost:$web_port   (log: $data/webapp.log)"
