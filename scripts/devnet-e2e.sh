@@ -2,7 +2,7 @@
 # End-to-end check of scripts/devnet.sh, as a newcomer would use it: the network comes up,
 # a post made through the web app is mined on another node and reaches every node and the
 # page, and stopping it stops every process. Uses the debug build the tests already made and
-# ports of its own. Prints "devnet e2e: N passed, M failed" and fails if any check did.
+# ports of its own. Prints "devnet-e2e: N passed, M failed" and fails if any check did.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,5 +64,5 @@ else
 fi
 
 rm -rf "$data" "$log"
-echo "devnet e2e: $passed passed, $failed failed"
+echo "devnet-e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
