@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+pub use crate::logging::LogFormat;
+
 /// How to run a node. Every flag can also be set from the environment variable shown in
 /// `--help`.
 #[derive(Debug, Clone, Parser)]
@@ -64,15 +66,6 @@ pub struct Config {
     #[arg(long, env = "CHAINPOST_MINING_THREADS",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub mining_threads: Option<u16>,
-}
-
-/// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 impl Config {

@@ -1,23 +1,16 @@
 //! The `node` binary: parse the configuration, start logging, run until told to stop.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
-use chainpost_node::config::{Config, LogFormat};
+use chainpost_node::config::Config;
 use chainpost_node::startup::{Application, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
-    match config.log_format {
-        LogFormat::Text => logs.with_ansi(std::io::stdout().is_terminal()).init(),
-        LogFormat::Json => logs.json().init(),
-    }
+    chainpost_node::logging::init(config.log_format);
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

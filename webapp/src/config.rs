@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chainpost_node::logging::LogFormat;
 use clap::Parser;
 
 /// How to run the web app. Every flag can also be set from the environment variable shown
@@ -56,6 +57,10 @@ pub struct Config {
     #[arg(long = "poll-interval-ms", env = "WEBAPP_POLL_INTERVAL_MS", default_value = "2000",
           value_parser = parse_millis)]
     pub poll_interval: Duration,
+
+    /// Log format: human-readable text, or one JSON object per line for log collectors.
+    #[arg(long, env = "WEBAPP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -70,6 +75,7 @@ impl Config {
             node_timeout: Duration::from_secs(2),
             mine_timeout: Duration::from_secs(120),
             poll_interval: Duration::from_millis(200),
+            log_format: LogFormat::Text,
         }
     }
 }

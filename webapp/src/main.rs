@@ -1,10 +1,8 @@
 //! The `webapp` binary: parse the configuration, start logging, serve until told to stop.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use chainpost_webapp::config::Config;
 use chainpost_webapp::startup::{Application, shutdown_signal};
@@ -12,12 +10,7 @@ use chainpost_webapp::startup::{Application, shutdown_signal};
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+    chainpost_node::logging::init(config.log_format);
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
