@@ -609,3 +609,52 @@ fn log_outcome(outcome: &InsertOutcome) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::mempool::MempoolLimits;
+    use crate::chain::test_support::{unmined_child, unsigned};
+    use std::time::Duration;
+
+    /// A node whose difficulty no test can mine: its searches end only by being stopped.
+    fn unmineable_node() -> Arc<Node> {
+        let params = ChainParams::new(48, false).expect("valid");
+        let (store, _) = Store::in_memory(params.genesis().hash()).expect("store");
+        let chain = ChainState::new(params, MempoolLimits::default());
+        Arc::new(Node::new(chain, store, 2, None))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_better_tip_stops_the_running_search_and_mining_moves_on() {
+        let node = unmineable_node();
+        let post = unsigned("alice", "mined elsewhere", unix_now() as f64);
+        let post = node.submit_transaction(post, None).await.expect("admitted");
+        let miner = tokio::spawn({
+            let node = node.clone();
+            async move { node.mine().await }
+        });
+        while !node.is_mining() {
+            tokio::task::yield_now().await;
+        }
+
+        // Another miner's block confirms the post. (Its proof of work is not what this
+        // test is about, so it enters past the standalone checks.)
+        let genesis = node.params().genesis();
+        let params = node.params();
+        let rival = unmined_child(&genesis, vec![post.clone()], &params);
+        let (accepted, error) = node
+            .accept_checked_blocks(vec![CheckedBlock::assume_checked(rival)], None)
+            .await;
+        assert!(error.is_none() && accepted[0].outcome.tip_changed());
+
+        // The search on the stale template stops, and with nothing left to mine the
+        // request ends; the guard only keeps a broken build from hanging the suite.
+        let outcome = tokio::time::timeout(Duration::from_secs(60), miner)
+            .await
+            .expect("the search stopped")
+            .expect("mining task");
+        assert_eq!(outcome.expect("mined"), MineOutcome::NothingToMine);
+        assert!(!node.is_mining());
+    }
+}
