@@ -170,6 +170,18 @@ async fn a_block_whose_parent_is_missing_is_connected_after_fetching_its_ancesto
     assert_eq!(b.height().await, 3);
 }
 
+/// Asserts that `/register_with` the faulty peer at `address` answers 502 with an error
+/// naming `reason`.
+async fn assert_registration_fails(node: &Api, address: &str, reason: &str) {
+    let response = node
+        .post_json("/register_with", &json!({ "node_address": address }))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = response.json().await.expect("JSON");
+    let message = body["error"].as_str().expect("message");
+    assert!(message.contains(reason), "{body}");
+}
+
 /// A peer that serves whatever chain the test gives it and claims whatever work it likes.
 async fn fake_peer(height: u64, cumulative_work: u128, chain: Vec<Value>) -> String {
     fake_peer_paging(height, cumulative_work, chain, true).await
@@ -245,18 +257,7 @@ async fn a_peer_serving_an_invalid_or_lighter_chain_changes_nothing_and_is_dropp
         .expect("post")
         .remove("id");
     let liar = fake_peer(6, 7 * 64, forged).await;
-    let response = victim
-        .post_json("/register_with", &json!({ "node_address": liar }))
-        .await;
-    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
-    let body: Value = response.json().await.expect("JSON");
-    assert!(
-        body["error"]
-            .as_str()
-            .expect("message")
-            .contains("invalid block"),
-        "{body}"
-    );
+    assert_registration_fails(&victim, &liar, "invalid block").await;
     assert!(
         !victim.peers().await.contains(&liar),
         "the faulty peer is dropped"
@@ -404,18 +405,7 @@ async fn a_peer_that_serves_the_same_page_forever_is_cut_off() {
     // Claims a towering chain, but every page it serves is blocks 1..3 again.
     let staller = fake_peer_paging(1_000_000, u128::from(u64::MAX), chain, false).await;
     let victim = TestNode::spawn(DIFFICULTY).await;
-    let response = victim
-        .post_json("/register_with", &json!({ "node_address": staller }))
-        .await;
-    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
-    let body: Value = response.json().await.expect("JSON");
-    assert!(
-        body["error"]
-            .as_str()
-            .expect("message")
-            .contains("inconsistently"),
-        "{body}"
-    );
+    assert_registration_fails(&victim, &staller, "inconsistently").await;
     // The valid blocks it did serve are kept; the node is free for other work.
     assert_eq!(victim.height().await, 3);
     assert_eq!(
