@@ -15,6 +15,8 @@
 #
 #   scripts/compose-e2e.sh
 set -uo pipefail
+# Pipes into grep read the whole input (grep >/dev/null, never grep -q): grep -q exits at
+# the first match, the writer then dies of SIGPIPE, and pipefail turns a match into a failure.
 cd "$(dirname "$0")/.." || exit 1
 
 project=${E2E_PROJECT:-chainpost-e2e}
@@ -174,18 +176,18 @@ data_in_named_volumes() {
   local n
   for n in 1 2 3; do
     docker inspect -f '{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}}{{"\n"}}{{end}}' "$(cid "node$n")" |
-      grep -Eq "^volume ${project}_node$n-data /data\$" || return 1
+      grep -E "^volume ${project}_node$n-data /data\$" >/dev/null || return 1
   done
 }
 web_app_serves() {
-  curl -fsS -m 10 "$web/" | grep -qi chainpost && curl -fsS -m 10 -o /dev/null "$web/static/app.css"
+  curl -fsS -m 10 "$web/" | grep -i chainpost >/dev/null && curl -fsS -m 10 -o /dev/null "$web/static/app.css"
 }
-web_shows() { curl -fsS -m 10 "$web/" | grep -qF "$1"; }
-pending_on() { pending_posts "$1" | grep -qxF "$2"; }
+web_shows() { curl -fsS -m 10 "$web/" | grep -F "$1" >/dev/null; }
+pending_on() { pending_posts "$1" | grep -xF "$2" >/dev/null; }
 in_chain_of() { # content, nodes...
   local content=$1 n
   shift
-  for n in "$@"; do chain_posts "$n" | grep -qxF "$content" || return 1; done
+  for n in "$@"; do chain_posts "$n" | grep -xF "$content" >/dev/null || return 1; done
 }
 not_in_chain_of() { ! in_chain_of "$@"; }
 same_tip() { # nodes...

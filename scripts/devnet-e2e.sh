@@ -4,6 +4,8 @@
 # page, and stopping it stops every process. Uses the debug build the tests already made and
 # ports of its own. Prints "devnet-e2e: N passed, M failed" and fails if any check did.
 set -uo pipefail
+# Pipes into grep read the whole input (grep >/dev/null, never grep -q): grep -q exits at
+# the first match, the writer then dies of SIGPIPE, and pipefail turns a match into a failure.
 cd "$(dirname "$0")/.."
 
 base=18500
@@ -36,7 +38,7 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$web/s
   --data-urlencode 'author=newcomer' --data-urlencode 'content=hello from the devnet')
 if [ "$status" = 303 ]; then pass "a post through the web app is accepted"; else fail "submit answered $status"; fi
 
-has_pending() { curl -sf "http://127.0.0.1:$((base + 2))/pending_tx" | grep -q 'hello from the devnet'; }
+has_pending() { curl -sf "http://127.0.0.1:$((base + 2))/pending_tx" | grep 'hello from the devnet' >/dev/null; }
 if eventually has_pending; then pass "the post reaches the third node by gossip"; else fail "the post never reached node 3"; fi
 
 mined=$(curl -s "http://127.0.0.1:$((base + 2))/mine")
@@ -44,12 +46,12 @@ if [ "$mined" = "Block #1 is mined." ]; then pass "the third node mines it"; els
 
 at_height_one() {
   for port in "$base" $((base + 1)) $((base + 2)); do
-    curl -sf "http://127.0.0.1:$port/status" | grep -q '"height":1,' || return 1
+    curl -sf "http://127.0.0.1:$port/status" | grep '"height":1,' >/dev/null || return 1
   done
 }
 if eventually at_height_one; then pass "every node has the block"; else fail "the nodes did not converge"; fi
 
-on_page() { curl -sf "http://127.0.0.1:$web/" | grep -q 'hello from the devnet'; }
+on_page() { curl -sf "http://127.0.0.1:$web/" | grep 'hello from the devnet' >/dev/null; }
 if eventually on_page; then pass "the web app lists the post"; else fail "the post is not on the page"; fi
 
 # A background job of a script ignores SIGINT, so stand in for Ctrl-C with SIGTERM, which
