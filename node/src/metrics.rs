@@ -2,7 +2,8 @@
 //!
 //! Counters and histograms are updated where things happen (block acceptance, mining,
 //! gossip); gauges that mirror the chain state (height, work, mempool, peers) are read from
-//! the state when scraped, so they can never drift from it.
+//! the state when scraped, so they can never drift from it, and so is the runtime's count
+//! of alive tasks.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -52,6 +53,9 @@ pub struct Metrics {
     pub gossip_sent: Family<Kind, Counter>,
     /// Gossip messages that could not be delivered after every retry.
     pub gossip_failed: Family<Kind, Counter>,
+    /// Tasks alive on the async runtime, read at each scrape: a count that keeps growing
+    /// under a steady load is a task leak.
+    pub runtime_tasks: Gauge,
 }
 
 impl Default for Metrics {
@@ -69,6 +73,7 @@ impl Default for Metrics {
             hash_rate: Gauge::default(),
             gossip_sent: Family::default(),
             gossip_failed: Family::default(),
+            runtime_tasks: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("height", "Height of the best tip", metrics.height.clone());
@@ -118,6 +123,11 @@ impl Default for Metrics {
             "Gossip messages not delivered after every retry",
             metrics.gossip_failed.clone(),
         );
+        registry.register(
+            "runtime_tasks",
+            "Tasks alive on the node's async runtime",
+            metrics.runtime_tasks.clone(),
+        );
         Metrics {
             registry,
             ..metrics
@@ -149,8 +159,13 @@ impl Metrics {
             .inc();
     }
 
-    /// The OpenMetrics text of every metric.
+    /// The OpenMetrics text of every metric; called on the runtime, whose task count it
+    /// reads.
     pub fn encode(&self) -> String {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.runtime_tasks
+                .set(i64::try_from(runtime.metrics().num_alive_tasks()).unwrap_or(i64::MAX));
+        }
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
@@ -180,5 +195,19 @@ mod tests {
         );
         assert!(text.contains("chainpost_reorg_depth_bucket"), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[tokio::test]
+    async fn counts_the_tasks_alive_on_the_runtime() {
+        let metrics = Metrics::default();
+        let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let waiting = tokio::spawn(stopped);
+        assert!(
+            metrics.encode().contains("chainpost_runtime_tasks 1"),
+            "the waiting task is counted"
+        );
+        waiting.abort();
+        let _ = waiting.await;
+        assert!(metrics.encode().contains("chainpost_runtime_tasks 0"));
     }
 }

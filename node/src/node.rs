@@ -208,15 +208,25 @@ impl Node {
             CheckedTransaction::check(tx, now, &params)?
         };
         let tx = checked.transaction().clone();
-        let durable = {
+        let submitted = {
             let mut chain = self.lock_chain();
-            chain.submit_transaction(checked)?;
-            self.store.write(Batch {
-                mempool_added: vec![tx.clone()],
-                ..Batch::default()
-            })
+            match chain.submit_transaction(checked) {
+                Ok(()) => Ok(self.store.write(Batch {
+                    mempool_added: vec![tx.clone()],
+                    ..Batch::default()
+                })),
+                // "Already pending" may name a post whose commit is still in flight: the
+                // refusal waits for it, so it never names a post a crash could take away.
+                Err(refused) => Err((self.store.barrier(), refused)),
+            }
         };
-        durable.await.map_err(|error| self.storage_failed(error))?;
+        match submitted {
+            Ok(durable) => durable.await.map_err(|error| self.storage_failed(error))?,
+            Err((barrier, refused)) => {
+                barrier.await.map_err(|error| self.storage_failed(error))?;
+                return Err(refused.into());
+            }
+        }
         self.pending.notify_waiters();
         self.emit(NodeEvent::Transaction {
             tx: tx.clone(),
@@ -261,9 +271,16 @@ impl Node {
         }
         let (known, blocks) = self.split_known(blocks);
         if blocks.is_empty() {
-            return BlocksSubmitted {
-                accepted: known,
-                error: None,
+            // "Already known" may name a block whose commit is still in flight.
+            return match self.store.barrier().await {
+                Ok(()) => BlocksSubmitted {
+                    accepted: known,
+                    error: None,
+                },
+                Err(error) => BlocksSubmitted {
+                    accepted: Vec::new(),
+                    error: Some(self.storage_failed(error)),
+                },
             };
         }
         let params = self.params();

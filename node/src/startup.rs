@@ -3,6 +3,7 @@
 //! [`Application::build`] binds before it returns, so callers (tests included) can ask for
 //! port 0 and read the port that was chosen.
 
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -164,7 +165,13 @@ impl Application {
             node: self.node,
             network: self.network,
         });
-        axum::serve(self.listener, router)
+        // Answers are written whole; Nagle's algorithm would only hold them back.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 tracing::info!("shutting down");

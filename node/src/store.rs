@@ -1,8 +1,13 @@
 //! Durable storage in redb: the only module that touches disk.
 //!
 //! Tables: every connected block (JSON, by hash), the order blocks connected in (so a
-//! restart rebuilds the tree, tie-breaks included, exactly as it was), pending posts with
-//! their arrival order, and metadata (genesis hash, best tip).
+//! restart rebuilds the tree, tie-breaks included, exactly as it was), pending posts by
+//! arrival number, peers, and metadata (genesis hash, best tip).
+//!
+//! Pending posts are keyed by arrival, not by id: new posts then always land in the
+//! B-tree's last leaf, so a commit of many posts rewrites a few pages rather than one
+//! random leaf per post. The writer keeps the id → arrival index in memory to remove
+//! posts by id.
 //!
 //! Writes go through one writer thread that group-commits: every batch queued while a
 //! commit is in flight goes into the next transaction, so many concurrent requests share
@@ -12,11 +17,12 @@
 //! **Boundary:** the store persists what the chain state already decided; it validates
 //! nothing and is read only at start-up.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
 use crate::chain::block::Block;
 use crate::chain::hash::{BlockHash, Hash256, TxId};
@@ -25,12 +31,19 @@ use crate::wire::{BlockJson, TransactionJson};
 
 const BLOCKS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("blocks");
 const BLOCK_ORDER: TableDefinition<u64, [u8; 32]> = TableDefinition::new("block_order");
-const MEMPOOL: TableDefinition<[u8; 32], (u64, &[u8])> = TableDefinition::new("mempool");
+const MEMPOOL: TableDefinition<u64, &[u8]> = TableDefinition::new("pending_by_arrival");
+/// The first layout's pending posts, keyed by id; moved to `MEMPOOL` on open.
+const MEMPOOL_BY_ID: TableDefinition<[u8; 32], (u64, &[u8])> = TableDefinition::new("mempool");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const PEERS: TableDefinition<&str, ()> = TableDefinition::new("peers");
 
 const GENESIS_KEY: &str = "genesis";
 const BEST_TIP_KEY: &str = "best_tip";
+
+/// redb's page cache. The node reads the database only at start-up and then appends, so
+/// a cache the size of the file (redb's default allows a gigabyte) would only keep a
+/// second copy of the chain resident.
+const CACHE_BYTES: usize = 16 << 20;
 
 /// Most batches folded into one commit.
 const MAX_BATCHES_PER_COMMIT: usize = 4096;
@@ -137,7 +150,10 @@ impl Store {
     /// Opens (or creates) the database at `path`, checks it belongs to the network whose
     /// genesis is `genesis`, and reads everything back.
     pub fn open(path: &Path, genesis: BlockHash) -> Result<(Store, Loaded), StoreError> {
-        let db = Database::create(path).map_err(db_error)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(db_error)?;
         Self::start(db, genesis)
     }
 
@@ -151,12 +167,11 @@ impl Store {
 
     fn start(db: Database, genesis: BlockHash) -> Result<(Store, Loaded), StoreError> {
         check_network(&db, genesis)?;
-        let loaded = load(&db)?;
-        let next_arrival = next_mempool_arrival(&db)?;
+        let (loaded, pending) = load(&db)?;
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run_writer(db, queue, next_arrival))
+            .spawn(move || run_writer(db, queue, pending))
             .map_err(|error| StoreError::Database(error.to_string()))?;
         let writer = Writer {
             jobs: Some(jobs),
@@ -190,6 +205,12 @@ impl Store {
             committed.await.unwrap_or(Err(StoreError::Closed))
         }
     }
+
+    /// Resolves once everything queued before it is durable. Commits run in queue order,
+    /// so a barrier costs no commit of its own.
+    pub fn barrier(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        self.write(Batch::default())
+    }
 }
 
 fn check_network(db: &Database, genesis: BlockHash) -> Result<(), StoreError> {
@@ -217,13 +238,41 @@ fn check_network(db: &Database, genesis: BlockHash) -> Result<(), StoreError> {
         // Create the other tables so that readers never meet a missing one.
         txn.open_table(BLOCKS).map_err(db_error)?;
         txn.open_table(BLOCK_ORDER).map_err(db_error)?;
-        txn.open_table(MEMPOOL).map_err(db_error)?;
         txn.open_table(PEERS).map_err(db_error)?;
+        let mut pending = txn.open_table(MEMPOOL).map_err(db_error)?;
+        migrate_pending_by_id(&txn, &mut pending)?;
     }
     txn.commit().map_err(db_error)
 }
 
-fn load(db: &Database) -> Result<Loaded, StoreError> {
+/// Moves pending posts from the first layout (keyed by id) to the arrival-keyed table, in
+/// the same transaction that opens the database, so a data directory from before the
+/// change keeps its posts.
+fn migrate_pending_by_id(
+    txn: &redb::WriteTransaction,
+    pending: &mut redb::Table<u64, &[u8]>,
+) -> Result<(), StoreError> {
+    let old_name = MEMPOOL_BY_ID.name();
+    let exists = txn
+        .list_tables()
+        .map_err(db_error)?
+        .any(|table| table.name() == old_name);
+    if !exists {
+        return Ok(());
+    }
+    {
+        let old = txn.open_table(MEMPOOL_BY_ID).map_err(db_error)?;
+        for row in old.iter().map_err(db_error)? {
+            let (_, value) = row.map_err(db_error)?;
+            let (arrival, json) = value.value();
+            pending.insert(arrival, json).map_err(db_error)?;
+        }
+    }
+    txn.delete_table(MEMPOOL_BY_ID).map_err(db_error)?;
+    Ok(())
+}
+
+fn load(db: &Database) -> Result<(Loaded, PendingIndex), StoreError> {
     let txn = db.begin_read().map_err(db_error)?;
     let blocks_table = txn.open_table(BLOCKS).map_err(db_error)?;
     let order = txn.open_table(BLOCK_ORDER).map_err(db_error)?;
@@ -239,13 +288,15 @@ fn load(db: &Database) -> Result<Loaded, StoreError> {
     }
 
     let mempool_table = txn.open_table(MEMPOOL).map_err(db_error)?;
-    let mut pending = Vec::new();
+    let mut mempool = Vec::new();
+    let mut pending = PendingIndex::default();
     for row in mempool_table.iter().map_err(db_error)? {
-        let (_, value) = row.map_err(db_error)?;
-        let (arrival, bytes) = value.value();
-        pending.push((arrival, decode_transaction(bytes)?));
+        let (arrival, bytes) = row.map_err(db_error)?;
+        let tx = decode_transaction(bytes.value())?;
+        pending.arrivals.insert(tx.id(), arrival.value());
+        pending.next_arrival = arrival.value() + 1;
+        mempool.push(tx);
     }
-    pending.sort_by_key(|(arrival, _)| *arrival);
 
     let meta = txn.open_table(META).map_err(db_error)?;
     let best_tip = meta
@@ -259,26 +310,23 @@ fn load(db: &Database) -> Result<Loaded, StoreError> {
         let (url, _) = row.map_err(db_error)?;
         peers.push(url.value().to_owned());
     }
-    Ok(Loaded {
+    let loaded = Loaded {
         blocks,
-        mempool: pending.into_iter().map(|(_, tx)| tx).collect(),
+        mempool,
         best_tip,
         peers,
-    })
+    };
+    Ok((loaded, pending))
 }
 
-fn next_mempool_arrival(db: &Database) -> Result<u64, StoreError> {
-    let txn = db.begin_read().map_err(db_error)?;
-    let table = txn.open_table(MEMPOOL).map_err(db_error)?;
-    let mut next = 0;
-    for row in table.iter().map_err(db_error)? {
-        let (_, value) = row.map_err(db_error)?;
-        next = next.max(value.value().0 + 1);
-    }
-    Ok(next)
+/// The writer's view of the pending table: which arrival number holds each post.
+#[derive(Debug, Default)]
+struct PendingIndex {
+    arrivals: HashMap<TxId, u64>,
+    next_arrival: u64,
 }
 
-fn run_writer(db: Database, queue: mpsc::Receiver<Job>, mut next_arrival: u64) {
+fn run_writer(db: Database, queue: mpsc::Receiver<Job>, mut pending: PendingIndex) {
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCHES_PER_COMMIT {
@@ -287,7 +335,12 @@ fn run_writer(db: Database, queue: mpsc::Receiver<Job>, mut next_arrival: u64) {
                 Err(_) => break,
             }
         }
-        let result = commit(&db, &jobs, &mut next_arrival);
+        let result = if jobs.iter().all(|job| job.batch.is_empty()) {
+            // Only barriers: everything queued before them is already committed.
+            Ok(())
+        } else {
+            commit(&db, &jobs, &mut pending)
+        };
         if let Err(error) = &result {
             tracing::error!(%error, batches = jobs.len(), "commit failed");
         }
@@ -298,7 +351,11 @@ fn run_writer(db: Database, queue: mpsc::Receiver<Job>, mut next_arrival: u64) {
     }
 }
 
-fn commit(db: &Database, jobs: &[Job], next_arrival: &mut u64) -> Result<(), StoreError> {
+fn commit(db: &Database, jobs: &[Job], pending: &mut PendingIndex) -> Result<(), StoreError> {
+    // Index changes stay aside until the commit succeeds, so a failed commit leaves the
+    // index describing what is on disk.
+    let mut changed: HashMap<TxId, Option<u64>> = HashMap::new();
+    let mut next_arrival = pending.next_arrival;
     let txn = db.begin_write().map_err(db_error)?;
     {
         let mut blocks = txn.open_table(BLOCKS).map_err(db_error)?;
@@ -324,15 +381,23 @@ fn commit(db: &Database, jobs: &[Job], next_arrival: &mut u64) -> Result<(), Sto
                     .map_err(db_error)?;
             }
             for id in &batch.mempool_removed {
-                mempool.remove(*id.as_bytes()).map_err(db_error)?;
+                let arrival = match changed.get(id) {
+                    Some(arrival) => *arrival,
+                    None => pending.arrivals.get(id).copied(),
+                };
+                if let Some(arrival) = arrival {
+                    mempool.remove(arrival).map_err(db_error)?;
+                    changed.insert(*id, None);
+                }
             }
             for tx in &batch.mempool_added {
                 let json = serde_json::to_vec(&TransactionJson::from_transaction(tx))
                     .map_err(|error| StoreError::Corrupt(error.to_string()))?;
                 mempool
-                    .insert(*tx.id().as_bytes(), (*next_arrival, json.as_slice()))
+                    .insert(next_arrival, json.as_slice())
                     .map_err(db_error)?;
-                *next_arrival += 1;
+                changed.insert(tx.id(), Some(next_arrival));
+                next_arrival += 1;
             }
             if let Some(tip) = batch.best_tip {
                 meta.insert(BEST_TIP_KEY, tip.as_bytes().as_slice())
@@ -340,7 +405,15 @@ fn commit(db: &Database, jobs: &[Job], next_arrival: &mut u64) -> Result<(), Sto
             }
         }
     }
-    txn.commit().map_err(db_error)
+    txn.commit().map_err(db_error)?;
+    pending.next_arrival = next_arrival;
+    for (id, arrival) in changed {
+        match arrival {
+            Some(arrival) => pending.arrivals.insert(id, arrival),
+            None => pending.arrivals.remove(&id),
+        };
+    }
+    Ok(())
 }
 
 fn decode_hash(bytes: &[u8]) -> Result<BlockHash, StoreError> {
@@ -434,6 +507,95 @@ mod tests {
             Store::open(&path, theirs),
             Err(StoreError::WrongNetwork { .. })
         ));
+    }
+
+    #[test]
+    fn pending_posts_of_the_first_layout_are_kept_in_arrival_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("chain.redb");
+        let genesis = params().genesis().hash();
+        let (first, second) = (
+            unsigned_arc("a", "first", 1.0),
+            unsigned_arc("a", "second", 2.0),
+        );
+        {
+            let db = Database::create(&path).expect("creates");
+            let txn = db.begin_write().expect("write");
+            {
+                let mut meta = txn.open_table(META).expect("meta");
+                meta.insert(GENESIS_KEY, genesis.as_bytes().as_slice())
+                    .expect("insert");
+                let mut old = txn.open_table(MEMPOOL_BY_ID).expect("old table");
+                for (arrival, tx) in [(7u64, &second), (3, &first)] {
+                    let json =
+                        serde_json::to_vec(&TransactionJson::from_transaction(tx)).expect("json");
+                    old.insert(*tx.id().as_bytes(), (arrival, json.as_slice()))
+                        .expect("insert");
+                }
+            }
+            txn.commit().expect("commit");
+        }
+        let (_, loaded) = Store::open(&path, genesis).expect("opens and migrates");
+        let pending: Vec<_> = loaded.mempool.iter().map(|tx| tx.id()).collect();
+        assert_eq!(pending, vec![first.id(), second.id()]);
+    }
+
+    #[tokio::test]
+    async fn a_post_pending_again_after_removal_survives_a_restart() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("chain.redb");
+        let genesis = params().genesis().hash();
+        let post = unsigned_arc("a", "back again", 1.0);
+        {
+            let (store, _) = Store::open(&path, genesis).expect("opens");
+            let added = Batch {
+                mempool_added: vec![post.clone()],
+                ..Batch::default()
+            };
+            let removed = Batch {
+                mempool_removed: vec![post.id()],
+                ..Batch::default()
+            };
+            // Queued together, so they may share one commit: the index must follow each step.
+            let writes = [
+                store.write(added.clone()),
+                store.write(removed.clone()),
+                store.write(added),
+            ];
+            for write in writes {
+                write.await.expect("durable");
+            }
+            store.write(removed).await.expect("durable");
+            store
+                .write(Batch {
+                    mempool_added: vec![post.clone()],
+                    ..Batch::default()
+                })
+                .await
+                .expect("durable");
+        }
+        let (_, loaded) = Store::open(&path, genesis).expect("reopens");
+        let pending: Vec<_> = loaded.mempool.iter().map(|tx| tx.id()).collect();
+        assert_eq!(pending, vec![post.id()]);
+    }
+
+    #[tokio::test]
+    async fn a_barrier_resolves_only_after_what_was_queued_before_it() {
+        use futures_util::FutureExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, _) =
+            Store::open(&dir.path().join("chain.redb"), params().genesis().hash()).expect("opens");
+        for round in 0..20 {
+            let write = store.write(Batch {
+                mempool_added: vec![unsigned_arc("a", &round.to_string(), 1.0)],
+                ..Batch::default()
+            });
+            store.barrier().await.expect("barrier");
+            assert!(
+                matches!(write.now_or_never(), Some(Ok(()))),
+                "round {round}: the barrier passed a write still in flight"
+            );
+        }
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use std::sync::Arc;
 
+use super::chain_json::ChainDocument;
 use super::error::{ApiError, ErrorBody, PathParam, QueryParams};
 use crate::chain::BlockHash;
 use crate::node::Node;
@@ -17,8 +18,10 @@ use crate::wire::BlockJson;
 pub const MAX_PAGE: usize = 1_000;
 
 /// Most canonical bytes of blocks one page of `/chain` returns (its JSON may be up to six
-/// times larger).
-pub const MAX_PAGE_BYTES: usize = 8 << 20;
+/// times larger). Two maximal blocks: a page stays a bounded piece of work for the server
+/// and for a syncing peer, which holds the page as text, as JSON values and as blocks at
+/// once.
+pub const MAX_PAGE_BYTES: usize = 2 << 20;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -30,8 +33,13 @@ pub struct ChainQuery {
 }
 
 /// The tutorial's `/chain` shape; `length` is the whole best chain's length even when
-/// `chain` is one page of it.
+/// `chain` is one page of it. Sent as a [`ChainDocument`] stream; this type describes it
+/// in the OpenAPI document.
 #[derive(Debug, Serialize, ToSchema)]
+#[allow(
+    dead_code,
+    reason = "describes the streamed body for the OpenAPI document"
+)]
 pub struct ChainPage {
     length: u64,
     chain: Vec<BlockJson>,
@@ -41,14 +49,14 @@ pub struct ChainPage {
 /// The best chain, as the tutorial's `/chain`; paged with `from` and `limit`.
 ///
 /// `length` is always the whole chain's length. Without `from` and `limit` the whole chain
-/// is returned; a page holds at most 1,000 blocks and 8 MiB of them.
+/// is returned; a page holds at most 1,000 blocks and 2 MiB of them.
 #[utoipa::path(get, path = "/chain", tag = "chain", params(ChainQuery),
     responses((status = 200, description = "The chain or a page of it", body = ChainPage), (status = 400, description = "Malformed or invalid input", body = ErrorBody)))]
 pub async fn chain(
     State(node): State<Arc<Node>>,
     State(network): State<Arc<Network>>,
     QueryParams(query): QueryParams<ChainQuery>,
-) -> Result<Json<ChainPage>, ApiError> {
+) -> Result<ChainDocument, ApiError> {
     let limit = match query.limit {
         Some(limit) if limit > MAX_PAGE => {
             return Err(ApiError::BadRequest(format!(
@@ -79,14 +87,11 @@ pub async fn chain(
             .max(1);
         blocks.truncate(keep);
     }
-    Ok(Json(ChainPage {
+    Ok(ChainDocument {
         length,
-        chain: blocks
-            .iter()
-            .map(|block| BlockJson::from_block(block))
-            .collect(),
+        blocks,
         peers: network.peers().iter().map(ToString::to_string).collect(),
-    }))
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -86,8 +86,15 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
+        match self {
+            // Back-pressure and shutdown are the node working as designed; under load they
+            // can come thousands of times a second.
+            ApiError::Node(
+                NodeError::ShuttingDown
+                | NodeError::Transaction(SubmitTxError::Mempool(MempoolError::Full { .. })),
+            ) => tracing::debug!(error = %self, "request refused"),
+            _ if status.is_server_error() => tracing::error!(error = %self, "request failed"),
+            _ => {}
         }
         error_response(status, self.public_message())
     }

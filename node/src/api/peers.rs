@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::chain::ChainPage;
+use super::chain_json::ChainDocument;
 use super::error::{ApiError, ErrorBody, JsonBody, QueryParams};
 use crate::node::Node;
 use crate::p2p::peers::PeerError;
 use crate::p2p::{Network, NetworkError};
-use crate::wire::BlockJson;
 
 /// Body of both registration endpoints, as in the tutorial.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -35,21 +36,14 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChainAndPeers {
-    length: u64,
-    chain: Vec<BlockJson>,
-    peers: Vec<String>,
-}
-
 /// Add the caller as a peer; answers with the chain and the peers, as the tutorial.
 #[utoipa::path(post, path = "/register_node", tag = "network", params(RegisterQuery), request_body = NodeAddress,
-    responses((status = 200, description = "The chain (unless include_chain=false) and peers", body = ChainAndPeers), (status = 400, description = "Malformed or invalid input", body = ErrorBody)))]
+    responses((status = 200, description = "The chain (unless include_chain=false) and peers", body = ChainPage), (status = 400, description = "Malformed or invalid input", body = ErrorBody)))]
 pub async fn register_node(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<RegisterQuery>,
     JsonBody(body): JsonBody<NodeAddress>,
-) -> Result<Json<ChainAndPeers>, ApiError> {
+) -> Result<ChainDocument, ApiError> {
     match state.network.add_peer(&body.node_address).await {
         // A full peer set still shares its chain and peers, so newcomers can join others.
         Ok(_) | Err(PeerError::Full) => {}
@@ -64,19 +58,16 @@ pub async fn register_node(
         };
         (tree.best_chain_len(), blocks)
     });
-    Ok(Json(ChainAndPeers {
+    Ok(ChainDocument {
         length,
-        chain: blocks
-            .iter()
-            .map(|block| BlockJson::from_block(block))
-            .collect(),
+        blocks,
         peers: state
             .network
             .peers()
             .iter()
             .map(ToString::to_string)
             .collect(),
-    }))
+    })
 }
 
 /// Register this node with another, learn its peers and adopt its chain if heavier.

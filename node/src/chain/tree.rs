@@ -7,6 +7,7 @@
 //!   first (as Bitcoin Core), so a tie never causes a reorganization.
 //! - `best_chain[h]` is the hash of the best chain's block at height `h`, and `confirmed`
 //!   maps exactly the transactions of the best chain to their height.
+//! - No post appears twice on one branch (the path from genesis to any entry).
 //! - Orphans (blocks whose parent is unknown) live apart, bounded, and connect as soon as
 //!   their parent does.
 //!
@@ -447,6 +448,158 @@ impl BlockTree {
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
     }
+
+    /// Checks every invariant in this module's documentation, describing the first one
+    /// broken. It walks the whole tree and orphan buffer, so it is meant for tests and
+    /// fuzzing, not for the node's hot path.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.check_entries()?;
+        self.check_best_chain()?;
+        self.check_no_post_twice_on_a_branch()?;
+        self.orphans.check(&self.entries)
+    }
+
+    /// Parent links, heights, cumulative work, arrival order and children lists.
+    fn check_entries(&self) -> Result<(), String> {
+        let genesis = self.best_chain.first().ok_or("the best chain is empty")?;
+        let mut seqs = HashSet::with_capacity(self.entries.len());
+        let mut child_links = 0;
+        for (hash, entry) in &self.entries {
+            if entry.hash() != *hash {
+                return Err(format!("entry {hash} holds block {}", entry.hash()));
+            }
+            if entry.seq >= self.next_seq || !seqs.insert(entry.seq) {
+                return Err(format!(
+                    "entry {hash} has a reused or future seq {}",
+                    entry.seq
+                ));
+            }
+            child_links += entry.children.len();
+            for child in &entry.children {
+                match self.entries.get(child) {
+                    Some(child) if child.block.header().previous_hash == *hash => {}
+                    _ => return Err(format!("entry {hash} lists {child}, not its child")),
+                }
+            }
+            let own_work = pow::work(entry.block.header().difficulty);
+            if hash == genesis {
+                if entry.height() != 0 || entry.cumulative_work != own_work || entry.seq != 0 {
+                    return Err(format!(
+                        "genesis {hash} is not at height 0, seq 0, own work"
+                    ));
+                }
+                continue;
+            }
+            let parent = self
+                .parent_of(entry)
+                .ok_or_else(|| format!("entry {hash} has no parent in the tree"))?;
+            if Some(entry.height()) != parent.height().checked_add(1) {
+                return Err(format!("entry {hash} does not sit one above its parent"));
+            }
+            if Some(entry.cumulative_work) != parent.cumulative_work.checked_add(own_work) {
+                return Err(format!("entry {hash} has the wrong cumulative work"));
+            }
+            if entry.seq <= parent.seq {
+                return Err(format!("entry {hash} connected before its parent"));
+            }
+            if parent
+                .children
+                .iter()
+                .filter(|&child| child == hash)
+                .count()
+                != 1
+            {
+                return Err(format!("entry {hash} is not listed once by its parent"));
+            }
+        }
+        // Each non-genesis entry is listed by its parent once, so any extra link is stale.
+        if child_links != self.entries.len() - 1 {
+            return Err(format!(
+                "{child_links} child links for {} entries",
+                self.entries.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The best chain is a path from genesis to a most-work tip (the first such to
+    /// connect), and `confirmed` indexes exactly its posts.
+    fn check_best_chain(&self) -> Result<(), String> {
+        let mut confirmed_posts = 0;
+        for (height, hash) in self.best_chain.iter().enumerate() {
+            let entry = self
+                .entries
+                .get(hash)
+                .ok_or_else(|| format!("best chain block {hash} is not an entry"))?;
+            if usize::try_from(entry.height()) != Ok(height) {
+                return Err(format!("best chain block {hash} is not at height {height}"));
+            }
+            if let Some(previous) = height.checked_sub(1).map(|below| self.best_chain[below])
+                && entry.block.header().previous_hash != previous
+            {
+                return Err(format!(
+                    "best chain block {hash} does not extend {previous}"
+                ));
+            }
+            for tx in entry.block.transactions() {
+                confirmed_posts += 1;
+                if self.confirmed.get(&tx.id()) != Some(&entry.height()) {
+                    return Err(format!("post {} of {hash} is not confirmed there", tx.id()));
+                }
+            }
+        }
+        if confirmed_posts != self.confirmed.len() {
+            return Err(format!(
+                "{} posts confirmed but the best chain holds {confirmed_posts}",
+                self.confirmed.len()
+            ));
+        }
+        let tip = self.tip();
+        if let Some(better) = self.entries.values().find(|entry| {
+            (entry.cumulative_work, std::cmp::Reverse(entry.seq))
+                > (tip.cumulative_work, std::cmp::Reverse(tip.seq))
+        }) {
+            return Err(format!(
+                "tip {} is not the first of most work; {} is",
+                tip.hash(),
+                better.hash()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Walks every branch from genesis, keeping the posts of the current path in a set.
+    fn check_no_post_twice_on_a_branch(&self) -> Result<(), String> {
+        enum Visit {
+            Enter(BlockHash),
+            Leave(BlockHash),
+        }
+        let mut on_path = HashSet::new();
+        let mut stack = vec![Visit::Enter(self.genesis().hash())];
+        while let Some(visit) = stack.pop() {
+            match visit {
+                Visit::Enter(hash) => {
+                    let entry = &self.entries[&hash];
+                    for tx in entry.block.transactions() {
+                        if !on_path.insert(tx.id()) {
+                            return Err(format!(
+                                "post {} is twice on the branch to {hash}",
+                                tx.id()
+                            ));
+                        }
+                    }
+                    stack.push(Visit::Leave(hash));
+                    stack.extend(entry.children.iter().copied().map(Visit::Enter));
+                }
+                Visit::Leave(hash) => {
+                    for tx in self.entries[&hash].block.transactions() {
+                        on_path.remove(&tx.id());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Blocks whose parent is not connected yet, bounded by count and bytes (oldest dropped).
@@ -508,6 +661,57 @@ impl OrphanBuffer {
         }
     }
 
+    /// The buffer's bounds, its byte count and its indexes agree with its blocks, and
+    /// no orphan could have connected: neither it nor its parent is an entry.
+    fn check(&self, entries: &HashMap<BlockHash, Entry>) -> Result<(), String> {
+        if self.blocks.len() > MAX_ORPHANS || self.bytes > MAX_ORPHAN_BYTES {
+            return Err(format!(
+                "{} orphans of {} bytes exceed the bounds",
+                self.blocks.len(),
+                self.bytes
+            ));
+        }
+        let bytes: usize = self.blocks.values().map(Block::encoded_len).sum();
+        if bytes != self.bytes {
+            return Err(format!(
+                "orphans hold {bytes} bytes, counted {}",
+                self.bytes
+            ));
+        }
+        let queued: HashSet<_> = self.arrival.iter().collect();
+        if queued.len() != self.arrival.len()
+            || queued.len() != self.blocks.len()
+            || !queued.iter().all(|hash| self.blocks.contains_key(hash))
+        {
+            return Err("the arrival queue does not list each orphan once".into());
+        }
+        let mut indexed: HashSet<&BlockHash> = HashSet::with_capacity(self.blocks.len());
+        for (parent, children) in &self.by_parent {
+            indexed.extend(children);
+            let listed_right = |child: &BlockHash| {
+                self.blocks
+                    .get(child)
+                    .is_some_and(|block| block.header().previous_hash == *parent)
+            };
+            if children.is_empty() || !children.iter().all(listed_right) {
+                return Err(format!("orphans waiting for {parent} are listed wrongly"));
+            }
+        }
+        let index_len: usize = self.by_parent.values().map(Vec::len).sum();
+        if index_len != indexed.len() || indexed.len() != self.blocks.len() {
+            return Err("the parent index does not list each orphan once".into());
+        }
+        for (hash, block) in &self.blocks {
+            if block.hash() != *hash {
+                return Err(format!("orphan {hash} holds block {}", block.hash()));
+            }
+            if entries.contains_key(hash) || entries.contains_key(&block.header().previous_hash) {
+                return Err(format!("orphan {hash} or its parent is connected"));
+            }
+        }
+        Ok(())
+    }
+
     fn remove(&mut self, hash: &BlockHash) -> Option<Block> {
         let block = self.blocks.remove(hash)?;
         self.bytes -= block.encoded_len();
@@ -535,8 +739,11 @@ mod tests {
     }
 
     fn insert(tree: &mut BlockTree, block: &Block) -> InsertOutcome {
-        tree.insert(CheckedBlock::assume_checked(block.clone()), NOW)
-            .expect("valid block")
+        let outcome = tree
+            .insert(CheckedBlock::assume_checked(block.clone()), NOW)
+            .expect("valid block");
+        assert_eq!(tree.check_invariants(), Ok(()));
+        outcome
     }
 
     fn hashes(blocks: &[Arc<Block>]) -> Vec<BlockHash> {
@@ -693,6 +900,36 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_invariant_check_catches_each_kind_of_corruption() {
+        let p = params();
+        let mut tree = BlockTree::new(p.clone());
+        let genesis = p.genesis();
+        let b1 = unmined_child(&genesis, vec![unsigned_arc("a", "1", 1.0)], &p);
+        let side = unmined_child(&genesis, vec![], &p);
+        let orphan = unmined_child(&unmined_child(&b1, vec![], &p), vec![], &p);
+        for block in [&b1, &side, &orphan] {
+            insert(&mut tree, block);
+        }
+        let assert_caught = |what: &str, corrupt: fn(&mut BlockTree)| {
+            let mut broken = tree.clone();
+            corrupt(&mut broken);
+            assert!(broken.check_invariants().is_err(), "{what}");
+        };
+        assert_caught("work", |t| {
+            t.entries.values_mut().for_each(|e| e.cumulative_work += 1)
+        });
+        assert_caught("child link", |t| {
+            t.entries.values_mut().for_each(|e| e.children.clear())
+        });
+        assert_caught("tip", |t| {
+            t.best_chain.pop();
+        });
+        assert_caught("confirmed", |t| t.confirmed.clear());
+        assert_caught("orphan bytes", |t| t.orphans.bytes += 1);
+        assert_caught("orphan index", |t| t.orphans.by_parent.clear());
+    }
+
     /// A random tree: block `i` extends one of the blocks before it.
     fn random_tree(parents: &[usize], p: &ChainParams) -> Vec<Block> {
         let mut blocks = vec![p.genesis()];
@@ -733,12 +970,6 @@ mod tests {
             let tallest: Vec<_> = blocks.iter().filter(|b| b.header().index == max_height).collect();
             if tallest.len() == 1 {
                 prop_assert_eq!(tree.tip().hash(), tallest[0].hash());
-            }
-            // The best chain is a real path from genesis to the tip.
-            for height in 1..tree.best_chain_len() {
-                let entry = tree.best_at(height).expect("height on chain");
-                let parent = tree.best_at(height - 1).expect("parent on chain");
-                prop_assert_eq!(entry.block.header().previous_hash, parent.hash());
             }
             // `confirmed` holds exactly the best chain's posts.
             for block in &blocks {

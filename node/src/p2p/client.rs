@@ -96,6 +96,9 @@ impl PeerClient {
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(20))
             .pool_idle_timeout(Duration::from_secs(30))
+            // A peer is an address we chose; following its redirects would let whoever
+            // names a peer send this node's requests anywhere it can reach.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
         PeerClient { http, own }

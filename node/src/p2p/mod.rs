@@ -135,6 +135,9 @@ impl Network {
             return Err(PeerError::Itself.into());
         }
         let their_peers = self.client.register(&remote).await?;
+        // Sync before adopting the remote or its peers: one that cannot serve the chain
+        // it claims is not kept, whatever way its answers fail.
+        let report = self.sync_with(&remote).await?;
         self.add_peer(remote.as_str()).await.or_else(ignore_full)?;
         for address in their_peers {
             let Ok(peer) = PeerUrl::parse(&address) else {
@@ -153,7 +156,7 @@ impl Network {
                 });
             }
         }
-        Ok(self.sync_with(&remote).await?)
+        Ok(report)
     }
 
     /// Asks every peer for its chain and adopts the heaviest valid one
@@ -180,9 +183,9 @@ impl Network {
         )
         .await
         .unwrap_or_else(|_| {
-            Err(SyncError::Inconsistent {
+            Err(SyncError::TooSlow {
                 peer: peer.clone(),
-                reason: format!("sync took longer than {SYNC_DEADLINE:?}"),
+                deadline: SYNC_DEADLINE,
             })
         });
         match &result {
@@ -191,7 +194,14 @@ impl Network {
                 self.lock_peers().record_success(peer);
             }
             Ok(_) => self.lock_peers().record_success(peer),
-            Err(error @ (SyncError::InvalidBlock { .. } | SyncError::OtherNetwork(_))) => {
+            // Answers no honest node gives. Inconsistent pages are not among them: a peer
+            // that reorganizes while we page through its chain answers them honestly.
+            Err(
+                error @ (SyncError::InvalidBlock { .. }
+                | SyncError::OtherNetwork(_)
+                | SyncError::TooSlow { .. }
+                | SyncError::Client(ClientError::Malformed { .. })),
+            ) => {
                 tracing::warn!(%error, "disconnecting peer");
                 self.drop_peer(peer).await;
             }
@@ -212,9 +222,13 @@ impl Network {
         sync_interval: Duration,
     ) {
         self.spawn_task(self.clone().gossip_loop(events));
+        // Snapshot the remembered peers now: a peer that registers with us after start-up
+        // did not ask to be registered with in return.
+        let mut addresses = join;
+        addresses.extend(self.peers().iter().map(ToString::to_string));
         let network = self.clone();
         self.spawn_task(async move {
-            network.join(join).await;
+            network.join(addresses).await;
             let mut ticks = tokio::time::interval(sync_interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -224,9 +238,7 @@ impl Network {
         });
     }
 
-    async fn join(self: &Arc<Self>, addresses: Vec<String>) {
-        let mut pending: Vec<String> = addresses;
-        pending.extend(self.peers().iter().map(ToString::to_string));
+    async fn join(self: &Arc<Self>, mut pending: Vec<String>) {
         pending.sort();
         pending.dedup();
         let mut delay = Duration::from_millis(250);
@@ -255,8 +267,12 @@ impl Network {
         while let Some(event) = events.recv().await {
             match event {
                 NodeEvent::Transaction { tx, origin } => {
+                    let targets = self.targets(&origin);
+                    if targets.is_empty() {
+                        continue;
+                    }
                     let json = TransactionJson::from_transaction(&tx);
-                    for peer in self.targets(&origin) {
+                    for peer in targets {
                         let json = json.clone();
                         self.send(peer, "transaction", move |client, peer| {
                             let json = json.clone();

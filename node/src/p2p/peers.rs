@@ -35,6 +35,10 @@ pub enum PeerError {
     /// Has a query string or fragment.
     #[error("peer address must not have a query or fragment")]
     QueryOrFragment,
+    /// Longer than any real address; it would be stored and sent back in every answer
+    /// that lists peers.
+    #[error("peer address is {0} bytes long; at most {MAX_PEER_URL_BYTES} are allowed")]
+    TooLong(usize),
     /// Is this node's own address.
     #[error("a node cannot be its own peer")]
     Itself,
@@ -43,10 +47,17 @@ pub enum PeerError {
     Full,
 }
 
+/// Longest peer address accepted: room for a 253-character host name, a port and a path
+/// prefix, far from the megabytes a request body could carry.
+pub const MAX_PEER_URL_BYTES: usize = 512;
+
 impl PeerUrl {
     /// Parses and normalizes a peer address.
     pub fn parse(text: &str) -> Result<Self, PeerError> {
         let text = text.trim();
+        if text.len() > MAX_PEER_URL_BYTES {
+            return Err(PeerError::TooLong(text.len()));
+        }
         let url =
             Url::parse(text).map_err(|_| PeerError::NotAUrl(text.chars().take(100).collect()))?;
         if url.scheme() != "http" && url.scheme() != "https" {
@@ -211,6 +222,13 @@ mod tests {
         assert_eq!(
             PeerUrl::parse("http://a:1/?x=1"),
             Err(PeerError::QueryOrFragment)
+        );
+        let longest_host = format!("http://{}:8000", "a".repeat(MAX_PEER_URL_BYTES - 12));
+        assert!(PeerUrl::parse(&longest_host).is_ok());
+        let too_long = format!("http://{}:8000", "a".repeat(MAX_PEER_URL_BYTES - 11));
+        assert_eq!(
+            PeerUrl::parse(&too_long),
+            Err(PeerError::TooLong(MAX_PEER_URL_BYTES + 1))
         );
     }
 

@@ -40,6 +40,14 @@ pub enum SyncError {
     /// The peer's chain does not start from our genesis.
     #[error("peer {0} is on another network (no common genesis)")]
     OtherNetwork(PeerUrl),
+    /// The sync outlasted its deadline: the peer trickles, or its chain never ends.
+    #[error("sync with peer {peer} took longer than {deadline:?}")]
+    TooSlow {
+        /// The peer.
+        peer: PeerUrl,
+        /// How long it had.
+        deadline: std::time::Duration,
+    },
     /// The peer's answers contradict each other.
     #[error("peer {peer} answered inconsistently: {reason}")]
     Inconsistent {

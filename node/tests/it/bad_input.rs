@@ -1,6 +1,10 @@
-//! Bad input of every kind: a 4xx with a JSON message, and nothing changes.
+//! Bad input of every kind: a 4xx with a JSON message, nothing changes, and the node keeps
+//! serving. Peers that misbehave while a node talks to them are in [`hostile_peers`].
+
+mod hostile_peers;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chainpost_node::api::MAX_BODY_BYTES;
@@ -12,6 +16,7 @@ use chainpost_node::wire::BlockJson;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{Api, TestNode, signed_post};
 
@@ -81,6 +86,7 @@ struct Snapshot {
     status: Vec<(&'static str, Value)>,
     pending: Value,
     chain: Value,
+    peers: Vec<String>,
 }
 
 async fn snapshot(api: &Api) -> Snapshot {
@@ -101,6 +107,7 @@ async fn snapshot(api: &Api) -> Snapshot {
         .collect(),
         pending: api.pending().await,
         chain: api.chain().await,
+        peers: api.peers().await,
     }
 }
 
@@ -203,7 +210,8 @@ async fn failed_cases(api: &Api, cases: &[Case]) -> Vec<String> {
     failures
 }
 
-/// Runs the cases against a node and asserts each gets its error and none changes state.
+/// Runs the cases against a node and asserts each gets its error, none changes its chain,
+/// mempool or peers, and the node still takes a post afterwards.
 async fn assert_all_refused_without_change(api: &Api, cases: &[Case]) {
     let before = snapshot(api).await;
     let failures = failed_cases(api, cases).await;
@@ -216,6 +224,24 @@ async fn assert_all_refused_without_change(api: &Api, cases: &[Case]) {
         failures.join("\n")
     );
     assert_eq!(after, before, "bad requests changed the node's state");
+    assert_still_takes_posts(api).await;
+}
+
+/// Asserts the node still does its job: reading its state proves it answers, and a fresh
+/// post (signed, so that signature-requiring nodes take it too) proves it still writes.
+async fn assert_still_takes_posts(api: &Api) {
+    static CHECKS: AtomicUsize = AtomicUsize::new(0);
+    let check = CHECKS.fetch_add(1, Ordering::Relaxed);
+    let key = SigningKey::from_bytes(&[42; 32]);
+    let post = signed_post(&key, "after", &format!("still serving {check}"), now_f64());
+    let response = api.post_json("/new_transaction", &post).await;
+    let status = response.status();
+    let body = response.text().await.expect("response body");
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "a valid post was refused: {body}"
+    );
 }
 
 fn now_secs() -> u64 {
@@ -232,14 +258,26 @@ fn now_f64() -> f64 {
         .as_secs_f64()
 }
 
-/// A node with one mined block and one pending post, so "nothing changed" compares
+/// A node started with `config` and registered with a peer of the same network, so "nothing
+/// changed" covers a peer list that bad input could grow or shrink. The peer is returned
+/// with it: it must keep running while the node is checked.
+async fn peered(config: Config) -> (TestNode, TestNode) {
+    let (node, peer) = tokio::join!(
+        TestNode::spawn_with(config.clone()),
+        TestNode::spawn_with(config)
+    );
+    node.register_with(&peer).await;
+    (node, peer)
+}
+
+/// A peered node with one mined block and one pending post, so "nothing changed" compares
 /// something more than genesis.
-async fn node_with_history() -> TestNode {
-    let node = TestNode::spawn(DIFFICULTY).await;
+async fn node_with_history() -> (TestNode, TestNode) {
+    let (node, peer) = peered(Config::ephemeral(DIFFICULTY)).await;
     node.post("alice", "mined before the bad input").await;
     node.mine().await;
     node.post("bob", "pending during the bad input").await;
-    node
+    (node, peer)
 }
 
 /// A 32-byte encoding that is not a point of the curve at all.
@@ -263,7 +301,7 @@ fn post_with(field: &str, value: Value) -> Value {
 
 #[tokio::test]
 async fn malformed_posts_get_a_clear_400_and_change_nothing() {
-    let node = node_with_history().await;
+    let (node, _peer) = node_with_history().await;
     let key = SigningKey::from_bytes(&[7; 32]);
     let other_key = SigningKey::from_bytes(&[8; 32]);
     let now = now_secs();
@@ -278,8 +316,8 @@ async fn malformed_posts_get_a_clear_400_and_change_nothing() {
         .as_object_mut()
         .expect("object")
         .remove("timestamp");
-    let mut weak_key = [0u8; 32];
-    weak_key[0] = 1; // the identity point: it "verifies" forged signatures
+    let signed_three_hours_ago =
+        signed_post(&key, "mallory", "hello", now_f64() - THREE_HOURS as f64);
     let mut non_canonical_signature = signed_post(&key, "mallory", "hello", now_f64());
     non_canonical_signature["signature"] = json!("ff".repeat(64));
     let signed_with_bad_author = signed_post(&key, "", "hello", now_f64());
@@ -296,7 +334,7 @@ async fn malformed_posts_get_a_clear_400_and_change_nothing() {
         "[".repeat(100_000)
     );
 
-    let cases = vec![
+    let mut cases = vec![
         Case::raw(
             "malformed JSON",
             path,
@@ -628,12 +666,6 @@ async fn malformed_posts_get_a_clear_400_and_change_nothing() {
             "author must not be empty",
         ),
         Case::json(
-            "weak (identity point) public key",
-            path,
-            &json!({ "author": "m", "content": "c", "timestamp": now, "public_key": hex::encode(weak_key), "signature": "00".repeat(64) }),
-            "weak (small-order)",
-        ),
-        Case::json(
             "public key off the curve",
             path,
             &json!({ "author": "m", "content": "c", "timestamp": now, "public_key": hex::encode(not_a_curve_point()), "signature": "00".repeat(64) }),
@@ -660,61 +692,417 @@ async fn malformed_posts_get_a_clear_400_and_change_nothing() {
             "expected value",
         )
         .with_content_type("application/x-www-form-urlencoded"),
+        Case::json(
+            "signed, stamped three hours ago",
+            path,
+            &signed_three_hours_ago,
+            "too far in the past",
+        ),
+        Case::json(
+            "timestamp -0.0",
+            path,
+            &post_with("timestamp", json!(-0.0)),
+            "not a non-negative number",
+        ),
+        Case::json(
+            "timestamp 5e-324, the smallest float",
+            path,
+            &post_with("timestamp", json!(5e-324)),
+            "too far in the past",
+        ),
+        Case::json(
+            "timestamp the largest float",
+            path,
+            &post_with("timestamp", json!(f64::MAX)),
+            "too far in the future",
+        ),
+        Case::raw(
+            "overlong UTF-8 encoding of '/'",
+            path,
+            b"{\"author\": \"\xc0\xaf\", \"content\": \"b\"}".to_vec(),
+            "invalid unicode code point",
+        ),
+        Case::raw(
+            "UTF-8 encoding of a surrogate",
+            path,
+            b"{\"author\": \"\xed\xa0\x80\", \"content\": \"b\"}".to_vec(),
+            "invalid unicode code point",
+        ),
+        Case::raw(
+            "lone surrogate escape",
+            path,
+            r#"{"author": "\ud800", "content": "b"}"#,
+            "hex escape",
+        ),
+        Case::raw(
+            "high surrogate escape followed by a letter",
+            path,
+            r#"{"author": "\ud800\u0041", "content": "b"}"#,
+            "lone leading surrogate",
+        ),
+        Case::json(
+            "author of a million characters",
+            path,
+            &post_with("author", json!("a".repeat(1_000_000))),
+            "author is 1000000 characters long",
+        ),
+        Case::json(
+            "content of a million characters",
+            path,
+            &post_with("content", json!("c".repeat(1_000_000))),
+            "content is 1000000 characters long",
+        ),
     ];
+    cases.extend(WEAK_PUBLIC_KEYS.iter().map(|(kind, public_key)| {
+        Case::json(
+            &format!("weak public key: {kind}"),
+            path,
+            &json!({ "author": "m", "content": "c", "timestamp": now, "public_key": public_key, "signature": SIGNATURE_FORGED_FOR_WEAK_KEYS }),
+            "public key is a weak (small-order) Ed25519 key",
+        )
+    }));
     assert!(cases.len() >= 60, "{} cases", cases.len());
     assert_all_refused_without_change(&node, &cases).await;
 }
 
+/// The encodings of the eight points of small order, and non-canonical encodings of some
+/// of them. Under such a key a forged signature verifies, unless weak keys are refused.
+const WEAK_PUBLIC_KEYS: [(&str, &str); 12] = [
+    (
+        "the identity",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+    ),
+    (
+        "order 2",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ),
+    (
+        "order 4",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    ),
+    (
+        "order 4, the other sign",
+        "0000000000000000000000000000000000000000000000000000000000000080",
+    ),
+    (
+        "order 8",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    ),
+    (
+        "order 8, the other sign",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    ),
+    (
+        "order 8, a second point",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    ),
+    (
+        "order 8, a second point, the other sign",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+    ),
+    (
+        "the identity with the sign bit set (non-canonical)",
+        "0100000000000000000000000000000000000000000000000000000000000080",
+    ),
+    (
+        "the identity as y = p + 1 (non-canonical)",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ),
+    (
+        "order 4 as y = p (non-canonical)",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ),
+    (
+        "order 4 as y = p with the sign bit set (non-canonical)",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    ),
+];
+
+/// R = the identity and S = 0: with cofactored verification this "signs" anything under
+/// every key of small order.
+const SIGNATURE_FORGED_FOR_WEAK_KEYS: &str = "0100000000000000000000000000000000000000000000000000000000000000\
+     0000000000000000000000000000000000000000000000000000000000000000";
+
 #[tokio::test]
-async fn the_same_post_is_refused_while_pending_and_once_confirmed() {
-    let node = TestNode::spawn(DIFFICULTY).await;
+async fn replayed_posts_are_refused_however_they_are_spelled() {
+    let (node, _peer) = peered(Config::ephemeral(DIFFICULTY)).await;
     let key = SigningKey::from_bytes(&[3; 32]);
-    let post = signed_post(&key, "carol", "only once", now_f64());
-
-    let first = node.post_json("/new_transaction", &post).await;
-    assert_eq!(first.status(), StatusCode::CREATED);
-    let created: Value = first.json().await.expect("JSON body");
-    let id = created["id"].as_str().expect("id").to_owned();
-
-    let pending = snapshot(&node).await;
-    assert_error(
-        node.post_json("/new_transaction", &post).await,
-        StatusCode::CONFLICT,
-        &format!("transaction {id} is already pending"),
-    )
-    .await;
-    assert_eq!(
-        snapshot(&node).await,
-        pending,
-        "a duplicate changed the node"
-    );
-
+    let confirmed_signed = signed_post(&key, "carol", "confirmed, signed", now_f64());
+    let confirmed_unsigned =
+        json!({ "author": "dave", "content": "confirmed, unsigned", "timestamp": now_f64() });
+    for post in [&confirmed_signed, &confirmed_unsigned] {
+        let response = node.post_json("/new_transaction", post).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
     assert_eq!(node.mine().await, "Block #1 is mined.");
-    let confirmed = snapshot(&node).await;
-    assert_error(
-        node.post_json("/new_transaction", &post).await,
-        StatusCode::CONFLICT,
-        &format!("transaction {id} is already in block #1"),
-    )
-    .await;
-    // The same bytes without a Content-Type are the same post.
-    assert_error(
-        node.post_raw("/new_transaction", post.to_string()).await,
-        StatusCode::CONFLICT,
-        "is already in block #1",
-    )
-    .await;
-    assert_eq!(
-        snapshot(&node).await,
-        confirmed,
-        "a replay changed the node"
+    let pending_signed = signed_post(&key, "carol", "pending, signed", now_f64());
+    let pending_unsigned =
+        json!({ "author": "erin", "content": "pending, unsigned", "timestamp": now_f64() });
+    let mut pending_id = String::new();
+    for post in [&pending_signed, &pending_unsigned] {
+        let response = node.post_json("/new_transaction", post).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: Value = response.json().await.expect("JSON body");
+        pending_id = created["id"].as_str().expect("id").to_owned();
+    }
+    let listed = |list: &Value, content: &str| {
+        list.as_array()
+            .expect("array")
+            .iter()
+            .find(|tx| tx["content"] == content)
+            .cloned()
+            .expect("the post is listed")
+    };
+    let pending_as_listed = listed(&node.pending().await, "pending, signed");
+    let confirmed_as_listed = listed(
+        &node.chain().await["chain"][1]["transactions"],
+        "confirmed, signed",
     );
-    assert_eq!(node.mine().await, "No transactions to mine");
+    let field = |name: &str| pending_signed[name].to_string();
+    let reordered_and_spaced = format!(
+        "\n {{ \"signature\" : {}, \"timestamp\":{},\t\"public_key\": {}, \"content\": {}, \"author\": {} }}\n",
+        field("signature"),
+        field("timestamp"),
+        field("public_key"),
+        field("content"),
+        field("author")
+    );
+    let path = "/new_transaction";
+    let conflict = |case: Case| case.with_status(StatusCode::CONFLICT);
+    let cases = vec![
+        conflict(Case::json(
+            "pending signed post, replayed",
+            path,
+            &pending_signed,
+            "is already pending",
+        )),
+        conflict(Case::raw(
+            "pending signed post without a Content-Type",
+            path,
+            pending_signed.to_string(),
+            "is already pending",
+        )),
+        conflict(Case::raw(
+            "pending signed post, fields reordered and spaced",
+            path,
+            reordered_and_spaced,
+            "is already pending",
+        )),
+        conflict(Case::json(
+            "pending signed post as /pending_tx lists it",
+            path,
+            &pending_as_listed,
+            "is already pending",
+        )),
+        conflict(Case::json(
+            "pending unsigned post with its timestamp",
+            path,
+            &pending_unsigned,
+            &format!("transaction {pending_id} is already pending"),
+        )),
+        conflict(Case::json(
+            "confirmed signed post, replayed",
+            path,
+            &confirmed_signed,
+            "is already in block #1",
+        )),
+        conflict(Case::json(
+            "confirmed signed post as /chain lists it",
+            path,
+            &confirmed_as_listed,
+            "is already in block #1",
+        )),
+        conflict(Case::json(
+            "confirmed unsigned post with its timestamp",
+            path,
+            &confirmed_unsigned,
+            "is already in block #1",
+        )),
+    ];
+    assert_all_refused_without_change(&node, &cases).await;
+}
+
+#[tokio::test]
+async fn bad_peer_addresses_and_registration_bodies_change_no_peer() {
+    let (node, _peer) = node_with_history().await;
+    let own = node.base.as_str();
+    let own_in_capitals = format!("{}/", own.replacen("http", "HTTP", 1));
+    let mut oversized = br#"{"node_address": "http://"#.to_vec();
+    oversized.resize(MAX_BODY_BYTES + 1, b'a');
+    let mut invalid_utf8 = br#"{"node_address": "http://"#.to_vec();
+    invalid_utf8.extend_from_slice(&[0xff, 0xfe]);
+    invalid_utf8.extend_from_slice(br#":1"}"#);
+
+    let mut cases = Vec::new();
+    for path in ["/register_node", "/register_with"] {
+        let address = |name: &str, address: &str, message: &str| {
+            Case::json(
+                &format!("{path}: {name}"),
+                path,
+                &json!({ "node_address": address }),
+                message,
+            )
+        };
+        let body = |name: &str, body: &Value, message: &str| {
+            Case::json(&format!("{path}: {name}"), path, body, message)
+        };
+        cases.extend([
+            address(
+                "ftp scheme",
+                "ftp://127.0.0.1:21",
+                "http or https, not \"ftp\"",
+            ),
+            address("file scheme", "file:///etc/passwd", "not \"file\""),
+            address(
+                "javascript scheme",
+                "javascript:alert(1)",
+                "not \"javascript\"",
+            ),
+            address("data scheme", "data:text/plain,hi", "not \"data\""),
+            address("websocket scheme", "ws://127.0.0.1:1", "not \"ws\""),
+            address(
+                "unix socket scheme",
+                "http+unix://%2Ftmp%2Fsock",
+                "not \"http+unix\"",
+            ),
+            address(
+                "user and password",
+                "http://user:secret@127.0.0.1:1",
+                "must not contain credentials",
+            ),
+            address(
+                "user only",
+                "http://user@127.0.0.1:1",
+                "must not contain credentials",
+            ),
+            address("query", "http://127.0.0.1:1/?q=1", "must not have a query"),
+            address("fragment", "http://127.0.0.1:1/#top", "or fragment"),
+            address("not a URL", "not a url", "is not a URL"),
+            address("empty", "", "is not a URL"),
+            address("scheme without host", "http://", "is not a URL"),
+            address("port past 65535", "http://127.0.0.1:99999", "is not a URL"),
+            address("unterminated IPv6 host", "http://[::1:80", "is not a URL"),
+            address("own address", own, "a node cannot be its own peer"),
+            address(
+                "own address in capitals with a slash",
+                &own_in_capitals,
+                "a node cannot be its own peer",
+            ),
+            body(
+                "address is a number",
+                &json!({ "node_address": 8000 }),
+                "invalid type: integer",
+            ),
+            body(
+                "address is null",
+                &json!({ "node_address": null }),
+                "invalid type: null",
+            ),
+            body(
+                "address is a list",
+                &json!({ "node_address": ["http://127.0.0.1:9"] }),
+                "invalid type: sequence",
+            ),
+            body(
+                "address is an object",
+                &json!({ "node_address": { "url": "http://127.0.0.1:9" } }),
+                "invalid type: map",
+            ),
+            body(
+                "address under another name",
+                &json!({ "address": "http://127.0.0.1:9" }),
+                "missing field `node_address`",
+            ),
+            Case::raw(
+                &format!("{path}: invalid UTF-8 in the address"),
+                path,
+                invalid_utf8.clone(),
+                "invalid unicode code point",
+            ),
+            Case::raw(
+                &format!("{path}: not JSON"),
+                path,
+                "node_address=http://127.0.0.1:9",
+                "invalid JSON body",
+            ),
+            Case::raw(
+                &format!("{path}: empty body"),
+                path,
+                "",
+                "request body is empty",
+            ),
+            Case::raw(
+                &format!("{path}: body over the size limit"),
+                path,
+                oversized.clone(),
+                "request body is too large",
+            )
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE),
+        ]);
+    }
+    assert_all_refused_without_change(&node, &cases).await;
+}
+
+/// hyper answers a request line or a header block beyond its limits itself, before any
+/// handler runs, so these answers carry no JSON body; they must still change nothing.
+#[tokio::test]
+async fn requests_beyond_the_http_parsers_limits_are_refused_and_change_nothing() {
+    let (node, _peer) = node_with_history().await;
+    let before = snapshot(&node).await;
+    // Longer than any URI the client library will send, so it goes out on a raw socket.
+    let long_uri = format!(
+        "POST /add_block?{} HTTP/1.1\r\nHost: node\r\nContent-Length: 2\r\n\r\n{{}}",
+        "a".repeat(100_000)
+    );
+    let mut socket = tokio::net::TcpStream::connect(node.base.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    socket
+        .write_all(long_uri.as_bytes())
+        .await
+        .expect("request sent");
+    let mut status_line = [0u8; 12];
+    socket
+        .read_exact(&mut status_line)
+        .await
+        .expect("an answer");
+    assert_eq!(&status_line, b"HTTP/1.1 414");
+
+    let mut many_headers = node.http.post(node.url("/new_transaction"));
+    for i in 0..200 {
+        many_headers = many_headers.header(format!("x-filler-{i}"), "v");
+    }
+    let many_headers = many_headers
+        .body(r#"{"author": "a", "content": "b"}"#)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(
+        many_headers.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    assert_eq!(snapshot(&node).await, before);
+    assert_still_takes_posts(&node).await;
+}
+
+/// A peer address is stored, persisted and sent back in every `/chain` answer, so it must be
+/// bounded: a host name can be no longer than 253 characters.
+#[tokio::test]
+async fn an_oversized_peer_address_is_refused() {
+    let (node, _peer) = node_with_history().await;
+    let huge_host = format!("http://{}.example:8000", "a".repeat(100_000));
+    let cases = vec![Case::json(
+        "a host name of 100,000 characters",
+        "/register_node",
+        &json!({ "node_address": huge_host }),
+        "peer address",
+    )];
+    assert_all_refused_without_change(&node, &cases).await;
 }
 
 #[tokio::test]
 async fn bad_queries_paths_and_methods_get_json_errors() {
-    let node = node_with_history().await;
+    let (node, _peer) = node_with_history().await;
     let zeros = "0".repeat(64);
     let get = |name: &str, path: &str, status: StatusCode, message: &str| {
         Case::request(name, Method::GET, path, status, message)
@@ -855,13 +1243,98 @@ async fn bad_queries_paths_and_methods_get_json_errors() {
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed",
         ),
+        get("tree from a negative height", "/tree?from=-1", bad, "from"),
+        get(
+            "tree from past u64",
+            "/tree?from=18446744073709551616",
+            bad,
+            "number too large",
+        ),
+        get("tree from a word", "/tree?from=top", bad, "from"),
+        get("chain from invalid UTF-8", "/chain?from=%FF", bad, "from"),
+        get(
+            "limit past u64",
+            "/chain?limit=18446744073709551616",
+            bad,
+            "limit",
+        ),
+        get(
+            "transaction id with invalid UTF-8",
+            "/transactions/%FF%FE",
+            bad,
+            "UTF-8",
+        ),
+        get(
+            "block hash of 20,000 characters",
+            &format!("/blocks/{}", "ab".repeat(10_000)),
+            bad,
+            "expected 64 hexadecimal characters",
+        ),
+        // The query is refused before the body is read: the address must not be added.
+        Case::json(
+            "include_chain that is not a boolean",
+            "/register_node?include_chain=maybe",
+            &json!({ "node_address": "http://127.0.0.1:9" }),
+            "include_chain",
+        ),
+        Case::raw("POST /metrics", "/metrics", "{}", "method not allowed")
+            .with_status(StatusCode::METHOD_NOT_ALLOWED),
+        Case::raw(
+            "POST /nodes/resolve",
+            "/nodes/resolve",
+            "{}",
+            "method not allowed",
+        )
+        .with_status(StatusCode::METHOD_NOT_ALLOWED),
+        Case::raw(
+            "POST /peers",
+            "/peers",
+            r#"{"node_address": "http://127.0.0.1:9"}"#,
+            "method not allowed",
+        )
+        .with_status(StatusCode::METHOD_NOT_ALLOWED),
+        Case::raw("POST /status", "/status", "{}", "method not allowed")
+            .with_status(StatusCode::METHOD_NOT_ALLOWED),
+        Case::raw(
+            "POST /pending_tx",
+            "/pending_tx",
+            "{}",
+            "method not allowed",
+        )
+        .with_status(StatusCode::METHOD_NOT_ALLOWED),
+        get(
+            "GET /register_node",
+            "/register_node",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        ),
+        get(
+            "GET /register_with",
+            "/register_with",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        ),
+        Case::request(
+            "DELETE /peers",
+            Method::DELETE,
+            "/peers",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        ),
+        Case::request(
+            "PATCH a block",
+            Method::PATCH,
+            &format!("/blocks/{zeros}"),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        ),
     ];
     assert_all_refused_without_change(&node, &cases).await;
 }
 
 #[tokio::test]
 async fn a_signature_requiring_node_refuses_unsigned_posts_and_takes_signed_ones() {
-    let node = TestNode::spawn_with(Config {
+    let (node, _peer) = peered(Config {
         require_signatures: true,
         ..Config::ephemeral(DIFFICULTY)
     })
@@ -894,10 +1367,16 @@ async fn a_signature_requiring_node_refuses_unsigned_posts_and_takes_signed_ones
     let signed = signed_post(&key, "erin", "signed", now_f64());
     let response = node.post_json("/new_transaction", &signed).await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    let pending = node.pending().await;
-    assert_eq!(pending.as_array().map(Vec::len), Some(1));
-    assert_eq!(pending[0]["public_key"], signed["public_key"]);
-    assert_eq!(pending[0]["signature"], signed["signature"]);
+    let created: Value = response.json().await.expect("JSON body");
+    let listed = node
+        .get_json(&format!(
+            "/transactions/{}",
+            created["id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(listed["status"], "pending", "{listed}");
+    assert_eq!(listed["transaction"]["public_key"], signed["public_key"]);
+    assert_eq!(listed["transaction"]["signature"], signed["signature"]);
 }
 
 /// A valid block from another node of the same network: two unsigned posts and a signed
@@ -991,7 +1470,7 @@ fn index_of_signed(block: &Value) -> usize {
 #[tokio::test]
 async fn malformed_and_tampered_blocks_are_refused_by_the_rule_they_break() {
     let block = block_mined_elsewhere().await;
-    let node = node_with_history_at_genesis().await;
+    let (node, _peer) = node_with_history_at_genesis().await;
     let now = now_secs();
     let path = "/add_block";
     let header_mismatch = "does not match its header";
@@ -999,6 +1478,19 @@ async fn malformed_and_tampered_blocks_are_refused_by_the_rule_they_break() {
     let signed = index_of_signed(&block);
     let mut oversized_block = br#"{"index": 1, "transactions": [], "hash": ""#.to_vec();
     oversized_block.resize(MAX_BODY_BYTES + 1, b'0');
+    let author = block["transactions"][0]["author"].to_string();
+    let block_text = block.to_string();
+    let with_first_author = |spelled: &[u8]| {
+        let (before, after) = block_text
+            .split_once(&author)
+            .expect("the author is in the text");
+        [before.as_bytes(), b"\"", spelled, b"\"", after.as_bytes()].concat()
+    };
+    let unsigned_posts = |count: usize, content: &str| {
+        (0..count)
+            .map(|i| json!({ "author": "filler", "content": format!("{content} {i}"), "timestamp": now }))
+            .collect::<Vec<_>>()
+    };
 
     let insufficient_work = {
         let mut header = *decode_block(&block).header();
@@ -1308,6 +1800,102 @@ async fn malformed_and_tampered_blocks_are_refused_by_the_rule_they_break() {
             })),
             "too far in the future",
         ),
+        Case::json(
+            "timestamp the largest u64, re-mined",
+            path,
+            &remined(&tampered(&block, |b| b["timestamp"] = json!(u64::MAX))),
+            "too far in the future",
+        ),
+        Case::json(
+            "timestamp zero, re-mined",
+            path,
+            &remined(&tampered(&block, |b| {
+                b["timestamp"] = json!(0);
+                b["transactions"] = json!([]);
+            })),
+            "block timestamp 0 is not after the median",
+        ),
+        Case::json(
+            "index the largest u64, re-mined",
+            path,
+            &remined(&tampered(&block, |b| b["index"] = json!(u64::MAX))),
+            "does not follow its parent; expected 1",
+        ),
+        Case::json(
+            "index past u64",
+            path,
+            &tampered(&block, |b| {
+                b["index"] = json!(18_446_744_073_709_551_616_f64)
+            }),
+            "expected u64",
+        ),
+        Case::json(
+            "nonce past u64",
+            path,
+            &tampered(&block, |b| b["nonce"] = json!(1e30)),
+            "expected u64",
+        ),
+        Case::json(
+            "negative nonce",
+            path,
+            &tampered(&block, |b| b["nonce"] = json!(-1)),
+            "invalid value: integer `-1`, expected u64",
+        ),
+        Case::json(
+            "hash of a million characters",
+            path,
+            &tampered(&block, |b| b["hash"] = json!("0".repeat(1_000_000))),
+            "field `hash` must be 32 bytes",
+        ),
+        Case::raw(
+            "invalid UTF-8 in a post's author",
+            path,
+            with_first_author(&[0xff, 0xfe]),
+            "invalid unicode code point",
+        ),
+        Case::raw(
+            "lone surrogate in a post's author",
+            path,
+            with_first_author(br"\udc00"),
+            "lone",
+        ),
+        Case::json(
+            "post signed under a weak key, re-mined",
+            path,
+            &remined(&tampered(&block, |b| {
+                let tx = &mut transactions(b)[signed];
+                tx["public_key"] = json!(WEAK_PUBLIC_KEYS[0].1);
+                tx["signature"] = json!(SIGNATURE_FORGED_FOR_WEAK_KEYS);
+                *tx = without(tx, "id");
+            })),
+            "is invalid: public key is a weak (small-order) Ed25519 key",
+        ),
+        Case::json(
+            "post with a negative timestamp, re-mined",
+            path,
+            &remined(&tampered(&block, |b| {
+                let tx = &mut transactions(b)[0];
+                tx["timestamp"] = json!(-1.0);
+                *tx = without(tx, "id");
+            })),
+            "is invalid: timestamp -1 is not a non-negative number",
+        ),
+        Case::json(
+            "1,001 posts, re-mined",
+            path,
+            &remined(&tampered(&block, |b| {
+                b["transactions"] = json!(unsigned_posts(1_001, "one too many"))
+            })),
+            "block holds 1001 transactions; the limit is 1000",
+        ),
+        Case::json(
+            "over a megabyte of posts, re-mined",
+            path,
+            &remined(&tampered(&block, |b| {
+                b["transactions"] = json!(unsigned_posts(600, &"\u{e9}".repeat(990)))
+            })),
+            "bytes; the limit is 1048576",
+        ),
     ];
     assert_all_refused_without_change(&node, &cases).await;
 
@@ -1352,11 +1940,12 @@ async fn malformed_and_tampered_blocks_are_refused_by_the_rule_they_break() {
     assert_all_refused_without_change(&node, &after_acceptance).await;
 }
 
-/// A node with nothing but a pending post: blocks from elsewhere build on its genesis.
-async fn node_with_history_at_genesis() -> TestNode {
-    let node = TestNode::spawn(DIFFICULTY).await;
+/// A peered node with nothing but a pending post: blocks from elsewhere build on its
+/// genesis.
+async fn node_with_history_at_genesis() -> (TestNode, TestNode) {
+    let (node, peer) = peered(Config::ephemeral(DIFFICULTY)).await;
     node.post("dave", "pending while blocks arrive").await;
-    node
+    (node, peer)
 }
 
 /// serde's derived `Deserialize` also reads a struct from a sequence of its fields in
@@ -1364,7 +1953,7 @@ async fn node_with_history_at_genesis() -> TestNode {
 #[tokio::test]
 async fn json_arrays_are_not_taken_for_objects() {
     let block = block_mined_elsewhere().await;
-    let node = TestNode::spawn(DIFFICULTY).await;
+    let (node, _peer) = peered(Config::ephemeral(DIFFICULTY)).await;
     let block_as_array = json!([
         block["index"],
         block["transactions"],

@@ -221,8 +221,21 @@ impl ChildNode {
     /// Starts the binary with extra arguments; also returns the log lines read up to the
     /// "listening" line.
     pub fn start_with(data_dir: &Path, difficulty: u32, extra: &[&str]) -> (Self, Vec<String>) {
+        Self::launch(data_dir, difficulty, 0, extra)
+            .unwrap_or_else(|log| panic!("node exited before listening: {log:?}"))
+    }
+
+    /// Starts the binary on `port` (0: a free one); if it exits before listening, returns
+    /// the log lines it printed.
+    pub fn launch(
+        data_dir: &Path,
+        difficulty: u32,
+        port: u16,
+        extra: &[&str],
+    ) -> Result<(Self, Vec<String>), Vec<String>> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_node"))
-            .args(["--port", "0", "--difficulty", &difficulty.to_string()])
+            .args(["--port", &port.to_string()])
+            .args(["--difficulty", &difficulty.to_string()])
             .args(extra)
             .arg("--data-dir")
             .arg(data_dir)
@@ -235,10 +248,10 @@ impl ChildNode {
         let mut lines = BufReader::new(stdout).lines();
         let mut seen = Vec::new();
         let address = loop {
-            let line = lines
-                .next()
-                .expect("node printed its address before exiting")
-                .expect("readable stdout");
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.wait();
+                return Err(seen);
+            };
             seen.push(line.clone());
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 break rest
@@ -253,7 +266,22 @@ impl ChildNode {
             api: Api::new(format!("http://{address}")),
             child,
         };
-        (node, seen)
+        Ok((node, seen))
+    }
+
+    /// The port the node listens on.
+    pub fn port(&self) -> u16 {
+        self.api
+            .base
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("the base URL ends with the port")
+    }
+
+    /// The process id, to read the node's memory use from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -7,4 +7,5 @@ mod helpers;
 mod mining;
 mod network;
 mod persistence;
+mod soak;
 mod tutorial_api;

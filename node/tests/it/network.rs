@@ -350,47 +350,6 @@ async fn a_node_with_a_full_peer_set_still_lets_newcomers_sync() {
     );
 }
 
-#[tokio::test]
-async fn bad_peer_addresses_are_refused_with_the_reason() {
-    let node = TestNode::spawn(DIFFICULTY).await;
-    let cases = [
-        ("/register_node", "ftp://127.0.0.1:21", "http or https"),
-        (
-            "/register_node",
-            "http://user:secret@127.0.0.1:1",
-            "credentials",
-        ),
-        ("/register_node", "http://127.0.0.1:1/?q=1", "query"),
-        ("/register_node", "not a url", "not a URL"),
-        ("/register_node", node.base.as_str(), "its own peer"),
-        ("/register_with", "file:///etc/passwd", "http or https"),
-        ("/register_with", node.base.as_str(), "its own peer"),
-    ];
-    for (path, address, reason) in cases {
-        let response = node
-            .post_json(path, &json!({ "node_address": address }))
-            .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::BAD_REQUEST,
-            "{path} {address}"
-        );
-        let body: Value = response.json().await.expect("JSON");
-        let message = body["error"].as_str().expect("message");
-        assert!(message.contains(reason), "{path} {address}: {message}");
-    }
-    let missing = node.post_json("/register_with", &json!({})).await;
-    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
-    let unreachable = node
-        .post_json(
-            "/register_with",
-            &json!({ "node_address": "http://127.0.0.1:9" }),
-        )
-        .await;
-    assert_eq!(unreachable.status(), StatusCode::BAD_GATEWAY);
-    assert!(node.peers().await.is_empty(), "nothing was added");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_serves_the_same_page_forever_is_cut_off() {
     let honest = TestNode::spawn(DIFFICULTY).await;
@@ -406,10 +365,11 @@ async fn a_peer_that_serves_the_same_page_forever_is_cut_off() {
     let staller = fake_peer_paging(1_000_000, u128::from(u64::MAX), chain, false).await;
     let victim = TestNode::spawn(DIFFICULTY).await;
     assert_registration_fails(&victim, &staller, "inconsistently").await;
-    // The valid blocks it did serve are kept; the node is free for other work.
+    // The valid blocks it did serve are kept, the staller is not, and the node is free for
+    // other work (consensus answers rather than waiting for a sync that never ends).
     assert_eq!(victim.height().await, 3);
     assert_eq!(
         victim.get_json("/nodes/resolve").await["peers_consulted"],
-        1
+        0
     );
 }

@@ -2,14 +2,20 @@
 //! restart rebuilds the same tip.
 
 use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use chainpost_node::config::Config;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ChildNode, posts_in_chain};
+use crate::helpers::{Api, ChildNode, TestNode, posts_in_chain, wait_until};
 
 const DIFFICULTY: u32 = 8;
+/// Low enough that both nodes mine a block every few posts.
+const CRASH_DIFFICULTY: u32 = 10;
 
 fn ids(values: impl IntoIterator<Item = Value>) -> HashSet<String> {
     values
@@ -18,11 +24,11 @@ fn ids(values: impl IntoIterator<Item = Value>) -> HashSet<String> {
         .collect()
 }
 
-/// Checks that the chain links up from genesis and that `/status` agrees with it.
-async fn assert_consistent(node: &ChildNode) -> Value {
-    let chain = node.chain().await;
+/// Checks that a `/chain` answer links up from genesis and counts its blocks right.
+fn assert_links_up_from_genesis(chain: &Value) {
     let blocks = chain["chain"].as_array().expect("array");
     assert_eq!(chain["length"].as_u64(), Some(blocks.len() as u64));
+    assert_eq!(blocks[0]["index"], 0);
     for pair in blocks.windows(2) {
         assert_eq!(pair[1]["previous_hash"], pair[0]["hash"]);
         assert_eq!(
@@ -30,6 +36,13 @@ async fn assert_consistent(node: &ChildNode) -> Value {
             pair[0]["index"].as_u64().map(|i| i + 1)
         );
     }
+}
+
+/// Checks that the chain links up from genesis and that `/status` agrees with it.
+async fn assert_consistent(node: &ChildNode) -> Value {
+    let chain = node.chain().await;
+    assert_links_up_from_genesis(&chain);
+    let blocks = chain["chain"].as_array().expect("array");
     let status = node.status().await;
     assert_eq!(status["tip"], blocks[blocks.len() - 1]["hash"]);
     chain
@@ -58,78 +71,261 @@ async fn a_restart_after_kill_9_has_every_block_and_pending_post() {
     assert_eq!(node.mine().await, "Block #4 is mined.");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn posts_acknowledged_under_load_survive_kill_9_at_any_moment() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let acknowledged: Arc<Mutex<HashSet<String>>> = Arc::default();
-    for round in 0..5u32 {
-        let node = ChildNode::start(dir.path(), DIFFICULTY);
-        let chain = assert_consistent(&node).await;
-        let present: HashSet<String> = ids(posts_in_chain(&chain).into_iter().map(|(_, tx)| tx))
-            .union(&ids(node
-                .pending()
-                .await
-                .as_array()
-                .expect("array")
-                .clone()))
-            .cloned()
-            .collect();
-        let missing: Vec<_> = acknowledged
-            .lock()
-            .expect("lock")
-            .difference(&present)
-            .cloned()
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "round {round}: acknowledged posts lost: {missing:?}"
-        );
+/// Rounds of the crash test; each ends in a `kill -9`.
+const CRASH_ROUNDS: u32 = 20;
+/// A round's load runs for a random time up to this long before the kill.
+const LONGEST_ROUND_MS: u64 = 1_500;
+/// The seed when `CHAINPOST_CRASH_SEED` does not give one.
+const DEFAULT_CRASH_SEED: u64 = 20_260_101;
+/// Guards waits on another process against hangs only.
+const PATIENCE: Duration = Duration::from_secs(60);
 
-        // Writers and a miner run concurrently; the kill lands after a number of
-        // acknowledgements that differs each round, mid-flight for the others.
-        let kill_after = 10 + 7 * round as usize;
-        let (enough, mut enough_rx) = tokio::sync::watch::channel(false);
-        let mut writers = Vec::new();
-        for writer in 0..4 {
-            let api = node.api.clone();
-            let acknowledged = acknowledged.clone();
-            let enough = enough.clone();
-            writers.push(tokio::spawn(async move {
-                for i in 0.. {
-                    let body = json!({ "author": format!("writer{writer}"), "content": format!("round {round} post {i}") });
-                    let Ok(response) = api.http.post(api.url("/new_transaction")).json(&body).send().await else {
-                        return;
-                    };
-                    if response.status() != StatusCode::CREATED {
-                        return;
-                    }
-                    let Ok(created) = response.json::<Value>().await else { return };
-                    let mut acked = acknowledged.lock().expect("lock");
-                    acked.insert(created["id"].as_str().expect("id").to_owned());
-                    if acked.len() >= kill_after * (round as usize + 1) {
-                        let _ = enough.send(true);
-                    }
-                }
-            }));
-        }
-        let miner = {
-            let api = node.api.clone();
-            tokio::spawn(
-                async move { while api.http.get(api.url("/mine")).send().await.is_ok() {} },
-            )
-        };
-        enough_rx
-            .wait_for(|done| *done)
-            .await
-            .expect("writers signal");
-        node.kill_9();
-        for writer in writers {
-            writer.await.expect("writer task");
-        }
-        miner.await.expect("miner task");
+/// SplitMix64: a few lines of deterministic randomness, so that a seed replays a run.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % bound
     }
 }
 
+/// What the crashing node has acknowledged.
+#[derive(Debug, Default, Clone)]
+struct Acknowledged {
+    /// Posts it answered 201.
+    posts: HashSet<String>,
+    /// Blocks it showed as its tip before answering a later post 201. The node commits
+    /// changes in the order it makes them, so that post's commit made the block durable.
+    blocks: HashSet<String>,
+}
+
+type Shared = Arc<Mutex<Acknowledged>>;
+
+/// The node under test: mining continuously, joined to `relay`, on `port` when free (so
+/// the relay keeps reaching it at the address it knows).
+fn start_crashing_node(dir: &Path, port: u16, relay: &str) -> ChildNode {
+    let flags = ["--mine", "--mining-threads", "1", "--peer", relay];
+    let launched = ChildNode::launch(dir, CRASH_DIFFICULTY, port, &flags).or_else(|log| {
+        eprintln!("port {port} was taken ({log:?}); restarting on a free one");
+        ChildNode::launch(dir, CRASH_DIFFICULTY, 0, &flags)
+    });
+    launched.expect("the node restarts").0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_posts_and_blocks_survive_kill_9_while_mining_and_gossiping() {
+    let seed = std::env::var("CHAINPOST_CRASH_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or(DEFAULT_CRASH_SEED);
+    eprintln!("crash test seed {seed}; CHAINPOST_CRASH_SEED={seed} replays it");
+    let mut random = SplitMix64(seed);
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A second node that gossips its own posts and blocks to the crashing one.
+    let relay = TestNode::spawn_with(Config {
+        mine: true,
+        mining_threads: Some(1),
+        ..Config::ephemeral(CRASH_DIFFICULTY)
+    })
+    .await;
+    let acknowledged = Shared::default();
+    let mut port = 0;
+    for round in 0..CRASH_ROUNDS {
+        let node = start_crashing_node(dir.path(), port, &relay.base);
+        port = node.port();
+        let before = acknowledged.lock().expect("lock").clone();
+        assert_everything_acknowledged_is_back(&node, &before, round).await;
+
+        let relay_writing = Arc::new(AtomicBool::new(true));
+        let mut load = Vec::new();
+        for writer in 0..3 {
+            let author = format!("round {round} writer {writer}");
+            load.push(tokio::spawn(post_until_killed(
+                node.api.clone(),
+                author,
+                acknowledged.clone(),
+            )));
+        }
+        load.push(tokio::spawn(observe_tips_until_killed(
+            node.api.clone(),
+            round,
+            acknowledged.clone(),
+        )));
+        load.push(tokio::spawn(post_to_relay(
+            relay.api.clone(),
+            round,
+            relay_writing.clone(),
+        )));
+        // The kill must land at an arbitrary moment, not after any event: a timer is the
+        // point here.
+        tokio::time::sleep(Duration::from_millis(random.below(LONGEST_ROUND_MS))).await;
+        node.kill_9();
+        relay_writing.store(false, Ordering::Relaxed);
+        for task in load {
+            task.await.expect("load task");
+        }
+    }
+    let node = start_crashing_node(dir.path(), port, &relay.base);
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert_everything_acknowledged_is_back(&node, &acknowledged, CRASH_ROUNDS).await;
+    let status = node.status().await;
+    eprintln!(
+        "crash test: {CRASH_ROUNDS} kills; {} posts and {} blocks acknowledged, all back; height {}, {} blocks known",
+        acknowledged.posts.len(),
+        acknowledged.blocks.len(),
+        status["height"],
+        status["blocks_known"],
+    );
+    assert!(
+        acknowledged.posts.len() >= CRASH_ROUNDS as usize && !acknowledged.blocks.is_empty(),
+        "the load acknowledged almost nothing: the test proved nothing"
+    );
+}
+
+/// Posts as `author` until the node stops answering; records every 201.
+async fn post_until_killed(node: Api, author: String, acknowledged: Shared) {
+    for i in 0.. {
+        let Some(id) = post_once(&node, &author, &format!("post {i}")).await else {
+            return;
+        };
+        acknowledged.lock().expect("lock").posts.insert(id);
+    }
+}
+
+/// Reads the tip, then posts; once the post is acknowledged, so is the tip read before it.
+async fn observe_tips_until_killed(node: Api, round: u32, acknowledged: Shared) {
+    for i in 0.. {
+        let Ok(response) = node.http.get(node.url("/status")).send().await else {
+            return;
+        };
+        let Ok(status) = response.json::<Value>().await else {
+            return;
+        };
+        let tip = status["tip"].as_str().expect("tip").to_owned();
+        let Some(id) = post_once(
+            &node,
+            &format!("round {round} observer"),
+            &format!("mark {i}"),
+        )
+        .await
+        else {
+            return;
+        };
+        let mut acknowledged = acknowledged.lock().expect("lock");
+        acknowledged.posts.insert(id);
+        acknowledged.blocks.insert(tip);
+    }
+}
+
+/// Posts to the relay, which gossips them on, while `writing` holds.
+async fn post_to_relay(relay: Api, round: u32, writing: Arc<AtomicBool>) {
+    for i in 0.. {
+        if !writing.load(Ordering::Relaxed) {
+            return;
+        }
+        post_once(
+            &relay,
+            &format!("round {round} relayed"),
+            &format!("post {i}"),
+        )
+        .await
+        .expect("the relay is never killed");
+    }
+}
+
+/// One post; its id if acknowledged, `None` if the node went away before answering. Any
+/// answer but 201 to a valid post fails the test.
+async fn post_once(node: &Api, author: &str, content: &str) -> Option<String> {
+    let response = node
+        .http
+        .post(node.url("/new_transaction"))
+        .json(&json!({ "author": author, "content": content }))
+        .send()
+        .await
+        .ok()?;
+    let status = response.status();
+    let body = response.bytes().await.ok()?;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "a valid post was refused: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let created: Value = serde_json::from_slice(&body).expect("JSON answer");
+    Some(created["id"].as_str().expect("id").to_owned())
+}
+
+/// After a restart: every acknowledged post is pending or confirmed, every acknowledged
+/// block is known, the chain links up from genesis, `/status` agrees with `/chain`, and no
+/// known block has more work than the tip. The node is already mining and syncing again,
+/// so each check reads one consistent answer or re-reads until two answers agree.
+async fn assert_everything_acknowledged_is_back(
+    node: &ChildNode,
+    acknowledged: &Acknowledged,
+    round: u32,
+) {
+    let chain = node.chain().await;
+    assert_links_up_from_genesis(&chain);
+    let blocks = chain["chain"].as_array().expect("array");
+    let mut present = ids(posts_in_chain(&chain).into_iter().map(|(_, tx)| tx));
+    present.extend(ids(node.pending().await.as_array().expect("array").clone()));
+    for id in acknowledged.posts.difference(&present) {
+        // Mined between the two reads above: ask about it alone.
+        let response = node.get(&format!("/transactions/{id}")).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "after kill {round}: acknowledged post {id} is lost"
+        );
+    }
+    let on_best_chain: HashSet<&str> = blocks.iter().filter_map(|b| b["hash"].as_str()).collect();
+    for hash in &acknowledged.blocks {
+        if !on_best_chain.contains(hash.as_str()) {
+            let response = node.get(&format!("/blocks/{hash}")).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::OK,
+                "after kill {round}: acknowledged block {hash} is lost"
+            );
+        }
+    }
+    wait_until(
+        "/status and /chain describe the same tip",
+        PATIENCE,
+        || async {
+            let status = node.status().await;
+            let chain = node.chain().await;
+            let blocks = chain["chain"].as_array().expect("array");
+            let last = &blocks[blocks.len() - 1];
+            let settled =
+                node.status().await["tip"] == status["tip"] && status["tip"] == last["hash"];
+            if settled {
+                assert_eq!(status["height"], last["index"], "after kill {round}");
+                assert_eq!(status["length"].as_u64(), Some(blocks.len() as u64));
+            }
+            settled
+        },
+    )
+    .await;
+    let height = node.height().await;
+    let tree = node.get_json(&format!("/tree?from={height}")).await;
+    let work_of = |block: &Value| block["cumulative_work"].as_u64().expect("work");
+    let tree_blocks = tree["blocks"].as_array().expect("array");
+    let tip = tree_blocks
+        .iter()
+        .find(|block| block["hash"] == tree["tip"])
+        .expect("the tip is in the tree");
+    assert!(
+        tree_blocks
+            .iter()
+            .all(|block| work_of(block) <= work_of(tip)),
+        "after kill {round}: a known block has more work than the tip: {tree}"
+    );
+}
 #[tokio::test]
 async fn sigterm_shuts_down_cleanly_and_keeps_the_chain() {
     let dir = tempfile::tempdir().expect("temp dir");

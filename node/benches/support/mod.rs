@@ -1,0 +1,234 @@
+//! What the benchmarks share: chains built ahead of time, and the `node` binary run as a
+//! child process the way a user runs it.
+
+#![allow(dead_code, reason = "each benchmark uses a part of this module")]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use chainpost_node::chain::block::{BlockHeader, merkle_root};
+use chainpost_node::chain::pow::Midstate;
+use chainpost_node::chain::{Block, BlockHash, ChainParams, Transaction};
+use chainpost_node::config::Config;
+use chainpost_node::node::Node;
+use chainpost_node::p2p::Network;
+use chainpost_node::startup::Application;
+use ed25519_dalek::SigningKey;
+use tokio::sync::oneshot;
+
+/// What goes into each block of a generated chain.
+#[derive(Clone, Copy)]
+pub struct Posts<'a> {
+    /// Posts per block.
+    pub per_block: usize,
+    /// Bytes of content per post.
+    pub content_bytes: usize,
+    /// Signs every post with this key when given.
+    pub signer: Option<&'a SigningKey>,
+}
+
+impl Posts<'_> {
+    /// One short unsigned post per block.
+    pub const ONE_UNSIGNED: Posts<'static> = Posts {
+        per_block: 1,
+        content_bytes: 0,
+        signer: None,
+    };
+}
+
+/// A valid chain of `length` blocks on top of `params`' genesis, stamped one second apart.
+pub fn chain(params: &ChainParams, length: usize, posts: Posts) -> Vec<(Block, BlockHash)> {
+    let mut parent = params.genesis();
+    let mut blocks = Vec::with_capacity(length);
+    let padding = "x".repeat(posts.content_bytes);
+    for height in 1..=length as u64 {
+        let timestamp = parent.header().timestamp + 1;
+        let txs: Vec<_> = (0..posts.per_block)
+            .map(|i| {
+                let author = "bench".to_owned();
+                let content = format!("post {height}.{i} {padding}");
+                Arc::new(match posts.signer {
+                    Some(key) => Transaction::signed(author, content, timestamp as f64, key),
+                    None => Transaction::new(author, content, timestamp as f64, None),
+                })
+            })
+            .collect();
+        let mut header = BlockHeader {
+            index: height,
+            previous_hash: parent.hash(),
+            merkle_root: merkle_root(&txs),
+            timestamp,
+            difficulty: params.difficulty,
+            nonce: 0,
+        };
+        header.nonce = Midstate::new(&header)
+            .search(0..u64::MAX)
+            .expect("a low difficulty always has a nonce");
+        let block = Block::new(header, txs);
+        parent = block.clone();
+        let hash = block.hash();
+        blocks.push((block, hash));
+    }
+    blocks
+}
+
+/// A node running on the benchmark's own tokio runtime, on a free loopback port.
+pub struct InProcessNode {
+    /// The node.
+    pub node: Arc<Node>,
+    /// Its network side.
+    pub network: Arc<Network>,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    stop: oneshot::Sender<()>,
+}
+
+impl InProcessNode {
+    /// Builds the node and serves it in the background.
+    pub async fn start(config: Config) -> Self {
+        let app = Application::build(config).await.expect("node builds");
+        let (stop, stopped) = oneshot::channel();
+        let running = InProcessNode {
+            node: app.node(),
+            network: app.network(),
+            url: format!("http://{}", app.address()),
+            stop,
+        };
+        tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        running
+    }
+
+    /// A node that already holds `blocks`, submitted as a syncing peer would: in pages.
+    pub async fn holding(config: Config, blocks: &[(Block, BlockHash)]) -> Self {
+        let running = Self::start(config).await;
+        for page in blocks.chunks(500) {
+            let submitted = running.node.submit_blocks(page.to_vec(), None).await;
+            assert!(submitted.error.is_none(), "the generated chain is valid");
+        }
+        running
+    }
+
+    /// Shuts the node down gracefully.
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+    }
+}
+
+/// The `node` binary of this build, running as a child process; killed when dropped.
+pub struct ChildNode {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    child: Child,
+}
+
+impl ChildNode {
+    /// Starts the node on a free port with `args`, and waits until it listens.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_node"))
+            .args(["--port", "0"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "warn,node=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the node binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("the node printed its address before exiting")
+                .expect("readable stdout");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':'))
+                    .collect::<String>();
+            }
+        };
+        // Keep draining the log so the node never blocks on a full pipe; pass on what
+        // would explain a strange figure.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if line.contains("WARN") || line.contains("ERROR") {
+                    eprintln!("node: {line}");
+                }
+            }
+        });
+        ChildNode {
+            url: format!("http://{address}"),
+            child,
+        }
+    }
+
+    /// The node's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops the node with SIGTERM and waits for it: a graceful stop commits what the
+    /// node has accepted, even what `/status` showed before its commit finished.
+    pub fn stop(mut self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM delivered");
+        let exit = self.child.wait().expect("the node exits");
+        assert!(exit.success(), "the node stopped cleanly: {exit}");
+    }
+
+    /// Makes the high-water mark start again from the current resident set.
+    pub fn reset_peak_memory(&self) {
+        // Writing 5 to clear_refs resets VmHWM (proc(5)).
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5")
+            .expect("reset the node's peak memory (needs to own the process)");
+    }
+
+    /// Resident memory now and its high-water mark, in MiB, from `/proc`.
+    pub fn memory_mib(&self) -> Memory {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the node's /proc status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|kib| kib.parse::<f64>().ok())
+                .map(|kib| kib / 1024.0)
+                .unwrap_or_else(|| panic!("{name} in /proc status"))
+        };
+        Memory {
+            resident: field("VmRSS:"),
+            peak: field("VmHWM:"),
+        }
+    }
+}
+
+impl Drop for ChildNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A process's memory, in MiB.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// Resident now (VmRSS).
+    pub resident: f64,
+    /// Highest resident so far (VmHWM).
+    pub peak: f64,
+}
+
+/// The median of some figures.
+pub fn median(mut figures: Vec<f64>) -> f64 {
+    figures.sort_by(f64::total_cmp);
+    figures[figures.len() / 2]
+}

@@ -1,0 +1,141 @@
+//! The tutorial's `{"length", "chain", "peers"}` document, streamed a few blocks at a time.
+//!
+//! A whole chain can be hundreds of megabytes of JSON. Serializing it into one buffer and
+//! then handing that to the socket would hold it in memory once as blocks and once more as
+//! text; streaming holds only the blocks (shared with the tree) and one chunk of text.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+
+use crate::chain::Block;
+use crate::wire::BlockJson;
+
+/// Blocks serialized per chunk: big enough to amortize a write, small enough that a chunk
+/// of ordinary blocks stays around a hundred kilobytes.
+const BLOCKS_PER_CHUNK: usize = 64;
+
+/// A chain (or a page of it) with the peers, as the tutorial's `/chain` and
+/// `/register_node` answer.
+pub struct ChainDocument {
+    /// The whole best chain's length, even when `blocks` is one page of it.
+    pub length: u64,
+    /// The blocks sent, in chain order.
+    pub blocks: Vec<Arc<Block>>,
+    /// Peer URLs.
+    pub peers: Vec<String>,
+}
+
+impl ChainDocument {
+    fn chunks(self) -> impl Iterator<Item = Bytes> {
+        let head = Bytes::from(format!(r#"{{"length":{},"chain":["#, self.length));
+        let tail = {
+            let mut tail = b"],\"peers\":".to_vec();
+            serde_json::to_writer(&mut tail, &self.peers).unwrap_or_else(|_| {
+                unreachable!("a list of strings always serializes");
+            });
+            tail.push(b'}');
+            Bytes::from(tail)
+        };
+        let blocks: Arc<[Arc<Block>]> = self.blocks.into();
+        let starts = (0..blocks.len()).step_by(BLOCKS_PER_CHUNK);
+        let body = starts.map(move |start| {
+            let end = (start + BLOCKS_PER_CHUNK).min(blocks.len());
+            encode_blocks(&blocks[start..end], start == 0)
+        });
+        std::iter::once(head)
+            .chain(body)
+            .chain(std::iter::once(tail))
+    }
+}
+
+/// `block,block,...`, with a leading comma unless this is the first chunk.
+fn encode_blocks(blocks: &[Arc<Block>], first: bool) -> Bytes {
+    let mut out = Vec::with_capacity(blocks.iter().map(|block| block.encoded_len() * 2).sum());
+    for (i, block) in blocks.iter().enumerate() {
+        if i > 0 || !first {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, &BlockJson::from_block(block)).unwrap_or_else(|_| {
+            unreachable!("block JSON has only string keys and finite numbers");
+        });
+    }
+    Bytes::from(out)
+}
+
+impl IntoResponse for ChainDocument {
+    fn into_response(self) -> Response {
+        // The iterator is lazy: each chunk is serialized only when the socket wants more.
+        let stream = futures_util::stream::iter(self.chunks().map(Ok::<_, Infallible>));
+        (
+            [(CONTENT_TYPE, "application/json")],
+            Body::from_stream(stream),
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::ChainParams;
+    use crate::chain::test_support::*;
+    use serde_json::Value;
+
+    fn document(blocks: usize) -> (ChainDocument, Vec<Arc<Block>>) {
+        let params = ChainParams::new(0, false).expect("valid");
+        let mut chain = vec![Arc::new(params.genesis())];
+        for i in 1..blocks {
+            let parent = chain[i - 1].clone();
+            let post = unsigned_arc("a", &format!("post {i}"), i as f64);
+            chain.push(Arc::new(mine_child(&parent, vec![post], &params)));
+        }
+        let document = ChainDocument {
+            length: 1_000,
+            blocks: chain.clone(),
+            peers: vec!["http://127.0.0.1:9".into()],
+        };
+        (document, chain)
+    }
+
+    #[test]
+    fn the_streamed_document_is_the_tutorials_json_at_every_chunk_boundary() {
+        for blocks in [
+            0,
+            1,
+            BLOCKS_PER_CHUNK,
+            BLOCKS_PER_CHUNK + 1,
+            3 * BLOCKS_PER_CHUNK,
+        ] {
+            let (document, chain) = document(blocks.max(1));
+            let chain = if blocks == 0 { Vec::new() } else { chain };
+            let document = ChainDocument {
+                blocks: chain.clone(),
+                ..document
+            };
+            let text: Vec<u8> = document.chunks().flat_map(|chunk| chunk.to_vec()).collect();
+            let parsed: Value = serde_json::from_slice(&text).expect("valid JSON");
+            let expected: Vec<Value> = chain
+                .iter()
+                .map(|block| serde_json::to_value(BlockJson::from_block(block)).expect("json"))
+                .collect();
+            assert_eq!(parsed["length"], 1_000, "{blocks} blocks");
+            assert_eq!(parsed["chain"], Value::Array(expected), "{blocks} blocks");
+            assert_eq!(parsed["peers"], serde_json::json!(["http://127.0.0.1:9"]));
+        }
+    }
+
+    #[test]
+    fn no_chunk_holds_more_than_its_share_of_blocks() {
+        let (document, _) = document(5 * BLOCKS_PER_CHUNK);
+        let blocks_per_chunk: Vec<usize> = document
+            .chunks()
+            .map(|chunk| chunk.windows(7).filter(|w| w == br#""index""#).count())
+            .collect();
+        assert!(blocks_per_chunk.iter().all(|&n| n <= BLOCKS_PER_CHUNK));
+        assert_eq!(blocks_per_chunk.iter().sum::<usize>(), 5 * BLOCKS_PER_CHUNK);
+    }
+}
