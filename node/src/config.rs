@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use clap::builder::TypedValueParser as _;
+
+use crate::chain::mempool::MempoolLimits;
 
 pub use crate::logging::LogFormat;
 
@@ -66,6 +69,13 @@ pub struct Config {
     #[arg(long, env = "CHAINPOST_MINING_THREADS",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub mining_threads: Option<u16>,
+
+    /// Most posts pending at once; further posts get 503 until a block makes room.
+    #[arg(long, env = "CHAINPOST_MAX_PENDING", default_value_t = MempoolLimits::default().max_count,
+          value_parser = clap::value_parser!(u64)
+              .range(1..=1_000_000)
+              .map(|count| usize::try_from(count).unwrap_or(usize::MAX)))]
+    pub max_pending: usize,
 }
 
 impl Config {
@@ -84,6 +94,7 @@ impl Config {
             mine: false,
             log_format: LogFormat::Text,
             mining_threads: None,
+            max_pending: MempoolLimits::default().max_count,
         }
     }
 }
@@ -99,6 +110,7 @@ mod tests {
         assert_eq!(config.port, 8000);
         assert_eq!(config.difficulty, 16);
         assert!(!config.in_memory && !config.require_signatures);
+        assert_eq!(config.max_pending, 100_000);
     }
 
     #[test]
@@ -106,5 +118,6 @@ mod tests {
         assert!(Config::try_parse_from(["node", "--difficulty", "65"]).is_err());
         assert!(Config::try_parse_from(["node", "--port", "70000"]).is_err());
         assert!(Config::try_parse_from(["node", "--mining-threads", "0"]).is_err());
+        assert!(Config::try_parse_from(["node", "--max-pending", "0"]).is_err());
     }
 }

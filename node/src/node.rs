@@ -637,8 +637,10 @@ mod tests {
     /// A node whose difficulty no test can mine: its searches end only by being stopped.
     fn unmineable_node() -> Arc<Node> {
         let params = ChainParams::new(48, false).expect("valid");
-        let (store, _) = Store::in_memory(params.genesis().hash()).expect("store");
-        let chain = ChainState::new(params, MempoolLimits::default());
+        let limits = MempoolLimits::default();
+        let (store, _) =
+            Store::in_memory(params.genesis().hash(), limits.max_count).expect("store");
+        let chain = ChainState::new(params, limits);
         Arc::new(Node::new(chain, store, 2, None))
     }
 

@@ -51,8 +51,9 @@ impl Application {
         let address = listener.local_addr()?;
 
         let genesis = params.genesis().hash();
+        let max_pending = config.max_pending;
         let (store, loaded) = if config.in_memory {
-            Store::in_memory(genesis)?
+            Store::in_memory(genesis, max_pending)?
         } else {
             let dir = config
                 .data_dir
@@ -63,17 +64,13 @@ impl Application {
             let path = dir.join("chain.redb");
             tracing::info!(path = %path.display(), "opening the chain database");
             // redb fsyncs on open; keep that off the runtime's threads.
-            tokio::task::spawn_blocking(move || Store::open(&path, genesis)).await??
+            tokio::task::spawn_blocking(move || Store::open(&path, genesis, max_pending)).await??
         };
+        let limits = MempoolLimits::for_count(max_pending);
         let recorded_tip = loaded.best_tip;
         let (blocks, pending) = (loaded.blocks.len(), loaded.mempool.len());
         let chain = tokio::task::spawn_blocking(move || {
-            ChainState::restore(
-                params,
-                MempoolLimits::default(),
-                loaded.blocks,
-                loaded.mempool,
-            )
+            ChainState::restore(params, limits, loaded.blocks, loaded.mempool)
         })
         .await??;
         let tip = chain.tree().tip().hash();

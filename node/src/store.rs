@@ -148,26 +148,39 @@ impl Drop for Writer {
 
 impl Store {
     /// Opens (or creates) the database at `path`, checks it belongs to the network whose
-    /// genesis is `genesis`, and reads everything back.
-    pub fn open(path: &Path, genesis: BlockHash) -> Result<(Store, Loaded), StoreError> {
+    /// genesis is `genesis`, and reads everything back. `max_pending` is the mempool's
+    /// bound; the writer's index of pending posts is sized for it up front, because
+    /// growing a large index in the middle of a commit stalls every waiting writer.
+    pub fn open(
+        path: &Path,
+        genesis: BlockHash,
+        max_pending: usize,
+    ) -> Result<(Store, Loaded), StoreError> {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(db_error)?;
-        Self::start(db, genesis)
+        Self::start(db, genesis, max_pending)
     }
 
     /// A store that keeps everything in memory, for throwaway nodes and tests.
-    pub fn in_memory(genesis: BlockHash) -> Result<(Store, Loaded), StoreError> {
+    pub fn in_memory(
+        genesis: BlockHash,
+        max_pending: usize,
+    ) -> Result<(Store, Loaded), StoreError> {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(db_error)?;
-        Self::start(db, genesis)
+        Self::start(db, genesis, max_pending)
     }
 
-    fn start(db: Database, genesis: BlockHash) -> Result<(Store, Loaded), StoreError> {
+    fn start(
+        db: Database,
+        genesis: BlockHash,
+        max_pending: usize,
+    ) -> Result<(Store, Loaded), StoreError> {
         check_network(&db, genesis)?;
-        let (loaded, pending) = load(&db)?;
+        let (loaded, pending) = load(&db, max_pending)?;
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -272,7 +285,7 @@ fn migrate_pending_by_id(
     Ok(())
 }
 
-fn load(db: &Database) -> Result<(Loaded, PendingIndex), StoreError> {
+fn load(db: &Database, max_pending: usize) -> Result<(Loaded, PendingIndex), StoreError> {
     let txn = db.begin_read().map_err(db_error)?;
     let blocks_table = txn.open_table(BLOCKS).map_err(db_error)?;
     let order = txn.open_table(BLOCK_ORDER).map_err(db_error)?;
@@ -289,7 +302,10 @@ fn load(db: &Database) -> Result<(Loaded, PendingIndex), StoreError> {
 
     let mempool_table = txn.open_table(MEMPOOL).map_err(db_error)?;
     let mut mempool = Vec::new();
-    let mut pending = PendingIndex::default();
+    let mut pending = PendingIndex {
+        arrivals: HashMap::with_capacity(max_pending),
+        next_arrival: 0,
+    };
     for row in mempool_table.iter().map_err(db_error)? {
         let (arrival, bytes) = row.map_err(db_error)?;
         let tx = decode_transaction(bytes.value())?;
@@ -320,7 +336,7 @@ fn load(db: &Database) -> Result<(Loaded, PendingIndex), StoreError> {
 }
 
 /// The writer's view of the pending table: which arrival number holds each post.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct PendingIndex {
     arrivals: HashMap<TxId, u64>,
     next_arrival: u64,
@@ -450,6 +466,8 @@ mod tests {
     use crate::chain::ChainParams;
     use crate::chain::test_support::*;
 
+    const TEST_MAX_PENDING: usize = 1_000;
+
     fn params() -> ChainParams {
         ChainParams::new(0, false).expect("valid")
     }
@@ -467,7 +485,8 @@ mod tests {
         ));
         let (x, y) = (unsigned_arc("a", "x", 2.0), unsigned_arc("a", "y", 3.0));
         {
-            let (store, loaded) = Store::open(&path, genesis.hash()).expect("opens");
+            let (store, loaded) =
+                Store::open(&path, genesis.hash(), TEST_MAX_PENDING).expect("opens");
             assert!(loaded.blocks.is_empty() && loaded.mempool.is_empty());
             store
                 .write(Batch {
@@ -487,7 +506,8 @@ mod tests {
                 .await
                 .expect("durable");
         }
-        let (_store, loaded) = Store::open(&path, genesis.hash()).expect("reopens");
+        let (_store, loaded) =
+            Store::open(&path, genesis.hash(), TEST_MAX_PENDING).expect("reopens");
         assert_eq!(loaded.blocks.len(), 1);
         assert_eq!(loaded.blocks[0].hash(), b1.hash());
         assert_eq!(loaded.best_tip, Some(b1.hash()));
@@ -501,10 +521,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("chain.redb");
         let ours = params().genesis().hash();
-        drop(Store::open(&path, ours).expect("opens"));
+        drop(Store::open(&path, ours, TEST_MAX_PENDING).expect("opens"));
         let theirs = ChainParams::new(1, false).expect("valid").genesis().hash();
         assert!(matches!(
-            Store::open(&path, theirs),
+            Store::open(&path, theirs, TEST_MAX_PENDING),
             Err(StoreError::WrongNetwork { .. })
         ));
     }
@@ -535,7 +555,8 @@ mod tests {
             }
             txn.commit().expect("commit");
         }
-        let (_, loaded) = Store::open(&path, genesis).expect("opens and migrates");
+        let (_, loaded) =
+            Store::open(&path, genesis, TEST_MAX_PENDING).expect("opens and migrates");
         let pending: Vec<_> = loaded.mempool.iter().map(|tx| tx.id()).collect();
         assert_eq!(pending, vec![first.id(), second.id()]);
     }
@@ -547,7 +568,7 @@ mod tests {
         let genesis = params().genesis().hash();
         let post = unsigned_arc("a", "back again", 1.0);
         {
-            let (store, _) = Store::open(&path, genesis).expect("opens");
+            let (store, _) = Store::open(&path, genesis, TEST_MAX_PENDING).expect("opens");
             let added = Batch {
                 mempool_added: vec![post.clone()],
                 ..Batch::default()
@@ -574,7 +595,7 @@ mod tests {
                 .await
                 .expect("durable");
         }
-        let (_, loaded) = Store::open(&path, genesis).expect("reopens");
+        let (_, loaded) = Store::open(&path, genesis, TEST_MAX_PENDING).expect("reopens");
         let pending: Vec<_> = loaded.mempool.iter().map(|tx| tx.id()).collect();
         assert_eq!(pending, vec![post.id()]);
     }
@@ -583,8 +604,12 @@ mod tests {
     async fn a_barrier_resolves_only_after_what_was_queued_before_it() {
         use futures_util::FutureExt;
         let dir = tempfile::tempdir().expect("temp dir");
-        let (store, _) =
-            Store::open(&dir.path().join("chain.redb"), params().genesis().hash()).expect("opens");
+        let (store, _) = Store::open(
+            &dir.path().join("chain.redb"),
+            params().genesis().hash(),
+            TEST_MAX_PENDING,
+        )
+        .expect("opens");
         for round in 0..20 {
             let write = store.write(Batch {
                 mempool_added: vec![unsigned_arc("a", &round.to_string(), 1.0)],
@@ -598,9 +623,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_writer_index_has_room_for_a_full_mempool_from_the_start() {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .expect("opens");
+        check_network(&db, params().genesis().hash()).expect("a new database");
+        let (_, pending) = load(&db, 50_000).expect("loads");
+        assert!(pending.arrivals.capacity() >= 50_000);
+    }
+
     #[tokio::test]
     async fn concurrent_batches_all_become_durable() {
-        let (store, _) = Store::in_memory(params().genesis().hash()).expect("opens");
+        let (store, _) =
+            Store::in_memory(params().genesis().hash(), TEST_MAX_PENDING).expect("opens");
         let writes: Vec<_> = (0..100)
             .map(|i| {
                 store.write(Batch {

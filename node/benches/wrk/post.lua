@@ -6,7 +6,10 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+-- The first script argument tags the contents, so that two runs against one node post
+-- different posts.
 function init(args)
+  tag = args[1] or "load"
   counter = 0
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
@@ -14,7 +17,7 @@ end
 
 function request()
   counter = counter + 1
-  local body = string.format('{"author":"load-%d","content":"post %d from thread %d"}', id, counter, id)
+  local body = string.format('{"author":"load-%d","content":"%s post %d from thread %d"}', id, tag, counter, id)
   return wrk.format(nil, nil, nil, body)
 end
 

@@ -55,6 +55,21 @@ impl Default for MempoolLimits {
     }
 }
 
+impl MempoolLimits {
+    /// Room for `max_count` posts of the default average size, and never fewer bytes
+    /// than the default, so that a small pool still takes the largest post.
+    pub fn for_count(max_count: usize) -> Self {
+        let default = MempoolLimits::default();
+        let bytes_per_post = default.max_bytes / default.max_count;
+        MempoolLimits {
+            max_count,
+            max_bytes: max_count
+                .saturating_mul(bytes_per_post)
+                .max(default.max_bytes),
+        }
+    }
+}
+
 /// Posts waiting for a block, in arrival order.
 #[derive(Debug, Clone, Default)]
 pub struct Mempool {
@@ -64,10 +79,11 @@ pub struct Mempool {
 }
 
 impl Mempool {
-    /// An empty pool with the given limits.
+    /// An empty pool with the given limits, sized for them up front: growing a large map
+    /// would stall every request waiting on the node's state.
     pub fn new(limits: MempoolLimits) -> Self {
         Mempool {
-            txs: IndexMap::new(),
+            txs: IndexMap::with_capacity(limits.max_count),
             bytes: 0,
             limits,
         }
@@ -194,6 +210,29 @@ mod tests {
             Err(MempoolError::Duplicate { id: tx.id() })
         );
         assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn limits_for_a_count_scale_bytes_but_never_below_the_default() {
+        let default = MempoolLimits::default();
+        assert_eq!(MempoolLimits::for_count(default.max_count), default);
+        assert_eq!(MempoolLimits::for_count(1).max_bytes, default.max_bytes);
+        let large = MempoolLimits::for_count(4 * default.max_count);
+        assert_eq!(large.max_count, 4 * default.max_count);
+        let bytes_per_post = default.max_bytes / default.max_count;
+        assert_eq!(large.max_bytes, large.max_count * bytes_per_post);
+        assert_eq!(MempoolLimits::for_count(usize::MAX).max_bytes, usize::MAX);
+    }
+
+    #[test]
+    fn filling_to_the_bound_never_grows_the_map() {
+        let mut pool = pool(1_000, usize::MAX);
+        let capacity = pool.txs.capacity();
+        for i in 0..1_000 {
+            pool.insert(unsigned_arc("a", &i.to_string(), 1.0))
+                .expect("room");
+        }
+        assert_eq!(pool.txs.capacity(), capacity);
     }
 
     #[test]

@@ -175,3 +175,23 @@ async fn metrics_count_mined_blocks_and_mirror_the_chain() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_full_mempool_refuses_with_503_until_a_block_makes_room() {
+    let mut config = chainpost_node::config::Config::ephemeral(8);
+    config.max_pending = 2;
+    let node = TestNode::spawn_with(config).await;
+    node.post("fay", "one").await;
+    node.post("fay", "two").await;
+    let refused = node.new_transaction("fay", "three").await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = refused.json().await.expect("JSON");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("mempool full")),
+        "{body}"
+    );
+    node.mine().await;
+    node.post("fay", "three").await;
+}
