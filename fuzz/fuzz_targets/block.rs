@@ -32,7 +32,7 @@ const NOW: u64 = GENESIS_TIMESTAMP + 3600;
 /// blocks built on these (see fuzz/README.md), so mutations start from valid parents.
 static FIXTURE: LazyLock<ChainState> = LazyLock::new(|| {
     let params = ChainParams::new(0, false).expect("difficulty 0 is valid");
-    let mut state = ChainState::new(params.clone(), MempoolLimits::default());
+    let mut state = ChainState::new(params.clone(), MempoolLimits::for_count(1_000));
     let genesis = params.genesis();
     let main1 = child(&genesis, vec![post("main 1")]);
     let main2 = child(&main1, vec![post("main 2")]);

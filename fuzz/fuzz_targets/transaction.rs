@@ -82,7 +82,7 @@ fn check_admission(tx: &Transaction, params: &ChainParams) {
     };
     assert_eq!(verdict, Ok(()), "admitted a post validation refuses");
     assert!(HEADER_LEN + tx.encoded_len() <= params.max_block_bytes);
-    let mut state = ChainState::new(params.clone(), MempoolLimits::default());
+    let mut state = ChainState::new(params.clone(), MempoolLimits::for_count(1_000));
     state
         .submit_transaction(checked.clone())
         .expect("an empty mempool takes a checked post");
