@@ -57,6 +57,7 @@ struct WrkResult {
     socket_errors: u64,
     p50_us: u64,
     p99_us: u64,
+    max_us: u64,
 }
 
 impl WrkResult {
@@ -200,11 +201,12 @@ fn ingest(runtime: &Runtime) {
             "{accepted} accepted but {pending} pending"
         );
         println!(
-            "ingest round {round}: {:.0} posts/s accepted (p50 {:.2} ms, p99 {:.2} ms, {} refused) \
+            "ingest round {round}: {:.0} posts/s accepted (p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms, {} refused) \
              while serving {:.0} pages/s (p99 {:.2} ms); longest pause seen by the probe {:.1} ms",
             posts.ok_per_second(),
             posts.p50_us as f64 / 1e3,
             posts.p99_us as f64 / 1e3,
+            posts.max_us as f64 / 1e3,
             posts.non_2xx,
             pages.ok_per_second(),
             pages.p99_us as f64 / 1e3,
