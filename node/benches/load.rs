@@ -124,8 +124,8 @@ async fn status(url: &str) -> Value {
 /// wrk corrects its latencies for coordinated omission, so one stall of S ms adds samples
 /// up to S ms for every connection: p99 stays under 10 ms only while stalls above 10 ms add
 /// up to less than 1% of the round. Rounds last 10 s, long enough that one pause of the
-/// virtual machine does not decide the figure, and each reports the longest pause a
-/// sleeping probe thread saw, to tell such pauses from the node's own.
+/// virtual machine does not decide the figure, and each reports what a [`MachineProbe`]
+/// saw, to tell the machine's stalls from the node's own.
 fn ingest(runtime: &Runtime) {
     const CHAIN: usize = 1_000;
     const SECONDS: u32 = 10;
@@ -164,7 +164,7 @@ fn ingest(runtime: &Runtime) {
         let warmed_up = runtime.block_on(status(&node.url))["mempool_size"]
             .as_u64()
             .expect("mempool_size");
-        let probe = PauseProbe::start();
+        let probe = MachineProbe::start(dir.path());
         let pages = wrk(
             2,
             SECONDS,
@@ -182,7 +182,7 @@ fn ingest(runtime: &Runtime) {
             &["measured".into()],
         ));
         let pages = pages.join().expect("the pages load finished");
-        let longest_pause = probe.stop();
+        let stalls = probe.stop();
         let pending = runtime.block_on(status(&node.url))["mempool_size"]
             .as_u64()
             .expect("mempool_size")
@@ -202,7 +202,8 @@ fn ingest(runtime: &Runtime) {
         );
         println!(
             "ingest round {round}: {:.0} posts/s accepted (p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms, {} refused) \
-             while serving {:.0} pages/s (p99 {:.2} ms); longest pause seen by the probe {:.1} ms",
+             while serving {:.0} pages/s (p99 {:.2} ms); \
+             machine: longest pause {:.1} ms, slowest probe fdatasync {:.1} ms",
             posts.ok_per_second(),
             posts.p50_us as f64 / 1e3,
             posts.p99_us as f64 / 1e3,
@@ -210,7 +211,8 @@ fn ingest(runtime: &Runtime) {
             posts.non_2xx,
             pages.ok_per_second(),
             pages.p99_us as f64 / 1e3,
-            longest_pause.as_secs_f64() * 1e3,
+            stalls.pause.as_secs_f64() * 1e3,
+            stalls.sync.as_secs_f64() * 1e3,
         );
         rounds.push((posts.ok_per_second(), posts.p99_us as f64 / 1e3));
     }
@@ -221,17 +223,26 @@ fn ingest(runtime: &Runtime) {
     );
 }
 
-/// A thread that sleeps 1 ms at a time and records how much longer than that it slept:
-/// the longest time a runnable thread on this machine waited for a core.
-struct PauseProbe {
+/// Two threads that watch the machine while a round runs, to tell its stalls from the
+/// node's: one sleeps 1 ms at a time and records how much longer it slept (the longest
+/// time a runnable thread waited for a core); the other writes 4 KiB and `fdatasync`s it
+/// every 10 ms in a file beside the node's store, and records the slowest sync.
+struct MachineProbe {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Duration>,
+    pause: std::thread::JoinHandle<Duration>,
+    sync: std::thread::JoinHandle<Duration>,
 }
 
-impl PauseProbe {
-    fn start() -> Self {
+/// The longest stalls a [`MachineProbe`] saw.
+struct Stalls {
+    pause: Duration,
+    sync: Duration,
+}
+
+impl MachineProbe {
+    fn start(dir: &Path) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::spawn({
+        let pause = std::thread::spawn({
             let stop = stop.clone();
             move || {
                 let mut longest = Duration::ZERO;
@@ -244,12 +255,31 @@ impl PauseProbe {
                 longest
             }
         });
-        PauseProbe { stop, thread }
+        let file = std::fs::File::create(dir.join("sync-probe")).expect("probe file");
+        let sync = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                use std::os::unix::fs::FileExt;
+                let mut longest = Duration::ZERO;
+                while !stop.load(Ordering::Relaxed) {
+                    let started = Instant::now();
+                    file.write_all_at(&[7; 4096], 0).expect("probe write");
+                    file.sync_data().expect("probe fdatasync");
+                    longest = longest.max(started.elapsed());
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                longest
+            }
+        });
+        MachineProbe { stop, pause, sync }
     }
 
-    fn stop(self) -> Duration {
+    fn stop(self) -> Stalls {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("the pause probe finished")
+        Stalls {
+            pause: self.pause.join().expect("the pause probe finished"),
+            sync: self.sync.join().expect("the sync probe finished"),
+        }
     }
 }
 
