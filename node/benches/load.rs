@@ -107,6 +107,12 @@ async fn push_blocks(url: &str, blocks: &[(Block, BlockHash)]) {
     }
 }
 
+fn mempool_size(runtime: &Runtime, url: &str) -> u64 {
+    runtime.block_on(status(url))["mempool_size"]
+        .as_u64()
+        .expect("mempool_size")
+}
+
 async fn status(url: &str) -> Value {
     reqwest::get(format!("{url}/status"))
         .await
@@ -161,9 +167,7 @@ fn ingest(runtime: &Runtime) {
             &format!("{}/new_transaction", node.url),
             &["warm-up".into()],
         ));
-        let warmed_up = runtime.block_on(status(&node.url))["mempool_size"]
-            .as_u64()
-            .expect("mempool_size");
+        let warmed_up = mempool_size(runtime, &node.url);
         let probe = MachineProbe::start(dir.path());
         let pages = wrk(
             2,
@@ -183,10 +187,7 @@ fn ingest(runtime: &Runtime) {
         ));
         let pages = pages.join().expect("the pages load finished");
         let stalls = probe.stop();
-        let pending = runtime.block_on(status(&node.url))["mempool_size"]
-            .as_u64()
-            .expect("mempool_size")
-            - warmed_up;
+        let pending = mempool_size(runtime, &node.url) - warmed_up;
         assert_eq!(
             posts.socket_errors + pages.socket_errors,
             0,
@@ -242,34 +243,20 @@ struct Stalls {
 impl MachineProbe {
     fn start(dir: &Path) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let pause = std::thread::spawn({
-            let stop = stop.clone();
-            move || {
-                let mut longest = Duration::ZERO;
-                while !stop.load(Ordering::Relaxed) {
-                    let asleep = Instant::now();
-                    std::thread::sleep(Duration::from_millis(1));
-                    longest =
-                        longest.max(asleep.elapsed().saturating_sub(Duration::from_millis(1)));
-                }
-                longest
-            }
+        let pause = longest_until(stop.clone(), || {
+            let asleep = Instant::now();
+            std::thread::sleep(Duration::from_millis(1));
+            asleep.elapsed().saturating_sub(Duration::from_millis(1))
         });
         let file = std::fs::File::create(dir.join("sync-probe")).expect("probe file");
-        let sync = std::thread::spawn({
-            let stop = stop.clone();
-            move || {
-                use std::os::unix::fs::FileExt;
-                let mut longest = Duration::ZERO;
-                while !stop.load(Ordering::Relaxed) {
-                    let started = Instant::now();
-                    file.write_all_at(&[7; 4096], 0).expect("probe write");
-                    file.sync_data().expect("probe fdatasync");
-                    longest = longest.max(started.elapsed());
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                longest
-            }
+        let sync = longest_until(stop.clone(), move || {
+            use std::os::unix::fs::FileExt;
+            let started = Instant::now();
+            file.write_all_at(&[7; 4096], 0).expect("probe write");
+            file.sync_data().expect("probe fdatasync");
+            let took = started.elapsed();
+            std::thread::sleep(Duration::from_millis(10));
+            took
         });
         MachineProbe { stop, pause, sync }
     }
@@ -281,6 +268,21 @@ impl MachineProbe {
             sync: self.sync.join().expect("the sync probe finished"),
         }
     }
+}
+
+/// Runs `measure` on a thread of its own until `stop` is set; the thread returns the
+/// longest duration it measured.
+fn longest_until(
+    stop: Arc<AtomicBool>,
+    mut measure: impl FnMut() -> Duration + Send + 'static,
+) -> std::thread::JoinHandle<Duration> {
+    std::thread::spawn(move || {
+        let mut longest = Duration::ZERO;
+        while !stop.load(Ordering::Relaxed) {
+            longest = longest.max(measure());
+        }
+        longest
+    })
 }
 
 /// Starts a child node that syncs from `seeder` and waits until it reaches `height`.
