@@ -1,0 +1,5 @@
+//! chainpost's research mode: start a network of real `node` processes on one machine,
+//! link them through delay-and-loss relays in a chosen topology, let them mine with given
+//! shares of hash power while posts stream in, and measure what forks do.
+
+pub mod record;

@@ -1,0 +1,3 @@
+//! The `experiment` command.
+
+fn main() {}

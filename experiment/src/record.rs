@@ -1,0 +1,72 @@
+//! What one run observed, before any analysis: the hand-off between the runner (which
+//! starts nodes, drives them and collects) and the analysis (which turns it into results).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything one run observed. Times are Unix seconds (f64) on the machine's clock, which
+/// every node of the run shares.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Each node's share of the network's hash power (sums to 1).
+    pub hash_shares: Vec<f64>,
+    /// The network block interval the hash rates were chosen for, in seconds.
+    pub target_block_interval_secs: f64,
+    /// Injected one-way latency of every link, in milliseconds.
+    pub link_latency_ms: f64,
+    /// Injected loss probability of every link.
+    pub link_loss: f64,
+    /// The topology's name as configured (`mesh`, `ring`, `random`).
+    pub topology: String,
+    /// The undirected links between node indices.
+    pub links: Vec<(usize, usize)>,
+    /// When mining began on every node.
+    pub mining_started_at: f64,
+    /// When mining stopped on every node.
+    pub mining_stopped_at: f64,
+    /// Per node, the file holding its JSON log lines (`--log-format json`).
+    pub logs: Vec<PathBuf>,
+    /// Every post the run submitted.
+    pub posts: Vec<PostSubmission>,
+    /// Per node, its best tip once the run ended.
+    pub final_tips: Vec<FinalTip>,
+    /// The best chain (genesis first) of the tip most nodes ended on.
+    pub main_chain: Vec<ChainBlock>,
+    /// Seconds from the end of mining until every node had the same tip; `None` if they
+    /// still disagreed when the runner gave up waiting.
+    pub settled_after_secs: Option<f64>,
+}
+
+/// A post the runner submitted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PostSubmission {
+    /// The post's id, as the node answered it.
+    pub id: String,
+    /// Index of the node it was submitted to.
+    pub node: usize,
+    /// When the node acknowledged it (201).
+    pub submitted_at: f64,
+}
+
+/// A node's tip at the end of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FinalTip {
+    /// Block hash, hex.
+    pub hash: String,
+    /// Height.
+    pub height: u64,
+}
+
+/// One block of the main chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChainBlock {
+    /// Block hash, hex.
+    pub hash: String,
+    /// Height.
+    pub height: u64,
+    /// Ids of the posts it carries.
+    pub post_ids: Vec<String>,
+}
