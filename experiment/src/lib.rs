@@ -2,4 +2,13 @@
 //! link them through delay-and-loss relays in a chosen topology, let them mine with given
 //! shares of hash power while posts stream in, and measure what forks do.
 
+pub mod analysis;
+pub mod cluster;
+pub mod config;
+pub mod events;
+pub mod proxy;
 pub mod record;
+pub mod report;
+pub mod run;
+pub mod theory;
+pub mod topology;
