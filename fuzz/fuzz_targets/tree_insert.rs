@@ -280,7 +280,7 @@ impl Run {
     /// mempool never offers a post the chain already holds. (Unless the chain's median
     /// time has run up to the clock's limit, when no block can be mined until it moves.)
     fn assert_the_next_template_is_accepted(&self) {
-        let Some(template) = self.state.block_template(NOW) else {
+        let Some(template) = self.state.block_template(NOW, false) else {
             // Every pool post is stamped at genesis, so none waits for a later block.
             assert!(self.state.mempool().is_empty());
             return;

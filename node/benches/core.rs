@@ -60,6 +60,7 @@ fn proof_of_work(c: &mut Criterion) {
                     transactions: Vec::new(),
                 },
                 threads,
+                None,
                 &|| chunks.fetch_add(1, Ordering::Relaxed) >= NONCES >> 16,
             );
             assert_eq!(run.hashes, NONCES);

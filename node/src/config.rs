@@ -61,6 +61,21 @@ pub struct Config {
     #[arg(long, env = "CHAINPOST_MINE")]
     pub mine: bool,
 
+    /// Mine blocks even when no post is pending: `/mine` then always mines, and `--mine`
+    /// mines nonstop (research mode; empty blocks still extend the chain's work).
+    #[arg(long, env = "CHAINPOST_MINE_EMPTY_BLOCKS")]
+    pub mine_empty_blocks: bool,
+
+    /// Most hashes per second this node's mining may compute, all threads together (research
+    /// mode gives each node a share of a network's hash power this way). Unlimited if unset.
+    #[arg(long, env = "CHAINPOST_HASH_RATE", value_parser = clap::value_parser!(u64).range(1..))]
+    pub hash_rate: Option<u64>,
+
+    /// Link only with the --peer nodes and the nodes that register with this one; do not
+    /// adopt peers' peers (for fixed topologies in experiments).
+    #[arg(long, env = "CHAINPOST_NO_PEER_DISCOVERY")]
+    pub no_peer_discovery: bool,
+
     /// Log format: human-readable text, or one JSON object per line for log collectors.
     #[arg(long, env = "CHAINPOST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -92,6 +107,9 @@ impl Config {
             advertise: None,
             sync_interval: 30,
             mine: false,
+            mine_empty_blocks: false,
+            hash_rate: None,
+            no_peer_discovery: false,
             log_format: LogFormat::Text,
             mining_threads: None,
             max_pending: MempoolLimits::default().max_count,

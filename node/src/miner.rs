@@ -5,11 +5,16 @@
 //! another found a nonce or the caller wants it to stop: a better tip arrived, the request
 //! went away, or the node is shutting down.
 //!
+//! A search can be held to a hash rate. Research mode gives each node of a simulated
+//! network a share of a small total rate, so the CPU is never the bottleneck and the block
+//! interval is what the experiment chose; the hashing stays real.
+//!
 //! **Boundary:** `mine` blocks its calling thread until done; async callers run it inside
 //! `tokio::task::spawn_blocking`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::chain::block::{Block, BlockHeader};
 use crate::chain::pow::Midstate;
@@ -17,6 +22,43 @@ use crate::chain::state::BlockTemplate;
 
 /// Nonces a thread tries between two looks at the stop conditions.
 const CHUNK: u64 = 1 << 16;
+
+/// How a node mines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MiningOptions {
+    /// Threads that search.
+    pub threads: usize,
+    /// Most hashes per second, all threads together; `None` searches flat out.
+    pub hash_rate: Option<u64>,
+    /// Mine blocks without posts when none are pending (research mode mines nonstop).
+    pub empty_blocks: bool,
+}
+
+/// Holds one thread to its share of a hash rate, in chunks of about a millisecond, so a
+/// stop is still noticed within a millisecond or so.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    hashes_per_sec: f64,
+    chunk: u64,
+}
+
+impl Pace {
+    fn new(hash_rate: u64, threads: usize) -> Self {
+        let hashes_per_sec = (hash_rate as f64 / threads as f64).max(1.0);
+        Pace {
+            hashes_per_sec,
+            chunk: ((hashes_per_sec / 1000.0) as u64).clamp(1, CHUNK),
+        }
+    }
+
+    /// Sleeps until `hashes` are within this thread's budget since `started`.
+    fn wait(&self, started: Instant, hashes: u64) {
+        let due = Duration::from_secs_f64(hashes as f64 / self.hashes_per_sec);
+        if let Some(ahead) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(ahead);
+        }
+    }
+}
 
 /// What a mining run produced.
 #[derive(Debug)]
@@ -27,13 +69,17 @@ pub struct MiningRun {
     pub hashes: u64,
 }
 
-/// Searches nonces for `template` on `threads` threads until one meets the difficulty or
-/// `should_stop` returns true.
+/// Searches nonces for `template` on `threads` threads, at most `hash_rate` hashes per
+/// second if given, until one meets the difficulty or `should_stop` returns true.
 pub fn mine(
     template: BlockTemplate,
     threads: usize,
+    hash_rate: Option<u64>,
     should_stop: &(dyn Fn() -> bool + Sync),
 ) -> MiningRun {
+    let threads = threads.max(1);
+    let pace = hash_rate.map(|rate| Pace::new(rate, threads));
+    let chunk_len = pace.map_or(CHUNK, |pace| pace.chunk);
     let midstate = Midstate::new(&template.header);
     let next_chunk = AtomicU64::new(0);
     let hashes = AtomicU64::new(0);
@@ -41,24 +87,25 @@ pub fn mine(
     let found = Mutex::new(None::<u64>);
 
     std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
+        for _ in 0..threads {
             scope.spawn(|| {
+                let started = Instant::now();
+                let mut own_hashes = 0;
                 while !done.load(Ordering::Relaxed) && !should_stop() {
                     let chunk = next_chunk.fetch_add(1, Ordering::Relaxed);
-                    let Some(start) = chunk.checked_mul(CHUNK) else {
+                    let Some(start) = chunk.checked_mul(chunk_len) else {
                         break; // the whole 64-bit nonce space is spent
                     };
-                    let result = midstate.search(start..start.saturating_add(CHUNK));
-                    match result {
-                        Some(nonce) => {
-                            hashes.fetch_add(nonce - start + 1, Ordering::Relaxed);
-                            let mut found = found.lock().unwrap_or_else(PoisonError::into_inner);
-                            found.get_or_insert(nonce);
-                            done.store(true, Ordering::Relaxed);
-                        }
-                        None => {
-                            hashes.fetch_add(CHUNK, Ordering::Relaxed);
-                        }
+                    let result = midstate.search(start..start.saturating_add(chunk_len));
+                    let tried = result.map_or(chunk_len, |nonce| nonce - start + 1);
+                    hashes.fetch_add(tried, Ordering::Relaxed);
+                    if let Some(nonce) = result {
+                        let mut found = found.lock().unwrap_or_else(PoisonError::into_inner);
+                        found.get_or_insert(nonce);
+                        done.store(true, Ordering::Relaxed);
+                    } else if let Some(pace) = pace {
+                        own_hashes += tried;
+                        pace.wait(started, own_hashes);
                     }
                 }
             });
@@ -101,7 +148,7 @@ mod tests {
     #[test]
     fn every_thread_count_finds_a_valid_block() {
         for threads in [1, 2, 4] {
-            let run = mine(template(14), threads, &|| false);
+            let run = mine(template(14), threads, None, &|| false);
             let block = run.block.expect("found");
             assert!(meets_difficulty(&block.hash(), 14));
             assert!(run.hashes > 0);
@@ -111,10 +158,31 @@ mod tests {
     #[test]
     fn stopping_ends_an_impossible_search() {
         let calls = AtomicU64::new(0);
-        let run = mine(template(64), 2, &|| {
+        let run = mine(template(64), 2, None, &|| {
             calls.fetch_add(1, Ordering::Relaxed) > 10
         });
         assert!(run.block.is_none());
         assert!(run.hashes >= CHUNK);
+    }
+
+    #[test]
+    fn a_capped_search_keeps_to_its_hash_rate() {
+        let started = Instant::now();
+        let run = mine(template(64), 2, Some(200_000), &|| {
+            started.elapsed() >= Duration::from_millis(300)
+        });
+        let rate = run.hashes as f64 / started.elapsed().as_secs_f64();
+        // Unthrottled, one core does millions. The cap allows one chunk of overshoot per
+        // thread; the floor is loose because a busy machine may starve the threads.
+        assert!(
+            (20_000.0..=260_000.0).contains(&rate),
+            "{rate:.0} hashes/s against a cap of 200,000"
+        );
+    }
+
+    #[test]
+    fn a_capped_search_still_finds_blocks() {
+        let run = mine(template(8), 1, Some(100_000), &|| false);
+        assert!(meets_difficulty(&run.block.expect("found").hash(), 8));
     }
 }

@@ -24,7 +24,7 @@ use crate::chain::{
     Block, BlockError, BlockHash, ChainParams, ChainState, InsertOutcome, Transaction, TxError,
 };
 use crate::metrics::Metrics;
-use crate::miner;
+use crate::miner::{self, MiningOptions};
 use crate::store::{Batch, Store, StoreError};
 
 /// Why the node could not do what was asked.
@@ -93,7 +93,7 @@ pub struct Node {
     /// Serialises mining requests: one search at a time uses every core.
     mining_turn: tokio::sync::Mutex<()>,
     signals: Arc<Signals>,
-    mining_threads: usize,
+    mining: MiningOptions,
     events: Option<mpsc::Sender<NodeEvent>>,
     /// Woken when posts become pending, for continuous mining.
     pending: Notify,
@@ -161,7 +161,7 @@ impl Node {
     pub fn new(
         chain: ChainState,
         store: Store,
-        mining_threads: usize,
+        mining: MiningOptions,
         events: Option<mpsc::Sender<NodeEvent>>,
     ) -> Self {
         Node {
@@ -172,7 +172,10 @@ impl Node {
             metrics: Arc::default(),
             mining_turn: tokio::sync::Mutex::new(()),
             signals: Arc::default(),
-            mining_threads: mining_threads.max(1),
+            mining: MiningOptions {
+                threads: mining.threads.max(1),
+                ..mining
+            },
         }
     }
 
@@ -284,7 +287,7 @@ impl Node {
             };
         }
         let params = self.params();
-        let threads = self.mining_threads;
+        let threads = self.mining.threads;
         let checked =
             tokio::task::spawn_blocking(move || check_in_parallel(blocks, &params, threads)).await;
         let (checked, mut error) = match checked {
@@ -431,8 +434,12 @@ impl Node {
         (results, error)
     }
 
-    /// Waits until at least one post is pending.
-    pub async fn wait_for_pending(&self) {
+    /// Waits until there is something to mine: at least one post pending, or nothing at
+    /// all when the node mines empty blocks.
+    pub async fn wait_for_work(&self) {
+        if self.mining.empty_blocks {
+            return;
+        }
         loop {
             let notified = self.pending.notified();
             if !self.with_chain(|chain| chain.mempool().is_empty()) {
@@ -466,7 +473,8 @@ impl Node {
         &self.store
     }
 
-    /// Mines the pending posts into a block on the best tip, as the tutorial's `/mine`.
+    /// Mines the pending posts (or, with empty blocks allowed, none) into a block on the
+    /// best tip, as the tutorial's `/mine`.
     /// Restarts on the new tip if a better block arrives meanwhile; gives up if the node
     /// shuts down or the returned future is dropped.
     pub async fn mine(&self) -> Result<MineOutcome, NodeError> {
@@ -478,21 +486,23 @@ impl Node {
             }
             let (template, generation) = self.with_chain(|chain| {
                 (
-                    chain.block_template(unix_now()),
+                    chain.block_template(unix_now(), self.mining.empty_blocks),
                     self.signals.tip_generation.load(Ordering::Relaxed),
                 )
             });
             let Some(template) = template else {
                 return Ok(MineOutcome::NothingToMine);
             };
-            let threads = self.mining_threads;
+            let MiningOptions {
+                threads, hash_rate, ..
+            } = self.mining;
             let cancelled = cancel.flag.clone();
             let signals = self.signals.clone();
             let started = Instant::now();
             let searching = Searching::start(&self.signals);
             // If this future is dropped mid-search, `cancel` stops the threads.
             let run = tokio::task::spawn_blocking(move || {
-                miner::mine(template, threads, &|| {
+                miner::mine(template, threads, hash_rate, &|| {
                     cancelled.load(Ordering::Relaxed) || signals.should_stop(generation)
                 })
             })
@@ -603,13 +613,14 @@ fn check_in_parallel(
     (checked, None)
 }
 
+/// Logs what a durable insert did. Research mode reads "block connected" (one line per
+/// block this node newly holds, when it became durable) and "reorganized to a heavier
+/// branch" to measure propagation and reorganizations, so their fields are an interface.
 fn log_outcome(outcome: &InsertOutcome) {
+    for block in outcome.connected() {
+        tracing::info!(height = block.header().index, hash = %block.hash(), "block connected");
+    }
     match outcome {
-        InsertOutcome::Extended { applied, .. } => {
-            if let Some(tip) = applied.last() {
-                tracing::info!(height = tip.header().index, hash = %tip.hash(), "best chain extended");
-            }
-        }
         InsertOutcome::Reorganized {
             reverted, applied, ..
         } => tracing::warn!(
@@ -617,13 +628,11 @@ fn log_outcome(outcome: &InsertOutcome) {
             applied = applied.len(),
             "reorganized to a heavier branch"
         ),
-        InsertOutcome::SideBranch { connected } => {
-            tracing::info!(blocks = connected.len(), "stored a side-branch block")
-        }
         InsertOutcome::AlreadyKnown => tracing::debug!("block already known"),
         InsertOutcome::UnknownParent { missing } => {
             tracing::info!(%missing, "holding a block until its ancestors arrive")
         }
+        InsertOutcome::Extended { .. } | InsertOutcome::SideBranch { .. } => {}
     }
 }
 
@@ -641,7 +650,12 @@ mod tests {
         let (store, _) =
             Store::in_memory(params.genesis().hash(), limits.max_count).expect("store");
         let chain = ChainState::new(params, limits);
-        Arc::new(Node::new(chain, store, 2, None))
+        let mining = MiningOptions {
+            threads: 2,
+            hash_rate: None,
+            empty_blocks: false,
+        };
+        Arc::new(Node::new(chain, store, mining, None))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

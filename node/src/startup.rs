@@ -20,6 +20,7 @@ use crate::api::{self, AppState};
 use crate::chain::mempool::MempoolLimits;
 use crate::chain::{ChainParams, ChainState};
 use crate::config::Config;
+use crate::miner::MiningOptions;
 use crate::node::Node;
 use crate::node::{NodeError, NodeEvent};
 use crate::p2p::Network;
@@ -90,8 +91,13 @@ impl Application {
             .map(usize::from)
             .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
             .unwrap_or(1);
+        let mining = MiningOptions {
+            threads,
+            hash_rate: config.hash_rate,
+            empty_blocks: config.mine_empty_blocks,
+        };
         let (events, event_queue) = mpsc::channel(EVENT_QUEUE);
-        let node = Arc::new(Node::new(chain, store, threads, Some(events)));
+        let node = Arc::new(Node::new(chain, store, mining, Some(events)));
 
         let own = match &config.advertise {
             Some(advertise) => PeerUrl::parse(advertise).context("--advertise")?,
@@ -112,7 +118,7 @@ impl Application {
         for peer in &config.peers {
             PeerUrl::parse(peer).with_context(|| format!("--peer {peer}"))?;
         }
-        let network = Network::new(node.clone(), own, known);
+        let network = Network::new(node.clone(), own, known, !config.no_peer_discovery);
         Ok(Application {
             listener,
             address,
@@ -180,10 +186,10 @@ impl Application {
     }
 }
 
-/// Mines whenever posts are pending, until the node shuts down.
+/// Mines whenever there is something to mine, until the node shuts down.
 async fn mine_continuously(node: Arc<Node>) {
     loop {
-        node.wait_for_pending().await;
+        node.wait_for_work().await;
         match node.mine().await {
             Ok(_) => {}
             Err(NodeError::ShuttingDown) => return,

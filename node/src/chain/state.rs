@@ -197,9 +197,10 @@ impl ChainState {
         })
     }
 
-    /// The next block to mine on the best tip, or `None` when nothing is pending. Its
-    /// timestamp is `now`, or just after the median of the tip's ancestors if that is later.
-    pub fn block_template(&self, now: u64) -> Option<BlockTemplate> {
+    /// The next block to mine on the best tip, or `None` when nothing is pending (unless
+    /// `empty_blocks` allows a block without posts). Its timestamp is `now`, or just after
+    /// the median of the tip's ancestors if that is later.
+    pub fn block_template(&self, now: u64, empty_blocks: bool) -> Option<BlockTemplate> {
         let params = self.tree.params();
         let tip = self.tree.tip();
         let timestamp = now.max(self.tree.min_next_timestamp());
@@ -213,7 +214,7 @@ impl ChainState {
                 .saturating_sub(crate::chain::block::HEADER_LEN),
             |tx| tx.timestamp() <= latest_post,
         );
-        if transactions.is_empty() {
+        if transactions.is_empty() && !empty_blocks {
             return None;
         }
         let header = BlockHeader {
@@ -314,10 +315,15 @@ mod tests {
     fn template_commits_to_pending_posts_on_the_tip() {
         let p = params();
         let mut state = ChainState::new(p.clone(), MempoolLimits::default());
-        assert!(state.block_template(NOW).is_none());
+        assert!(state.block_template(NOW, false).is_none());
+        let empty = state
+            .block_template(NOW, true)
+            .expect("empty blocks allowed");
+        assert!(empty.transactions.is_empty());
+        assert_eq!(empty.header.merkle_root, merkle_root(&[]));
         let x = post(1);
         state.submit_transaction(checked(&x)).expect("admitted");
-        let template = state.block_template(NOW).expect("something to mine");
+        let template = state.block_template(NOW, false).expect("something to mine");
         assert_eq!(template.header.index, 1);
         assert_eq!(template.header.previous_hash, p.genesis().hash());
         assert_eq!(template.header.timestamp, NOW);
@@ -327,12 +333,12 @@ mod tests {
         );
         // A clock behind the chain still yields a valid timestamp (and leaves out posts
         // stamped too far after it).
-        assert!(state.block_template(0).is_none());
+        assert!(state.block_template(0, false).is_none());
         let genesis_time = p.genesis().header().timestamp;
         state
             .mempool
             .restore(unsigned_arc("author", "old", genesis_time as f64));
-        let template = state.block_template(0).expect("something to mine");
+        let template = state.block_template(0, false).expect("something to mine");
         assert!(template.header.timestamp > genesis_time);
         assert_eq!(template.transactions.len(), 1);
     }
@@ -348,10 +354,12 @@ mod tests {
         // As if returned by a reorg: restored posts skip the admission window.
         let ahead = unsigned_arc("author", "from the future", (NOW + 3 * 3600) as f64);
         state.mempool.restore(ahead.clone());
-        let template = state.block_template(NOW).expect("something to mine");
+        let template = state.block_template(NOW, false).expect("something to mine");
         let ids: Vec<_> = template.transactions.iter().map(|tx| tx.id()).collect();
         assert_eq!(ids, vec![now_post.id()]);
-        let later = state.block_template(NOW + 3600).expect("something to mine");
+        let later = state
+            .block_template(NOW + 3600, false)
+            .expect("something to mine");
         assert_eq!(later.transactions.len(), 2);
     }
 

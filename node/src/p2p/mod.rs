@@ -75,6 +75,8 @@ pub struct Network {
     /// Every background task, so shutdown can stop them and release the node.
     tasks: Mutex<JoinSet<()>>,
     fetch: Mutex<AncestorFetch>,
+    /// Whether registering with a node also links us with the peers it knows.
+    discovery: bool,
 }
 
 /// Missing ancestors waiting to be fetched, and whether a fetch task is running.
@@ -86,8 +88,9 @@ struct AncestorFetch {
 }
 
 impl Network {
-    /// The network of `node`, reachable by others at `own`, knowing `known` peers.
-    pub fn new(node: Arc<Node>, own: PeerUrl, known: Vec<PeerUrl>) -> Arc<Self> {
+    /// The network of `node`, reachable by others at `own`, knowing `known` peers; with
+    /// `discovery`, registering with a node links us with its peers too.
+    pub fn new(node: Arc<Node>, own: PeerUrl, known: Vec<PeerUrl>, discovery: bool) -> Arc<Self> {
         let mut peers = PeerSet::new(own.clone());
         for peer in known {
             let _ = peers.add(peer);
@@ -100,6 +103,7 @@ impl Network {
             sync_turn: tokio::sync::Mutex::new(()),
             tasks: Mutex::new(JoinSet::new()),
             fetch: Mutex::default(),
+            discovery,
         })
     }
 
@@ -139,6 +143,9 @@ impl Network {
         // it claims is not kept, whatever way its answers fail.
         let report = self.sync_with(&remote).await?;
         self.add_peer(remote.as_str()).await.or_else(ignore_full)?;
+        if !self.discovery {
+            return Ok(report);
+        }
         for address in their_peers {
             let Ok(peer) = PeerUrl::parse(&address) else {
                 continue;

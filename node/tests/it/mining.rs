@@ -73,3 +73,20 @@ async fn concurrent_mining_requests_mine_each_post_once() {
     assert_eq!(answers, ["Block #1 is mined.", "No transactions to mine"]);
     assert_eq!(node.chain().await["length"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mine_makes_an_empty_block_only_where_empty_blocks_are_allowed() {
+    let plain = TestNode::spawn(4).await;
+    assert_eq!(plain.mine().await, "No transactions to mine");
+    assert_eq!(plain.height().await, 0);
+
+    let mut config = chainpost_node::config::Config::ephemeral(4);
+    config.mine_empty_blocks = true;
+    let empty = TestNode::spawn_with(config).await;
+    empty.mine().await;
+    assert_eq!(empty.height().await, 1);
+    assert_eq!(
+        empty.chain().await["chain"][1]["transactions"],
+        serde_json::json!([])
+    );
+}

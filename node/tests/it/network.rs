@@ -373,3 +373,49 @@ async fn a_peer_that_serves_the_same_page_forever_is_cut_off() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_peer_discovery_a_node_links_only_with_whom_it_joined() {
+    let (hub, known_to_hub) =
+        tokio::join!(TestNode::spawn(DIFFICULTY), TestNode::spawn(DIFFICULTY));
+    known_to_hub.register_with(&hub).await;
+    let mut config = chainpost_node::config::Config::ephemeral(DIFFICULTY);
+    config.no_peer_discovery = true;
+    let fixed = TestNode::spawn_with(config).await;
+    fixed.register_with(&hub).await;
+    assert_eq!(fixed.peers().await, vec![hub.base.clone()]);
+
+    // (A discovering node introduces itself to the hub's peers, `fixed` among them, which
+    // then links with it: registering with a node is always allowed.)
+    let discovering = TestNode::spawn(DIFFICULTY).await;
+    discovering.register_with(&hub).await;
+    let mut learned = discovering.peers().await;
+    learned.sort();
+    let mut expected = vec![
+        hub.base.clone(),
+        known_to_hub.base.clone(),
+        fixed.base.clone(),
+    ];
+    expected.sort();
+    assert_eq!(
+        learned, expected,
+        "the default still adopts the hub's peers"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_mines_empty_blocks_mines_nonstop_and_peers_accept_them() {
+    let mut config = chainpost_node::config::Config::ephemeral(DIFFICULTY);
+    config.mine = true;
+    config.mine_empty_blocks = true;
+    config.hash_rate = Some(50_000);
+    let miner = TestNode::spawn_with(config).await;
+    let listener = TestNode::spawn(DIFFICULTY).await;
+    listener.register_with(&miner).await;
+    wait_until("empty blocks reach the listener", PATIENCE, || async {
+        listener.height().await >= 3
+    })
+    .await;
+    let chain = listener.chain().await;
+    assert!(posts_in_chain(&chain).is_empty());
+}
