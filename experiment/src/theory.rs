@@ -1,1 +1,319 @@
-//! (being written)
+//! What theory predicts for the stale block rate, and the points of a sweep that compares a
+//! run's measured rate with it.
+//!
+//! # The prediction
+//!
+//! Blocks are found as a Poisson process: the whole network finds one every `T` seconds on
+//! average, and a miner with share `s` of the hash power finds one at rate `s/T`. Take a block
+//! mined by miner `i`; the others do not hear of it for `d` seconds, and until then they keep
+//! mining on its parent. If any of them finds a block in that time, two blocks compete for the
+//! same height and one of them goes stale. The others hold `1 - s_i` of the hash power, so
+//! the chance that at least one of them finds a block within `d` is
+//!
+//! ```text
+//! P_i = 1 - exp(-(1 - s_i) · d / T)
+//! ```
+//!
+//! With `N` miners of equal power `s_i = 1/N`, which gives `1 - exp(-(1 - 1/N) · d/T)`, and
+//! for two miners `1 - exp(-d / (2T))`. With unequal shares, a block is miner `i`'s with
+//! probability `s_i`, so the network's rate is `Σ s_i · P_i`. The model ignores that a fork's
+//! outcome can go either way (a race counts as one stale block either way, which is right for
+//! one-block races) and that the delay varies from block to block (it takes the mean).
+//!
+//! Boundary: pure arithmetic; no I/O.
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::Results;
+use crate::record::RunRecord;
+
+/// The chance that a block goes stale among `nodes` miners of equal hash power, with
+/// propagation delay `d` and network block interval `T`, given `d_over_t` = `d / T`.
+pub fn stale_probability(nodes: usize, d_over_t: f64) -> f64 {
+    if nodes == 0 {
+        return 0.0;
+    }
+    let others_share = 1.0 - 1.0 / nodes as f64;
+    stale_probability_of_share(others_share, d_over_t)
+}
+
+/// The chance that a block goes stale when each miner holds the given share of the hash power
+/// (shares summing to 1), given `d_over_t` = `d / T`: miner `i`'s blocks go stale with
+/// `1 - exp(-(1 - s_i)·d/T)` and are a share `s_i` of all blocks.
+pub fn stale_probability_for_shares(hash_shares: &[f64], d_over_t: f64) -> f64 {
+    hash_shares
+        .iter()
+        .map(|&share| share * stale_probability_of_share(1.0 - share, d_over_t))
+        .sum()
+}
+
+fn stale_probability_of_share(others_share: f64, d_over_t: f64) -> f64 {
+    // -expm1(-x) is 1 - exp(-x) without the cancellation for small x.
+    -(-others_share * d_over_t).exp_m1()
+}
+
+/// The 95% Wilson score interval `(low, high)` for a proportion of `successes` in `trials`;
+/// unlike the normal approximation it stays within [0, 1] and is sensible for 0 successes,
+/// which short runs with little latency produce. `(0, 1)` when there were no trials.
+pub fn wilson_interval(successes: usize, trials: usize) -> (f64, f64) {
+    if trials == 0 {
+        return (0.0, 1.0);
+    }
+    const Z: f64 = 1.959_963_984_540_054;
+    let n = trials as f64;
+    let p = successes as f64 / n;
+    let z2_n = Z * Z / n;
+    let center = (p + z2_n / 2.0) / (1.0 + z2_n);
+    let half_width = Z / (1.0 + z2_n) * (p * (1.0 - p) / n + z2_n / (4.0 * n)).sqrt();
+    (
+        (center - half_width).max(0.0),
+        (center + half_width).min(1.0),
+    )
+}
+
+/// One run of a latency sweep: the measured stale rate next to the predicted one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// Injected one-way latency of every link, in milliseconds.
+    pub latency_ms: f64,
+    /// Measured mean block propagation delay `d`, in seconds.
+    pub d_secs: f64,
+    /// Observed network block interval `T`, in seconds.
+    pub t_secs: f64,
+    /// `d / T`.
+    pub d_over_t: f64,
+    /// Stale blocks over mined blocks.
+    pub measured_stale_rate: f64,
+    /// Blocks mined that did not end on the main chain.
+    pub stale_blocks: usize,
+    /// Blocks mined.
+    pub mined_blocks: usize,
+    /// The stale rate theory predicts for the run's hash shares and measured `d / T`.
+    pub predicted_stale_rate: f64,
+    /// Lower end of the 95% Wilson interval of the measured rate.
+    pub ci_low: f64,
+    /// Upper end of the 95% Wilson interval of the measured rate.
+    pub ci_high: f64,
+}
+
+/// Why a run gives no sweep point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SweepPointError {
+    /// The run mined no block, so it has neither a stale rate nor a block interval.
+    #[error("the run mined no block")]
+    NoBlocksMined,
+    /// No node connected another's block, so the propagation delay is unknown.
+    #[error("no block was seen to propagate, so the propagation delay is unknown")]
+    NoPropagationObserved,
+}
+
+impl SweepPoint {
+    /// The sweep point of one analysed run.
+    pub fn from_run(record: &RunRecord, results: &Results) -> Result<Self, SweepPointError> {
+        let (Some(measured_stale_rate), Some(t_secs)) =
+            (results.stale_rate, results.observed_block_interval_secs)
+        else {
+            return Err(SweepPointError::NoBlocksMined);
+        };
+        let (Some(delay), Some(d_over_t), Some(predicted_stale_rate)) = (
+            &results.propagation_delay_secs,
+            results.d_over_t,
+            results.predicted_stale_rate,
+        ) else {
+            return Err(SweepPointError::NoPropagationObserved);
+        };
+        let (ci_low, ci_high) = wilson_interval(results.stale_blocks, results.mined_blocks);
+        Ok(Self {
+            latency_ms: record.link_latency_ms,
+            d_secs: delay.mean,
+            t_secs,
+            d_over_t,
+            measured_stale_rate,
+            stale_blocks: results.stale_blocks,
+            mined_blocks: results.mined_blocks,
+            predicted_stale_rate,
+            ci_low,
+            ci_high,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::analyze_events;
+    use crate::events::{EventKind, NodeEvent};
+
+    fn assert_close(actual: f64, expected: f64) {
+        assert!(
+            (actual - expected).abs() < 1e-12,
+            "{actual} is not {expected}"
+        );
+    }
+
+    #[test]
+    fn two_miners_go_stale_with_one_minus_exp_of_minus_half_d_over_t() {
+        for x in [0.0, 0.01, 0.1, 0.5, 1.0, 3.0] {
+            assert_close(stale_probability(2, x), 1.0 - (-x / 2.0).exp());
+        }
+    }
+
+    #[test]
+    fn n_equal_miners_follow_the_formula() {
+        assert_close(stale_probability(4, 0.2), 1.0 - (-0.75_f64 * 0.2).exp());
+        assert_close(stale_probability(10, 1.0), 1.0 - (-0.9_f64).exp());
+    }
+
+    #[test]
+    fn no_delay_means_no_stale_blocks_and_a_lone_miner_never_goes_stale() {
+        assert_eq!(stale_probability(5, 0.0), 0.0);
+        assert_eq!(stale_probability(1, 10.0), 0.0);
+        assert_eq!(stale_probability(0, 10.0), 0.0);
+    }
+
+    #[test]
+    fn stale_probability_rises_towards_one_with_delay() {
+        let rates: Vec<f64> = [0.1, 1.0, 10.0, 100.0]
+            .into_iter()
+            .map(|x| stale_probability(3, x))
+            .collect();
+        assert!(rates.windows(2).all(|pair| pair[0] < pair[1]), "{rates:?}");
+        assert!(rates[3] > 0.999_999 && rates[3] <= 1.0);
+    }
+
+    #[test]
+    fn small_delays_are_close_to_linear() {
+        // 1 - exp(-x) ≈ x: the first-order rule of thumb "stale rate ≈ (1-1/N)·d/T".
+        let rate = stale_probability(2, 1e-9);
+        assert!((rate / 0.5e-9 - 1.0).abs() < 1e-6, "{rate}");
+    }
+
+    #[test]
+    fn equal_shares_agree_with_the_equal_power_formula() {
+        for nodes in 1..=6 {
+            let shares = vec![1.0 / nodes as f64; nodes];
+            let by_shares = stale_probability_for_shares(&shares, 0.3);
+            assert!((by_shares - stale_probability(nodes, 0.3)).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn unequal_shares_weight_each_miners_own_risk() {
+        let shares = [0.75, 0.25];
+        let expected =
+            0.75 * (1.0 - (-0.25_f64 * 0.4).exp()) + 0.25 * (1.0 - (-0.75_f64 * 0.4).exp());
+        assert_close(stale_probability_for_shares(&shares, 0.4), expected);
+        // A dominant miner loses fewer blocks than equal miners would.
+        assert!(expected < stale_probability(2, 0.4));
+    }
+
+    #[test]
+    fn wilson_interval_matches_a_worked_example() {
+        // 10 of 100: the textbook interval is about [0.0552, 0.1744].
+        let (low, high) = wilson_interval(10, 100);
+        assert!((low - 0.0552).abs() < 1e-4, "{low}");
+        assert!((high - 0.1744).abs() < 1e-4, "{high}");
+    }
+
+    #[test]
+    fn wilson_interval_stays_in_the_unit_range_at_the_edges() {
+        let (low, high) = wilson_interval(0, 20);
+        assert_eq!(low, 0.0);
+        assert!(high > 0.1 && high < 0.2, "{high}");
+        let (low, high) = wilson_interval(20, 20);
+        assert!(low > 0.8 && low < 0.9, "{low}");
+        assert!((high - 1.0).abs() < 1e-12, "{high}");
+        assert_eq!(wilson_interval(0, 0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn wilson_interval_contains_the_measured_rate_and_narrows_with_more_trials() {
+        let (low_small, high_small) = wilson_interval(3, 30);
+        let (low_large, high_large) = wilson_interval(300, 3000);
+        assert!(low_small < 0.1 && 0.1 < high_small);
+        assert!(low_large < 0.1 && 0.1 < high_large);
+        assert!(high_large - low_large < high_small - low_small);
+    }
+
+    fn run(nodes: usize) -> RunRecord {
+        RunRecord {
+            nodes,
+            hash_shares: vec![1.0 / nodes as f64; nodes],
+            target_block_interval_secs: 10.0,
+            link_latency_ms: 250.0,
+            link_loss: 0.0,
+            topology: "mesh".into(),
+            links: vec![],
+            mining_started_at: 0.0,
+            mining_stopped_at: 40.0,
+            logs: vec![],
+            posts: vec![],
+            final_tips: vec![],
+            main_chain: vec![crate::record::ChainBlock {
+                hash: "A".into(),
+                height: 1,
+                post_ids: vec![],
+            }],
+            settled_after_secs: None,
+        }
+    }
+
+    fn event(node: usize, at: f64, kind: EventKind) -> NodeEvent {
+        NodeEvent { node, at, kind }
+    }
+
+    fn mined(hash: &str) -> EventKind {
+        let hash = hash.into();
+        EventKind::Mined { hash, height: 1 }
+    }
+
+    fn connected(hash: &str) -> EventKind {
+        let hash = hash.into();
+        EventKind::Connected { hash, height: 1 }
+    }
+
+    #[test]
+    fn a_sweep_point_carries_the_runs_measurements_and_prediction() {
+        let record = run(2);
+        // A and B compete at height 1; A wins. 2 blocks in 40 s: T = 20 s; d = 0.5 s.
+        let events = [
+            event(0, 10.0, mined("A")),
+            event(1, 10.25, connected("A")),
+            event(1, 10.125, mined("B")),
+            event(0, 10.875, connected("B")),
+        ];
+        let results = analyze_events(&record, &events);
+        let point = SweepPoint::from_run(&record, &results).expect("a point");
+        let (ci_low, ci_high) = wilson_interval(1, 2);
+        assert_eq!(
+            point,
+            SweepPoint {
+                latency_ms: 250.0,
+                d_secs: 0.5,
+                t_secs: 20.0,
+                d_over_t: 0.025,
+                measured_stale_rate: 0.5,
+                stale_blocks: 1,
+                mined_blocks: 2,
+                predicted_stale_rate: stale_probability(2, 0.025),
+                ci_low,
+                ci_high,
+            }
+        );
+    }
+
+    #[test]
+    fn a_run_without_blocks_or_propagation_gives_no_sweep_point() {
+        let record = run(2);
+        let results = analyze_events(&record, &[]);
+        assert_eq!(
+            SweepPoint::from_run(&record, &results),
+            Err(SweepPointError::NoBlocksMined)
+        );
+        let results = analyze_events(&record, &[event(0, 10.0, mined("A"))]);
+        assert_eq!(
+            SweepPoint::from_run(&record, &results),
+            Err(SweepPointError::NoPropagationObserved)
+        );
+    }
+}
