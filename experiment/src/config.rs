@@ -1,1 +1,549 @@
-//! (being written)
+//! An experiment's parameters: read from a small TOML file, overridden from the command
+//! line, then checked once into an [`ExperimentConfig`].
+//!
+//! **Boundary:** parsing and validation only; nothing here starts a node or reads a clock.
+//! Every error names the parameter at fault, spelled as in the TOML file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::topology::Topology;
+
+/// Most peers a node keeps (the node's `MAX_PEERS`): a node asked to link with more keeps
+/// only this many, which would silently break the topology.
+pub const NODE_MAX_PEERS: usize = 32;
+
+/// Fewest nodes a run may have.
+pub const MIN_NODES: usize = 3;
+/// Most nodes a run may have: each is a process on this machine.
+pub const MAX_NODES: usize = 50;
+
+/// The shape of the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TopologyKind {
+    /// Every node linked with every other.
+    Mesh,
+    /// Each node linked with the next, the last with the first.
+    Ring,
+    /// A random connected graph where each node has at least `degree` links.
+    Random,
+}
+
+impl TopologyKind {
+    /// The name used in files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            TopologyKind::Mesh => "mesh",
+            TopologyKind::Ring => "ring",
+            TopologyKind::Random => "random",
+        }
+    }
+}
+
+/// Parameters as written: every one optional, so the file and the command line can each
+/// give some. The same struct is the TOML schema and the command-line overrides.
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Number of nodes, 3 to 50 [default: 5].
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// How nodes are linked [default: mesh].
+    #[arg(long, value_enum)]
+    pub topology: Option<TopologyKind>,
+    /// Least links per node of the `random` topology.
+    #[arg(long)]
+    pub degree: Option<usize>,
+    /// One-way latency of every link, in milliseconds [default: 50].
+    #[arg(long)]
+    pub latency_ms: Option<f64>,
+    /// Each message's latency varies uniformly by up to this much either way, in
+    /// milliseconds [default: 0].
+    #[arg(long)]
+    pub jitter_ms: Option<f64>,
+    /// Probability that a link loses a request, 0 to 1 [default: 0].
+    #[arg(long)]
+    pub loss: Option<f64>,
+    /// Network-wide block interval the hash rates are chosen for, in seconds [default: 10].
+    #[arg(long)]
+    pub block_interval_secs: Option<f64>,
+    /// Leading zero bits of proof of work [default: 16].
+    #[arg(long)]
+    pub difficulty: Option<u32>,
+    /// Each node's share of the hash power, one per node, normalized [default: equal].
+    #[arg(long, value_delimiter = ',')]
+    pub hash_shares: Option<Vec<f64>>,
+    /// How long the nodes mine, in seconds [default: 60].
+    #[arg(long)]
+    pub duration_secs: Option<f64>,
+    /// Mean rate of posts sent to the network, per second (Poisson arrivals) [default: 1].
+    #[arg(long)]
+    pub posts_per_sec: Option<f64>,
+    /// Seed of every random choice of the run [default: 1].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Longest wait for the nodes to agree on a tip after mining stops, in seconds
+    /// [default: 30].
+    #[arg(long)]
+    pub settle_timeout_secs: Option<f64>,
+    /// Seconds between each node's rounds of sync with its peers [default: 5].
+    #[arg(long)]
+    pub sync_interval_secs: Option<u64>,
+    /// Block time the nodes' difficulty retargeting aims for, in seconds (passed to the
+    /// nodes as `--target-block-time`; retargeting is off unless set).
+    #[arg(long)]
+    pub target_block_time_secs: Option<u64>,
+    /// Blocks between difficulty retargets (passed to the nodes as `--retarget-interval`).
+    #[arg(long)]
+    pub retarget_interval: Option<u64>,
+    /// Directory the run writes its logs, record and results to.
+    #[arg(long = "out")]
+    pub out_dir: Option<PathBuf>,
+    /// The latency sweep (`experiment sweep`); only in the file.
+    #[arg(skip)]
+    pub sweep: Option<SweepSettings>,
+}
+
+/// The `[sweep]` table of a configuration file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSettings {
+    /// One run per one-way link latency, in milliseconds.
+    pub latency_ms: Vec<f64>,
+}
+
+impl Settings {
+    /// Reads a TOML configuration file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|error| ConfigError::Parse {
+            path: path.to_owned(),
+            message: error.to_string(),
+        })
+    }
+
+    /// These settings with every parameter `overrides` gives replaced by its value.
+    pub fn overridden_by(self, overrides: Settings) -> Settings {
+        Settings {
+            nodes: overrides.nodes.or(self.nodes),
+            topology: overrides.topology.or(self.topology),
+            degree: overrides.degree.or(self.degree),
+            latency_ms: overrides.latency_ms.or(self.latency_ms),
+            jitter_ms: overrides.jitter_ms.or(self.jitter_ms),
+            loss: overrides.loss.or(self.loss),
+            block_interval_secs: overrides.block_interval_secs.or(self.block_interval_secs),
+            difficulty: overrides.difficulty.or(self.difficulty),
+            hash_shares: overrides.hash_shares.or(self.hash_shares),
+            duration_secs: overrides.duration_secs.or(self.duration_secs),
+            posts_per_sec: overrides.posts_per_sec.or(self.posts_per_sec),
+            seed: overrides.seed.or(self.seed),
+            settle_timeout_secs: overrides.settle_timeout_secs.or(self.settle_timeout_secs),
+            sync_interval_secs: overrides.sync_interval_secs.or(self.sync_interval_secs),
+            target_block_time_secs: overrides
+                .target_block_time_secs
+                .or(self.target_block_time_secs),
+            retarget_interval: overrides.retarget_interval.or(self.retarget_interval),
+            out_dir: overrides.out_dir.or(self.out_dir),
+            sweep: overrides.sweep.or(self.sweep),
+        }
+    }
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for these settings.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said, with the line.
+        message: String,
+    },
+    /// A parameter is missing or out of range.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The parameter, as spelled in the file.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// The shape of a run's network, with what it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum TopologySpec {
+    /// Every node linked with every other.
+    Mesh,
+    /// A ring.
+    Ring,
+    /// A seeded random connected graph with at least `degree` links per node.
+    Random {
+        /// Least links per node.
+        degree: usize,
+    },
+}
+
+impl TopologySpec {
+    /// The name recorded in the run record.
+    pub fn name(self) -> &'static str {
+        match self {
+            TopologySpec::Mesh => TopologyKind::Mesh.name(),
+            TopologySpec::Ring => TopologyKind::Ring.name(),
+            TopologySpec::Random { .. } => TopologyKind::Random.name(),
+        }
+    }
+
+    /// The graph for `nodes` nodes; `seed` picks the random one.
+    pub fn build(self, nodes: usize, seed: u64) -> Topology {
+        match self {
+            TopologySpec::Mesh => Topology::mesh(nodes),
+            TopologySpec::Ring => Topology::ring(nodes),
+            TopologySpec::Random { degree } => Topology::random(nodes, degree, seed),
+        }
+    }
+}
+
+/// Difficulty retargeting as the nodes should do it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Retarget {
+    /// Block time aimed for, in seconds.
+    pub target_block_time_secs: u64,
+    /// Blocks between retargets; the node's default when `None`.
+    pub interval: Option<u64>,
+}
+
+/// A checked experiment: every parameter present and in range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExperimentConfig {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// How they are linked.
+    pub topology: TopologySpec,
+    /// One-way latency of every link, in milliseconds.
+    pub latency_ms: f64,
+    /// Uniform variation of each message's latency either way, in milliseconds.
+    pub jitter_ms: f64,
+    /// Probability that a link loses a request.
+    pub loss: f64,
+    /// Network-wide block interval the hash rates are chosen for, in seconds.
+    pub block_interval_secs: f64,
+    /// Leading zero bits of proof of work.
+    pub difficulty: u32,
+    /// Each node's share of the hash power; sums to 1.
+    pub hash_shares: Vec<f64>,
+    /// How long the nodes mine, in seconds.
+    pub duration_secs: f64,
+    /// Mean posts per second.
+    pub posts_per_sec: f64,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Longest wait for agreement after mining, in seconds.
+    pub settle_timeout_secs: f64,
+    /// Seconds between each node's sync rounds.
+    pub sync_interval_secs: u64,
+    /// Difficulty retargeting, if any.
+    pub retarget: Option<Retarget>,
+    /// Where the run writes its output.
+    pub out_dir: PathBuf,
+}
+
+impl ExperimentConfig {
+    /// Checks `settings`, filling in defaults; the error names the first bad parameter.
+    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        let nodes = settings.nodes.unwrap_or(5);
+        if !(MIN_NODES..=MAX_NODES).contains(&nodes) {
+            return Err(invalid(
+                "nodes",
+                format!("{nodes} is out of range; {MIN_NODES} to {MAX_NODES}"),
+            ));
+        }
+        let topology = topology_spec(&settings, nodes)?;
+        let latency_ms = non_negative("latency_ms", settings.latency_ms.unwrap_or(50.0))?;
+        let jitter_ms = non_negative("jitter_ms", settings.jitter_ms.unwrap_or(0.0))?;
+        let loss = settings.loss.unwrap_or(0.0);
+        // A link that loses everything would make the run measure nothing.
+        if !(0.0..1.0).contains(&loss) {
+            return Err(invalid("loss", format!("{loss} is not in [0, 1)")));
+        }
+        let block_interval_secs = positive(
+            "block_interval_secs",
+            settings.block_interval_secs.unwrap_or(10.0),
+        )?;
+        let difficulty = settings.difficulty.unwrap_or(16);
+        // The hash rates are 2^difficulty / interval: past 40 bits no machine keeps up.
+        if difficulty > 40 {
+            return Err(invalid(
+                "difficulty",
+                format!("{difficulty} bits is more than 40"),
+            ));
+        }
+        let hash_shares = normalized_shares(settings.hash_shares, nodes)?;
+        let network_rate = 2f64.powi(i32::try_from(difficulty).unwrap_or(40)) / block_interval_secs;
+        if let Some(smallest) = hash_shares.iter().copied().reduce(f64::min)
+            && smallest * network_rate < 1.0
+        {
+            return Err(invalid(
+                "hash_shares",
+                format!(
+                    "a node with share {smallest} would compute less than one hash per second; \
+                     raise difficulty or lower block_interval_secs"
+                ),
+            ));
+        }
+        let duration_secs = positive("duration_secs", settings.duration_secs.unwrap_or(60.0))?;
+        let posts_per_sec = non_negative("posts_per_sec", settings.posts_per_sec.unwrap_or(1.0))?;
+        let settle_timeout_secs = non_negative(
+            "settle_timeout_secs",
+            settings.settle_timeout_secs.unwrap_or(30.0),
+        )?;
+        let sync_interval_secs = settings.sync_interval_secs.unwrap_or(5);
+        if sync_interval_secs == 0 {
+            return Err(invalid("sync_interval_secs", "must be at least 1"));
+        }
+        let retarget = match (settings.target_block_time_secs, settings.retarget_interval) {
+            (Some(0), _) => return Err(invalid("target_block_time_secs", "must be at least 1")),
+            (_, Some(0)) => return Err(invalid("retarget_interval", "must be at least 1")),
+            (Some(target_block_time_secs), interval) => Some(Retarget {
+                target_block_time_secs,
+                interval,
+            }),
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "retarget_interval",
+                    "needs target_block_time_secs as well",
+                ));
+            }
+            (None, None) => None,
+        };
+        let out_dir = settings
+            .out_dir
+            .ok_or_else(|| invalid("out_dir", "missing; give --out DIR or out_dir in the file"))?;
+        Ok(ExperimentConfig {
+            nodes,
+            topology,
+            latency_ms,
+            jitter_ms,
+            loss,
+            block_interval_secs,
+            difficulty,
+            hash_shares,
+            duration_secs,
+            posts_per_sec,
+            seed: settings.seed.unwrap_or(1),
+            settle_timeout_secs,
+            sync_interval_secs,
+            retarget,
+            out_dir,
+        })
+    }
+
+    /// The `--hash-rate` of node `node`: its share of `2^difficulty / block_interval`,
+    /// the rate at which the network finds a block per interval on average.
+    pub fn hash_rate(&self, node: usize) -> u64 {
+        let network_rate = 2f64.powi(i32::try_from(self.difficulty).unwrap_or(i32::MAX))
+            / self.block_interval_secs;
+        let share = self.hash_shares.get(node).copied().unwrap_or(0.0);
+        // Validation keeps every rate at one hash per second or more.
+        (share * network_rate).round().max(1.0) as u64
+    }
+}
+
+fn topology_spec(settings: &Settings, nodes: usize) -> Result<TopologySpec, ConfigError> {
+    let kind = settings.topology.unwrap_or(TopologyKind::Mesh);
+    if kind != TopologyKind::Random && settings.degree.is_some() {
+        return Err(invalid("degree", "only the random topology takes a degree"));
+    }
+    match kind {
+        TopologyKind::Mesh if nodes - 1 > NODE_MAX_PEERS => Err(invalid(
+            "topology",
+            format!(
+                "a mesh of {nodes} nodes needs {} peers per node; a node keeps at most \
+                 {NODE_MAX_PEERS} (use at most {} nodes, or ring/random)",
+                nodes - 1,
+                NODE_MAX_PEERS + 1
+            ),
+        )),
+        TopologyKind::Mesh => Ok(TopologySpec::Mesh),
+        TopologyKind::Ring => Ok(TopologySpec::Ring),
+        TopologyKind::Random => {
+            let degree = settings
+                .degree
+                .ok_or_else(|| invalid("degree", "the random topology needs one"))?;
+            // Random graphs give some nodes one link more than asked.
+            let most = (nodes - 1).min(NODE_MAX_PEERS - 1);
+            if !(2..=most).contains(&degree) {
+                return Err(invalid(
+                    "degree",
+                    format!("{degree} is out of range; 2 to {most} for {nodes} nodes"),
+                ));
+            }
+            Ok(TopologySpec::Random { degree })
+        }
+    }
+}
+
+fn normalized_shares(shares: Option<Vec<f64>>, nodes: usize) -> Result<Vec<f64>, ConfigError> {
+    let Some(shares) = shares else {
+        return Ok(vec![1.0 / nodes as f64; nodes]);
+    };
+    if shares.len() != nodes {
+        return Err(invalid(
+            "hash_shares",
+            format!("{} entries for {nodes} nodes", shares.len()),
+        ));
+    }
+    if shares
+        .iter()
+        .any(|share| !share.is_finite() || *share <= 0.0)
+    {
+        return Err(invalid("hash_shares", "every share must be positive"));
+    }
+    let total: f64 = shares.iter().sum();
+    Ok(shares.into_iter().map(|share| share / total).collect())
+}
+
+fn non_negative(field: &'static str, value: f64) -> Result<f64, ConfigError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(invalid(
+            field,
+            format!("{value} is not a number of zero or more"),
+        ))
+    }
+}
+
+fn positive(field: &'static str, value: f64) -> Result<f64, ConfigError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(invalid(field, format!("{value} is not a positive number")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(toml: &str) -> Settings {
+        toml::from_str(toml).expect("valid TOML")
+    }
+
+    fn field_of(error: ConfigError) -> &'static str {
+        match error {
+            ConfigError::Invalid { field, .. } => field,
+            other => panic!("not a validation error: {other}"),
+        }
+    }
+
+    fn check(toml: &str) -> Result<ExperimentConfig, ConfigError> {
+        ExperimentConfig::from_settings(settings(&format!("out_dir = \"out\"\n{toml}")))
+    }
+
+    #[test]
+    fn defaults_fill_an_almost_empty_file() {
+        let config = check("").expect("defaults are valid");
+        assert_eq!(config.nodes, 5);
+        assert_eq!(config.topology, TopologySpec::Mesh);
+        assert_eq!(config.difficulty, 16);
+        assert_eq!(config.hash_shares, vec![0.2; 5]);
+        assert_eq!(config.sync_interval_secs, 5);
+        assert_eq!(config.retarget, None);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Settings>("nodez = 3").is_err());
+        assert!(toml::from_str::<Settings>("[sweep]\nlatency = [1.0]").is_err());
+    }
+
+    #[test]
+    fn command_line_overrides_the_file() {
+        let file = settings("nodes = 4\nlatency_ms = 10.0\nseed = 3");
+        let overrides = Settings {
+            latency_ms: Some(99.0),
+            out_dir: Some("here".into()),
+            ..Settings::default()
+        };
+        let config =
+            ExperimentConfig::from_settings(file.overridden_by(overrides)).expect("valid settings");
+        assert_eq!((config.nodes, config.latency_ms, config.seed), (4, 99.0, 3));
+        assert_eq!(config.out_dir, PathBuf::from("here"));
+    }
+
+    #[test]
+    fn errors_name_the_parameter_at_fault() {
+        let cases = [
+            ("nodes = 2", "nodes"),
+            ("nodes = 51", "nodes"),
+            ("loss = 1.0", "loss"),
+            ("loss = -0.1", "loss"),
+            ("latency_ms = -1.0", "latency_ms"),
+            ("block_interval_secs = 0.0", "block_interval_secs"),
+            ("nodes = 3\nhash_shares = [1.0, 2.0]", "hash_shares"),
+            ("nodes = 3\nhash_shares = [1.0, 0.0, 2.0]", "hash_shares"),
+            ("topology = \"random\"", "degree"),
+            ("topology = \"random\"\nnodes = 4\ndegree = 4", "degree"),
+            ("topology = \"ring\"\ndegree = 3", "degree"),
+            ("nodes = 40", "topology"),
+            ("retarget_interval = 10", "retarget_interval"),
+            ("difficulty = 2\nblock_interval_secs = 10.0", "hash_shares"),
+        ];
+        for (toml, field) in cases {
+            let error = check(toml).expect_err(toml);
+            assert_eq!(field_of(error), field, "{toml}");
+        }
+        let missing_out =
+            ExperimentConfig::from_settings(Settings::default()).expect_err("no output directory");
+        assert_eq!(field_of(missing_out), "out_dir");
+    }
+
+    #[test]
+    fn shares_are_normalized_and_set_hash_rates() {
+        let config = check(
+            "nodes = 3\nhash_shares = [2.0, 1.0, 1.0]\ndifficulty = 12\nblock_interval_secs = 0.5",
+        )
+        .expect("valid");
+        assert_eq!(config.hash_shares, vec![0.5, 0.25, 0.25]);
+        // 2^12 hashes per block every half second: 8192 H/s for the network.
+        assert_eq!(
+            (0..3)
+                .map(|node| config.hash_rate(node))
+                .collect::<Vec<_>>(),
+            vec![4096, 2048, 2048]
+        );
+    }
+
+    #[test]
+    fn a_sweep_table_is_read() {
+        let file = settings("[sweep]\nlatency_ms = [0.0, 100.0]");
+        assert_eq!(
+            file.sweep,
+            Some(SweepSettings {
+                latency_ms: vec![0.0, 100.0]
+            })
+        );
+    }
+}

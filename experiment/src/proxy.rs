@@ -1,1 +1,485 @@
-//! (being written)
+//! The links between nodes: one in-process relay in front of each node, through which
+//! every other node reaches it, delaying, losing and refusing requests as the run's links
+//! and topology say.
+//!
+//! A request to node `i` from node `j` (named by the `x-chainpost-peer` header every node
+//! sends: the advertised relay URL of `j`) is held for the one-way latency of link `j → i`,
+//! lost with the link's loss probability, forwarded to node `i`, and its answer held for the
+//! latency of `i → j`. A request from a node not linked with `i` is refused with 403, so
+//! the topology is enforced rather than hoped for. Requests naming no node of the run (the
+//! runner's own, say) pass untouched.
+//!
+//! **Boundary:** relays know node indices, links and URLs; they start no process and read
+//! no log. **Invariant:** messages on one directed link arrive in the order they were sent
+//! (a message never overtakes an earlier one, even with jitter), as over a TCP connection.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::topology::Topology;
+
+/// Header naming the sending node (the node's `PEER_HEADER`).
+pub const PEER_HEADER: &str = "x-chainpost-peer";
+
+/// Largest request body relayed: more than a node accepts (8 MiB), so the node, not the
+/// relay, is the one to refuse.
+const MAX_REQUEST_BYTES: usize = 16 << 20;
+
+/// Longest a request waits for its node to start before the relay gives up on it.
+const UPSTREAM_WAIT: Duration = Duration::from_secs(60);
+
+/// How every link of a run behaves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkModel {
+    /// One-way latency.
+    pub latency: Duration,
+    /// Each message's latency varies uniformly by up to this much either way.
+    pub jitter: Duration,
+    /// Probability that a request is lost.
+    pub loss: f64,
+}
+
+/// What happens to one message sent on a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transit {
+    /// When it arrives at the far end.
+    pub arrives_at: Instant,
+    /// Whether the link loses it.
+    pub lost: bool,
+}
+
+/// One directed link's state: its own random stream and the arrival time of the last
+/// message sent on it.
+#[derive(Debug)]
+struct LinkState {
+    rng: ChaCha8Rng,
+    last_arrival: Instant,
+}
+
+/// Every directed link of a run, shared by all relays: link `i → j` carries both requests
+/// from `i` to `j` (through `j`'s relay) and answers from `i` to `j` (through `i`'s).
+#[derive(Debug)]
+pub struct Links {
+    model: LinkModel,
+    links: HashMap<(usize, usize), Mutex<LinkState>>,
+}
+
+impl Links {
+    /// Both directions of every link of `topology`, each with its own random stream
+    /// derived from `seed`, so a run's draws do not depend on other links' traffic.
+    pub fn new(topology: &Topology, model: LinkModel, seed: u64) -> Self {
+        let now = Instant::now();
+        let links = topology
+            .links()
+            .iter()
+            .flat_map(|&(a, b)| [(a, b), (b, a)])
+            .map(|(from, to)| {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                rng.set_stream(((from as u64) << 32) | to as u64);
+                (
+                    (from, to),
+                    Mutex::new(LinkState {
+                        rng,
+                        last_arrival: now,
+                    }),
+                )
+            })
+            .collect();
+        Links { model, links }
+    }
+
+    /// Sends one message now on `from → to`; `None` if the two are not linked. Only
+    /// requests may be lost (`can_lose`): a lost exchange is decided once, on its way in.
+    pub fn send(&self, from: usize, to: usize, can_lose: bool) -> Option<Transit> {
+        let link = self.links.get(&(from, to))?;
+        let mut link = link.lock().unwrap_or_else(PoisonError::into_inner);
+        let jitter = self.model.jitter.as_secs_f64();
+        let offset = if jitter > 0.0 {
+            link.rng.random_range(-jitter..=jitter)
+        } else {
+            0.0
+        };
+        let delay = Duration::from_secs_f64((self.model.latency.as_secs_f64() + offset).max(0.0));
+        let lost = can_lose && self.model.loss > 0.0 && link.rng.random_bool(self.model.loss);
+        let arrives_at = (Instant::now() + delay).max(link.last_arrival);
+        link.last_arrival = arrives_at;
+        Some(Transit { arrives_at, lost })
+    }
+}
+
+/// What one relay did, for the run's log.
+#[derive(Debug, Default)]
+pub struct RelayCounts {
+    /// Requests forwarded from linked nodes.
+    pub forwarded: AtomicU64,
+    /// Requests the link lost.
+    pub lost: AtomicU64,
+    /// Requests refused because the sender is not linked with this node.
+    pub refused: AtomicU64,
+}
+
+/// What every relay of a run shares.
+#[derive(Debug)]
+pub struct RelayNetwork {
+    links: Links,
+    /// Advertised relay URL of each node, to tell senders apart.
+    senders: HashMap<String, usize>,
+}
+
+impl RelayNetwork {
+    /// The relays' shared view: the topology, its links, and each node's relay URL
+    /// (`urls[i]` is what node `i` advertises and sends in its peer header).
+    pub fn new(topology: &Topology, model: LinkModel, seed: u64, urls: &[String]) -> Arc<Self> {
+        let links = Links::new(topology, model, seed);
+        let senders = urls
+            .iter()
+            .enumerate()
+            .map(|(node, url)| (normalized(url), node))
+            .collect();
+        Arc::new(RelayNetwork { links, senders })
+    }
+
+    fn sender(&self, headers: &HeaderMap) -> Option<usize> {
+        let url = headers.get(PEER_HEADER)?.to_str().ok()?;
+        self.senders.get(&normalized(url)).copied()
+    }
+}
+
+/// Nodes normalize their peer URLs without a trailing slash.
+fn normalized(url: &str) -> String {
+    url.trim().trim_end_matches('/').to_owned()
+}
+
+/// A relay's listening socket, bound before its node starts so the node can advertise it.
+#[derive(Debug)]
+pub struct BoundRelay {
+    listener: TcpListener,
+    url: String,
+}
+
+impl BoundRelay {
+    /// Binds a free loopback port.
+    pub async fn bind() -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        Ok(BoundRelay { listener, url })
+    }
+
+    /// The URL the relay's node advertises.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Starts relaying to node `node`; requests wait until [`Relay::set_upstream`] says
+    /// where the node listens.
+    pub fn serve(self, node: usize, network: Arc<RelayNetwork>) -> Relay {
+        let (upstream_tx, upstream) = watch::channel(None);
+        let counts = Arc::new(RelayCounts::default());
+        let http = reqwest::Client::builder()
+            // The nodes are on loopback: an HTTP proxy from the environment must not
+            // stand between them and the relay.
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        let state = Arc::new(RelayState {
+            node,
+            network,
+            upstream,
+            counts: counts.clone(),
+            http,
+        });
+        let app = Router::new().fallback(relay).with_state(state);
+        let server = tokio::spawn(async move {
+            if let Err(error) = axum::serve(self.listener, app).await {
+                tracing::error!(node, %error, "relay stopped");
+            }
+        });
+        Relay {
+            url: self.url,
+            upstream: upstream_tx,
+            counts,
+            server,
+        }
+    }
+}
+
+/// A running relay in front of one node; dropping it stops relaying.
+#[derive(Debug)]
+pub struct Relay {
+    url: String,
+    upstream: watch::Sender<Option<SocketAddr>>,
+    counts: Arc<RelayCounts>,
+    server: JoinHandle<()>,
+}
+
+impl Relay {
+    /// The URL its node advertises and other nodes call.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Where the node listens; requests waiting for it proceed.
+    pub fn set_upstream(&self, address: SocketAddr) {
+        self.upstream.send_replace(Some(address));
+    }
+
+    /// What the relay did so far.
+    pub fn counts(&self) -> &RelayCounts {
+        &self.counts
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct RelayState {
+    node: usize,
+    network: Arc<RelayNetwork>,
+    upstream: watch::Receiver<Option<SocketAddr>>,
+    counts: Arc<RelayCounts>,
+    http: reqwest::Client,
+}
+
+/// Headers that belong to one connection, not to the message; the relay's own
+/// connections set their own.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+fn end_to_end(headers: &HeaderMap) -> HeaderMap {
+    let mut headers = headers.clone();
+    for name in HOP_BY_HOP
+        .iter()
+        .chain([&header::HOST, &header::CONTENT_LENGTH])
+    {
+        headers.remove(name);
+    }
+    headers
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn relay(State(relay): State<Arc<RelayState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    // The whole message travels before the link delay starts, as a sent request would.
+    let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large or cut short".into(),
+        );
+    };
+    let node = relay.node;
+    let network = &relay.network;
+    let sender = network.sender(&parts.headers);
+    if let Some(sender) = sender {
+        let Some(inbound) = network.links.send(sender, node, true) else {
+            relay.counts.refused.fetch_add(1, Ordering::Relaxed);
+            return error(
+                StatusCode::FORBIDDEN,
+                format!("node {sender} is not linked with node {node} in this run's topology"),
+            );
+        };
+        tokio::time::sleep_until(inbound.arrives_at).await;
+        if inbound.lost {
+            relay.counts.lost.fetch_add(1, Ordering::Relaxed);
+            // The sender learns of the loss about a round trip later, as a retransmission
+            // timer would tell it; 504 is what a node treats as "unreachable, retry".
+            if let Some(back) = network.links.send(node, sender, false) {
+                tokio::time::sleep_until(back.arrives_at).await;
+            }
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("the link from node {sender} to node {node} lost the request"),
+            );
+        }
+        relay.counts.forwarded.fetch_add(1, Ordering::Relaxed);
+    }
+    let answer = match forward(&relay, parts, body).await {
+        Ok(answer) => answer,
+        Err(message) => return error(StatusCode::BAD_GATEWAY, message),
+    };
+    if let Some(sender) = sender
+        && let Some(outbound) = network.links.send(node, sender, false)
+    {
+        tokio::time::sleep_until(outbound.arrives_at).await;
+    }
+    answer
+}
+
+/// Sends the request on to the relay's node and reads the whole answer.
+async fn forward(
+    relay: &RelayState,
+    parts: axum::http::request::Parts,
+    body: Bytes,
+) -> Result<Response, String> {
+    let mut upstream = relay.upstream.clone();
+    let address =
+        match tokio::time::timeout(UPSTREAM_WAIT, upstream.wait_for(Option::is_some)).await {
+            Ok(Ok(address)) => *address,
+            _ => None,
+        };
+    let Some(address) = address else {
+        return Err(format!("node {} did not start", relay.node));
+    };
+    let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
+    let response = relay
+        .http
+        .request(parts.method, format!("http://{address}{path}"))
+        .headers(end_to_end(&parts.headers))
+        .body(body)
+        .send()
+        .await
+        .map_err(|error| format!("node {} is unreachable: {error}", relay.node))?;
+    let status = response.status();
+    let headers = end_to_end(response.headers());
+    // The nodes are this run's own children, whose answers are bounded by their API.
+    let body = response
+        .bytes()
+        .await
+        .map_err(|error| format!("node {} broke off its answer: {error}", relay.node))?;
+    let mut answer = Response::new(Body::from(body));
+    *answer.status_mut() = status;
+    *answer.headers_mut() = headers;
+    Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use axum::routing::post;
+
+    fn model(latency_ms: u64, jitter_ms: u64, loss: f64) -> LinkModel {
+        LinkModel {
+            latency: Duration::from_millis(latency_ms),
+            jitter: Duration::from_millis(jitter_ms),
+            loss,
+        }
+    }
+
+    #[tokio::test]
+    async fn links_lose_about_their_loss_rate_reproducibly() {
+        let ring = Topology::ring(4);
+        let draws = |seed| {
+            let links = Links::new(&ring, model(0, 0, 0.2), seed);
+            (0..2_000)
+                .map(|_| links.send(0, 1, true).expect("0 and 1 are linked").lost)
+                .collect::<Vec<_>>()
+        };
+        let lost = draws(7).iter().filter(|lost| **lost).count();
+        assert!((300..500).contains(&lost), "lost {lost} of 2000 at 20%");
+        assert_eq!(draws(7), draws(7));
+        assert_ne!(draws(7), draws(8));
+        let links = Links::new(&ring, model(0, 0, 0.2), 7);
+        assert!(links.send(0, 2, true).is_none(), "0 and 2 are not linked");
+        assert!((0..100).all(|_| !links.send(1, 0, false).expect("linked").lost));
+    }
+
+    #[tokio::test]
+    async fn jittered_messages_keep_their_order_on_a_link() {
+        let links = Links::new(&Topology::ring(3), model(50, 40, 0.0), 1);
+        let sent = Instant::now();
+        let arrivals: Vec<Instant> = (0..200)
+            .map(|_| links.send(2, 0, true).expect("linked").arrives_at)
+            .collect();
+        assert!(arrivals.windows(2).all(|pair| pair[0] <= pair[1]));
+        assert!(
+            arrivals
+                .iter()
+                .all(|at| *at >= sent + Duration::from_millis(10))
+        );
+    }
+
+    /// A ring of four relays in front of one echo server, which answers with the body.
+    async fn ring_of_relays(latency_ms: u64) -> Vec<Relay> {
+        let echo = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let echo_address = echo.local_addr().expect("address");
+        let app = Router::new().route("/echo", post(|body: Bytes| async move { body }));
+        tokio::spawn(async move { axum::serve(echo, app).await });
+        let mut bound = Vec::new();
+        for _ in 0..4 {
+            bound.push(BoundRelay::bind().await.expect("bind relay"));
+        }
+        let urls: Vec<String> = bound.iter().map(|relay| relay.url().to_owned()).collect();
+        let network = RelayNetwork::new(&Topology::ring(4), model(latency_ms, 0, 0.0), 1, &urls);
+        bound
+            .into_iter()
+            .enumerate()
+            .map(|(node, relay)| {
+                let relay = relay.serve(node, network.clone());
+                relay.set_upstream(echo_address);
+                relay
+            })
+            .collect()
+    }
+
+    async fn post_from(
+        to: &Relay,
+        from: Option<&Relay>,
+        body: &'static str,
+    ) -> (StatusCode, String, Duration) {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        let mut request = client.post(format!("{}/echo", to.url())).body(body);
+        if let Some(from) = from {
+            request = request.header(PEER_HEADER, format!("{}/", from.url()));
+        }
+        let started = Instant::now();
+        let response = request.send().await.expect("relay answers");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (status, text, started.elapsed())
+    }
+
+    #[tokio::test]
+    async fn relays_refuse_nodes_the_topology_does_not_link() {
+        let relays = ring_of_relays(0).await;
+        let (status, body, _) = post_from(&relays[0], Some(&relays[2]), "hello").await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("\"error\""), "{body}");
+        assert_eq!(relays[0].counts().refused.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn linked_requests_take_a_round_trip_of_latency_and_others_none() {
+        let relays = ring_of_relays(100).await;
+        let (status, body, took) = post_from(&relays[0], Some(&relays[1]), "hello").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "hello"));
+        assert!(took >= Duration::from_millis(200), "took {took:?}");
+        assert_eq!(relays[0].counts().forwarded.load(Ordering::Relaxed), 1);
+
+        let (status, body, took) = post_from(&relays[0], None, "direct").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "direct"));
+        assert!(took < Duration::from_millis(100), "took {took:?}");
+    }
+}
