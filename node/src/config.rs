@@ -6,6 +6,8 @@ use clap::Parser;
 use clap::builder::TypedValueParser as _;
 
 use crate::chain::mempool::MempoolLimits;
+use crate::chain::params::ChainParams;
+use crate::chain::retarget::{self, Retarget};
 
 pub use crate::logging::LogFormat;
 
@@ -34,6 +36,17 @@ pub struct Config {
     #[arg(long, env = "CHAINPOST_DIFFICULTY", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::chain::params::MAX_DIFFICULTY)))]
     pub difficulty: u32,
+
+    /// Retarget the difficulty toward this block interval, in seconds (a network-wide rule;
+    /// --difficulty is then where it starts and its floor). Fixed difficulty if unset.
+    #[arg(long, env = "CHAINPOST_TARGET_BLOCK_TIME",
+          value_parser = clap::value_parser!(u64).range(1..=retarget::MAX_TARGET_SECS))]
+    pub target_block_time: Option<u64>,
+
+    /// Blocks between two retargets (with --target-block-time; a network-wide rule).
+    #[arg(long, env = "CHAINPOST_RETARGET_INTERVAL", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(retarget::MIN_INTERVAL..=retarget::MAX_INTERVAL))]
+    pub retarget_interval: u64,
 
     /// Keep everything in memory: nothing survives a restart.
     #[arg(long, env = "CHAINPOST_IN_MEMORY")]
@@ -94,6 +107,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// The network rules these flags choose.
+    pub fn chain_params(&self) -> Result<ChainParams, crate::chain::params::ParamsError> {
+        let params = ChainParams::new(self.difficulty, self.require_signatures)?;
+        match self.target_block_time {
+            Some(target_block_secs) => params.with_retarget(Retarget {
+                target_block_secs,
+                interval: self.retarget_interval,
+            }),
+            None => Ok(params),
+        }
+    }
+
     /// Configuration for a throwaway node on a free loopback port.
     pub fn ephemeral(difficulty: u32) -> Self {
         Config {
@@ -101,6 +126,8 @@ impl Config {
             port: 0,
             data_dir: None,
             difficulty,
+            target_block_time: None,
+            retarget_interval: 20,
             in_memory: true,
             require_signatures: false,
             peers: Vec::new(),
@@ -137,5 +164,30 @@ mod tests {
         assert!(Config::try_parse_from(["node", "--port", "70000"]).is_err());
         assert!(Config::try_parse_from(["node", "--mining-threads", "0"]).is_err());
         assert!(Config::try_parse_from(["node", "--max-pending", "0"]).is_err());
+        assert!(Config::try_parse_from(["node", "--target-block-time", "0"]).is_err());
+        assert!(Config::try_parse_from(["node", "--target-block-time", "86401"]).is_err());
+        assert!(Config::try_parse_from(["node", "--retarget-interval", "1"]).is_err());
+        assert!(Config::try_parse_from(["node", "--retarget-interval", "10001"]).is_err());
+    }
+
+    #[test]
+    fn a_target_block_time_turns_retargeting_on() {
+        let fixed = Config::try_parse_from(["node"]).expect("parses");
+        assert_eq!(fixed.chain_params().expect("valid").retarget, None);
+        let config = Config::try_parse_from([
+            "node",
+            "--target-block-time",
+            "5",
+            "--retarget-interval",
+            "30",
+        ])
+        .expect("parses");
+        assert_eq!(
+            config.chain_params().expect("valid").retarget,
+            Some(Retarget {
+                target_block_secs: 5,
+                interval: 30
+            })
+        );
     }
 }

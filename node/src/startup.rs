@@ -17,8 +17,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::api::{self, AppState};
+use crate::chain::ChainState;
 use crate::chain::mempool::MempoolLimits;
-use crate::chain::{ChainParams, ChainState};
 use crate::config::Config;
 use crate::miner::MiningOptions;
 use crate::node::Node;
@@ -45,7 +45,7 @@ const EVENT_QUEUE: usize = 16_384;
 impl Application {
     /// Opens the store, restores the chain state from it and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let params = ChainParams::new(config.difficulty, config.require_signatures)?;
+        let params = config.chain_params()?;
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .await
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;

@@ -59,7 +59,7 @@ pub enum StoreError {
     Corrupt(String),
     /// The data directory belongs to another network.
     #[error(
-        "the data directory holds a chain with genesis {stored}, but this node's parameters give genesis {expected}; use another --data-dir or the same --difficulty"
+        "the data directory holds a chain with genesis {stored}, but this node's parameters give genesis {expected}; use another --data-dir or the same --difficulty, --require-signatures and retarget flags"
     )]
     WrongNetwork {
         /// Genesis of the stored chain.

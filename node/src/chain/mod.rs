@@ -10,6 +10,7 @@ pub mod hash;
 pub mod mempool;
 pub mod params;
 pub mod pow;
+pub mod retarget;
 pub mod state;
 pub mod tree;
 pub mod tx;

@@ -6,6 +6,7 @@
 
 use crate::chain::block::{Block, BlockHeader};
 use crate::chain::hash::BlockHash;
+use crate::chain::retarget::{self, Retarget};
 
 /// The largest difficulty a network may be configured with. 2^64 hashes per block is far
 /// beyond any CPU, and the bound keeps cumulative work comfortably inside a `u128`.
@@ -19,8 +20,11 @@ pub const GENESIS_TIMESTAMP: u64 = 1_767_225_600;
 /// The consensus rules of one network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainParams {
-    /// Required leading zero bits of every block hash (the tutorial's "00" is 8 bits).
+    /// Required leading zero bits of every block hash (the tutorial's "00" is 8 bits); with
+    /// retargeting, the difficulty the chain starts at and never goes below.
     pub difficulty: u32,
+    /// How the difficulty follows the hash rate; `None` keeps it fixed.
+    pub retarget: Option<Retarget>,
     /// When set, posts without a valid Ed25519 signature are invalid.
     pub require_signatures: bool,
     /// Most characters in a post's author.
@@ -43,6 +47,19 @@ pub enum ParamsError {
     /// The difficulty is beyond [`MAX_DIFFICULTY`].
     #[error("difficulty {0} is above the maximum of {MAX_DIFFICULTY} bits")]
     DifficultyTooHigh(u32),
+    /// The retarget interval is outside what the network supports.
+    #[error(
+        "retarget interval {0} is outside {min}..={max} blocks",
+        min = retarget::MIN_INTERVAL,
+        max = retarget::MAX_INTERVAL
+    )]
+    RetargetInterval(u64),
+    /// The target block time is outside what the network supports.
+    #[error(
+        "target block time {0} s is outside 1..={max} s",
+        max = retarget::MAX_TARGET_SECS
+    )]
+    TargetBlockTime(u64),
 }
 
 impl ChainParams {
@@ -53,6 +70,7 @@ impl ChainParams {
         }
         Ok(ChainParams {
             difficulty,
+            retarget: None,
             require_signatures,
             max_author_chars: 64,
             max_content_chars: 1_000,
@@ -60,6 +78,20 @@ impl ChainParams {
             max_block_bytes: 1 << 20,
             max_future_drift_secs: 2 * 60 * 60,
             median_time_span: 11,
+        })
+    }
+
+    /// The same parameters with difficulty retargeting.
+    pub fn with_retarget(self, rule: Retarget) -> Result<Self, ParamsError> {
+        if !(retarget::MIN_INTERVAL..=retarget::MAX_INTERVAL).contains(&rule.interval) {
+            return Err(ParamsError::RetargetInterval(rule.interval));
+        }
+        if !(1..=retarget::MAX_TARGET_SECS).contains(&rule.target_block_secs) {
+            return Err(ParamsError::TargetBlockTime(rule.target_block_secs));
+        }
+        Ok(ChainParams {
+            retarget: Some(rule),
+            ..self
         })
     }
 
@@ -72,17 +104,20 @@ impl ChainParams {
             merkle_root: crate::chain::block::merkle_root(&[]),
             timestamp: GENESIS_TIMESTAMP,
             difficulty: self.difficulty,
-            // The genesis carries no proof of work, so its nonce is free to encode the
-            // signature rule: networks with different rules never share a genesis.
-            nonce: u64::from(self.require_signatures),
+            nonce: self.genesis_nonce(),
         };
         Block::new(header, Vec::new())
     }
 
-    /// The difficulty a block on top of `parent_height` must carry. Fixed for now; the
-    /// seam where retargeting will plug in.
-    pub fn required_difficulty(&self, _parent_height: u64) -> u32 {
-        self.difficulty
+    /// The genesis carries no proof of work, so its nonce is free to encode the rules its
+    /// header does not: networks with different rules never share a genesis. Bit 0 is the
+    /// signature rule, bits 1-16 the retarget interval and bits 17-63 the target block time
+    /// (both zero for a fixed difficulty, so fixed networks keep the genesis they had).
+    fn genesis_nonce(&self) -> u64 {
+        let (interval, target) = self
+            .retarget
+            .map_or((0, 0), |rule| (rule.interval, rule.target_block_secs));
+        u64::from(self.require_signatures) | interval << 1 | target << 17
     }
 }
 
@@ -101,6 +136,62 @@ mod tests {
         assert_ne!(a.genesis().hash(), strict.genesis().hash());
         assert_eq!(a.genesis().header().index, 0);
         assert!(a.genesis().transactions().is_empty());
+    }
+
+    #[test]
+    fn every_retarget_rule_has_its_own_genesis() {
+        let fixed = ChainParams::new(16, false).expect("valid");
+        let rule = |target_block_secs, interval| Retarget {
+            target_block_secs,
+            interval,
+        };
+        let genesis = |rule| {
+            fixed
+                .clone()
+                .with_retarget(rule)
+                .expect("valid rule")
+                .genesis()
+                .hash()
+        };
+        let hashes = [
+            fixed.genesis().hash(),
+            genesis(rule(10, 20)),
+            genesis(rule(10, 21)),
+            genesis(rule(11, 20)),
+            genesis(rule(retarget::MAX_TARGET_SECS, retarget::MAX_INTERVAL)),
+            genesis(rule(1, retarget::MIN_INTERVAL)),
+        ];
+        let distinct: std::collections::HashSet<_> = hashes.iter().collect();
+        assert_eq!(distinct.len(), hashes.len());
+        // The fixed-difficulty genesis is the one every earlier node derived.
+        assert_eq!(fixed.genesis().header().nonce, 0);
+    }
+
+    #[test]
+    fn retarget_rules_outside_the_bounds_are_refused() {
+        let fixed = ChainParams::new(16, false).expect("valid");
+        let rule = |target_block_secs, interval| Retarget {
+            target_block_secs,
+            interval,
+        };
+        assert_eq!(
+            fixed.clone().with_retarget(rule(10, 1)),
+            Err(ParamsError::RetargetInterval(1))
+        );
+        assert_eq!(
+            fixed
+                .clone()
+                .with_retarget(rule(10, retarget::MAX_INTERVAL + 1)),
+            Err(ParamsError::RetargetInterval(retarget::MAX_INTERVAL + 1))
+        );
+        assert_eq!(
+            fixed.clone().with_retarget(rule(0, 20)),
+            Err(ParamsError::TargetBlockTime(0))
+        );
+        assert_eq!(
+            fixed.with_retarget(rule(retarget::MAX_TARGET_SECS + 1, 20)),
+            Err(ParamsError::TargetBlockTime(retarget::MAX_TARGET_SECS + 1))
+        );
     }
 
     #[test]

@@ -222,7 +222,7 @@ impl ChainState {
             previous_hash: tip.hash(),
             merkle_root: merkle_root(&transactions),
             timestamp,
-            difficulty: params.difficulty,
+            difficulty: self.tree.next_difficulty(),
             nonce: 0,
         };
         Some(BlockTemplate {

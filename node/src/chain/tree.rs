@@ -21,6 +21,7 @@ use crate::chain::block::Block;
 use crate::chain::hash::{BlockHash, TxId};
 use crate::chain::params::ChainParams;
 use crate::chain::pow;
+use crate::chain::retarget;
 use crate::chain::validation::{self, BlockError};
 
 /// Most orphans held at once; the oldest is dropped beyond it.
@@ -257,6 +258,7 @@ impl BlockTree {
             block.header(),
             parent.height(),
             self.median_time_past(parent),
+            self.difficulty_after(parent),
             now,
             &self.params,
         )?;
@@ -295,6 +297,43 @@ impl BlockTree {
             cursor = self.parent_of(entry);
         }
         validation::median(timestamps)
+    }
+
+    /// The difficulty a child of `parent` must carry: the network's, or under retargeting
+    /// the parent's, moved at every retarget height by how long the last interval took.
+    fn difficulty_after(&self, parent: &Entry) -> u32 {
+        let inherited = parent.block.header().difficulty;
+        let Some(rule) = self.params.retarget else {
+            return self.params.difficulty;
+        };
+        if !rule.is_retarget_height(parent.height() + 1) {
+            return inherited;
+        }
+        // The span stops at block 1: the genesis timestamp is fixed, not mined, so the
+        // time before the first block says nothing about the hash rate.
+        let mut first = parent;
+        let mut intervals = 0;
+        while intervals < rule.interval && first.height() > 1 {
+            match self.parent_of(first) {
+                Some(entry) => first = entry,
+                None => break,
+            }
+            intervals += 1;
+        }
+        if intervals == 0 {
+            return inherited;
+        }
+        let actual = parent
+            .block
+            .header()
+            .timestamp
+            .saturating_sub(first.block.header().timestamp);
+        retarget::next_difficulty(&rule, inherited, intervals, actual, self.params.difficulty)
+    }
+
+    /// The difficulty the next block on the best tip must carry.
+    pub fn next_difficulty(&self) -> u32 {
+        self.difficulty_after(self.tip())
     }
 
     /// The first transaction of `block` that the branch ending at `parent` already holds.
@@ -748,6 +787,113 @@ mod tests {
 
     fn hashes(blocks: &[Arc<Block>]) -> Vec<BlockHash> {
         blocks.iter().map(|b| b.hash()).collect()
+    }
+
+    /// A child of `parent` stamped `secs` after it, at `difficulty` (proof of work is a
+    /// standalone check, so the tree takes it on trust here).
+    fn timed_child(parent: &Block, secs: u64, difficulty: u32) -> CheckedBlock {
+        let header = crate::chain::BlockHeader {
+            index: parent.header().index + 1,
+            previous_hash: parent.hash(),
+            merkle_root: crate::chain::block::merkle_root(&[]),
+            timestamp: parent.header().timestamp + secs,
+            difficulty,
+            nonce: 0,
+        };
+        CheckedBlock::assume_checked(Block::new(header, Vec::new()))
+    }
+
+    /// Extends the tip with blocks `secs` apart at whatever difficulty the tree requires.
+    fn extend_every(tree: &mut BlockTree, blocks: usize, secs: u64) {
+        for _ in 0..blocks {
+            let child = timed_child(&tree.tip().block.clone(), secs, tree.next_difficulty());
+            tree.insert(child, NOW).expect("valid");
+        }
+    }
+
+    fn retargeting(minimum: u32, interval: u64) -> ChainParams {
+        ChainParams::new(minimum, false)
+            .expect("valid")
+            .with_retarget(retarget::Retarget {
+                target_block_secs: 10,
+                interval,
+            })
+            .expect("valid rule")
+    }
+
+    #[test]
+    fn retargeting_follows_the_block_rate_and_every_node_enforces_it() {
+        let mut tree = BlockTree::new(retargeting(3, 4));
+        // Blocks 1-3 one second apart: the two intervals measured took 2 s instead of 20 s.
+        extend_every(&mut tree, 3, 1);
+        assert_eq!(tree.next_difficulty(), 3 + retarget::MAX_STEP_BITS);
+        let tip = tree.tip().block.clone();
+        for wrong in [3, 4, 6] {
+            assert_eq!(
+                tree.insert(timed_child(&tip, 1, wrong), NOW),
+                Err(BlockError::WrongDifficulty {
+                    got: wrong,
+                    required: 5
+                })
+            );
+        }
+        extend_every(&mut tree, 1, 1);
+        assert_eq!(tree.tip().block.header().difficulty, 5);
+        // Between retargets a block inherits its parent's difficulty.
+        assert_eq!(tree.next_difficulty(), 5);
+        let tip = tree.tip().block.clone();
+        assert!(matches!(
+            tree.insert(timed_child(&tip, 10, 3), NOW),
+            Err(BlockError::WrongDifficulty { required: 5, .. })
+        ));
+        // On target (4 intervals × 10 s) it stays; twice as slow removes a bit; far slower
+        // removes at most two, and never goes below the network's starting difficulty.
+        extend_every(&mut tree, 3, 10);
+        assert_eq!(tree.next_difficulty(), 5);
+        extend_every(&mut tree, 4, 20);
+        assert_eq!(tree.next_difficulty(), 4);
+        extend_every(&mut tree, 4, 1_000);
+        assert_eq!(tree.next_difficulty(), 3);
+        // Work follows the difficulty each block carries.
+        let work: u128 = tree
+            .best_chain_blocks(0, usize::MAX)
+            .iter()
+            .map(|block| pow::work(block.header().difficulty))
+            .sum();
+        assert_eq!(tree.tip().cumulative_work, work);
+        tree.check_invariants().expect("consistent");
+    }
+
+    #[test]
+    fn each_branch_retargets_from_its_own_timestamps() {
+        let mut tree = BlockTree::new(retargeting(8, 2));
+        extend_every(&mut tree, 2, 10);
+        let fork_point = tree.tip().block.clone();
+        // Height 4 retargets over blocks 1→3: 11 s on one branch (ratio 20/11, one bit up),
+        // 50 s on the other (one bit down, held at the floor).
+        let fast = timed_child(&fork_point, 1, 8);
+        let slow = timed_child(&fork_point, 40, 8);
+        let (fast_block, slow_block) = (fast.block().clone(), slow.block().clone());
+        tree.insert(fast, NOW).expect("valid");
+        tree.insert(slow, NOW).expect("valid");
+        let on_fast = timed_child(&fast_block, 1, 9);
+        let on_slow = timed_child(&slow_block, 1, 8);
+        assert!(tree.insert(on_fast, NOW).is_ok());
+        assert!(tree.insert(on_slow, NOW).is_ok());
+        assert!(matches!(
+            tree.insert(timed_child(&slow_block, 2, 9), NOW),
+            Err(BlockError::WrongDifficulty { required: 8, .. })
+        ));
+    }
+
+    #[test]
+    fn a_fixed_network_requires_its_difficulty_whatever_the_timestamps() {
+        let mut tree = BlockTree::new(ChainParams::new(2, false).expect("valid"));
+        for _ in 0..40 {
+            assert_eq!(tree.next_difficulty(), 2);
+            let child = timed_child(&tree.tip().block.clone(), 1, 2);
+            tree.insert(child, NOW).expect("valid");
+        }
     }
 
     #[test]

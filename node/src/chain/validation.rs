@@ -12,7 +12,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::chain::block::{Block, BlockHeader, merkle_root};
 use crate::chain::hash::{BlockHash, Hash256, TxId};
-use crate::chain::params::ChainParams;
+use crate::chain::params::{ChainParams, MAX_DIFFICULTY};
 use crate::chain::pow;
 use crate::chain::tx::Transaction;
 
@@ -91,13 +91,23 @@ pub enum BlockError {
         /// The hash of the header as received.
         computed: BlockHash,
     },
-    /// The block declares a difficulty other than the network's.
+    /// The block declares a difficulty other than the one its place in the chain requires.
     #[error("block declares difficulty {got}; this network requires {required}")]
     WrongDifficulty {
         /// The difficulty in the header.
         got: u32,
         /// The network's difficulty.
         required: u32,
+    },
+    /// The block declares a difficulty no block of this retargeting network can carry.
+    #[error("block declares difficulty {got}; this network's blocks carry {min} to {max}")]
+    DifficultyOutOfRange {
+        /// The difficulty in the header.
+        got: u32,
+        /// The network's starting and lowest difficulty.
+        min: u32,
+        /// The highest difficulty any network allows.
+        max: u32,
     },
     /// The hash does not have the leading zero bits the difficulty demands.
     #[error("block hash {hash} does not meet difficulty {difficulty} (insufficient proof of work)")]
@@ -183,6 +193,7 @@ impl BlockError {
         match self {
             BlockError::HashMismatch { .. } => "hash_mismatch",
             BlockError::WrongDifficulty { .. } => "wrong_difficulty",
+            BlockError::DifficultyOutOfRange { .. } => "difficulty_out_of_range",
             BlockError::InsufficientWork { .. } => "insufficient_work",
             BlockError::IndexMismatch { .. } => "index_mismatch",
             BlockError::TimestampNotAfterMedian { .. } => "timestamp_not_after_median",
@@ -294,10 +305,19 @@ pub fn validate_block_standalone(
             computed: block.hash(),
         });
     }
-    if header.difficulty != params.difficulty {
+    // The exact difficulty of a retargeting network depends on ancestors (checked in
+    // context); the floor alone already makes every block cost real work.
+    if params.retarget.is_none() && header.difficulty != params.difficulty {
         return Err(BlockError::WrongDifficulty {
             got: header.difficulty,
             required: params.difficulty,
+        });
+    }
+    if !(params.difficulty..=MAX_DIFFICULTY).contains(&header.difficulty) {
+        return Err(BlockError::DifficultyOutOfRange {
+            got: header.difficulty,
+            min: params.difficulty,
+            max: MAX_DIFFICULTY,
         });
     }
     if !pow::meets_difficulty(&block.hash(), header.difficulty) {
@@ -352,11 +372,13 @@ pub fn validate_block_standalone(
     Ok(())
 }
 
-/// Checks a header against its place in the tree: height, median time and the clock.
+/// Checks a header against its place in the tree: height, the difficulty its ancestors
+/// require, median time and the clock.
 pub fn validate_header_in_context(
     header: &BlockHeader,
     parent_index: u64,
     median_time_past: u64,
+    required_difficulty: u32,
     now: u64,
     params: &ChainParams,
 ) -> Result<(), BlockError> {
@@ -365,6 +387,12 @@ pub fn validate_header_in_context(
         return Err(BlockError::IndexMismatch {
             got: header.index,
             expected,
+        });
+    }
+    if header.difficulty != required_difficulty {
+        return Err(BlockError::WrongDifficulty {
+            got: header.difficulty,
+            required: required_difficulty,
         });
     }
     if header.timestamp <= median_time_past {
@@ -537,6 +565,45 @@ mod tests {
             })
         ));
 
+        // A retargeting network takes any difficulty from its floor up (the exact one is
+        // checked in context), but still checks the work against what the header claims.
+        let retargeting = p
+            .clone()
+            .with_retarget(crate::chain::retarget::Retarget {
+                target_block_secs: 10,
+                interval: 10,
+            })
+            .expect("valid rule");
+        assert!(matches!(
+            validate_block_standalone(&b, &b.hash(), &retargeting),
+            Err(BlockError::DifficultyOutOfRange {
+                got: 0,
+                min: 4,
+                max: MAX_DIFFICULTY
+            })
+        ));
+        let mut harder = *block.header();
+        harder.difficulty = 6;
+        harder.nonce = pow::Midstate::new(&harder)
+            .search(0..u64::MAX)
+            .expect("6 bits are quick to find");
+        let harder = Block::new(harder, txs.clone());
+        assert_eq!(
+            validate_block_standalone(&harder, &harder.hash(), &retargeting),
+            Ok(())
+        );
+        assert!(matches!(
+            validate_block_standalone(&harder, &harder.hash(), &p),
+            Err(BlockError::WrongDifficulty { got: 6, .. })
+        ));
+        let mut overclaimed = *block.header();
+        overclaimed.difficulty = MAX_DIFFICULTY;
+        let overclaimed = Block::new(overclaimed, txs.clone());
+        assert!(matches!(
+            validate_block_standalone(&overclaimed, &overclaimed.hash(), &retargeting),
+            Err(BlockError::InsufficientWork { .. })
+        ));
+
         let unmined = unmined_child(&genesis, txs.clone(), &p);
         assert!(matches!(
             validate_block_standalone(&unmined, &unmined.hash(), &p),
@@ -602,7 +669,7 @@ mod tests {
     }
 
     #[test]
-    fn context_checks_height_median_time_and_clock() {
+    fn context_checks_height_difficulty_median_time_and_clock() {
         let p = params();
         let header = |index, timestamp| BlockHeader {
             index,
@@ -614,18 +681,18 @@ mod tests {
         };
         let now = 10_000;
         assert_eq!(
-            validate_header_in_context(&header(5, 101), 4, 100, now, &p),
+            validate_header_in_context(&header(5, 101), 4, 100, 4, now, &p),
             Ok(())
         );
         assert_eq!(
-            validate_header_in_context(&header(6, 101), 4, 100, now, &p),
+            validate_header_in_context(&header(6, 101), 4, 100, 4, now, &p),
             Err(BlockError::IndexMismatch {
                 got: 6,
                 expected: 5
             })
         );
         assert_eq!(
-            validate_header_in_context(&header(5, 100), 4, 100, now, &p),
+            validate_header_in_context(&header(5, 100), 4, 100, 4, now, &p),
             Err(BlockError::TimestampNotAfterMedian {
                 got: 100,
                 median: 100
@@ -633,12 +700,19 @@ mod tests {
         );
         let max = now + p.max_future_drift_secs;
         assert_eq!(
-            validate_header_in_context(&header(5, max), 4, 100, now, &p),
+            validate_header_in_context(&header(5, max), 4, 100, 4, now, &p),
             Ok(())
         );
         assert_eq!(
-            validate_header_in_context(&header(5, max + 1), 4, 100, now, &p),
+            validate_header_in_context(&header(5, max + 1), 4, 100, 4, now, &p),
             Err(BlockError::TimestampTooFar { got: max + 1, max })
+        );
+        assert_eq!(
+            validate_header_in_context(&header(5, 101), 4, 100, 5, now, &p),
+            Err(BlockError::WrongDifficulty {
+                got: 4,
+                required: 5
+            })
         );
     }
 

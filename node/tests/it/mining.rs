@@ -90,3 +90,40 @@ async fn mine_makes_an_empty_block_only_where_empty_blocks_are_allowed() {
         serde_json::json!([])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retargeting_raises_the_difficulty_of_fast_blocks_and_peers_enforce_it() {
+    let retargeting = || {
+        let mut config = chainpost_node::config::Config::ephemeral(4);
+        config.mine_empty_blocks = true;
+        config.target_block_time = Some(10);
+        config.retarget_interval = 4;
+        config
+    };
+    let miner = TestNode::spawn_with(retargeting()).await;
+    for _ in 0..12 {
+        miner.mine().await;
+    }
+    let chain = miner.chain().await;
+    let difficulties: Vec<u64> = chain["chain"]
+        .as_array()
+        .expect("blocks")
+        .iter()
+        .map(|block| block["difficulty"].as_u64().expect("difficulty"))
+        .collect();
+    // Blocks seconds apart where 10 s was the target: each retarget (heights 4, 8, 12)
+    // raises the difficulty by the most a step allows, two bits.
+    assert_eq!(difficulties, [4, 4, 4, 4, 6, 6, 6, 6, 8, 8, 8, 8, 10]);
+
+    // A node with the same rules checks every difficulty and takes the chain; a node with
+    // a fixed difficulty is another network altogether.
+    let follower = TestNode::spawn_with(retargeting()).await;
+    follower.register_with(&miner).await;
+    assert_eq!(follower.tip().await, miner.tip().await);
+    let fixed = TestNode::spawn(4).await;
+    let refused = fixed
+        .post_json("/register_with", &serde_json::json!({"node_address": miner.base}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(fixed.height().await, 0);
+}
