@@ -230,4 +230,65 @@ mod tests {
         let error = read_log(4, &dir.path().join("absent.log")).expect_err("no file");
         assert!(format!("{error:#}").contains("node 4"), "{error:#}");
     }
+
+    /// Collects what the formatter writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let mut buffer = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            buffer.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_from_the_real_json_formatter_parse() {
+        // The same set-up as the node's `--log-format json`, with the node's log calls.
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        let hash = "00ab12";
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(index = 7_u64, hash = %hash, hashes = 10_u64, rate = "1.00 MH/s", "mined a block");
+            tracing::info!(height = 7_u64, hash = %hash, "block connected");
+            tracing::warn!(
+                reverted = 2_usize,
+                applied = 3_usize,
+                "reorganized to a heavier branch"
+            );
+            tracing::info!(height = 7_u64, hash = %hash, "best chain extended");
+        });
+        let bytes = captured.0.lock().expect("not poisoned").clone();
+        let text = String::from_utf8(bytes).expect("UTF-8");
+        let kinds: Vec<_> = text
+            .lines()
+            .filter_map(|line| parse_line(0, line))
+            .map(|event| event.kind)
+            .collect();
+        let hash = hash.to_owned();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::Mined {
+                    hash: hash.clone(),
+                    height: 7
+                },
+                EventKind::Connected { hash, height: 7 },
+                EventKind::Reorg { depth: 2 },
+            ],
+            "{text}"
+        );
+    }
 }

@@ -124,13 +124,13 @@ fn draw_summary(record: &RunRecord, results: &Results, path: &Path) -> anyhow::R
     let stale = results
         .stale_rate
         .map_or_else(|| "n/a".to_owned(), |rate| format!("{:.1}%", rate * 100.0));
+    let nodes = match record.nodes {
+        1 => "1 node".to_owned(),
+        nodes => format!("{nodes} nodes"),
+    };
     let title = format!(
-        "{} nodes, {} topology, {} ms one-way latency{loss}: {} blocks mined, {} stale ({stale})",
-        record.nodes,
-        record.topology,
-        record.link_latency_ms,
-        results.mined_blocks,
-        results.stale_blocks,
+        "{nodes}, {} topology, {} ms one-way latency{loss}: {} blocks mined, {} stale ({stale})",
+        record.topology, record.link_latency_ms, results.mined_blocks, results.stale_blocks,
     );
     let root = root.titled(&title, (FONT, 26))?;
     let panels = root.split_evenly((2, 2));
