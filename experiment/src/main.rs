@@ -1,3 +1,177 @@
-//! The `experiment` command.
+//! The `experiment` command: `experiment run` runs one experiment, `experiment sweep` one
+//! per latency of a list; both write the run record, results and charts to `--out`.
+//!
+//! Glue only: configuration, runs, analysis and reports are library code; this is the one
+//! place errors become exit codes.
 
-fn main() {}
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use chainpost_experiment::analysis::{self, Results};
+use chainpost_experiment::cluster::find_node_binary;
+use chainpost_experiment::config::{ConfigError, ExperimentConfig, Settings};
+use chainpost_experiment::record::RunRecord;
+use chainpost_experiment::report;
+use chainpost_experiment::run::{self, write_json};
+use chainpost_experiment::theory::SweepPoint;
+
+/// Run networks of real chainpost nodes on this machine and measure their forks.
+#[derive(Debug, Parser)]
+#[command(name = "experiment", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one experiment.
+    Run {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run one experiment per latency of the file's `[sweep]` table (or --latencies),
+    /// each in its own subdirectory of --out, then compare them with theory.
+    Sweep {
+        /// One-way link latencies to run, in milliseconds (replaces `sweep.latency_ms`).
+        #[arg(long, value_delimiter = ',')]
+        latencies: Option<Vec<f64>>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Common {
+    /// TOML file of parameters; the flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The node executable [default: `node` beside this one].
+    #[arg(long)]
+    node_bin: Option<PathBuf>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+impl Common {
+    fn settings(self) -> Result<(Settings, Option<PathBuf>), ConfigError> {
+        let file = match &self.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        Ok((file.overridden_by(self.settings), self.node_bin))
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    // Dropping the work on a signal drops the network, which kills every node.
+    let outcome = tokio::select! {
+        outcome = execute(cli.command) => outcome,
+        () = interrupted() => Err(anyhow::anyhow!("interrupted; every node was stopped")),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn execute(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run { common } => {
+            let (settings, node_bin) = common.settings()?;
+            let config = ExperimentConfig::from_settings(settings)?;
+            let node_bin = find_node_binary(node_bin.as_deref())?;
+            run_one(&config, &node_bin).await?;
+            Ok(())
+        }
+        Command::Sweep { latencies, common } => {
+            let (settings, node_bin) = common.settings()?;
+            let latencies = latencies
+                .or_else(|| settings.sweep.as_ref().map(|sweep| sweep.latency_ms.clone()))
+                .filter(|latencies| !latencies.is_empty())
+                .context("sweep.latency_ms: no latencies to sweep; give [sweep] latency_ms = [...] or --latencies")?;
+            let base = ExperimentConfig::from_settings(settings.clone())?;
+            let node_bin = find_node_binary(node_bin.as_deref())?;
+            let mut points = Vec::new();
+            for latency_ms in latencies {
+                let config = ExperimentConfig::from_settings(Settings {
+                    latency_ms: Some(latency_ms),
+                    out_dir: Some(base.out_dir.join(format!("latency-{latency_ms}ms"))),
+                    ..settings.clone()
+                })?;
+                let (record, results) = run_one(&config, &node_bin).await?;
+                match SweepPoint::from_run(&record, &results) {
+                    Ok(point) => points.push(point),
+                    Err(error) => {
+                        tracing::warn!(latency_ms, %error, "this run gives no sweep point")
+                    }
+                }
+            }
+            report::write_sweep(&points, base.nodes, &base.out_dir)?;
+            tracing::info!(out = %base.out_dir.display(), points = points.len(), "sweep written");
+            Ok(())
+        }
+    }
+}
+
+/// Runs one experiment and writes `config.json`, `run.json` and the reports.
+async fn run_one(
+    config: &ExperimentConfig,
+    node_bin: &Path,
+) -> anyhow::Result<(RunRecord, Results)> {
+    let out = &config.out_dir;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    write_json(&out.join("config.json"), config)?;
+    let record = run::run(config, node_bin).await?;
+    write_json(&out.join("run.json"), &record)?;
+    let results = analysis::analyze(&record)?;
+    report::write_all(&record, &results, out)?;
+    tracing::info!(
+        mined = results.mined_blocks,
+        stale = results.stale_blocks,
+        stale_rate = ?results.stale_rate,
+        d_over_t = ?results.d_over_t,
+        predicted_stale_rate = ?results.predicted_stale_rate,
+        posts_confirmed = results.posts_confirmed,
+        posts_unconfirmed = results.posts_unconfirmed,
+        out = %out.display(),
+        "run written"
+    );
+    Ok((record, results))
+}

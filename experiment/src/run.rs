@@ -1,1 +1,473 @@
-//! (being written)
+//! One run, start to finish: bring the network up, mine and post for the configured time,
+//! wait for the nodes to agree, collect what they ended with, and bring it down.
+//!
+//! Mining is driven by the runner, so it starts and stops at the same moment on every
+//! node: one task per node loops on `GET /mine` (each call mines one block) and is
+//! aborted at the end, which drops the connection and stops the node's search. Posts
+//! arrive as a Poisson process (exponential gaps, seeded) at `posts_per_sec`, each to a
+//! seeded random node.
+//!
+//! **Boundary:** produces the [`RunRecord`]; it does not read node logs or compute
+//! results (the analysis does).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::cluster::{Cluster, ClusterError};
+use crate::config::ExperimentConfig;
+use crate::record::{ChainBlock, FinalTip, PostSubmission, RunRecord};
+
+/// Longest any single request of the runner (other than `/mine`) may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the runner asks the nodes for their tips while waiting for agreement.
+const SETTLE_POLL: Duration = Duration::from_millis(150);
+/// Most blocks one `/chain` page holds (the node's `MAX_PAGE`).
+const CHAIN_PAGE: usize = 1_000;
+/// Random stream of the post schedule; links use streams `from << 32 | to`, which never
+/// reach this one.
+const POST_STREAM: u64 = u64::MAX;
+/// Attempts at reading a consistent main chain from a node that is still reorganizing.
+const CHAIN_ATTEMPTS: usize = 3;
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The network could not be brought up.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// A node exited while the run needed it.
+    #[error("node {node} exited during the run ({status}); see its log {log}")]
+    NodeDied {
+        /// The node.
+        node: usize,
+        /// How it ended.
+        status: String,
+        /// Its log file.
+        log: PathBuf,
+    },
+    /// A node did not answer what the runner asked at the end of the run.
+    #[error("node {node} did not answer {what}: {reason}")]
+    Node {
+        /// The node.
+        node: usize,
+        /// What was asked.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The output could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Unix time now, in seconds.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64())
+}
+
+/// Runs the experiment `config` describes with the `node_bin` executable; node logs go
+/// to `config.out_dir/logs`.
+pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord, RunError> {
+    let topology = config.topology.build(config.nodes, config.seed);
+    tracing::info!(
+        nodes = config.nodes,
+        topology = config.topology.name(),
+        links = topology.links().len(),
+        latency_ms = config.latency_ms,
+        "starting the network"
+    );
+    let began = Instant::now();
+    let log_dir = config.out_dir.join("logs");
+    let mut cluster = Cluster::start(config, &topology, node_bin, &log_dir).await?;
+    tracing::info!(
+        secs = began.elapsed().as_secs_f64(),
+        "every node is linked with its neighbours"
+    );
+    let apis = cluster.api_urls();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap_or_default();
+
+    tracing::info!(secs = config.duration_secs, "mining");
+    let mining_started_at = unix_now();
+    let mut miners = JoinSet::new();
+    for api in &apis {
+        miners.spawn(mine_forever(http.clone(), api.clone()));
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(config.duration_secs);
+    let posting = post_until(config, &http, &apis, deadline);
+    let in_flight = tokio::select! {
+        in_flight = posting => in_flight,
+        (node, status) = cluster.first_exit() => {
+            return Err(RunError::NodeDied {
+                node,
+                status: status.map_or_else(|error| error.to_string(), |status| status.to_string()),
+                log: cluster.logs().swap_remove(node),
+            });
+        }
+    };
+    miners.abort_all();
+    let mining_stopped_at = unix_now();
+    let posts = collect_posts(in_flight).await;
+    tracing::info!(posts = posts.len(), "mining stopped");
+
+    let settled_after_secs = settle(&http, &apis, config.settle_timeout_secs).await;
+    match settled_after_secs {
+        Some(secs) => tracing::info!(secs, "every node is on the same tip"),
+        None => tracing::warn!(
+            secs = config.settle_timeout_secs,
+            "the nodes still disagree; giving up waiting"
+        ),
+    }
+    let final_tips = final_tips(&http, &apis).await?;
+    let main_chain = main_chain(&http, &apis, &final_tips).await?;
+    tracing::info!(
+        height = main_chain.last().map_or(0, |block| block.height),
+        "main chain collected"
+    );
+    for (node, relay) in cluster.relays().iter().enumerate() {
+        let counts = relay.counts();
+        tracing::info!(
+            node,
+            forwarded = counts.forwarded.load(std::sync::atomic::Ordering::Relaxed),
+            lost = counts.lost.load(std::sync::atomic::Ordering::Relaxed),
+            refused = counts.refused.load(std::sync::atomic::Ordering::Relaxed),
+            "relay"
+        );
+    }
+    let logs = cluster.logs();
+    cluster.stop().await;
+
+    Ok(RunRecord {
+        nodes: config.nodes,
+        hash_shares: config.hash_shares.clone(),
+        target_block_interval_secs: config.block_interval_secs,
+        link_latency_ms: config.latency_ms,
+        link_loss: config.loss,
+        topology: config.topology.name().to_owned(),
+        links: topology.links().to_vec(),
+        mining_started_at,
+        mining_stopped_at,
+        logs,
+        posts,
+        final_tips,
+        main_chain,
+        settled_after_secs,
+    })
+}
+
+/// Writes `value` as pretty JSON to `path`.
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), RunError> {
+    let write_error = |source| RunError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let text = serde_json::to_vec_pretty(value).map_err(|error| write_error(error.into()))?;
+    std::fs::write(path, text).map_err(write_error)
+}
+
+/// Asks `api` to mine, block after block, until the task is aborted.
+async fn mine_forever(http: reqwest::Client, api: String) {
+    let url = format!("{api}/mine");
+    loop {
+        // No timeout: a block takes as long as proof of work takes.
+        let outcome = match http.get(&url).send().await {
+            Ok(response) if response.status().is_success() => {
+                response.text().await.map(drop).map_err(|e| e.to_string())
+            }
+            Ok(response) => Err(format!("answered {}", response.status())),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(%api, %error, "mining request failed");
+            // Keeps a node that refuses from being asked in a tight loop.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Submits posts until `deadline`; returns the submissions still in flight or done.
+async fn post_until(
+    config: &ExperimentConfig,
+    http: &reqwest::Client,
+    apis: &[String],
+    deadline: Instant,
+) -> JoinSet<Option<PostSubmission>> {
+    let mut submissions = JoinSet::new();
+    if config.posts_per_sec <= 0.0 {
+        tokio::time::sleep_until(deadline).await;
+        return submissions;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    rng.set_stream(POST_STREAM);
+    let mut at = Instant::now();
+    for number in 0u64.. {
+        // Exponential gaps make arrivals a Poisson process; 1 - u is in (0, 1].
+        let gap = -(1.0 - rng.random::<f64>()).ln() / config.posts_per_sec;
+        at += Duration::from_secs_f64(gap);
+        if at >= deadline {
+            break;
+        }
+        let node = rng.random_range(0..apis.len());
+        tokio::time::sleep_until(at).await;
+        let request = http
+            .post(format!("{}/new_transaction", apis[node]))
+            .timeout(REQUEST_TIMEOUT)
+            .json(&serde_json::json!({
+                "author": "experiment",
+                "content": format!("post {number} of the run with seed {}", config.seed),
+            }));
+        submissions.spawn(submit(request, node));
+    }
+    tokio::time::sleep_until(deadline).await;
+    submissions
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: String,
+}
+
+async fn submit(request: reqwest::RequestBuilder, node: usize) -> Option<PostSubmission> {
+    let outcome = match request.send().await {
+        Ok(response) if response.status() == reqwest::StatusCode::CREATED => response
+            .json::<Created>()
+            .await
+            .map_err(|error| error.to_string()),
+        Ok(response) => Err(format!("answered {}", response.status())),
+        Err(error) => Err(error.to_string()),
+    };
+    match outcome {
+        Ok(created) => Some(PostSubmission {
+            id: created.id,
+            node,
+            submitted_at: unix_now(),
+        }),
+        Err(error) => {
+            tracing::warn!(node, %error, "post not accepted");
+            None
+        }
+    }
+}
+
+/// The acknowledged posts, in the order they were acknowledged.
+async fn collect_posts(mut in_flight: JoinSet<Option<PostSubmission>>) -> Vec<PostSubmission> {
+    let mut posts = Vec::new();
+    while let Some(done) = in_flight.join_next().await {
+        if let Ok(Some(post)) = done {
+            posts.push(post);
+        }
+    }
+    posts.sort_by(|a, b| a.submitted_at.total_cmp(&b.submitted_at));
+    posts
+}
+
+/// A node's `/status`, as far as the runner reads it.
+#[derive(Debug, Deserialize)]
+struct Status {
+    height: u64,
+    tip: String,
+}
+
+async fn status(http: &reqwest::Client, api: &str) -> Result<Status, String> {
+    let response = http
+        .get(format!("{api}/status"))
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
+    response.json().await.map_err(|error| error.to_string())
+}
+
+/// Waits until every node reports the same tip; the seconds that took, or `None` after
+/// `timeout_secs`.
+async fn settle(http: &reqwest::Client, apis: &[String], timeout_secs: f64) -> Option<f64> {
+    let began = Instant::now();
+    let deadline = began + Duration::from_secs_f64(timeout_secs);
+    loop {
+        let tips = futures_util::future::join_all(apis.iter().map(|api| status(http, api))).await;
+        let mut tips = tips
+            .into_iter()
+            .map(|tip| tip.ok().map(|status| status.tip));
+        if let Some(Some(first)) = tips.next()
+            && tips.all(|tip| tip.as_ref() == Some(&first))
+        {
+            return Some(began.elapsed().as_secs_f64());
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(SETTLE_POLL).await;
+    }
+}
+
+async fn final_tips(http: &reqwest::Client, apis: &[String]) -> Result<Vec<FinalTip>, RunError> {
+    let mut tips = Vec::with_capacity(apis.len());
+    for (node, api) in apis.iter().enumerate() {
+        let status = status(http, api).await.map_err(|reason| RunError::Node {
+            node,
+            what: "GET /status",
+            reason,
+        })?;
+        tips.push(FinalTip {
+            hash: status.tip,
+            height: status.height,
+        });
+    }
+    Ok(tips)
+}
+
+/// The tip most nodes ended on (ties: the higher, then the smaller hash) and one node on it.
+fn majority_tip(tips: &[FinalTip]) -> Option<(&FinalTip, usize)> {
+    let mut counts: HashMap<(u64, &str), usize> = HashMap::new();
+    for tip in tips {
+        *counts.entry((tip.height, &tip.hash)).or_default() += 1;
+    }
+    let ((height, hash), _) = counts.into_iter().max_by(|(a, a_count), (b, b_count)| {
+        a_count.cmp(b_count).then(a.0.cmp(&b.0)).then(b.1.cmp(a.1))
+    })?;
+    let node = tips
+        .iter()
+        .position(|tip| tip.height == height && tip.hash == hash)?;
+    Some((&tips[node], node))
+}
+
+#[derive(Debug, Deserialize)]
+struct ChainPage {
+    chain: Vec<PageBlock>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PageBlock {
+    index: u64,
+    hash: String,
+    previous_hash: String,
+    transactions: Vec<PageTransaction>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PageTransaction {
+    id: Option<String>,
+}
+
+/// The best chain of the majority tip, read page by page from a node on that tip.
+async fn main_chain(
+    http: &reqwest::Client,
+    apis: &[String],
+    tips: &[FinalTip],
+) -> Result<Vec<ChainBlock>, RunError> {
+    let Some((tip, node)) = majority_tip(tips) else {
+        return Ok(Vec::new());
+    };
+    let mut last_reason = String::new();
+    for _ in 0..CHAIN_ATTEMPTS {
+        match read_chain(http, &apis[node], tip).await {
+            Ok(chain) => return Ok(chain),
+            // The node moved to another tip between pages (it had not settled).
+            Err(reason) => last_reason = reason,
+        }
+    }
+    Err(RunError::Node {
+        node,
+        what: "GET /chain with the main chain",
+        reason: last_reason,
+    })
+}
+
+async fn read_chain(
+    http: &reqwest::Client,
+    api: &str,
+    tip: &FinalTip,
+) -> Result<Vec<ChainBlock>, String> {
+    let mut chain: Vec<ChainBlock> = Vec::new();
+    while chain.len() as u64 <= tip.height {
+        let from = chain.len();
+        let response = http
+            .get(format!("{api}/chain?from={from}&limit={CHAIN_PAGE}"))
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|error| error.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status()));
+        }
+        let page: ChainPage = response.json().await.map_err(|error| error.to_string())?;
+        if page.chain.is_empty() {
+            return Err(format!("the chain ends below height {from}"));
+        }
+        for block in page.chain {
+            let expected_parent = chain.last().map(|parent| parent.hash.as_str());
+            if block.index != chain.len() as u64
+                || expected_parent.is_some_and(|parent| parent != block.previous_hash)
+            {
+                return Err(format!(
+                    "block {} does not follow the page before",
+                    block.hash
+                ));
+            }
+            chain.push(ChainBlock {
+                hash: block.hash,
+                height: block.index,
+                post_ids: block
+                    .transactions
+                    .into_iter()
+                    .filter_map(|tx| tx.id)
+                    .collect(),
+            });
+        }
+    }
+    chain.truncate(
+        usize::try_from(tip.height)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1),
+    );
+    match chain.last() {
+        Some(last) if last.hash == tip.hash => Ok(chain),
+        _ => Err(format!("the chain no longer ends at {}", tip.hash)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tip(hash: &str, height: u64) -> FinalTip {
+        FinalTip {
+            hash: hash.into(),
+            height,
+        }
+    }
+
+    #[test]
+    fn the_main_chain_is_the_tip_most_nodes_have() {
+        let tips = [tip("b", 5), tip("a", 6), tip("b", 5)];
+        assert_eq!(majority_tip(&tips), Some((&tips[0], 0)));
+    }
+
+    #[test]
+    fn a_tie_goes_to_the_higher_tip_then_the_smaller_hash() {
+        let tips = [tip("b", 5), tip("a", 6)];
+        assert_eq!(majority_tip(&tips), Some((&tips[1], 1)));
+        let tips = [tip("d", 6), tip("c", 6)];
+        assert_eq!(majority_tip(&tips), Some((&tips[1], 1)));
+        assert_eq!(majority_tip(&[]), None);
+    }
+}
