@@ -59,6 +59,7 @@ fn proof_of_work(c: &mut Criterion) {
                     header: template(),
                     transactions: Vec::new(),
                 },
+                0,
                 threads,
                 None,
                 &|| chunks.fetch_add(1, Ordering::Relaxed) >= NONCES >> 16,

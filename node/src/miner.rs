@@ -69,10 +69,16 @@ pub struct MiningRun {
     pub hashes: u64,
 }
 
-/// Searches nonces for `template` on `threads` threads, at most `hash_rate` hashes per
-/// second if given, until one meets the difficulty or `should_stop` returns true.
+/// Searches nonces for `template` from `first_nonce` on `threads` threads, at most
+/// `hash_rate` hashes per second if given, until one meets the difficulty or `should_stop`
+/// returns true.
+///
+/// Callers start at a random nonce: two miners with the same template (empty blocks on one
+/// parent within one second carry no miner identity) would otherwise find the very same
+/// block, and a race between them would be no fork at all.
 pub fn mine(
     template: BlockTemplate,
+    first_nonce: u64,
     threads: usize,
     hash_rate: Option<u64>,
     should_stop: &(dyn Fn() -> bool + Sync),
@@ -93,9 +99,10 @@ pub fn mine(
                 let mut own_hashes = 0;
                 while !done.load(Ordering::Relaxed) && !should_stop() {
                     let chunk = next_chunk.fetch_add(1, Ordering::Relaxed);
-                    let Some(start) = chunk.checked_mul(chunk_len) else {
+                    let Some(offset) = chunk.checked_mul(chunk_len) else {
                         break; // the whole 64-bit nonce space is spent
                     };
+                    let start = first_nonce.wrapping_add(offset);
                     let result = midstate.search(start..start.saturating_add(chunk_len));
                     let tried = result.map_or(chunk_len, |nonce| nonce - start + 1);
                     hashes.fetch_add(tried, Ordering::Relaxed);
@@ -148,7 +155,7 @@ mod tests {
     #[test]
     fn every_thread_count_finds_a_valid_block() {
         for threads in [1, 2, 4] {
-            let run = mine(template(14), threads, None, &|| false);
+            let run = mine(template(14), 0, threads, None, &|| false);
             let block = run.block.expect("found");
             assert!(meets_difficulty(&block.hash(), 14));
             assert!(run.hashes > 0);
@@ -158,7 +165,7 @@ mod tests {
     #[test]
     fn stopping_ends_an_impossible_search() {
         let calls = AtomicU64::new(0);
-        let run = mine(template(64), 2, None, &|| {
+        let run = mine(template(64), 0, 2, None, &|| {
             calls.fetch_add(1, Ordering::Relaxed) > 10
         });
         assert!(run.block.is_none());
@@ -168,7 +175,7 @@ mod tests {
     #[test]
     fn a_capped_search_keeps_to_its_hash_rate() {
         let started = Instant::now();
-        let run = mine(template(64), 2, Some(200_000), &|| {
+        let run = mine(template(64), 0, 2, Some(200_000), &|| {
             started.elapsed() >= Duration::from_millis(300)
         });
         let rate = run.hashes as f64 / started.elapsed().as_secs_f64();
@@ -182,7 +189,20 @@ mod tests {
 
     #[test]
     fn a_capped_search_still_finds_blocks() {
-        let run = mine(template(8), 1, Some(100_000), &|| false);
+        let run = mine(template(8), 0, 1, Some(100_000), &|| false);
         assert!(meets_difficulty(&run.block.expect("found").hash(), 8));
+    }
+
+    #[test]
+    fn searches_from_different_nonces_find_different_blocks() {
+        let from = |first_nonce| {
+            mine(template(10), first_nonce, 1, None, &|| false)
+                .block
+                .expect("found")
+        };
+        let (a, b) = (from(0), from(1 << 40));
+        assert!(meets_difficulty(&a.hash(), 10) && meets_difficulty(&b.hash(), 10));
+        assert!(b.header().nonce >= 1 << 40);
+        assert_ne!(a.hash(), b.hash());
     }
 }

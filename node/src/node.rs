@@ -502,7 +502,7 @@ impl Node {
             let searching = Searching::start(&self.signals);
             // If this future is dropped mid-search, `cancel` stops the threads.
             let run = tokio::task::spawn_blocking(move || {
-                miner::mine(template, threads, hash_rate, &|| {
+                miner::mine(template, rand::random(), threads, hash_rate, &|| {
                     cancelled.load(Ordering::Relaxed) || signals.should_stop(generation)
                 })
             })

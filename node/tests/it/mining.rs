@@ -122,7 +122,10 @@ async fn retargeting_raises_the_difficulty_of_fast_blocks_and_peers_enforce_it()
     assert_eq!(follower.tip().await, miner.tip().await);
     let fixed = TestNode::spawn(4).await;
     let refused = fixed
-        .post_json("/register_with", &serde_json::json!({"node_address": miner.base}))
+        .post_json(
+            "/register_with",
+            &serde_json::json!({"node_address": miner.base}),
+        )
         .await;
     assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
     assert_eq!(fixed.height().await, 0);
