@@ -1,0 +1,238 @@
+//! The `experiment` command end to end: real node processes, real relays, real proof of
+//! work, small enough to run in seconds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chainpost_experiment::analysis;
+use chainpost_experiment::config::{ExperimentConfig, Settings};
+use chainpost_experiment::record::RunRecord;
+
+/// Seconds a post may take to reach every node of a three-node ring with 20 ms links,
+/// with generous room for a loaded test machine.
+const GOSSIP_ALLOWANCE_SECS: f64 = 0.5;
+
+fn experiment() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_experiment"))
+}
+
+/// The node executable that `cargo test --workspace` builds beside this crate's binary.
+fn node_binary() -> PathBuf {
+    let experiment = Path::new(env!("CARGO_BIN_EXE_experiment"));
+    let node = experiment.with_file_name(format!("node{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        node.is_file(),
+        "no node executable at {}; `cargo test --workspace` builds it, or run \
+         `cargo build -p node` before `cargo test -p experiment`",
+        node.display()
+    );
+    node
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_small_ring_mines_together_agrees_and_confirms_its_posts() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    let output = experiment()
+        .args(["run", "--node-bin"])
+        .arg(node_binary())
+        .args([
+            "--nodes",
+            "3",
+            "--topology",
+            "ring",
+            "--latency-ms",
+            "20",
+            "--difficulty",
+            "12",
+            "--block-interval-secs",
+            "0.5",
+            "--duration-secs",
+            "7",
+            "--posts-per-sec",
+            "4",
+            "--seed",
+            "11",
+            "--settle-timeout-secs",
+            "15",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .expect("experiment runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+
+    let record: RunRecord = serde_json::from_slice(
+        &std::fs::read(out.path().join("run.json")).expect("run.json written"),
+    )
+    .expect("run.json is a run record");
+    for file in ["config.json", "results.json", "blocks.csv", "summary.svg"] {
+        assert!(out.path().join(file).is_file(), "{file} not written");
+    }
+    assert_eq!(record.nodes, 3);
+    assert_eq!(record.links, vec![(0, 1), (0, 2), (1, 2)]);
+    assert!(record.mining_stopped_at - record.mining_started_at >= 7.0);
+
+    // Every node ended on one tip, and the main chain is that tip's chain.
+    assert!(record.settled_after_secs.is_some(), "nodes never agreed");
+    let tip = &record.final_tips[0];
+    assert!(
+        record.final_tips.iter().all(|other| other == tip),
+        "{:?}",
+        record.final_tips
+    );
+    let last = record.main_chain.last().expect("main chain");
+    assert_eq!((&last.hash, last.height), (&tip.hash, tip.height));
+    assert!(tip.height >= 3, "only {} blocks in 7 s", tip.height);
+    assert!(
+        record
+            .main_chain
+            .iter()
+            .enumerate()
+            .all(|(height, block)| block.height == height as u64),
+        "main chain is not genesis first, one block per height"
+    );
+
+    // The work was shared: more than one node got blocks of its own accepted.
+    let results = analysis::analyze(&record).expect("the run's logs analyse");
+    let miners = results
+        .per_node
+        .iter()
+        .filter(|node| node.mined > 0)
+        .count();
+    assert!(
+        miners > 1,
+        "only {miners} node mined: {:?}",
+        results.per_node
+    );
+
+    // Every post a node acknowledged before the tip's parent was mined was in every miner's
+    // pool when the tip's template was built, so the main chain must carry it.
+    assert!(!record.posts.is_empty(), "no post was acknowledged");
+    let parent_mined_at = results
+        .rows
+        .blocks
+        .iter()
+        .find(|block| block.height == tip.height - 1 && block.on_main_chain)
+        .map(|block| block.mined_at)
+        .expect("the tip's parent was mined in the window");
+    let on_chain: std::collections::HashSet<&str> = record
+        .main_chain
+        .iter()
+        .flat_map(|block| block.post_ids.iter().map(String::as_str))
+        .collect();
+    let due: Vec<_> = record
+        .posts
+        .iter()
+        .filter(|post| post.submitted_at + GOSSIP_ALLOWANCE_SECS < parent_mined_at)
+        .collect();
+    assert!(!due.is_empty(), "no post was old enough to be due");
+    for post in due {
+        assert!(
+            on_chain.contains(post.id.as_str()),
+            "post {} is missing",
+            post.id
+        );
+    }
+    assert_eq!(
+        results.posts_confirmed + results.posts_unconfirmed,
+        record.posts.len()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_node_that_dies_at_start_up_is_named_with_its_log() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    // `node --no-such-flag` exits at once, complaining on stderr.
+    let script = out.path().join("broken-node");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexec {} --no-such-flag\n",
+            node_binary().display()
+        ),
+    )
+    .expect("script written");
+    make_executable(&script);
+    let output = experiment()
+        .args(["run", "--nodes", "3", "--duration-secs", "1", "--node-bin"])
+        .arg(&script)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("experiment runs");
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("exited") && stderr.contains("--no-such-flag"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_parameters_are_refused_by_name_before_anything_starts() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    let config = out.path().join("experiment.toml");
+    std::fs::write(&config, "nodes = 4\nhash_shares = [1.0, 1.0]\n").expect("config written");
+    let output = experiment()
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("experiment runs");
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains("hash_shares"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert!(!out.path().join("logs").exists(), "a node was started");
+
+    std::fs::write(&config, "node = 4\n").expect("config written");
+    let output = experiment()
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("experiment runs");
+    assert!(!output.status.success());
+    assert!(
+        stderr_of(&output).contains("unknown field"),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+#[test]
+fn every_example_configuration_is_valid() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).expect("examples directory") {
+        let path = entry.expect("directory entry").path();
+        if path.extension().is_none_or(|extension| extension != "toml") {
+            continue;
+        }
+        let settings = Settings::from_file(&path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let out = Settings {
+            out_dir: Some("out".into()),
+            ..Settings::default()
+        };
+        ExperimentConfig::from_settings(settings.overridden_by(out))
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} example configurations");
+}
