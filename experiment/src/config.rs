@@ -84,8 +84,8 @@ pub struct Settings {
     /// Seed of every random choice of the run [default: 1].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Longest wait for the nodes to agree on a tip after mining stops, in seconds
-    /// [default: 30].
+    /// Longest wait for the nodes to agree on a tip after mining stops, including the
+    /// blocks mined to decide a split, in seconds [default: 30].
     #[arg(long)]
     pub settle_timeout_secs: Option<f64>,
     /// Seconds between each node's rounds of sync with its peers [default: 5].

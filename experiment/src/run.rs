@@ -5,7 +5,8 @@
 //! node: one task per node loops on `GET /mine` (each call mines one block) and is
 //! aborted at the end, which drops the connection and stops the node's search. Posts
 //! arrive as a Poisson process (exponential gaps, seeded) at `posts_per_sec`, each to a
-//! seeded random node.
+//! seeded random node. Afterwards, nodes left split between tips of equal work are
+//! decided as the network would decide them: by mining one more block.
 //!
 //! **Boundary:** produces the [`RunRecord`]; it does not read node logs or compute
 //! results (the analysis does).
@@ -126,7 +127,7 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
     let posts = collect_posts(in_flight).await;
     tracing::info!(posts = posts.len(), "mining stopped");
 
-    let settled_after_secs = settle(&http, &apis, config.settle_timeout_secs).await;
+    let settled_after_secs = settle(&http, &apis, config).await;
     match settled_after_secs {
         Some(secs) => tracing::info!(secs, "every node is on the same tip"),
         None => tracing::warn!(
@@ -298,25 +299,63 @@ async fn status(http: &reqwest::Client, api: &str) -> Result<Status, String> {
 }
 
 /// Waits until every node reports the same tip; the seconds that took, or `None` after
-/// `timeout_secs`.
-async fn settle(http: &reqwest::Client, apis: &[String], timeout_secs: f64) -> Option<f64> {
+/// `settle_timeout_secs`.
+///
+/// Nodes split between tips of equal work never agree on their own once mining stops: each
+/// keeps the tip it saw first. When the tips stop changing for a sync interval (plus a
+/// round trip), every node mines again until one block is found, as the network's next
+/// block would have decided the split; that block lies outside the mining window, so the
+/// analysis does not count it.
+async fn settle(http: &reqwest::Client, apis: &[String], config: &ExperimentConfig) -> Option<f64> {
     let began = Instant::now();
-    let deadline = began + Duration::from_secs_f64(timeout_secs);
+    let deadline = began + Duration::from_secs_f64(config.settle_timeout_secs);
+    let round_trip = Duration::from_secs_f64(2.0 * (config.latency_ms + config.jitter_ms) / 1000.0);
+    let quiet = Duration::from_secs(config.sync_interval_secs) + round_trip;
+    let mut last_tips = Vec::new();
+    let mut unchanged_since = Instant::now();
     loop {
-        let tips = futures_util::future::join_all(apis.iter().map(|api| status(http, api))).await;
-        let mut tips = tips
-            .into_iter()
-            .map(|tip| tip.ok().map(|status| status.tip));
-        if let Some(Some(first)) = tips.next()
-            && tips.all(|tip| tip.as_ref() == Some(&first))
-        {
+        let tips: Vec<Option<String>> =
+            futures_util::future::join_all(apis.iter().map(|api| status(http, api)))
+                .await
+                .into_iter()
+                .map(|status| status.ok().map(|status| status.tip))
+                .collect();
+        if tips.first().is_some_and(Option::is_some) && tips.iter().all(|tip| *tip == tips[0]) {
             return Some(began.elapsed().as_secs_f64());
         }
         if Instant::now() >= deadline {
             return None;
         }
+        if tips != last_tips {
+            last_tips = tips;
+            unchanged_since = Instant::now();
+        } else if unchanged_since.elapsed() >= quiet {
+            tracing::info!("the nodes are split between tips; mining one more block to decide");
+            mine_one_block(http, apis, deadline).await;
+            unchanged_since = Instant::now();
+        }
         tokio::time::sleep(SETTLE_POLL).await;
     }
+}
+
+/// Lets every node mine until one of them has mined a block (or `deadline` passes).
+async fn mine_one_block(http: &reqwest::Client, apis: &[String], deadline: Instant) {
+    let mut miners = JoinSet::new();
+    for api in apis {
+        let request = http.get(format!("{api}/mine"));
+        miners.spawn(async move { request.send().await?.error_for_status()?.text().await });
+    }
+    let first_block = async {
+        // A node that fails to answer does not decide anything; wait for the others.
+        while let Some(done) = miners.join_next().await {
+            if let Ok(Ok(_)) = done {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout_at(deadline, first_block).await;
+    // Dropping the other requests stops their searches.
+    miners.abort_all();
 }
 
 async fn final_tips(http: &reqwest::Client, apis: &[String]) -> Result<Vec<FinalTip>, RunError> {

@@ -58,6 +58,9 @@ fn a_small_ring_mines_together_agrees_and_confirms_its_posts() {
             "11",
             "--settle-timeout-secs",
             "15",
+            // A split left when mining stops is decided after a quiet sync interval.
+            "--sync-interval-secs",
+            "1",
             "--out",
         ])
         .arg(out.path())
@@ -109,16 +112,27 @@ fn a_small_ring_mines_together_agrees_and_confirms_its_posts() {
         results.per_node
     );
 
-    // Every post a node acknowledged before the tip's parent was mined was in every miner's
-    // pool when the tip's template was built, so the main chain must carry it.
+    // The last main-chain block mined in the window was searched for from when its parent
+    // was mined, so every post acknowledged (and gossiped) before then was in every pool
+    // when its template was built: the main chain must carry it. (Later blocks may be the
+    // ones that decided a split after the window.)
     assert!(!record.posts.is_empty(), "no post was acknowledged");
-    let parent_mined_at = results
+    let window_main: Vec<_> = results
         .rows
         .blocks
         .iter()
-        .find(|block| block.height == tip.height - 1 && block.on_main_chain)
+        .filter(|block| block.on_main_chain)
+        .collect();
+    let last_height = window_main
+        .iter()
+        .map(|block| block.height)
+        .max()
+        .expect("main-chain blocks mined in the window");
+    let parent_mined_at = window_main
+        .iter()
+        .find(|block| block.height + 1 == last_height)
         .map(|block| block.mined_at)
-        .expect("the tip's parent was mined in the window");
+        .expect("the last window block's parent was mined in the window");
     let on_chain: std::collections::HashSet<&str> = record
         .main_chain
         .iter()
@@ -141,6 +155,44 @@ fn a_small_ring_mines_together_agrees_and_confirms_its_posts() {
         results.posts_confirmed + results.posts_unconfirmed,
         record.posts.len()
     );
+}
+
+#[test]
+fn a_sweep_runs_once_per_latency_and_compares_them() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    let output = experiment()
+        .args(["sweep", "--latencies", "0,150", "--node-bin"])
+        .arg(node_binary())
+        .args([
+            "--nodes",
+            "3",
+            "--difficulty",
+            "10",
+            "--block-interval-secs",
+            "0.3",
+            "--duration-secs",
+            "3",
+            "--posts-per-sec",
+            "0",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .expect("experiment runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    for latency in [0.0, 150.0] {
+        let run = out
+            .path()
+            .join(format!("latency-{latency}ms"))
+            .join("run.json");
+        let record: RunRecord =
+            serde_json::from_slice(&std::fs::read(&run).expect("run.json written"))
+                .expect("run.json is a run record");
+        assert_eq!(record.link_latency_ms, latency);
+    }
+    let sweep = std::fs::read_to_string(out.path().join("sweep.csv")).expect("sweep.csv");
+    assert!(sweep.starts_with("latency_ms,"), "{sweep}");
+    assert!(out.path().join("stale-rate.svg").is_file());
 }
 
 #[cfg(unix)]
