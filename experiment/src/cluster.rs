@@ -146,7 +146,7 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `config.nodes` nodes of `node_bin` behind their relays, linked as
     /// `topology` says, logging to `log_dir`; returns once every node is linked with
-    /// exactly its neighbours.
+    /// exactly its neighbours, from when on the links lose requests.
     pub async fn start(
         config: &ExperimentConfig,
         topology: &Topology,
@@ -206,7 +206,8 @@ impl Cluster {
             relays,
             _data: data,
         };
-        cluster.wait_until_linked(topology, &urls).await?;
+        cluster.wait_until_linked(topology).await?;
+        network.start_losing();
         Ok(cluster)
     }
 
@@ -256,29 +257,28 @@ impl Cluster {
         }
     }
 
-    async fn wait_until_linked(
-        &self,
-        topology: &Topology,
-        urls: &[String],
-    ) -> Result<(), ClusterError> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
+    /// Nodes whose peers no longer are exactly their neighbours (a node drops a peer
+    /// that stays unreachable), or that did not say.
+    pub async fn unlinked_nodes(&self, topology: &Topology) -> Vec<usize> {
+        let http = peer_client();
+        let mut unlinked = Vec::new();
+        for node in 0..self.nodes.len() {
+            if self.peers_of(&http, node).await != Some(self.neighbour_urls(topology, node)) {
+                unlinked.push(node);
+            }
+        }
+        unlinked
+    }
+
+    async fn wait_until_linked(&self, topology: &Topology) -> Result<(), ClusterError> {
+        let http = peer_client();
         let deadline = tokio::time::Instant::now() + LINK_TIMEOUT;
-        for (node, api) in self.api_urls().into_iter().enumerate() {
-            let expected: BTreeSet<String> = topology
-                .neighbours(node)
-                .into_iter()
-                .map(|neighbour| urls[neighbour].clone())
-                .collect();
+        for node in 0..self.nodes.len() {
+            let expected = self.neighbour_urls(topology, node);
             let mut actual = BTreeSet::new();
             loop {
-                if let Ok(response) = http.get(format!("{api}/peers")).send().await
-                    && let Ok(peers) = response.json::<Vec<String>>().await
-                {
-                    actual = peers.into_iter().collect();
+                if let Some(peers) = self.peers_of(&http, node).await {
+                    actual = peers;
                     if actual == expected {
                         break;
                     }
@@ -296,6 +296,32 @@ impl Cluster {
         }
         Ok(())
     }
+
+    /// The relay URLs of `node`'s neighbours: the peers it should have.
+    fn neighbour_urls(&self, topology: &Topology, node: usize) -> BTreeSet<String> {
+        topology
+            .neighbours(node)
+            .into_iter()
+            .filter_map(|neighbour| self.relays.get(neighbour))
+            .map(|relay| relay.url().to_owned())
+            .collect()
+    }
+
+    /// `node`'s peers as its `GET /peers` lists them, asked directly.
+    async fn peers_of(&self, http: &reqwest::Client, node: usize) -> Option<BTreeSet<String>> {
+        let api = self.nodes.get(node)?.api;
+        let response = http.get(format!("http://{api}/peers")).send().await.ok()?;
+        let peers: Vec<String> = response.json().await.ok()?;
+        Some(peers.into_iter().collect())
+    }
+}
+
+fn peer_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default()
 }
 
 /// The command line of node `node`.

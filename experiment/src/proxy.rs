@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -77,6 +77,8 @@ struct LinkState {
 pub struct Links {
     model: LinkModel,
     links: HashMap<(usize, usize), Mutex<LinkState>>,
+    /// Whether requests may be lost yet; see [`Links::start_losing`].
+    losing: AtomicBool,
 }
 
 impl Links {
@@ -100,7 +102,18 @@ impl Links {
                 )
             })
             .collect();
-        Links { model, links }
+        Links {
+            model,
+            links,
+            losing: AtomicBool::new(false),
+        }
+    }
+
+    /// From now on, links lose requests with the model's probability. Until then they lose
+    /// nothing, so the network is set up as the topology says: a node gives up joining a
+    /// peer when a lost request interrupts the first sync that joining does.
+    pub fn start_losing(&self) {
+        self.losing.store(true, Ordering::Relaxed);
     }
 
     /// Sends one message now on `from → to`; `None` if the two are not linked. Only
@@ -115,7 +128,10 @@ impl Links {
             0.0
         };
         let delay = Duration::from_secs_f64((self.model.latency.as_secs_f64() + offset).max(0.0));
-        let lost = can_lose && self.model.loss > 0.0 && link.rng.random_bool(self.model.loss);
+        let lost = can_lose
+            && self.model.loss > 0.0
+            && self.losing.load(Ordering::Relaxed)
+            && link.rng.random_bool(self.model.loss);
         let arrives_at = (Instant::now() + delay).max(link.last_arrival);
         link.last_arrival = arrives_at;
         Some(Transit { arrives_at, lost })
@@ -152,6 +168,11 @@ impl RelayNetwork {
             .map(|(node, url)| (normalized(url), node))
             .collect();
         Arc::new(RelayNetwork { links, senders })
+    }
+
+    /// Lets the links lose requests from now on (see [`Links::start_losing`]).
+    pub fn start_losing(&self) {
+        self.links.start_losing();
     }
 
     fn sender(&self, headers: &HeaderMap) -> Option<usize> {
@@ -390,6 +411,7 @@ mod tests {
         let ring = Topology::ring(4);
         let draws = |seed| {
             let links = Links::new(&ring, model(0, 0, 0.2), seed);
+            links.start_losing();
             (0..2_000)
                 .map(|_| links.send(0, 1, true).expect("0 and 1 are linked").lost)
                 .collect::<Vec<_>>()
@@ -399,6 +421,11 @@ mod tests {
         assert_eq!(draws(7), draws(7));
         assert_ne!(draws(7), draws(8));
         let links = Links::new(&ring, model(0, 0, 0.2), 7);
+        assert!(
+            (0..100).all(|_| !links.send(0, 1, true).expect("linked").lost),
+            "lost a request before losing started"
+        );
+        links.start_losing();
         assert!(links.send(0, 2, true).is_none(), "0 and 2 are not linked");
         assert!((0..100).all(|_| !links.send(1, 0, false).expect("linked").lost));
     }

@@ -81,7 +81,7 @@ pub fn unix_now() -> f64 {
 }
 
 /// Runs the experiment `config` describes with the `node_bin` executable; node logs go
-/// to `config.out_dir/logs`.
+/// to `config.out_dir/logs`, which the record names by absolute path.
 pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord, RunError> {
     let topology = config.topology.build(config.nodes, config.seed);
     tracing::info!(
@@ -92,7 +92,14 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
         "starting the network"
     );
     let began = Instant::now();
-    let log_dir = config.out_dir.join("logs");
+    // The record names the logs by absolute path, so it can be read from anywhere.
+    let out_dir = std::fs::create_dir_all(&config.out_dir)
+        .and_then(|()| std::fs::canonicalize(&config.out_dir))
+        .map_err(|source| RunError::Write {
+            path: config.out_dir.clone(),
+            source,
+        })?;
+    let log_dir = out_dir.join("logs");
     let mut cluster = Cluster::start(config, &topology, node_bin, &log_dir).await?;
     tracing::info!(
         secs = began.elapsed().as_secs_f64(),
@@ -134,6 +141,12 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
             secs = config.settle_timeout_secs,
             "the nodes still disagree; giving up waiting"
         ),
+    }
+    for node in cluster.unlinked_nodes(&topology).await {
+        tracing::warn!(
+            node,
+            "the node's peers no longer match the topology: it dropped a link during the run"
+        );
     }
     let final_tips = final_tips(&http, &apis).await?;
     let main_chain = main_chain(&http, &apis, &final_tips).await?;
