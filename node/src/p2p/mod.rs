@@ -54,6 +54,19 @@ pub enum NetworkError {
     Sync(#[from] SyncError),
 }
 
+impl NetworkError {
+    /// Whether the remote could not be reached at some step, registering or syncing: worth
+    /// trying again, unlike a remote that answered and was refused.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            NetworkError::Client(error) | NetworkError::Sync(SyncError::Client(error)) => {
+                error.is_unreachable()
+            }
+            NetworkError::Peer(_) | NetworkError::Sync(_) => false,
+        }
+    }
+}
+
 /// What a round of consensus with every peer achieved.
 #[derive(Debug, Clone, Default)]
 pub struct ResolveReport {
@@ -254,9 +267,7 @@ impl Network {
             for address in pending {
                 match self.register_with(&address).await {
                     Ok(_) => tracing::info!(peer = %address, "joined"),
-                    Err(NetworkError::Client(error)) if error.is_unreachable() => {
-                        failed.push(address)
-                    }
+                    Err(error) if error.is_unreachable() => failed.push(address),
                     Err(error) => tracing::warn!(peer = %address, %error, "cannot join"),
                 }
             }

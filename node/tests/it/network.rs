@@ -419,3 +419,50 @@ async fn a_node_that_mines_empty_blocks_mines_nonstop_and_peers_accept_them() {
     let chain = listener.chain().await;
     assert!(posts_in_chain(&chain).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_retries_when_the_sync_after_registering_is_lost() {
+    // A gateway in front of a real node that loses the first /status asked through it:
+    // the registration went through, the sync that follows did not.
+    let remote = TestNode::spawn(DIFFICULTY).await;
+    let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let upstream = remote.base.clone();
+    let forward = move |path: &'static str| {
+        let upstream = upstream.clone();
+        let lost = lost.clone();
+        move |body: axum::body::Bytes| async move {
+            if path == "/status" && !lost.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return (StatusCode::GATEWAY_TIMEOUT, String::new());
+            }
+            let client = reqwest::Client::new();
+            let request = if path == "/status" {
+                client.get(format!("{upstream}{path}"))
+            } else {
+                client
+                    .post(format!("{upstream}{path}?include_chain=false"))
+                    .header("content-type", "application/json")
+                    .body(body)
+            };
+            let answer = request.send().await.expect("upstream answers");
+            (answer.status(), answer.text().await.expect("body"))
+        }
+    };
+    let gateway = axum::Router::new()
+        .route("/status", get(forward("/status")))
+        .route("/register_node", post(forward("/register_node")));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let gateway_url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, gateway).await });
+
+    let mut config = chainpost_node::config::Config::ephemeral(DIFFICULTY);
+    config.peers = vec![gateway_url.clone()];
+    let joiner = TestNode::spawn_with(config).await;
+    wait_until(
+        "the joiner retries and keeps the peer",
+        PATIENCE,
+        || async { joiner.peers().await == vec![gateway_url.clone()] },
+    )
+    .await;
+}
