@@ -343,6 +343,9 @@ fn node_args(
         "1",
         "--mine-empty-blocks",
         "--no-peer-discovery",
+        // Room for every other node, so a mesh of any size keeps all its links.
+        "--max-peers",
+        "64",
     ]
     .into_iter()
     .map(OsString::from)

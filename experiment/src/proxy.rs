@@ -110,8 +110,8 @@ impl Links {
     }
 
     /// From now on, links lose requests with the model's probability. Until then they lose
-    /// nothing, so the network is set up as the topology says: a node gives up joining a
-    /// peer when a lost request interrupts the first sync that joining does.
+    /// nothing: the run measures a network already linked as the topology says, not how
+    /// long joining takes through lossy links (which nodes retry).
     pub fn start_losing(&self) {
         self.losing.store(true, Ordering::Relaxed);
     }

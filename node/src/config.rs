@@ -8,6 +8,7 @@ use clap::builder::TypedValueParser as _;
 use crate::chain::mempool::MempoolLimits;
 use crate::chain::params::ChainParams;
 use crate::chain::retarget::{self, Retarget};
+use crate::p2p::peers::DEFAULT_MAX_PEERS;
 
 pub use crate::logging::LogFormat;
 
@@ -84,6 +85,13 @@ pub struct Config {
     #[arg(long, env = "CHAINPOST_HASH_RATE", value_parser = clap::value_parser!(u64).range(1..))]
     pub hash_rate: Option<u64>,
 
+    /// Most peers this node keeps; nodes that register beyond it are answered but not kept.
+    #[arg(long, env = "CHAINPOST_MAX_PEERS", default_value_t = DEFAULT_MAX_PEERS,
+          value_parser = clap::value_parser!(u64)
+              .range(1..=1_024)
+              .map(|count| usize::try_from(count).unwrap_or(DEFAULT_MAX_PEERS)))]
+    pub max_peers: usize,
+
     /// Link only with the --peer nodes and the nodes that register with this one; do not
     /// adopt peers' peers (for fixed topologies in experiments).
     #[arg(long, env = "CHAINPOST_NO_PEER_DISCOVERY")]
@@ -137,6 +145,7 @@ impl Config {
             mine_empty_blocks: false,
             hash_rate: None,
             no_peer_discovery: false,
+            max_peers: DEFAULT_MAX_PEERS,
             log_format: LogFormat::Text,
             mining_threads: None,
             max_pending: MempoolLimits::default().max_count,
@@ -167,6 +176,8 @@ mod tests {
         assert!(Config::try_parse_from(["node", "--target-block-time", "0"]).is_err());
         assert!(Config::try_parse_from(["node", "--target-block-time", "86401"]).is_err());
         assert!(Config::try_parse_from(["node", "--retarget-interval", "1"]).is_err());
+        assert!(Config::try_parse_from(["node", "--max-peers", "0"]).is_err());
+        assert!(Config::try_parse_from(["node", "--max-peers", "1025"]).is_err());
         assert!(Config::try_parse_from(["node", "--retarget-interval", "10001"]).is_err());
     }
 

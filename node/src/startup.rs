@@ -23,8 +23,8 @@ use crate::config::Config;
 use crate::miner::MiningOptions;
 use crate::node::Node;
 use crate::node::{NodeError, NodeEvent};
-use crate::p2p::Network;
 use crate::p2p::peers::PeerUrl;
+use crate::p2p::{Network, NetworkOptions};
 use crate::store::Store;
 
 /// A node bound to its port, ready to serve.
@@ -118,7 +118,11 @@ impl Application {
         for peer in &config.peers {
             PeerUrl::parse(peer).with_context(|| format!("--peer {peer}"))?;
         }
-        let network = Network::new(node.clone(), own, known, !config.no_peer_discovery);
+        let options = NetworkOptions {
+            discovery: !config.no_peer_discovery,
+            max_peers: config.max_peers,
+        };
+        let network = Network::new(node.clone(), own, known, options);
         Ok(Application {
             listener,
             address,

@@ -46,7 +46,7 @@ pub async fn register_node(
 ) -> Result<ChainDocument, ApiError> {
     match state.network.add_peer(&body.node_address).await {
         // A full peer set still shares its chain and peers, so newcomers can join others.
-        Ok(_) | Err(PeerError::Full) => {}
+        Ok(_) | Err(PeerError::Full(_)) => {}
         Err(error) => return Err(ApiError::BadRequest(error.to_string())),
     }
     let (length, blocks) = state.node.with_chain(|chain| {

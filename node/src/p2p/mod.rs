@@ -30,8 +30,11 @@ use client::{ClientError, PeerClient};
 use peers::{PeerError, PeerSet, PeerUrl};
 use sync::{SyncError, SyncReport};
 
-/// Most gossip sends in flight at once.
+/// Most gossip sends of one kind (blocks, posts) in flight at once.
 const GOSSIP_CONCURRENCY: usize = 16;
+/// Posts waiting for a gossip slot; beyond this their gossip is dropped (the post stays
+/// pending where it was accepted, and is mined there).
+const POST_GOSSIP_QUEUE: usize = 16_384;
 /// Attempts per gossip message before the peer is counted as failing.
 const GOSSIP_ATTEMPTS: u32 = 3;
 /// First retry delay; each further retry waits four times longer.
@@ -67,6 +70,15 @@ impl NetworkError {
     }
 }
 
+/// How a node meets peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetworkOptions {
+    /// Whether registering with a node links us with the peers it knows too.
+    pub discovery: bool,
+    /// Most peers kept.
+    pub max_peers: usize,
+}
+
 /// What a round of consensus with every peer achieved.
 #[derive(Debug, Clone, Default)]
 pub struct ResolveReport {
@@ -83,7 +95,9 @@ pub struct Network {
     node: Arc<Node>,
     client: PeerClient,
     peers: Mutex<PeerSet>,
-    gossip_slots: Arc<Semaphore>,
+    /// Slots for block sends and for post sends, apart: posts never hold up a block.
+    block_slots: Arc<Semaphore>,
+    post_slots: Arc<Semaphore>,
     sync_turn: tokio::sync::Mutex<()>,
     /// Every background task, so shutdown can stop them and release the node.
     tasks: Mutex<JoinSet<()>>,
@@ -101,10 +115,14 @@ struct AncestorFetch {
 }
 
 impl Network {
-    /// The network of `node`, reachable by others at `own`, knowing `known` peers; with
-    /// `discovery`, registering with a node links us with its peers too.
-    pub fn new(node: Arc<Node>, own: PeerUrl, known: Vec<PeerUrl>, discovery: bool) -> Arc<Self> {
-        let mut peers = PeerSet::new(own.clone());
+    /// The network of `node`, reachable by others at `own`, knowing `known` peers.
+    pub fn new(
+        node: Arc<Node>,
+        own: PeerUrl,
+        known: Vec<PeerUrl>,
+        options: NetworkOptions,
+    ) -> Arc<Self> {
+        let mut peers = PeerSet::new(own.clone(), options.max_peers);
         for peer in known {
             let _ = peers.add(peer);
         }
@@ -112,11 +130,12 @@ impl Network {
             node,
             client: PeerClient::new(own),
             peers: Mutex::new(peers),
-            gossip_slots: Arc::new(Semaphore::new(GOSSIP_CONCURRENCY)),
+            block_slots: Arc::new(Semaphore::new(GOSSIP_CONCURRENCY)),
+            post_slots: Arc::new(Semaphore::new(GOSSIP_CONCURRENCY)),
             sync_turn: tokio::sync::Mutex::new(()),
             tasks: Mutex::new(JoinSet::new()),
             fetch: Mutex::default(),
-            discovery,
+            discovery: options.discovery,
         })
     }
 
@@ -281,22 +300,16 @@ impl Network {
         tracing::warn!(peers = ?pending, "gave up joining unreachable peers; periodic sync keeps trying known ones");
     }
 
+    /// Sends node events on to peers. Posts go through a queue of their own, so a backlog
+    /// of post sends (many posts, slow links) never delays a block: blocks decide forks.
     async fn gossip_loop(self: Arc<Self>, mut events: mpsc::Receiver<NodeEvent>) {
+        let (posts, post_queue) = mpsc::channel(POST_GOSSIP_QUEUE);
+        self.spawn_task(self.clone().post_gossip_loop(post_queue));
         while let Some(event) = events.recv().await {
             match event {
                 NodeEvent::Transaction { tx, origin } => {
-                    let targets = self.targets(&origin);
-                    if targets.is_empty() {
-                        continue;
-                    }
-                    let json = TransactionJson::from_transaction(&tx);
-                    for peer in targets {
-                        let json = json.clone();
-                        self.send(peer, "transaction", move |client, peer| {
-                            let json = json.clone();
-                            async move { client.forward_transaction(&peer, &json).await }
-                        })
-                        .await;
+                    if posts.try_send((tx, origin)).is_err() {
+                        tracing::debug!("post gossip is backed up; not forwarding a post");
                     }
                 }
                 NodeEvent::Blocks { blocks, origin } => {
@@ -309,7 +322,7 @@ impl Network {
                     for peer in self.targets(&origin) {
                         let blocks = blocks.clone();
                         // One task per peer sends the blocks in order, parents first.
-                        self.send(peer, "block", move |client, peer| {
+                        self.send(&self.block_slots, peer, "block", move |client, peer| {
                             let blocks = blocks.clone();
                             async move {
                                 for block in blocks.iter() {
@@ -324,6 +337,28 @@ impl Network {
                 NodeEvent::MissingAncestor { hash, origin } => {
                     self.fetch_ancestors(hash, origin);
                 }
+            }
+        }
+    }
+
+    async fn post_gossip_loop(
+        self: Arc<Self>,
+        mut posts: mpsc::Receiver<(Arc<crate::chain::Transaction>, Origin)>,
+    ) {
+        while let Some((tx, origin)) = posts.recv().await {
+            let json = TransactionJson::from_transaction(&tx);
+            for peer in self.targets(&origin) {
+                let json = json.clone();
+                self.send(
+                    &self.post_slots,
+                    peer,
+                    "transaction",
+                    move |client, peer| {
+                        let json = json.clone();
+                        async move { client.forward_transaction(&peer, &json).await }
+                    },
+                )
+                .await;
             }
         }
     }
@@ -392,12 +427,17 @@ impl Network {
 
     /// Runs `attempt` against `peer` in the background, within the concurrency bound,
     /// retrying with backoff while the peer seems down.
-    async fn send<F, Fut>(self: &Arc<Self>, peer: PeerUrl, kind: &'static str, attempt: F)
-    where
+    async fn send<F, Fut>(
+        self: &Arc<Self>,
+        slots: &Arc<Semaphore>,
+        peer: PeerUrl,
+        kind: &'static str,
+        attempt: F,
+    ) where
         F: Fn(PeerClient, PeerUrl) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), ClientError>> + Send,
     {
-        let Ok(slot) = self.gossip_slots.clone().acquire_owned().await else {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
         let network = self.clone();
@@ -484,7 +524,7 @@ impl Network {
 /// A full peer set is no reason to fail a registration: we still sync with the remote.
 fn ignore_full(error: PeerError) -> Result<bool, PeerError> {
     match error {
-        PeerError::Full => Ok(false),
+        PeerError::Full(_) => Ok(false),
         other => Err(other),
     }
 }

@@ -9,8 +9,8 @@ use std::fmt;
 
 use reqwest::Url;
 
-/// Most peers a node keeps.
-pub const MAX_PEERS: usize = 32;
+/// Most peers a node keeps unless told otherwise (`--max-peers`).
+pub const DEFAULT_MAX_PEERS: usize = 32;
 /// Failures in a row after which a peer may be dropped...
 const MAX_FAILURES: u32 = 5;
 /// ...provided it has been failing for at least this long (seconds).
@@ -43,8 +43,8 @@ pub enum PeerError {
     #[error("a node cannot be its own peer")]
     Itself,
     /// The peer set is full.
-    #[error("peer limit of {MAX_PEERS} reached")]
-    Full,
+    #[error("peer limit of {0} reached")]
+    Full(usize),
 }
 
 /// Longest peer address accepted: room for a 253-character host name, a port and a path
@@ -103,14 +103,16 @@ struct Health {
 pub struct PeerSet {
     own: PeerUrl,
     peers: BTreeMap<PeerUrl, Health>,
+    max_peers: usize,
 }
 
 impl PeerSet {
-    /// An empty set for the node reachable at `own`.
-    pub fn new(own: PeerUrl) -> Self {
+    /// An empty set for the node reachable at `own`, holding at most `max_peers`.
+    pub fn new(own: PeerUrl, max_peers: usize) -> Self {
         PeerSet {
             own,
             peers: BTreeMap::new(),
+            max_peers,
         }
     }
 
@@ -127,8 +129,8 @@ impl PeerSet {
         if self.peers.contains_key(&peer) {
             return Ok(false);
         }
-        if self.peers.len() >= MAX_PEERS {
-            return Err(PeerError::Full);
+        if self.peers.len() >= self.max_peers {
+            return Err(PeerError::Full(self.max_peers));
         }
         self.peers.insert(peer, Health::default());
         Ok(true)
@@ -234,22 +236,28 @@ mod tests {
 
     #[test]
     fn the_set_is_bounded_and_never_holds_itself() {
-        let mut set = PeerSet::new(url("http://me:1"));
+        let mut set = PeerSet::new(url("http://me:1"), DEFAULT_MAX_PEERS);
         assert_eq!(set.add(url("http://me:1/")), Err(PeerError::Itself));
-        for port in 0..MAX_PEERS {
+        for port in 0..DEFAULT_MAX_PEERS {
             assert_eq!(
                 set.add(url(&format!("http://peer:{}", port + 10))),
                 Ok(true)
             );
         }
         assert_eq!(set.add(url("http://peer:10")), Ok(false));
-        assert_eq!(set.add(url("http://one-too-many:1")), Err(PeerError::Full));
-        assert_eq!(set.len(), MAX_PEERS);
+        assert_eq!(
+            set.add(url("http://one-too-many:1")),
+            Err(PeerError::Full(DEFAULT_MAX_PEERS))
+        );
+        assert_eq!(set.len(), DEFAULT_MAX_PEERS);
+        let mut small = PeerSet::new(url("http://me:1"), 1);
+        assert_eq!(small.add(url("http://peer:1")), Ok(true));
+        assert_eq!(small.add(url("http://peer:2")), Err(PeerError::Full(1)));
     }
 
     #[test]
     fn a_peer_is_dropped_only_after_failing_often_and_long() {
-        let mut set = PeerSet::new(url("http://me:1"));
+        let mut set = PeerSet::new(url("http://me:1"), DEFAULT_MAX_PEERS);
         let peer = url("http://flaky:1");
         set.add(peer.clone()).expect("room");
         for attempt in 0..MAX_FAILURES * 2 {

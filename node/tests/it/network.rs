@@ -332,7 +332,7 @@ async fn a_node_with_a_full_peer_set_still_lets_newcomers_sync() {
     let hub = TestNode::spawn(DIFFICULTY).await;
     hub.post("hub", "already here").await;
     hub.mine().await;
-    for port in 1..=chainpost_node::p2p::peers::MAX_PEERS {
+    for port in 1..=chainpost_node::p2p::peers::DEFAULT_MAX_PEERS {
         let response = hub
             .post_json(
                 "/register_node",
@@ -465,4 +465,65 @@ async fn joining_retries_when_the_sync_after_registering_is_lost() {
         || async { joiner.peers().await == vec![gateway_url.clone()] },
     )
     .await;
+}
+
+/// A gateway in front of `upstream` that holds every forwarded post for `post_delay` and
+/// counts the posts it has delivered; everything else passes straight through.
+async fn slow_post_gateway(
+    upstream: String,
+    post_delay: Duration,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let delivered = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = delivered.clone();
+    let forward = move |request: axum::extract::Request| {
+        let (upstream, counter) = (upstream.clone(), counter.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, 16 << 20).await.expect("body");
+            let is_post = parts.uri.path() == "/new_transaction";
+            if is_post {
+                tokio::time::sleep(post_delay).await;
+            }
+            let url = format!("{upstream}{}", parts.uri);
+            let answer = reqwest::Client::new()
+                .request(parts.method, url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("upstream answers");
+            if is_post {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            (answer.status(), answer.bytes().await.expect("body"))
+        }
+    };
+    let gateway = axum::Router::new().fallback(forward);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, gateway).await });
+    (url, delivered)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_post_gossip_never_holds_up_a_block() {
+    let (sender, receiver) = tokio::join!(TestNode::spawn(DIFFICULTY), TestNode::spawn(DIFFICULTY));
+    let (gateway, posts_delivered) =
+        slow_post_gateway(receiver.base.clone(), Duration::from_secs(2)).await;
+    sender.register_with(&Api::new(gateway)).await;
+    // Far more posts than post sends may be in flight at once: their gossip queues up.
+    for i in 0..40 {
+        sender.post("flood", &format!("post {i}")).await;
+    }
+    sender.mine().await;
+    wait_until("the block reaches the receiver", PATIENCE, || async {
+        receiver.height().await == 1
+    })
+    .await;
+    // Had the block waited behind the posts, at least two waves of 16 would be through.
+    let delivered = posts_delivered.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(delivered < 16, "the block waited for {delivered} posts");
 }
