@@ -1,5 +1,7 @@
 //! The `experiment` command: `experiment run` runs one experiment, `experiment sweep` one
 //! per latency of a list; both write the run record, results and charts to `--out`.
+//! `experiment reanalyze DIR` recomputes results and charts from what a run or sweep
+//! recorded, without running anything.
 //!
 //! Glue only: configuration, runs, analysis and reports are library code; this is the one
 //! place errors become exit codes.
@@ -41,6 +43,12 @@ enum Command {
         latencies: Option<Vec<f64>>,
         #[command(flatten)]
         common: Common,
+    },
+    /// Recompute the results and charts of a run directory (one with run.json), or of a
+    /// sweep directory (one whose subdirectories hold runs), from the recorded runs and logs.
+    Reanalyze {
+        /// The run's or sweep's output directory.
+        dir: PathBuf,
     },
 }
 
@@ -147,7 +155,52 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             tracing::info!(out = %base.out_dir.display(), points = points.len(), "sweep written");
             Ok(())
         }
+        Command::Reanalyze { dir } => reanalyze(&dir),
     }
+}
+
+fn reanalyze(dir: &Path) -> anyhow::Result<()> {
+    if dir.join("run.json").is_file() {
+        analyze_recorded(dir)?;
+        return Ok(());
+    }
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.join("run.json").is_file())
+        .collect();
+    anyhow::ensure!(
+        !runs.is_empty(),
+        "{} holds neither run.json nor runs in its subdirectories",
+        dir.display()
+    );
+    runs.sort();
+    let mut points = Vec::new();
+    let mut nodes = 0;
+    for run in runs {
+        let (record, results) = analyze_recorded(&run)?;
+        nodes = record.nodes;
+        match SweepPoint::from_run(&record, &results) {
+            Ok(point) => points.push(point),
+            Err(error) => tracing::warn!(run = %run.display(), %error, "no sweep point"),
+        }
+    }
+    points.sort_by(|a, b| a.latency_ms.total_cmp(&b.latency_ms));
+    report::write_sweep(&points, nodes, dir)?;
+    tracing::info!(out = %dir.display(), points = points.len(), "sweep rewritten");
+    Ok(())
+}
+
+/// Re-reads a run's record and logs and rewrites its results and charts.
+fn analyze_recorded(dir: &Path) -> anyhow::Result<(RunRecord, Results)> {
+    let path = dir.join("run.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let record: RunRecord = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a run record", path.display()))?;
+    let results = analysis::analyze(&record)?;
+    report::write_all(&record, &results, dir)?;
+    Ok((record, results))
 }
 
 /// Runs one experiment and writes `config.json`, `run.json` and the reports.

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::analysis::Results;
 use crate::record::RunRecord;
-use crate::theory::{SweepPoint, stale_probability};
+use crate::theory::{SweepPoint, stale_probability, stale_rate_counting_each_fork_once};
 
 /// Column names of `blocks.csv`, in [`crate::analysis::BlockRow`]'s field order.
 const BLOCKS_HEADER: &[&str] = &[
@@ -44,6 +44,7 @@ const SWEEP_HEADER: &[&str] = &[
     "stale_blocks",
     "mined_blocks",
     "predicted_stale_rate",
+    "predicted_each_fork_once",
     "ci_low",
     "ci_high",
 ];
@@ -402,8 +403,19 @@ fn draw_sweep(points: &[SweepPoint], nodes: usize, path: &Path) -> anyhow::Resul
     });
     chart
         .draw_series(LineSeries::new(curve, GREY.stroke_width(2)))?
-        .label(format!("predicted: 1 - exp(-(1 - 1/{nodes}) d/T)"))
+        .label(format!("predicted: P = 1 - exp(-(1 - 1/{nodes}) d/T)"))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREY.stroke_width(2)));
+    let once = (0..=SAMPLES).map(|step| {
+        let x = x_max * step as f64 / SAMPLES as f64;
+        (
+            x,
+            stale_rate_counting_each_fork_once(stale_probability(nodes, x)),
+        )
+    });
+    chart
+        .draw_series(LineSeries::new(once, BLUE.stroke_width(2)))?
+        .label("each fork counted once: P / (1 + P)")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
     chart
         .draw_series(points.iter().map(|point| {
             ErrorBar::new_vertical(
@@ -645,6 +657,9 @@ mod tests {
                 stale_blocks,
                 mined_blocks,
                 predicted_stale_rate: stale_probability(2, d_over_t),
+                predicted_each_fork_once: stale_rate_counting_each_fork_once(stale_probability(
+                    2, d_over_t,
+                )),
                 ci_low,
                 ci_high,
             }
@@ -803,7 +818,8 @@ mod tests {
         let svg = read(&dir.path().join("stale-rate.svg"));
         for text in [
             "Stale block rate against d/T: 2 miners",
-            "predicted: 1 - exp(-(1 - 1/2) d/T)",
+            "predicted: P = 1 - exp(-(1 - 1/2) d/T)",
+            "each fork counted once: P / (1 + P)",
             "measured, with 95% Wilson interval",
             "stale rate (stale blocks / blocks mined)",
             "1600 ms",

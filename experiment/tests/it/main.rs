@@ -193,6 +193,24 @@ fn a_sweep_runs_once_per_latency_and_compares_them() {
     let sweep = std::fs::read_to_string(out.path().join("sweep.csv")).expect("sweep.csv");
     assert!(sweep.starts_with("latency_ms,"), "{sweep}");
     assert!(out.path().join("stale-rate.svg").is_file());
+
+    // Reanalysing from the records alone rebuilds the same sweep.
+    std::fs::remove_file(out.path().join("sweep.csv")).expect("removed");
+    std::fs::remove_file(out.path().join("latency-0ms").join("results.json")).expect("removed");
+    let output = experiment()
+        .arg("reanalyze")
+        .arg(out.path())
+        .output()
+        .expect("experiment runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let rebuilt = std::fs::read_to_string(out.path().join("sweep.csv")).expect("sweep.csv");
+    assert_eq!(rebuilt, sweep);
+    assert!(
+        out.path()
+            .join("latency-0ms")
+            .join("results.json")
+            .is_file()
+    );
 }
 
 #[cfg(unix)]
