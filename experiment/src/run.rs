@@ -299,8 +299,16 @@ struct Status {
 }
 
 async fn status(http: &reqwest::Client, api: &str) -> Result<Status, String> {
+    get_json(http, &format!("{api}/status")).await
+}
+
+/// A successful answer's JSON body, or why there is none.
+async fn get_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<T, String> {
     let response = http
-        .get(format!("{api}/status"))
+        .get(url)
         .timeout(REQUEST_TIMEOUT)
         .send()
         .await
@@ -452,16 +460,8 @@ async fn read_chain(
     let mut chain: Vec<ChainBlock> = Vec::new();
     while chain.len() as u64 <= tip.height {
         let from = chain.len();
-        let response = http
-            .get(format!("{api}/chain?from={from}&limit={CHAIN_PAGE}"))
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await
-            .map_err(|error| error.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("answered {}", response.status()));
-        }
-        let page: ChainPage = response.json().await.map_err(|error| error.to_string())?;
+        let page: ChainPage =
+            get_json(http, &format!("{api}/chain?from={from}&limit={CHAIN_PAGE}")).await?;
         if page.chain.is_empty() {
             return Err(format!("the chain ends below height {from}"));
         }

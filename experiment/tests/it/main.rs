@@ -247,36 +247,23 @@ fn a_node_that_dies_at_start_up_is_named_with_its_log() {
 fn bad_parameters_are_refused_by_name_before_anything_starts() {
     let out = tempfile::tempdir().expect("temporary directory");
     let config = out.path().join("experiment.toml");
-    std::fs::write(&config, "nodes = 4\nhash_shares = [1.0, 1.0]\n").expect("config written");
-    let output = experiment()
-        .args(["run", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .expect("experiment runs");
-    assert!(!output.status.success());
-    assert!(
-        stderr_of(&output).contains("hash_shares"),
-        "{}",
-        stderr_of(&output)
-    );
-    assert!(!out.path().join("logs").exists(), "a node was started");
-
-    std::fs::write(&config, "node = 4\n").expect("config written");
-    let output = experiment()
-        .args(["run", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .expect("experiment runs");
-    assert!(!output.status.success());
-    assert!(
-        stderr_of(&output).contains("unknown field"),
-        "{}",
-        stderr_of(&output)
-    );
+    let cases = [
+        ("nodes = 4\nhash_shares = [1.0, 1.0]\n", "hash_shares"),
+        ("node = 4\n", "unknown field"),
+    ];
+    for (toml, named) in cases {
+        std::fs::write(&config, toml).expect("config written");
+        let output = experiment()
+            .args(["run", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(out.path())
+            .output()
+            .expect("experiment runs");
+        assert!(!output.status.success());
+        assert!(stderr_of(&output).contains(named), "{}", stderr_of(&output));
+        assert!(!out.path().join("logs").exists(), "a node was started");
+    }
 }
 
 #[cfg(unix)]
