@@ -486,15 +486,28 @@ async fn read_lines(
     lines_tx: mpsc::Sender<String>,
     mut listening: Option<oneshot::Sender<SocketAddr>>,
 ) {
-    let mut lines = BufReader::new(output).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    // Raw bytes, converted lossily: a line that is not UTF-8 must not end the reading, or
+    // the node's pipe would fill and its writes (so the node) would stall.
+    let mut output = BufReader::new(output);
+    let mut raw = Vec::new();
+    let mut keep_sending = true;
+    loop {
+        raw.clear();
+        match output.read_until(b'\n', &mut raw).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&raw)
+            .trim_end_matches(['\n', '\r'])
+            .to_owned();
         if let Some(address) = listening.as_ref().and_then(|_| listening_address(&line))
             && let Some(listening) = listening.take()
         {
             let _ = listening.send(address);
         }
-        if lines_tx.send(line).await.is_err() {
-            return;
+        // Once the log writer is gone, keep draining the pipe all the same.
+        if keep_sending {
+            keep_sending = lines_tx.send(line).await.is_ok();
         }
     }
 }
@@ -548,6 +561,42 @@ fn listening_address(line: &str) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn output_that_is_not_utf8_is_kept_and_never_stops_the_reading() {
+        let output: &[u8] = b"first\n\xff\xfe broken\r\nlistening on http://127.0.0.1:4000\nlast";
+        let (lines_tx, mut lines) = mpsc::channel(8);
+        let (listening_tx, listening) = oneshot::channel();
+        read_lines(output, lines_tx, Some(listening_tx)).await;
+        assert_eq!(
+            listening.await.expect("address reported"),
+            "127.0.0.1:4000".parse::<SocketAddr>().expect("address")
+        );
+        let mut read = Vec::new();
+        while let Some(line) = lines.recv().await {
+            read.push(line);
+        }
+        assert_eq!(
+            read,
+            [
+                "first",
+                "\u{fffd}\u{fffd} broken",
+                "listening on http://127.0.0.1:4000",
+                "last"
+            ]
+        );
+
+        // With nobody left to write the log, the pipe is still drained to its end.
+        let (lines_tx, lines) = mpsc::channel(1);
+        drop(lines);
+        let (listening_tx, listening) = oneshot::channel();
+        let output: &[u8] = b"one\ntwo\nlistening on http://127.0.0.1:4001\n";
+        read_lines(output, lines_tx, Some(listening_tx)).await;
+        assert!(
+            listening.await.is_ok(),
+            "the address after a lost writer is still read"
+        );
+    }
 
     #[test]
     fn the_listening_address_is_read_from_json_and_text_lines() {

@@ -288,7 +288,8 @@ impl ExperimentConfig {
             settings.block_interval_secs.unwrap_or(10.0),
         )?;
         let difficulty = settings.difficulty.unwrap_or(16);
-        // The hash rates are 2^difficulty / interval: past 40 bits no machine keeps up.
+        // The hash rates are 2^difficulty / interval; 40 bits is already far more than a
+        // machine hashes (a CPU-bound run is warned about when it starts).
         if difficulty > 40 {
             return Err(invalid(
                 "difficulty",
@@ -319,8 +320,14 @@ impl ExperimentConfig {
             return Err(invalid("sync_interval_secs", "must be at least 1"));
         }
         let retarget = match (settings.target_block_time_secs, settings.retarget_interval) {
-            (Some(0), _) => return Err(invalid("target_block_time_secs", "must be at least 1")),
-            (_, Some(0)) => return Err(invalid("retarget_interval", "must be at least 1")),
+            // The node's bounds (chain/retarget.rs), so a bad value is named here rather
+            // than found in a node's log after it refused to start.
+            (Some(secs), _) if !(1..=86_400).contains(&secs) => {
+                return Err(invalid("target_block_time_secs", "must be 1 to 86,400"));
+            }
+            (_, Some(blocks)) if !(2..=10_000).contains(&blocks) => {
+                return Err(invalid("retarget_interval", "must be 2 to 10,000"));
+            }
             (Some(target_block_time_secs), interval) => Some(Retarget {
                 target_block_time_secs,
                 interval,
@@ -494,6 +501,11 @@ mod tests {
             ("topology = \"random\"\nnodes = 4\ndegree = 4", "degree"),
             ("topology = \"ring\"\ndegree = 3", "degree"),
             ("retarget_interval = 10", "retarget_interval"),
+            (
+                "target_block_time_secs = 4\nretarget_interval = 1",
+                "retarget_interval",
+            ),
+            ("target_block_time_secs = 86401", "target_block_time_secs"),
             ("difficulty = 2\nblock_interval_secs = 10.0", "hash_shares"),
         ];
         for (toml, field) in cases {

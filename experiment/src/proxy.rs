@@ -10,8 +10,9 @@
 //! runner's own, say) pass untouched.
 //!
 //! **Boundary:** relays know node indices, links and URLs; they start no process and read
-//! no log. **Invariant:** messages on one directed link arrive in the order they were sent
-//! (a message never overtakes an earlier one, even with jitter), as over a TCP connection.
+//! no log. **Invariant:** on one directed link a message is never due before an earlier one
+//! (jitter never reorders), as over a TCP connection. Messages due at the same instant are
+//! forwarded concurrently, so they may reach the node in either order.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -73,6 +73,33 @@ pub enum RunError {
     },
 }
 
+/// A total rate this close to what one core hashes leaves the nodes CPU-bound: each then
+/// gets what the scheduler gives it, whatever share it was configured with.
+const CPU_BOUND_HASHES_PER_SEC: u64 = 2_000_000;
+/// Below this, rounding to whole hashes per second distorts a node's share.
+const COARSE_HASHES_PER_SEC: u64 = 100;
+
+/// Warns when the nodes cannot mine at the rates the run records (and the prediction uses).
+fn warn_of_unfaithful_hash_rates(config: &ExperimentConfig) {
+    let rates: Vec<u64> = (0..config.nodes)
+        .map(|node| config.hash_rate(node))
+        .collect();
+    let total: u64 = rates.iter().sum();
+    if total > CPU_BOUND_HASHES_PER_SEC {
+        tracing::warn!(
+            total,
+            "the network's hash rate approaches what a core computes, so the nodes' real shares \
+             may differ from the configured ones; lower difficulty or raise block_interval_secs"
+        );
+    }
+    if rates.iter().any(|&rate| rate < COARSE_HASHES_PER_SEC) {
+        tracing::warn!(
+            "a node mines fewer than {COARSE_HASHES_PER_SEC} hashes per second, so rounding \
+             distorts its share; raise difficulty or lower block_interval_secs"
+        );
+    }
+}
+
 /// Unix time now, in seconds.
 pub fn unix_now() -> f64 {
     SystemTime::now()
@@ -91,6 +118,7 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
         latency_ms = config.latency_ms,
         "starting the network"
     );
+    warn_of_unfaithful_hash_rates(config);
     let began = Instant::now();
     // The record names the logs by absolute path, so it can be read from anywhere.
     let out_dir = std::fs::create_dir_all(&config.out_dir)
