@@ -138,13 +138,16 @@ mod tests {
         assert!(a.genesis().transactions().is_empty());
     }
 
+    fn rule(target_block_secs: u64, interval: u64) -> Retarget {
+        Retarget {
+            target_block_secs,
+            interval,
+        }
+    }
+
     #[test]
     fn every_retarget_rule_has_its_own_genesis() {
         let fixed = ChainParams::new(16, false).expect("valid");
-        let rule = |target_block_secs, interval| Retarget {
-            target_block_secs,
-            interval,
-        };
         let genesis = |rule| {
             fixed
                 .clone()
@@ -170,10 +173,6 @@ mod tests {
     #[test]
     fn retarget_rules_outside_the_bounds_are_refused() {
         let fixed = ChainParams::new(16, false).expect("valid");
-        let rule = |target_block_secs, interval| Retarget {
-            target_block_secs,
-            interval,
-        };
         assert_eq!(
             fixed.clone().with_retarget(rule(10, 1)),
             Err(ParamsError::RetargetInterval(1))
