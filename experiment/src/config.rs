@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use chainpost_node::chain::retarget;
 use serde::{Deserialize, Serialize};
 
 use crate::topology::Topology;
@@ -320,13 +321,25 @@ impl ExperimentConfig {
             return Err(invalid("sync_interval_secs", "must be at least 1"));
         }
         let retarget = match (settings.target_block_time_secs, settings.retarget_interval) {
-            // The node's bounds (chain/retarget.rs), so a bad value is named here rather
-            // than found in a node's log after it refused to start.
-            (Some(secs), _) if !(1..=86_400).contains(&secs) => {
-                return Err(invalid("target_block_time_secs", "must be 1 to 86,400"));
+            // The node's own bounds, so a bad value is named here rather than found in a
+            // node's log after it refused to start.
+            (Some(secs), _) if !(1..=retarget::MAX_TARGET_SECS).contains(&secs) => {
+                return Err(invalid(
+                    "target_block_time_secs",
+                    format!("must be 1 to {}", retarget::MAX_TARGET_SECS),
+                ));
             }
-            (_, Some(blocks)) if !(2..=10_000).contains(&blocks) => {
-                return Err(invalid("retarget_interval", "must be 2 to 10,000"));
+            (_, Some(blocks))
+                if !(retarget::MIN_INTERVAL..=retarget::MAX_INTERVAL).contains(&blocks) =>
+            {
+                return Err(invalid(
+                    "retarget_interval",
+                    format!(
+                        "must be {} to {}",
+                        retarget::MIN_INTERVAL,
+                        retarget::MAX_INTERVAL
+                    ),
+                ));
             }
             (Some(target_block_time_secs), interval) => Some(Retarget {
                 target_block_time_secs,

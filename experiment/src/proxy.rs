@@ -32,10 +32,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::topology::Topology;
+use chainpost_node::p2p::client::PEER_HEADER;
 
-/// Header naming the sending node (the node's `PEER_HEADER`).
-pub const PEER_HEADER: &str = "x-chainpost-peer";
+use crate::topology::Topology;
 
 /// Largest request body relayed: more than a node accepts (8 MiB), so the node, not the
 /// relay, is the one to refuse.

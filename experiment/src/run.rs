@@ -13,8 +13,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use chainpost_node::node::unix_now_f64;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -100,13 +101,6 @@ fn warn_of_unfaithful_hash_rates(config: &ExperimentConfig) {
     }
 }
 
-/// Unix time now, in seconds.
-pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |since| since.as_secs_f64())
-}
-
 /// Runs the experiment `config` describes with the `node_bin` executable; node logs go
 /// to `config.out_dir/logs`, which the record names by absolute path.
 pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord, RunError> {
@@ -140,7 +134,7 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
         .unwrap_or_default();
 
     tracing::info!(secs = config.duration_secs, "mining");
-    let mining_started_at = unix_now();
+    let mining_started_at = unix_now_f64();
     let mut miners = JoinSet::new();
     for api in &apis {
         miners.spawn(mine_forever(http.clone(), api.clone()));
@@ -158,7 +152,7 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
         }
     };
     miners.abort_all();
-    let mining_stopped_at = unix_now();
+    let mining_stopped_at = unix_now_f64();
     let posts = collect_posts(in_flight).await;
     tracing::info!(posts = posts.len(), "mining stopped");
 
@@ -298,7 +292,7 @@ async fn submit(request: reqwest::RequestBuilder, node: usize) -> Option<PostSub
         Ok(created) => Some(PostSubmission {
             id: created.id,
             node,
-            submitted_at: unix_now(),
+            submitted_at: unix_now_f64(),
         }),
         Err(error) => {
             tracing::warn!(node, %error, "post not accepted");
