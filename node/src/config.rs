@@ -1,6 +1,7 @@
 //! Command-line and environment configuration, parsed once into a typed [`Config`].
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use clap::builder::TypedValueParser as _;
@@ -9,6 +10,7 @@ use crate::chain::mempool::MempoolLimits;
 use crate::chain::params::ChainParams;
 use crate::chain::retarget::{self, Retarget};
 use crate::p2p::peers::DEFAULT_MAX_PEERS;
+use crate::serve::ServeLimits;
 
 pub use crate::logging::LogFormat;
 
@@ -112,9 +114,44 @@ pub struct Config {
               .range(1..=1_000_000)
               .map(|count| usize::try_from(count).unwrap_or(usize::MAX)))]
     pub max_pending: usize,
+
+    /// Most client connections open at once (lowered to fit the open-files limit); when
+    /// full, a newcomer replaces the connection idle longest.
+    #[arg(long, env = "CHAINPOST_MAX_CONNECTIONS", default_value_t = ServeLimits::default().max_connections,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000)
+              .map(|count| usize::try_from(count).unwrap_or(usize::MAX)))]
+    pub max_connections: usize,
+
+    /// Most client connections open at once from one IP address.
+    #[arg(long, env = "CHAINPOST_MAX_CONNECTIONS_PER_ADDRESS",
+          default_value_t = ServeLimits::default().max_connections_per_address,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000)
+              .map(|count| usize::try_from(count).unwrap_or(usize::MAX)))]
+    pub max_connections_per_address: usize,
+
+    /// Seconds a connection may take to send a request's headers (also the keep-alive
+    /// idle timeout).
+    #[arg(long, env = "CHAINPOST_HEADER_TIMEOUT", default_value_t = ServeLimits::default().header_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+
+    /// Seconds a request may take to send its body once its headers arrived.
+    #[arg(long, env = "CHAINPOST_BODY_TIMEOUT", default_value_t = ServeLimits::default().body_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout: u64,
 }
 
 impl Config {
+    /// What clients may hold, as these flags set it.
+    pub fn serve_limits(&self) -> ServeLimits {
+        ServeLimits {
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            header_timeout: Duration::from_secs(self.header_timeout),
+            body_timeout: Duration::from_secs(self.body_timeout),
+        }
+    }
+
     /// The network rules these flags choose.
     pub fn chain_params(&self) -> Result<ChainParams, crate::chain::params::ParamsError> {
         let params = ChainParams::new(self.difficulty, self.require_signatures)?;
@@ -149,6 +186,10 @@ impl Config {
             log_format: LogFormat::Text,
             mining_threads: None,
             max_pending: MempoolLimits::default().max_count,
+            max_connections: ServeLimits::default().max_connections,
+            max_connections_per_address: ServeLimits::default().max_connections_per_address,
+            header_timeout: ServeLimits::default().header_timeout.as_secs(),
+            body_timeout: ServeLimits::default().body_timeout.as_secs(),
         }
     }
 }
@@ -179,6 +220,9 @@ mod tests {
         assert!(Config::try_parse_from(["node", "--max-peers", "0"]).is_err());
         assert!(Config::try_parse_from(["node", "--max-peers", "1025"]).is_err());
         assert!(Config::try_parse_from(["node", "--retarget-interval", "10001"]).is_err());
+        assert!(Config::try_parse_from(["node", "--max-connections", "0"]).is_err());
+        assert!(Config::try_parse_from(["node", "--header-timeout", "0"]).is_err());
+        assert!(Config::try_parse_from(["node", "--body-timeout", "0"]).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod miner;
 pub mod node;
 pub mod p2p;
+pub mod serve;
 pub mod startup;
 pub mod store;
 pub mod wire;

@@ -3,7 +3,6 @@
 //! [`Application::build`] binds before it returns, so callers (tests included) can ask for
 //! port 0 and read the port that was chosen.
 
-use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +24,7 @@ use crate::node::Node;
 use crate::node::{NodeError, NodeEvent};
 use crate::p2p::peers::PeerUrl;
 use crate::p2p::{Network, NetworkOptions};
+use crate::serve::{self, ServeLimits};
 use crate::store::Store;
 
 /// A node bound to its port, ready to serve.
@@ -37,6 +37,7 @@ pub struct Application {
     join: Vec<String>,
     sync_interval: Duration,
     mine_continuously: bool,
+    serve_limits: ServeLimits,
 }
 
 /// Node events waiting for the network; beyond this, gossip is dropped (sync repairs it).
@@ -46,6 +47,10 @@ impl Application {
     /// Opens the store, restores the chain state from it and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let params = config.chain_params()?;
+        let serve_limits = ServeLimits {
+            max_connections: serve::raise_open_files_limit(config.max_connections),
+            ..config.serve_limits()
+        };
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .await
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
@@ -132,6 +137,7 @@ impl Application {
             join: config.peers,
             sync_interval: Duration::from_secs(config.sync_interval),
             mine_continuously: config.mine,
+            serve_limits,
         })
     }
 
@@ -172,19 +178,12 @@ impl Application {
             node: self.node,
             network: self.network,
         });
-        // Answers are written whole; Nagle's algorithm would only hold them back.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down");
-                node.begin_shutdown();
-            })
-            .await?;
+        serve::serve(self.listener, router, self.serve_limits, async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            node.begin_shutdown();
+        })
+        .await?;
         network.shutdown().await;
         Ok(())
     }

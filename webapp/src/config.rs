@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chainpost_node::logging::LogFormat;
+use chainpost_node::serve::ServeLimits;
 use clap::Parser;
 
 /// How to run the web app. Every flag can also be set from the environment variable shown
@@ -61,6 +62,29 @@ pub struct Config {
     /// Log format: human-readable text, or one JSON object per line for log collectors.
     #[arg(long, env = "WEBAPP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Most reader connections open at once (lowered to fit the open-files limit); when
+    /// full, a newcomer replaces the connection idle longest.
+    #[arg(long, env = "WEBAPP_MAX_CONNECTIONS", default_value_t = ServeLimits::default().max_connections,
+          value_parser = parse_count)]
+    pub max_connections: usize,
+
+    /// Most reader connections open at once from one IP address.
+    #[arg(long, env = "WEBAPP_MAX_CONNECTIONS_PER_ADDRESS",
+          default_value_t = ServeLimits::default().max_connections_per_address,
+          value_parser = parse_count)]
+    pub max_connections_per_address: usize,
+
+    /// Seconds a connection may take to send a request's headers (also the keep-alive
+    /// idle timeout).
+    #[arg(long = "header-timeout", env = "WEBAPP_HEADER_TIMEOUT", default_value = "10",
+          value_parser = parse_secs)]
+    pub header_timeout: Duration,
+
+    /// Seconds a request may take to send its body once its headers arrived.
+    #[arg(long = "body-timeout", env = "WEBAPP_BODY_TIMEOUT", default_value = "30",
+          value_parser = parse_secs)]
+    pub body_timeout: Duration,
 }
 
 impl Config {
@@ -76,6 +100,20 @@ impl Config {
             mine_timeout: Duration::from_secs(120),
             poll_interval: Duration::from_millis(200),
             log_format: LogFormat::Text,
+            max_connections: ServeLimits::default().max_connections,
+            max_connections_per_address: ServeLimits::default().max_connections_per_address,
+            header_timeout: ServeLimits::default().header_timeout,
+            body_timeout: ServeLimits::default().body_timeout,
+        }
+    }
+
+    /// What readers may hold, as these flags set it.
+    pub fn serve_limits(&self) -> ServeLimits {
+        ServeLimits {
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
         }
     }
 }
@@ -111,6 +149,10 @@ impl fmt::Display for NodeUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+fn parse_count(text: &str) -> Result<usize, String> {
+    parse_positive(text).map(|count| usize::try_from(count).unwrap_or(usize::MAX))
 }
 
 fn parse_millis(text: &str) -> Result<Duration, String> {

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use chainpost_node::serve::{self, ServeLimits};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -21,6 +22,7 @@ pub struct Application {
     address: SocketAddr,
     router: axum::Router,
     stopping: watch::Sender<bool>,
+    serve_limits: ServeLimits,
 }
 
 impl Application {
@@ -55,6 +57,10 @@ impl Application {
             address,
             router: app(state, &config.static_dir),
             stopping,
+            serve_limits: ServeLimits {
+                max_connections: serve::raise_open_files_limit(config.max_connections),
+                ..config.serve_limits()
+            },
         })
     }
 
@@ -75,13 +81,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stopping = self.stopping;
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down");
-                stopping.send_replace(true);
-            })
-            .await?;
+        serve::serve(self.listener, self.router, self.serve_limits, async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            stopping.send_replace(true);
+        })
+        .await?;
         Ok(())
     }
 }

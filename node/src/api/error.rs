@@ -30,6 +30,9 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body did not arrive in time.
+    #[error("{0}")]
+    BodyTimeout(#[from] crate::serve::BodyTimedOut),
     /// Another node, asked on the caller's behalf, failed or refused.
     #[error("{0}")]
     BadGateway(String),
@@ -49,6 +52,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) | ApiError::Wire(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Node(error) => match error {
@@ -160,6 +164,10 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
         ApiError::PayloadTooLarge {
             limit: super::MAX_BODY_BYTES,
         }
+    } else if let BytesRejection::FailedToBufferBody(failed) = &rejection
+        && let Some(timeout) = crate::serve::body_timeout_cause(failed)
+    {
+        ApiError::BodyTimeout(*timeout)
     } else {
         ApiError::BadRequest(rejection.body_text())
     }

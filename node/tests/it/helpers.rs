@@ -233,7 +233,41 @@ impl ChildNode {
         port: u16,
         extra: &[&str],
     ) -> Result<(Self, Vec<String>), Vec<String>> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_node"))
+        Self::launch_command(
+            Command::new(env!("CARGO_BIN_EXE_node")),
+            data_dir,
+            difficulty,
+            port,
+            extra,
+        )
+    }
+
+    /// Starts the binary under an open-files limit of `limit` (soft and hard, so the node
+    /// cannot raise it), as a small server or container would run it.
+    pub fn start_with_open_files_limit(
+        data_dir: &Path,
+        difficulty: u32,
+        limit: u64,
+        extra: &[&str],
+    ) -> Self {
+        let mut prlimit = Command::new("prlimit");
+        prlimit
+            .arg(format!("--nofile={limit}:{limit}"))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_node"));
+        Self::launch_command(prlimit, data_dir, difficulty, 0, extra)
+            .unwrap_or_else(|log| panic!("node exited before listening: {log:?}"))
+            .0
+    }
+
+    fn launch_command(
+        mut command: Command,
+        data_dir: &Path,
+        difficulty: u32,
+        port: u16,
+        extra: &[&str],
+    ) -> Result<(Self, Vec<String>), Vec<String>> {
+        let mut child = command
             .args(["--port", &port.to_string()])
             .args(["--difficulty", &difficulty.to_string()])
             .args(extra)

@@ -1,5 +1,6 @@
 //! Integration tests: real nodes on random loopback ports, spoken to over HTTP.
 
+mod attack;
 mod bad_input;
 mod blocks;
 mod docs;

@@ -1,6 +1,7 @@
 //! Integration tests of the web app: handlers against real nodes started in-process, and
 //! real headless Chromium driven through chromedriver.
 
+mod attack;
 mod browser;
 mod explorer;
 mod failures;

@@ -1,0 +1,4 @@
+//! The attack suite: what a stranger on the internet can try against a node, each case
+//! a real node on loopback attacked over real sockets.
+
+mod connections;
