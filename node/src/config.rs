@@ -99,6 +99,12 @@ pub struct Config {
     #[arg(long, env = "CHAINPOST_NO_PEER_DISCOVERY")]
     pub no_peer_discovery: bool,
 
+    /// Refuse peers at private, loopback, link-local and other non-public addresses (and
+    /// host names that resolve only to such), so no stranger can make this node call into
+    /// its own network. For nodes on the public internet; local networks need it off.
+    #[arg(long, env = "CHAINPOST_PUBLIC_PEERS_ONLY")]
+    pub public_peers_only: bool,
+
     /// Log format: human-readable text, or one JSON object per line for log collectors.
     #[arg(long, env = "CHAINPOST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -182,6 +188,7 @@ impl Config {
             mine_empty_blocks: false,
             hash_rate: None,
             no_peer_discovery: false,
+            public_peers_only: false,
             max_peers: DEFAULT_MAX_PEERS,
             log_format: LogFormat::Text,
             mining_threads: None,

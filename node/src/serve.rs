@@ -12,7 +12,8 @@
 //!   never closed for a stranger.
 //!
 //! The admission rule is [`Connections`], pure and tested on its own; [`serve`] is the
-//! accept loop around it. Both binaries serve through here.
+//! accept loop around it. Both binaries serve through here. Handlers can read the
+//! client's address as `ConnectInfo<SocketAddr>`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -378,7 +379,7 @@ pub async fn serve(
         let closed_sender = closed_sender.clone();
         let stopping = stopping.clone();
         tasks.spawn(async move {
-            connection.run(stream, evicted, stopping).await;
+            connection.run(stream, peer, evicted, stopping).await;
             let _ = closed_sender.send(id);
         });
     }
@@ -388,8 +389,9 @@ pub async fn serve(
     Ok(())
 }
 
-/// An IPv4 client seen through an IPv6 socket counts as its IPv4 address.
-fn canonical_ip(peer: SocketAddr) -> IpAddr {
+/// A client's IP address; an IPv4 client seen through an IPv6 socket counts as its IPv4
+/// address.
+pub fn canonical_ip(peer: SocketAddr) -> IpAddr {
     match peer.ip() {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
@@ -407,6 +409,7 @@ impl Connection {
     async fn run(
         self,
         stream: tokio::net::TcpStream,
+        peer: SocketAddr,
         evicted: Arc<Notify>,
         mut stopping: watch::Receiver<bool>,
     ) {
@@ -423,13 +426,16 @@ impl Connection {
                 connections: service_connections.clone(),
                 id,
             };
-            let request = request.map(|inner| {
+            let mut request = request.map(|inner| {
                 Body::new(DeadlineBody {
                     inner,
                     deadline: Box::pin(tokio::time::sleep(limits.body_timeout)),
                     timeout: limits.body_timeout,
                 })
             });
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             let router = router.clone();
             async move {
                 let response = match router.oneshot(request).await {

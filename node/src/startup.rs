@@ -115,26 +115,26 @@ impl Application {
                 PeerUrl::parse(&format!("http://{host}:{}", address.port()))?
             }
         };
-        let known: Vec<PeerUrl> = loaded
-            .peers
-            .iter()
-            .filter_map(|peer| PeerUrl::parse(peer).ok())
-            .collect();
         for peer in &config.peers {
             PeerUrl::parse(peer).with_context(|| format!("--peer {peer}"))?;
         }
+        // Remembered peers are joined like --peer ones: handshake first, so an entry
+        // that no longer is a chainpost node of this network is forgotten.
+        let mut join = config.peers.clone();
+        join.extend(loaded.peers);
         let options = NetworkOptions {
             discovery: !config.no_peer_discovery,
             max_peers: config.max_peers,
+            public_peers_only: config.public_peers_only,
         };
-        let network = Network::new(node.clone(), own, known, options);
+        let network = Network::new(node.clone(), own, options);
         Ok(Application {
             listener,
             address,
             node,
             network,
             event_queue,
-            join: config.peers,
+            join,
             sync_interval: Duration::from_secs(config.sync_interval),
             mine_continuously: config.mine,
             serve_limits,

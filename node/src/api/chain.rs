@@ -204,6 +204,10 @@ pub async fn tree(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Status {
+    /// Hash of the genesis block: which network this node is on.
+    genesis: String,
+    /// This run's random identity, by which a node recognizes itself in a handshake.
+    node_id: String,
     height: u64,
     length: u64,
     tip: String,
@@ -227,15 +231,19 @@ pub async fn status(
 ) -> Json<Status> {
     let peers = network.peers().len();
     let mining = node.is_mining();
+    let node_id = network.node_id().to_owned();
     Json(node.with_chain(|chain| {
         let tree = chain.tree();
         let tip = tree.tip();
         Status {
+            genesis: tree.genesis().hash().to_string(),
+            node_id,
             height: tip.height(),
             length: tree.best_chain_len(),
             tip: tip.hash().to_string(),
             cumulative_work: tip.cumulative_work,
-            difficulty: chain.params().difficulty,
+            // What the next block needs, which on a retargeting network is not the floor.
+            difficulty: tree.next_difficulty(),
             require_signatures: chain.params().require_signatures,
             mempool_size: chain.mempool().len(),
             mempool_bytes: chain.mempool().bytes(),

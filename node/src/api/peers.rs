@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
@@ -14,8 +15,8 @@ use super::chain::ChainPage;
 use super::chain_json::ChainDocument;
 use super::error::{ApiError, ErrorBody, JsonBody, QueryParams};
 use crate::node::Node;
-use crate::p2p::peers::PeerError;
-use crate::p2p::{Network, NetworkError};
+use crate::p2p::{HandshakeError, Network, NetworkError};
+use crate::serve::canonical_ip;
 
 /// Body of both registration endpoints, as in the tutorial.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -41,13 +42,14 @@ fn yes() -> bool {
     responses((status = 200, description = "The chain (unless include_chain=false) and peers", body = ChainPage), (status = 400, description = "Malformed or invalid input", body = ErrorBody)))]
 pub async fn register_node(
     State(state): State<AppState>,
+    ConnectInfo(caller): ConnectInfo<SocketAddr>,
     QueryParams(query): QueryParams<RegisterQuery>,
     JsonBody(body): JsonBody<NodeAddress>,
 ) -> Result<ChainDocument, ApiError> {
-    match state.network.add_peer(&body.node_address).await {
-        // A full peer set still shares its chain and peers, so newcomers can join others.
-        Ok(_) | Err(PeerError::Full(_)) => {}
-        Err(error) => return Err(ApiError::BadRequest(error.to_string())),
+    // A full peer set still shares its chain and peers, so newcomers can join others.
+    let source = Some(canonical_ip(caller));
+    if let Err(error) = state.network.add_peer(&body.node_address, source).await {
+        return Err(ApiError::BadRequest(error.to_string()));
     }
     let (length, blocks) = state.node.with_chain(|chain| {
         let tree = chain.tree();
@@ -80,7 +82,9 @@ pub async fn register_with(
 ) -> Result<&'static str, ApiError> {
     match network.register_with(&body.node_address).await {
         Ok(_) => Ok("Registration successful"),
-        Err(NetworkError::Peer(error)) => Err(ApiError::BadRequest(error.to_string())),
+        Err(
+            error @ (NetworkError::Peer(_) | NetworkError::Handshake(HandshakeError::Itself(_))),
+        ) => Err(ApiError::BadRequest(error.to_string())),
         Err(error) => Err(ApiError::BadGateway(error.to_string())),
     }
 }

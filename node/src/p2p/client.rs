@@ -3,17 +3,24 @@
 //! **Boundary:** speaks JSON to peers and hands back wire types; it trusts nothing it
 //! receives (every block still goes through full validation in the node).
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::p2p::peers::PeerUrl;
+use crate::p2p::peers::{PeerUrl, is_public};
 use crate::wire::{BlockJson, TransactionJson};
 
 /// Header naming the sending node, so a receiver can ask it first for missing ancestors.
 pub const PEER_HEADER: &str = "x-chainpost-peer";
+
+/// Longest a handshake may take, connecting included.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Largest response accepted from a peer: a full page of full blocks.
 const MAX_RESPONSE_BYTES: usize = 64 << 20;
@@ -29,15 +36,15 @@ pub enum ClientError {
         /// What went wrong.
         reason: String,
     },
-    /// The peer answered with an error status.
-    #[error("peer {peer} answered {status}: {body}")]
+    /// The peer answered with an error status. Its body is never kept: an address that
+    /// is not a chainpost node may be an internal service, and whoever named it must not
+    /// read its answers through this node.
+    #[error("peer {peer} answered HTTP {status}")]
     Status {
         /// The peer.
         peer: PeerUrl,
         /// The status it answered.
         status: StatusCode,
-        /// The start of its answer.
-        body: String,
     },
     /// The peer's answer is not what its API promises.
     #[error("peer {peer} sent a malformed answer: {reason}")]
@@ -68,6 +75,13 @@ pub struct PeerStatus {
     pub tip: String,
     /// Cumulative work of its best chain.
     pub cumulative_work: u128,
+    /// Hash of its genesis block: which network it is on (absent before the handshake
+    /// existed).
+    #[serde(default)]
+    pub genesis: Option<String>,
+    /// Its random per-run identity, by which a node recognizes itself.
+    #[serde(default)]
+    pub node_id: Option<String>,
 }
 
 /// One page of a peer's `/chain`.
@@ -90,23 +104,38 @@ pub struct PeerClient {
 }
 
 impl PeerClient {
-    /// A client that introduces itself as `own`.
-    pub fn new(own: PeerUrl) -> Self {
-        let http = reqwest::Client::builder()
+    /// A client that introduces itself as `own`; with `public_only`, host names that
+    /// resolve to private, loopback or link-local addresses are never connected to.
+    pub fn new(own: PeerUrl, public_only: bool) -> Self {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(20))
             .pool_idle_timeout(Duration::from_secs(30))
             // A peer is an address we chose; following its redirects would let whoever
             // names a peer send this node's requests anywhere it can reach.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
-        PeerClient { http, own }
+            .redirect(reqwest::redirect::Policy::none());
+        if public_only {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        }
+        PeerClient {
+            http: builder.build().unwrap_or_default(),
+            own,
+        }
     }
 
     /// `GET /status`.
     pub async fn status(&self, peer: &PeerUrl) -> Result<PeerStatus, ClientError> {
         self.get_json(peer, &peer.join("/status")).await
+    }
+
+    /// `GET /status` with the handshake's short deadline: a stranger's address gets
+    /// little of this node's time.
+    pub async fn handshake_status(&self, peer: &PeerUrl) -> Result<PeerStatus, ClientError> {
+        let request = self
+            .http
+            .get(peer.join("/status"))
+            .timeout(HANDSHAKE_TIMEOUT);
+        self.send_json(peer, request).await
     }
 
     /// `GET /chain?from=..&limit=..`.
@@ -170,10 +199,13 @@ impl PeerClient {
     ) -> Result<T, ClientError> {
         let response = self.send(peer, request).await?;
         let status = response.status();
-        let body = read_capped(peer, response).await?;
         if !status.is_success() {
-            return Err(status_error(peer, status, &body));
+            return Err(ClientError::Status {
+                peer: peer.clone(),
+                status,
+            });
         }
+        let body = read_capped(peer, response).await?;
         serde_json::from_slice(&body).map_err(|error| ClientError::Malformed {
             peer: peer.clone(),
             reason: error.to_string(),
@@ -191,8 +223,10 @@ impl PeerClient {
         if status.is_success() || also_fine.contains(&status) {
             return Ok(());
         }
-        let body = read_capped(peer, response).await.unwrap_or_default();
-        Err(status_error(peer, status, &body))
+        Err(ClientError::Status {
+            peer: peer.clone(),
+            status,
+        })
     }
 
     async fn send(
@@ -206,16 +240,41 @@ impl PeerClient {
             .await
             .map_err(|error| ClientError::Unreachable {
                 peer: peer.clone(),
-                reason: error.to_string(),
+                reason: with_causes(&error),
             })
     }
 }
 
-fn status_error(peer: &PeerUrl, status: StatusCode, body: &[u8]) -> ClientError {
-    ClientError::Status {
-        peer: peer.clone(),
-        status,
-        body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+/// An error with the causes it wraps ("error sending request: dns error: …"): reqwest's
+/// own message stops at the first.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
+    }
+    text
+}
+
+/// Resolves host names as the system does, keeping only public addresses.
+struct PublicOnlyResolver;
+
+impl Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|address| is_public(address.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(format!("{host} has no public address").into());
+            }
+            let addresses: Addrs = Box::new(public.into_iter());
+            Ok(addresses)
+        })
     }
 }
 
@@ -240,7 +299,7 @@ async fn read_capped(
             Err(error) => {
                 return Err(ClientError::Unreachable {
                     peer: peer.clone(),
-                    reason: error.to_string(),
+                    reason: with_causes(&error),
                 });
             }
         }

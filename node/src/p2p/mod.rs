@@ -1,21 +1,30 @@
 //! The network: peers, gossip and sync. The only module that calls other nodes.
 //!
-//! - **Peers** ([`peers`]): a bounded set of validated URLs, persisted in the store.
-//! - **Gossip**: the node emits a [`NodeEvent`] for every post and block it accepts; a
-//!   background task forwards each to the peers that may lack it (not the sender), with
-//!   bounded concurrency, short timeouts and retries with backoff. Peers answer "already
-//!   known" for what they have, so nothing loops. A peer that stays unreachable is dropped.
+//! - **Peers** ([`peers`]): an address becomes a peer only after a handshake (its
+//!   `/status` names our genesis and a node id that is not ours); until then nothing but
+//!   that one `GET /status` is sent to it, and its answers are never passed on. What
+//!   strangers announce waits in a bounded candidate table with a share per source and
+//!   never displaces a peer. A peer that fails in any way backs off and, failing long
+//!   enough, is dropped; one that serves an invalid block or another network's chain is
+//!   dropped at once. Peers are persisted in the store and handshaken again on start-up.
+//! - **Gossip**: the node emits a [`NodeEvent`] for every post and block it accepts; the
+//!   gossip task puts it on the queues of each peer that may lack it (not the sender,
+//!   not one backing off). Each peer has its own bounded queues and sender tasks, so a
+//!   peer that is slow or hangs delays no other; blocks and posts have separate senders,
+//!   so posts never hold up a block. Peers answer "already known" for what they have, so
+//!   nothing loops.
 //! - **Sync** ([`sync`]): on start-up, every `sync_interval`, on `GET /nodes/resolve` and
 //!   whenever a block arrives whose ancestors are missing, ask peers for their tip and
-//!   work and download what is missing. A peer that serves an invalid block is dropped.
+//!   work and download what is missing.
 //!
-//! **Boundary:** sending never blocks an API handler; handlers only enqueue.
+//! **Boundary:** sending never blocks an API handler; handlers only enqueue (except
+//! `/register_node`'s one handshake and `/register_with`, whose point is to wait).
 
 pub mod client;
 pub mod peers;
 pub mod sync;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -26,22 +35,58 @@ use crate::chain::BlockHash;
 use crate::node::{Node, NodeEvent, Origin, unix_now};
 use crate::store::Batch;
 use crate::wire::{BlockJson, TransactionJson};
-use client::{ClientError, PeerClient};
-use peers::{PeerError, PeerSet, PeerUrl};
+use client::{ClientError, PeerClient, PeerStatus};
+use peers::{FailureVerdict, MAX_CANDIDATES, PeerError, PeerSet, PeerUrl, Source};
+use reqwest::StatusCode;
 use sync::{SyncError, SyncReport};
 
-/// Most gossip sends of one kind (blocks, posts) in flight at once.
-const GOSSIP_CONCURRENCY: usize = 16;
-/// Posts waiting for a gossip slot; beyond this their gossip is dropped (the post stays
-/// pending where it was accepted, and is mined there).
-const POST_GOSSIP_QUEUE: usize = 16_384;
+/// Block batches waiting for one peer; beyond this that peer misses them (sync repairs).
+const LINK_BLOCK_QUEUE: usize = 256;
+/// Posts waiting for one peer; beyond this that peer misses them (the post stays pending
+/// where it was accepted, and is mined there).
+const LINK_POST_QUEUE: usize = 4096;
+/// Post sends in flight to one peer at once.
+const POSTS_IN_FLIGHT_PER_PEER: usize = 8;
 /// Attempts per gossip message before the peer is counted as failing.
 const GOSSIP_ATTEMPTS: u32 = 3;
 /// First retry delay; each further retry waits four times longer.
 const GOSSIP_BACKOFF: Duration = Duration::from_millis(200);
+/// Handshakes with strangers' addresses at once; more wait in the candidate table.
+const HANDSHAKE_SLOTS: usize = 8;
+/// Candidates tried per sync round.
+const CANDIDATES_PER_ROUND: usize = 8;
 
 /// Longest one sync with one peer may take; a peer that keeps us longer is cut off.
 const SYNC_DEADLINE: Duration = Duration::from_secs(600);
+
+/// Why an address did not pass the handshake.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    /// It answered, but not as a chainpost node does.
+    #[error("{peer} is not a chainpost node: {reason}")]
+    NotAChainpostNode {
+        /// The address.
+        peer: PeerUrl,
+        /// What its answer was.
+        reason: String,
+    },
+    /// A chainpost node of another network.
+    #[error("{peer} is on another network (genesis {theirs}, ours {ours})")]
+    OtherNetwork {
+        /// The address.
+        peer: PeerUrl,
+        /// Its genesis.
+        theirs: String,
+        /// Ours.
+        ours: BlockHash,
+    },
+    /// This very node, under another address.
+    #[error("{0} is this node itself")]
+    Itself(PeerUrl),
+    /// It could not be reached.
+    #[error(transparent)]
+    Unreachable(ClientError),
+}
 
 /// Why registering with a node failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +100,9 @@ pub enum NetworkError {
     /// Syncing with the remote node failed.
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// The remote did not pass the handshake.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
 }
 
 impl NetworkError {
@@ -62,10 +110,10 @@ impl NetworkError {
     /// trying again, unlike a remote that answered and was refused.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            NetworkError::Client(error) | NetworkError::Sync(SyncError::Client(error)) => {
-                error.is_unreachable()
-            }
-            NetworkError::Peer(_) | NetworkError::Sync(_) => false,
+            NetworkError::Client(error)
+            | NetworkError::Sync(SyncError::Client(error))
+            | NetworkError::Handshake(HandshakeError::Unreachable(error)) => error.is_unreachable(),
+            NetworkError::Peer(_) | NetworkError::Sync(_) | NetworkError::Handshake(_) => false,
         }
     }
 }
@@ -77,6 +125,9 @@ pub struct NetworkOptions {
     pub discovery: bool,
     /// Most peers kept.
     pub max_peers: usize,
+    /// Whether peers at private, loopback and link-local addresses are refused (for nodes
+    /// on the public internet: no stranger can make them call into their own network).
+    pub public_peers_only: bool,
 }
 
 /// What a round of consensus with every peer achieved.
@@ -95,15 +146,27 @@ pub struct Network {
     node: Arc<Node>,
     client: PeerClient,
     peers: Mutex<PeerSet>,
-    /// Slots for block sends and for post sends, apart: posts never hold up a block.
-    block_slots: Arc<Semaphore>,
-    post_slots: Arc<Semaphore>,
+    /// Each peer's outgoing queues: a slow peer fills only its own.
+    links: Mutex<HashMap<PeerUrl, PeerLink>>,
+    handshake_slots: Semaphore,
     sync_turn: tokio::sync::Mutex<()>,
     /// Every background task, so shutdown can stop them and release the node.
     tasks: Mutex<JoinSet<()>>,
     fetch: Mutex<AncestorFetch>,
     /// Whether registering with a node also links us with the peers it knows.
     discovery: bool,
+    public_peers_only: bool,
+    /// This run's random identity, shown in `/status`: a handshake that meets it has
+    /// reached this node itself (Bitcoin's version nonce).
+    node_id: String,
+    genesis: BlockHash,
+}
+
+/// The queues feeding one peer's sender tasks.
+#[derive(Clone)]
+struct PeerLink {
+    blocks: mpsc::Sender<Arc<Vec<BlockJson>>>,
+    posts: mpsc::Sender<Arc<TransactionJson>>,
 }
 
 /// Missing ancestors waiting to be fetched, and whether a fetch task is running.
@@ -115,27 +178,24 @@ struct AncestorFetch {
 }
 
 impl Network {
-    /// The network of `node`, reachable by others at `own`, knowing `known` peers.
-    pub fn new(
-        node: Arc<Node>,
-        own: PeerUrl,
-        known: Vec<PeerUrl>,
-        options: NetworkOptions,
-    ) -> Arc<Self> {
-        let mut peers = PeerSet::new(own.clone(), options.max_peers);
-        for peer in known {
-            let _ = peers.add(peer);
-        }
+    /// The network of `node`, reachable by others at `own`. Remembered peers are not
+    /// trusted as they are: [`Network::spawn`] joins them, handshake first.
+    pub fn new(node: Arc<Node>, own: PeerUrl, options: NetworkOptions) -> Arc<Self> {
+        let genesis = node.params().genesis().hash();
+        let node_id = hex::encode(rand::random::<[u8; 16]>());
         Arc::new(Network {
             node,
-            client: PeerClient::new(own),
-            peers: Mutex::new(peers),
-            block_slots: Arc::new(Semaphore::new(GOSSIP_CONCURRENCY)),
-            post_slots: Arc::new(Semaphore::new(GOSSIP_CONCURRENCY)),
+            client: PeerClient::new(own.clone(), options.public_peers_only),
+            peers: Mutex::new(PeerSet::new(own, options.max_peers)),
+            links: Mutex::default(),
+            handshake_slots: Semaphore::new(HANDSHAKE_SLOTS),
             sync_turn: tokio::sync::Mutex::new(()),
             tasks: Mutex::new(JoinSet::new()),
             fetch: Mutex::default(),
             discovery: options.discovery,
+            public_peers_only: options.public_peers_only,
+            node_id,
+            genesis,
         })
     }
 
@@ -144,58 +204,178 @@ impl Network {
         self.lock_peers().own().clone()
     }
 
-    /// The current peers.
+    /// This run's random identity.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// The current peers: every one has passed the handshake.
     pub fn peers(&self) -> Vec<PeerUrl> {
         self.lock_peers().list()
     }
 
-    /// Adds a peer that introduced itself (`POST /register_node`); true if new.
-    pub async fn add_peer(&self, address: &str) -> Result<bool, PeerError> {
-        let peer = PeerUrl::parse(address)?;
-        let added = self.lock_peers().add(peer.clone())?;
-        if added {
-            tracing::info!(%peer, "new peer");
-            self.persist_peers(vec![peer.to_string()], Vec::new()).await;
-        }
-        Ok(added)
+    /// Addresses heard of and not yet tried.
+    pub fn candidate_count(&self) -> usize {
+        self.lock_peers().candidate_count()
     }
 
-    /// Registers this node with `address` (`POST /register_with`): the remote adds us,
-    /// we add it and the peers it knows, and we adopt its chain if it carries more work.
+    /// Parses `address` and checks it may be a peer at all: canonical, not this node's
+    /// own address, public when only public peers are taken.
+    fn acceptable(&self, address: &str) -> Result<PeerUrl, PeerError> {
+        let peer = PeerUrl::parse(address)?;
+        if peer == self.own_url() {
+            return Err(PeerError::Itself);
+        }
+        if self.public_peers_only
+            && let Some(ip) = peer.ip()
+            && !peers::is_public(ip)
+        {
+            return Err(PeerError::NotPublic(peer.to_string()));
+        }
+        Ok(peer)
+    }
+
+    /// Asks `peer` for its `/status` and checks that it is a chainpost node of this
+    /// network and not this node. Nothing else is ever sent to an address before this.
+    async fn handshake(&self, peer: &PeerUrl) -> Result<PeerStatus, HandshakeError> {
+        let status = self
+            .client
+            .handshake_status(peer)
+            .await
+            .map_err(|error| match error {
+                // A gateway's 502 or 504 says the node behind it is down, not what it is.
+                unreachable if unreachable.is_unreachable() => {
+                    HandshakeError::Unreachable(unreachable)
+                }
+                ClientError::Status { status, .. } => HandshakeError::NotAChainpostNode {
+                    peer: peer.clone(),
+                    reason: format!("HTTP {status}"),
+                },
+                ClientError::Malformed { .. } => HandshakeError::NotAChainpostNode {
+                    peer: peer.clone(),
+                    reason: "its /status is not a chainpost node's".into(),
+                },
+                unreachable @ ClientError::Unreachable { .. } => {
+                    HandshakeError::Unreachable(unreachable)
+                }
+            })?;
+        let Some(genesis) = status.genesis.clone() else {
+            return Err(HandshakeError::NotAChainpostNode {
+                peer: peer.clone(),
+                reason: "its /status names no genesis".into(),
+            });
+        };
+        if genesis != self.genesis.to_string() {
+            return Err(HandshakeError::OtherNetwork {
+                peer: peer.clone(),
+                theirs: genesis.chars().take(64).collect(),
+                ours: self.genesis,
+            });
+        }
+        if status.node_id.as_deref() == Some(self.node_id.as_str()) {
+            return Err(HandshakeError::Itself(peer.clone()));
+        }
+        Ok(status)
+    }
+
+    /// A node introduced itself (`POST /register_node`, sent from `source`): it becomes a
+    /// peer once it passes the handshake; true if it is a new peer. With every handshake
+    /// slot busy, or no room left, it waits in the candidate table instead.
+    pub async fn add_peer(
+        self: &Arc<Self>,
+        address: &str,
+        source: Source,
+    ) -> Result<bool, NetworkError> {
+        let peer = self.acceptable(address)?;
+        if self.lock_peers().contains(&peer) {
+            return Ok(false);
+        }
+        let Ok(_slot) = self.handshake_slots.try_acquire() else {
+            self.lock_peers().offer_candidate(peer, source, unix_now());
+            return Ok(false);
+        };
+        self.handshake(&peer).await?;
+        Ok(self.adopt(peer, source).await)
+    }
+
+    /// Makes a handshaken address a peer, with its own gossip queues; when the set is
+    /// full it becomes a candidate. True if it is a new peer.
+    async fn adopt(self: &Arc<Self>, peer: PeerUrl, source: Source) -> bool {
+        let added = {
+            let mut peers = self.lock_peers();
+            match peers.add(peer.clone()) {
+                Ok(added) => added,
+                Err(_) => {
+                    peers.offer_candidate(peer.clone(), source, unix_now());
+                    false
+                }
+            }
+        };
+        if added {
+            tracing::info!(%peer, "new peer");
+            self.open_link(peer.clone());
+            self.persist_peers(vec![peer.to_string()], Vec::new()).await;
+        }
+        added
+    }
+
+    /// Registers this node with `address` (`POST /register_with`): after the handshake,
+    /// the remote adds us, we add it and the peers it knows (each after its own
+    /// handshake), and we adopt its chain if it carries more work.
     pub async fn register_with(
         self: &Arc<Self>,
         address: &str,
     ) -> Result<SyncReport, NetworkError> {
-        let remote = PeerUrl::parse(address)?;
-        if remote == self.own_url() {
-            return Err(PeerError::Itself.into());
-        }
+        let remote = self.acceptable(address)?;
+        self.handshake(&remote).await?;
         let their_peers = self.client.register(&remote).await?;
         // Sync before adopting the remote or its peers: one that cannot serve the chain
         // it claims is not kept, whatever way its answers fail.
         let report = self.sync_with(&remote).await?;
-        self.add_peer(remote.as_str()).await.or_else(ignore_full)?;
-        if !self.discovery {
-            return Ok(report);
-        }
-        for address in their_peers {
-            let Ok(peer) = PeerUrl::parse(&address) else {
-                continue;
-            };
-            if peer == self.own_url() || self.lock_peers().contains(&peer) {
-                continue;
-            }
-            if let Ok(true) = self.add_peer(peer.as_str()).await {
-                // Introduce ourselves too, so the links run both ways.
-                let network = self.clone();
-                self.spawn_task(async move {
-                    if let Err(error) = network.client.register(&peer).await {
-                        tracing::debug!(%error, "could not introduce ourselves");
-                    }
-                });
-            }
+        self.adopt(remote.clone(), None).await;
+        if self.discovery {
+            self.meet(their_peers, remote.ip()).await;
         }
         Ok(report)
+    }
+
+    /// Handshakes, adopts and introduces ourselves to the addresses a peer told us of, as
+    /// many as there is room for; the rest become candidates of that source.
+    async fn meet(self: &Arc<Self>, addresses: Vec<String>, source: Source) {
+        let mut fresh = Vec::new();
+        for address in addresses.into_iter().take(MAX_CANDIDATES) {
+            let Ok(peer) = self.acceptable(&address) else {
+                continue;
+            };
+            let peers = self.lock_peers();
+            if !peers.contains(&peer) && !fresh.contains(&peer) {
+                fresh.push(peer);
+            }
+        }
+        let room = self.lock_peers().room();
+        let later = fresh.split_off(room.min(fresh.len()));
+        {
+            let mut peers = self.lock_peers();
+            for peer in later {
+                peers.offer_candidate(peer, source, unix_now());
+            }
+        }
+        let tried = fresh.into_iter().map(|peer| async move {
+            if self.handshake(&peer).await.is_ok() && self.adopt(peer.clone(), source).await {
+                self.introduce_ourselves(peer);
+            }
+        });
+        futures_util::future::join_all(tried).await;
+    }
+
+    /// Registers with a new peer in the background, so the link runs both ways.
+    fn introduce_ourselves(self: &Arc<Self>, peer: PeerUrl) {
+        let network = self.clone();
+        self.spawn_task(async move {
+            if let Err(error) = network.client.register(&peer).await {
+                tracing::debug!(%error, "could not introduce ourselves");
+            }
+        });
     }
 
     /// Asks every peer for its chain and adopts the heaviest valid one
@@ -218,7 +398,7 @@ impl Network {
         let _turn = self.sync_turn.lock().await;
         let result = tokio::time::timeout(
             SYNC_DEADLINE,
-            sync::sync_with(&self.node, &self.client, peer),
+            sync::sync_with(&self.node, &self.client, peer, self.genesis),
         )
         .await
         .unwrap_or_else(|_| {
@@ -244,7 +424,16 @@ impl Network {
                 tracing::warn!(%error, "disconnecting peer");
                 self.drop_peer(peer).await;
             }
-            Err(SyncError::Client(error)) if error.is_unreachable() => {
+            // A chainpost node answers its API's paths; a 4xx says the address no longer
+            // holds one (the handshake would refuse it now).
+            Err(SyncError::Client(error @ ClientError::Status { status, .. }))
+                if status.is_client_error() =>
+            {
+                tracing::warn!(%error, "disconnecting peer");
+                self.drop_peer(peer).await;
+            }
+            Err(SyncError::Client(error)) => {
+                tracing::debug!(%error, "sync failed");
                 self.note_failure(peer).await;
             }
             Err(error) => tracing::warn!(%error, "sync failed"),
@@ -252,8 +441,9 @@ impl Network {
         result
     }
 
-    /// Starts the background tasks: gossip of node events, periodic sync, and joining
-    /// the `join` peers (with retries, as they may still be starting).
+    /// Starts the background tasks: gossip of node events, periodic sync and candidate
+    /// handshakes, and joining the `join` peers (with retries, as they may still be
+    /// starting).
     pub fn spawn(
         self: &Arc<Self>,
         events: mpsc::Receiver<NodeEvent>,
@@ -261,18 +451,15 @@ impl Network {
         sync_interval: Duration,
     ) {
         self.spawn_task(self.clone().gossip_loop(events));
-        // Snapshot the remembered peers now: a peer that registers with us after start-up
-        // did not ask to be registered with in return.
-        let mut addresses = join;
-        addresses.extend(self.peers().iter().map(ToString::to_string));
         let network = self.clone();
         self.spawn_task(async move {
-            network.join(addresses).await;
+            network.join(join).await;
             let mut ticks = tokio::time::interval(sync_interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
                 network.resolve().await;
+                network.try_candidates().await;
             }
         });
     }
@@ -287,7 +474,12 @@ impl Network {
                 match self.register_with(&address).await {
                     Ok(_) => tracing::info!(peer = %address, "joined"),
                     Err(error) if error.is_unreachable() => failed.push(address),
-                    Err(error) => tracing::warn!(peer = %address, %error, "cannot join"),
+                    Err(error) => {
+                        tracing::warn!(peer = %address, %error, "cannot join");
+                        if let Ok(peer) = PeerUrl::parse(&address) {
+                            self.persist_peers(Vec::new(), vec![peer.to_string()]).await;
+                        }
+                    }
                 }
             }
             if failed.is_empty() {
@@ -297,19 +489,57 @@ impl Network {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(10));
         }
-        tracing::warn!(peers = ?pending, "gave up joining unreachable peers; periodic sync keeps trying known ones");
+        tracing::warn!(peers = ?pending, "gave up joining unreachable peers for now; they are tried again with each sync");
+        let mut peers = self.lock_peers();
+        for address in pending {
+            if let Ok(peer) = PeerUrl::parse(&address) {
+                peers.offer_candidate(peer, None, unix_now());
+            }
+        }
     }
 
-    /// Sends node events on to peers. Posts go through a queue of their own, so a backlog
-    /// of post sends (many posts, slow links) never delays a block: blocks decide forks.
+    /// Handshakes a few candidates while there is room for peers; those that pass
+    /// become peers, those that fail are forgotten (addresses from this node's own
+    /// records that are merely unreachable wait for the next round).
+    async fn try_candidates(self: &Arc<Self>) {
+        let candidates = {
+            let mut peers = self.lock_peers();
+            let count = peers.room().min(CANDIDATES_PER_ROUND);
+            peers.take_candidates(count)
+        };
+        let tried = candidates.into_iter().map(|(peer, source)| async move {
+            match self.handshake(&peer).await {
+                Ok(_) => {
+                    if self.adopt(peer.clone(), source).await {
+                        self.introduce_ourselves(peer);
+                    }
+                }
+                Err(HandshakeError::Unreachable(_)) if source.is_none() => {
+                    self.lock_peers().offer_candidate(peer, source, unix_now());
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "candidate refused");
+                    if source.is_none() {
+                        self.persist_peers(Vec::new(), vec![peer.to_string()]).await;
+                    }
+                }
+            }
+        });
+        futures_util::future::join_all(tried).await;
+    }
+
+    /// Sends node events on to peers, each through its own queues: a peer that is slow
+    /// or hangs fills only its own, and never delays another. Within a peer, posts have
+    /// a sender of their own, so posts never hold up a block: blocks decide forks.
     async fn gossip_loop(self: Arc<Self>, mut events: mpsc::Receiver<NodeEvent>) {
-        let (posts, post_queue) = mpsc::channel(POST_GOSSIP_QUEUE);
-        self.spawn_task(self.clone().post_gossip_loop(post_queue));
         while let Some(event) = events.recv().await {
             match event {
                 NodeEvent::Transaction { tx, origin } => {
-                    if posts.try_send((tx, origin)).is_err() {
-                        tracing::debug!("post gossip is backed up; not forwarding a post");
+                    let json = Arc::new(TransactionJson::from_transaction(&tx));
+                    for link in self.links_to(&origin) {
+                        if link.posts.try_send(json.clone()).is_err() {
+                            tracing::debug!("a peer's post queue is full; not forwarding a post");
+                        }
                     }
                 }
                 NodeEvent::Blocks { blocks, origin } => {
@@ -319,19 +549,10 @@ impl Network {
                             .map(|block| BlockJson::from_block(block))
                             .collect(),
                     );
-                    for peer in self.targets(&origin) {
-                        let blocks = blocks.clone();
-                        // One task per peer sends the blocks in order, parents first.
-                        self.send(&self.block_slots, peer, "block", move |client, peer| {
-                            let blocks = blocks.clone();
-                            async move {
-                                for block in blocks.iter() {
-                                    client.announce_block(&peer, block).await?;
-                                }
-                                Ok(())
-                            }
-                        })
-                        .await;
+                    for link in self.links_to(&origin) {
+                        if link.blocks.try_send(blocks.clone()).is_err() {
+                            tracing::debug!("a peer's block queue is full; sync will repair it");
+                        }
                     }
                 }
                 NodeEvent::MissingAncestor { hash, origin } => {
@@ -341,25 +562,61 @@ impl Network {
         }
     }
 
-    async fn post_gossip_loop(
+    /// Opens the queues and sender tasks of a new peer.
+    fn open_link(self: &Arc<Self>, peer: PeerUrl) {
+        let (blocks, block_queue) = mpsc::channel(LINK_BLOCK_QUEUE);
+        let (posts, post_queue) = mpsc::channel(LINK_POST_QUEUE);
+        self.lock_links()
+            .insert(peer.clone(), PeerLink { blocks, posts });
+        self.spawn_task(self.clone().send_blocks(peer.clone(), block_queue));
+        self.spawn_task(self.clone().send_posts(peer, post_queue));
+    }
+
+    /// Sends one peer its blocks, a batch at a time and parents first; ends when the
+    /// peer's link is closed.
+    async fn send_blocks(
         self: Arc<Self>,
-        mut posts: mpsc::Receiver<(Arc<crate::chain::Transaction>, Origin)>,
+        peer: PeerUrl,
+        mut queue: mpsc::Receiver<Arc<Vec<BlockJson>>>,
     ) {
-        while let Some((tx, origin)) = posts.recv().await {
-            let json = TransactionJson::from_transaction(&tx);
-            for peer in self.targets(&origin) {
-                let json = json.clone();
-                self.send(
-                    &self.post_slots,
-                    peer,
-                    "transaction",
-                    move |client, peer| {
-                        let json = json.clone();
-                        async move { client.forward_transaction(&peer, &json).await }
-                    },
-                )
-                .await;
-            }
+        while let Some(blocks) = queue.recv().await {
+            self.deliver(&peer, "block", &[], |client, peer| {
+                let blocks = blocks.clone();
+                async move {
+                    for block in blocks.iter() {
+                        client.announce_block(&peer, block).await?;
+                    }
+                    Ok(())
+                }
+            })
+            .await;
+        }
+    }
+
+    /// Sends one peer its posts, a few at once; ends when the peer's link is closed.
+    async fn send_posts(
+        self: Arc<Self>,
+        peer: PeerUrl,
+        mut queue: mpsc::Receiver<Arc<TransactionJson>>,
+    ) {
+        let slots = Arc::new(Semaphore::new(POSTS_IN_FLIGHT_PER_PEER));
+        while let Some(post) = queue.recv().await {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let network = self.clone();
+            let peer = peer.clone();
+            self.spawn_task(async move {
+                let _slot = slot;
+                // A full mempool or a shutdown is the peer working as designed.
+                let not_a_failure = [StatusCode::SERVICE_UNAVAILABLE];
+                network
+                    .deliver(&peer, "transaction", &not_a_failure, |client, peer| {
+                        let post = post.clone();
+                        async move { client.forward_transaction(&peer, &post).await }
+                    })
+                    .await;
+            });
         }
     }
 
@@ -414,61 +671,57 @@ impl Network {
         });
     }
 
-    /// Peers to tell, leaving out the one the news came from.
-    fn targets(&self, origin: &Origin) -> Vec<PeerUrl> {
+    /// The queues of the peers to tell: those not backing off, leaving out the one the
+    /// news came from.
+    fn links_to(&self, origin: &Origin) -> Vec<PeerLink> {
         let origin = origin
             .as_deref()
             .and_then(|origin| PeerUrl::parse(origin).ok());
-        self.peers()
+        let ready = self.lock_peers().ready(unix_now());
+        let links = self.lock_links();
+        ready
             .into_iter()
             .filter(|peer| Some(peer) != origin.as_ref())
+            .filter_map(|peer| links.get(&peer).cloned())
             .collect()
     }
 
-    /// Runs `attempt` against `peer` in the background, within the concurrency bound,
-    /// retrying with backoff while the peer seems down.
-    async fn send<F, Fut>(
-        self: &Arc<Self>,
-        slots: &Arc<Semaphore>,
-        peer: PeerUrl,
+    /// Runs `attempt` against `peer`, retrying with backoff while the peer seems down;
+    /// a peer that stays down, or answers with an error status other than
+    /// `not_a_failure`, is counted as failing.
+    async fn deliver<F, Fut>(
+        &self,
+        peer: &PeerUrl,
         kind: &'static str,
+        not_a_failure: &[StatusCode],
         attempt: F,
     ) where
-        F: Fn(PeerClient, PeerUrl) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(), ClientError>> + Send,
+        F: Fn(PeerClient, PeerUrl) -> Fut,
+        Fut: Future<Output = Result<(), ClientError>>,
     {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let network = self.clone();
-        self.spawn_task(async move {
-            let _slot = slot;
-            let mut delay = GOSSIP_BACKOFF;
-            for round in 1..=GOSSIP_ATTEMPTS {
-                match attempt(network.client.clone(), peer.clone()).await {
-                    Ok(()) => {
-                        network.node.metrics().count_gossip(kind, true);
-                        network.lock_peers().record_success(&peer);
-                        return;
-                    }
-                    Err(error) if error.is_unreachable() && round < GOSSIP_ATTEMPTS => {
-                        tokio::time::sleep(delay).await;
-                        delay *= 4;
-                    }
-                    Err(error) if error.is_unreachable() => {
-                        tracing::debug!(%error, "gossip failed");
-                        network.node.metrics().count_gossip(kind, false);
-                        network.note_failure(&peer).await;
-                        return;
-                    }
-                    Err(error) => {
-                        // The peer answered but refused: its business, not a failure to reach it.
-                        tracing::debug!(%error, "peer refused gossip");
-                        return;
-                    }
+        let mut delay = GOSSIP_BACKOFF;
+        for round in 1..=GOSSIP_ATTEMPTS {
+            match attempt(self.client.clone(), peer.clone()).await {
+                Ok(()) => {
+                    self.node.metrics().count_gossip(kind, true);
+                    self.lock_peers().record_success(peer);
+                    return;
+                }
+                Err(error) if error.is_unreachable() && round < GOSSIP_ATTEMPTS => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                }
+                Err(ClientError::Status { status, .. }) if not_a_failure.contains(&status) => {
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "gossip failed");
+                    self.node.metrics().count_gossip(kind, false);
+                    self.note_failure(peer).await;
+                    return;
                 }
             }
-        });
+        }
     }
 
     /// Runs `task` in the background until it ends or the network shuts down.
@@ -488,15 +741,18 @@ impl Network {
     }
 
     async fn note_failure(&self, peer: &PeerUrl) {
-        let drop = self.lock_peers().record_failure(peer, unix_now());
-        if drop {
-            tracing::warn!(%peer, "dropping unreachable peer");
+        let verdict = self.lock_peers().record_failure(peer, unix_now());
+        if verdict == FailureVerdict::Drop {
+            tracing::warn!(%peer, "dropping a peer that keeps failing");
             self.drop_peer(peer).await;
         }
     }
 
     async fn drop_peer(&self, peer: &PeerUrl) {
-        if self.lock_peers().remove(peer) {
+        let removed = self.lock_peers().remove(peer);
+        // Dropping the queues ends the peer's sender tasks.
+        self.lock_links().remove(peer);
+        if removed {
             self.persist_peers(Vec::new(), vec![peer.to_string()]).await;
         }
     }
@@ -516,15 +772,11 @@ impl Network {
         self.fetch.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn lock_links(&self) -> std::sync::MutexGuard<'_, HashMap<PeerUrl, PeerLink>> {
+        self.links.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn lock_peers(&self) -> std::sync::MutexGuard<'_, PeerSet> {
         self.peers.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// A full peer set is no reason to fail a registration: we still sync with the remote.
-fn ignore_full(error: PeerError) -> Result<bool, PeerError> {
-    match error {
-        PeerError::Full(_) => Ok(false),
-        other => Err(other),
     }
 }

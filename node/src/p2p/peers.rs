@@ -1,22 +1,36 @@
-//! Peer addresses and the bounded set of peers a node talks to.
+//! Peer addresses, the peers a node talks to, and the candidates strangers announce.
 //!
-//! **Invariants:** every peer is an http(s) URL without credentials, query or fragment,
-//! normalized (no trailing slash), never the node's own address; the set never exceeds its
-//! bound. A peer that keeps failing for long enough is dropped. Pure: time is passed in.
+//! Modelled on Bitcoin Core's address manager: what others announce is only a
+//! *candidate*, kept in a bounded table with a share per source, and becomes a *peer*
+//! only after a handshake has shown it is a chainpost node of this network and not this
+//! node itself (the network layer does the handshake). Candidates never displace peers.
+//!
+//! **Invariants:** every address is canonical (`scheme://host[:port]`: no path, query,
+//! credentials or trailing dot, IPv4-mapped IPv6 written as IPv4); the peer set never
+//! exceeds its bound and never holds this node's own address; a candidate is never also a
+//! peer. A failing peer backs off exponentially and is dropped once it has failed often
+//! enough for long enough. Pure: time is passed in.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use reqwest::Url;
 
 /// Most peers a node keeps unless told otherwise (`--max-peers`).
 pub const DEFAULT_MAX_PEERS: usize = 32;
+/// Most candidates kept, whoever announced them.
+pub const MAX_CANDIDATES: usize = 256;
+/// Most candidates kept from one source, so one stranger cannot fill the table.
+pub const MAX_CANDIDATES_PER_SOURCE: usize = 16;
 /// Failures in a row after which a peer may be dropped...
 const MAX_FAILURES: u32 = 5;
 /// ...provided it has been failing for at least this long (seconds).
 const DROP_AFTER_SECS: u64 = 60;
+/// Longest pause before a failing peer is tried again (seconds).
+const MAX_BACKOFF_SECS: u64 = 300;
 
-/// A validated peer address, such as `http://10.0.0.2:8000`.
+/// A canonical peer address, such as `http://10.0.0.2:8000`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PeerUrl(String);
 
@@ -35,6 +49,9 @@ pub enum PeerError {
     /// Has a query string or fragment.
     #[error("peer address must not have a query or fragment")]
     QueryOrFragment,
+    /// Has a path: a node's API lives at the root of its address.
+    #[error("peer address must be scheme://host:port with no path, not {0:?}")]
+    Path(String),
     /// Longer than any real address; it would be stored and sent back in every answer
     /// that lists peers.
     #[error("peer address is {0} bytes long; at most {MAX_PEER_URL_BYTES} are allowed")]
@@ -42,24 +59,27 @@ pub enum PeerError {
     /// Is this node's own address.
     #[error("a node cannot be its own peer")]
     Itself,
+    /// A private, loopback or link-local address on a node that refuses them.
+    #[error("peer address {0} is not public, and this node takes public peers only")]
+    NotPublic(String),
     /// The peer set is full.
     #[error("peer limit of {0} reached")]
     Full(usize),
 }
 
-/// Longest peer address accepted: room for a 253-character host name, a port and a path
-/// prefix, far from the megabytes a request body could carry.
+/// Longest peer address accepted: room for a 253-character host name and a port, far
+/// from the megabytes a request body could carry.
 pub const MAX_PEER_URL_BYTES: usize = 512;
 
 impl PeerUrl {
-    /// Parses and normalizes a peer address.
+    /// Parses an address and writes it in its one canonical form.
     pub fn parse(text: &str) -> Result<Self, PeerError> {
         let text = text.trim();
         if text.len() > MAX_PEER_URL_BYTES {
             return Err(PeerError::TooLong(text.len()));
         }
-        let url =
-            Url::parse(text).map_err(|_| PeerError::NotAUrl(text.chars().take(100).collect()))?;
+        let not_a_url = || PeerError::NotAUrl(text.chars().take(100).collect());
+        let url = Url::parse(text).map_err(|_| not_a_url())?;
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err(PeerError::Scheme(url.scheme().chars().take(20).collect()));
         }
@@ -69,10 +89,32 @@ impl PeerUrl {
         if url.query().is_some() || url.fragment().is_some() {
             return Err(PeerError::QueryOrFragment);
         }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(PeerError::NotAUrl(text.chars().take(100).collect()));
+        if url.path() != "/" {
+            return Err(PeerError::Path(url.path().chars().take(100).collect()));
         }
-        Ok(PeerUrl(url.as_str().trim_end_matches('/').to_owned()))
+        // The URL parser already reads every IPv4 spelling (`2130706433`, `0x7f.1`) as
+        // dotted quads and lower-cases names; what is left is IPv4 inside IPv6 and the
+        // trailing dot of a fully qualified name.
+        let host = match url.host() {
+            Some(url::Host::Ipv4(v4)) => v4.to_string(),
+            Some(url::Host::Ipv6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => format!("[{v6}]"),
+            },
+            Some(url::Host::Domain(name)) => {
+                let name = name.strip_suffix('.').unwrap_or(name);
+                if name.is_empty() {
+                    return Err(not_a_url());
+                }
+                name.to_owned()
+            }
+            None => return Err(not_a_url()),
+        };
+        let canonical = match url.port() {
+            Some(port) => format!("{}://{host}:{port}", url.scheme()),
+            None => format!("{}://{host}", url.scheme()),
+        };
+        Ok(PeerUrl(canonical))
     }
 
     /// The address with `path` appended (`path` starts with `/`).
@@ -80,9 +122,19 @@ impl PeerUrl {
         format!("{}{path}", self.0)
     }
 
-    /// The normalized address.
+    /// The canonical address.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The host's IP address, when the host is written as one.
+    pub fn ip(&self) -> Option<IpAddr> {
+        let rest = self.0.split_once("://")?.1;
+        let host = match rest.strip_prefix('[') {
+            Some(bracketed) => bracketed.split_once(']')?.0,
+            None => rest.rsplit_once(':').map_or(rest, |(host, _)| host),
+        };
+        host.parse().ok()
     }
 }
 
@@ -92,18 +144,83 @@ impl fmt::Display for PeerUrl {
     }
 }
 
+/// Whether `ip` is reachable on the public internet: not loopback, private, link-local,
+/// shared (CGNAT), unique-local, documentation, multicast, broadcast or unspecified.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    let shared = a == 100 && (64..128).contains(&b);
+    let protocol_assignments = a == 192 && b == 0 && c == 0;
+    let benchmarking = a == 198 && (b == 18 || b == 19);
+    let reserved = a >= 240;
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || a == 0
+        || shared
+        || protocol_assignments
+        || benchmarking
+        || reserved)
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    let unique_local = first & 0xfe00 == 0xfc00;
+    let link_local = first & 0xffc0 == 0xfe80;
+    let documentation = first == 0x2001 && ip.segments()[1] == 0x0db8;
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || unique_local
+        || link_local
+        || documentation)
+}
+
 #[derive(Debug, Clone, Default)]
 struct Health {
     failures: u32,
     failing_since: Option<u64>,
+    retry_at: u64,
 }
 
-/// The peers of one node.
+/// Who announced a candidate: the IP address that sent it, or this node's own records.
+pub type Source = Option<IpAddr>;
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    source: Source,
+    announced_at: u64,
+}
+
+/// What a failure means for a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureVerdict {
+    /// Keep it, and leave it alone until its backoff has passed.
+    BackOff,
+    /// It has failed often enough for long enough: drop it.
+    Drop,
+}
+
+/// The peers of one node and the candidates it has heard of.
 #[derive(Debug, Clone)]
 pub struct PeerSet {
     own: PeerUrl,
     peers: BTreeMap<PeerUrl, Health>,
     max_peers: usize,
+    candidates: BTreeMap<PeerUrl, Candidate>,
 }
 
 impl PeerSet {
@@ -113,6 +230,7 @@ impl PeerSet {
             own,
             peers: BTreeMap::new(),
             max_peers,
+            candidates: BTreeMap::new(),
         }
     }
 
@@ -121,7 +239,7 @@ impl PeerSet {
         &self.own
     }
 
-    /// Adds a peer; true if it is new.
+    /// Adds a peer that passed the handshake; true if it is new.
     pub fn add(&mut self, peer: PeerUrl) -> Result<bool, PeerError> {
         if peer == self.own {
             return Err(PeerError::Itself);
@@ -132,6 +250,7 @@ impl PeerSet {
         if self.peers.len() >= self.max_peers {
             return Err(PeerError::Full(self.max_peers));
         }
+        self.candidates.remove(&peer);
         self.peers.insert(peer, Health::default());
         Ok(true)
     }
@@ -141,22 +260,32 @@ impl PeerSet {
         self.peers.remove(peer).is_some()
     }
 
-    /// Notes that a peer answered.
+    /// Notes that a peer answered as a peer should.
     pub fn record_success(&mut self, peer: &PeerUrl) {
         if let Some(health) = self.peers.get_mut(peer) {
             *health = Health::default();
         }
     }
 
-    /// Notes that a peer did not answer at `now`; true if it has failed long enough to be
-    /// dropped (the caller drops it).
-    pub fn record_failure(&mut self, peer: &PeerUrl, now: u64) -> bool {
+    /// Notes that a peer failed at `now` (unreachable, a wrong answer, too slow): it backs
+    /// off for twice as long as last time, and is to be dropped once it has failed often
+    /// enough for long enough.
+    pub fn record_failure(&mut self, peer: &PeerUrl, now: u64) -> FailureVerdict {
         let Some(health) = self.peers.get_mut(peer) else {
-            return false;
+            return FailureVerdict::BackOff;
         };
-        health.failures += 1;
+        health.failures = health.failures.saturating_add(1);
         let since = *health.failing_since.get_or_insert(now);
-        health.failures >= MAX_FAILURES && now.saturating_sub(since) >= DROP_AFTER_SECS
+        let backoff = 1_u64
+            .checked_shl(health.failures.min(20))
+            .unwrap_or(MAX_BACKOFF_SECS)
+            .min(MAX_BACKOFF_SECS);
+        health.retry_at = now.saturating_add(backoff);
+        if health.failures >= MAX_FAILURES && now.saturating_sub(since) >= DROP_AFTER_SECS {
+            FailureVerdict::Drop
+        } else {
+            FailureVerdict::BackOff
+        }
     }
 
     /// Whether `peer` is in the set.
@@ -169,6 +298,15 @@ impl PeerSet {
         self.peers.keys().cloned().collect()
     }
 
+    /// The peers not backing off at `now`: those worth telling news.
+    pub fn ready(&self, now: u64) -> Vec<PeerUrl> {
+        self.peers
+            .iter()
+            .filter(|(_, health)| health.retry_at <= now)
+            .map(|(peer, _)| peer.clone())
+            .collect()
+    }
+
     /// Number of peers.
     pub fn len(&self) -> usize {
         self.peers.len()
@@ -177,6 +315,72 @@ impl PeerSet {
     /// Whether there are no peers.
     pub fn is_empty(&self) -> bool {
         self.peers.is_empty()
+    }
+
+    /// How many more peers fit.
+    pub fn room(&self) -> usize {
+        self.max_peers.saturating_sub(self.peers.len())
+    }
+
+    /// Remembers an address that `source` announced, to be tried later; false if it was
+    /// not kept. A stranger over its share replaces its own oldest candidate (this node's
+    /// own records have no share but the table's); a full table refuses newcomers. Peers
+    /// are never touched.
+    pub fn offer_candidate(&mut self, candidate: PeerUrl, source: Source, now: u64) -> bool {
+        if candidate == self.own
+            || self.peers.contains_key(&candidate)
+            || self.candidates.contains_key(&candidate)
+        {
+            return false;
+        }
+        let from_source: Vec<(&PeerUrl, &Candidate)> = self
+            .candidates
+            .iter()
+            .filter(|(_, known)| known.source == source)
+            .collect();
+        if source.is_some() && from_source.len() >= MAX_CANDIDATES_PER_SOURCE {
+            let oldest = from_source
+                .iter()
+                .min_by_key(|(url, known)| (known.announced_at, (*url).clone()))
+                .map(|(url, _)| (*url).clone());
+            if let Some(oldest) = oldest {
+                self.candidates.remove(&oldest);
+            }
+        } else if self.candidates.len() >= MAX_CANDIDATES {
+            return false;
+        }
+        self.candidates.insert(
+            candidate,
+            Candidate {
+                source,
+                announced_at: now,
+            },
+        );
+        true
+    }
+
+    /// Takes up to `count` candidates to try, oldest first; they leave the table (one
+    /// that passes its handshake becomes a peer, one that fails is forgotten).
+    pub fn take_candidates(&mut self, count: usize) -> Vec<(PeerUrl, Source)> {
+        let mut oldest: Vec<(u64, PeerUrl)> = self
+            .candidates
+            .iter()
+            .map(|(url, known)| (known.announced_at, url.clone()))
+            .collect();
+        oldest.sort();
+        oldest.truncate(count);
+        oldest
+            .into_iter()
+            .filter_map(|(_, url)| {
+                let known = self.candidates.remove(&url)?;
+                Some((url, known.source))
+            })
+            .collect()
+    }
+
+    /// Number of candidates.
+    pub fn candidate_count(&self) -> usize {
+        self.candidates.len()
     }
 }
 
@@ -189,16 +393,20 @@ mod tests {
     }
 
     #[test]
-    fn addresses_are_normalized() {
-        assert_eq!(
-            url("http://127.0.0.1:8000/").as_str(),
-            "http://127.0.0.1:8000"
-        );
-        assert_eq!(url(" HTTP://Node1:8000 ").as_str(), "http://node1:8000");
-        assert_eq!(
-            url("https://example.org/chain/").as_str(),
-            "https://example.org/chain"
-        );
+    fn addresses_have_one_canonical_form() {
+        for (given, canonical) in [
+            ("http://127.0.0.1:8000/", "http://127.0.0.1:8000"),
+            (" HTTP://Node1:8000 ", "http://node1:8000"),
+            ("http://2130706433:8000", "http://127.0.0.1:8000"),
+            ("http://0x7f.1:8000", "http://127.0.0.1:8000"),
+            ("http://[::ffff:127.0.0.1]:8000", "http://127.0.0.1:8000"),
+            ("http://[::FFFF:7f00:1]:8000", "http://127.0.0.1:8000"),
+            ("http://[2001:DB8::1]:8000/", "http://[2001:db8::1]:8000"),
+            ("http://node.example.:80", "http://node.example"),
+            ("https://node.example:443", "https://node.example"),
+        ] {
+            assert_eq!(url(given).as_str(), canonical, "{given}");
+        }
         assert_eq!(url("http://a:1").join("/status"), "http://a:1/status");
     }
 
@@ -225,6 +433,12 @@ mod tests {
             PeerUrl::parse("http://a:1/?x=1"),
             Err(PeerError::QueryOrFragment)
         );
+        for with_path in ["http://a:1/p00", "http://a:1/admin/", "http://a:1//"] {
+            assert!(
+                matches!(PeerUrl::parse(with_path), Err(PeerError::Path(_))),
+                "{with_path}"
+            );
+        }
         let longest_host = format!("http://{}:8000", "a".repeat(MAX_PEER_URL_BYTES - 12));
         assert!(PeerUrl::parse(&longest_host).is_ok());
         let too_long = format!("http://{}:8000", "a".repeat(MAX_PEER_URL_BYTES - 11));
@@ -232,6 +446,57 @@ mod tests {
             PeerUrl::parse(&too_long),
             Err(PeerError::TooLong(MAX_PEER_URL_BYTES + 1))
         );
+    }
+
+    #[test]
+    fn the_host_ip_is_read_back_from_the_canonical_form() {
+        assert_eq!(
+            url("http://10.1.2.3:80").ip(),
+            Some(IpAddr::from([10, 1, 2, 3]))
+        );
+        assert_eq!(
+            url("http://10.1.2.3").ip(),
+            Some(IpAddr::from([10, 1, 2, 3]))
+        );
+        assert_eq!(
+            url("http://[fe80::1]:8000").ip(),
+            "fe80::1".parse::<IpAddr>().ok()
+        );
+        assert_eq!(url("http://node1:8000").ip(), None);
+    }
+
+    #[test]
+    fn only_globally_reachable_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: IpAddr = private.parse().expect("ip");
+            assert!(!is_public(ip), "{private} counted as public");
+        }
+        for public in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "::ffff:1.1.1.1"] {
+            let ip: IpAddr = public.parse().expect("ip");
+            assert!(is_public(ip), "{public} counted as private");
+        }
     }
 
     #[test]
@@ -250,24 +515,84 @@ mod tests {
             Err(PeerError::Full(DEFAULT_MAX_PEERS))
         );
         assert_eq!(set.len(), DEFAULT_MAX_PEERS);
+        assert_eq!(set.room(), 0);
         let mut small = PeerSet::new(url("http://me:1"), 1);
         assert_eq!(small.add(url("http://peer:1")), Ok(true));
         assert_eq!(small.add(url("http://peer:2")), Err(PeerError::Full(1)));
     }
 
     #[test]
-    fn a_peer_is_dropped_only_after_failing_often_and_long() {
+    fn a_failing_peer_backs_off_and_is_dropped_only_after_failing_often_and_long() {
         let mut set = PeerSet::new(url("http://me:1"), DEFAULT_MAX_PEERS);
         let peer = url("http://flaky:1");
+        let steady = url("http://steady:1");
         set.add(peer.clone()).expect("room");
-        for attempt in 0..MAX_FAILURES * 2 {
-            assert!(
-                !set.record_failure(&peer, 1_000 + u64::from(attempt)),
+        set.add(steady.clone()).expect("room");
+        assert_eq!(set.record_failure(&peer, 1_000), FailureVerdict::BackOff);
+        assert_eq!(set.ready(1_000), vec![steady.clone()], "backing off");
+        assert_eq!(set.ready(1_002).len(), 2, "back after two seconds");
+        for attempt in 1..MAX_FAILURES * 2 {
+            assert_eq!(
+                set.record_failure(&peer, 1_000 + u64::from(attempt)),
+                FailureVerdict::BackOff,
                 "too soon"
             );
         }
-        assert!(set.record_failure(&peer, 1_000 + DROP_AFTER_SECS));
+        assert_eq!(set.ready(1_100), vec![steady.clone()], "backoff grows");
+        assert!(
+            set.ready(1_000 + MAX_BACKOFF_SECS + 20).contains(&peer),
+            "backoff is capped"
+        );
+        assert_eq!(
+            set.record_failure(&peer, 1_000 + DROP_AFTER_SECS),
+            FailureVerdict::Drop
+        );
         set.record_success(&peer);
-        assert!(!set.record_failure(&peer, 10_000));
+        assert_eq!(set.record_failure(&peer, 10_000), FailureVerdict::BackOff);
+    }
+
+    #[test]
+    fn candidates_are_bounded_per_source_and_never_displace_peers() {
+        let mut set = PeerSet::new(url("http://me:1"), 2);
+        let stranger: Source = Some(IpAddr::from([203, 0, 113, 7]));
+        set.add(url("http://peer:1")).expect("room");
+        assert!(!set.offer_candidate(url("http://peer:1"), stranger, 0));
+        assert!(!set.offer_candidate(url("http://me:1"), stranger, 0));
+        for port in 0..MAX_CANDIDATES_PER_SOURCE as u64 + 10 {
+            set.offer_candidate(url(&format!("http://junk:{}", port + 100)), stranger, port);
+        }
+        assert_eq!(set.candidate_count(), MAX_CANDIDATES_PER_SOURCE);
+        let honest: Source = Some(IpAddr::from([198, 51, 100, 1]));
+        assert!(set.offer_candidate(url("http://honest:1"), honest, 50));
+        assert_eq!(set.len(), 1, "peers are untouched");
+        let oldest = set.take_candidates(1);
+        assert_eq!(
+            oldest,
+            vec![(url("http://junk:110"), stranger)],
+            "the source's oldest kept one"
+        );
+        assert_eq!(set.candidate_count(), MAX_CANDIDATES_PER_SOURCE);
+    }
+
+    #[test]
+    fn a_full_candidate_table_refuses_newcomers() {
+        let mut set = PeerSet::new(url("http://me:1"), 2);
+        for index in 0..MAX_CANDIDATES {
+            let source: Source = Some(IpAddr::from([
+                10,
+                0,
+                (index / 250) as u8,
+                (index % 250) as u8,
+            ]));
+            assert!(set.offer_candidate(url(&format!("http://c:{}", index + 1)), source, 0));
+        }
+        assert!(!set.offer_candidate(url("http://late:1"), None, 1));
+        assert_eq!(set.candidate_count(), MAX_CANDIDATES);
+        set.add(url("http://c:1")).expect("room");
+        assert_eq!(
+            set.candidate_count(),
+            MAX_CANDIDATES - 1,
+            "a new peer leaves the table"
+        );
     }
 }

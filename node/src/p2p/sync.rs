@@ -58,13 +58,18 @@ pub enum SyncError {
     },
 }
 
-/// Downloads and validates whatever `peer` has that we lack, if it claims more work.
+/// Downloads and validates whatever `peer` has that we lack, if it claims more work and
+/// is still on the network of `genesis`.
 pub async fn sync_with(
     node: &Node,
     client: &PeerClient,
     peer: &PeerUrl,
+    genesis: BlockHash,
 ) -> Result<SyncReport, SyncError> {
     let status = client.status(peer).await?;
+    if status.genesis.as_deref() != Some(genesis.to_string().as_str()) {
+        return Err(SyncError::OtherNetwork(peer.clone()));
+    }
     let (our_height, our_work, known) = node.with_chain(|chain| {
         let tree = chain.tree();
         let known = status

@@ -2,3 +2,4 @@
 //! a real node on loopback attacked over real sockets.
 
 mod connections;
+mod peers;

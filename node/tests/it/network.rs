@@ -195,7 +195,12 @@ async fn fake_peer_paging(
     chain: Vec<Value>,
     honest_paging: bool,
 ) -> String {
-    let status = json!({ "height": height, "tip": chain.last().map(|b| b["hash"].clone()), "cumulative_work": cumulative_work });
+    let status = json!({
+        "genesis": chain[0]["hash"],
+        "height": height,
+        "tip": chain.last().map(|b| b["hash"].clone()),
+        "cumulative_work": cumulative_work,
+    });
     let length = chain.len();
     let app = axum::Router::new()
         .route("/status", get(move || async move { Json(status) }))
@@ -329,18 +334,16 @@ async fn a_mining_node_mines_pending_posts_without_being_asked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_with_a_full_peer_set_still_lets_newcomers_sync() {
-    let hub = TestNode::spawn(DIFFICULTY).await;
+    let mut config = chainpost_node::config::Config::ephemeral(DIFFICULTY);
+    config.max_peers = 2;
+    let hub = TestNode::spawn_with(config).await;
     hub.post("hub", "already here").await;
     hub.mine().await;
-    for port in 1..=chainpost_node::p2p::peers::DEFAULT_MAX_PEERS {
-        let response = hub
-            .post_json(
-                "/register_node",
-                &json!({ "node_address": format!("http://127.0.0.2:{port}") }),
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::OK);
-    }
+    let first = TestNode::spawn(DIFFICULTY).await;
+    let second = TestNode::spawn(DIFFICULTY).await;
+    first.register_with(&hub).await;
+    second.register_with(&hub).await;
+    assert_eq!(hub.peers().await.len(), 2);
     let newcomer = TestNode::spawn(DIFFICULTY).await;
     newcomer.register_with(&hub).await;
     assert_eq!(newcomer.tip().await, hub.tip().await);
@@ -422,16 +425,16 @@ async fn a_node_that_mines_empty_blocks_mines_nonstop_and_peers_accept_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joining_retries_when_the_sync_after_registering_is_lost() {
-    // A gateway in front of a real node that loses the first /status asked through it:
-    // the registration went through, the sync that follows did not.
+    // A gateway in front of a real node that loses the second /status asked through it:
+    // the handshake and the registration went through, the sync that follows did not.
     let remote = TestNode::spawn(DIFFICULTY).await;
-    let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let upstream = remote.base.clone();
     let forward = move |path: &'static str| {
         let upstream = upstream.clone();
-        let lost = lost.clone();
+        let asked = asked.clone();
         move |body: axum::body::Bytes| async move {
-            if path == "/status" && !lost.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            if path == "/status" && asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
                 return (StatusCode::GATEWAY_TIMEOUT, String::new());
             }
             let client = reqwest::Client::new();

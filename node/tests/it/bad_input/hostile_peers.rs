@@ -24,7 +24,7 @@ const ANSWER_CAP: &str = "answer larger than 67108864 bytes";
 #[derive(Debug, Clone)]
 enum Answer {
     /// 200 with this JSON body, as an honest node would.
-    Json(&'static str),
+    Json(String),
     /// Nothing at all, until the node hangs up.
     Never,
     /// A 200 head that promises a body, then one byte of it a second.
@@ -77,17 +77,17 @@ impl HostilePeer {
         Self::start(move |_| answer.clone()).await
     }
 
-    /// A peer that registers like an honest node and claims a chain heavier than any
-    /// test's, so that the node goes on to download it, and then answers `/chain` with
-    /// `chain_answer`.
-    async fn claiming_a_heavier_chain(chain_answer: Answer) -> Self {
+    /// A peer on the network of `genesis` that passes the handshake, registers like an
+    /// honest node and claims a chain heavier than any test's, so that the node goes on to
+    /// download it, and then answers `/chain` with `chain_answer`.
+    async fn claiming_a_heavier_chain(genesis: String, chain_answer: Answer) -> Self {
         Self::start(move |path| {
             if path.starts_with("/register_node") {
-                Answer::Json(r#"{"length": 1, "chain": [], "peers": []}"#)
+                Answer::Json(r#"{"length": 1, "chain": [], "peers": []}"#.into())
             } else if path.starts_with("/status") {
-                Answer::Json(
-                    r#"{"height": 1000000000, "tip": "abababababababababababababababababababababababababababababababab", "cumulative_work": 1000000000000000000000000000000}"#,
-                )
+                Answer::Json(format!(
+                    r#"{{"genesis": "{genesis}", "height": 1000000000, "tip": "abababababababababababababababababababababababababababababababab", "cumulative_work": 1000000000000000000000000000000}}"#,
+                ))
             } else {
                 chain_answer.clone()
             }
@@ -249,17 +249,17 @@ async fn peers_that_answer_a_registration_wrongly_get_a_502_and_change_nothing()
         (
             "answers HTML",
             not_json.url.as_str(),
-            "sent a malformed answer",
+            "is not a chainpost node",
         ),
         (
             "declares a terabyte of answer",
             huge.url.as_str(),
-            ANSWER_CAP,
+            "is not a chainpost node",
         ),
         (
             "streams an answer without end",
             endless.url.as_str(),
-            ANSWER_CAP,
+            "is not a chainpost node",
         ),
     ];
 
@@ -321,8 +321,12 @@ async fn peers_that_never_finish_answering_get_a_502_when_the_client_gives_up() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_serving_a_huge_or_endless_chain_gets_a_502_and_adds_no_block() {
     let (node, _peer) = node_with_history().await;
-    let huge = HostilePeer::claiming_a_heavier_chain(Answer::Huge).await;
-    let endless = HostilePeer::claiming_a_heavier_chain(Answer::Endless).await;
+    let genesis = node.status().await["genesis"]
+        .as_str()
+        .expect("genesis")
+        .to_owned();
+    let huge = HostilePeer::claiming_a_heavier_chain(genesis.clone(), Answer::Huge).await;
+    let endless = HostilePeer::claiming_a_heavier_chain(genesis, Answer::Endless).await;
     let before = snapshot(&node).await;
     for peer in [&huge, &endless] {
         assert_error(
@@ -333,8 +337,8 @@ async fn a_peer_serving_a_huge_or_endless_chain_gets_a_502_and_adds_no_block() {
         .await;
         assert_eq!(
             peer.requests(),
-            3,
-            "registered, asked the tip, asked a page"
+            4,
+            "handshake, registered, asked the tip, asked a page"
         );
     }
     // Peers included: a remote whose sync fails is not kept.
@@ -348,7 +352,7 @@ async fn a_peer_serving_a_huge_or_endless_chain_gets_a_502_and_adds_no_block() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_cannot_redirect_the_node_elsewhere() {
     let (node, _peer) = node_with_history().await;
-    let internal = HostilePeer::always(Answer::Json(r#"{"secret": "internal"}"#)).await;
+    let internal = HostilePeer::always(Answer::Json(r#"{"secret": "internal"}"#.into())).await;
     let target = internal.url.clone();
     let redirecting =
         HostilePeer::start(move |path| Answer::RedirectTo(format!("{target}{path}"))).await;
