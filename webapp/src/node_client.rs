@@ -15,6 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::NodeUrl;
 
+/// Largest answer read from a node: far above a page of the largest blocks (2 MiB), far
+/// below what would let one node's answer take the web app's memory.
+const MAX_ANSWER_BYTES: usize = 16 << 20;
+/// Largest error answer read: enough for any explanation.
+const MAX_REFUSAL_BYTES: usize = 64 << 10;
+
 /// Why a call to a node failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -357,9 +363,12 @@ impl NodeClient {
         self.get_json("/chain", &query).await
     }
 
-    /// `GET /pending_tx`: posts waiting to be mined, oldest first.
-    pub async fn pending(&self) -> Result<Vec<Post>, NodeError> {
-        self.get_json("/pending_tx", &[]).await
+    /// `GET /pending_tx?limit=N`: the oldest posts waiting to be mined. A tutorial-style
+    /// node ignores the limit and sends all it has (within the answer's size cap), so
+    /// callers must not assume at most `limit`.
+    pub async fn pending(&self, limit: usize) -> Result<Vec<Post>, NodeError> {
+        self.get_json("/pending_tx", &[("limit", limit.to_string())])
+            .await
     }
 
     /// `POST /new_transaction`.
@@ -443,7 +452,10 @@ impl NodeClient {
         if status.is_success() {
             return Ok(response);
         }
-        let body = response.text().await.unwrap_or_default();
+        let body = self
+            .read_capped(endpoint, response, MAX_REFUSAL_BYTES)
+            .await
+            .unwrap_or_default();
         Err(self.refusal(endpoint, status, &body))
     }
 
@@ -452,16 +464,47 @@ impl NodeClient {
         endpoint: &str,
         response: reqwest::Response,
     ) -> Result<String, NodeError> {
-        response.text().await.map_err(|error| {
-            if error.is_timeout() {
-                self.transport_error(error, self.timeout)
-            } else {
-                NodeError::BadResponse {
-                    endpoint: endpoint.to_owned(),
-                    reason: error.to_string(),
+        self.read_capped(endpoint, response, MAX_ANSWER_BYTES).await
+    }
+
+    /// Reads an answer as text, refusing to buffer more than `cap` bytes of it.
+    async fn read_capped(
+        &self,
+        endpoint: &str,
+        mut response: reqwest::Response,
+        cap: usize,
+    ) -> Result<String, NodeError> {
+        let too_large = || NodeError::BadResponse {
+            endpoint: endpoint.to_owned(),
+            reason: format!("the answer is larger than {cap} bytes"),
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > cap as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > cap {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(String::from_utf8_lossy(&body).into_owned()),
+                Err(error) if error.is_timeout() => {
+                    return Err(self.transport_error(error, self.timeout));
+                }
+                Err(error) => {
+                    return Err(NodeError::BadResponse {
+                        endpoint: endpoint.to_owned(),
+                        reason: error.to_string(),
+                    });
                 }
             }
-        })
+        }
     }
 
     fn transport_error(&self, error: reqwest::Error, timeout: Duration) -> NodeError {

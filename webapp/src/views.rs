@@ -480,8 +480,10 @@ pub struct HomePage {
     pub form: FormView,
     /// The node's status; `None` when it could not be read.
     pub status: Option<StatusView>,
-    /// Posts waiting to be mined, newest first.
+    /// The oldest posts waiting to be mined (a few of them), newest of those first.
     pub pending: Vec<PostView>,
+    /// How many posts are waiting in all.
+    pub pending_count: u64,
     /// Confirmed posts, newest first.
     pub posts: Vec<PostView>,
     /// True when older posts exist than those shown.

@@ -5,11 +5,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use std::sync::Arc;
 
-use super::error::{ApiError, ErrorBody, JsonBody, PathParam};
+use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
 use crate::chain::{Transaction, TxId};
 use crate::node::Node;
 use crate::node::unix_now_f64;
@@ -72,17 +72,59 @@ pub async fn new_transaction(
     ))
 }
 
-/// Pending posts, oldest first.
-#[utoipa::path(get, path = "/pending_tx", tag = "posts",
-    responses((status = 200, description = "Pending posts", body = Vec<TransactionJson>)))]
-pub async fn pending(State(node): State<Arc<Node>>) -> Json<Vec<TransactionJson>> {
-    Json(node.with_chain(|chain| {
-        chain
-            .mempool()
-            .iter()
+/// Most pending posts in one answer. The tutorial's bare `/pending_tx` lists every
+/// pending post; here it lists the oldest this many, and `after` pages on, so that no
+/// request costs memory or lock time in proportion to the whole mempool (`/status` says
+/// how many are pending).
+pub const MAX_PENDING_PAGE: usize = 1_000;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PendingQuery {
+    /// Posts to list (at most 1000, the default).
+    limit: Option<usize>,
+    /// The id of the last post of the previous page.
+    after: Option<String>,
+}
+
+/// Pending posts, oldest first: the oldest 1000, or a page of them.
+#[utoipa::path(get, path = "/pending_tx", tag = "posts", params(PendingQuery),
+    responses((status = 200, description = "Pending posts", body = Vec<TransactionJson>),
+        (status = 400, description = "Malformed or invalid input", body = ErrorBody),
+        (status = 404, description = "The `after` post is not pending (mined, or never seen)", body = ErrorBody)))]
+pub async fn pending(
+    State(node): State<Arc<Node>>,
+    QueryParams(query): QueryParams<PendingQuery>,
+) -> Result<Json<Vec<TransactionJson>>, ApiError> {
+    let limit = match query.limit {
+        Some(limit) if limit > MAX_PENDING_PAGE => {
+            return Err(ApiError::BadRequest(format!(
+                "limit {limit} is too large; at most {MAX_PENDING_PAGE} posts per page"
+            )));
+        }
+        Some(limit) => limit,
+        None => MAX_PENDING_PAGE,
+    };
+    let after: Option<TxId> = query
+        .after
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|error| ApiError::BadRequest(format!("after: {error}")))?;
+    // Under the lock only the page's handles are copied; JSON is built after.
+    let page = node
+        .with_chain(|chain| chain.mempool().page(after.as_ref(), limit))
+        .ok_or_else(|| match &after {
+            Some(id) => ApiError::NotFound(format!(
+                "transaction {id} is not pending (mined, or never seen); page again from the start"
+            )),
+            None => ApiError::NotFound("no such page".into()),
+        })?;
+    Ok(Json(
+        page.iter()
             .map(|tx| TransactionJson::from_transaction(tx))
-            .collect()
-    }))
+            .collect(),
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -7,12 +7,15 @@
 //! - Posts returned by a reorganization are re-admitted even beyond the bounds: a post the
 //!   network once accepted is never lost to a reorg.
 //!
+//! Posts are kept by arrival number with an id index beside it, so that admitting,
+//! removing and paging are each O(log n) whatever the pool holds: sealing a block costs
+//! what the block holds, not what is pending.
+//!
 //! The mempool does not validate posts or know the chain; [`crate::chain::state`] decides
 //! what may enter and keeps it consistent with the best chain.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-
-use indexmap::IndexMap;
 
 use crate::chain::block::Block;
 use crate::chain::hash::TxId;
@@ -73,17 +76,21 @@ impl MempoolLimits {
 /// Posts waiting for a block, in arrival order.
 #[derive(Debug, Clone, Default)]
 pub struct Mempool {
-    txs: IndexMap<TxId, Arc<Transaction>>,
+    by_arrival: BTreeMap<u64, Arc<Transaction>>,
+    arrivals: HashMap<TxId, u64>,
+    next_arrival: u64,
     bytes: usize,
     limits: MempoolLimits,
 }
 
 impl Mempool {
-    /// An empty pool with the given limits, sized for them up front: growing a large map
-    /// would stall every request waiting on the node's state.
+    /// An empty pool with the given limits, its id index sized for them up front: growing
+    /// a large map would stall every request waiting on the node's state.
     pub fn new(limits: MempoolLimits) -> Self {
         Mempool {
-            txs: IndexMap::with_capacity(limits.max_count),
+            by_arrival: BTreeMap::new(),
+            arrivals: HashMap::with_capacity(limits.max_count),
+            next_arrival: 0,
             bytes: 0,
             limits,
         }
@@ -91,14 +98,14 @@ impl Mempool {
 
     /// Admits a post, unless it is already here or the pool is full.
     pub fn insert(&mut self, tx: Arc<Transaction>) -> Result<(), MempoolError> {
-        if self.txs.contains_key(&tx.id()) {
+        if self.arrivals.contains_key(&tx.id()) {
             return Err(MempoolError::Duplicate { id: tx.id() });
         }
-        if self.txs.len() >= self.limits.max_count
+        if self.arrivals.len() >= self.limits.max_count
             || self.bytes + tx.encoded_len() > self.limits.max_bytes
         {
             return Err(MempoolError::Full {
-                count: self.txs.len(),
+                count: self.arrivals.len(),
                 bytes: self.bytes,
             });
         }
@@ -109,7 +116,7 @@ impl Mempool {
     /// Re-admits a post that left the best chain, whatever the bounds; false if it was
     /// already here.
     pub fn restore(&mut self, tx: Arc<Transaction>) -> bool {
-        if self.txs.contains_key(&tx.id()) {
+        if self.arrivals.contains_key(&tx.id()) {
             return false;
         }
         self.push(tx);
@@ -118,20 +125,40 @@ impl Mempool {
 
     fn push(&mut self, tx: Arc<Transaction>) {
         self.bytes += tx.encoded_len();
-        self.txs.insert(tx.id(), tx);
+        self.arrivals.insert(tx.id(), self.next_arrival);
+        self.by_arrival.insert(self.next_arrival, tx);
+        self.next_arrival += 1;
     }
 
-    /// Removes the posts of `blocks`; returns the ids that were pending.
+    /// Removes the posts of `blocks`; returns the ids that were pending. Costs
+    /// O(posts in the blocks × log pending).
     pub fn remove_included(&mut self, blocks: &[Arc<Block>]) -> Vec<TxId> {
         let mut removed = Vec::new();
         for tx in blocks.iter().flat_map(|block| block.transactions()) {
-            // shift_remove keeps the arrival order of everything else.
-            if let Some(tx) = self.txs.shift_remove(&tx.id()) {
+            if let Some(arrival) = self.arrivals.remove(&tx.id())
+                && let Some(tx) = self.by_arrival.remove(&arrival)
+            {
                 self.bytes -= tx.encoded_len();
                 removed.push(tx.id());
             }
         }
         removed
+    }
+
+    /// Up to `limit` pending posts in arrival order, starting after the pending post
+    /// `after` (from the oldest without it); `None` if `after` is not pending.
+    pub fn page(&self, after: Option<&TxId>, limit: usize) -> Option<Vec<Arc<Transaction>>> {
+        let start = match after {
+            Some(id) => self.arrivals.get(id)?.saturating_add(1),
+            None => 0,
+        };
+        Some(
+            self.by_arrival
+                .range(start..)
+                .take(limit)
+                .map(|(_, tx)| tx.clone())
+                .collect(),
+        )
     }
 
     /// The oldest posts that `eligible` accepts and that fit in a block of at most
@@ -144,7 +171,7 @@ impl Mempool {
     ) -> Vec<Arc<Transaction>> {
         let mut bytes = 0;
         let mut selected = Vec::new();
-        for tx in self.txs.values().filter(|tx| eligible(tx)) {
+        for tx in self.by_arrival.values().filter(|tx| eligible(tx)) {
             if selected.len() == max_count {
                 break;
             }
@@ -159,27 +186,27 @@ impl Mempool {
 
     /// The pending post with this id.
     pub fn get(&self, id: &TxId) -> Option<&Arc<Transaction>> {
-        self.txs.get(id)
+        self.by_arrival.get(self.arrivals.get(id)?)
     }
 
     /// Whether a post with this id is pending.
     pub fn contains(&self, id: &TxId) -> bool {
-        self.txs.contains_key(id)
+        self.arrivals.contains_key(id)
     }
 
     /// Pending posts in arrival order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Transaction>> {
-        self.txs.values()
+        self.by_arrival.values()
     }
 
     /// Number of pending posts.
     pub fn len(&self) -> usize {
-        self.txs.len()
+        self.arrivals.len()
     }
 
     /// Whether nothing is pending.
     pub fn is_empty(&self) -> bool {
-        self.txs.is_empty()
+        self.arrivals.is_empty()
     }
 
     /// Canonical bytes pending.
@@ -227,12 +254,53 @@ mod tests {
     #[test]
     fn filling_to_the_bound_never_grows_the_map() {
         let mut pool = pool(1_000, usize::MAX);
-        let capacity = pool.txs.capacity();
+        let capacity = pool.arrivals.capacity();
         for i in 0..1_000 {
             pool.insert(unsigned_arc("a", &i.to_string(), 1.0))
                 .expect("room");
         }
-        assert_eq!(pool.txs.capacity(), capacity);
+        assert_eq!(pool.arrivals.capacity(), capacity);
+    }
+
+    #[test]
+    fn pages_follow_arrival_order_after_a_pending_post() {
+        let mut pool = pool(10, 10_000);
+        let txs: Vec<_> = (0..5)
+            .map(|i| unsigned_arc("a", &i.to_string(), 1.0))
+            .collect();
+        for tx in &txs {
+            pool.insert(tx.clone()).expect("room");
+        }
+        let ids = |page: Option<Vec<Arc<Transaction>>>| {
+            page.expect("known cursor")
+                .iter()
+                .map(|tx| tx.id())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(pool.page(None, 2)), vec![txs[0].id(), txs[1].id()]);
+        assert_eq!(
+            ids(pool.page(Some(&txs[1].id()), 2)),
+            vec![txs[2].id(), txs[3].id()]
+        );
+        assert_eq!(ids(pool.page(Some(&txs[4].id()), 2)), Vec::<TxId>::new());
+        let p = crate::chain::ChainParams::new(0, false).expect("valid");
+        let block = Arc::new(unmined_child(&p.genesis(), vec![txs[2].clone()], &p));
+        pool.remove_included(&[block]);
+        assert_eq!(
+            ids(pool.page(Some(&txs[1].id()), 2)),
+            vec![txs[3].id(), txs[4].id()],
+            "a removed post leaves no gap"
+        );
+        assert!(
+            pool.page(Some(&txs[2].id()), 2).is_none(),
+            "no longer pending"
+        );
+        assert!(pool.restore(txs[2].clone()));
+        assert_eq!(
+            ids(pool.page(Some(&txs[4].id()), 2)),
+            vec![txs[2].id()],
+            "a returned post arrives anew"
+        );
     }
 
     #[test]

@@ -3,3 +3,4 @@
 
 mod connections;
 mod peers;
+mod reads;

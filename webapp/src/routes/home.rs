@@ -20,6 +20,8 @@ use crate::views::{
 const RECENT_BLOCKS: u64 = 50;
 /// Most confirmed posts the home page lists.
 const MAX_POSTS: usize = 200;
+/// Pending posts shown: the oldest this many, with the count of all.
+const PENDING_SHOWN: usize = 50;
 
 pub async fn home(State(state): State<AppState>, session: Session) -> Response {
     let clear_flash = session.flash.is_some();
@@ -41,7 +43,7 @@ struct Feed {
 /// Reads the home page's data: `/status` and `/pending_tx` together, then the latest
 /// blocks. A node without `/status` (tutorial-style) gets its whole chain read instead.
 async fn fetch_feed(node: &NodeClient) -> Result<Feed, NodeError> {
-    let (status, pending) = tokio::join!(node.status(), node.pending());
+    let (status, pending) = tokio::join!(node.status(), node.pending(PENDING_SHOWN));
     let status = match status {
         Ok(status) => Some(status),
         Err(NodeError::EndpointMissing { .. }) => None,
@@ -68,7 +70,7 @@ pub(super) async fn read_status(node: &NodeClient) -> Result<StatusView, NodeErr
     match node.status().await {
         Ok(status) => Ok(StatusView::new(&status)),
         Err(NodeError::EndpointMissing { .. }) => {
-            let (chain, pending) = tokio::join!(node.chain(), node.pending());
+            let (chain, pending) = tokio::join!(node.chain(), node.pending(PENDING_SHOWN));
             let chain = chain?;
             Ok(StatusView::from_chain(
                 chain.length,
@@ -102,6 +104,7 @@ pub(super) async fn home_page(
                 form,
                 status: None,
                 pending: Vec::new(),
+                pending_count: 0,
                 posts: Vec::new(),
                 more_in_explorer: false,
                 node_ok: false,
@@ -119,6 +122,9 @@ pub(super) async fn home_page(
             feed.pending.len() as u64,
         ),
     };
+    let pending_count = status.pending;
+    let mut shown_pending = feed.pending;
+    shown_pending.truncate(PENDING_SHOWN);
     layout.live = status.live_fingerprint();
     let first_shown = feed.chain.chain.first().map_or(0, |block| block.index);
     let more_in_explorer = first_shown > 0;
@@ -126,7 +132,7 @@ pub(super) async fn home_page(
     let now = Utc::now();
     let views = tokio::task::spawn_blocking(move || {
         (
-            pending_posts(&feed.pending, now),
+            pending_posts(&shown_pending, now),
             confirmed_posts(&feed.chain.chain, now, MAX_POSTS),
         )
     })
@@ -144,6 +150,7 @@ pub(super) async fn home_page(
         form,
         status: Some(status),
         pending,
+        pending_count,
         posts,
         more_in_explorer,
         node_ok: true,

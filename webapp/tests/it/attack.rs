@@ -6,7 +6,9 @@ use chainpost_webapp::config::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{TestWeb, closed_port_url};
+use reqwest::StatusCode;
+
+use crate::helpers::{TestNode, TestWeb, articles, between, closed_port_url};
 
 /// Longest a test waits for the web app to close a connection its timeouts should end.
 const CLOSE_BOUND: Duration = Duration::from_secs(15);
@@ -60,5 +62,79 @@ async fn idle_and_half_sent_connections_are_closed() {
     }
     let (status, _) = web.page("/").await;
     assert!(status.is_success(), "the web app still answers");
+    web.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_page_shows_the_oldest_pending_posts_and_counts_them_all() {
+    let node = TestNode::spawn().await;
+    for index in 0..120 {
+        node.post("flood", &format!("pending {index}")).await;
+    }
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let (status, html) = web.page("/").await;
+    assert_eq!(status, StatusCode::OK);
+    let pending =
+        between(&html, "id=\"live-pending\"", "id=\"live-posts\"").expect("pending section");
+    assert!(
+        pending.contains("<span class=\"count\">120</span>"),
+        "{pending}"
+    );
+    assert_eq!(
+        articles(pending).len(),
+        50,
+        "only the oldest 50 are rendered"
+    );
+    assert!(
+        pending.contains("pending 0<") || pending.contains("pending 0\n"),
+        "the oldest is shown"
+    );
+    assert!(!pending.contains("pending 119"), "the newest is not");
+    assert!(pending.contains("70 more are waiting"), "{pending}");
+    web.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_answer_beyond_the_size_cap_is_refused_not_buffered() {
+    // A node whose pending list is 40 MiB: without a cap, each page view would hold it.
+    let huge = format!(
+        "[{}]",
+        vec![r#"{"author":"a","content":"x","timestamp":1.0}"#; 900_000].join(",")
+    );
+    let app = axum::Router::new()
+        .route(
+            "/status",
+            axum::routing::get(|| async {
+                (
+                    StatusCode::NOT_FOUND,
+                    axum::Json(serde_json::json!({"error": "no such endpoint"})),
+                )
+            }),
+        )
+        .route(
+            "/chain",
+            axum::routing::get(|| async {
+                axum::Json(serde_json::json!({"length": 0, "chain": [], "peers": []}))
+            }),
+        )
+        .route(
+            "/pending_tx",
+            axum::routing::get(move || async move { huge.clone() }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let node = chainpost_webapp::config::NodeUrl::parse(&format!("http://{address}")).expect("url");
+
+    let web = TestWeb::spawn(vec![node]).await;
+    let (status, html) = web.page("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("answered something this web app cannot read"),
+        "the oversized answer shows as a banner"
+    );
     web.stop().await;
 }
