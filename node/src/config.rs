@@ -63,6 +63,16 @@ pub struct Config {
     #[arg(long = "peer", env = "CHAINPOST_PEERS", value_delimiter = ',')]
     pub peers: Vec<String>,
 
+    /// Host names this node answers to (repeatable; `*` for any), against DNS rebinding;
+    /// IP addresses are always answered. Default: `localhost` when listening on loopback,
+    /// any name otherwise; the `--advertise` host is always added.
+    #[arg(
+        long = "allowed-host",
+        env = "CHAINPOST_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
     /// The URL other nodes reach this one at (behind Docker or NAT the listening address
     /// is not it). Defaults to http://<host>:<port>.
     #[arg(long, env = "CHAINPOST_ADVERTISE")]
@@ -182,6 +192,7 @@ impl Config {
             in_memory: true,
             require_signatures: false,
             peers: Vec::new(),
+            allowed_hosts: Vec::new(),
             advertise: None,
             sync_interval: 30,
             mine: false,

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod chain;
 pub mod config;
+pub mod cross_site;
 pub mod logging;
 pub mod metrics;
 pub mod miner;

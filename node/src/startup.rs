@@ -19,6 +19,7 @@ use crate::api::{self, AppState};
 use crate::chain::ChainState;
 use crate::chain::mempool::MempoolLimits;
 use crate::config::Config;
+use crate::cross_site::AllowedHosts;
 use crate::miner::MiningOptions;
 use crate::node::Node;
 use crate::node::{NodeError, NodeEvent};
@@ -38,6 +39,7 @@ pub struct Application {
     sync_interval: Duration,
     mine_continuously: bool,
     serve_limits: ServeLimits,
+    allowed_hosts: AllowedHosts,
 }
 
 /// Node events waiting for the network; beyond this, gossip is dropped (sync repairs it).
@@ -127,6 +129,18 @@ impl Application {
             max_peers: config.max_peers,
             public_peers_only: config.public_peers_only,
         };
+        let mut allowed_hosts = if config.allowed_hosts.is_empty() {
+            AllowedHosts::default_for(address.ip())
+        } else {
+            AllowedHosts::from_names(config.allowed_hosts.iter().map(String::as_str))
+        };
+        if let Some(host) = reqwest::Url::parse(own.as_str())
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+        {
+            allowed_hosts.allow(&host);
+        }
+        tracing::info!(%allowed_hosts, "answering to");
         let network = Network::new(node.clone(), own, options);
         Ok(Application {
             listener,
@@ -138,6 +152,7 @@ impl Application {
             sync_interval: Duration::from_secs(config.sync_interval),
             mine_continuously: config.mine,
             serve_limits,
+            allowed_hosts,
         })
     }
 
@@ -177,6 +192,7 @@ impl Application {
         let router = api::router(AppState {
             node: self.node,
             network: self.network,
+            allowed_hosts: Arc::new(self.allowed_hosts),
         });
         serve::serve(self.listener, router, self.serve_limits, async move {
             shutdown.await;

@@ -30,6 +30,11 @@ use utoipa_axum::routes;
 use axum::extract::FromRef;
 use axum::http::HeaderMap;
 
+use axum::extract::Request;
+use axum::http::Method;
+use axum::middleware::{self, Next};
+
+use crate::cross_site::{self, AllowedHosts};
 use crate::node::{Node, Origin};
 use crate::p2p::Network;
 use crate::p2p::client::PEER_HEADER;
@@ -45,6 +50,8 @@ pub struct AppState {
     pub node: Arc<Node>,
     /// Its peers, gossip and sync.
     pub network: Arc<Network>,
+    /// The host names it answers to.
+    pub allowed_hosts: Arc<AllowedHosts>,
 }
 
 impl FromRef<AppState> for Arc<Node> {
@@ -83,6 +90,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.allowed_hosts.clone(),
+            refuse_browser_attacks,
+        ))
         // Failures that matter are logged where they happen (`error.rs`), with their cause.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)
@@ -141,6 +152,28 @@ async fn metrics(State(state): State<AppState>) -> Response {
         metrics.encode(),
     )
         .into_response()
+}
+
+/// Refuses requests to a host name this node does not answer to (DNS rebinding), and
+/// browser requests from other origins to any endpoint that changes something: every
+/// POST, and the tutorial's `GET /mine` and `GET /nodes/resolve`. Reads stay open to
+/// every origin; they are public anyway.
+async fn refuse_browser_attacks(
+    State(allowed_hosts): State<Arc<AllowedHosts>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(refused) = allowed_hosts.check(request.headers()) {
+        return error::error_response(StatusCode::FORBIDDEN, refused.to_string());
+    }
+    let changes_something = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) || matches!(request.uri().path(), "/mine" | "/nodes/resolve");
+    if changes_something && let Err(refused) = cross_site::check_same_origin(request.headers()) {
+        return error::error_response(StatusCode::FORBIDDEN, refused.to_string());
+    }
+    next.run(request).await
 }
 
 async fn not_found() -> Response {

@@ -25,6 +25,8 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use chainpost_node::cross_site::check_same_origin;
+
 use crate::node_client::{NodeClient, NodeError};
 use crate::session::{Session, remember_node};
 use crate::views::{ErrorPage, Layout, Page, Section};
@@ -100,6 +102,10 @@ pub fn app(state: AppState, static_dir: &std::path::Path) -> Router {
         .route("/height/{index}", get(explorer::block_at_height))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), remember_node))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_cross_site_actions,
+        ))
         // Pages change with the chain: never show a stale copy from the cache.
         .layer(SetResponseHeaderLayer::if_not_present(
             CACHE_CONTROL,
@@ -123,6 +129,32 @@ pub fn app(state: AppState, static_dir: &std::path::Path) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Refuses form posts sent by pages of other origins (posting, mining and resyncing on a
+/// visitor's behalf); the session cookies are `SameSite=Lax` as well.
+async fn refuse_cross_site_actions(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    session: Session,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let reads = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if !reads && let Err(refused) = check_same_origin(request.headers()) {
+        tracing::info!(%refused, path = %request.uri().path(), "cross-site action refused");
+        return error_page(
+            &state,
+            &session,
+            StatusCode::FORBIDDEN,
+            "Not from this page",
+            "This action came from a page of another site, so it was not carried out. \
+             Use the forms on this site's own pages.",
+        );
+    }
+    next.run(request).await
 }
 
 async fn not_found(

@@ -39,13 +39,13 @@ async fn idle_and_half_sent_connections_are_closed() {
     let mut idle = TcpStream::connect(&target).await.expect("connect");
     let mut half_headers = TcpStream::connect(&target).await.expect("connect");
     half_headers
-        .write_all(b"GET / HTTP/1.1\r\nHost: web\r\nAccept:")
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept:")
         .await
         .expect("write");
     let mut missing_body = TcpStream::connect(&target).await.expect("connect");
     missing_body
         .write_all(
-            b"POST /submit HTTP/1.1\r\nHost: web\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nauthor=",
+            b"POST /submit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nauthor=",
         )
         .await
         .expect("write");

@@ -626,3 +626,72 @@ async fn the_explorer_shows_a_block_and_the_tree_with_a_resolved_fork() {
     node.stop().await;
     other.stop().await;
 }
+
+/// A page of another site (127.0.0.2 is another host) that tries, on the visitor's
+/// behalf, to mine and post on the node directly, and to post, mine and resync through
+/// the web app: the requests a browser sends for an `<img>`, a no-CORS `fetch` and a form.
+fn attack_page(node: &str, web: &str) -> String {
+    format!(
+        r#"<!doctype html><html><head><title>attacker</title></head><body>
+<form id="forged" method="POST" action="{web}/submit">
+  <input name="author" value="mallory"><input name="content" value="forged by a form">
+</form>
+<script>
+const img = new Image();
+const after = async () => {{
+  const plain = {{ method: "POST", mode: "no-cors", headers: {{ "Content-Type": "text/plain" }} }};
+  await fetch("{node}/new_transaction", {{ ...plain,
+    body: JSON.stringify({{ author: "mallory", content: "forged by fetch" }}) }}).catch(() => {{}});
+  await fetch("{node}/register_with", {{ ...plain,
+    body: JSON.stringify({{ node_address: "{node}" }}) }}).catch(() => {{}});
+  const form = {{ method: "POST", mode: "no-cors", body: new URLSearchParams() }};
+  await fetch("{web}/mine", form).catch(() => {{}});
+  await fetch("{web}/resync", form).catch(() => {{}});
+  document.getElementById("forged").submit();
+}};
+img.onload = after;
+img.onerror = after;
+img.src = "{node}/mine";
+</script></body></html>"#
+    )
+}
+
+#[tokio::test]
+async fn a_page_of_another_site_can_neither_post_nor_mine_through_the_visitor() {
+    let node = TestNode::spawn().await;
+    let waiting = node.post("alice", "waiting to be mined").await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let page = attack_page(&node.base, &web.base);
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(page.clone()) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0")
+        .await
+        .expect("bind another loopback host");
+    let attacker = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let browser = Browser::start().await;
+    browser.goto(&attacker).await;
+    // The form is the attack's last step: its answer is the web app's refusal.
+    browser
+        .wait_for("//h1[normalize-space(.)='Not from this page']")
+        .await;
+    browser.close().await;
+
+    assert_eq!(node.blocks().await.len(), 1, "nothing was mined");
+    let pending: Vec<String> = node
+        .pending()
+        .await
+        .iter()
+        .map(|post| post["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(
+        pending,
+        vec![waiting],
+        "no forged post, the waiting one untouched"
+    );
+    web.stop().await;
+    node.stop().await;
+}

@@ -60,19 +60,19 @@ async fn connections_that_send_nothing_half_their_headers_or_no_body_are_closed(
     let mut idle = TcpStream::connect(target).await.expect("connect");
     let mut half_headers = TcpStream::connect(target).await.expect("connect");
     half_headers
-        .write_all(b"GET /status HTTP/1.1\r\nHost: node\r\nAccept:")
+        .write_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept:")
         .await
         .expect("write");
     let mut missing_body = TcpStream::connect(target).await.expect("connect");
     missing_body
         .write_all(
-            b"POST /new_transaction HTTP/1.1\r\nHost: node\r\nContent-Length: 100\r\n\r\n{\"author\":",
+            b"POST /new_transaction HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"author\":",
         )
         .await
         .expect("write");
     let mut kept_alive = TcpStream::connect(target).await.expect("connect");
     kept_alive
-        .write_all(b"GET /status HTTP/1.1\r\nHost: node\r\n\r\n")
+        .write_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .expect("write");
 
@@ -114,7 +114,7 @@ async fn one_address_cannot_take_more_than_its_share_of_connections() {
         let mut stream = connect_from([127, 0, 0, 2], target).await;
         stream
             .write_all(
-                b"POST /new_transaction HTTP/1.1\r\nHost: node\r\nContent-Length: 50\r\n\r\n{",
+                b"POST /new_transaction HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50\r\n\r\n{",
             )
             .await
             .expect("write");
@@ -130,7 +130,7 @@ async fn one_address_cannot_take_more_than_its_share_of_connections() {
 
     let mut fifth = connect_from([127, 0, 0, 2], target).await;
     let _ = fifth
-        .write_all(b"GET /status HTTP/1.1\r\nHost: node\r\n\r\n")
+        .write_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await;
     let answer = read_until_closed(&mut fifth, CLOSE_BOUND)
         .await
