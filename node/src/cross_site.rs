@@ -118,7 +118,7 @@ impl AllowedHosts {
         };
         let host = host.to_str().unwrap_or("");
         let name = host_name(host);
-        if name.parse::<IpAddr>().is_ok() || names.iter().any(|allowed| *allowed == name) {
+        if name.parse::<IpAddr>().is_ok() || names.contains(&name) {
             Ok(())
         } else {
             Err(CrossSiteError::Host(truncated(host)))
