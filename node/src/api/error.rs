@@ -33,6 +33,9 @@ pub enum ApiError {
     /// The body did not arrive in time.
     #[error("{0}")]
     BodyTimeout(#[from] crate::serve::BodyTimedOut),
+    /// The node is busy with others' requests of this kind; try again shortly.
+    #[error("{0}")]
+    Busy(String),
     /// Another node, asked on the caller's behalf, failed or refused.
     #[error("{0}")]
     BadGateway(String),
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::Wire(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Node(error) => match error {

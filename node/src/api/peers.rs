@@ -75,7 +75,8 @@ pub async fn register_node(
 /// Register this node with another, learn its peers and adopt its chain if heavier.
 #[utoipa::path(post, path = "/register_with", tag = "network", request_body = NodeAddress,
     responses((status = 200, description = "Registration successful", body = String, content_type = "text/plain"), (status = 400, description = "Malformed or invalid input", body = ErrorBody),
-        (status = 502, description = "The other node is unreachable or faulty", body = ErrorBody)))]
+        (status = 502, description = "The other node is unreachable or faulty", body = ErrorBody),
+        (status = 503, description = "Too many registrations in progress", body = ErrorBody)))]
 pub async fn register_with(
     State(network): State<Arc<Network>>,
     JsonBody(body): JsonBody<NodeAddress>,
@@ -85,6 +86,7 @@ pub async fn register_with(
         Err(
             error @ (NetworkError::Peer(_) | NetworkError::Handshake(HandshakeError::Itself(_))),
         ) => Err(ApiError::BadRequest(error.to_string())),
+        Err(NetworkError::Busy) => Err(ApiError::Busy(NetworkError::Busy.to_string())),
         Err(error) => Err(ApiError::BadGateway(error.to_string())),
     }
 }

@@ -138,18 +138,15 @@ impl PeerClient {
         self.send_json(peer, request).await
     }
 
-    /// `GET /chain?from=..&limit=..`.
+    /// `GET /chain?from=..&limit=..`, with the size of the answer in bytes.
     pub async fn chain_page(
         &self,
         peer: &PeerUrl,
         from: u64,
         limit: usize,
-    ) -> Result<ChainPage, ClientError> {
-        self.get_json(
-            peer,
-            &peer.join(&format!("/chain?from={from}&limit={limit}")),
-        )
-        .await
+    ) -> Result<(ChainPage, usize), ClientError> {
+        let url = peer.join(&format!("/chain?from={from}&limit={limit}"));
+        self.read_json(peer, self.http.get(url)).await
     }
 
     /// `POST /register_node` with this node's address; returns the peer's peers.
@@ -197,6 +194,14 @@ impl PeerClient {
         peer: &PeerUrl,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
+        Ok(self.read_json(peer, request).await?.0)
+    }
+
+    async fn read_json<T: DeserializeOwned>(
+        &self,
+        peer: &PeerUrl,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(T, usize), ClientError> {
         let response = self.send(peer, request).await?;
         let status = response.status();
         if !status.is_success() {
@@ -206,10 +211,11 @@ impl PeerClient {
             });
         }
         let body = read_capped(peer, response).await?;
-        serde_json::from_slice(&body).map_err(|error| ClientError::Malformed {
+        let parsed = serde_json::from_slice(&body).map_err(|error| ClientError::Malformed {
             peer: peer.clone(),
             reason: error.to_string(),
-        })
+        })?;
+        Ok((parsed, body.len()))
     }
 
     async fn send_accepting(

@@ -53,6 +53,8 @@ const GOSSIP_ATTEMPTS: u32 = 3;
 const GOSSIP_BACKOFF: Duration = Duration::from_millis(200);
 /// Handshakes with strangers' addresses at once; more wait in the candidate table.
 const HANDSHAKE_SLOTS: usize = 8;
+/// Registrations with new addresses (`/register_with`) in progress at once.
+const REGISTRATIONS_AT_ONCE: usize = 8;
 /// Candidates tried per sync round.
 const CANDIDATES_PER_ROUND: usize = 8;
 
@@ -103,6 +105,9 @@ pub enum NetworkError {
     /// The remote did not pass the handshake.
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
+    /// Too many registrations are in progress; try again shortly.
+    #[error("too many registrations in progress; try again shortly")]
+    Busy,
 }
 
 impl NetworkError {
@@ -113,6 +118,7 @@ impl NetworkError {
             NetworkError::Client(error)
             | NetworkError::Sync(SyncError::Client(error))
             | NetworkError::Handshake(HandshakeError::Unreachable(error)) => error.is_unreachable(),
+            NetworkError::Busy => true,
             NetworkError::Peer(_) | NetworkError::Sync(_) | NetworkError::Handshake(_) => false,
         }
     }
@@ -149,7 +155,11 @@ pub struct Network {
     /// Each peer's outgoing queues: a slow peer fills only its own.
     links: Mutex<HashMap<PeerUrl, PeerLink>>,
     handshake_slots: Semaphore,
-    sync_turn: tokio::sync::Mutex<()>,
+    /// Peers being synced with: one sync per peer at a time, any number of peers at once,
+    /// so a peer that stalls holds up no other.
+    syncing: Mutex<HashSet<PeerUrl>>,
+    /// Registrations with addresses that are not peers yet, at once; more are refused.
+    registrations: Semaphore,
     /// Every background task, so shutdown can stop them and release the node.
     tasks: Mutex<JoinSet<()>>,
     fetch: Mutex<AncestorFetch>,
@@ -167,6 +177,34 @@ pub struct Network {
 struct PeerLink {
     blocks: mpsc::Sender<Arc<Vec<BlockJson>>>,
     posts: mpsc::Sender<Arc<TransactionJson>>,
+}
+
+/// A sync in progress with one peer; ends when dropped.
+struct Syncing<'a> {
+    syncing: &'a Mutex<HashSet<PeerUrl>>,
+    peer: PeerUrl,
+}
+
+impl<'a> Syncing<'a> {
+    fn claim(syncing: &'a Mutex<HashSet<PeerUrl>>, peer: &PeerUrl) -> Option<Self> {
+        let fresh = syncing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(peer.clone());
+        fresh.then(|| Syncing {
+            syncing,
+            peer: peer.clone(),
+        })
+    }
+}
+
+impl Drop for Syncing<'_> {
+    fn drop(&mut self) {
+        self.syncing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.peer);
+    }
 }
 
 /// Missing ancestors waiting to be fetched, and whether a fetch task is running.
@@ -189,7 +227,8 @@ impl Network {
             peers: Mutex::new(PeerSet::new(own, options.max_peers)),
             links: Mutex::default(),
             handshake_slots: Semaphore::new(HANDSHAKE_SLOTS),
-            sync_turn: tokio::sync::Mutex::new(()),
+            syncing: Mutex::default(),
+            registrations: Semaphore::new(REGISTRATIONS_AT_ONCE),
             tasks: Mutex::new(JoinSet::new()),
             fetch: Mutex::default(),
             discovery: options.discovery,
@@ -327,6 +366,15 @@ impl Network {
         address: &str,
     ) -> Result<SyncReport, NetworkError> {
         let remote = self.acceptable(address)?;
+        let _registration = if self.lock_peers().contains(&remote) {
+            None
+        } else {
+            Some(
+                self.registrations
+                    .try_acquire()
+                    .map_err(|_| NetworkError::Busy)?,
+            )
+        };
         self.handshake(&remote).await?;
         let their_peers = self.client.register(&remote).await?;
         // Sync before adopting the remote or its peers: one that cannot serve the chain
@@ -392,10 +440,13 @@ impl Network {
         report
     }
 
-    /// Syncs with one peer, one sync at a time; drops the peer if it served invalid
-    /// blocks or belongs to another network.
+    /// Syncs with one peer; drops the peer if it served invalid blocks, stalled or belongs
+    /// to another network. A sync with a peer already being synced with returns at once:
+    /// the running one does the work.
     pub async fn sync_with(&self, peer: &PeerUrl) -> Result<SyncReport, SyncError> {
-        let _turn = self.sync_turn.lock().await;
+        let Some(_syncing) = Syncing::claim(&self.syncing, peer) else {
+            return Ok(SyncReport::default());
+        };
         let result = tokio::time::timeout(
             SYNC_DEADLINE,
             sync::sync_with(&self.node, &self.client, peer, self.genesis),
@@ -419,6 +470,7 @@ impl Network {
                 error @ (SyncError::InvalidBlock { .. }
                 | SyncError::OtherNetwork(_)
                 | SyncError::TooSlow { .. }
+                | SyncError::Stalled { .. }
                 | SyncError::Client(ClientError::Malformed { .. })),
             ) => {
                 tracing::warn!(%error, "disconnecting peer");

@@ -5,6 +5,8 @@
 //! checks as any other, and a peer that serves an invalid block is reported so the caller
 //! can disconnect it. A lighter chain is never downloaded at all.
 
+use std::time::{Duration, Instant};
+
 use crate::chain::BlockHash;
 use crate::node::{Node, NodeError};
 use crate::p2p::client::{ClientError, PeerClient};
@@ -13,6 +15,13 @@ use crate::wire::BlockJson;
 
 /// Blocks asked for per page.
 pub const PAGE: usize = 500;
+
+/// A page may take this long whatever its size...
+const PAGE_GRACE: Duration = Duration::from_secs(2);
+/// ...and beyond that must arrive at least this fast (bytes per second): a peer serving a
+/// heavier chain slower than this is stalling, not slow (a full 2 MiB page at this rate
+/// takes 32 s).
+const MIN_BYTES_PER_SEC: f64 = 64.0 * 1024.0;
 
 /// What a sync achieved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,6 +49,16 @@ pub enum SyncError {
     /// The peer's chain does not start from our genesis.
     #[error("peer {0} is on another network (no common genesis)")]
     OtherNetwork(PeerUrl),
+    /// A page came slower than any honest peer sends one: the peer trickles.
+    #[error("peer {peer} is stalling: a page of {bytes} bytes took {seconds:.1} s")]
+    Stalled {
+        /// The peer.
+        peer: PeerUrl,
+        /// The page's size.
+        bytes: usize,
+        /// How long it took.
+        seconds: f64,
+    },
     /// The sync outlasted its deadline: the peer trickles, or its chain never ends.
     #[error("sync with peer {peer} took longer than {deadline:?}")]
     TooSlow {
@@ -153,14 +172,25 @@ pub async fn sync_with(
     Ok(report)
 }
 
-/// A page of the peer's best chain starting exactly at `from`, with consecutive indexes:
-/// anything else is refused, so a peer cannot keep us fetching the same blocks forever.
+/// A page of the peer's best chain starting exactly at `from`, with consecutive indexes,
+/// at a rate no honest peer falls below: anything else is refused, so a peer cannot keep
+/// us fetching the same blocks forever, or a few bytes at a time.
 async fn fetch_page(
     client: &PeerClient,
     peer: &PeerUrl,
     from: u64,
 ) -> Result<Vec<BlockJson>, SyncError> {
-    let page = client.chain_page(peer, from, PAGE).await?.chain;
+    let started = Instant::now();
+    let (page, bytes) = client.chain_page(peer, from, PAGE).await?;
+    let took = started.elapsed();
+    if took > PAGE_GRACE && (bytes as f64) < MIN_BYTES_PER_SEC * took.as_secs_f64() {
+        return Err(SyncError::Stalled {
+            peer: peer.clone(),
+            bytes,
+            seconds: took.as_secs_f64(),
+        });
+    }
+    let page = page.chain;
     if page.is_empty() {
         return Err(SyncError::Inconsistent {
             peer: peer.clone(),

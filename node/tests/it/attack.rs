@@ -5,3 +5,4 @@ mod browsers;
 mod connections;
 mod peers;
 mod reads;
+mod sync;
