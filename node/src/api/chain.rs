@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::chain_json::ChainDocument;
 use super::error::{ApiError, ErrorBody, PathParam, QueryParams};
-use crate::chain::BlockHash;
+use crate::chain::{Block, BlockHash};
 use crate::node::Node;
 use crate::p2p::Network;
 use crate::wire::BlockJson;
@@ -164,42 +164,53 @@ pub struct TreeView {
 
 /// How many heights below the tip `/tree` shows by default.
 const DEFAULT_TREE_DEPTH: u64 = 50;
+/// Side blocks `/tree` shows per height, beside the best chain's.
+pub const TREE_SIDE_BLOCKS_PER_HEIGHT: usize = 8;
 
-/// Every known block (side branches included) from height `from` up, ordered by height
-/// then arrival; at most `MAX_PAGE` of them.
-/// Every known block from a height up, side branches included.
+/// Known blocks from a height up, side branches included: at each height the best chain's
+/// block, then at most 8 others; at most `MAX_PAGE` blocks in all.
 #[utoipa::path(get, path = "/tree", tag = "chain", params(TreeQuery),
     responses((status = 200, description = "Blocks by height", body = TreeView), (status = 400, description = "Malformed or invalid input", body = ErrorBody)))]
 pub async fn tree(
     State(node): State<Arc<Node>>,
     QueryParams(query): QueryParams<TreeQuery>,
 ) -> Json<TreeView> {
-    Json(node.with_chain(|chain| {
+    // Under the lock, only a page's handles are copied (`BlockTree::window` costs what it
+    // returns); text is made after.
+    let (tip, from, window) = node.with_chain(|chain| {
         let tree = chain.tree();
         let tip = tree.tip();
         let from = query
             .from
             .unwrap_or_else(|| tip.height().saturating_sub(DEFAULT_TREE_DEPTH));
-        let mut entries: Vec<_> = tree.entries().filter(|e| e.height() >= from).collect();
-        entries.sort_by_key(|entry| (entry.height(), entry.seq));
-        entries.truncate(MAX_PAGE);
-        TreeView {
-            tip: tip.hash().to_string(),
-            from,
-            blocks: entries
-                .into_iter()
-                .map(|entry| TreeBlock {
-                    hash: entry.hash().to_string(),
-                    index: entry.height(),
-                    previous_hash: entry.block.header().previous_hash.to_string(),
-                    timestamp: entry.block.header().timestamp,
-                    transactions: entry.block.transactions().len(),
-                    cumulative_work: entry.cumulative_work,
-                    in_best_chain: tree.is_best(&entry.hash()),
-                })
-                .collect(),
-        }
-    }))
+        let window: Vec<(Arc<Block>, u128, bool)> = tree
+            .window(from, MAX_PAGE, TREE_SIDE_BLOCKS_PER_HEIGHT)
+            .into_iter()
+            .map(|entry| {
+                let in_best_chain = tree
+                    .best_at(entry.height())
+                    .is_some_and(|best| best.hash() == entry.hash());
+                (entry.block.clone(), entry.cumulative_work, in_best_chain)
+            })
+            .collect();
+        (tip.hash(), from, window)
+    });
+    Json(TreeView {
+        tip: tip.to_string(),
+        from,
+        blocks: window
+            .into_iter()
+            .map(|(block, cumulative_work, in_best_chain)| TreeBlock {
+                hash: block.hash().to_string(),
+                index: block.header().index,
+                previous_hash: block.header().previous_hash.to_string(),
+                timestamp: block.header().timestamp,
+                transactions: block.transactions().len(),
+                cumulative_work,
+                in_best_chain,
+            })
+            .collect(),
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -151,6 +151,9 @@ impl InsertOutcome {
 pub struct BlockTree {
     params: ChainParams,
     entries: HashMap<BlockHash, Entry>,
+    /// Every entry's hash by height, in connection order: reads by height cost what they
+    /// return, not what the tree holds.
+    by_height: Vec<Vec<BlockHash>>,
     best_chain: Vec<BlockHash>,
     confirmed: HashMap<TxId, u64>,
     orphans: OrphanBuffer,
@@ -171,6 +174,7 @@ impl BlockTree {
         BlockTree {
             params,
             entries: HashMap::from([(hash, entry)]),
+            by_height: vec![vec![hash]],
             best_chain: vec![hash],
             confirmed: HashMap::new(),
             orphans: OrphanBuffer::default(),
@@ -281,6 +285,16 @@ impl BlockTree {
         self.next_seq += 1;
         if let Some(parent) = self.entries.get_mut(&parent_hash) {
             parent.children.push(hash);
+        }
+        // Validation ties the index to the parent's, so the height is at most one above
+        // every height seen so far.
+        let height = usize::try_from(block.header().index).unwrap_or(usize::MAX);
+        if self.by_height.len() <= height {
+            self.by_height
+                .resize_with(height.saturating_add(1), Vec::new);
+        }
+        if let Some(at_height) = self.by_height.get_mut(height) {
+            at_height.push(hash);
         }
         Ok(block)
     }
@@ -488,6 +502,29 @@ impl BlockTree {
         self.entries.values()
     }
 
+    /// The blocks from height `from` up, at most `max_blocks` of them: at each height the
+    /// best chain's block first, then at most `side_per_height` others in connection
+    /// order. Costs what it returns, so side blocks can neither crowd out the best chain
+    /// nor make the read expensive.
+    pub fn window(&self, from: u64, max_blocks: usize, side_per_height: usize) -> Vec<&Entry> {
+        let from = usize::try_from(from).unwrap_or(usize::MAX);
+        let mut window = Vec::new();
+        for (offset, hashes) in self.by_height.iter().skip(from).enumerate() {
+            let best = self.best_chain.get(from + offset);
+            let side = hashes
+                .iter()
+                .filter(|hash| Some(*hash) != best)
+                .take(side_per_height);
+            for hash in best.into_iter().chain(side) {
+                if window.len() == max_blocks {
+                    return window;
+                }
+                window.push(&self.entries[hash]);
+            }
+        }
+        window
+    }
+
     /// Checks every invariant in this module's documentation, describing the first one
     /// broken. It walks the whole tree and orphan buffer, so it is meant for tests and
     /// fuzzing, not for the node's hot path.
@@ -555,6 +592,35 @@ impl BlockTree {
         if child_links != self.entries.len() - 1 {
             return Err(format!(
                 "{child_links} child links for {} entries",
+                self.entries.len()
+            ));
+        }
+        self.check_height_index()
+    }
+
+    /// `by_height` lists every entry once, at its height, in connection order.
+    fn check_height_index(&self) -> Result<(), String> {
+        let mut listed = 0;
+        for (height, hashes) in self.by_height.iter().enumerate() {
+            let mut last_seq = None;
+            for hash in hashes {
+                let entry = self
+                    .entries
+                    .get(hash)
+                    .ok_or_else(|| format!("height index lists unknown {hash}"))?;
+                if usize::try_from(entry.height()).ok() != Some(height) {
+                    return Err(format!("height index lists {hash} at {height}"));
+                }
+                if last_seq.is_some_and(|seq| seq >= entry.seq) {
+                    return Err(format!("height {height} is not in connection order"));
+                }
+                last_seq = Some(entry.seq);
+                listed += 1;
+            }
+        }
+        if listed != self.entries.len() {
+            return Err(format!(
+                "height index lists {listed} of {} entries",
                 self.entries.len()
             ));
         }
@@ -894,6 +960,50 @@ mod tests {
             let child = timed_child(&tree.tip().block.clone(), 1, 2);
             tree.insert(child, NOW).expect("valid");
         }
+    }
+
+    #[test]
+    fn the_window_puts_the_best_chain_first_and_bounds_side_blocks_per_height() {
+        let p = params();
+        let mut tree = BlockTree::new(p.clone());
+        let genesis = tree.genesis().block.clone();
+        // Height 1 gets eleven rivals; the first connected is the best chain's.
+        let rivals: Vec<CheckedBlock> = (1..=11)
+            .map(|secs| timed_child(&genesis, secs, 0))
+            .collect();
+        let rival_hashes: Vec<BlockHash> =
+            rivals.iter().map(|rival| rival.block().hash()).collect();
+        for rival in rivals {
+            tree.insert(rival, NOW).expect("valid");
+        }
+        extend_every(&mut tree, 2, 1);
+        assert_eq!(tree.check_invariants(), Ok(()));
+        let heights_and_hashes = |window: Vec<&Entry>| -> Vec<(u64, BlockHash)> {
+            window
+                .iter()
+                .map(|entry| (entry.height(), entry.hash()))
+                .collect()
+        };
+        let best = |height: u64| tree.best_at(height).expect("best").hash();
+        assert_eq!(
+            heights_and_hashes(tree.window(0, 100, 2)),
+            vec![
+                (0, best(0)),
+                (1, rival_hashes[0]),
+                (1, rival_hashes[1]),
+                (1, rival_hashes[2]),
+                (2, best(2)),
+                (3, best(3)),
+            ]
+        );
+        assert_eq!(tree.window(0, 100, 100).len(), 14);
+        assert_eq!(tree.window(0, 3, 100).len(), 3, "bounded in all");
+        assert_eq!(
+            heights_and_hashes(tree.window(2, 100, 2)),
+            vec![(2, best(2)), (3, best(3))]
+        );
+        assert!(tree.window(4, 100, 2).is_empty());
+        assert!(tree.window(u64::MAX, 100, 2).is_empty());
     }
 
     #[test]

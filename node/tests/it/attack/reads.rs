@@ -69,3 +69,90 @@ async fn pending_tx_answers_at_most_a_page_and_pages_through_everything() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// Empty children of the block `parent` (JSON), each stamped `offset` seconds after it and
+/// mined at `difficulty`: the side blocks anyone can make for little work.
+pub fn side_children(parent: &Value, offsets: std::ops::Range<u64>, difficulty: u32) -> Vec<Value> {
+    use chainpost_node::chain::block::{BlockHeader, merkle_root};
+    use chainpost_node::chain::pow::meets_difficulty;
+    let parent_hash = parent["hash"]
+        .as_str()
+        .expect("hash")
+        .parse()
+        .expect("hex hash");
+    let parent_time = parent["timestamp"].as_u64().expect("timestamp");
+    let parent_index = parent["index"].as_u64().expect("index");
+    offsets
+        .map(|offset| {
+            let header = BlockHeader {
+                index: parent_index + 1,
+                previous_hash: parent_hash,
+                merkle_root: merkle_root(&[]),
+                timestamp: parent_time + offset,
+                difficulty,
+                nonce: 0,
+            };
+            let nonce = (0..)
+                .find(|&nonce| {
+                    meets_difficulty(&BlockHeader { nonce, ..header }.hash(), difficulty)
+                })
+                .expect("a nonce within reach");
+            let header = BlockHeader { nonce, ..header };
+            serde_json::json!({
+                "index": header.index,
+                "transactions": [],
+                "timestamp": header.timestamp,
+                "previous_hash": header.previous_hash.to_string(),
+                "merkle_root": header.merkle_root.to_string(),
+                "difficulty": difficulty,
+                "nonce": nonce,
+                "hash": header.hash().to_string(),
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn side_blocks_never_crowd_the_best_chain_out_of_the_tree_view() {
+    let node = TestNode::spawn(4).await;
+    for index in 0..3 {
+        node.post("alice", &format!("best {index}")).await;
+        node.mine().await;
+    }
+    let genesis = node.chain().await["chain"][0].clone();
+    for block in side_children(&genesis, 1..1_101, 4) {
+        let status = node.add_block(&block).await.status();
+        assert!(
+            status == StatusCode::CREATED || status.is_client_error(),
+            "a side block got {status}"
+        );
+    }
+    let tip = node.tip().await;
+    for path in ["/tree", "/tree?from=0"] {
+        let tree = node.get_json(path).await;
+        let blocks = tree["blocks"].as_array().expect("blocks");
+        assert!(
+            blocks.iter().any(|block| block["hash"] == tip.as_str()),
+            "{path} leaves out the best tip"
+        );
+        for height in 0..=3 {
+            let at_height: Vec<&Value> = blocks
+                .iter()
+                .filter(|block| block["index"] == height)
+                .collect();
+            assert_eq!(
+                at_height
+                    .iter()
+                    .filter(|block| block["in_best_chain"] == true)
+                    .count(),
+                1,
+                "{path}: the best chain's block at height {height}"
+            );
+            assert!(
+                at_height.len() <= 9,
+                "{path}: {} blocks at height {height}",
+                at_height.len()
+            );
+        }
+    }
+}
