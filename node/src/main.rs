@@ -4,13 +4,20 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use chainpost_node::chain::state::RestoreError;
 use chainpost_node::config::Config;
 use chainpost_node::startup::{Application, shutdown_signal};
+use chainpost_node::store::StoreError;
 
 // Many small, short-lived allocations per request from every runtime thread: mimalloc's
 // per-thread heaps serve them with less locking and fragmentation than glibc's arenas.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Exit code when the data directory's store is empty, truncated or corrupt (and was left
+/// as it is), so that a supervisor can tell "needs a person" from a failure worth retrying.
+/// Any other failure exits with 1; clap exits with 2 on bad flags.
+const EXIT_UNUSABLE_STORE: u8 = 3;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -20,8 +27,20 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
-            ExitCode::FAILURE
+            exit_code(&error)
         }
+    }
+}
+
+fn exit_code(error: &anyhow::Error) -> ExitCode {
+    let unusable_store = error.chain().any(|cause| {
+        matches!(cause.downcast_ref(), Some(StoreError::Corrupt(_)))
+            || cause.downcast_ref::<RestoreError>().is_some()
+    });
+    if unusable_store {
+        ExitCode::from(EXIT_UNUSABLE_STORE)
+    } else {
+        ExitCode::FAILURE
     }
 }
 

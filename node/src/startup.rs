@@ -71,8 +71,11 @@ impl Application {
                 .with_context(|| format!("cannot create data directory {}", dir.display()))?;
             let path = dir.join("chain.redb");
             tracing::info!(path = %path.display(), "opening the chain database");
-            // redb fsyncs on open; keep that off the runtime's threads.
-            tokio::task::spawn_blocking(move || Store::open(&path, genesis, max_pending)).await??
+            let shown = path.display().to_string();
+            // redb verifies and fsyncs on open; keep that off the runtime's threads.
+            tokio::task::spawn_blocking(move || Store::open(&path, genesis, max_pending))
+                .await?
+                .with_context(|| format!("cannot open the chain database {shown}"))?
         };
         let limits = MempoolLimits::for_count(max_pending);
         let recorded_tip = loaded.best_tip;
@@ -80,7 +83,8 @@ impl Application {
         let chain = tokio::task::spawn_blocking(move || {
             ChainState::restore(params, limits, loaded.blocks, loaded.mempool)
         })
-        .await??;
+        .await?
+        .context("the stored chain does not hold together")?;
         let tip = chain.tree().tip().hash();
         if recorded_tip.is_some_and(|recorded| recorded != tip) {
             tracing::warn!(?recorded_tip, %tip, "recorded best tip differs from the rebuilt one; using the rebuilt one");

@@ -14,11 +14,19 @@
 //! one fsync. A batch's future resolves only once its transaction is durably committed;
 //! that is what lets the API answer 201. Batches commit in the order they were queued.
 //!
+//! **Opening.** Only a missing file makes a fresh store; it is built under a temporary name
+//! and renamed into place, so a crash while creating it leaves no half-made `chain.redb`.
+//! An existing file is opened with redb's integrity check (every page of the committed
+//! trees against its checksum) and never initialised: one that is empty, truncated or
+//! corrupt is refused with [`StoreError::Corrupt`] and left as it is. Opening and reading
+//! run on a thread of their own, so that should redb panic on a file it cannot parse, the
+//! panic becomes that refusal too.
+//!
 //! **Boundary:** the store persists what the chain state already decided; it validates
 //! nothing and is read only at start-up.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
 
@@ -54,8 +62,11 @@ pub enum StoreError {
     /// The database reported an error.
     #[error("database error: {0}")]
     Database(String),
-    /// Stored data does not decode.
-    #[error("stored data is corrupt: {0}")]
+    /// The file exists but is not a usable store: empty, truncated, corrupt, or holding
+    /// data that does not decode. It is left untouched.
+    #[error(
+        "it is empty, truncated or corrupt ({0}); it was left as it is: restore a backup, or move it away to start a fresh chain"
+    )]
     Corrupt(String),
     /// The data directory belongs to another network.
     #[error(
@@ -74,6 +85,25 @@ pub enum StoreError {
 
 fn db_error(error: impl Into<redb::Error>) -> StoreError {
     StoreError::Database(error.into().to_string())
+}
+
+/// What opening an existing file says: what the file is at fault for is corruption;
+/// the rest (permissions, a lock held by another process, I/O) is the environment's.
+fn open_error(error: redb::DatabaseError) -> StoreError {
+    use redb::{DatabaseError, StorageError};
+    match error {
+        DatabaseError::Storage(StorageError::Corrupted(reason)) => StoreError::Corrupt(reason),
+        DatabaseError::Storage(StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            StoreError::Corrupt(io.to_string())
+        }
+        DatabaseError::UpgradeRequired(version) => StoreError::Corrupt(format!(
+            "the file claims redb file format {version}, which this node cannot read"
+        )),
+        DatabaseError::RepairAborted => StoreError::Corrupt("redb could not repair it".into()),
+        other => db_error(other),
+    }
 }
 
 /// One atomic set of changes.
@@ -147,20 +177,32 @@ impl Drop for Writer {
 }
 
 impl Store {
-    /// Opens (or creates) the database at `path`, checks it belongs to the network whose
-    /// genesis is `genesis`, and reads everything back. `max_pending` is the mempool's
-    /// bound; the writer's index of pending posts is sized for it up front, because
-    /// growing a large index in the middle of a commit stalls every waiting writer.
+    /// Opens the database at `path` (creating it only if there is no file), checks it
+    /// belongs to the network whose genesis is `genesis`, and reads everything back. A file
+    /// that is empty, truncated or corrupt is refused, untouched. `max_pending` is the
+    /// mempool's bound; the writer's index of pending posts is sized for it up front,
+    /// because growing a large index in the middle of a commit stalls every waiting writer.
     pub fn open(
         path: &Path,
         genesis: BlockHash,
         max_pending: usize,
     ) -> Result<(Store, Loaded), StoreError> {
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(db_error)?;
-        Self::start(db, genesis, max_pending)
+        let (db, loaded, pending) = without_panics("reading the store", || {
+            let db = match std::fs::metadata(path) {
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    create_database(path, genesis)?
+                }
+                Err(error) => return Err(StoreError::Database(error.to_string())),
+                Ok(file) if file.len() == 0 => {
+                    return Err(StoreError::Corrupt("the file is empty".into()));
+                }
+                Ok(_) => open_database(path)?,
+            };
+            check_network(&db, genesis)?;
+            let (loaded, pending) = load(&db, max_pending)?;
+            Ok((db, loaded, pending))
+        })?;
+        Self::start(db, loaded, pending)
     }
 
     /// A store that keeps everything in memory, for throwaway nodes and tests.
@@ -171,16 +213,16 @@ impl Store {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(db_error)?;
-        Self::start(db, genesis, max_pending)
+        check_network(&db, genesis)?;
+        let (loaded, pending) = load(&db, max_pending)?;
+        Self::start(db, loaded, pending)
     }
 
     fn start(
         db: Database,
-        genesis: BlockHash,
-        max_pending: usize,
+        loaded: Loaded,
+        pending: PendingIndex,
     ) -> Result<(Store, Loaded), StoreError> {
-        check_network(&db, genesis)?;
-        let (loaded, pending) = load(&db, max_pending)?;
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -224,6 +266,72 @@ impl Store {
     pub fn barrier(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
         self.write(Batch::default())
     }
+}
+
+/// Runs `work` on a thread of its own and turns a panic there into [`StoreError::Corrupt`]:
+/// redb trusts the file it reads, and one it cannot parse may make it panic.
+fn without_panics<T: Send>(
+    what: &str,
+    work: impl FnOnce() -> Result<T, StoreError> + Send,
+) -> Result<T, StoreError> {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("store-open".into())
+            .spawn_scoped(scope, work)
+            .map_err(|error| StoreError::Database(error.to_string()))?;
+        worker.join().unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(StoreError::Corrupt(format!("{what} failed: {message}")))
+        })
+    })
+}
+
+fn builder() -> redb::Builder {
+    let mut builder = Database::builder();
+    builder
+        .set_cache_size(CACHE_BYTES)
+        .set_check_integrity_on_open(true);
+    builder
+}
+
+/// Opens an existing store, never initialising it: redb verifies the checksum of every
+/// page of the committed trees first. A cleanly closed file (its last commit two-phase)
+/// with a bad page is refused rather than rolled back; after a crash, redb's recovery
+/// falls back to the previous commit if the last one is torn, as crash recovery should.
+fn open_database(path: &Path) -> Result<Database, StoreError> {
+    builder().open(path).map_err(open_error)
+}
+
+/// Creates a fresh store at `path`: initialised under a temporary name, then renamed into
+/// place, so that `path` never names a half-made file.
+fn create_database(path: &Path, genesis: BlockHash) -> Result<Database, StoreError> {
+    let io_error = |error: std::io::Error| StoreError::Database(error.to_string());
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".new");
+    let temporary = PathBuf::from(temporary);
+    match std::fs::remove_file(&temporary) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(io_error(error)),
+        _ => {}
+    }
+    let db = builder().create(&temporary).map_err(db_error)?;
+    check_network(&db, genesis)?;
+    std::fs::rename(&temporary, path).map_err(io_error)?;
+    if let Some(dir) = path.parent() {
+        // The rename is durable only once the directory is.
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io_error)?;
+    }
+    Ok(db)
 }
 
 fn check_network(db: &Database, genesis: BlockHash) -> Result<(), StoreError> {
@@ -388,7 +496,7 @@ fn commit(db: &Database, jobs: &[Job], pending: &mut PendingIndex) -> Result<(),
             }
             for (seq, block) in &batch.blocks {
                 let json = serde_json::to_vec(&BlockJson::from_block(block))
-                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                    .map_err(|error| StoreError::Database(error.to_string()))?;
                 blocks
                     .insert(*block.hash().as_bytes(), json.as_slice())
                     .map_err(db_error)?;
@@ -408,7 +516,7 @@ fn commit(db: &Database, jobs: &[Job], pending: &mut PendingIndex) -> Result<(),
             }
             for tx in &batch.mempool_added {
                 let json = serde_json::to_vec(&TransactionJson::from_transaction(tx))
-                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                    .map_err(|error| StoreError::Database(error.to_string()))?;
                 mempool
                     .insert(next_arrival, json.as_slice())
                     .map_err(db_error)?;
@@ -514,6 +622,35 @@ mod tests {
         let pending: Vec<_> = loaded.mempool.iter().map(|tx| tx.id()).collect();
         assert_eq!(pending, vec![y.id()]);
         assert_eq!(loaded.peers, vec!["http://127.0.0.1:9".to_owned()]);
+    }
+
+    #[test]
+    fn an_empty_file_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("chain.redb");
+        std::fs::write(&path, b"").expect("empty file");
+        let genesis = params().genesis().hash();
+        assert!(matches!(
+            Store::open(&path, genesis, TEST_MAX_PENDING),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert_eq!(std::fs::metadata(&path).expect("still there").len(), 0);
+    }
+
+    #[test]
+    fn a_fresh_store_is_renamed_into_place_once_made() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("chain.redb");
+        // What a crash while creating one would leave.
+        std::fs::write(dir.path().join("chain.redb.new"), b"half made").expect("leftover");
+        let genesis = params().genesis().hash();
+        drop(Store::open(&path, genesis, TEST_MAX_PENDING).expect("creates"));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|entry| entry.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("chain.redb")]);
+        Store::open(&path, genesis, TEST_MAX_PENDING).expect("reopens");
     }
 
     #[tokio::test]

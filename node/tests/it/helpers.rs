@@ -303,6 +303,52 @@ impl ChildNode {
         Ok((node, seen))
     }
 
+    /// Starts the binary on a free port with its data in `data_dir`, stderr captured too,
+    /// and reports whether it came up or exited first.
+    pub fn start_or_exit(data_dir: &Path, difficulty: u32) -> Started {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_node"))
+            .args(["--port", "0", "--difficulty", &difficulty.to_string()])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        // Read on its own thread, so a long backtrace never blocks the child on a full pipe.
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        let mut lines = BufReader::new(stdout).lines();
+        let mut log = Vec::new();
+        while let Some(Ok(line)) = lines.next() {
+            let address = line.split("listening on http://").nth(1).map(|rest| {
+                rest.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':'))
+                    .collect::<String>()
+            });
+            log.push(line);
+            if let Some(address) = address {
+                std::thread::spawn(move || for _ in lines {});
+                let node = ChildNode {
+                    api: Api::new(format!("http://{address}")),
+                    child,
+                };
+                return Started::Listening(node);
+            }
+        }
+        let status = child.wait().expect("child reaped");
+        Started::Exited {
+            status,
+            log,
+            stderr: stderr.join().expect("stderr reader"),
+        }
+    }
+
     /// The port the node listens on.
     pub fn port(&self) -> u16 {
         self.api
@@ -333,6 +379,19 @@ impl ChildNode {
         assert!(status.success());
         self.child.wait().expect("child exits")
     }
+}
+
+/// How [`ChildNode::start_or_exit`] ended.
+pub enum Started {
+    /// The node listens.
+    Listening(ChildNode),
+    /// The node exited before listening.
+    Exited {
+        status: std::process::ExitStatus,
+        /// What it logged (stdout).
+        log: Vec<String>,
+        stderr: String,
+    },
 }
 
 impl Drop for ChildNode {

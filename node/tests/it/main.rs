@@ -3,6 +3,7 @@
 mod attack;
 mod bad_input;
 mod blocks;
+mod corrupt_store;
 mod docs;
 mod helpers;
 mod mining;
