@@ -6,6 +6,10 @@
 //!   decide, queue the store batch, unlock, then await durability. Queuing under the lock
 //!   makes the store commit batches in the order the state changed.
 //! - A caller is told "accepted" only after the store has made the change durable.
+//! - What the store could not commit does not stay in memory: on a failed commit the state
+//!   is rolled back to what the store holds, under the lock, before the store takes
+//!   writes again; until that failure is answered, reads may show its changes, as they
+//!   may show any commit in flight.
 //! - Signature checks and proof of work run on blocking threads, never on the runtime.
 
 use std::collections::HashSet;
@@ -13,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::chain::state::{BlockAccepted, CheckedTransaction, SubmitTxError};
+use crate::chain::state::{BlockAccepted, CheckedTransaction, RestoreError, SubmitTxError};
 use crate::chain::tree::CheckedBlock;
 use indexmap::IndexMap;
 use tokio::sync::{Notify, mpsc};
@@ -25,7 +29,7 @@ use crate::chain::{
 };
 use crate::metrics::Metrics;
 use crate::miner::{self, MiningOptions};
-use crate::store::{Batch, Store, StoreError};
+use crate::store::{Batch, CommitFailure, Store, StoreError};
 
 /// Why the node could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -36,12 +40,9 @@ pub enum NodeError {
     /// The block was refused.
     #[error(transparent)]
     Block(#[from] BlockError),
-    /// The change could not be made durable.
+    /// The change could not be made durable, and was undone.
     #[error(transparent)]
     Storage(#[from] StoreError),
-    /// An earlier commit failed; the node takes no writes until it restarts.
-    #[error("storage failed earlier; restart the node")]
-    StorageFailed,
     /// The node is shutting down and takes no new work.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -98,6 +99,8 @@ pub struct Node {
     /// Woken when posts become pending, for continuous mining.
     pending: Notify,
     metrics: Arc<Metrics>,
+    /// The last store failure rolled back; locked only under the chain lock.
+    rolled_back: Mutex<CommitFailure>,
 }
 
 /// Where a block or post came from: the sending peer's URL, when a peer says so.
@@ -145,7 +148,6 @@ struct Signals {
     tip_generation: AtomicU64,
     mining: AtomicBool,
     shutting_down: AtomicBool,
-    store_failed: AtomicBool,
 }
 
 impl Signals {
@@ -170,6 +172,7 @@ impl Node {
             events,
             pending: Notify::new(),
             metrics: Arc::default(),
+            rolled_back: Mutex::default(),
             mining_turn: tokio::sync::Mutex::new(()),
             signals: Arc::default(),
             mining: MiningOptions {
@@ -336,22 +339,65 @@ impl Node {
         (known, rest.collect())
     }
 
-    /// Refuses new writes once a commit has failed: memory may be ahead of disk, and only
-    /// a restart (which reloads from disk) makes them agree again.
     fn writable(&self) -> Result<(), NodeError> {
-        if self.signals.store_failed.load(Ordering::Relaxed) {
-            return Err(NodeError::StorageFailed);
-        }
         if self.signals.shutting_down.load(Ordering::Relaxed) {
             return Err(NodeError::ShuttingDown);
         }
         Ok(())
     }
 
-    fn storage_failed(&self, error: StoreError) -> NodeError {
-        tracing::error!(%error, "a commit failed; refusing writes until the node restarts");
-        self.signals.store_failed.store(true, Ordering::Relaxed);
+    /// Handles an error of a store write: after a failed commit, rolls memory back to what
+    /// the store holds and lets it write again. Returns the error to report.
+    pub fn storage_failed(&self, error: StoreError) -> NodeError {
+        if let StoreError::NotCommitted { failure, .. } = &error {
+            self.roll_back_to_store(*failure);
+        }
         NodeError::Storage(error)
+    }
+
+    /// Undoes every change the store refused after `failure`, once however many callers
+    /// report it. The store commits nothing until `resume`, so what it holds stands still;
+    /// resuming under the lock means every later batch was decided on the rolled-back state.
+    fn roll_back_to_store(&self, failure: CommitFailure) {
+        let mut chain = self.lock_chain();
+        let mut rolled_back = self
+            .rolled_back
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *rolled_back >= failure {
+            return;
+        }
+        let old_tip = chain.tree().tip().hash();
+        let rewound = self.store.with_committed(|disk| {
+            let (blocks, pending) = (chain.tree().last_seq(), chain.mempool().len());
+            if blocks == disk.last_block_seq() {
+                // Only admissions failed: they are the newest pending posts.
+                chain.forget_newest_pending(|id| !disk.is_pending(id));
+            }
+            if chain.tree().last_seq() != disk.last_block_seq()
+                || chain.mempool().len() != disk.pending_count()
+            {
+                // Blocks failed: replay the stored ones (the costly case, under the lock).
+                *chain = chain.rewound(disk.last_block_seq(), &disk.pending_in_arrival_order())?;
+            }
+            tracing::warn!(
+                blocks_undone = blocks.saturating_sub(chain.tree().last_seq()),
+                pending_before = pending,
+                pending_now = chain.mempool().len(),
+                "rolled back what the store could not commit"
+            );
+            Ok::<_, RestoreError>(())
+        });
+        *rolled_back = failure;
+        if let Err(error) = rewound {
+            // Memory may hold what the disk lacks: better refuse every write than build on it.
+            tracing::error!(%error, "cannot roll back to what the store holds; writes stay refused until the node restarts");
+            return;
+        }
+        if chain.tree().tip().hash() != old_tip {
+            self.signals.tip_generation.fetch_add(1, Ordering::Relaxed);
+        }
+        self.store.resume(failure);
     }
 
     async fn accept_checked_blocks(
@@ -656,6 +702,96 @@ mod tests {
             empty_blocks: false,
         };
         Arc::new(Node::new(chain, store, mining, None))
+    }
+
+    /// Memory that refuses every write once `full` is set, as a full disk does.
+    #[derive(Debug)]
+    struct FillableMemory {
+        memory: redb::backends::InMemoryBackend,
+        full: Arc<AtomicBool>,
+    }
+
+    impl FillableMemory {
+        fn refuse_if_full(&self) -> Result<(), std::io::Error> {
+            if self.full.load(Ordering::Relaxed) {
+                return Err(std::io::ErrorKind::StorageFull.into());
+            }
+            Ok(())
+        }
+    }
+
+    impl redb::StorageBackend for FillableMemory {
+        fn len(&self) -> Result<u64, std::io::Error> {
+            self.memory.len()
+        }
+
+        fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+            self.memory.read(offset, out)
+        }
+
+        fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+            self.refuse_if_full()?;
+            self.memory.set_len(len)
+        }
+
+        fn sync_data(&self) -> Result<(), std::io::Error> {
+            self.memory.sync_data()
+        }
+
+        fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+            self.refuse_if_full()?;
+            self.memory.write(offset, data)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_block_whose_commit_fails_is_undone_and_its_posts_are_pending_again() {
+        let params = ChainParams::new(0, false).expect("valid");
+        let genesis = params.genesis();
+        let limits = MempoolLimits::default();
+        let full = Arc::new(AtomicBool::new(false));
+        let memory = FillableMemory {
+            memory: redb::backends::InMemoryBackend::new(),
+            full: full.clone(),
+        };
+        let (store, _) =
+            Store::on_backend(memory, genesis.hash(), limits.max_count).expect("store");
+        let mining = MiningOptions {
+            threads: 1,
+            hash_rate: None,
+            empty_blocks: false,
+        };
+        let node = Node::new(ChainState::new(params.clone(), limits), store, mining, None);
+        let post = unsigned("alice", "confirmed, then not", unix_now() as f64);
+        let post = node.submit_transaction(post, None).await.expect("admitted");
+
+        full.store(true, Ordering::Relaxed);
+        let block = unmined_child(&genesis, vec![post.clone()], &params);
+        let (accepted, error) = node
+            .accept_checked_blocks(vec![CheckedBlock::assume_checked(block)], None)
+            .await;
+        assert!(
+            matches!(
+                error,
+                Some(NodeError::Storage(StoreError::NotCommitted { .. }))
+            ),
+            "{error:?}"
+        );
+        assert!(accepted.is_empty());
+        node.with_chain(|chain| {
+            assert_eq!(chain.tree().tip().hash(), genesis.hash());
+            assert_eq!(chain.tree().len(), 1);
+            let pending: Vec<_> = chain.mempool().iter().map(|tx| tx.id()).collect();
+            assert_eq!(pending, vec![post.id()]);
+        });
+
+        // This store cannot be reopened, so every later write fails, and is undone too.
+        let refused = unsigned("alice", "refused", unix_now() as f64);
+        assert!(matches!(
+            node.submit_transaction(refused, None).await,
+            Err(NodeError::Storage(_))
+        ));
+        node.with_chain(|chain| assert_eq!(chain.mempool().len(), 1));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

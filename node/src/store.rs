@@ -22,13 +22,25 @@
 //! run on a thread of their own, so that should redb panic on a file it cannot parse, the
 //! panic becomes that refusal too.
 //!
+//! **Failure.** When a commit fails (a full disk, say), the writer closes the database
+//! (redb refuses every operation after an I/O error until it is reopened) and answers that
+//! batch, and every batch queued after it, with the same [`StoreError::NotCommitted`]:
+//! they were decided on changes that are not on disk. It goes on refusing until the owner
+//! of the state has rolled its memory back to what is on disk ([`Store::with_committed`])
+//! and called [`Store::resume`]; the next batch then reopens the database, so writes come
+//! back as soon as the disk takes them again.
+//!
+//! **Invariant:** the `block_order` keys are `1..=n`, the connection numbers of the tree
+//! the node rebuilds from them: batches commit in the order their blocks connected, and
+//! after a failure nothing commits until memory is rolled back to the last stored block.
+//!
 //! **Boundary:** the store persists what the chain state already decided; it validates
-//! nothing and is read only at start-up.
+//! nothing but its own encoding and is read only at start-up.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
@@ -81,7 +93,22 @@ pub enum StoreError {
     /// The writer thread is gone (the node is shutting down).
     #[error("the store is closed")]
     Closed,
+    /// Nothing of the batch was written: commit `failure` failed, this batch's own or an
+    /// earlier one whose changes it may build on. The store takes no batch until
+    /// [`Store::resume`] is called for `failure`.
+    #[error("nothing was written: {reason}")]
+    NotCommitted {
+        /// The failed commit.
+        failure: CommitFailure,
+        /// Why it failed.
+        reason: String,
+    },
 }
+
+/// Names one failed commit, so that the node rolls back once for it however many batches
+/// it refused. Later failures have larger numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct CommitFailure(u64);
 
 fn db_error(error: impl Into<redb::Error>) -> StoreError {
     StoreError::Database(error.into().to_string())
@@ -148,9 +175,49 @@ pub struct Loaded {
     pub peers: Vec<String>,
 }
 
+/// What the last successful commit left on disk, as far as rolling back to it needs: the
+/// writer's index of pending posts (which arrival number holds each) and the connection
+/// number of the last stored block.
+#[derive(Debug)]
+pub struct Committed {
+    arrivals: HashMap<TxId, u64>,
+    next_arrival: u64,
+    last_block_seq: u64,
+}
+
+impl Committed {
+    /// The connection number of the last stored block (0: none but genesis).
+    pub fn last_block_seq(&self) -> u64 {
+        self.last_block_seq
+    }
+
+    /// Whether the post is pending on disk.
+    pub fn is_pending(&self, id: &TxId) -> bool {
+        self.arrivals.contains_key(id)
+    }
+
+    /// How many posts are pending on disk.
+    pub fn pending_count(&self) -> usize {
+        self.arrivals.len()
+    }
+
+    /// The posts pending on disk, in arrival order.
+    pub fn pending_in_arrival_order(&self) -> Vec<TxId> {
+        let mut pending: Vec<_> = self.arrivals.iter().map(|(id, at)| (*at, *id)).collect();
+        pending.sort_unstable_by_key(|(at, _)| *at);
+        pending.into_iter().map(|(_, id)| id).collect()
+    }
+}
+
 struct Job {
     batch: Batch,
     done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+enum Message {
+    Write(Job),
+    /// Memory no longer holds anything that failure refused: writing may start again.
+    Resume(CommitFailure),
 }
 
 /// Handle to the database and its writer thread. Cheap to clone; when the last clone is
@@ -161,15 +228,16 @@ pub struct Store {
 }
 
 struct Writer {
-    jobs: Option<mpsc::Sender<Job>>,
+    messages: Option<mpsc::Sender<Message>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    committed: Arc<Mutex<Committed>>,
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
         // Closing the queue lets the thread drain it and exit; joining releases the
         // database file before anyone reopens it.
-        self.jobs.take();
+        self.messages.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -187,7 +255,7 @@ impl Store {
         genesis: BlockHash,
         max_pending: usize,
     ) -> Result<(Store, Loaded), StoreError> {
-        let (db, loaded, pending) = without_panics("reading the store", || {
+        let (db, loaded, committed) = without_panics("reading the store", || {
             let db = match std::fs::metadata(path) {
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                     create_database(path, genesis)?
@@ -199,10 +267,10 @@ impl Store {
                 Ok(_) => open_database(path)?,
             };
             check_network(&db, genesis)?;
-            let (loaded, pending) = load(&db, max_pending)?;
-            Ok((db, loaded, pending))
+            let (loaded, committed) = load(&db, max_pending)?;
+            Ok((db, loaded, committed))
         })?;
-        Self::start(db, loaded, pending)
+        Self::start(db, Some(path.to_owned()), loaded, committed)
     }
 
     /// A store that keeps everything in memory, for throwaway nodes and tests.
@@ -210,27 +278,47 @@ impl Store {
         genesis: BlockHash,
         max_pending: usize,
     ) -> Result<(Store, Loaded), StoreError> {
+        Self::on_backend(redb::backends::InMemoryBackend::new(), genesis, max_pending)
+    }
+
+    /// A fresh store on `backend`. After a failed commit it cannot be reopened, so it
+    /// takes no more writes.
+    pub(crate) fn on_backend(
+        backend: impl redb::StorageBackend,
+        genesis: BlockHash,
+        max_pending: usize,
+    ) -> Result<(Store, Loaded), StoreError> {
         let db = Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .create_with_backend(backend)
             .map_err(db_error)?;
         check_network(&db, genesis)?;
-        let (loaded, pending) = load(&db, max_pending)?;
-        Self::start(db, loaded, pending)
+        let (loaded, committed) = load(&db, max_pending)?;
+        Self::start(db, None, loaded, committed)
     }
 
     fn start(
         db: Database,
+        reopen: Option<PathBuf>,
         loaded: Loaded,
-        pending: PendingIndex,
+        committed: Committed,
     ) -> Result<(Store, Loaded), StoreError> {
-        let (jobs, queue) = mpsc::channel();
+        let committed = Arc::new(Mutex::new(committed));
+        let (messages, queue) = mpsc::channel();
+        let writer_thread = WriterThread {
+            disk: Disk::Open(db),
+            reopen,
+            committed: committed.clone(),
+            failures: 0,
+            failing: false,
+        };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run_writer(db, queue, pending))
+            .spawn(move || writer_thread.run(queue))
             .map_err(|error| StoreError::Database(error.to_string()))?;
         let writer = Writer {
-            jobs: Some(jobs),
+            messages: Some(messages),
             thread: Some(thread),
+            committed,
         };
         Ok((
             Store {
@@ -248,11 +336,7 @@ impl Store {
         batch: Batch,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
         let (done, committed) = tokio::sync::oneshot::channel();
-        let queued = self
-            .writer
-            .jobs
-            .as_ref()
-            .is_some_and(|jobs| jobs.send(Job { batch, done }).is_ok());
+        let queued = self.send(Message::Write(Job { batch, done }));
         async move {
             if !queued {
                 return Err(StoreError::Closed);
@@ -265,6 +349,33 @@ impl Store {
     /// so a barrier costs no commit of its own.
     pub fn barrier(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
         self.write(Batch::default())
+    }
+
+    /// Runs `read` on what the last successful commit left on disk. Meant for rolling back
+    /// after a [`StoreError::NotCommitted`], while the writer commits nothing.
+    pub fn with_committed<R>(&self, read: impl FnOnce(&Committed) -> R) -> R {
+        read(
+            &self
+                .writer
+                .committed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Says that memory holds nothing of what `failure` refused any more, so writing may
+    /// start again (reopening the database first). Queue it under the lock that decides
+    /// batches, so every batch after it was decided on the rolled-back state.
+    pub fn resume(&self, failure: CommitFailure) {
+        // A closed queue means shutdown: nothing is left to resume.
+        let _ = self.send(Message::Resume(failure));
+    }
+
+    fn send(&self, message: Message) -> bool {
+        self.writer
+            .messages
+            .as_ref()
+            .is_some_and(|messages| messages.send(message).is_ok())
     }
 }
 
@@ -393,32 +504,41 @@ fn migrate_pending_by_id(
     Ok(())
 }
 
-fn load(db: &Database, max_pending: usize) -> Result<(Loaded, PendingIndex), StoreError> {
+fn load(db: &Database, max_pending: usize) -> Result<(Loaded, Committed), StoreError> {
     let txn = db.begin_read().map_err(db_error)?;
     let blocks_table = txn.open_table(BLOCKS).map_err(db_error)?;
     let order = txn.open_table(BLOCK_ORDER).map_err(db_error)?;
     let mut blocks = Vec::new();
+    let mut last_block_seq = 0;
     for row in order.iter().map_err(db_error)? {
-        let (_, hash) = row.map_err(db_error)?;
+        let (seq, hash) = row.map_err(db_error)?;
         let hash = hash.value();
         let bytes = blocks_table
             .get(hash)
             .map_err(db_error)?
             .ok_or_else(|| StoreError::Corrupt(format!("block {} is missing", Hash256(hash))))?;
         blocks.push(decode_block(bytes.value())?);
+        last_block_seq = seq.value();
+    }
+    if last_block_seq != blocks.len() as u64 {
+        return Err(StoreError::Corrupt(format!(
+            "{} blocks are stored, but the last is number {last_block_seq}",
+            blocks.len()
+        )));
     }
 
     let mempool_table = txn.open_table(MEMPOOL).map_err(db_error)?;
     let mut mempool = Vec::new();
-    let mut pending = PendingIndex {
+    let mut committed = Committed {
         arrivals: HashMap::with_capacity(max_pending),
         next_arrival: 0,
+        last_block_seq,
     };
     for row in mempool_table.iter().map_err(db_error)? {
         let (arrival, bytes) = row.map_err(db_error)?;
         let tx = decode_transaction(bytes.value())?;
-        pending.arrivals.insert(tx.id(), arrival.value());
-        pending.next_arrival = arrival.value() + 1;
+        committed.arrivals.insert(tx.id(), arrival.value());
+        committed.next_arrival = arrival.value() + 1;
         mempool.push(tx);
     }
 
@@ -440,46 +560,163 @@ fn load(db: &Database, max_pending: usize) -> Result<(Loaded, PendingIndex), Sto
         best_tip,
         peers,
     };
-    Ok((loaded, pending))
+    Ok((loaded, committed))
 }
 
-/// The writer's view of the pending table: which arrival number holds each post.
-#[derive(Debug)]
-struct PendingIndex {
-    arrivals: HashMap<TxId, u64>,
-    next_arrival: u64,
+/// Whether a reopened database holds what the writer believes it committed: the same
+/// pending arrival numbers and the same last block. It may not, if a commit that reported
+/// failure reached the disk after all (an fsync error after the header was written).
+fn holds_what_was_committed(db: &Database, committed: &Committed) -> Result<bool, StoreError> {
+    let txn = db.begin_read().map_err(db_error)?;
+    let order = txn.open_table(BLOCK_ORDER).map_err(db_error)?;
+    let last_block_seq = match order.last().map_err(db_error)? {
+        Some((seq, _)) => seq.value(),
+        None => 0,
+    };
+    let mempool = txn.open_table(MEMPOOL).map_err(db_error)?;
+    let mut arrivals = Vec::with_capacity(committed.arrivals.len());
+    for row in mempool.iter().map_err(db_error)? {
+        arrivals.push(row.map_err(db_error)?.0.value());
+    }
+    let mut expected: Vec<u64> = committed.arrivals.values().copied().collect();
+    expected.sort_unstable();
+    Ok(last_block_seq == committed.last_block_seq && arrivals == expected)
 }
 
-fn run_writer(db: Database, queue: mpsc::Receiver<Job>, mut pending: PendingIndex) {
-    while let Ok(first) = queue.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCHES_PER_COMMIT {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+/// The writer thread's database.
+enum Disk {
+    /// Open and taking commits.
+    Open(Database),
+    /// A commit failed; every batch is refused until the node resumes writing.
+    Failed {
+        failure: CommitFailure,
+        reason: String,
+    },
+    /// Memory was rolled back after a failure; the next batch reopens the database.
+    Closed,
+}
+
+struct WriterThread {
+    disk: Disk,
+    /// Where to reopen the database after a failure (none for an in-memory store).
+    reopen: Option<PathBuf>,
+    committed: Arc<Mutex<Committed>>,
+    failures: u64,
+    /// Whether the last commit attempted failed.
+    failing: bool,
+}
+
+impl WriterThread {
+    fn run(mut self, queue: mpsc::Receiver<Message>) {
+        while let Ok(message) = queue.recv() {
+            let first = match message {
+                Message::Resume(failure) => {
+                    self.resume(failure);
+                    continue;
+                }
+                Message::Write(job) => job,
+            };
+            if let Disk::Failed { failure, reason } = &self.disk {
+                // Decided on changes that are being rolled back.
+                let _ = first.done.send(Err(StoreError::NotCommitted {
+                    failure: *failure,
+                    reason: reason.clone(),
+                }));
+                continue;
+            }
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCHES_PER_COMMIT {
+                match queue.try_recv() {
+                    Ok(Message::Write(job)) => jobs.push(job),
+                    // Only a failure is resumed, and none is pending here.
+                    Ok(Message::Resume(failure)) => self.resume(failure),
+                    Err(_) => break,
+                }
+            }
+            let result = if jobs.iter().all(|job| job.batch.is_empty()) {
+                // Only barriers: everything queued before them is already committed, or
+                // was refused and rolled back.
+                Ok(())
+            } else {
+                self.commit(&jobs)
+            };
+            for job in jobs {
+                // A caller that went away no longer needs the answer.
+                let _ = job.done.send(result.clone());
             }
         }
-        let result = if jobs.iter().all(|job| job.batch.is_empty()) {
-            // Only barriers: everything queued before them is already committed.
-            Ok(())
-        } else {
-            commit(&db, &jobs, &mut pending)
-        };
-        if let Err(error) = &result {
-            tracing::error!(%error, batches = jobs.len(), "commit failed");
+    }
+
+    fn resume(&mut self, failure: CommitFailure) {
+        if matches!(&self.disk, Disk::Failed { failure: failed, .. } if *failed == failure) {
+            self.disk = Disk::Closed;
         }
-        for job in jobs {
-            // A caller that went away no longer needs the answer.
-            let _ = job.done.send(result.clone());
+    }
+
+    fn commit(&mut self, jobs: &[Job]) -> Result<(), StoreError> {
+        let mut committed = self
+            .committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let written = reopen_if_closed(&mut self.disk, self.reopen.as_deref(), &committed)
+            .and_then(|db| commit(db, jobs, &mut committed));
+        drop(committed);
+        if written.is_ok() && self.failing {
+            self.failing = false;
+            tracing::info!("the store takes writes again");
         }
+        written.map_err(|error| {
+            self.failing = true;
+            self.failures += 1;
+            let failure = CommitFailure(self.failures);
+            let reason = error.to_string();
+            tracing::error!(
+                %error,
+                batches = jobs.len(),
+                "commit failed; refusing writes until the node has rolled back"
+            );
+            // Dropping the database closes it: after an I/O error redb takes nothing more
+            // from this handle.
+            self.disk = Disk::Failed {
+                failure,
+                reason: reason.clone(),
+            };
+            StoreError::NotCommitted { failure, reason }
+        })
     }
 }
 
-fn commit(db: &Database, jobs: &[Job], pending: &mut PendingIndex) -> Result<(), StoreError> {
+fn reopen_if_closed<'a>(
+    disk: &'a mut Disk,
+    reopen: Option<&Path>,
+    committed: &Committed,
+) -> Result<&'a Database, StoreError> {
+    if matches!(disk, Disk::Closed) {
+        let path = reopen
+            .ok_or_else(|| StoreError::Database("an in-memory store cannot be reopened".into()))?;
+        let db = without_panics("reopening the store", || open_database(path))?;
+        if !holds_what_was_committed(&db, committed)? {
+            return Err(StoreError::Database(
+                "the reopened store holds changes that were reported as failed; restart the node"
+                    .into(),
+            ));
+        }
+        tracing::debug!(path = %path.display(), "reopened the store");
+        *disk = Disk::Open(db);
+    }
+    match disk {
+        Disk::Open(db) => Ok(db),
+        Disk::Failed { reason, .. } => Err(StoreError::Database(reason.clone())),
+        Disk::Closed => Err(StoreError::Closed),
+    }
+}
+
+fn commit(db: &Database, jobs: &[Job], pending: &mut Committed) -> Result<(), StoreError> {
     // Index changes stay aside until the commit succeeds, so a failed commit leaves the
     // index describing what is on disk.
     let mut changed: HashMap<TxId, Option<u64>> = HashMap::new();
     let mut next_arrival = pending.next_arrival;
+    let mut last_block_seq = pending.last_block_seq;
     let txn = db.begin_write().map_err(db_error)?;
     {
         let mut blocks = txn.open_table(BLOCKS).map_err(db_error)?;
@@ -503,6 +740,7 @@ fn commit(db: &Database, jobs: &[Job], pending: &mut PendingIndex) -> Result<(),
                 order
                     .insert(*seq, *block.hash().as_bytes())
                     .map_err(db_error)?;
+                last_block_seq = last_block_seq.max(*seq);
             }
             for id in &batch.mempool_removed {
                 let arrival = match changed.get(id) {
@@ -531,6 +769,7 @@ fn commit(db: &Database, jobs: &[Job], pending: &mut PendingIndex) -> Result<(),
     }
     txn.commit().map_err(db_error)?;
     pending.next_arrival = next_arrival;
+    pending.last_block_seq = last_block_seq;
     for (id, arrival) in changed {
         match arrival {
             Some(arrival) => pending.arrivals.insert(id, arrival),

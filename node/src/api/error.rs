@@ -69,9 +69,7 @@ impl ApiError {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 NodeError::Block(_) => StatusCode::BAD_REQUEST,
-                NodeError::Storage(_) | NodeError::StorageFailed | NodeError::ShuttingDown => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                NodeError::Storage(_) | NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
                 NodeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
@@ -79,8 +77,8 @@ impl ApiError {
 
     fn public_message(&self) -> String {
         match self {
-            ApiError::Node(NodeError::Storage(_) | NodeError::StorageFailed) => {
-                "storage failed; this node takes no writes until it is restarted".into()
+            ApiError::Node(NodeError::Storage(_)) => {
+                "storage failed; nothing was written, try again later".into()
             }
             ApiError::Node(NodeError::Internal(_)) => "internal error".into(),
             ApiError::Node(NodeError::Block(error)) => {

@@ -161,6 +161,28 @@ impl Mempool {
         )
     }
 
+    /// Removes the newest posts while `forget` holds for them, stopping at the first it does
+    /// not hold for; returns their ids, newest first.
+    pub fn forget_newest_while(&mut self, forget: impl Fn(&TxId) -> bool) -> Vec<TxId> {
+        let mut forgotten = Vec::new();
+        while let Some(entry) = self.by_arrival.last_entry() {
+            let id = entry.get().id();
+            if !forget(&id) {
+                break;
+            }
+            let tx = entry.remove();
+            self.arrivals.remove(&id);
+            self.bytes -= tx.encoded_len();
+            forgotten.push(id);
+        }
+        forgotten
+    }
+
+    /// The bounds the pool was made with.
+    pub fn limits(&self) -> MempoolLimits {
+        self.limits
+    }
+
     /// The oldest posts that `eligible` accepts and that fit in a block of at most
     /// `max_count` posts and `max_bytes`.
     pub fn select(
@@ -346,6 +368,24 @@ mod tests {
         assert_eq!(order, vec![txs[0].id(), txs[2].id(), txs[3].id()]);
         let expected_bytes: usize = pool.iter().map(|tx| tx.encoded_len()).sum();
         assert_eq!(pool.bytes(), expected_bytes);
+    }
+
+    #[test]
+    fn forgetting_the_newest_stops_at_the_first_kept_and_keeps_the_byte_count() {
+        let mut pool = pool(10, 10_000);
+        let txs: Vec<_> = (0..4)
+            .map(|i| unsigned_arc("a", &i.to_string(), 1.0))
+            .collect();
+        for tx in &txs {
+            pool.insert(tx.clone()).expect("room");
+        }
+        // txs[0] is unwanted too, but older than a wanted post: only the tail goes.
+        let unwanted = [txs[0].id(), txs[2].id(), txs[3].id()];
+        let forgotten = pool.forget_newest_while(|id| unwanted.contains(id));
+        assert_eq!(forgotten, vec![txs[3].id(), txs[2].id()]);
+        let left: Vec<_> = pool.iter().map(|tx| tx.id()).collect();
+        assert_eq!(left, vec![txs[0].id(), txs[1].id()]);
+        assert_eq!(pool.bytes(), txs[0].encoded_len() + txs[1].encoded_len());
     }
 
     #[test]

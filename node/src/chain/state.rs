@@ -231,6 +231,42 @@ impl ChainState {
         })
     }
 
+    /// Forgets the newest pending posts while `forget` holds for them; returns their ids.
+    /// Undoes admissions that never became durable: they are the newest arrivals.
+    pub fn forget_newest_pending(&mut self, forget: impl Fn(&TxId) -> bool) -> Vec<TxId> {
+        self.mempool.forget_newest_while(forget)
+    }
+
+    /// This state as it was when the blocks up to connection number `last_seq` had
+    /// connected and `pending` (in arrival order) were pending: those blocks replayed in
+    /// their order, so ties break as they did. Undoes changes that never became durable.
+    /// A pending id this state holds no post for (none, while the invariant holds) is
+    /// skipped.
+    pub fn rewound(&self, last_seq: u64, pending: &[TxId]) -> Result<ChainState, RestoreError> {
+        let mut kept: Vec<_> = self
+            .tree
+            .entries()
+            .filter(|entry| entry.seq > 0 && entry.seq <= last_seq)
+            .collect();
+        kept.sort_by_key(|entry| entry.seq);
+        let blocks: Vec<Block> = kept.iter().map(|entry| (*entry.block).clone()).collect();
+        let posts: Vec<Transaction> = pending
+            .iter()
+            .filter_map(|id| self.known_post(id))
+            .map(|tx| (**tx).clone())
+            .collect();
+        ChainState::restore(self.params().clone(), self.mempool.limits(), blocks, posts)
+    }
+
+    /// A post this state accepted: pending, or confirmed on the best chain.
+    fn known_post(&self, id: &TxId) -> Option<&Arc<Transaction>> {
+        self.mempool.get(id).or_else(|| {
+            self.tree
+                .confirming_block(id)
+                .and_then(|entry| entry.block.transactions().iter().find(|tx| tx.id() == *id))
+        })
+    }
+
     /// The block tree.
     pub fn tree(&self) -> &BlockTree {
         &self.tree
@@ -397,6 +433,46 @@ mod tests {
         let err = ChainState::restore(p, MempoolLimits::default(), [orphan], [])
             .expect_err("parent missing");
         assert!(matches!(err, RestoreError::BadBlock { .. }));
+    }
+
+    #[test]
+    fn rewinding_undoes_later_blocks_and_posts_and_keeps_what_came_before() {
+        let p = params();
+        let mut state = ChainState::new(p.clone(), MempoolLimits::default());
+        let genesis = p.genesis();
+        let (x, y, z) = (post(1), post(2), post(3));
+        state.submit_transaction(checked(&x)).expect("admitted");
+        state.submit_transaction(checked(&y)).expect("admitted");
+        let b1 = unmined_child(&genesis, vec![], &p);
+        state
+            .submit_block(CheckedBlock::assume_checked(b1.clone()), NOW)
+            .expect("valid");
+        let before = (state.tree().last_seq(), vec![x.id(), y.id()]);
+
+        // Later, never durable: a block confirming x, and a new post z.
+        let b2 = unmined_child(&b1, vec![x.clone()], &p);
+        state
+            .submit_block(CheckedBlock::assume_checked(b2), NOW)
+            .expect("valid");
+        state.submit_transaction(checked(&z)).expect("admitted");
+
+        let rewound = state.rewound(before.0, &before.1).expect("replays");
+        assert_eq!(rewound.tree().tip().hash(), b1.hash());
+        assert_eq!(rewound.tree().last_seq(), before.0);
+        let pending: Vec<_> = rewound.mempool().iter().map(|tx| tx.id()).collect();
+        assert_eq!(pending, before.1, "x is pending again, z is gone");
+        rewound.tree().check_invariants().expect("a sound tree");
+    }
+
+    #[test]
+    fn forgetting_new_posts_leaves_older_ones_pending() {
+        let mut state = ChainState::new(params(), MempoolLimits::default());
+        let (x, y) = (post(1), post(2));
+        state.submit_transaction(checked(&x)).expect("admitted");
+        state.submit_transaction(checked(&y)).expect("admitted");
+        let forgotten = state.forget_newest_pending(|id| *id != x.id());
+        assert_eq!(forgotten, vec![y.id()]);
+        assert!(state.mempool().contains(&x.id()) && state.mempool().len() == 1);
     }
 
     /// Blocks of a random tree, each holding a random subset of `posts`.

@@ -497,6 +497,11 @@ impl BlockTree {
         self.entries.contains_key(hash) || self.orphans.contains(hash)
     }
 
+    /// The connection number of the block that connected last (0 when only genesis has).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
     /// Every connected entry, in no particular order.
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()

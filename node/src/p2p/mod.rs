@@ -816,6 +816,7 @@ impl Network {
             ..Batch::default()
         });
         if let Err(error) = write.await {
+            let error = self.node.storage_failed(error);
             tracing::error!(%error, "cannot persist peers");
         }
     }

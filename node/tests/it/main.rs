@@ -5,6 +5,7 @@ mod bad_input;
 mod blocks;
 mod corrupt_store;
 mod docs;
+mod full_disk;
 mod helpers;
 mod mining;
 mod network;
