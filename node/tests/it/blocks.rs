@@ -80,8 +80,8 @@ async fn a_heavier_branch_reorganizes_and_returns_abandoned_posts_to_the_mempool
         .collect();
     assert_eq!(
         shape,
-        [(0, true), (1, false), (1, true), (2, true)],
-        "the abandoned block stays as a side branch"
+        [(0, true), (1, true), (1, false), (2, true)],
+        "the abandoned block stays as a side branch, after the best chain's at its height"
     );
     assert_eq!(tree["tip"], block_at(&b, 2).await["hash"]);
     let pending = observer.pending().await;
