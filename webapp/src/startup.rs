@@ -14,13 +14,15 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::node_client::NodeClient;
-use crate::routes::{Nodes, WebState, app};
+use crate::routes::events::{self, LiveFeeds};
+use crate::routes::{AppState, Nodes, WebState, app};
 
 /// A web app bound to its port, ready to serve.
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     router: axum::Router,
+    state: AppState,
     stopping: watch::Sender<bool>,
     serve_limits: ServeLimits,
 }
@@ -47,15 +49,18 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
         let address = listener.local_addr()?;
         let (stopping, shutdown) = watch::channel(false);
+        let live = LiveFeeds::new(nodes.len());
         let state = Arc::new(WebState {
             nodes,
             poll_interval: config.poll_interval,
             shutdown,
+            live,
         });
         Ok(Application {
             listener,
             address,
-            router: app(state, &config.static_dir),
+            router: app(state.clone(), &config.static_dir),
+            state,
             stopping,
             serve_limits: ServeLimits {
                 max_connections: serve::raise_open_files_limit(config.max_connections),
@@ -81,6 +86,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stopping = self.stopping;
+        events::spawn_pollers(&self.state);
         serve::serve(self.listener, self.router, self.serve_limits, async move {
             shutdown.await;
             tracing::info!("shutting down");

@@ -23,9 +23,11 @@ use crate::chain::validation::{self, BlockError, TxError};
 pub struct CheckedTransaction(Arc<Transaction>);
 
 impl CheckedTransaction {
-    /// Runs the stateless checks and the time window around `now`.
+    /// Runs the stateless checks, the node's policy for new posts and the time window
+    /// around `now`.
     pub fn check(tx: Transaction, now: u64, params: &ChainParams) -> Result<Self, TxError> {
         validation::validate_transaction(&tx, params)?;
+        validation::validate_transaction_policy(&tx)?;
         validation::validate_transaction_time(&tx, now, params)?;
         Ok(CheckedTransaction(Arc::new(tx)))
     }

@@ -33,6 +33,13 @@ pub enum TxError {
     /// The author contains a control character (newline, tab, NUL...).
     #[error("author must not contain control characters")]
     ControlCharacterInAuthor,
+    /// The author contains an invisible or direction-changing character, which would let
+    /// one name pass for another. Node policy for new posts, not a rule of blocks.
+    #[error("author must not contain invisible or text-direction characters (found {found:?})")]
+    InvisibleCharacterInAuthor {
+        /// The first such character.
+        found: char,
+    },
     /// The content is empty or only whitespace.
     #[error("content must not be empty")]
     EmptyContent,
@@ -266,6 +273,50 @@ pub fn validate_transaction(tx: &Transaction, params: &ChainParams) -> Result<()
     }
 }
 
+/// Node policy for posts it admits (not a rule of blocks, so chains that already hold
+/// such names stay valid): no Unicode format characters (zero-width spaces and joiners,
+/// bidirectional overrides and isolates, invisible operators, tags, the byte-order mark)
+/// and no line or paragraph separators in the author, so that no name can pose as
+/// another that looks the same.
+pub fn validate_transaction_policy(tx: &Transaction) -> Result<(), TxError> {
+    match tx
+        .author()
+        .chars()
+        .find(|&c| is_invisible_or_directional(c))
+    {
+        Some(found) => Err(TxError::InvisibleCharacterInAuthor { found }),
+        None => Ok(()),
+    }
+}
+
+/// Unicode's format characters (general category Cf) and the two separators (Zl, Zp).
+fn is_invisible_or_directional(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
+}
+
 /// Checks that a post's timestamp lies within the allowed drift of `now`, as the mempool
 /// requires of newly submitted posts.
 pub fn validate_transaction_time(
@@ -425,6 +476,38 @@ mod tests {
 
     fn params() -> ChainParams {
         ChainParams::new(4, false).expect("valid")
+    }
+
+    #[test]
+    fn names_that_could_pose_as_others_are_refused_for_new_posts_but_not_in_blocks() {
+        let params = ChainParams::new(0, false).expect("valid");
+        for (author, found) in [
+            ("ali\u{200B}ce", '\u{200B}'),
+            ("\u{202E}ecila", '\u{202E}'),
+            ("a\u{2066}b\u{2069}", '\u{2066}'),
+            ("bob\u{FEFF}", '\u{FEFF}'),
+            ("eve\u{E0041}", '\u{E0041}'),
+            ("soft\u{00AD}hyphen", '\u{00AD}'),
+            ("line\u{2028}break", '\u{2028}'),
+        ] {
+            let tx = unsigned(author, "hello", 1.0);
+            assert_eq!(
+                validate_transaction_policy(&tx),
+                Err(TxError::InvisibleCharacterInAuthor { found }),
+                "{author:?}"
+            );
+            assert_eq!(
+                validate_transaction(&tx, &params),
+                Ok(()),
+                "blocks may hold {author:?}"
+            );
+        }
+        for author in ["alice", "Zoë 山田", "<b>x</b>", "o'brien"] {
+            assert_eq!(
+                validate_transaction_policy(&unsigned(author, "hi", 1.0)),
+                Ok(())
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod browsers;
 mod connections;
+mod names;
 mod peers;
 mod reads;
 mod sync;

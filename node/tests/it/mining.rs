@@ -114,6 +114,11 @@ async fn retargeting_raises_the_difficulty_of_fast_blocks_and_peers_enforce_it()
     // Blocks seconds apart where 10 s was the target: each retarget (heights 4, 8, 12)
     // raises the difficulty by the most a step allows, two bits.
     assert_eq!(difficulties, [4, 4, 4, 4, 6, 6, 6, 6, 8, 8, 8, 8, 10]);
+    assert_eq!(
+        miner.status().await["difficulty"],
+        10,
+        "/status says what the next block needs, not the floor"
+    );
 
     // A node with the same rules checks every difficulty and takes the chain; a node with
     // a fixed difficulty is another network altogether.

@@ -25,7 +25,7 @@ pub async fn block(
     Path(hash): Path<String>,
 ) -> Response {
     // Only hex goes into the node's URL: a path like `..%2Fmine` must not reach it.
-    if hash.is_empty() || hash.len() > 128 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !is_block_hash(&hash) {
         return error_page(
             &state,
             &session,
@@ -75,7 +75,18 @@ pub async fn block_at_height(
         );
     };
     match &block.hash {
-        Some(hash) => Redirect::to(&format!("/blocks/{hash}")).into_response(),
+        Some(hash) if is_block_hash(hash) => {
+            Redirect::to(&format!("/blocks/{hash}")).into_response()
+        }
+        // A hash that is not hex cannot go into a Location header (it may hold CR/LF).
+        Some(_) => node_down(
+            &state,
+            &session,
+            &NodeError::BadResponse {
+                endpoint: "/chain".into(),
+                reason: "a block hash that is not hexadecimal".into(),
+            },
+        ),
         None => {
             let detail = BlockDetail {
                 block,
@@ -276,4 +287,9 @@ async fn live_of(state: &AppState, session: &Session) -> String {
         Ok(status) => status.live_fingerprint(),
         Err(_) => LIVE_DOWN.to_owned(),
     }
+}
+
+/// Whether `text` can be a block hash: hexadecimal, and not absurdly long.
+fn is_block_hash(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }

@@ -4,7 +4,7 @@
 //! with [`crate::views`] and never fail with a 500 because a node is down, slow or odd:
 //! those become a banner on a working page. Only a template bug is a 500.
 
-mod events;
+pub mod events;
 mod explorer;
 mod home;
 mod mine;
@@ -75,6 +75,8 @@ pub struct WebState {
     pub poll_interval: Duration,
     /// Turns true when the app is shutting down, so endless streams end.
     pub shutdown: watch::Receiver<bool>,
+    /// Each node's latest status fingerprint, polled once for every live page.
+    pub live: events::LiveFeeds,
 }
 
 impl WebState {

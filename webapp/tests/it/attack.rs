@@ -138,3 +138,101 @@ async fn a_node_answer_beyond_the_size_cap_is_refused_not_buffered() {
     );
     web.stop().await;
 }
+
+/// A node whose status changes at every ask, counting the asks.
+async fn ever_changing_node() -> (
+    chainpost_webapp::config::NodeUrl,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let asked = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = asked.clone();
+    let app = axum::Router::new().route(
+        "/status",
+        axum::routing::get(move || {
+            let height = counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                axum::Json(serde_json::json!({
+                    "height": height, "length": height + 1, "tip": "ab".repeat(32),
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = chainpost_webapp::config::NodeUrl::parse(&format!("http://{address}")).expect("url");
+    (url, asked)
+}
+
+/// Reads `events` server-sent events from an open `/events` answer.
+async fn read_events(response: &mut reqwest::Response, events: usize) {
+    let mut text = String::new();
+    while text.matches("event: status").count() < events {
+        let chunk = response
+            .chunk()
+            .await
+            .expect("stream")
+            .expect("stream open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_live_pages_share_one_poll_of_the_node() {
+    use std::sync::atomic::Ordering;
+    let (node, asked) = ever_changing_node().await;
+    let web = TestWeb::spawn(vec![node]).await;
+    let http = reqwest::Client::new();
+    let mut streams = Vec::new();
+    for _ in 0..20 {
+        let response = http.get(web.url("/events")).send().await.expect("stream");
+        assert_eq!(response.status(), StatusCode::OK);
+        streams.push(response);
+    }
+    let before = asked.load(Ordering::SeqCst);
+    // Every poll changes the status, so each poll is one event on every stream.
+    for stream in &mut streams {
+        read_events(stream, 5).await;
+    }
+    let polls = asked.load(Ordering::SeqCst) - before;
+    assert!(
+        polls <= 10,
+        "20 pages that each saw 5 changes cost the node {polls} status requests"
+    );
+    drop(streams);
+    web.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_hash_with_line_breaks_from_a_node_gives_a_page_not_a_500() {
+    let app = axum::Router::new().route(
+        "/chain",
+        axum::routing::get(|| async {
+            axum::Json(serde_json::json!({
+                "length": 2,
+                "chain": [{
+                    "index": 1, "transactions": [], "timestamp": 1.0, "previous_hash": "00",
+                    "nonce": 0, "hash": "ab\r\nSet-Cookie: node=1",
+                }],
+                "peers": [],
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let node = chainpost_webapp::config::NodeUrl::parse(&format!("http://{address}")).expect("url");
+    let web = TestWeb::spawn(vec![node]).await;
+    let (status, html) = web.page("/height/1").await;
+    assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        html.contains("answered something this web app cannot read"),
+        "{html}"
+    );
+    web.stop().await;
+}
