@@ -73,6 +73,11 @@ impl MempoolLimits {
     }
 }
 
+/// A template looks at no more than this many blocks' worth of the oldest posts...
+const SELECT_SCAN_BLOCKS: usize = 4;
+/// ...and at least this many.
+const SELECT_SCAN_MIN: usize = 4_096;
+
 /// Posts waiting for a block, in arrival order.
 #[derive(Debug, Clone, Default)]
 pub struct Mempool {
@@ -184,7 +189,8 @@ impl Mempool {
     }
 
     /// The oldest posts that `eligible` accepts and that fit in a block of at most
-    /// `max_count` posts and `max_bytes`.
+    /// `max_count` posts and `max_bytes`. Looks at no more than a few blocks' worth of
+    /// the oldest posts, so a template costs O(block) however full the pool is.
     pub fn select(
         &self,
         max_count: usize,
@@ -193,7 +199,15 @@ impl Mempool {
     ) -> Vec<Arc<Transaction>> {
         let mut bytes = 0;
         let mut selected = Vec::new();
-        for tx in self.by_arrival.values().filter(|tx| eligible(tx)) {
+        let scan = max_count
+            .saturating_mul(SELECT_SCAN_BLOCKS)
+            .max(SELECT_SCAN_MIN);
+        for tx in self
+            .by_arrival
+            .values()
+            .take(scan)
+            .filter(|tx| eligible(tx))
+        {
             if selected.len() == max_count {
                 break;
             }
