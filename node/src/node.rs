@@ -413,8 +413,9 @@ impl Node {
             let mut removed = HashSet::new();
             let mut restored = IndexMap::new();
             let old_tip = chain.tree().tip().hash();
-            for block in blocks {
-                match chain.submit_block(block, unix_now()) {
+            let ahead = work_ahead_in_batch(&blocks);
+            for (block, work_ahead) in blocks.into_iter().zip(ahead) {
+                match chain.submit_block_ahead_of(block, unix_now(), work_ahead) {
                     Ok(accepted) => {
                         let tree = chain.tree();
                         batch
@@ -470,8 +471,11 @@ impl Node {
                     hash: *missing,
                     origin: origin.clone(),
                 }),
-                outcome if !outcome.connected().is_empty() => self.emit(NodeEvent::Blocks {
-                    blocks: outcome.connected().to_vec(),
+                // Only what extends or becomes the best chain is relayed: a side block
+                // (honest or not) stops here, as in Bitcoin Core.
+                InsertOutcome::Extended { applied, .. }
+                | InsertOutcome::Reorganized { applied, .. } => self.emit(NodeEvent::Blocks {
+                    blocks: applied.clone(),
                     origin: origin.clone(),
                 }),
                 _ => {}
@@ -680,6 +684,20 @@ fn log_outcome(outcome: &InsertOutcome) {
         }
         InsertOutcome::Extended { .. } | InsertOutcome::SideBranch { .. } => {}
     }
+}
+
+/// For each block of a batch, the work of the blocks after it that descend from it one by
+/// one (a sync page is such a chain): a branch is judged by where the batch takes it.
+fn work_ahead_in_batch(blocks: &[CheckedBlock]) -> Vec<u128> {
+    let mut ahead = vec![0_u128; blocks.len()];
+    for index in (0..blocks.len().saturating_sub(1)).rev() {
+        let (block, next) = (blocks[index].block(), blocks[index + 1].block());
+        if next.header().previous_hash == block.hash() {
+            ahead[index] =
+                ahead[index + 1].saturating_add(crate::chain::pow::work(next.header().difficulty));
+        }
+    }
+    ahead
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::chain::block::{Block, BlockHeader, merkle_root};
 use crate::chain::hash::{BlockHash, TxId};
 use crate::chain::mempool::{Mempool, MempoolError, MempoolLimits};
 use crate::chain::params::ChainParams;
-use crate::chain::tree::{BlockTree, CheckedBlock, InsertOutcome};
+use crate::chain::tree::{Admission, BlockTree, CheckedBlock, InsertOutcome};
 use crate::chain::tx::Transaction;
 use crate::chain::validation::{self, BlockError, TxError};
 
@@ -121,10 +121,11 @@ impl ChainState {
         for block in blocks {
             let hash = block.hash();
             // The clock is not consulted: these blocks passed it when they arrived.
-            match state
-                .tree
-                .insert(CheckedBlock::assume_checked(block), u64::MAX)
-            {
+            match state.tree.insert_as(
+                CheckedBlock::assume_checked(block),
+                u64::MAX,
+                Admission::Stored,
+            ) {
                 Ok(InsertOutcome::UnknownParent { missing }) => {
                     return Err(RestoreError::BadBlock {
                         hash,
@@ -169,7 +170,20 @@ impl ChainState {
         block: CheckedBlock,
         now: u64,
     ) -> Result<BlockAccepted, BlockError> {
-        let outcome = self.tree.insert(block, now)?;
+        self.submit_block_ahead_of(block, now, 0)
+    }
+
+    /// [`ChainState::submit_block`] for a block followed, in the same batch, by
+    /// descendants carrying `work_ahead` (see [`Admission::New`]).
+    pub fn submit_block_ahead_of(
+        &mut self,
+        block: CheckedBlock,
+        now: u64,
+        work_ahead: u128,
+    ) -> Result<BlockAccepted, BlockError> {
+        let outcome = self
+            .tree
+            .insert_as(block, now, Admission::New { work_ahead })?;
         let (mempool_removed, mempool_restored) = match &outcome {
             InsertOutcome::Extended { applied, .. } => {
                 (self.mempool.remove_included(applied), Vec::new())

@@ -10,6 +10,12 @@
 //! - No post appears twice on one branch (the path from genesis to any entry).
 //! - Orphans (blocks whose parent is unknown) live apart, bounded, and connect as soon as
 //!   their parent does.
+//! - Side branches are bounded: a new block that would not become best is kept only while
+//!   its branch is within [`MAX_SIDE_LAG_BLOCKS`] of the tip, its height holds fewer than
+//!   [`MAX_BLOCKS_PER_HEIGHT`] blocks and side blocks hold less than [`MAX_SIDE_BYTES`]. A
+//!   block whose branch, with the blocks that arrive with it, has more work than the tip is
+//!   always kept: most work always wins. Blocks read back from the store are kept as they
+//!   were ([`Admission::Stored`]).
 //!
 //! Inserting returns an [`InsertOutcome`] that says what changed, so the shell can persist
 //! it, update the mempool and tell peers. The tree itself does no I/O and reads no clock.
@@ -23,6 +29,15 @@ use crate::chain::params::ChainParams;
 use crate::chain::pow;
 use crate::chain::retarget;
 use crate::chain::validation::{self, BlockError};
+
+/// A side block is kept only if its branch (with what comes with it) is at most this many
+/// blocks' work behind the best tip: a branch further behind cannot plausibly become best,
+/// and so a reorganization deeper than this is never made.
+pub const MAX_SIDE_LAG_BLOCKS: u64 = 1_000;
+/// Most blocks kept at one height, the best chain's included.
+pub const MAX_BLOCKS_PER_HEIGHT: usize = 8;
+/// Most bytes of blocks kept off the best chain.
+pub const MAX_SIDE_BYTES: usize = 64 << 20;
 
 /// Most orphans held at once; the oldest is dropped beyond it.
 const MAX_ORPHANS: usize = 256;
@@ -80,6 +95,20 @@ impl Entry {
     pub fn hash(&self) -> BlockHash {
         self.block.hash()
     }
+}
+
+/// How a block comes to the tree, which decides whether the side-branch bounds apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// A block from outside or from the miner. `work_ahead` is the work of its
+    /// descendants that arrive with it (the rest of a sync page), so a heavier branch is
+    /// judged by where it leads, not by its first block.
+    New {
+        /// Work of the blocks that follow it in the same batch, on its branch.
+        work_ahead: u128,
+    },
+    /// A block this node kept before, read back from its store.
+    Stored,
 }
 
 /// What inserting a block did.
@@ -154,6 +183,10 @@ pub struct BlockTree {
     /// Every entry's hash by height, in connection order: reads by height cost what they
     /// return, not what the tree holds.
     by_height: Vec<Vec<BlockHash>>,
+    /// Bytes of every entry, and of the best chain's: the difference is what side
+    /// branches hold.
+    entry_bytes: usize,
+    best_bytes: usize,
     best_chain: Vec<BlockHash>,
     confirmed: HashMap<TxId, u64>,
     orphans: OrphanBuffer,
@@ -165,6 +198,7 @@ impl BlockTree {
     pub fn new(params: ChainParams) -> Self {
         let genesis = Arc::new(params.genesis());
         let hash = genesis.hash();
+        let genesis_bytes = genesis.encoded_len();
         let entry = Entry {
             cumulative_work: pow::work(genesis.header().difficulty),
             block: genesis,
@@ -175,6 +209,8 @@ impl BlockTree {
             params,
             entries: HashMap::from([(hash, entry)]),
             by_height: vec![vec![hash]],
+            entry_bytes: genesis_bytes,
+            best_bytes: genesis_bytes,
             best_chain: vec![hash],
             confirmed: HashMap::new(),
             orphans: OrphanBuffer::default(),
@@ -187,10 +223,20 @@ impl BlockTree {
         &self.params
     }
 
-    /// Connects a checked block (and any orphans waiting for it), validating it against its
-    /// parent, and moves the best tip if a heavier chain results. `now` is the validating
-    /// clock in seconds since the epoch.
+    /// Connects a new checked block (and any orphans waiting for it), validating it
+    /// against its parent, and moves the best tip if a heavier chain results. `now` is the
+    /// validating clock in seconds since the epoch.
     pub fn insert(&mut self, block: CheckedBlock, now: u64) -> Result<InsertOutcome, BlockError> {
+        self.insert_as(block, now, Admission::New { work_ahead: 0 })
+    }
+
+    /// [`BlockTree::insert`], saying how the block comes.
+    pub fn insert_as(
+        &mut self,
+        block: CheckedBlock,
+        now: u64,
+        admission: Admission,
+    ) -> Result<InsertOutcome, BlockError> {
         let block = block.0;
         let hash = block.hash();
         if self.entries.contains_key(&hash) || self.orphans.contains(&hash) {
@@ -205,7 +251,13 @@ impl BlockTree {
         }
 
         let old_tip = self.tip().hash();
-        let first = match self.connect(block, now) {
+        let bounds = match admission {
+            Admission::New { work_ahead } => {
+                Some(work_ahead.max(self.orphans.heaviest_descent(&hash)))
+            }
+            Admission::Stored => None,
+        };
+        let first = match self.connect(block, now, bounds) {
             Ok(first) => first,
             Err(error) => {
                 // Orphans waiting for an invalid block can never connect.
@@ -219,7 +271,11 @@ impl BlockTree {
         while let Some(parent) = frontier.pop_front() {
             for orphan in self.orphans.take_children(&parent) {
                 let orphan_hash = orphan.hash();
-                match self.connect(orphan, now) {
+                let bounds = match admission {
+                    Admission::New { .. } => Some(self.orphans.heaviest_descent(&orphan_hash)),
+                    Admission::Stored => None,
+                };
+                match self.connect(orphan, now, bounds) {
                     Ok(entry) => {
                         connected.push(entry);
                         frontier.push_back(orphan_hash);
@@ -255,8 +311,59 @@ impl BlockTree {
         })
     }
 
-    /// Validates `block` against its (known) parent and adds it as an entry.
-    fn connect(&mut self, block: Block, now: u64) -> Result<Arc<Block>, BlockError> {
+    /// Refuses a block (whose parent is known) that would become a side block beyond the
+    /// bounds; `work_ahead` is the work of descendants known to follow it.
+    fn check_side_bounds(&self, block: &Block, work_ahead: u128) -> Result<(), BlockError> {
+        let parent = &self.entries[&block.header().previous_hash];
+        let prospect = parent
+            .cumulative_work
+            .saturating_add(pow::work(block.header().difficulty))
+            .saturating_add(work_ahead);
+        let tip_work = self.tip().cumulative_work;
+        if prospect > tip_work {
+            return Ok(());
+        }
+        let height = block.header().index;
+        let block_work = pow::work(self.next_difficulty()).max(1);
+        let behind = (tip_work - prospect) / block_work;
+        if behind > u128::from(MAX_SIDE_LAG_BLOCKS) {
+            return Err(BlockError::FarBehindBestChain {
+                height,
+                behind,
+                max: MAX_SIDE_LAG_BLOCKS,
+            });
+        }
+        let at_height = usize::try_from(height)
+            .ok()
+            .and_then(|height| self.by_height.get(height))
+            .map_or(0, Vec::len);
+        if at_height >= MAX_BLOCKS_PER_HEIGHT {
+            return Err(BlockError::TooManyAtHeight {
+                height,
+                max: MAX_BLOCKS_PER_HEIGHT,
+            });
+        }
+        if self.side_bytes().saturating_add(block.encoded_len()) > MAX_SIDE_BYTES {
+            return Err(BlockError::SideBranchesFull {
+                max: MAX_SIDE_BYTES,
+            });
+        }
+        Ok(())
+    }
+
+    /// Bytes of the blocks kept off the best chain.
+    pub fn side_bytes(&self) -> usize {
+        self.entry_bytes.saturating_sub(self.best_bytes)
+    }
+
+    /// Validates `block` against its (known) parent and adds it as an entry; with
+    /// `side_bounds` (the work known to follow it), only within the side-branch bounds.
+    fn connect(
+        &mut self,
+        block: Block,
+        now: u64,
+        side_bounds: Option<u128>,
+    ) -> Result<Arc<Block>, BlockError> {
         let parent = &self.entries[&block.header().previous_hash];
         validation::validate_header_in_context(
             block.header(),
@@ -269,7 +376,11 @@ impl BlockTree {
         if let Some(id) = self.first_already_on_branch(parent, &block) {
             return Err(BlockError::TransactionAlreadyOnBranch { id });
         }
+        if let Some(work_ahead) = side_bounds {
+            self.check_side_bounds(&block, work_ahead)?;
+        }
         let cumulative_work = parent.cumulative_work + pow::work(block.header().difficulty);
+        self.entry_bytes += block.encoded_len();
         let block = Arc::new(block);
         let hash = block.hash();
         let parent_hash = block.header().previous_hash;
@@ -396,6 +507,14 @@ impl BlockTree {
             }
         }
         self.best_chain.truncate(fork_height + 1);
+        self.best_bytes -= reverted
+            .iter()
+            .map(|block| block.encoded_len())
+            .sum::<usize>();
+        self.best_bytes += applied
+            .iter()
+            .map(|block| block.encoded_len())
+            .sum::<usize>();
         for block in &applied {
             for tx in block.transactions() {
                 self.confirmed.insert(tx.id(), block.header().index);
@@ -600,7 +719,24 @@ impl BlockTree {
                 self.entries.len()
             ));
         }
-        self.check_height_index()
+        self.check_height_index()?;
+        let entry_bytes: usize = self
+            .entries
+            .values()
+            .map(|entry| entry.block.encoded_len())
+            .sum();
+        let best_bytes: usize = self
+            .best_chain
+            .iter()
+            .map(|hash| self.entries[hash].block.encoded_len())
+            .sum();
+        if (entry_bytes, best_bytes) != (self.entry_bytes, self.best_bytes) {
+            return Err(format!(
+                "byte counts {}/{} where the entries hold {entry_bytes}/{best_bytes}",
+                self.entry_bytes, self.best_bytes
+            ));
+        }
+        Ok(())
     }
 
     /// `by_height` lists every entry once, at its height, in connection order.
@@ -751,6 +887,23 @@ impl OrphanBuffer {
             parent = orphan.header().previous_hash;
         }
         parent
+    }
+
+    /// The most work on any path of waiting orphans below `hash` (0 if none wait).
+    fn heaviest_descent(&self, hash: &BlockHash) -> u128 {
+        // The buffer is bounded, so the walk is too; each orphan is visited once.
+        let mut heaviest = 0;
+        let mut stack = vec![(*hash, 0_u128)];
+        while let Some((parent, work)) = stack.pop() {
+            heaviest = heaviest.max(work);
+            for child in self.by_parent.get(&parent).into_iter().flatten() {
+                if let Some(block) = self.blocks.get(child) {
+                    let below = work.saturating_add(pow::work(block.header().difficulty));
+                    stack.push((*child, below));
+                }
+            }
+        }
+        heaviest
     }
 
     fn take_children(&mut self, parent: &BlockHash) -> Vec<Block> {
@@ -978,8 +1131,10 @@ mod tests {
             .collect();
         let rival_hashes: Vec<BlockHash> =
             rivals.iter().map(|rival| rival.block().hash()).collect();
+        // More than a height keeps for new blocks, as an older store may hold.
         for rival in rivals {
-            tree.insert(rival, NOW).expect("valid");
+            tree.insert_as(rival, NOW, Admission::Stored)
+                .expect("valid");
         }
         extend_every(&mut tree, 2, 1);
         assert_eq!(tree.check_invariants(), Ok(()));
@@ -1009,6 +1164,74 @@ mod tests {
         );
         assert!(tree.window(4, 100, 2).is_empty());
         assert!(tree.window(u64::MAX, 100, 2).is_empty());
+    }
+
+    #[test]
+    fn a_side_branch_far_behind_the_tip_is_not_kept_unless_what_comes_with_it_is_heavier() {
+        let mut tree = BlockTree::new(params());
+        let genesis = tree.genesis().block.clone();
+        extend_every(&mut tree, MAX_SIDE_LAG_BLOCKS as usize + 2, 1);
+        let stale = timed_child(&genesis, 7, 0);
+        assert!(matches!(
+            tree.insert(stale.clone(), NOW),
+            Err(BlockError::FarBehindBestChain { height: 1, .. })
+        ));
+        assert!(tree.get(&stale.block().hash()).is_none(), "not stored");
+        // The same block opening a sync page that carries more work than the tip is kept.
+        let tip_work = tree.tip().cumulative_work;
+        let outcome = tree
+            .insert_as(
+                stale,
+                NOW,
+                Admission::New {
+                    work_ahead: tip_work,
+                },
+            )
+            .expect("kept");
+        assert!(matches!(outcome, InsertOutcome::SideBranch { .. }));
+        assert_eq!(tree.check_invariants(), Ok(()));
+    }
+
+    #[test]
+    fn a_height_keeps_a_bounded_number_of_rivals_but_always_the_heavier_branch() {
+        let mut tree = BlockTree::new(params());
+        let genesis = tree.genesis().block.clone();
+        extend_every(&mut tree, 1, 1);
+        for secs in 2..=MAX_BLOCKS_PER_HEIGHT as u64 {
+            tree.insert(timed_child(&genesis, secs, 0), NOW)
+                .expect("room at height 1");
+        }
+        let one_too_many = timed_child(&genesis, 100, 0);
+        assert_eq!(
+            tree.insert(one_too_many.clone(), NOW)
+                .map(|outcome| outcome.name()),
+            Err(BlockError::TooManyAtHeight {
+                height: 1,
+                max: MAX_BLOCKS_PER_HEIGHT
+            })
+        );
+        // Its child waiting in the orphan buffer makes its branch the heaviest: kept.
+        let child = timed_child(one_too_many.block(), 1, 0);
+        assert!(matches!(
+            tree.insert(child.clone(), NOW),
+            Ok(InsertOutcome::UnknownParent { .. })
+        ));
+        let outcome = tree
+            .insert(one_too_many, NOW)
+            .expect("heavier with its child");
+        assert_eq!(outcome.name(), "reorganized");
+        assert_eq!(tree.tip().hash(), child.block().hash());
+        assert_eq!(tree.check_invariants(), Ok(()));
+    }
+
+    #[test]
+    fn stored_blocks_are_kept_whatever_the_bounds() {
+        let mut tree = BlockTree::new(params());
+        let genesis = tree.genesis().block.clone();
+        extend_every(&mut tree, MAX_SIDE_LAG_BLOCKS as usize + 2, 1);
+        let stale = timed_child(&genesis, 7, 0);
+        assert!(tree.insert_as(stale, NOW, Admission::Stored).is_ok());
+        assert_eq!(tree.check_invariants(), Ok(()));
     }
 
     #[test]
@@ -1217,10 +1440,12 @@ mod tests {
         fn heaviest_branch_wins_whatever_order_blocks_arrive_in(
             (blocks, shuffled) in tree_in_any_order()
         ) {
-            let p = params();
-            let mut tree = BlockTree::new(p.clone());
+            // Fork choice alone: the side-branch bounds are the next property's.
+            let mut tree = BlockTree::new(params());
             for block in &shuffled {
-                insert(&mut tree, block);
+                tree.insert_as(CheckedBlock::assume_checked(block.clone()), NOW, Admission::Stored)
+                    .expect("valid block");
+                prop_assert_eq!(tree.check_invariants(), Ok(()));
             }
             prop_assert_eq!(tree.len(), blocks.len() + 1);
             prop_assert_eq!(tree.orphan_count(), 0);
@@ -1238,6 +1463,47 @@ mod tests {
                 let confirmed = tree.confirming_block(&block.transactions()[0].id()).is_some();
                 prop_assert_eq!(on_best, confirmed);
             }
+        }
+
+        #[test]
+        fn only_side_branch_bounds_refuse_and_a_sync_still_reaches_the_heaviest_branch(
+            (blocks, shuffled) in tree_in_any_order()
+        ) {
+            let mut tree = BlockTree::new(params());
+            for block in &shuffled {
+                match tree.insert(CheckedBlock::assume_checked(block.clone()), NOW) {
+                    Ok(_) => {}
+                    Err(error) => prop_assert!(error.is_side_branch_bound(), "{error}"),
+                }
+                prop_assert_eq!(tree.check_invariants(), Ok(()));
+            }
+            // A sync hands over the heaviest branch in height order, each block with the
+            // work that follows it: most work wins whatever the bounds refused before.
+            let max_height = blocks.iter().map(|b| b.header().index).max().unwrap_or(0);
+            if tree.tip().height() == max_height {
+                return Ok(());
+            }
+            let heaviest_tip = blocks
+                .iter()
+                .find(|b| b.header().index == max_height)
+                .expect("a tip");
+            let by_hash: HashMap<BlockHash, &Block> = blocks.iter().map(|b| (b.hash(), b)).collect();
+            let mut branch = vec![heaviest_tip];
+            while let Some(parent) = by_hash.get(&branch[branch.len() - 1].header().previous_hash) {
+                branch.push(parent);
+            }
+            branch.reverse();
+            for (index, block) in branch.iter().enumerate() {
+                let work_ahead = (branch.len() - index - 1) as u128;
+                tree.insert_as(
+                    CheckedBlock::assume_checked((*block).clone()),
+                    NOW,
+                    Admission::New { work_ahead },
+                )
+                .expect("the heaviest branch is always kept");
+            }
+            prop_assert_eq!(tree.tip().height(), max_height);
+            prop_assert_eq!(tree.check_invariants(), Ok(()));
         }
     }
 }

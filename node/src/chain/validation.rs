@@ -184,6 +184,34 @@ pub enum BlockError {
         /// The replayed post.
         id: TxId,
     },
+    /// A side block whose branch is too far behind the best chain to become best.
+    #[error(
+        "block #{height} is on a branch {behind} blocks' work behind the best chain; side branches more than {max} behind are not kept"
+    )]
+    FarBehindBestChain {
+        /// The block's height.
+        height: u64,
+        /// How far behind, in blocks of the next block's difficulty.
+        behind: u128,
+        /// The most kept.
+        max: u64,
+    },
+    /// Height `height` already holds as many competing blocks as are kept.
+    #[error(
+        "height {height} already holds {max} competing blocks; no more side blocks are kept there"
+    )]
+    TooManyAtHeight {
+        /// The height.
+        height: u64,
+        /// Blocks kept per height.
+        max: usize,
+    },
+    /// Side branches already fill their storage.
+    #[error("side branches already hold {max} bytes; no more side blocks are kept")]
+    SideBranchesFull {
+        /// The bound, in bytes.
+        max: usize,
+    },
     /// A post of the block is invalid.
     #[error("transaction {id} is invalid: {source}")]
     InvalidTransaction {
@@ -210,14 +238,34 @@ impl BlockError {
             BlockError::MerkleRootMismatch { .. } => "merkle_root_mismatch",
             BlockError::DuplicateTransaction { .. } => "duplicate_transaction",
             BlockError::TransactionAlreadyOnBranch { .. } => "transaction_already_on_branch",
+            BlockError::FarBehindBestChain { .. } => "far_behind_best_chain",
+            BlockError::TooManyAtHeight { .. } => "too_many_at_height",
+            BlockError::SideBranchesFull { .. } => "side_branches_full",
             BlockError::InvalidTransaction { .. } => "invalid_transaction",
         }
     }
 
     /// Whether the block is invalid whoever looks at it, so its sender is faulty. A block
-    /// too far in the future may only reflect clocks that disagree.
+    /// too far in the future may only reflect clocks that disagree; a side block this node
+    /// does not keep may be valid and honestly sent.
     pub fn is_peer_fault(&self) -> bool {
-        !matches!(self, BlockError::TimestampTooFar { .. })
+        !matches!(
+            self,
+            BlockError::TimestampTooFar { .. }
+                | BlockError::FarBehindBestChain { .. }
+                | BlockError::TooManyAtHeight { .. }
+                | BlockError::SideBranchesFull { .. }
+        )
+    }
+
+    /// Whether the block was valid but not kept, by the tree's bounds on side branches.
+    pub fn is_side_branch_bound(&self) -> bool {
+        matches!(
+            self,
+            BlockError::FarBehindBestChain { .. }
+                | BlockError::TooManyAtHeight { .. }
+                | BlockError::SideBranchesFull { .. }
+        )
     }
 }
 

@@ -6,4 +6,5 @@ mod connections;
 mod names;
 mod peers;
 mod reads;
+mod side_branches;
 mod sync;
