@@ -122,12 +122,7 @@ async fn a_node_answer_beyond_the_size_cap_is_refused_not_buffered() {
             "/pending_tx",
             axum::routing::get(move || async move { huge.clone() }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let node = chainpost_webapp::config::NodeUrl::parse(&format!("http://{address}")).expect("url");
+    let node = fake_node(app).await;
 
     let web = TestWeb::spawn(vec![node]).await;
     let (status, html) = web.page("/").await;
@@ -137,6 +132,16 @@ async fn a_node_answer_beyond_the_size_cap_is_refused_not_buffered() {
         "the oversized answer shows as a banner"
     );
     web.stop().await;
+}
+
+/// Serves `app` on a free loopback port: a node that answers as the test says.
+async fn fake_node(app: axum::Router) -> chainpost_webapp::config::NodeUrl {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    chainpost_webapp::config::NodeUrl::parse(&format!("http://{address}")).expect("url")
 }
 
 /// A node whose status changes at every ask, counting the asks.
@@ -158,12 +163,7 @@ async fn ever_changing_node() -> (
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let url = chainpost_webapp::config::NodeUrl::parse(&format!("http://{address}")).expect("url");
+    let url = fake_node(app).await;
     (url, asked)
 }
 
@@ -221,12 +221,7 @@ async fn a_block_hash_with_line_breaks_from_a_node_gives_a_page_not_a_500() {
             }))
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let node = chainpost_webapp::config::NodeUrl::parse(&format!("http://{address}")).expect("url");
+    let node = fake_node(app).await;
     let web = TestWeb::spawn(vec![node]).await;
     let (status, html) = web.page("/height/1").await;
     assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR);

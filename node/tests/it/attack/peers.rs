@@ -17,7 +17,8 @@ use crate::helpers::{Api, TestNode, wait_until};
 const DIFFICULTY: u32 = 4;
 const PATIENCE: Duration = Duration::from_secs(20);
 
-async fn serve(app: axum::Router) -> String {
+/// Serves `app` on a free loopback port; its base URL.
+pub async fn serve(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -45,12 +45,7 @@ async fn trickling_peer(source: &Api, delay: Duration) -> (String, Arc<AtomicUsi
             "/register_node",
             post(|| async { Json(json!({ "length": 0, "chain": [], "peers": [] })) }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{address}"), asked)
+    (super::peers::serve(app).await, asked)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
