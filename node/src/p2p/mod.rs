@@ -426,12 +426,46 @@ impl Network {
         });
     }
 
-    /// Asks every peer for its chain and adopts the heaviest valid one
-    /// (the tutorial's `consensus()`).
+    /// Asks every peer for its chain and adopts the heaviest valid one (the tutorial's
+    /// `consensus()`). Every peer is asked for its tip at once, with the handshake's short
+    /// deadline, so peers that hang cost one deadline, not one each; then the peers that
+    /// claim more work are synced with, the heaviest claim first.
     pub async fn resolve(&self) -> ResolveReport {
-        let mut report = ResolveReport::default();
-        for peer in self.peers() {
-            report.peers_consulted += 1;
+        let peers = self.peers();
+        let mut report = ResolveReport {
+            peers_consulted: peers.len(),
+            ..ResolveReport::default()
+        };
+        let asked = futures_util::future::join_all(peers.into_iter().map(|peer| async move {
+            let status = self.client.handshake_status(&peer).await;
+            (peer, status)
+        }))
+        .await;
+        let our_work = self
+            .node
+            .with_chain(|chain| chain.tree().tip().cumulative_work);
+        let mut heavier = Vec::new();
+        for (peer, status) in asked {
+            match status {
+                Ok(status) if status.cumulative_work > our_work => {
+                    heavier.push((status.cumulative_work, peer));
+                }
+                Ok(_) => self.lock_peers().record_success(&peer),
+                Err(error @ ClientError::Status { status, .. }) if status.is_client_error() => {
+                    tracing::warn!(%error, "disconnecting peer");
+                    self.drop_peer(&peer).await;
+                }
+                Err(_) => self.note_failure(&peer).await,
+            }
+        }
+        heavier.sort_by(|a, b| b.0.cmp(&a.0));
+        for (claimed, peer) in heavier {
+            let ours = self
+                .node
+                .with_chain(|chain| chain.tree().tip().cumulative_work);
+            if claimed <= ours {
+                break;
+            }
             if let Ok(synced) = self.sync_with(&peer).await {
                 report.blocks_added += synced.blocks_added;
                 report.replaced |= synced.tip_changed;

@@ -2,7 +2,7 @@
 //! chainpost nodes (internal services), other networks, private addresses, and peers that
 //! pass the handshake and then hang or turn into something else.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,9 +44,15 @@ async fn internal_service() -> (String, Arc<Mutex<Vec<String>>>) {
     (serve(app).await, seen)
 }
 
-/// A stranger's node that passes the handshake (it copies a real node's network) and
-/// then never answers anything else, or, once `broken` is set, answers 404 to everything.
-async fn fake_peer(genesis: &str, broken: Arc<AtomicBool>) -> String {
+/// How a fake peer behaves once it has passed the handshake.
+const HANGS_BUT_ITS_STATUS: u8 = 0;
+const HANGS_ENTIRELY: u8 = 1;
+const ANSWERS_404: u8 = 2;
+
+/// A stranger's node that passes the handshake (it copies a real node's network) and then
+/// behaves as `behaviour` says: it never answers anything but `/status`, never answers at
+/// all, or answers 404 to everything.
+async fn fake_peer(genesis: &str, behaviour: Arc<AtomicU8>) -> String {
     let status = json!({
         "genesis": genesis,
         "node_id": hex::encode(rand::random::<[u8; 16]>()),
@@ -54,26 +60,26 @@ async fn fake_peer(genesis: &str, broken: Arc<AtomicBool>) -> String {
         "tip": genesis,
         "cumulative_work": 1,
     });
-    let status_broken = broken.clone();
+    let status_behaviour = behaviour.clone();
     let app = axum::Router::new()
         .route(
             "/status",
             get(move || {
                 let status = status.clone();
-                let broken = status_broken.clone();
+                let behaviour = status_behaviour.clone();
                 async move {
-                    if broken.load(Ordering::SeqCst) {
-                        Err(StatusCode::NOT_FOUND)
-                    } else {
-                        Ok(Json(status))
+                    match behaviour.load(Ordering::SeqCst) {
+                        HANGS_BUT_ITS_STATUS => Ok(Json(status)),
+                        HANGS_ENTIRELY => std::future::pending().await,
+                        _ => Err(StatusCode::NOT_FOUND),
                     }
                 }
             }),
         )
         .fallback(move || {
-            let broken = broken.clone();
+            let behaviour = behaviour.clone();
             async move {
-                if !broken.load(Ordering::SeqCst) {
+                if behaviour.load(Ordering::SeqCst) != ANSWERS_404 {
                     std::future::pending::<()>().await;
                 }
                 StatusCode::NOT_FOUND
@@ -231,9 +237,9 @@ async fn a_public_node_refuses_private_peers_and_calls_none_of_them() {
 async fn peers_that_hang_never_delay_block_gossip_to_the_others() {
     let victim = TestNode::spawn(DIFFICULTY).await;
     let genesis = genesis_of(&victim).await;
-    let never_broken = Arc::new(AtomicBool::new(false));
+    let behaviour = Arc::new(AtomicU8::new(HANGS_BUT_ITS_STATUS));
     for _ in 0..24 {
-        let hanging = fake_peer(&genesis, never_broken.clone()).await;
+        let hanging = fake_peer(&genesis, behaviour.clone()).await;
         let (status, body) = register_node(&victim, &hanging).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
@@ -254,6 +260,16 @@ async fn peers_that_hang_never_delay_block_gossip_to_the_others() {
         )
         .await;
     }
+
+    // Peers that stop answering at all cost consensus one short deadline, not one each.
+    behaviour.store(HANGS_ENTIRELY, Ordering::SeqCst);
+    let resolved = reqwest::Client::new()
+        .get(victim.url("/nodes/resolve"))
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .expect("/nodes/resolve answers despite 24 silent peers");
+    assert_eq!(resolved.status(), StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,13 +277,13 @@ async fn a_peer_that_stops_being_a_chainpost_node_is_dropped() {
     let mut config = Config::ephemeral(DIFFICULTY);
     config.sync_interval = 1;
     let victim = TestNode::spawn_with(config).await;
-    let broken = Arc::new(AtomicBool::new(false));
-    let turncoat = fake_peer(&genesis_of(&victim).await, broken.clone()).await;
+    let behaviour = Arc::new(AtomicU8::new(HANGS_BUT_ITS_STATUS));
+    let turncoat = fake_peer(&genesis_of(&victim).await, behaviour.clone()).await;
     let (status, body) = register_node(&victim, &turncoat).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(victim.peers().await, vec![turncoat.clone()]);
 
-    broken.store(true, Ordering::SeqCst);
+    behaviour.store(ANSWERS_404, Ordering::SeqCst);
     wait_until("the turncoat is dropped", PATIENCE, || async {
         victim.peers().await.is_empty()
     })
