@@ -458,7 +458,7 @@ impl Network {
                 Err(_) => self.note_failure(&peer).await,
             }
         }
-        heavier.sort_by(|a, b| b.0.cmp(&a.0));
+        heavier.sort_by_key(|(claimed, _)| std::cmp::Reverse(*claimed));
         for (claimed, peer) in heavier {
             let ours = self
                 .node
