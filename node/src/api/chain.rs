@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use std::sync::Arc;
 
-use super::chain_json::ChainDocument;
+use super::chain_json::{ChainBlocks, ChainDocument};
 use super::error::{ApiError, ErrorBody, PathParam, QueryParams};
 use crate::chain::{Block, BlockHash};
 use crate::node::Node;
@@ -67,29 +67,42 @@ pub async fn chain(
         None if query.from.is_some() => MAX_PAGE,
         None => usize::MAX,
     };
+    let paged = query.from.is_some() || query.limit.is_some();
+    if !paged {
+        let (length, hashes) = node.with_chain(|chain| {
+            let tree = chain.tree();
+            (tree.best_chain_len(), tree.best_chain_hashes())
+        });
+        return Ok(ChainDocument {
+            length,
+            blocks: ChainBlocks::Hashes {
+                node: node.clone(),
+                hashes,
+            },
+            peers: network.peers().iter().map(ToString::to_string).collect(),
+        });
+    }
     let from = query.from.unwrap_or(0);
-    // Clone the block handles under the lock; build the JSON after releasing it.
+    // Clone a page's block handles under the lock; build the JSON after releasing it.
     let (length, mut blocks) = node.with_chain(|chain| {
         let tree = chain.tree();
         (tree.best_chain_len(), tree.best_chain_blocks(from, limit))
     });
-    if query.from.is_some() || query.limit.is_some() {
-        // A page stops early rather than grow past what a client can take in one answer;
-        // it always holds at least one block, so paging always advances.
-        let mut bytes = 0;
-        let keep = blocks
-            .iter()
-            .take_while(|block| {
-                bytes += block.encoded_len();
-                bytes <= MAX_PAGE_BYTES
-            })
-            .count()
-            .max(1);
-        blocks.truncate(keep);
-    }
+    // A page stops early rather than grow past what a client can take in one answer; it
+    // always holds at least one block, so paging always advances.
+    let mut bytes = 0;
+    let keep = blocks
+        .iter()
+        .take_while(|block| {
+            bytes += block.encoded_len();
+            bytes <= MAX_PAGE_BYTES
+        })
+        .count()
+        .max(1);
+    blocks.truncate(keep);
     Ok(ChainDocument {
         length,
-        blocks,
+        blocks: ChainBlocks::Page(blocks),
         peers: network.peers().iter().map(ToString::to_string).collect(),
     })
 }

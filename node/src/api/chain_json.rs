@@ -2,7 +2,11 @@
 //!
 //! A whole chain can be hundreds of megabytes of JSON. Serializing it into one buffer and
 //! then handing that to the socket would hold it in memory once as blocks and once more as
-//! text; streaming holds only the blocks (shared with the tree) and one chunk of text.
+//! text; streaming holds only one chunk of blocks (shared with the tree) and its text. A
+//! whole chain is taken as the best chain's hashes at the moment of the request (one copy
+//! of 32 bytes a block under the lock), and each chunk's blocks are looked up under the
+//! lock as the socket wants them, so the document is the chain as it was, even if a
+//! reorganization happens while it is sent.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,7 +15,8 @@ use axum::body::{Body, Bytes};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 
-use crate::chain::Block;
+use crate::chain::{Block, BlockHash};
+use crate::node::Node;
 use crate::wire::BlockJson;
 
 /// Blocks serialized per chunk: big enough to amortize a write, small enough that a chunk
@@ -24,9 +29,45 @@ pub struct ChainDocument {
     /// The whole best chain's length, even when `blocks` is one page of it.
     pub length: u64,
     /// The blocks sent, in chain order.
-    pub blocks: Vec<Arc<Block>>,
+    pub blocks: ChainBlocks,
     /// Peer URLs.
     pub peers: Vec<String>,
+}
+
+/// The blocks of a [`ChainDocument`].
+pub enum ChainBlocks {
+    /// A page's blocks, copied under the lock (at most a page).
+    Page(Vec<Arc<Block>>),
+    /// A whole chain by hash, its blocks looked up a chunk at a time while sending.
+    Hashes {
+        /// The node whose tree holds them.
+        node: Arc<Node>,
+        /// The best chain's hashes when the request came.
+        hashes: Vec<BlockHash>,
+    },
+}
+
+impl ChainBlocks {
+    fn len(&self) -> usize {
+        match self {
+            ChainBlocks::Page(blocks) => blocks.len(),
+            ChainBlocks::Hashes { hashes, .. } => hashes.len(),
+        }
+    }
+
+    /// Blocks `start..end`. Blocks are never removed from the tree, so every hash of a
+    /// best chain is still there.
+    fn blocks(&self, start: usize, end: usize) -> Vec<Arc<Block>> {
+        match self {
+            ChainBlocks::Page(blocks) => blocks[start..end].to_vec(),
+            ChainBlocks::Hashes { node, hashes } => node.with_chain(|chain| {
+                hashes[start..end]
+                    .iter()
+                    .filter_map(|hash| chain.tree().get(hash).map(|entry| entry.block.clone()))
+                    .collect()
+            }),
+        }
+    }
 }
 
 impl ChainDocument {
@@ -40,11 +81,11 @@ impl ChainDocument {
             tail.push(b'}');
             Bytes::from(tail)
         };
-        let blocks: Arc<[Arc<Block>]> = self.blocks.into();
+        let blocks = self.blocks;
         let starts = (0..blocks.len()).step_by(BLOCKS_PER_CHUNK);
         let body = starts.map(move |start| {
             let end = (start + BLOCKS_PER_CHUNK).min(blocks.len());
-            encode_blocks(&blocks[start..end], start == 0)
+            encode_blocks(&blocks.blocks(start, end), start == 0)
         });
         std::iter::once(head)
             .chain(body)
@@ -95,7 +136,7 @@ mod tests {
         }
         let document = ChainDocument {
             length: 1_000,
-            blocks: chain.clone(),
+            blocks: ChainBlocks::Page(chain.clone()),
             peers: vec!["http://127.0.0.1:9".into()],
         };
         (document, chain)
@@ -113,7 +154,7 @@ mod tests {
             let (document, chain) = document(blocks.max(1));
             let chain = if blocks == 0 { Vec::new() } else { chain };
             let document = ChainDocument {
-                blocks: chain.clone(),
+                blocks: ChainBlocks::Page(chain.clone()),
                 ..document
             };
             let text: Vec<u8> = document.chunks().flat_map(|chunk| chunk.to_vec()).collect();

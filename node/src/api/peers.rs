@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::chain::ChainPage;
-use super::chain_json::ChainDocument;
+use super::chain_json::{ChainBlocks, ChainDocument};
 use super::error::{ApiError, ErrorBody, JsonBody, QueryParams};
 use crate::node::Node;
 use crate::p2p::{HandshakeError, Network, NetworkError};
@@ -51,15 +51,19 @@ pub async fn register_node(
     if let Err(error) = state.network.add_peer(&body.node_address, source).await {
         return Err(ApiError::BadRequest(error.to_string()));
     }
-    let (length, blocks) = state.node.with_chain(|chain| {
+    let (length, hashes) = state.node.with_chain(|chain| {
         let tree = chain.tree();
-        let blocks = if query.include_chain {
-            tree.best_chain_blocks(0, usize::MAX)
+        let hashes = if query.include_chain {
+            tree.best_chain_hashes()
         } else {
             Vec::new()
         };
-        (tree.best_chain_len(), blocks)
+        (tree.best_chain_len(), hashes)
     });
+    let blocks = ChainBlocks::Hashes {
+        node: state.node.clone(),
+        hashes,
+    };
     Ok(ChainDocument {
         length,
         blocks,
