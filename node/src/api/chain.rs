@@ -242,7 +242,11 @@ pub struct Status {
     mempool_bytes: usize,
     blocks_known: usize,
     orphans: usize,
+    /// Bytes of the blocks kept off the best chain (bounded).
+    side_branch_bytes: usize,
     peers: usize,
+    /// Addresses heard of and waiting for a handshake (bounded).
+    peer_candidates: usize,
     mining: bool,
 }
 
@@ -254,6 +258,7 @@ pub async fn status(
     State(network): State<Arc<Network>>,
 ) -> Json<Status> {
     let peers = network.peers().len();
+    let peer_candidates = network.candidate_count();
     let mining = node.is_mining();
     let node_id = network.node_id().to_owned();
     Json(node.with_chain(|chain| {
@@ -273,7 +278,9 @@ pub async fn status(
             mempool_bytes: chain.mempool().bytes(),
             blocks_known: tree.len(),
             orphans: tree.orphan_count(),
+            side_branch_bytes: tree.side_bytes(),
             peers,
+            peer_candidates,
             mining,
         }
     }))

@@ -101,6 +101,8 @@ async fn snapshot(api: &Api) -> Snapshot {
             "mempool_bytes",
             "blocks_known",
             "orphans",
+            "side_branch_bytes",
+            "peer_candidates",
         ]
         .into_iter()
         .map(|field| (field, status[field].clone()))
