@@ -3,16 +3,21 @@
 //! - `ingest`: accepted posts per second and their latency under `wrk`, while a second
 //!   `wrk` reads `/chain` pages from the same node;
 //! - `memory`: resident memory of a node holding 100,000 posts, pending or confirmed;
-//! - `stream`: how much memory serving a long chain's full `/chain` takes.
+//! - `stream`: how much memory serving a long chain's full `/chain` takes;
+//! - `propagation`: how long a mined block takes to reach a peer by gossip, with and
+//!   without 1,000 junk registrations (addresses that are no chainpost node) beforehand;
+//! - `read_load`: post latency alone and while four clients loop on the heaviest reads.
 //!
-//! `cargo bench -p node --bench load [-- ingest|memory|stream]`. Needs `wrk` on the PATH
-//! (Debian: `apt-get install wrk`).
+//! `cargo bench -p node --bench load [-- ingest|memory|stream|propagation|read_load]`.
+//! Needs `wrk` on the PATH (Debian: `apt-get install wrk`).
 
 #![allow(missing_docs)]
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
 mod support;
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -21,10 +26,11 @@ use std::time::{Duration, Instant};
 
 use chainpost_node::chain::{Block, BlockHash, ChainParams};
 use chainpost_node::config::Config;
+use chainpost_node::p2p::peers::MAX_CANDIDATES_PER_SOURCE;
 use chainpost_node::wire::BlockJson;
 use serde::Deserialize;
 use serde_json::Value;
-use support::{ChildNode, InProcessNode, Posts, chain, median};
+use support::{ChildNode, InProcessNode, Posts, chain, median, percentile};
 use tokio::runtime::Runtime;
 
 const DIFFICULTY: u32 = 8;
@@ -45,6 +51,12 @@ fn main() {
     }
     if runs("stream") {
         stream(&runtime);
+    }
+    if runs("propagation") {
+        propagation(&runtime);
+    }
+    if runs("read_load") {
+        read_load(&runtime);
     }
 }
 
@@ -285,9 +297,12 @@ fn longest_until(
     })
 }
 
-/// Starts a child node that syncs from `seeder` and waits until it reaches `height`.
-async fn synced_child(dir: &Path, seeder: &str, height: u64) -> ChildNode {
-    let node = ChildNode::start(dir, &["--difficulty", DIFFICULTY_ARG, "--peer", seeder]);
+/// Starts a child node (with `args` besides) that syncs from `seeder` and waits until it
+/// reaches `height`.
+async fn synced_child(dir: &Path, seeder: &str, height: u64, args: &[&str]) -> ChildNode {
+    let mut all_args = vec!["--difficulty", DIFFICULTY_ARG, "--peer", seeder];
+    all_args.extend_from_slice(args);
+    let node = ChildNode::start(dir, &all_args);
     wait_for(&node.url, |status| {
         status["height"].as_u64() == Some(height)
     })
@@ -353,6 +368,7 @@ fn memory(runtime: &Runtime) {
         confirmed_dir.path(),
         &seeder.url,
         POSTS / 1_000,
+        &[],
     ));
     let synced = node.memory_mib();
     node.stop();
@@ -389,7 +405,7 @@ fn stream(runtime: &Runtime) {
         Config::ephemeral(DIFFICULTY),
         &blocks,
     ));
-    let node = runtime.block_on(synced_child(dir.path(), &seeder.url, LENGTH));
+    let node = runtime.block_on(synced_child(dir.path(), &seeder.url, LENGTH, &[]));
     seeder.stop();
     // Restart, so the peak left behind by syncing does not hide the one of serving.
     let node_dir = dir.path().to_owned();
@@ -416,5 +432,477 @@ fn stream(runtime: &Runtime) {
         after.peak - before.resident,
         before.resident,
         after.peak
+    );
+}
+
+/// Posts `count` distinct posts to the node at `url`, 32 at a time, each accepted.
+async fn fill_mempool(url: &str, count: u64) {
+    use futures_util::StreamExt as _;
+    let http = reqwest::Client::new();
+    let accepted = futures_util::stream::iter(0..count)
+        .map(|i| {
+            let http = http.clone();
+            async move {
+                let post =
+                    serde_json::json!({"author": "bench", "content": format!("pending {i}")});
+                http.post(format!("{url}/new_transaction"))
+                    .json(&post)
+                    .send()
+                    .await
+                    .is_ok_and(|response| response.status().is_success())
+            }
+        })
+        .buffer_unordered(32)
+        .filter(|accepted| std::future::ready(*accepted))
+        .count()
+        .await;
+    assert_eq!(accepted as u64, count, "every post accepted");
+}
+
+/// How busy the machine is, for the reader to tell its noise from the node's: the load
+/// average over a minute and, where the kernel reports it, the share of the last 10 s in
+/// which some runnable task waited for a core (`/proc/pressure/cpu`).
+fn machine_load() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?").to_owned();
+    let pressure = std::fs::read_to_string("/proc/pressure/cpu")
+        .ok()
+        .and_then(|text| {
+            let some = text.lines().next()?.to_owned();
+            let avg10 = some
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix("avg10="))?;
+            Some(format!(", CPU pressure {avg10}%"))
+        })
+        .unwrap_or_default();
+    format!("load average {load}{pressure}")
+}
+
+/// Blocks timed per round of `propagation`.
+const PROPAGATED_BLOCKS: usize = 30;
+
+/// How fast a mined block reaches a peer by gossip alone, and whether junk registrations
+/// slow it. Each round is a fresh pair of nodes, A and its peer B: 30 blocks mined on A
+/// (`GET /mine` on one post each), each timed from A's answer until B's `/status` shows
+/// it. Every other round, A first gets 1,000 `POST /register_node` naming addresses that
+/// are no chainpost node: closed loopback ports, and 16 listeners that accept and never
+/// answer, each of which holds one of A's handshakes for the whole handshake timeout.
+/// Three rounds of each kind, alternating; each round is reported, then the medians.
+///
+/// B's `--sync-interval` is a day, so only A's gossip brings it blocks. A's is one second,
+/// so the candidates junk leaves in A's table are handshaken while the blocks are mined
+/// (the pair without junk runs the same rounds, with nothing to try).
+fn propagation(runtime: &Runtime) {
+    const JUNK: usize = 1_000;
+    const HANGING: usize = 16;
+    const ROUNDS: usize = 3;
+    println!("propagation: machine before: {}", machine_load());
+    let (mut quiet, mut junk) = (Vec::new(), Vec::new());
+    // Alternating, so that a slow spell of the machine does not land on one side only, and
+    // the spread between rounds of one kind shows what noise is.
+    for round in 1..=ROUNDS {
+        for (name, junk_count, rounds) in
+            [("no junk", 0, &mut quiet), ("after junk", JUNK, &mut junk)]
+        {
+            let spread = propagation_round(runtime, junk_count, HANGING);
+            println!(
+                "propagation round {round}, {name}: {PROPAGATED_BLOCKS} blocks A → B: \
+                 p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                spread.p50, spread.p99, spread.max
+            );
+            rounds.push(spread);
+        }
+    }
+    let medians = |rounds: &[Spread]| {
+        (
+            median(rounds.iter().map(|r| r.p50).collect()),
+            median(rounds.iter().map(|r| r.p99).collect()),
+            median(rounds.iter().map(|r| r.max).collect()),
+        )
+    };
+    let (quiet, junk) = (medians(&quiet), medians(&junk));
+    for (name, (p50, p99, max)) in [("no junk", quiet), ("after junk", junk)] {
+        println!(
+            "propagation median of {ROUNDS} rounds, {name}: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms"
+        );
+    }
+    println!(
+        "propagation ratio after junk / no junk: p50 {:.2}×, p99 {:.2}×",
+        junk.0 / quiet.0,
+        junk.1 / quiet.1
+    );
+}
+
+/// The spread of some timings, in milliseconds.
+struct Spread {
+    count: usize,
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(timings: &[Duration]) -> Self {
+        let millis: Vec<f64> = timings.iter().map(|t| t.as_secs_f64() * 1e3).collect();
+        Spread {
+            count: millis.len(),
+            p50: percentile(millis.clone(), 0.5),
+            p99: percentile(millis.clone(), 0.99),
+            max: percentile(millis, 1.0),
+        }
+    }
+}
+
+/// One pair of fresh nodes: B joins A, A takes `junk` registrations (`hanging` of them at
+/// listeners that never answer), then [`PROPAGATED_BLOCKS`] blocks are mined on A and
+/// timed until B has them.
+fn propagation_round(runtime: &Runtime, junk: usize, hanging: usize) -> Spread {
+    let (a_dir, b_dir) = (
+        tempfile::tempdir().expect("temp dir"),
+        tempfile::tempdir().expect("temp dir"),
+    );
+    let a = ChildNode::start(
+        a_dir.path(),
+        &["--difficulty", DIFFICULTY_ARG, "--sync-interval", "1"],
+    );
+    let b = ChildNode::start(
+        b_dir.path(),
+        &[
+            "--difficulty",
+            DIFFICULTY_ARG,
+            "--sync-interval",
+            "86400",
+            "--peer",
+            &a.url,
+        ],
+    );
+    // B registers with A before the junk, as a peer that was there first: junk never
+    // displaces peers, and that is not what this measures.
+    runtime.block_on(wait_for(&a.url, |status| status["peers"] == 1));
+    runtime.block_on(wait_for(&b.url, |status| status["peers"] == 1));
+    // The silent listeners stay up while the blocks are mined: A may still be
+    // handshaking them from its candidate table.
+    let _silent = (junk > 0).then(|| runtime.block_on(register_junk(&a.url, junk, hanging)));
+    if junk > 0 {
+        let peers = runtime.block_on(status(&a.url))["peers"].as_u64();
+        assert_eq!(peers, Some(1), "no junk address became a peer");
+    }
+    let http = reqwest::Client::new();
+    let mut probe = KeepAlive::connect(&b.url);
+    let mut timings = Vec::with_capacity(PROPAGATED_BLOCKS);
+    for block in 1..=PROPAGATED_BLOCKS {
+        let posted = runtime.block_on(
+            http.post(format!("{}/new_transaction", a.url))
+                .json(&serde_json::json!({"author": "bench", "content": format!("post {block}")}))
+                .send(),
+        );
+        assert!(
+            posted.expect("A answers").status().is_success(),
+            "post refused"
+        );
+        // Once B holds the post, its gossip is over, and the block travels alone.
+        runtime.block_on(wait_for(&b.url, |status| status["mempool_size"] == 1));
+        let answer = runtime.block_on(async {
+            let response = http
+                .get(format!("{}/mine", a.url))
+                .send()
+                .await
+                .expect("A answers /mine");
+            response.text().await.expect("the /mine answer")
+        });
+        let mined_at = Instant::now();
+        let index: u64 = answer
+            .strip_prefix("Block #")
+            .and_then(|rest| rest.strip_suffix(" is mined."))
+            .and_then(|index| index.parse().ok())
+            .unwrap_or_else(|| panic!("A did not mine: {answer}"));
+        probe.wait_for_height(index);
+        timings.push(mined_at.elapsed());
+    }
+    let (a_tip, b_tip) = (
+        runtime.block_on(status(&a.url))["tip"].clone(),
+        runtime.block_on(status(&b.url))["tip"].clone(),
+    );
+    assert_eq!(a_tip, b_tip, "B ends on A's tip");
+    Spread::of(&timings)
+}
+
+/// Sends `count` registrations at `url` for distinct addresses that are no chainpost
+/// node, 32 at a time: `hanging` at listeners that accept and never answer (spread
+/// through the rest), the others at closed loopback ports. Waits for every answer; the
+/// listeners last as long as what it returns.
+async fn register_junk(url: &str, count: usize, hanging: usize) -> SilentListeners {
+    use futures_util::StreamExt as _;
+    let mut listeners = Vec::with_capacity(hanging);
+    let mut hanging_addresses = Vec::with_capacity(hanging);
+    for _ in 0..hanging {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback listener");
+        hanging_addresses.push(format!(
+            "http://{}",
+            listener.local_addr().expect("its address")
+        ));
+        listeners.push(tokio::spawn(async move {
+            // Holds every connection open, unanswered, until the task is aborted.
+            let mut held = Vec::new();
+            while let Ok((connection, _)) = listener.accept().await {
+                held.push(connection);
+            }
+        }));
+    }
+    // Ports the system just handed out and took back: nothing listens there. One at a
+    // time, as a thousand open listeners could exceed the open-files limit.
+    let mut closed = std::collections::BTreeSet::new();
+    while closed.len() < count - hanging {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        closed.insert(format!(
+            "http://{}",
+            listener.local_addr().expect("its address")
+        ));
+    }
+    let every = count / hanging.max(1);
+    let mut addresses: Vec<String> = closed.into_iter().collect();
+    for (i, address) in hanging_addresses.into_iter().enumerate() {
+        addresses.insert(i * every, address);
+    }
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let statuses: Vec<u16> = futures_util::stream::iter(addresses)
+        .map(|address| {
+            let http = http.clone();
+            async move {
+                http.post(format!("{url}/register_node"))
+                    .json(&serde_json::json!({ "node_address": address }))
+                    .send()
+                    .await
+                    .expect("A answers /register_node")
+                    .status()
+                    .as_u16()
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let refused = statuses.iter().filter(|status| **status == 400).count();
+    let kept = statuses.iter().filter(|status| **status == 200).count();
+    assert_eq!(
+        refused + kept,
+        count,
+        "every registration answered 200 or 400"
+    );
+    println!(
+        "propagation: {count} junk registrations ({hanging} at listeners that never answer) \
+         answered in {:.1} s: {refused} refused after a failed handshake, {kept} accepted \
+         for later (A's candidate table keeps {MAX_CANDIDATES_PER_SOURCE} per source)",
+        started.elapsed().as_secs_f64()
+    );
+    SilentListeners(listeners)
+}
+
+/// Listeners that accept connections and never answer; they close when this is dropped.
+struct SilentListeners(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for SilentListeners {
+    fn drop(&mut self) {
+        for listener in &self.0 {
+            listener.abort();
+        }
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection to a node, on a plain socket, used from the
+/// benchmark's own thread: requests one at a time, timed without a runtime's timers or
+/// scheduling in between.
+struct KeepAlive {
+    connection: BufReader<TcpStream>,
+    host: String,
+}
+
+impl KeepAlive {
+    fn connect(url: &str) -> Self {
+        let host = url.strip_prefix("http://").expect("an http:// node URL");
+        let stream = TcpStream::connect(host).expect("the node accepts a connection");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        KeepAlive {
+            connection: BufReader::new(stream),
+            host: host.to_owned(),
+        }
+    }
+
+    /// Sends one request and reads its whole answer: the status and the body.
+    fn request(&mut self, method: &str, path: &str, json: Option<&Value>) -> (u16, Vec<u8>) {
+        let body = json.map(Value::to_string).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            self.host,
+            body.len()
+        );
+        self.connection
+            .get_mut()
+            .write_all(request.as_bytes())
+            .expect("send a request");
+        let mut line = String::new();
+        self.connection.read_line(&mut line).expect("a status line");
+        let status = line
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP/1.1 status line: {line}"));
+        let mut length = None;
+        loop {
+            line.clear();
+            self.connection.read_line(&mut line).expect("a header");
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse::<usize>().ok();
+            }
+        }
+        let mut body = vec![0; length.expect("a Content-Length (these answers are not streamed)")];
+        self.connection.read_exact(&mut body).expect("the body");
+        (status, body)
+    }
+
+    /// The height of the node's tip, from its `/status`.
+    fn height(&mut self) -> u64 {
+        let (status, body) = self.request("GET", "/status", None);
+        assert_eq!(status, 200, "/status answers");
+        let status: Value = serde_json::from_slice(&body).expect("status JSON");
+        status["height"].as_u64().expect("height")
+    }
+
+    /// Asks every 250 µs until the node's tip reaches `height`: `wait_for`'s 50 ms (or
+    /// tokio's 1 ms timer) would round away a propagation of a few hundred microseconds.
+    fn wait_for_height(&mut self, height: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.height() < height {
+            assert!(Instant::now() < deadline, "the block never arrived");
+            std::thread::sleep(Duration::from_micros(250));
+        }
+    }
+
+    /// Posts one after another for `duration`, each as soon as the last is answered; the
+    /// latency of each (all must be accepted).
+    fn post_for(&mut self, duration: Duration, tag: &str) -> Vec<Duration> {
+        let mut latencies = Vec::new();
+        let started = Instant::now();
+        while started.elapsed() < duration {
+            let post = serde_json::json!({
+                "author": "bench",
+                "content": format!("{tag} post {}", latencies.len()),
+            });
+            let sent = Instant::now();
+            let (status, body) = self.request("POST", "/new_transaction", Some(&post));
+            latencies.push(sent.elapsed());
+            assert_eq!(
+                status,
+                201,
+                "post refused: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        latencies
+    }
+}
+
+/// Post latency with and without heavy readers: one client posting sequentially for 10 s
+/// (each post sent when the last is answered), first alone, then while 4 wrk connections
+/// loop without pause on `GET /tree?from=0`, `GET /pending_tx` and
+/// `GET /chain?from=0&limit=1000` in turn. The node (store on disk) holds 5,000 blocks of
+/// four 200-byte posts, a 500-block side branch and 20,000 pending posts.
+///
+/// `/chain` pages are about 1 MiB of JSON; `/tree` from 0 shows 1,000 blocks, best and side
+/// ones at each height; `/pending_tx` lists the oldest 1,000 pending posts. Each post's own
+/// latency is timed, not wrk's: for one connection wrk's correction for coordinated
+/// omission (see `ingest`) would count one stall as many slow posts.
+fn read_load(runtime: &Runtime) {
+    const LENGTH: usize = 5_000;
+    const SIDE_BRANCH: usize = 500;
+    const PENDING: u64 = 20_000;
+    const SECONDS: u64 = 10;
+    const READERS: u32 = 4;
+    let params = ChainParams::new(DIFFICULTY, false).expect("params");
+    let best = chain(
+        &params,
+        LENGTH,
+        Posts {
+            per_block: 4,
+            content_bytes: 200,
+            signer: None,
+        },
+    );
+    // Other posts than the best chain's, so other blocks: a lighter branch beside it.
+    let side = chain(
+        &params,
+        SIDE_BRANCH,
+        Posts {
+            per_block: 1,
+            content_bytes: 1,
+            signer: None,
+        },
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seeder = runtime.block_on(InProcessNode::holding(Config::ephemeral(DIFFICULTY), &best));
+    let node = runtime.block_on(synced_child(
+        dir.path(),
+        &seeder.url,
+        LENGTH as u64,
+        // Room for the measured posts; no sync rounds with the seeder once it is gone.
+        &["--max-pending", "1000000", "--sync-interval", "86400"],
+    ));
+    seeder.stop();
+    runtime.block_on(push_blocks(&node.url, &side));
+    runtime.block_on(fill_mempool(&node.url, PENDING));
+    let pending = mempool_size(runtime, &node.url);
+    let machine = machine_load();
+    let mut poster = KeepAlive::connect(&node.url);
+    poster.post_for(Duration::from_secs(1), "warm-up");
+
+    let unloaded = Spread::of(&poster.post_for(Duration::from_secs(SECONDS), "alone"));
+    let readers = wrk(
+        READERS,
+        SECONDS as u32 + 2,
+        "reads.lua",
+        &node.url,
+        &[
+            "/tree?from=0".into(),
+            "/pending_tx".into(),
+            "/chain?from=0&limit=1000".into(),
+        ],
+    );
+    let readers = std::thread::spawn(move || run_wrk(readers));
+    // The readers are connected and busy before the posts start, and stay until after.
+    std::thread::sleep(Duration::from_secs(1));
+    let loaded = Spread::of(&poster.post_for(Duration::from_secs(SECONDS), "loaded"));
+    let reads = readers.join().expect("the readers finished");
+    assert_eq!(reads.socket_errors, 0, "socket errors");
+    assert_eq!(reads.non_2xx, 0, "a read failed");
+    println!(
+        "read_load: {LENGTH} blocks, a {SIDE_BRANCH}-block side branch, {pending} pending posts; \
+         machine before: {machine}"
+    );
+    for (name, posts) in [
+        ("unloaded".to_owned(), &unloaded),
+        (format!("with {READERS} readers"), &loaded),
+    ] {
+        println!(
+            "read_load {name}: {} posts, p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms",
+            posts.count, posts.p50, posts.p99, posts.max
+        );
+    }
+    println!(
+        "read_load readers: {:.0} reads/s (wrk: p50 {:.1} ms, p99 {:.1} ms)",
+        reads.ok_per_second(),
+        reads.p50_us as f64 / 1e3,
+        reads.p99_us as f64 / 1e3,
+    );
+    println!(
+        "read_load ratio loaded / unloaded post p99: {:.2}× (target ≤ 2×)",
+        loaded.p99 / unloaded.p99
     );
 }
