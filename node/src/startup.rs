@@ -197,6 +197,7 @@ impl Application {
             node: self.node,
             network: self.network,
             allowed_hosts: Arc::new(self.allowed_hosts),
+            heavy_reads: api::HeavyReads::for_this_machine(),
         });
         serve::serve(self.listener, router, self.serve_limits, async move {
             shutdown.await;

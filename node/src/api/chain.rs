@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use super::chain_json::{ChainBlocks, ChainDocument};
 use super::error::{ApiError, ErrorBody, PathParam, QueryParams};
+use super::heavy::HeavyReads;
 use crate::chain::{Block, BlockHash};
 use crate::node::Node;
 use crate::p2p::Network;
 use crate::wire::BlockJson;
+use axum::response::Response;
 
 /// Most blocks one page of `/chain` returns.
 pub const MAX_PAGE: usize = 1_000;
@@ -55,6 +57,7 @@ pub struct ChainPage {
 pub async fn chain(
     State(node): State<Arc<Node>>,
     State(network): State<Arc<Network>>,
+    State(heavy): State<HeavyReads>,
     QueryParams(query): QueryParams<ChainQuery>,
 ) -> Result<ChainDocument, ApiError> {
     let limit = match query.limit {
@@ -80,6 +83,7 @@ pub async fn chain(
                 hashes,
             },
             peers: network.peers().iter().map(ToString::to_string).collect(),
+            heavy,
         });
     }
     let from = query.from.unwrap_or(0);
@@ -104,6 +108,7 @@ pub async fn chain(
         length,
         blocks: ChainBlocks::Page(blocks),
         peers: network.peers().iter().map(ToString::to_string).collect(),
+        heavy,
     })
 }
 
@@ -186,8 +191,9 @@ pub const TREE_SIDE_BLOCKS_PER_HEIGHT: usize = 8;
     responses((status = 200, description = "Blocks by height", body = TreeView), (status = 400, description = "Malformed or invalid input", body = ErrorBody)))]
 pub async fn tree(
     State(node): State<Arc<Node>>,
+    State(heavy): State<HeavyReads>,
     QueryParams(query): QueryParams<TreeQuery>,
-) -> Json<TreeView> {
+) -> Result<Response, ApiError> {
     // Under the lock, only a page's handles are copied (`BlockTree::window` costs what it
     // returns); text is made after.
     let (tip, from, window) = node.with_chain(|chain| {
@@ -208,22 +214,24 @@ pub async fn tree(
             .collect();
         (tip.hash(), from, window)
     });
-    Json(TreeView {
-        tip: tip.to_string(),
-        from,
-        blocks: window
-            .into_iter()
-            .map(|(block, cumulative_work, in_best_chain)| TreeBlock {
-                hash: block.hash().to_string(),
-                index: block.header().index,
-                previous_hash: block.header().previous_hash.to_string(),
-                timestamp: block.header().timestamp,
-                transactions: block.transactions().len(),
-                cumulative_work,
-                in_best_chain,
-            })
-            .collect(),
-    })
+    heavy
+        .json(move || TreeView {
+            tip: tip.to_string(),
+            from,
+            blocks: window
+                .into_iter()
+                .map(|(block, cumulative_work, in_best_chain)| TreeBlock {
+                    hash: block.hash().to_string(),
+                    index: block.header().index,
+                    previous_hash: block.header().previous_hash.to_string(),
+                    timestamp: block.header().timestamp,
+                    transactions: block.transactions().len(),
+                    cumulative_work,
+                    in_best_chain,
+                })
+                .collect(),
+        })
+        .await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

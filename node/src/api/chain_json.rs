@@ -8,13 +8,15 @@
 //! lock as the socket wants them, so the document is the chain as it was, even if a
 //! reorganization happens while it is sent.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 
+use futures_util::StreamExt;
+
+use super::heavy::HeavyReads;
 use crate::chain::{Block, BlockHash};
 use crate::node::Node;
 use crate::wire::BlockJson;
@@ -32,6 +34,8 @@ pub struct ChainDocument {
     pub blocks: ChainBlocks,
     /// Peer URLs.
     pub peers: Vec<String>,
+    /// Where its chunks are encoded.
+    pub heavy: HeavyReads,
 }
 
 /// The blocks of a [`ChainDocument`].
@@ -71,26 +75,39 @@ impl ChainBlocks {
 }
 
 impl ChainDocument {
-    fn chunks(self) -> impl Iterator<Item = Bytes> {
-        let head = Bytes::from(format!(r#"{{"length":{},"chain":["#, self.length));
-        let tail = {
-            let mut tail = b"],\"peers\":".to_vec();
-            serde_json::to_writer(&mut tail, &self.peers).unwrap_or_else(|_| {
-                unreachable!("a list of strings always serializes");
-            });
-            tail.push(b'}');
-            Bytes::from(tail)
-        };
-        let blocks = self.blocks;
-        let starts = (0..blocks.len()).step_by(BLOCKS_PER_CHUNK);
-        let body = starts.map(move |start| {
-            let end = (start + BLOCKS_PER_CHUNK).min(blocks.len());
-            encode_blocks(&blocks.blocks(start, end), start == 0)
+    fn head(&self) -> Bytes {
+        Bytes::from(format!(r#"{{"length":{},"chain":["#, self.length))
+    }
+
+    fn tail(&self) -> Bytes {
+        let mut tail = b"],\"peers\":".to_vec();
+        serde_json::to_writer(&mut tail, &self.peers).unwrap_or_else(|_| {
+            unreachable!("a list of strings always serializes");
         });
+        tail.push(b'}');
+        Bytes::from(tail)
+    }
+
+    /// The whole document, chunk by chunk, encoded where it is asked for (tests).
+    #[cfg(test)]
+    fn chunks(self) -> impl Iterator<Item = Bytes> {
+        let (head, tail) = (self.head(), self.tail());
+        let blocks = Arc::new(self.blocks);
+        let body = chunk_starts(blocks.len()).map(move |start| encode_chunk(&blocks, start));
         std::iter::once(head)
             .chain(body)
             .chain(std::iter::once(tail))
     }
+}
+
+fn chunk_starts(blocks: usize) -> impl Iterator<Item = usize> + Send + 'static {
+    (0..blocks).step_by(BLOCKS_PER_CHUNK)
+}
+
+/// The chunk of blocks from `start`.
+fn encode_chunk(blocks: &ChainBlocks, start: usize) -> Bytes {
+    let end = (start + BLOCKS_PER_CHUNK).min(blocks.len());
+    encode_blocks(&blocks.blocks(start, end), start == 0)
 }
 
 /// `block,block,...`, with a leading comma unless this is the first chunk.
@@ -109,8 +126,23 @@ fn encode_blocks(blocks: &[Arc<Block>], first: bool) -> Bytes {
 
 impl IntoResponse for ChainDocument {
     fn into_response(self) -> Response {
-        // The iterator is lazy: each chunk is serialized only when the socket wants more.
-        let stream = futures_util::stream::iter(self.chunks().map(Ok::<_, Infallible>));
+        // Lazy: each chunk is looked up and encoded only when the socket wants more, on a
+        // blocking thread within the heavy-read limit.
+        let (head, tail) = (self.head(), self.tail());
+        let heavy = self.heavy;
+        let blocks = Arc::new(self.blocks);
+        let body = futures_util::stream::iter(chunk_starts(blocks.len())).then(move |start| {
+            let (heavy, blocks) = (heavy.clone(), blocks.clone());
+            async move {
+                heavy
+                    .run(move || encode_chunk(&blocks, start))
+                    .await
+                    .map_err(|error| std::io::Error::other(error.to_string()))
+            }
+        });
+        let stream = futures_util::stream::once(async move { Ok(head) })
+            .chain(body)
+            .chain(futures_util::stream::once(async move { Ok(tail) }));
         (
             [(CONTENT_TYPE, "application/json")],
             Body::from_stream(stream),
@@ -138,6 +170,7 @@ mod tests {
             length: 1_000,
             blocks: ChainBlocks::Page(chain.clone()),
             peers: vec!["http://127.0.0.1:9".into()],
+            heavy: HeavyReads::for_this_machine(),
         };
         (document, chain)
     }

@@ -9,6 +9,7 @@ mod chain;
 mod chain_json;
 mod docs;
 pub mod error;
+mod heavy;
 mod mining;
 mod peers;
 mod transactions;
@@ -38,6 +39,7 @@ use crate::cross_site::{self, AllowedHosts};
 use crate::node::{Node, Origin};
 use crate::p2p::Network;
 use crate::p2p::client::PEER_HEADER;
+pub use heavy::HeavyReads;
 
 /// Largest request body accepted. A block may hold 1 MiB of canonical bytes, and JSON can
 /// spell each byte of a post in up to six (`\u0001`), so a maximal valid block needs room.
@@ -52,6 +54,14 @@ pub struct AppState {
     pub network: Arc<Network>,
     /// The host names it answers to.
     pub allowed_hosts: Arc<AllowedHosts>,
+    /// The limit on large answers encoded at once.
+    pub heavy_reads: HeavyReads,
+}
+
+impl FromRef<AppState> for HeavyReads {
+    fn from_ref(state: &AppState) -> Self {
+        state.heavy_reads.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<Node> {

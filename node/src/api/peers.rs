@@ -73,6 +73,7 @@ pub async fn register_node(
             .iter()
             .map(ToString::to_string)
             .collect(),
+        heavy: state.heavy_reads.clone(),
     })
 }
 

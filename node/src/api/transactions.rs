@@ -10,10 +10,12 @@ use utoipa::{IntoParams, ToSchema};
 use std::sync::Arc;
 
 use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
+use super::heavy::HeavyReads;
 use crate::chain::{Transaction, TxId};
 use crate::node::Node;
 use crate::node::unix_now_f64;
 use crate::wire::{TransactionJson, signature_from_hex};
+use axum::response::Response;
 
 /// Body of `POST /new_transaction`: the tutorial's `author` and `content`, optionally
 /// signed. A signed post carries the timestamp it signed; otherwise the node stamps it.
@@ -94,8 +96,9 @@ pub struct PendingQuery {
         (status = 404, description = "The `after` post is not pending (mined, or never seen)", body = ErrorBody)))]
 pub async fn pending(
     State(node): State<Arc<Node>>,
+    State(heavy): State<HeavyReads>,
     QueryParams(query): QueryParams<PendingQuery>,
-) -> Result<Json<Vec<TransactionJson>>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = match query.limit {
         Some(limit) if limit > MAX_PENDING_PAGE => {
             return Err(ApiError::BadRequest(format!(
@@ -120,11 +123,13 @@ pub async fn pending(
             )),
             None => ApiError::NotFound("no such page".into()),
         })?;
-    Ok(Json(
-        page.iter()
-            .map(|tx| TransactionJson::from_transaction(tx))
-            .collect(),
-    ))
+    heavy
+        .json(move || {
+            page.iter()
+                .map(|tx| TransactionJson::from_transaction(tx))
+                .collect::<Vec<_>>()
+        })
+        .await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
