@@ -30,7 +30,7 @@ use chainpost_node::p2p::peers::MAX_CANDIDATES_PER_SOURCE;
 use chainpost_node::wire::BlockJson;
 use serde::Deserialize;
 use serde_json::Value;
-use support::{ChildNode, InProcessNode, Posts, chain, median, percentile};
+use support::{ChildNode, InProcessNode, Posts, chain, chain_on, median, percentile};
 use tokio::runtime::Runtime;
 
 const DIFFICULTY: u32 = 8;
@@ -814,7 +814,8 @@ impl KeepAlive {
 /// (each post sent when the last is answered), first alone, then while 4 wrk connections
 /// loop without pause on `GET /tree?from=0`, `GET /pending_tx` and
 /// `GET /chain?from=0&limit=1000` in turn. The node (store on disk) holds 5,000 blocks of
-/// four 200-byte posts, a 500-block side branch and 20,000 pending posts.
+/// four 200-byte posts, a 500-block side branch forked 600 blocks below the tip and
+/// 20,000 pending posts.
 ///
 /// `/chain` pages are about 1 MiB of JSON; `/tree` from 0 shows 1,000 blocks, best and side
 /// ones at each height; `/pending_tx` lists the oldest 1,000 pending posts. Each post's own
@@ -836,9 +837,12 @@ fn read_load(runtime: &Runtime) {
             signer: None,
         },
     );
-    // Other posts than the best chain's, so other blocks: a lighter branch beside it.
-    let side = chain(
+    // Other posts than the best chain's, so other blocks: a lighter branch beside it, forked
+    // close enough to the tip for the node to keep it.
+    let fork_point = best[LENGTH - SIDE_BRANCH - 100].0.clone();
+    let side = chain_on(
         &params,
+        fork_point,
         SIDE_BRANCH,
         Posts {
             per_block: 1,

@@ -40,10 +40,20 @@ impl Posts<'_> {
 
 /// A valid chain of `length` blocks on top of `params`' genesis, stamped one second apart.
 pub fn chain(params: &ChainParams, length: usize, posts: Posts) -> Vec<(Block, BlockHash)> {
-    let mut parent = params.genesis();
+    chain_on(params, params.genesis(), length, posts)
+}
+
+/// A valid chain of `length` blocks on top of `parent`, stamped one second apart.
+pub fn chain_on(
+    params: &ChainParams,
+    mut parent: Block,
+    length: usize,
+    posts: Posts,
+) -> Vec<(Block, BlockHash)> {
     let mut blocks = Vec::with_capacity(length);
     let padding = "x".repeat(posts.content_bytes);
-    for height in 1..=length as u64 {
+    let first = parent.header().index + 1;
+    for height in first..first + length as u64 {
         let timestamp = parent.header().timestamp + 1;
         let txs: Vec<_> = (0..posts.per_block)
             .map(|i| {
