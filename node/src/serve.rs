@@ -3,9 +3,12 @@
 //!
 //! - **Time:** a connection must deliver a request's headers within `header_timeout` of
 //!   opening or of its previous answer (hyper's header-read timer, which is also the
-//!   keep-alive idle timeout), and the whole body within `body_timeout` of its headers.
+//!   keep-alive idle timeout), the whole body within `body_timeout` of its headers, and
+//!   take each part of its answer within `body_timeout` too ([`WriteDeadline`]): a client
+//!   that stops reading cannot keep a connection busy.
 //! - **Number:** at most `max_connections` at once, kept below the open-files limit
-//!   ([`raise_open_files_limit`]), and at most `max_connections_per_address` from one IP.
+//!   ([`raise_open_files_limit`]), and at most `max_connections_per_address` from one IPv4
+//!   address or IPv6 /64 (what one subscriber holds).
 //!   When either bound is reached, a newcomer takes the place of the connection that has
 //!   been idle longest (no request in flight), as Bitcoin Core evicts inbound peers; when
 //!   every connection is busy, the newcomer is closed at once. Connections that work are
@@ -42,7 +45,8 @@ pub struct ServeLimits {
     pub max_connections_per_address: usize,
     /// Longest wait for a request's headers, on a new connection or between requests.
     pub header_timeout: Duration,
-    /// Longest time from a request's headers to the end of its body.
+    /// Longest time from a request's headers to the end of its body; also the longest a
+    /// write to a client may wait, so one that stops reading its answer is closed.
     pub body_timeout: Duration,
 }
 
@@ -349,7 +353,7 @@ pub async fn serve(
             },
         };
         while tasks.try_join_next().is_some() {}
-        let admission = lock(&connections).admit(canonical_ip(peer), Instant::now());
+        let admission = lock(&connections).admit(address_group(peer), Instant::now());
         let id = match admission {
             Admission::Refuse => {
                 tracing::debug!(%peer, "connection refused: every slot is busy");
@@ -389,12 +393,109 @@ pub async fn serve(
     Ok(())
 }
 
+/// The address a client is counted under: its IPv4 address, or its IPv6 /64, since one
+/// IPv6 subscriber holds a whole /64.
+fn address_group(peer: SocketAddr) -> IpAddr {
+    match canonical_ip(peer) {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1_u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
+}
+
 /// A client's IP address; an IPv4 client seen through an IPv6 socket counts as its IPv4
 /// address.
 pub fn canonical_ip(peer: SocketAddr) -> IpAddr {
     match peer.ip() {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
+    }
+}
+
+/// A stream whose writes fail once one has waited `limit` without progress: the client
+/// stopped reading what it asked for.
+pub struct WriteDeadline<S> {
+    inner: S,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    /// `inner`, whose writes may wait at most `limit`.
+    pub fn new(inner: S, limit: Duration) -> Self {
+        WriteDeadline {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// Maps a pending write to a timeout once it has waited too long.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        progress: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if progress.is_ready() {
+            self.stalled = None;
+            return progress;
+        }
+        let limit = self.limit;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading its answer",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let progress = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, progress)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let progress = Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, progress)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let progress = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch(cx, progress)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 }
 
@@ -453,6 +554,7 @@ impl Connection {
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
             .keep_alive(true);
+        let stream = WriteDeadline::new(stream, limits.body_timeout);
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         tokio::pin!(connection);
         let mut draining = false;
@@ -578,6 +680,17 @@ mod tests {
         assert!(open.close(0));
         assert!(open.is_empty());
         assert_eq!(open.admit(ip(1), now), Admission::Admit(1));
+    }
+
+    #[test]
+    fn an_ipv6_subscriber_counts_as_its_slash_64() {
+        let a: SocketAddr = "[2001:db8:1:2::1]:5000".parse().expect("address");
+        let b: SocketAddr = "[2001:db8:1:2:ffff::9]:6000".parse().expect("address");
+        let other: SocketAddr = "[2001:db8:1:3::1]:5000".parse().expect("address");
+        assert_eq!(address_group(a), address_group(b));
+        assert_ne!(address_group(a), address_group(other));
+        let v4: SocketAddr = "10.0.0.1:1".parse().expect("address");
+        assert_eq!(address_group(v4), ip(1));
     }
 
     #[test]

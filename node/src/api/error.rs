@@ -68,6 +68,9 @@ impl ApiError {
                 NodeError::Transaction(SubmitTxError::Mempool(MempoolError::Full { .. })) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
+                // Valid, but beyond what this node keeps of side branches: not the
+                // sender's fault, and a peer must not count it as one.
+                NodeError::Block(error) if error.is_side_branch_bound() => StatusCode::CONFLICT,
                 NodeError::Block(_) => StatusCode::BAD_REQUEST,
                 NodeError::Storage(_) | NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
                 NodeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

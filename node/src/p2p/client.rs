@@ -22,8 +22,13 @@ pub const PEER_HEADER: &str = "x-chainpost-peer";
 /// Longest a handshake may take, connecting included.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Largest response accepted from a peer: a full page of full blocks.
-const MAX_RESPONSE_BYTES: usize = 64 << 20;
+/// Largest `/status` answer read: a few hundred bytes are honest.
+const STATUS_ANSWER_BYTES: usize = 64 << 10;
+/// Largest `/register_node` answer read (peers only): room for far more peers than kept.
+const REGISTER_ANSWER_BYTES: usize = 1 << 20;
+/// Largest `/chain` page read: a page holds about 2 MiB of blocks, which JSON spells in at
+/// most six bytes each only for control characters; honest pages stay far below.
+const PAGE_ANSWER_BYTES: usize = 16 << 20;
 
 /// Why talking to a peer failed.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +130,8 @@ impl PeerClient {
 
     /// `GET /status`.
     pub async fn status(&self, peer: &PeerUrl) -> Result<PeerStatus, ClientError> {
-        self.get_json(peer, &peer.join("/status")).await
+        let request = self.http.get(peer.join("/status"));
+        Ok(self.read_json(peer, request, STATUS_ANSWER_BYTES).await?.0)
     }
 
     /// `GET /status` with the handshake's short deadline: a stranger's address gets
@@ -135,7 +141,7 @@ impl PeerClient {
             .http
             .get(peer.join("/status"))
             .timeout(HANDSHAKE_TIMEOUT);
-        self.send_json(peer, request).await
+        Ok(self.read_json(peer, request, STATUS_ANSWER_BYTES).await?.0)
     }
 
     /// `GET /chain?from=..&limit=..`, with the size of the answer in bytes.
@@ -146,7 +152,8 @@ impl PeerClient {
         limit: usize,
     ) -> Result<(ChainPage, usize), ClientError> {
         let url = peer.join(&format!("/chain?from={from}&limit={limit}"));
-        self.read_json(peer, self.http.get(url)).await
+        self.read_json(peer, self.http.get(url), PAGE_ANSWER_BYTES)
+            .await
     }
 
     /// `POST /register_node` with this node's address; returns the peer's peers.
@@ -155,7 +162,8 @@ impl PeerClient {
             .http
             .post(peer.join("/register_node?include_chain=false"))
             .json(&serde_json::json!({ "node_address": self.own.as_str() }));
-        let page: ChainPage = self.send_json(peer, request).await?;
+        let (page, _): (ChainPage, _) =
+            self.read_json(peer, request, REGISTER_ANSWER_BYTES).await?;
         Ok(page.peers)
     }
 
@@ -166,7 +174,9 @@ impl PeerClient {
         block: &BlockJson,
     ) -> Result<(), ClientError> {
         let request = self.http.post(peer.join("/add_block")).json(block);
-        self.send_accepting(peer, request, &[]).await
+        // 409: valid, but a side block the peer does not keep; its business.
+        self.send_accepting(peer, request, &[StatusCode::CONFLICT])
+            .await
     }
 
     /// `POST /new_transaction` with every field, so the peer computes the same id.
@@ -181,26 +191,13 @@ impl PeerClient {
             .await
     }
 
-    async fn get_json<T: DeserializeOwned>(
-        &self,
-        peer: &PeerUrl,
-        url: &str,
-    ) -> Result<T, ClientError> {
-        self.send_json(peer, self.http.get(url)).await
-    }
-
-    async fn send_json<T: DeserializeOwned>(
-        &self,
-        peer: &PeerUrl,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, ClientError> {
-        Ok(self.read_json(peer, request).await?.0)
-    }
-
+    /// Sends `request` and reads its answer as JSON, at most `cap` bytes of it; also says
+    /// how many bytes it was.
     async fn read_json<T: DeserializeOwned>(
         &self,
         peer: &PeerUrl,
         request: reqwest::RequestBuilder,
+        cap: usize,
     ) -> Result<(T, usize), ClientError> {
         let response = self.send(peer, request).await?;
         let status = response.status();
@@ -210,7 +207,7 @@ impl PeerClient {
                 status,
             });
         }
-        let body = read_capped(peer, response).await?;
+        let body = read_capped(peer, response, cap).await?;
         let parsed = serde_json::from_slice(&body).map_err(|error| ClientError::Malformed {
             peer: peer.clone(),
             reason: error.to_string(),
@@ -284,19 +281,20 @@ impl Resolve for PublicOnlyResolver {
     }
 }
 
-/// Reads a body, refusing to buffer more than `MAX_RESPONSE_BYTES` of it.
+/// Reads a body, refusing to buffer more than `cap` bytes of it.
 async fn read_capped(
     peer: &PeerUrl,
     mut response: reqwest::Response,
+    cap: usize,
 ) -> Result<Vec<u8>, ClientError> {
     let mut body = Vec::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                if body.len() + chunk.len() > cap {
                     return Err(ClientError::Malformed {
                         peer: peer.clone(),
-                        reason: format!("answer larger than {MAX_RESPONSE_BYTES} bytes"),
+                        reason: format!("answer larger than {cap} bytes"),
                     });
                 }
                 body.extend_from_slice(&chunk);

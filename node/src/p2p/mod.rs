@@ -53,7 +53,7 @@ const GOSSIP_ATTEMPTS: u32 = 3;
 const GOSSIP_BACKOFF: Duration = Duration::from_millis(200);
 /// Handshakes with strangers' addresses at once; more wait in the candidate table.
 const HANDSHAKE_SLOTS: usize = 8;
-/// Registrations with new addresses (`/register_with`) in progress at once.
+/// Registrations (`/register_with`) in progress at once.
 const REGISTRATIONS_AT_ONCE: usize = 8;
 /// Candidates tried per sync round.
 const CANDIDATES_PER_ROUND: usize = 8;
@@ -158,7 +158,7 @@ pub struct Network {
     /// Peers being synced with: one sync per peer at a time, any number of peers at once,
     /// so a peer that stalls holds up no other.
     syncing: Mutex<HashSet<PeerUrl>>,
-    /// Registrations with addresses that are not peers yet, at once; more are refused.
+    /// Registrations in progress at once; more are refused.
     registrations: Semaphore,
     /// Every background task, so shutdown can stop them and release the node.
     tasks: Mutex<JoinSet<()>>,
@@ -366,15 +366,10 @@ impl Network {
         address: &str,
     ) -> Result<SyncReport, NetworkError> {
         let remote = self.acceptable(address)?;
-        let _registration = if self.lock_peers().contains(&remote) {
-            None
-        } else {
-            Some(
-                self.registrations
-                    .try_acquire()
-                    .map_err(|_| NetworkError::Busy)?,
-            )
-        };
+        let _registration = self
+            .registrations
+            .try_acquire()
+            .map_err(|_| NetworkError::Busy)?;
         self.handshake(&remote).await?;
         let their_peers = self.client.register(&remote).await?;
         // Sync before adopting the remote or its peers: one that cannot serve the chain
@@ -450,7 +445,9 @@ impl Network {
                 Ok(status) if status.cumulative_work > our_work => {
                     heavier.push((status.cumulative_work, peer));
                 }
-                Ok(_) => self.lock_peers().record_success(&peer),
+                // A status proves the peer answers its status, not that it takes gossip:
+                // failures counted elsewhere stand.
+                Ok(_) => {}
                 Err(error @ ClientError::Status { status, .. }) if status.is_client_error() => {
                     tracing::warn!(%error, "disconnecting peer");
                     self.drop_peer(&peer).await;

@@ -19,6 +19,9 @@ use reqwest::Url;
 
 /// Most peers a node keeps unless told otherwise (`--max-peers`).
 pub const DEFAULT_MAX_PEERS: usize = 32;
+/// Most peers on one host (an IP address or a name), so that one machine cannot take the
+/// peer table; loopback is exempt, for networks run on one machine.
+pub const MAX_PEERS_PER_HOST: usize = 4;
 /// Most candidates kept, whoever announced them.
 pub const MAX_CANDIDATES: usize = 256;
 /// Most candidates kept from one source, so one stranger cannot fill the table.
@@ -65,6 +68,9 @@ pub enum PeerError {
     /// The peer set is full.
     #[error("peer limit of {0} reached")]
     Full(usize),
+    /// The host already has as many peers as one host may.
+    #[error("host of {0} already has {MAX_PEERS_PER_HOST} peers here")]
+    HostFull(String),
 }
 
 /// Longest peer address accepted: room for a 253-character host name and a port, far
@@ -129,12 +135,23 @@ impl PeerUrl {
 
     /// The host's IP address, when the host is written as one.
     pub fn ip(&self) -> Option<IpAddr> {
-        let rest = self.0.split_once("://")?.1;
-        let host = match rest.strip_prefix('[') {
-            Some(bracketed) => bracketed.split_once(']')?.0,
+        self.host().parse().ok()
+    }
+
+    /// The host: a name, or an IP address (IPv6 without brackets).
+    pub fn host(&self) -> &str {
+        let rest = self.0.split_once("://").map_or("", |(_, rest)| rest);
+        match rest.strip_prefix('[') {
+            Some(bracketed) => bracketed
+                .split_once(']')
+                .map_or(bracketed, |(host, _)| host),
             None => rest.rsplit_once(':').map_or(rest, |(host, _)| host),
-        };
-        host.parse().ok()
+        }
+    }
+
+    /// Whether the host is this machine (loopback or `localhost`).
+    fn is_loopback(&self) -> bool {
+        self.host() == "localhost" || self.ip().is_some_and(|ip| ip.is_loopback())
     }
 }
 
@@ -249,6 +266,16 @@ impl PeerSet {
         }
         if self.peers.len() >= self.max_peers {
             return Err(PeerError::Full(self.max_peers));
+        }
+        if !peer.is_loopback()
+            && self
+                .peers
+                .keys()
+                .filter(|known| known.host() == peer.host())
+                .count()
+                >= MAX_PEERS_PER_HOST
+        {
+            return Err(PeerError::HostFull(peer.to_string()));
         }
         self.candidates.remove(&peer);
         self.peers.insert(peer, Health::default());
@@ -503,13 +530,10 @@ mod tests {
     fn the_set_is_bounded_and_never_holds_itself() {
         let mut set = PeerSet::new(url("http://me:1"), DEFAULT_MAX_PEERS);
         assert_eq!(set.add(url("http://me:1/")), Err(PeerError::Itself));
-        for port in 0..DEFAULT_MAX_PEERS {
-            assert_eq!(
-                set.add(url(&format!("http://peer:{}", port + 10))),
-                Ok(true)
-            );
+        for index in 0..DEFAULT_MAX_PEERS {
+            assert_eq!(set.add(url(&format!("http://peer{index}:8000"))), Ok(true));
         }
-        assert_eq!(set.add(url("http://peer:10")), Ok(false));
+        assert_eq!(set.add(url("http://peer0:8000")), Ok(false));
         assert_eq!(
             set.add(url("http://one-too-many:1")),
             Err(PeerError::Full(DEFAULT_MAX_PEERS))
@@ -519,6 +543,30 @@ mod tests {
         let mut small = PeerSet::new(url("http://me:1"), 1);
         assert_eq!(small.add(url("http://peer:1")), Ok(true));
         assert_eq!(small.add(url("http://peer:2")), Err(PeerError::Full(1)));
+    }
+
+    #[test]
+    fn one_host_takes_a_few_peer_slots_but_loopback_is_exempt() {
+        let mut set = PeerSet::new(url("http://me:1"), DEFAULT_MAX_PEERS);
+        for port in 0..MAX_PEERS_PER_HOST {
+            assert_eq!(
+                set.add(url(&format!("http://203.0.113.9:{}", port + 1))),
+                Ok(true)
+            );
+        }
+        assert!(matches!(
+            set.add(url("http://203.0.113.9:99")),
+            Err(PeerError::HostFull(_))
+        ));
+        assert_eq!(set.add(url("http://203.0.113.10:1")), Ok(true));
+        for port in 0..2 * MAX_PEERS_PER_HOST {
+            assert_eq!(
+                set.add(url(&format!("http://127.0.0.1:{}", port + 1))),
+                Ok(true)
+            );
+        }
+        assert_eq!(url("http://[2001:db8::1]:8000").host(), "2001:db8::1");
+        assert_eq!(url("http://node1").host(), "node1");
     }
 
     #[test]

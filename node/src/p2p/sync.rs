@@ -5,8 +5,6 @@
 //! checks as any other, and a peer that serves an invalid block is reported so the caller
 //! can disconnect it. A lighter chain is never downloaded at all.
 
-use std::time::{Duration, Instant};
-
 use crate::chain::BlockHash;
 use crate::node::{Node, NodeError};
 use crate::p2p::client::{ClientError, PeerClient};
@@ -16,12 +14,10 @@ use crate::wire::BlockJson;
 /// Blocks asked for per page.
 pub const PAGE: usize = 500;
 
-/// A page may take this long whatever its size...
-const PAGE_GRACE: Duration = Duration::from_secs(2);
-/// ...and beyond that must arrive at least this fast (bytes per second): a peer serving a
-/// heavier chain slower than this is stalling, not slow (a full 2 MiB page at this rate
-/// takes 32 s).
-const MIN_BYTES_PER_SEC: f64 = 64.0 * 1024.0;
+/// A page smaller than this that stops short of the chain its peer says it has is
+/// stalling: an honest node fills a page up to the limit asked for, or to about 2 MiB of
+/// blocks (`api::chain::MAX_PAGE_BYTES`), whichever comes first.
+const SHORT_PAGE_BYTES: usize = 1 << 20;
 
 /// What a sync achieved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,15 +45,18 @@ pub enum SyncError {
     /// The peer's chain does not start from our genesis.
     #[error("peer {0} is on another network (no common genesis)")]
     OtherNetwork(PeerUrl),
-    /// A page came slower than any honest peer sends one: the peer trickles.
-    #[error("peer {peer} is stalling: a page of {bytes} bytes took {seconds:.1} s")]
+    /// A page stopped short of the chain the peer says it has, while far from full: no
+    /// honest peer does that, a trickling one does.
+    #[error("peer {peer} is stalling: it served {served} of {asked} blocks in {bytes} bytes")]
     Stalled {
         /// The peer.
         peer: PeerUrl,
+        /// Blocks in the page.
+        served: usize,
+        /// Blocks asked for that its chain holds.
+        asked: u64,
         /// The page's size.
         bytes: usize,
-        /// How long it took.
-        seconds: f64,
     },
     /// The sync outlasted its deadline: the peer trickles, or its chain never ends.
     #[error("sync with peer {peer} took longer than {deadline:?}")]
@@ -173,21 +172,22 @@ pub async fn sync_with(
 }
 
 /// A page of the peer's best chain starting exactly at `from`, with consecutive indexes,
-/// at a rate no honest peer falls below: anything else is refused, so a peer cannot keep
-/// us fetching the same blocks forever, or a few bytes at a time.
+/// as full as an honest peer fills one: anything else is refused, so a peer cannot keep us
+/// fetching the same blocks forever, or a block at a time.
 async fn fetch_page(
     client: &PeerClient,
     peer: &PeerUrl,
     from: u64,
 ) -> Result<Vec<BlockJson>, SyncError> {
-    let started = Instant::now();
     let (page, bytes) = client.chain_page(peer, from, PAGE).await?;
-    let took = started.elapsed();
-    if took > PAGE_GRACE && (bytes as f64) < MIN_BYTES_PER_SEC * took.as_secs_f64() {
+    // What the peer's own chain holds from `from`, as this very answer says.
+    let asked = page.length.saturating_sub(from).min(PAGE as u64);
+    if (page.chain.len() as u64) < asked && bytes < SHORT_PAGE_BYTES {
         return Err(SyncError::Stalled {
             peer: peer.clone(),
+            served: page.chain.len(),
+            asked,
             bytes,
-            seconds: took.as_secs_f64(),
         });
     }
     let page = page.chain;

@@ -186,3 +186,58 @@ async fn a_flood_of_idle_connections_beyond_the_open_files_limit_leaves_status_a
     }
     drop(flood);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_its_answer_is_cut_off() {
+    let node = TestNode::spawn_with(short_timeouts()).await;
+    let mut writers = Vec::new();
+    for writer in 0..8 {
+        let api = node.api.clone();
+        writers.push(tokio::spawn(async move {
+            for index in (writer..3_000).step_by(8) {
+                api.post("bulk", &format!("{index:05} {}", "x".repeat(990)))
+                    .await;
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    for _ in 0..3 {
+        node.mine().await;
+    }
+    let whole = node.get("/chain").await.bytes().await.expect("chain").len();
+    assert!(whole > 3_000_000, "a chain of {whole} bytes");
+
+    // Asks for the whole chain through a tiny receive window, then reads nothing.
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("small window");
+    let mut stalled = socket.connect(address(&node)).await.expect("connect");
+    stalled
+        .write_all(b"GET /chain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("write");
+    // Then, on a new connection, the node answers as ever: the stalled one ties up
+    // nothing.
+    assert_eq!(node.status().await["height"], 3);
+    let received = read_until_closed_after(&mut stalled, Duration::from_secs(4), CLOSE_BOUND)
+        .await
+        .expect("the node closes the connection");
+    assert!(
+        received < whole,
+        "a client that stopped reading got all {received} bytes"
+    );
+    node.stop().await.expect("clean stop");
+}
+
+/// Waits `pause` without reading, then reads until the node closes the connection.
+async fn read_until_closed_after(
+    stream: &mut TcpStream,
+    pause: Duration,
+    bound: Duration,
+) -> Option<usize> {
+    tokio::time::sleep(pause).await;
+    read_until_closed(stream, bound)
+        .await
+        .map(|bytes| bytes.len())
+}

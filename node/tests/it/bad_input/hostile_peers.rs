@@ -17,8 +17,9 @@ use tokio::net::{TcpListener, TcpStream};
 use super::{assert_error, assert_still_takes_posts, node_with_history, snapshot};
 use crate::helpers::{Api, wait_until};
 
-/// Most bytes the node reads of a peer's answer (`MAX_RESPONSE_BYTES` in `p2p/client.rs`).
-const ANSWER_CAP: &str = "answer larger than 67108864 bytes";
+/// Most bytes the node reads of a peer's chain page (`PAGE_ANSWER_BYTES` in
+/// `p2p/client.rs`).
+const ANSWER_CAP: &str = "answer larger than 16777216 bytes";
 
 /// How a hostile peer answers a request.
 #[derive(Debug, Clone)]
