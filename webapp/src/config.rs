@@ -63,6 +63,16 @@ pub struct Config {
     #[arg(long, env = "WEBAPP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Host names the web app answers to (repeatable; `*` for any), against DNS
+    /// rebinding; IP addresses are always answered. Default: `localhost` when listening on
+    /// loopback, any name otherwise.
+    #[arg(
+        long = "allowed-host",
+        env = "WEBAPP_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
     /// Most reader connections open at once (lowered to fit the open-files limit); when
     /// full, a newcomer replaces the connection idle longest.
     #[arg(long, env = "WEBAPP_MAX_CONNECTIONS", default_value_t = ServeLimits::default().max_connections,
@@ -100,6 +110,7 @@ impl Config {
             mine_timeout: Duration::from_secs(120),
             poll_interval: Duration::from_millis(200),
             log_format: LogFormat::Text,
+            allowed_hosts: Vec::new(),
             max_connections: ServeLimits::default().max_connections,
             max_connections_per_address: ServeLimits::default().max_connections_per_address,
             header_timeout: ServeLimits::default().header_timeout,

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use chainpost_node::cross_site::AllowedHosts;
 use chainpost_node::serve::{self, ServeLimits};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -50,11 +51,18 @@ impl Application {
         let address = listener.local_addr()?;
         let (stopping, shutdown) = watch::channel(false);
         let live = LiveFeeds::new(nodes.len());
+        let allowed_hosts = if config.allowed_hosts.is_empty() {
+            AllowedHosts::default_for(address.ip())
+        } else {
+            AllowedHosts::from_names(config.allowed_hosts.iter().map(String::as_str))
+        };
+        tracing::info!(%allowed_hosts, "answering to");
         let state = Arc::new(WebState {
             nodes,
             poll_interval: config.poll_interval,
             shutdown,
             live,
+            allowed_hosts,
         });
         Ok(Application {
             listener,

@@ -26,7 +26,7 @@ pub mod sync;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -160,6 +160,9 @@ pub struct Network {
     syncing: Mutex<HashSet<PeerUrl>>,
     /// Registrations in progress at once; more are refused.
     registrations: Semaphore,
+    /// One consensus round at a time; callers that waited for one share its report.
+    resolving: tokio::sync::Mutex<()>,
+    last_resolve: Mutex<Option<(Instant, ResolveReport)>>,
     /// Every background task, so shutdown can stop them and release the node.
     tasks: Mutex<JoinSet<()>>,
     fetch: Mutex<AncestorFetch>,
@@ -229,6 +232,8 @@ impl Network {
             handshake_slots: Semaphore::new(HANDSHAKE_SLOTS),
             syncing: Mutex::default(),
             registrations: Semaphore::new(REGISTRATIONS_AT_ONCE),
+            resolving: tokio::sync::Mutex::new(()),
+            last_resolve: Mutex::new(None),
             tasks: Mutex::new(JoinSet::new()),
             fetch: Mutex::default(),
             discovery: options.discovery,
@@ -424,8 +429,31 @@ impl Network {
     /// Asks every peer for its chain and adopts the heaviest valid one (the tutorial's
     /// `consensus()`). Every peer is asked for its tip at once, with the handshake's short
     /// deadline, so peers that hang cost one deadline, not one each; then the peers that
-    /// claim more work are synced with, the heaviest claim first.
+    /// claim more work are synced with, the heaviest claim first. One round runs at a
+    /// time: a caller that waited while one ran gets that round's report, so any number of
+    /// `/nodes/resolve` calls cost the peers what one does.
     pub async fn resolve(&self) -> ResolveReport {
+        let asked_at = Instant::now();
+        let _turn = self.resolving.lock().await;
+        let last = self
+            .last_resolve
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some((finished_at, report)) = last
+            && finished_at >= asked_at
+        {
+            return report;
+        }
+        let report = self.resolve_round().await;
+        *self
+            .last_resolve
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), report.clone()));
+        report
+    }
+
+    async fn resolve_round(&self) -> ResolveReport {
         let peers = self.peers();
         let mut report = ResolveReport {
             peers_consulted: peers.len(),

@@ -5,14 +5,16 @@
 //! and only while some page is listening; every open stream on that node shares its
 //! answer, so a thousand open pages cost the node what one does. A stream sends a
 //! `status` event only when the fingerprint changes; the page fetches its new content
-//! itself. Streams are capped ([`MAX_LIVE_STREAMS`]); beyond it a page gets 503 and works
-//! without live updates. Pollers and streams end when the app shuts down, so graceful
+//! itself. Streams are capped ([`MAX_LIVE_STREAMS`], and [`MAX_LIVE_STREAMS_PER_ADDRESS`]
+//! per reader's address); beyond, a page gets 503 (or 429) and works without live updates. Pollers and streams end when the app shuts down, so graceful
 //! shutdown never waits on them.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -24,14 +26,54 @@ use super::home::read_status;
 use crate::session::Session;
 use crate::views::LIVE_DOWN;
 
-/// Most live streams open at once, over all readers.
-pub const MAX_LIVE_STREAMS: usize = 1_000;
+/// Most live streams open at once, over all readers: half the default connection cap, so
+/// streams (busy for as long as a page is open) leave room for everything else.
+pub const MAX_LIVE_STREAMS: usize = 512;
+/// Most live streams open at once from one address (a reader's open tabs).
+pub const MAX_LIVE_STREAMS_PER_ADDRESS: usize = 16;
 
 /// The latest fingerprint of each node, shared by every stream on it.
 #[derive(Debug)]
 pub struct LiveFeeds {
     feeds: Vec<Feed>,
     streams: Arc<Semaphore>,
+    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One address's hold on a live stream; given back when the stream ends.
+struct AddressSlot {
+    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    address: IpAddr,
+}
+
+impl AddressSlot {
+    fn take(per_address: &Arc<Mutex<HashMap<IpAddr, usize>>>, address: IpAddr) -> Option<Self> {
+        let mut held = per_address.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = held.entry(address).or_insert(0);
+        if *count >= MAX_LIVE_STREAMS_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            per_address: per_address.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut held = self
+            .per_address
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.address);
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -60,6 +102,7 @@ impl LiveFeeds {
                 })
                 .collect(),
             streams: Arc::new(Semaphore::new(MAX_LIVE_STREAMS)),
+            per_address: Arc::default(),
         }
     }
 }
@@ -104,7 +147,19 @@ async fn poll(state: AppState, index: usize) {
 }
 
 /// The live stream of the session's node.
-pub async fn events(State(state): State<AppState>, session: Session) -> Response {
+pub async fn events(
+    State(state): State<AppState>,
+    ConnectInfo(reader): ConnectInfo<SocketAddr>,
+    session: Session,
+) -> Response {
+    let address = chainpost_node::serve::canonical_ip(reader);
+    let Some(address_slot) = AddressSlot::take(&state.live.per_address, address) else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many live pages are open from this address; this page works without live updates",
+        )
+            .into_response();
+    };
     let Ok(permit) = state.live.streams.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -121,7 +176,7 @@ pub async fn events(State(state): State<AppState>, session: Session) -> Response
         feed.wake.notify_one();
     }
     let mut shutdown = state.shutdown.clone();
-    let stream = changes(fingerprints, permit)
+    let stream = changes(fingerprints, (permit, address_slot))
         .map(|fingerprint| Ok::<_, Infallible>(Event::default().event("status").data(fingerprint)))
         .take_until(async move {
             let _ = shutdown.wait_for(|stopping| *stopping).await;
@@ -135,7 +190,7 @@ pub async fn events(State(state): State<AppState>, session: Session) -> Response
 /// differs from the last sent; holds its stream slot until dropped.
 fn changes(
     mut fingerprints: watch::Receiver<Polled>,
-    permit: OwnedSemaphorePermit,
+    permit: (OwnedSemaphorePermit, AddressSlot),
 ) -> impl futures_util::Stream<Item = String> {
     let opened_after = fingerprints.borrow_and_update().poll;
     stream::unfold(

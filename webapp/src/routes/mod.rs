@@ -25,7 +25,7 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use chainpost_node::cross_site::check_same_origin;
+use chainpost_node::cross_site::{AllowedHosts, check_same_origin};
 
 use crate::node_client::{NodeClient, NodeError};
 use crate::session::{Session, remember_node};
@@ -77,6 +77,8 @@ pub struct WebState {
     pub shutdown: watch::Receiver<bool>,
     /// Each node's latest status fingerprint, polled once for every live page.
     pub live: events::LiveFeeds,
+    /// The host names the web app answers to.
+    pub allowed_hosts: AllowedHosts,
 }
 
 impl WebState {
@@ -133,14 +135,19 @@ pub fn app(state: AppState, static_dir: &std::path::Path) -> Router {
         .with_state(state)
 }
 
-/// Refuses form posts sent by pages of other origins (posting, mining and resyncing on a
-/// visitor's behalf); the session cookies are `SameSite=Lax` as well.
+/// Refuses requests to a host name the web app does not answer to (DNS rebinding), and
+/// form posts sent by pages of other origins (posting, mining and resyncing on a visitor's
+/// behalf); the session cookies are `SameSite=Lax` as well.
 async fn refuse_cross_site_actions(
     axum::extract::State(state): axum::extract::State<AppState>,
     session: Session,
     request: axum::extract::Request,
     next: middleware::Next,
 ) -> Response {
+    if let Err(refused) = state.allowed_hosts.check(request.headers()) {
+        tracing::info!(%refused, "request for another host name refused");
+        return (StatusCode::FORBIDDEN, refused.to_string()).into_response();
+    }
     let reads = matches!(
         *request.method(),
         axum::http::Method::GET | axum::http::Method::HEAD

@@ -187,7 +187,7 @@ async fn open_live_pages_share_one_poll_of_the_node() {
     let web = TestWeb::spawn(vec![node]).await;
     let http = reqwest::Client::new();
     let mut streams = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..chainpost_webapp::routes::events::MAX_LIVE_STREAMS_PER_ADDRESS {
         let response = http.get(web.url("/events")).send().await.expect("stream");
         assert_eq!(response.status(), StatusCode::OK);
         streams.push(response);
@@ -200,7 +200,7 @@ async fn open_live_pages_share_one_poll_of_the_node() {
     let polls = asked.load(Ordering::SeqCst) - before;
     assert!(
         polls <= 10,
-        "20 pages that each saw 5 changes cost the node {polls} status requests"
+        "16 pages that each saw 5 changes cost the node {polls} status requests"
     );
     drop(streams);
     web.stop().await;
@@ -229,5 +229,62 @@ async fn a_block_hash_with_line_breaks_from_a_node_gives_a_page_not_a_500() {
         html.contains("answered something this web app cannot read"),
         "{html}"
     );
+    web.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_a_bounded_number_of_live_streams() {
+    let (node, _) = ever_changing_node().await;
+    let web = TestWeb::spawn(vec![node]).await;
+    let http = reqwest::Client::new();
+    let mut streams = Vec::new();
+    for _ in 0..chainpost_webapp::routes::events::MAX_LIVE_STREAMS_PER_ADDRESS {
+        let response = http.get(web.url("/events")).send().await.expect("stream");
+        assert_eq!(response.status(), StatusCode::OK);
+        streams.push(response);
+    }
+    let refused = http.get(web.url("/events")).send().await.expect("answer");
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    drop(streams.pop());
+    // The slot comes back once the web app sees the stream end.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = http.get(web.url("/events")).send().await.expect("answer");
+        if again.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(streams);
+    web.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_app_on_loopback_answers_only_its_own_names() {
+    let web = TestWeb::spawn(vec![closed_port_url()]).await;
+    let port = web.base.rsplit(':').next().expect("port").to_owned();
+    let http = reqwest::Client::new();
+    for (host, answered) in [
+        (format!("rebound.example:{port}"), false),
+        (format!("localhost:{port}"), true),
+        (format!("127.0.0.1:{port}"), true),
+    ] {
+        let answer = http
+            .get(web.url("/"))
+            .header("host", host.as_str())
+            .send()
+            .await
+            .expect("answer");
+        let expected = if answered {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(answer.status(), expected, "Host: {host}");
+    }
     web.stop().await;
 }

@@ -279,7 +279,16 @@ async fn a_script_injection_post_shows_as_text_and_runs_nothing() {
         .click()
         .await
         .expect("click");
-    browser.css("#mine-button").await.click().await.ok();
+    // Mine only once the post is pending: a click during the form's navigation is lost.
+    browser
+        .wait_for("//div[@id='flash'][contains(., 'is waiting to be mined')]")
+        .await;
+    browser
+        .css("#mine-button")
+        .await
+        .click()
+        .await
+        .expect("click");
     let card = browser
         .wait_for(&format!(
             "{}[@data-block='1']",
