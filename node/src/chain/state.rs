@@ -120,12 +120,10 @@ impl ChainState {
         let mut state = ChainState::new(params, limits);
         for block in blocks {
             let hash = block.hash();
-            // The clock is not consulted: these blocks passed it when they arrived.
-            match state.tree.insert_as(
-                CheckedBlock::assume_checked(block),
-                u64::MAX,
-                Admission::Stored,
-            ) {
+            match state
+                .tree
+                .insert_as(CheckedBlock::assume_checked(block), Admission::Stored)
+            {
                 Ok(InsertOutcome::UnknownParent { missing }) => {
                     return Err(RestoreError::BadBlock {
                         hash,
@@ -183,7 +181,7 @@ impl ChainState {
     ) -> Result<BlockAccepted, BlockError> {
         let outcome = self
             .tree
-            .insert_as(block, now, Admission::New { work_ahead })?;
+            .insert_as(block, Admission::New { now, work_ahead })?;
         let (mempool_removed, mempool_restored) = match &outcome {
             InsertOutcome::Extended { applied, .. } => {
                 (self.mempool.remove_included(applied), Vec::new())

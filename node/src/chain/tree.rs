@@ -100,14 +100,18 @@ impl Entry {
 /// How a block comes to the tree, which decides whether the side-branch bounds apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// A block from outside or from the miner. `work_ahead` is the work of its
-    /// descendants that arrive with it (the rest of a sync page), so a heavier branch is
-    /// judged by where it leads, not by its first block.
+    /// A block from outside or from the miner, checked against the clock `now` (seconds
+    /// since the epoch). `work_ahead` is the work of its descendants that arrive with it
+    /// (the rest of a sync page), so a heavier branch is judged by where it leads, not by
+    /// its first block.
     New {
+        /// The validating clock.
+        now: u64,
         /// Work of the blocks that follow it in the same batch, on its branch.
         work_ahead: u128,
     },
-    /// A block this node kept before, read back from its store.
+    /// A block this node kept before, read back from its store: it met the clock and the
+    /// bounds when it arrived, so neither is consulted again.
     Stored,
 }
 
@@ -227,14 +231,13 @@ impl BlockTree {
     /// against its parent, and moves the best tip if a heavier chain results. `now` is the
     /// validating clock in seconds since the epoch.
     pub fn insert(&mut self, block: CheckedBlock, now: u64) -> Result<InsertOutcome, BlockError> {
-        self.insert_as(block, now, Admission::New { work_ahead: 0 })
+        self.insert_as(block, Admission::New { now, work_ahead: 0 })
     }
 
     /// [`BlockTree::insert`], saying how the block comes.
     pub fn insert_as(
         &mut self,
         block: CheckedBlock,
-        now: u64,
         admission: Admission,
     ) -> Result<InsertOutcome, BlockError> {
         let block = block.0;
@@ -251,13 +254,14 @@ impl BlockTree {
         }
 
         let old_tip = self.tip().hash();
-        let bounds = match admission {
-            Admission::New { work_ahead } => {
-                Some(work_ahead.max(self.orphans.heaviest_descent(&hash)))
-            }
-            Admission::Stored => None,
+        let (clock, bounds) = match admission {
+            Admission::New { now, work_ahead } => (
+                Some(now),
+                Some(work_ahead.max(self.orphans.heaviest_descent(&hash))),
+            ),
+            Admission::Stored => (None, None),
         };
-        let first = match self.connect(block, now, bounds) {
+        let first = match self.connect(block, clock, bounds) {
             Ok(first) => first,
             Err(error) => {
                 // Orphans waiting for an invalid block can never connect.
@@ -275,7 +279,7 @@ impl BlockTree {
                     Admission::New { .. } => Some(self.orphans.heaviest_descent(&orphan_hash)),
                     Admission::Stored => None,
                 };
-                match self.connect(orphan, now, bounds) {
+                match self.connect(orphan, clock, bounds) {
                     Ok(entry) => {
                         connected.push(entry);
                         frontier.push_back(orphan_hash);
@@ -356,12 +360,13 @@ impl BlockTree {
         self.entry_bytes.saturating_sub(self.best_bytes)
     }
 
-    /// Validates `block` against its (known) parent and adds it as an entry; with
-    /// `side_bounds` (the work known to follow it), only within the side-branch bounds.
+    /// Validates `block` against its (known) parent, and the clock when one is given, and
+    /// adds it as an entry; with `side_bounds` (the work known to follow it), only within
+    /// the side-branch bounds.
     fn connect(
         &mut self,
         block: Block,
-        now: u64,
+        clock: Option<u64>,
         side_bounds: Option<u128>,
     ) -> Result<Arc<Block>, BlockError> {
         let parent = &self.entries[&block.header().previous_hash];
@@ -370,7 +375,7 @@ impl BlockTree {
             parent.height(),
             self.median_time_past(parent),
             self.difficulty_after(parent),
-            now,
+            clock,
             &self.params,
         )?;
         if let Some(id) = self.first_already_on_branch(parent, &block) {
@@ -1139,8 +1144,7 @@ mod tests {
             rivals.iter().map(|rival| rival.block().hash()).collect();
         // More than a height keeps for new blocks, as an older store may hold.
         for rival in rivals {
-            tree.insert_as(rival, NOW, Admission::Stored)
-                .expect("valid");
+            tree.insert_as(rival, Admission::Stored).expect("valid");
         }
         extend_every(&mut tree, 2, 1);
         assert_eq!(tree.check_invariants(), Ok(()));
@@ -1188,8 +1192,8 @@ mod tests {
         let outcome = tree
             .insert_as(
                 stale,
-                NOW,
                 Admission::New {
+                    now: NOW,
                     work_ahead: tip_work,
                 },
             )
@@ -1231,12 +1235,31 @@ mod tests {
     }
 
     #[test]
+    fn stored_blocks_are_not_held_to_todays_clock() {
+        let mut tree = BlockTree::new(params());
+        let genesis = tree.genesis().block.clone();
+        // At a clock of 0 every block after the 2026 genesis is far in the future.
+        let new = Admission::New {
+            now: 0,
+            work_ahead: 0,
+        };
+        assert!(matches!(
+            tree.insert_as(timed_child(&genesis, 1, 0), new),
+            Err(BlockError::TimestampTooFar { .. })
+        ));
+        assert!(
+            tree.insert_as(timed_child(&genesis, 1, 0), Admission::Stored)
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn stored_blocks_are_kept_whatever_the_bounds() {
         let mut tree = BlockTree::new(params());
         let genesis = tree.genesis().block.clone();
         extend_every(&mut tree, MAX_SIDE_LAG_BLOCKS as usize + 2, 1);
         let stale = timed_child(&genesis, 7, 0);
-        assert!(tree.insert_as(stale, NOW, Admission::Stored).is_ok());
+        assert!(tree.insert_as(stale, Admission::Stored).is_ok());
         assert_eq!(tree.check_invariants(), Ok(()));
     }
 
@@ -1449,7 +1472,7 @@ mod tests {
             // Fork choice alone: the side-branch bounds are the next property's.
             let mut tree = BlockTree::new(params());
             for block in &shuffled {
-                tree.insert_as(CheckedBlock::assume_checked(block.clone()), NOW, Admission::Stored)
+                tree.insert_as(CheckedBlock::assume_checked(block.clone()), Admission::Stored)
                     .expect("valid block");
                 prop_assert_eq!(tree.check_invariants(), Ok(()));
             }
@@ -1503,8 +1526,7 @@ mod tests {
                 let work_ahead = (branch.len() - index - 1) as u128;
                 tree.insert_as(
                     CheckedBlock::assume_checked((*block).clone()),
-                    NOW,
-                    Admission::New { work_ahead },
+                    Admission::New { now: NOW, work_ahead },
                 )
                 .expect("the heaviest branch is always kept");
             }

@@ -472,13 +472,14 @@ pub fn validate_block_standalone(
 }
 
 /// Checks a header against its place in the tree: height, the difficulty its ancestors
-/// require, median time and the clock.
+/// require, median time and, when `now` is given, the clock (a block this node stored
+/// met the clock when it arrived, and is not held to today's).
 pub fn validate_header_in_context(
     header: &BlockHeader,
     parent_index: u64,
     median_time_past: u64,
     required_difficulty: u32,
-    now: u64,
+    now: Option<u64>,
     params: &ChainParams,
 ) -> Result<(), BlockError> {
     let expected = parent_index.saturating_add(1);
@@ -500,12 +501,14 @@ pub fn validate_header_in_context(
             median: median_time_past,
         });
     }
-    let max = now.saturating_add(params.max_future_drift_secs);
-    if header.timestamp > max {
-        return Err(BlockError::TimestampTooFar {
-            got: header.timestamp,
-            max,
-        });
+    if let Some(now) = now {
+        let max = now.saturating_add(params.max_future_drift_secs);
+        if header.timestamp > max {
+            return Err(BlockError::TimestampTooFar {
+                got: header.timestamp,
+                max,
+            });
+        }
     }
     Ok(())
 }
@@ -812,18 +815,18 @@ mod tests {
         };
         let now = 10_000;
         assert_eq!(
-            validate_header_in_context(&header(5, 101), 4, 100, 4, now, &p),
+            validate_header_in_context(&header(5, 101), 4, 100, 4, Some(now), &p),
             Ok(())
         );
         assert_eq!(
-            validate_header_in_context(&header(6, 101), 4, 100, 4, now, &p),
+            validate_header_in_context(&header(6, 101), 4, 100, 4, Some(now), &p),
             Err(BlockError::IndexMismatch {
                 got: 6,
                 expected: 5
             })
         );
         assert_eq!(
-            validate_header_in_context(&header(5, 100), 4, 100, 4, now, &p),
+            validate_header_in_context(&header(5, 100), 4, 100, 4, Some(now), &p),
             Err(BlockError::TimestampNotAfterMedian {
                 got: 100,
                 median: 100
@@ -831,15 +834,15 @@ mod tests {
         );
         let max = now + p.max_future_drift_secs;
         assert_eq!(
-            validate_header_in_context(&header(5, max), 4, 100, 4, now, &p),
+            validate_header_in_context(&header(5, max), 4, 100, 4, Some(now), &p),
             Ok(())
         );
         assert_eq!(
-            validate_header_in_context(&header(5, max + 1), 4, 100, 4, now, &p),
+            validate_header_in_context(&header(5, max + 1), 4, 100, 4, Some(now), &p),
             Err(BlockError::TimestampTooFar { got: max + 1, max })
         );
         assert_eq!(
-            validate_header_in_context(&header(5, 101), 4, 100, 5, now, &p),
+            validate_header_in_context(&header(5, 101), 4, 100, 5, Some(now), &p),
             Err(BlockError::WrongDifficulty {
                 got: 4,
                 required: 5
