@@ -37,7 +37,7 @@ pub struct Config {
 
     /// Leading zero bits every block hash needs; all nodes of a network must agree.
     #[arg(long, env = "CHAINPOST_DIFFICULTY", default_value_t = 16,
-          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::chain::params::MAX_DIFFICULTY)))]
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::chain::pow::MAX_DIFFICULTY)))]
     pub difficulty: u32,
 
     /// Retarget the difficulty toward this block interval, in seconds (a network-wide rule;

@@ -6,11 +6,8 @@
 
 use crate::chain::block::{Block, BlockHeader};
 use crate::chain::hash::BlockHash;
+use crate::chain::pow::MAX_DIFFICULTY;
 use crate::chain::retarget::{self, Retarget};
-
-/// The largest difficulty a network may be configured with. 2^64 hashes per block is far
-/// beyond any CPU, and the bound keeps cumulative work comfortably inside a `u128`.
-pub const MAX_DIFFICULTY: u32 = 64;
 
 /// 2026-01-01T00:00:00Z: the genesis timestamp. Fixed, so every node derives the same
 /// genesis block (the tutorial stamps its genesis with the wall clock, so no two nodes ever

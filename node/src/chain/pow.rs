@@ -13,6 +13,10 @@ use sha2::block_api::compress256;
 use crate::chain::block::{BlockHeader, HEADER_LEN, NONCE_OFFSET};
 use crate::chain::hash::BlockHash;
 
+/// The largest difficulty a network may be configured with. 2^64 hashes per block is far
+/// beyond any CPU, and the bound keeps cumulative work comfortably inside a `u128`.
+pub const MAX_DIFFICULTY: u32 = 64;
+
 /// SHA-256's initial state (FIPS 180-4, 5.3.3).
 const SHA256_IV: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,

@@ -12,8 +12,9 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::chain::block::{Block, BlockHeader, merkle_root};
 use crate::chain::hash::{BlockHash, Hash256, TxId};
-use crate::chain::params::{ChainParams, MAX_DIFFICULTY};
+use crate::chain::params::ChainParams;
 use crate::chain::pow;
+use crate::chain::pow::MAX_DIFFICULTY;
 use crate::chain::tx::Transaction;
 
 /// Why a post is invalid.
