@@ -393,9 +393,10 @@ pub async fn serve(
     Ok(())
 }
 
-/// The address a client is counted under: its IPv4 address, or its IPv6 /64, since one
-/// IPv6 subscriber holds a whole /64.
-fn address_group(peer: SocketAddr) -> IpAddr {
+/// The address a client is counted under, for every per-address bound (connections here,
+/// and the shares of peer candidates and live streams): its IPv4 address, or its IPv6
+/// /64, since one IPv6 subscriber holds a whole /64.
+pub fn address_group(peer: SocketAddr) -> IpAddr {
     match canonical_ip(peer) {
         IpAddr::V6(v6) => {
             let prefix = u128::from(v6) & !((1_u128 << 64) - 1);
@@ -407,7 +408,7 @@ fn address_group(peer: SocketAddr) -> IpAddr {
 
 /// A client's IP address; an IPv4 client seen through an IPv6 socket counts as its IPv4
 /// address.
-pub fn canonical_ip(peer: SocketAddr) -> IpAddr {
+fn canonical_ip(peer: SocketAddr) -> IpAddr {
     match peer.ip() {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,

@@ -16,7 +16,7 @@ use super::chain_json::{ChainBlocks, ChainDocument};
 use super::error::{ApiError, ErrorBody, JsonBody, QueryParams};
 use crate::node::Node;
 use crate::p2p::{HandshakeError, Network, NetworkError};
-use crate::serve::canonical_ip;
+use crate::serve::address_group;
 
 /// Body of both registration endpoints, as in the tutorial.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -47,7 +47,7 @@ pub async fn register_node(
     JsonBody(body): JsonBody<NodeAddress>,
 ) -> Result<ChainDocument, ApiError> {
     // A full peer set still shares its chain and peers, so newcomers can join others.
-    let source = Some(canonical_ip(caller));
+    let source = Some(address_group(caller));
     if let Err(error) = state.network.add_peer(&body.node_address, source).await {
         return Err(ApiError::BadRequest(error.to_string()));
     }

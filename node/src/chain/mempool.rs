@@ -263,6 +263,18 @@ mod tests {
         })
     }
 
+    /// A pool with room for 10 holding `count` posts, and the posts in arrival order.
+    fn holding(count: usize) -> (Mempool, Vec<Arc<Transaction>>) {
+        let mut pool = pool(10, 10_000);
+        let txs: Vec<_> = (0..count)
+            .map(|i| unsigned_arc("a", &i.to_string(), 1.0))
+            .collect();
+        for tx in &txs {
+            pool.insert(tx.clone()).expect("room");
+        }
+        (pool, txs)
+    }
+
     #[test]
     fn duplicates_are_refused_by_id() {
         let mut pool = pool(10, 10_000);
@@ -300,13 +312,7 @@ mod tests {
 
     #[test]
     fn pages_follow_arrival_order_after_a_pending_post() {
-        let mut pool = pool(10, 10_000);
-        let txs: Vec<_> = (0..5)
-            .map(|i| unsigned_arc("a", &i.to_string(), 1.0))
-            .collect();
-        for tx in &txs {
-            pool.insert(tx.clone()).expect("room");
-        }
+        let (mut pool, txs) = holding(5);
         let ids = |page: Option<Vec<Arc<Transaction>>>| {
             page.expect("known cursor")
                 .iter()
@@ -368,13 +374,7 @@ mod tests {
 
     #[test]
     fn removal_keeps_arrival_order_and_byte_count() {
-        let mut pool = pool(10, 10_000);
-        let txs: Vec<_> = (0..4)
-            .map(|i| unsigned_arc("a", &i.to_string(), 1.0))
-            .collect();
-        for tx in &txs {
-            pool.insert(tx.clone()).expect("room");
-        }
+        let (mut pool, txs) = holding(4);
         let p = crate::chain::ChainParams::new(0, false).expect("valid");
         let block = Arc::new(unmined_child(&p.genesis(), vec![txs[1].clone()], &p));
         assert_eq!(pool.remove_included(&[block]), vec![txs[1].id()]);
@@ -386,13 +386,7 @@ mod tests {
 
     #[test]
     fn forgetting_the_newest_stops_at_the_first_kept_and_keeps_the_byte_count() {
-        let mut pool = pool(10, 10_000);
-        let txs: Vec<_> = (0..4)
-            .map(|i| unsigned_arc("a", &i.to_string(), 1.0))
-            .collect();
-        for tx in &txs {
-            pool.insert(tx.clone()).expect("room");
-        }
+        let (mut pool, txs) = holding(4);
         // txs[0] is unwanted too, but older than a wanted post: only the tail goes.
         let unwanted = [txs[0].id(), txs[2].id(), txs[3].id()];
         let forgotten = pool.forget_newest_while(|id| unwanted.contains(id));

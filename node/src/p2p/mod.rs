@@ -282,27 +282,20 @@ impl Network {
     /// Asks `peer` for its `/status` and checks that it is a chainpost node of this
     /// network and not this node. Nothing else is ever sent to an address before this.
     async fn handshake(&self, peer: &PeerUrl) -> Result<PeerStatus, HandshakeError> {
-        let status = self
-            .client
-            .handshake_status(peer)
-            .await
-            .map_err(|error| match error {
-                // A gateway's 502 or 504 says the node behind it is down, not what it is.
-                unreachable if unreachable.is_unreachable() => {
-                    HandshakeError::Unreachable(unreachable)
-                }
-                ClientError::Status { status, .. } => HandshakeError::NotAChainpostNode {
-                    peer: peer.clone(),
-                    reason: format!("HTTP {status}"),
-                },
-                ClientError::Malformed { .. } => HandshakeError::NotAChainpostNode {
-                    peer: peer.clone(),
-                    reason: "its /status is not a chainpost node's".into(),
-                },
-                unreachable @ ClientError::Unreachable { .. } => {
-                    HandshakeError::Unreachable(unreachable)
-                }
-            })?;
+        let status = self.client.handshake_status(peer).await.map_err(|error| {
+            // A gateway's 502 or 504 says the node behind it is down, not what it is.
+            if error.is_unreachable() {
+                return HandshakeError::Unreachable(error);
+            }
+            let reason = match error {
+                ClientError::Status { status, .. } => format!("HTTP {status}"),
+                _ => "its /status is not a chainpost node's".into(),
+            };
+            HandshakeError::NotAChainpostNode {
+                peer: peer.clone(),
+                reason,
+            }
+        })?;
         let Some(genesis) = status.genesis.clone() else {
             return Err(HandshakeError::NotAChainpostNode {
                 peer: peer.clone(),
@@ -476,11 +469,7 @@ impl Network {
                 // A status proves the peer answers its status, not that it takes gossip:
                 // failures counted elsewhere stand.
                 Ok(_) => {}
-                Err(error @ ClientError::Status { status, .. }) if status.is_client_error() => {
-                    tracing::warn!(%error, "disconnecting peer");
-                    self.drop_peer(&peer).await;
-                }
-                Err(_) => self.note_failure(&peer).await,
+                Err(error) => self.peer_failed(&peer, &error).await,
             }
         }
         heavier.sort_by_key(|(claimed, _)| std::cmp::Reverse(*claimed));
@@ -535,18 +524,7 @@ impl Network {
                 tracing::warn!(%error, "disconnecting peer");
                 self.drop_peer(peer).await;
             }
-            // A chainpost node answers its API's paths; a 4xx says the address no longer
-            // holds one (the handshake would refuse it now).
-            Err(SyncError::Client(error @ ClientError::Status { status, .. }))
-                if status.is_client_error() =>
-            {
-                tracing::warn!(%error, "disconnecting peer");
-                self.drop_peer(peer).await;
-            }
-            Err(SyncError::Client(error)) => {
-                tracing::debug!(%error, "sync failed");
-                self.note_failure(peer).await;
-            }
+            Err(SyncError::Client(error)) => self.peer_failed(peer, error).await,
             Err(error) => tracing::warn!(%error, "sync failed"),
         }
         result
@@ -849,6 +827,22 @@ impl Network {
             std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
+    }
+
+    /// A request to a peer failed: a 4xx says the address no longer holds a chainpost
+    /// node (the handshake would refuse it now), so it is dropped; anything else counts
+    /// towards its backoff.
+    async fn peer_failed(&self, peer: &PeerUrl, error: &ClientError) {
+        match error {
+            ClientError::Status { status, .. } if status.is_client_error() => {
+                tracing::warn!(%error, "disconnecting peer");
+                self.drop_peer(peer).await;
+            }
+            _ => {
+                tracing::debug!(%error, "request to a peer failed");
+                self.note_failure(peer).await;
+            }
+        }
     }
 
     async fn note_failure(&self, peer: &PeerUrl) {
