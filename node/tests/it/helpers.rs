@@ -409,6 +409,16 @@ impl std::ops::Deref for ChildNode {
     }
 }
 
+/// Serves `app` (a fake peer, gateway or service) on a free loopback port; its base URL.
+pub async fn serve_app(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}")
+}
+
 /// Polls `condition` until it holds; panics with `what` after `timeout`. For conditions
 /// with no event to await (another process's state).
 pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Api, TestNode, converged, posts_in_chain, wait_until};
+use crate::helpers::{Api, TestNode, converged, posts_in_chain, serve_app, wait_until};
 
 const DIFFICULTY: u32 = 6;
 /// Generous bound on waiting for gossip on loopback; guards against hangs only.
@@ -225,12 +225,7 @@ async fn fake_peer_paging(
             "/register_node",
             post(|| async { Json(json!({ "length": 0, "chain": [], "peers": [] })) }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{address}")
+    serve_app(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -453,11 +448,7 @@ async fn joining_retries_when_the_sync_after_registering_is_lost() {
     let gateway = axum::Router::new()
         .route("/status", get(forward("/status")))
         .route("/register_node", post(forward("/register_node")));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let gateway_url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move { axum::serve(listener, gateway).await });
+    let gateway_url = serve_app(gateway).await;
 
     let mut config = chainpost_node::config::Config::ephemeral(DIFFICULTY);
     config.peers = vec![gateway_url.clone()];
@@ -503,12 +494,7 @@ async fn slow_post_gateway(
         }
     };
     let gateway = axum::Router::new().fallback(forward);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move { axum::serve(listener, gateway).await });
-    (url, delivered)
+    (serve_app(gateway).await, delivered)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

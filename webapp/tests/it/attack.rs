@@ -167,6 +167,20 @@ async fn ever_changing_node() -> (
     (url, asked)
 }
 
+/// As many live streams as one address may hold, all open.
+async fn open_a_full_share_of_streams(
+    http: &reqwest::Client,
+    web: &TestWeb,
+) -> Vec<reqwest::Response> {
+    let mut streams = Vec::new();
+    for _ in 0..chainpost_webapp::routes::events::MAX_LIVE_STREAMS_PER_ADDRESS {
+        let response = http.get(web.url("/events")).send().await.expect("stream");
+        assert_eq!(response.status(), StatusCode::OK);
+        streams.push(response);
+    }
+    streams
+}
+
 /// Reads `events` server-sent events from an open `/events` answer.
 async fn read_events(response: &mut reqwest::Response, events: usize) {
     let mut text = String::new();
@@ -186,12 +200,7 @@ async fn open_live_pages_share_one_poll_of_the_node() {
     let (node, asked) = ever_changing_node().await;
     let web = TestWeb::spawn(vec![node]).await;
     let http = reqwest::Client::new();
-    let mut streams = Vec::new();
-    for _ in 0..chainpost_webapp::routes::events::MAX_LIVE_STREAMS_PER_ADDRESS {
-        let response = http.get(web.url("/events")).send().await.expect("stream");
-        assert_eq!(response.status(), StatusCode::OK);
-        streams.push(response);
-    }
+    let mut streams = open_a_full_share_of_streams(&http, &web).await;
     let before = asked.load(Ordering::SeqCst);
     // Every poll changes the status, so each poll is one event on every stream.
     for stream in &mut streams {
@@ -237,12 +246,7 @@ async fn one_address_holds_a_bounded_number_of_live_streams() {
     let (node, _) = ever_changing_node().await;
     let web = TestWeb::spawn(vec![node]).await;
     let http = reqwest::Client::new();
-    let mut streams = Vec::new();
-    for _ in 0..chainpost_webapp::routes::events::MAX_LIVE_STREAMS_PER_ADDRESS {
-        let response = http.get(web.url("/events")).send().await.expect("stream");
-        assert_eq!(response.status(), StatusCode::OK);
-        streams.push(response);
-    }
+    let mut streams = open_a_full_share_of_streams(&http, &web).await;
     let refused = http.get(web.url("/events")).send().await.expect("answer");
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     drop(streams.pop());

@@ -135,6 +135,14 @@ impl Browser {
             .expect("typing works");
     }
 
+    /// Clicks "Request to mine" once the page says the post just sent is pending: a click
+    /// during the post form's navigation would be lost.
+    async fn mine_once_the_post_is_pending(&self) {
+        self.wait_for("//div[@id='flash'][contains(., 'is waiting to be mined')]")
+            .await;
+        self.css("#mine-button").await.click().await.expect("click");
+    }
+
     async fn screenshot(&self, name: &str) {
         let dir = std::env::var_os("SCREENSHOT_DIR")
             .map_or_else(|| PathBuf::from("/work/screenshots"), PathBuf::from);
@@ -210,16 +218,7 @@ async fn a_post_written_in_the_browser_is_mined_and_listed_with_its_block_number
             post_with("Hello from a real browser")
         ))
         .await;
-    browser
-        .wait_for("//div[@id='flash'][contains(., 'is waiting to be mined')]")
-        .await;
-
-    browser
-        .css("#mine-button")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.mine_once_the_post_is_pending().await;
     browser
         .wait_for(
             "//div[@id='flash'][. = 'Block #1 is mined: the pending posts are now in the chain.']",
@@ -279,16 +278,7 @@ async fn a_script_injection_post_shows_as_text_and_runs_nothing() {
         .click()
         .await
         .expect("click");
-    // Mine only once the post is pending: a click during the form's navigation is lost.
-    browser
-        .wait_for("//div[@id='flash'][contains(., 'is waiting to be mined')]")
-        .await;
-    browser
-        .css("#mine-button")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.mine_once_the_post_is_pending().await;
     let card = browser
         .wait_for(&format!(
             "{}[@data-block='1']",

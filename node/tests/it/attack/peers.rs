@@ -12,20 +12,10 @@ use chainpost_node::config::Config;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Api, TestNode, wait_until};
+use crate::helpers::{Api, TestNode, serve_app, wait_until};
 
 const DIFFICULTY: u32 = 4;
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// Serves `app` on a free loopback port; its base URL.
-pub async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{address}")
-}
 
 /// An internal service that must never be reachable through a node: it records every
 /// request and answers each with a 404 whose body is a secret.
@@ -41,7 +31,7 @@ async fn internal_service() -> (String, Arc<Mutex<Vec<String>>>) {
             (StatusCode::NOT_FOUND, "SECRET-INTERNAL-BODY")
         }
     });
-    (serve(app).await, seen)
+    (serve_app(app).await, seen)
 }
 
 /// How a fake peer behaves once it has passed the handshake.
@@ -85,7 +75,7 @@ async fn fake_peer(genesis: &str, behaviour: Arc<AtomicU8>) -> String {
                 StatusCode::NOT_FOUND
             }
         });
-    serve(app).await
+    serve_app(app).await
 }
 
 async fn genesis_of(node: &Api) -> String {

@@ -73,8 +73,9 @@ async fn pending_tx_answers_at_most_a_page_and_pages_through_everything() {
 /// Empty children of the block `parent` (JSON), each stamped `offset` seconds after it and
 /// mined at `difficulty`: the side blocks anyone can make for little work.
 pub fn side_children(parent: &Value, offsets: std::ops::Range<u64>, difficulty: u32) -> Vec<Value> {
-    use chainpost_node::chain::block::{BlockHeader, merkle_root};
+    use chainpost_node::chain::block::{Block, BlockHeader, merkle_root};
     use chainpost_node::chain::pow::meets_difficulty;
+    use chainpost_node::wire::BlockJson;
     let parent_hash = parent["hash"]
         .as_str()
         .expect("hash")
@@ -97,17 +98,8 @@ pub fn side_children(parent: &Value, offsets: std::ops::Range<u64>, difficulty: 
                     meets_difficulty(&BlockHeader { nonce, ..header }.hash(), difficulty)
                 })
                 .expect("a nonce within reach");
-            let header = BlockHeader { nonce, ..header };
-            serde_json::json!({
-                "index": header.index,
-                "transactions": [],
-                "timestamp": header.timestamp,
-                "previous_hash": header.previous_hash.to_string(),
-                "merkle_root": header.merkle_root.to_string(),
-                "difficulty": difficulty,
-                "nonce": nonce,
-                "hash": header.hash().to_string(),
-            })
+            let block = Block::new(BlockHeader { nonce, ..header }, Vec::new());
+            serde_json::to_value(BlockJson::from_block(&block)).expect("block JSON")
         })
         .collect()
 }

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Api, TestNode, wait_until};
+use crate::helpers::{Api, TestNode, serve_app, wait_until};
 
 /// A peer that passes the handshake and claims `source`'s heavier chain, then answers each
 /// `/chain` page after `delay` with a single block of it; also returns the number of pages
@@ -45,7 +45,7 @@ async fn trickling_peer(source: &Api, delay: Duration) -> (String, Arc<AtomicUsi
             "/register_node",
             post(|| async { Json(json!({ "length": 0, "chain": [], "peers": [] })) }),
         );
-    (super::peers::serve(app).await, asked)
+    (serve_app(app).await, asked)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
