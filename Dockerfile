@@ -12,7 +12,7 @@ FROM rust:1-bookworm AS build
 # Marks this stage's image (the classic builder keeps it) so old ones can be pruned.
 LABEL chainpost.stage=build
 WORKDIR /src
-# .dockerignore lets in only what the build needs: the manifests, the lock file, the two
+# .dockerignore lets in only what the build needs: the manifests, the lock file, the
 # crates, templates/ (compiled into the web app) and static/.
 COPY . .
 RUN cargo build --release --locked -p node -p webapp \

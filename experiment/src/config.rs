@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chainpost_node::chain::retarget;
+use chainpost_chain::retarget;
 use serde::{Deserialize, Serialize};
 
 use crate::topology::Topology;

@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use chainpost_node::p2p::client::PEER_HEADER;
+use chainpost_wire::PEER_HEADER;
 
 use crate::topology::Topology;
 

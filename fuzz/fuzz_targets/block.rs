@@ -15,13 +15,13 @@
 
 use std::sync::{Arc, LazyLock};
 
-use chainpost_node::chain::block::merkle_root;
-use chainpost_node::chain::params::GENESIS_TIMESTAMP;
-use chainpost_node::chain::{
+use chainpost_chain::block::merkle_root;
+use chainpost_chain::params::GENESIS_TIMESTAMP;
+use chainpost_chain::{
     Block, BlockHash, BlockHeader, ChainParams, ChainState, CheckedBlock, CheckedTransaction,
     InsertOutcome, MempoolLimits, Transaction,
 };
-use chainpost_node::wire::BlockJson;
+use chainpost_wire::BlockJson;
 use libfuzzer_sys::fuzz_target;
 
 /// The validating clock: an hour after genesis, so the fixture's blocks and posts are current.

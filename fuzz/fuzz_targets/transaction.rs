@@ -9,14 +9,14 @@
 
 use std::sync::LazyLock;
 
-use chainpost_node::chain::block::HEADER_LEN;
-use chainpost_node::chain::params::GENESIS_TIMESTAMP;
-use chainpost_node::chain::validation::validate_transaction;
-use chainpost_node::chain::{
+use chainpost_chain::block::HEADER_LEN;
+use chainpost_chain::params::GENESIS_TIMESTAMP;
+use chainpost_chain::validation::validate_transaction;
+use chainpost_chain::{
     ChainParams, ChainState, CheckedTransaction, MempoolError, MempoolLimits, SubmitTxError,
     Transaction,
 };
-use chainpost_node::wire::TransactionJson;
+use chainpost_wire::TransactionJson;
 use ed25519_dalek::SigningKey;
 use libfuzzer_sys::fuzz_target;
 

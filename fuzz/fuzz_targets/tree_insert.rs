@@ -21,9 +21,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 
 use arbitrary::Arbitrary;
-use chainpost_node::chain::block::merkle_root;
-use chainpost_node::chain::params::GENESIS_TIMESTAMP;
-use chainpost_node::chain::{
+use chainpost_chain::block::merkle_root;
+use chainpost_chain::params::GENESIS_TIMESTAMP;
+use chainpost_chain::{
     Block, BlockHash, BlockHeader, BlockTree, ChainParams, ChainState, CheckedBlock,
     CheckedTransaction, InsertOutcome, MempoolLimits, Transaction,
 };

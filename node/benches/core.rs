@@ -8,11 +8,11 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chainpost_node::chain::block::{BlockHeader, merkle_root};
-use chainpost_node::chain::pow::Midstate;
-use chainpost_node::chain::state::BlockTemplate;
-use chainpost_node::chain::tree::CheckedBlock;
-use chainpost_node::chain::{Block, BlockTree, ChainParams, Hash256, Transaction};
+use chainpost_chain::block::{BlockHeader, merkle_root};
+use chainpost_chain::pow::Midstate;
+use chainpost_chain::state::BlockTemplate;
+use chainpost_chain::tree::CheckedBlock;
+use chainpost_chain::{Block, BlockTree, ChainParams, Hash256, Transaction};
 use chainpost_node::miner;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::SigningKey;
@@ -24,7 +24,7 @@ const NONCES: u64 = 1 << 20;
 fn template() -> BlockHeader {
     BlockHeader {
         index: 1,
-        previous_hash: chainpost_node::chain::BlockHash(Hash256([7; 32])),
+        previous_hash: chainpost_chain::BlockHash(Hash256([7; 32])),
         merkle_root: Hash256([9; 32]),
         timestamp: 1_767_225_601,
         difficulty: NEVER,

@@ -24,10 +24,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chainpost_node::chain::{Block, BlockHash, ChainParams};
+use chainpost_chain::{Block, BlockHash, ChainParams};
 use chainpost_node::config::Config;
 use chainpost_node::p2p::peers::MAX_CANDIDATES_PER_SOURCE;
-use chainpost_node::wire::BlockJson;
+use chainpost_wire::BlockJson;
 use serde::Deserialize;
 use serde_json::Value;
 use support::{ChildNode, InProcessNode, Posts, chain, chain_on, median, percentile};

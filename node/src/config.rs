@@ -6,13 +6,13 @@ use std::time::Duration;
 use clap::Parser;
 use clap::builder::TypedValueParser as _;
 
-use crate::chain::mempool::MempoolLimits;
-use crate::chain::params::ChainParams;
-use crate::chain::retarget::{self, Retarget};
 use crate::p2p::peers::DEFAULT_MAX_PEERS;
-use crate::serve::ServeLimits;
+use chainpost_chain::mempool::MempoolLimits;
+use chainpost_chain::params::ChainParams;
+use chainpost_chain::retarget::{self, Retarget};
+use chainpost_edge::serve::ServeLimits;
 
-pub use crate::logging::LogFormat;
+pub use chainpost_edge::logging::LogFormat;
 
 /// How to run a node. Every flag can also be set from the environment variable shown in
 /// `--help`.
@@ -37,7 +37,7 @@ pub struct Config {
 
     /// Leading zero bits every block hash needs; all nodes of a network must agree.
     #[arg(long, env = "CHAINPOST_DIFFICULTY", default_value_t = 16,
-          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::chain::pow::MAX_DIFFICULTY)))]
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(chainpost_chain::pow::MAX_DIFFICULTY)))]
     pub difficulty: u32,
 
     /// Retarget the difficulty toward this block interval, in seconds (a network-wide rule;
@@ -169,7 +169,7 @@ impl Config {
     }
 
     /// The network rules these flags choose.
-    pub fn chain_params(&self) -> Result<ChainParams, crate::chain::params::ParamsError> {
+    pub fn chain_params(&self) -> Result<ChainParams, chainpost_chain::params::ParamsError> {
         let params = ChainParams::new(self.difficulty, self.require_signatures)?;
         match self.target_block_time {
             Some(target_block_secs) => params.with_retarget(Retarget {

@@ -9,15 +9,10 @@
 //! See ARCHITECTURE.md at the repository root for how a block travels through them.
 
 pub mod api;
-pub mod chain;
 pub mod config;
-pub mod cross_site;
-pub mod logging;
 pub mod metrics;
 pub mod miner;
 pub mod node;
 pub mod p2p;
-pub mod serve;
 pub mod startup;
 pub mod store;
-pub mod wire;

@@ -4,9 +4,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use chainpost_node::chain::state::RestoreError;
+use chainpost_chain::state::RestoreError;
+use chainpost_edge::shutdown::shutdown_signal;
 use chainpost_node::config::Config;
-use chainpost_node::startup::{Application, shutdown_signal};
+use chainpost_node::startup::Application;
 use chainpost_node::store::StoreError;
 
 // Many small, short-lived allocations per request from every runtime thread: mimalloc's
@@ -22,7 +23,7 @@ const EXIT_UNUSABLE_STORE: u8 = 3;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    chainpost_node::logging::init(config.log_format);
+    chainpost_edge::logging::init(config.log_format);
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::chain::block::{Block, BlockHeader};
-use crate::chain::pow::Midstate;
-use crate::chain::state::BlockTemplate;
+use chainpost_chain::block::{Block, BlockHeader};
+use chainpost_chain::pow::Midstate;
+use chainpost_chain::state::BlockTemplate;
 
 /// Nonces a thread tries between two looks at the stop conditions.
 const CHUNK: u64 = 1 << 16;
@@ -135,8 +135,8 @@ pub fn mine(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::hash::{BlockHash, Hash256};
-    use crate::chain::pow::meets_difficulty;
+    use chainpost_chain::hash::{BlockHash, Hash256};
+    use chainpost_chain::pow::meets_difficulty;
 
     fn template(difficulty: u32) -> BlockTemplate {
         BlockTemplate {

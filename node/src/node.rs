@@ -15,21 +15,23 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use crate::chain::state::{BlockAccepted, CheckedTransaction, RestoreError, SubmitTxError};
-use crate::chain::tree::CheckedBlock;
+use chainpost_edge::clock::unix_now;
+
+use chainpost_chain::state::{BlockAccepted, CheckedTransaction, RestoreError, SubmitTxError};
+use chainpost_chain::tree::CheckedBlock;
 use indexmap::IndexMap;
 use tokio::sync::{Notify, mpsc};
 
-use crate::chain::block::merkle_root;
+use chainpost_chain::block::merkle_root;
 
-use crate::chain::{
-    Block, BlockError, BlockHash, ChainParams, ChainState, InsertOutcome, Transaction, TxError,
-};
 use crate::metrics::Metrics;
 use crate::miner::{self, MiningOptions};
 use crate::store::{Batch, CommitFailure, Store, StoreError};
+use chainpost_chain::{
+    Block, BlockError, BlockHash, ChainParams, ChainState, InsertOutcome, Transaction, TxError,
+};
 
 /// Why the node could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -69,22 +71,6 @@ pub enum MineOutcome {
     },
     /// The mempool was empty.
     NothingToMine,
-}
-
-/// Seconds since the Unix epoch, by this machine's clock.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0)
-}
-
-/// Seconds since the Unix epoch with a fraction, as the tutorial's `time.time()`.
-pub fn unix_now_f64() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// A chainpost node.
@@ -693,8 +679,8 @@ fn work_ahead_in_batch(blocks: &[CheckedBlock]) -> Vec<u128> {
     for index in (0..blocks.len().saturating_sub(1)).rev() {
         let (block, next) = (blocks[index].block(), blocks[index + 1].block());
         if next.header().previous_hash == block.hash() {
-            ahead[index] =
-                ahead[index + 1].saturating_add(crate::chain::pow::work(next.header().difficulty));
+            ahead[index] = ahead[index + 1]
+                .saturating_add(chainpost_chain::pow::work(next.header().difficulty));
         }
     }
     ahead
@@ -703,8 +689,8 @@ fn work_ahead_in_batch(blocks: &[CheckedBlock]) -> Vec<u128> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::mempool::MempoolLimits;
-    use crate::chain::test_support::{unmined_child, unsigned};
+    use chainpost_chain::mempool::MempoolLimits;
+    use chainpost_chain::test_support::{unmined_child, unsigned};
     use std::time::Duration;
 
     /// A node whose difficulty no test can mine: its searches end only by being stopped.

@@ -16,17 +16,17 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::api::{self, AppState};
-use crate::chain::ChainState;
-use crate::chain::mempool::MempoolLimits;
 use crate::config::Config;
-use crate::cross_site::AllowedHosts;
 use crate::miner::MiningOptions;
 use crate::node::Node;
 use crate::node::{NodeError, NodeEvent};
 use crate::p2p::peers::PeerUrl;
 use crate::p2p::{Network, NetworkOptions};
-use crate::serve::{self, ServeLimits};
 use crate::store::Store;
+use chainpost_chain::ChainState;
+use chainpost_chain::mempool::MempoolLimits;
+use chainpost_edge::cross_site::AllowedHosts;
+use chainpost_edge::serve::{self, ServeLimits};
 
 /// A node bound to its port, ready to serve.
 pub struct Application {
@@ -222,33 +222,5 @@ async fn mine_continuously(node: Arc<Node>) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
-    }
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

@@ -44,10 +44,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
-use crate::chain::block::Block;
-use crate::chain::hash::{BlockHash, Hash256, TxId};
-use crate::chain::tx::Transaction;
-use crate::wire::{BlockJson, TransactionJson};
+use chainpost_chain::block::Block;
+use chainpost_chain::hash::{BlockHash, Hash256, TxId};
+use chainpost_chain::tx::Transaction;
+use chainpost_wire::{BlockJson, TransactionJson};
 
 const BLOCKS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("blocks");
 const BLOCK_ORDER: TableDefinition<u64, [u8; 32]> = TableDefinition::new("block_order");
@@ -810,8 +810,8 @@ fn decode_transaction(bytes: &[u8]) -> Result<Transaction, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::ChainParams;
-    use crate::chain::test_support::*;
+    use chainpost_chain::ChainParams;
+    use chainpost_chain::test_support::*;
 
     const TEST_MAX_PENDING: usize = 1_000;
 

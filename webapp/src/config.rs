@@ -7,8 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chainpost_node::logging::LogFormat;
-use chainpost_node::serve::ServeLimits;
+use chainpost_edge::logging::LogFormat;
+use chainpost_edge::serve::ServeLimits;
 use clap::Parser;
 
 /// How to run the web app. Every flag can also be set from the environment variable shown

@@ -10,7 +10,7 @@ use chainpost_webapp::startup::{Application, shutdown_signal};
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    chainpost_node::logging::init(config.log_format);
+    chainpost_edge::logging::init(config.log_format);
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

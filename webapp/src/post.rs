@@ -5,7 +5,7 @@
 //! core), so the two can never disagree; `static/app.js` builds the same bytes in the
 //! browser, which the browser tests check against a real node. Nothing here talks to a node.
 
-use chainpost_node::chain::Transaction;
+use chainpost_chain::Transaction;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
 

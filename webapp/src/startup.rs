@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use chainpost_node::cross_site::AllowedHosts;
-use chainpost_node::serve::{self, ServeLimits};
+use chainpost_edge::cross_site::AllowedHosts;
+use chainpost_edge::serve::{self, ServeLimits};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -106,4 +106,4 @@ impl Application {
 }
 
 /// Completes on Ctrl-C or SIGTERM (the node's signal handling, shared).
-pub use chainpost_node::startup::shutdown_signal;
+pub use chainpost_edge::shutdown::shutdown_signal;

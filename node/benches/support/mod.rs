@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-use chainpost_node::chain::block::{BlockHeader, merkle_root};
-use chainpost_node::chain::pow::Midstate;
-use chainpost_node::chain::{Block, BlockHash, ChainParams, Transaction};
+use chainpost_chain::block::{BlockHeader, merkle_root};
+use chainpost_chain::pow::Midstate;
+use chainpost_chain::{Block, BlockHash, ChainParams, Transaction};
 use chainpost_node::config::Config;
 use chainpost_node::node::Node;
 use chainpost_node::p2p::Network;

@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 use std::sync::Arc;
 
 use super::error::{ApiError, ErrorBody, JsonBody};
-use crate::chain::InsertOutcome;
 use crate::node::Node;
-use crate::wire::BlockJson;
+use chainpost_chain::InsertOutcome;
+use chainpost_wire::BlockJson;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AddBlockResponse {

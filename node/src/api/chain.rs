@@ -10,11 +10,11 @@ use std::sync::Arc;
 use super::chain_json::{ChainBlocks, ChainDocument};
 use super::error::{ApiError, ErrorBody, PathParam, QueryParams};
 use super::heavy::HeavyReads;
-use crate::chain::{Block, BlockHash};
 use crate::node::Node;
 use crate::p2p::Network;
-use crate::wire::BlockJson;
 use axum::response::Response;
+use chainpost_chain::{Block, BlockHash};
+use chainpost_wire::BlockJson;
 
 /// Most blocks one page of `/chain` returns.
 pub const MAX_PAGE: usize = 1_000;

@@ -17,9 +17,9 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
 use super::heavy::HeavyReads;
-use crate::chain::{Block, BlockHash};
 use crate::node::Node;
-use crate::wire::BlockJson;
+use chainpost_chain::{Block, BlockHash};
+use chainpost_wire::BlockJson;
 
 /// Blocks serialized per chunk: big enough to amortize a write, small enough that a chunk
 /// of ordinary blocks stays around a hundred kilobytes.
@@ -154,8 +154,8 @@ impl IntoResponse for ChainDocument {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::ChainParams;
-    use crate::chain::test_support::*;
+    use chainpost_chain::ChainParams;
+    use chainpost_chain::test_support::*;
     use serde_json::Value;
 
     fn document(blocks: usize) -> (ChainDocument, Vec<Arc<Block>>) {

@@ -13,10 +13,10 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use crate::chain::mempool::MempoolError;
-use crate::chain::state::SubmitTxError;
 use crate::node::NodeError;
-use crate::wire::WireError;
+use chainpost_chain::mempool::MempoolError;
+use chainpost_chain::state::SubmitTxError;
+use chainpost_wire::WireError;
 
 /// An API failure, mapped to a status code and a JSON body.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,7 @@ pub enum ApiError {
     },
     /// The body did not arrive in time.
     #[error("{0}")]
-    BodyTimeout(#[from] crate::serve::BodyTimedOut),
+    BodyTimeout(#[from] chainpost_edge::serve::BodyTimedOut),
     /// The node is busy with others' requests of this kind; try again shortly.
     #[error("{0}")]
     Busy(String),
@@ -170,7 +170,7 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
             limit: super::MAX_BODY_BYTES,
         }
     } else if let BytesRejection::FailedToBufferBody(failed) = &rejection
-        && let Some(timeout) = crate::serve::body_timeout_cause(failed)
+        && let Some(timeout) = chainpost_edge::serve::body_timeout_cause(failed)
     {
         ApiError::BodyTimeout(*timeout)
     } else {

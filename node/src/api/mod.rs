@@ -35,10 +35,10 @@ use axum::extract::Request;
 use axum::http::Method;
 use axum::middleware::{self, Next};
 
-use crate::cross_site::{self, AllowedHosts};
 use crate::node::{Node, Origin};
 use crate::p2p::Network;
-use crate::p2p::client::PEER_HEADER;
+use chainpost_edge::cross_site::{self, AllowedHosts};
+use chainpost_wire::PEER_HEADER;
 pub use heavy::HeavyReads;
 
 /// Largest request body accepted. A block may hold 1 MiB of canonical bytes, and JSON can

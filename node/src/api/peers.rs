@@ -16,7 +16,7 @@ use super::chain_json::{ChainBlocks, ChainDocument};
 use super::error::{ApiError, ErrorBody, JsonBody, QueryParams};
 use crate::node::Node;
 use crate::p2p::{HandshakeError, Network, NetworkError};
-use crate::serve::address_group;
+use chainpost_edge::serve::address_group;
 
 /// Body of both registration endpoints, as in the tutorial.
 #[derive(Debug, Deserialize, ToSchema)]

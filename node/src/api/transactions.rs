@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
 use super::heavy::HeavyReads;
-use crate::chain::{Transaction, TxId};
 use crate::node::Node;
-use crate::node::unix_now_f64;
-use crate::wire::{TransactionJson, signature_from_hex};
 use axum::response::Response;
+use chainpost_chain::{Transaction, TxId};
+use chainpost_edge::clock::unix_now_f64;
+use chainpost_wire::{TransactionJson, signature_from_hex};
 
 /// Body of `POST /new_transaction`: the tutorial's `author` and `content`, optionally
 /// signed. A signed post carries the timestamp it signed; otherwise the node stamps it.

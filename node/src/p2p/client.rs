@@ -14,10 +14,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::p2p::peers::{PeerUrl, is_public};
-use crate::wire::{BlockJson, TransactionJson};
-
-/// Header naming the sending node, so a receiver can ask it first for missing ancestors.
-pub const PEER_HEADER: &str = "x-chainpost-peer";
+use chainpost_wire::{BlockJson, PEER_HEADER, TransactionJson};
 
 /// Longest a handshake may take, connecting included.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);

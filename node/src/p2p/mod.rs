@@ -31,10 +31,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::chain::BlockHash;
-use crate::node::{Node, NodeEvent, Origin, unix_now};
+use crate::node::{Node, NodeEvent, Origin};
 use crate::store::Batch;
-use crate::wire::{BlockJson, TransactionJson};
+use chainpost_chain::BlockHash;
+use chainpost_edge::clock::unix_now;
+use chainpost_wire::{BlockJson, TransactionJson};
 use client::{ClientError, PeerClient, PeerStatus};
 use peers::{FailureVerdict, MAX_CANDIDATES, PeerError, PeerSet, PeerUrl, Source};
 use reqwest::StatusCode;

@@ -5,11 +5,11 @@
 //! checks as any other, and a peer that serves an invalid block is reported so the caller
 //! can disconnect it. A lighter chain is never downloaded at all.
 
-use crate::chain::BlockHash;
 use crate::node::{Node, NodeError};
 use crate::p2p::client::{ClientError, PeerClient};
 use crate::p2p::peers::PeerUrl;
-use crate::wire::BlockJson;
+use chainpost_chain::BlockHash;
+use chainpost_wire::BlockJson;
 
 /// Blocks asked for per page.
 pub const PAGE: usize = 500;

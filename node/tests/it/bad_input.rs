@@ -7,12 +7,12 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use chainpost_chain::block::merkle_root;
+use chainpost_chain::pow::meets_difficulty;
+use chainpost_chain::{Block, BlockHeader};
 use chainpost_node::api::MAX_BODY_BYTES;
-use chainpost_node::chain::block::merkle_root;
-use chainpost_node::chain::pow::meets_difficulty;
-use chainpost_node::chain::{Block, BlockHeader};
 use chainpost_node::config::Config;
-use chainpost_node::wire::BlockJson;
+use chainpost_wire::BlockJson;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -1476,7 +1476,7 @@ async fn malformed_and_tampered_blocks_are_refused_by_the_rule_they_break() {
     let now = now_secs();
     let path = "/add_block";
     let header_mismatch = "does not match its header";
-    let genesis_timestamp = chainpost_node::chain::params::GENESIS_TIMESTAMP;
+    let genesis_timestamp = chainpost_chain::params::GENESIS_TIMESTAMP;
     let signed = index_of_signed(&block);
     let mut oversized_block = br#"{"index": 1, "transactions": [], "hash": ""#.to_vec();
     oversized_block.resize(MAX_BODY_BYTES + 1, b'0');

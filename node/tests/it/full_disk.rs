@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Write};
 use std::path::Path;
 use std::process::Command;
 
-use chainpost_node::chain::Transaction;
+use chainpost_chain::Transaction;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -85,7 +85,7 @@ fn fill(path: &Path) {
 /// Posts `content` with a timestamp of our own, so that the post's id is known even when
 /// the node refuses it.
 async fn try_post(node: &ChildNode, content: &str) -> (StatusCode, String) {
-    let timestamp = chainpost_node::node::unix_now_f64();
+    let timestamp = chainpost_edge::clock::unix_now_f64();
     let id = Transaction::new("filler".into(), content.into(), timestamp, None).id();
     let body = json!({ "author": "filler", "content": content, "timestamp": timestamp });
     let response = node.post_json("/new_transaction", &body).await;

@@ -152,7 +152,7 @@ pub async fn events(
     ConnectInfo(reader): ConnectInfo<SocketAddr>,
     session: Session,
 ) -> Response {
-    let address = chainpost_node::serve::address_group(reader);
+    let address = chainpost_edge::serve::address_group(reader);
     let Some(address_slot) = AddressSlot::take(&state.live.per_address, address) else {
         return (
             StatusCode::TOO_MANY_REQUESTS,

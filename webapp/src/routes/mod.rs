@@ -25,7 +25,7 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use chainpost_node::cross_site::{AllowedHosts, check_same_origin};
+use chainpost_edge::cross_site::{AllowedHosts, check_same_origin};
 
 use crate::node_client::{NodeClient, NodeError};
 use crate::session::{Session, remember_node};

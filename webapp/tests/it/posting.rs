@@ -150,12 +150,8 @@ fn signed_fields(
     timestamp: f64,
 ) -> [(String, String); 5] {
     let public_key = key.verifying_key().to_bytes();
-    let message = chainpost_node::chain::Transaction::signing_message(
-        author,
-        content,
-        timestamp,
-        &public_key,
-    );
+    let message =
+        chainpost_chain::Transaction::signing_message(author, content, timestamp, &public_key);
     [
         ("author".into(), author.into()),
         ("content".into(), content.into()),

@@ -23,12 +23,12 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use crate::chain::block::Block;
-use crate::chain::hash::{BlockHash, TxId};
-use crate::chain::params::ChainParams;
-use crate::chain::pow;
-use crate::chain::retarget;
-use crate::chain::validation::{self, BlockError};
+use crate::block::Block;
+use crate::hash::{BlockHash, TxId};
+use crate::params::ChainParams;
+use crate::pow;
+use crate::retarget;
+use crate::validation::{self, BlockError};
 
 /// A side block is kept only if its branch (with what comes with it) is at most this many
 /// blocks' work behind the best tip: a branch further behind cannot plausibly become best,
@@ -1003,7 +1003,7 @@ impl OrphanBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::test_support::*;
+    use crate::test_support::*;
     use proptest::prelude::*;
 
     const NOW: u64 = u64::MAX / 2;
@@ -1027,10 +1027,10 @@ mod tests {
     /// A child of `parent` stamped `secs` after it, at `difficulty` (proof of work is a
     /// standalone check, so the tree takes it on trust here).
     fn timed_child(parent: &Block, secs: u64, difficulty: u32) -> CheckedBlock {
-        let header = crate::chain::BlockHeader {
+        let header = crate::BlockHeader {
             index: parent.header().index + 1,
             previous_hash: parent.hash(),
-            merkle_root: crate::chain::block::merkle_root(&[]),
+            merkle_root: crate::block::merkle_root(&[]),
             timestamp: parent.header().timestamp + secs,
             difficulty,
             nonce: 0,

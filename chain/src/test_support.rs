@@ -2,16 +2,18 @@
 
 use std::sync::Arc;
 
-use crate::chain::block::{Block, BlockHeader, merkle_root};
-use crate::chain::hash::Hash256;
-use crate::chain::params::ChainParams;
-use crate::chain::pow::Midstate;
-use crate::chain::tx::Transaction;
+use crate::block::{Block, BlockHeader, merkle_root};
+use crate::hash::Hash256;
+use crate::params::ChainParams;
+use crate::pow::Midstate;
+use crate::tx::Transaction;
 
+/// An unsigned post, as tutorial clients send them.
 pub fn unsigned(author: &str, content: &str, timestamp: f64) -> Transaction {
     Transaction::new(author.into(), content.into(), timestamp, None)
 }
 
+/// [`unsigned`], shared as blocks and the mempool hold posts.
 pub fn unsigned_arc(author: &str, content: &str, timestamp: f64) -> Arc<Transaction> {
     Arc::new(unsigned(author, content, timestamp))
 }

@@ -16,8 +16,8 @@ pub mod tree;
 pub mod tx;
 pub mod validation;
 
-#[cfg(test)]
-pub(crate) mod test_support;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 
 pub use block::{Block, BlockHeader};
 pub use hash::{BlockHash, Hash256, TxId};

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chain::block::{Block, BlockHeader};
-use crate::chain::hash::{BlockHash, Hash256, TxId};
-use crate::chain::tx::{PostSignature, Transaction};
+use chainpost_chain::block::{Block, BlockHeader};
+use chainpost_chain::hash::{BlockHash, Hash256, TxId};
+use chainpost_chain::tx::{PostSignature, Transaction};
 
 /// Why a JSON post or block cannot become a core value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,7 +41,8 @@ pub enum WireError {
 }
 
 /// A post as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransactionJson {
     /// Who wrote the post.
     pub author: String,
@@ -103,7 +104,8 @@ pub fn signature_from_hex(
 }
 
 /// A block as JSON: the tutorial's fields plus `difficulty` and `merkle_root`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockJson {
     /// Height of the block.
     pub index: u64,
@@ -177,7 +179,7 @@ fn truncated(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::block::merkle_root;
+    use chainpost_chain::block::merkle_root;
     use ed25519_dalek::SigningKey;
     use proptest::prelude::*;
 

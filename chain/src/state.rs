@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 
-use crate::chain::block::{Block, BlockHeader, merkle_root};
-use crate::chain::hash::{BlockHash, TxId};
-use crate::chain::mempool::{Mempool, MempoolError, MempoolLimits};
-use crate::chain::params::ChainParams;
-use crate::chain::tree::{Admission, BlockTree, CheckedBlock, InsertOutcome};
-use crate::chain::tx::Transaction;
-use crate::chain::validation::{self, BlockError, TxError};
+use crate::block::{Block, BlockHeader, merkle_root};
+use crate::hash::{BlockHash, TxId};
+use crate::mempool::{Mempool, MempoolError, MempoolLimits};
+use crate::params::ChainParams;
+use crate::tree::{Admission, BlockTree, CheckedBlock, InsertOutcome};
+use crate::tx::Transaction;
+use crate::validation::{self, BlockError, TxError};
 
 /// A post that passed the stateless checks and the mempool's time window: the only kind
 /// [`ChainState::submit_transaction`] takes, so signatures are verified before any lock.
@@ -225,7 +225,7 @@ impl ChainState {
             params.max_block_transactions,
             params
                 .max_block_bytes
-                .saturating_sub(crate::chain::block::HEADER_LEN),
+                .saturating_sub(crate::block::HEADER_LEN),
             |tx| tx.timestamp() <= latest_post,
         );
         if transactions.is_empty() && !empty_blocks {
@@ -300,7 +300,7 @@ impl ChainState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::test_support::*;
+    use crate::test_support::*;
     use proptest::prelude::*;
 
     const NOW: u64 = 1_800_000_000;

@@ -12,7 +12,7 @@
 //! Everything is integer arithmetic on timestamps taken from the chain, so every node
 //! computes the same difficulty for the same ancestors.
 
-use crate::chain::pow::MAX_DIFFICULTY;
+use crate::pow::MAX_DIFFICULTY;
 
 /// Most bits one retarget moves the difficulty: a factor of 4 in work.
 pub const MAX_STEP_BITS: u32 = 2;

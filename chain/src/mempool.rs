@@ -11,15 +11,15 @@
 //! removing and paging are each O(log n) whatever the pool holds: sealing a block costs
 //! what the block holds, not what is pending.
 //!
-//! The mempool does not validate posts or know the chain; [`crate::chain::state`] decides
+//! The mempool does not validate posts or know the chain; [`crate::state`] decides
 //! what may enter and keeps it consistent with the best chain.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::chain::block::Block;
-use crate::chain::hash::TxId;
-use crate::chain::tx::Transaction;
+use crate::block::Block;
+use crate::hash::TxId;
+use crate::tx::Transaction;
 
 /// Why the mempool refused a post.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -254,7 +254,7 @@ impl Mempool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::test_support::*;
+    use crate::test_support::*;
 
     fn pool(max_count: usize, max_bytes: usize) -> Mempool {
         Mempool::new(MempoolLimits {
@@ -325,7 +325,7 @@ mod tests {
             vec![txs[2].id(), txs[3].id()]
         );
         assert_eq!(ids(pool.page(Some(&txs[4].id()), 2)), Vec::<TxId>::new());
-        let p = crate::chain::ChainParams::new(0, false).expect("valid");
+        let p = crate::ChainParams::new(0, false).expect("valid");
         let block = Arc::new(unmined_child(&p.genesis(), vec![txs[2].clone()], &p));
         pool.remove_included(&[block]);
         assert_eq!(
@@ -375,7 +375,7 @@ mod tests {
     #[test]
     fn removal_keeps_arrival_order_and_byte_count() {
         let (mut pool, txs) = holding(4);
-        let p = crate::chain::ChainParams::new(0, false).expect("valid");
+        let p = crate::ChainParams::new(0, false).expect("valid");
         let block = Arc::new(unmined_child(&p.genesis(), vec![txs[1].clone()], &p));
         assert_eq!(pool.remove_included(&[block]), vec![txs[1].id()]);
         let order: Vec<_> = pool.iter().map(|tx| tx.id()).collect();

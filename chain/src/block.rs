@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::chain::hash::{BlockHash, Hash256};
-use crate::chain::tx::Transaction;
+use crate::hash::{BlockHash, Hash256};
+use crate::tx::Transaction;
 
 /// Length of the canonical header.
 pub const HEADER_LEN: usize = 92;

@@ -4,14 +4,14 @@
 //! compressed once per template, and each nonce costs one SHA-256 compression of the
 //! 28-byte tail plus its fixed padding. This module searches a given range on the calling
 //! thread; spreading ranges over cores and stopping early is the shell's job
-//! ([`crate::miner`]).
+//! (the node's miner).
 
 use std::ops::Range;
 
 use sha2::block_api::compress256;
 
-use crate::chain::block::{BlockHeader, HEADER_LEN, NONCE_OFFSET};
-use crate::chain::hash::BlockHash;
+use crate::block::{BlockHeader, HEADER_LEN, NONCE_OFFSET};
+use crate::hash::BlockHash;
 
 /// The largest difficulty a network may be configured with. 2^64 hashes per block is far
 /// beyond any CPU, and the bound keeps cumulative work comfortably inside a `u128`.
@@ -83,7 +83,7 @@ impl Midstate {
         for (chunk, word) in bytes.chunks_exact_mut(4).zip(state) {
             chunk.copy_from_slice(&word.to_be_bytes());
         }
-        BlockHash(crate::chain::hash::Hash256(bytes))
+        BlockHash(crate::hash::Hash256(bytes))
     }
 
     /// The first nonce in `nonces` whose hash meets the header's difficulty.
@@ -119,7 +119,7 @@ fn leading_zero_words(state: &[u32; 8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::hash::Hash256;
+    use crate::hash::Hash256;
     use proptest::prelude::*;
 
     fn header(nonce: u64, difficulty: u32) -> BlockHeader {

@@ -4,10 +4,10 @@
 //! nodes with different parameters have different genesis hashes and never mix chains.
 //! Parameters are a value passed to whoever needs them, never a global.
 
-use crate::chain::block::{Block, BlockHeader};
-use crate::chain::hash::BlockHash;
-use crate::chain::pow::MAX_DIFFICULTY;
-use crate::chain::retarget::{self, Retarget};
+use crate::block::{Block, BlockHeader};
+use crate::hash::BlockHash;
+use crate::pow::MAX_DIFFICULTY;
+use crate::retarget::{self, Retarget};
 
 /// 2026-01-01T00:00:00Z: the genesis timestamp. Fixed, so every node derives the same
 /// genesis block (the tutorial stamps its genesis with the wall clock, so no two nodes ever
@@ -98,7 +98,7 @@ impl ChainParams {
         let header = BlockHeader {
             index: 0,
             previous_hash: BlockHash::default(),
-            merkle_root: crate::chain::block::merkle_root(&[]),
+            merkle_root: crate::block::merkle_root(&[]),
             timestamp: GENESIS_TIMESTAMP,
             difficulty: self.difficulty,
             nonce: self.genesis_nonce(),

@@ -3,19 +3,19 @@
 //! Cheap checks run first, so a forged block costs one header hash to reject, never a
 //! signature check. The rules that need the block's place in the tree (parent, height,
 //! median time, duplicates on the branch) take that context as arguments; the tree
-//! ([`crate::chain::tree`]) supplies it. Every failure is its own error variant, carrying
+//! ([`crate::tree`]) supplies it. Every failure is its own error variant, carrying
 //! what a caller needs to report or act on it.
 
 use std::collections::HashSet;
 
 use ed25519_dalek::{Signature, VerifyingKey};
 
-use crate::chain::block::{Block, BlockHeader, merkle_root};
-use crate::chain::hash::{BlockHash, Hash256, TxId};
-use crate::chain::params::ChainParams;
-use crate::chain::pow;
-use crate::chain::pow::MAX_DIFFICULTY;
-use crate::chain::tx::Transaction;
+use crate::block::{Block, BlockHeader, merkle_root};
+use crate::hash::{BlockHash, Hash256, TxId};
+use crate::params::ChainParams;
+use crate::pow;
+use crate::pow::MAX_DIFFICULTY;
+use crate::tx::Transaction;
 
 /// Why a post is invalid.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -523,7 +523,7 @@ pub fn median(mut timestamps: Vec<u64>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::test_support::*;
+    use crate::test_support::*;
     use ed25519_dalek::SigningKey;
 
     fn params() -> ChainParams {
@@ -704,7 +704,7 @@ mod tests {
         // checked in context), but still checks the work against what the header claims.
         let retargeting = p
             .clone()
-            .with_retarget(crate::chain::retarget::Retarget {
+            .with_retarget(crate::retarget::Retarget {
                 target_block_secs: 10,
                 interval: 10,
             })

@@ -2,7 +2,7 @@
 //!
 //! A transaction is sealed: its id is computed once, from the canonical encoding, when it is
 //! built, and its fields cannot change afterwards. Building one validates nothing; the
-//! rules live in [`crate::chain::validation`] so that every failure has its own error.
+//! rules live in [`crate::validation`] so that every failure has its own error.
 //!
 //! Canonical encoding (all integers big-endian):
 //! `"chainpost/tx/v1\0" | u32 len | author | u32 len | content | f64 bits timestamp | 0`
@@ -12,7 +12,7 @@
 
 use ed25519_dalek::{Signer, SigningKey};
 
-use crate::chain::hash::{Hash256, TxId};
+use crate::hash::{Hash256, TxId};
 
 const TX_DOMAIN: &[u8] = b"chainpost/tx/v1\0";
 const SIGNING_DOMAIN: &[u8] = b"chainpost/post/v1\0";
