@@ -26,6 +26,7 @@ use tokio::sync::{Notify, mpsc};
 
 use chainpost_chain::block::merkle_root;
 
+use crate::event_log::EventLog;
 use crate::metrics::Metrics;
 use crate::miner::{self, MiningOptions};
 use crate::store::{Batch, CommitFailure, Store, StoreError};
@@ -87,6 +88,7 @@ pub struct Node {
     metrics: Arc<Metrics>,
     /// The last store failure rolled back; locked only under the chain lock.
     rolled_back: Mutex<CommitFailure>,
+    event_log: EventLog,
 }
 
 /// Where a block or post came from: the sending peer's URL, when a peer says so.
@@ -159,6 +161,7 @@ impl Node {
             pending: Notify::new(),
             metrics: Arc::default(),
             rolled_back: Mutex::default(),
+            event_log: EventLog::off(),
             mining_turn: tokio::sync::Mutex::new(()),
             signals: Arc::default(),
             mining: MiningOptions {
@@ -166,6 +169,11 @@ impl Node {
                 ..mining
             },
         }
+    }
+
+    /// The node, writing what it mines, connects and reorganizes to `event_log`.
+    pub fn with_event_log(self, event_log: EventLog) -> Self {
+        Node { event_log, ..self }
     }
 
     /// Runs `read` on the chain state. Keep it short: every writer waits for it.
@@ -444,6 +452,7 @@ impl Node {
         }
         for accepted in &results {
             log_outcome(&accepted.outcome);
+            self.event_log.outcome(&accepted.outcome);
             Metrics::count(&self.metrics.blocks_accepted, accepted.outcome.name());
             if let InsertOutcome::Reorganized { reverted, .. } = &accepted.outcome {
                 self.metrics.reorgs.inc();
@@ -560,6 +569,7 @@ impl Node {
                 "mined a block"
             );
             let (index, hash) = (block.header().index, block.hash());
+            self.event_log.mined(index, hash);
             // Our own block passes the same checks as anyone's before we build on it.
             let submitted = self.submit_blocks(vec![(block, hash)], None).await;
             if let Some(error) = submitted.error {
@@ -649,9 +659,7 @@ fn check_in_parallel(
     (checked, None)
 }
 
-/// Logs what a durable insert did. Research mode reads "block connected" (one line per
-/// block this node newly holds, when it became durable) and "reorganized to a heavier
-/// branch" to measure propagation and reorganizations, so their fields are an interface.
+/// Logs what a durable insert did, for operators; research mode reads the event log.
 fn log_outcome(outcome: &InsertOutcome) {
     for block in outcome.connected() {
         tracing::info!(height = block.header().index, hash = %block.hash(), "block connected");
