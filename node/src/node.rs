@@ -49,9 +49,32 @@ pub enum NodeError {
     /// The node is shutting down and takes no new work.
     #[error("the node is shutting down")]
     ShuttingDown,
-    /// A blocking task died (a bug, never caused by input).
+    /// A bug, never caused by input.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// What can only go wrong through a bug in the node.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    /// A blocking task panicked or was cancelled.
     #[error("internal task failed: {0}")]
-    Internal(String),
+    Task(#[from] tokio::task::JoinError),
+    /// A batch of one block answered for none.
+    #[error("internal error: a block vanished from its batch")]
+    BlockVanished,
+    /// The slots for heavy reads were closed, which nothing does.
+    #[error("internal error: {0}")]
+    SlotsClosed(#[from] tokio::sync::AcquireError),
+    /// An answer could not be encoded as JSON.
+    #[error("internal error: cannot encode an answer: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl From<tokio::task::JoinError> for NodeError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        NodeError::Internal(error.into())
+    }
 }
 
 impl From<TxError> for NodeError {
@@ -203,7 +226,7 @@ impl Node {
         let checked = if tx.signature().is_some() {
             tokio::task::spawn_blocking(move || CheckedTransaction::check(tx, now, &params))
                 .await
-                .map_err(|error| NodeError::Internal(error.to_string()))??
+                .map_err(NodeError::from)??
         } else {
             CheckedTransaction::check(tx, now, &params)?
         };
@@ -249,9 +272,7 @@ impl Node {
         match (batch.error, batch.accepted.pop()) {
             (Some(error), _) => Err(error),
             (None, Some(accepted)) => Ok(accepted),
-            (None, None) => Err(NodeError::Internal(
-                "a block vanished from its batch".into(),
-            )),
+            (None, None) => Err(InternalError::BlockVanished.into()),
         }
     }
 
@@ -289,7 +310,7 @@ impl Node {
             tokio::task::spawn_blocking(move || check_in_parallel(blocks, &params, threads)).await;
         let (checked, mut error) = match checked {
             Ok((checked, error)) => (checked, error.map(NodeError::from)),
-            Err(join) => (Vec::new(), Some(NodeError::Internal(join.to_string()))),
+            Err(join) => (Vec::new(), Some(join.into())),
         };
         let (accepted, accept_error) = self.accept_checked_blocks(checked, origin).await;
         if accept_error.is_some() {
@@ -553,7 +574,7 @@ impl Node {
             })
             .await;
             drop(searching);
-            let run = run.map_err(|error| NodeError::Internal(error.to_string()))?;
+            let run = run?;
             let Some(block) = run.block else {
                 continue; // stale template or shutdown: the loop head decides
             };
