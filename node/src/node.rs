@@ -29,9 +29,10 @@ use chainpost_chain::block::merkle_root;
 use crate::event_log::EventLog;
 use crate::metrics::Metrics;
 use crate::miner::{self, MiningOptions};
-use crate::store::{Batch, CommitFailure, Store, StoreError};
+use crate::store::{Batch, CommitFailure, Durable, Store, StoreError};
 use chainpost_chain::{
     Block, BlockError, BlockHash, ChainParams, ChainState, InsertOutcome, Transaction, TxError,
+    TxId,
 };
 
 /// Why the node could not do what was asked.
@@ -420,84 +421,87 @@ impl Node {
         blocks: Vec<CheckedBlock>,
         origin: Origin,
     ) -> (Vec<BlockAccepted>, Option<NodeError>) {
-        let mut results = Vec::with_capacity(blocks.len());
-        let mut error = None;
-        let durable = {
-            let mut chain = self.lock_chain();
-            let mut batch = Batch::default();
-            let mut removed = HashSet::new();
-            let mut restored = IndexMap::new();
-            let old_tip = chain.tree().tip().hash();
-            let ahead = work_ahead_in_batch(&blocks);
-            for (block, work_ahead) in blocks.into_iter().zip(ahead) {
-                match chain.submit_block_ahead_of(block, unix_now(), work_ahead) {
-                    Ok(accepted) => {
-                        let tree = chain.tree();
-                        batch
-                            .blocks
-                            .extend(accepted.outcome.connected().iter().filter_map(|block| {
-                                tree.get(&block.hash())
-                                    .map(|entry| (entry.seq, block.clone()))
-                            }));
-                        // Removals and restorations apply in order, so replaying them keeps
-                        // the stored mempool equal to the one in memory.
-                        for tx in &accepted.mempool_restored {
-                            removed.remove(&tx.id());
-                            restored.insert(tx.id(), tx.clone());
-                        }
-                        for id in &accepted.mempool_removed {
-                            restored.shift_remove(id);
-                            removed.insert(*id);
-                        }
-                        results.push(accepted);
-                    }
-                    Err(rejected) => {
-                        error = Some(NodeError::Block(rejected));
-                        break;
-                    }
-                }
-            }
-            batch.mempool_removed = removed.into_iter().collect();
-            batch.mempool_added = restored.into_values().collect();
-            let tip = chain.tree().tip().hash();
-            if tip != old_tip {
-                batch.best_tip = Some(tip);
-                self.signals.tip_generation.fetch_add(1, Ordering::Relaxed);
-            }
-            (!batch.is_empty()).then(|| self.store.write(batch))
-        };
-        if let Some(durable) = durable
+        let inserted = self.insert_blocks(blocks);
+        if let Some(durable) = inserted.durable
             && let Err(failed) = durable.await
         {
             return (Vec::new(), Some(self.storage_failed(failed)));
         }
-        for accepted in &results {
-            log_outcome(&accepted.outcome);
-            self.event_log.outcome(&accepted.outcome);
-            Metrics::count(&self.metrics.blocks_accepted, accepted.outcome.name());
-            if let InsertOutcome::Reorganized { reverted, .. } = &accepted.outcome {
-                self.metrics.reorgs.inc();
-                self.metrics.reorg_depth.observe(reverted.len() as f64);
-            }
-            if !accepted.mempool_restored.is_empty() {
-                self.pending.notify_waiters();
-            }
-            match &accepted.outcome {
-                InsertOutcome::UnknownParent { missing } => self.emit(NodeEvent::MissingAncestor {
-                    hash: *missing,
-                    origin: origin.clone(),
-                }),
-                // Only what extends or becomes the best chain is relayed: a side block
-                // (honest or not) stops here, as in Bitcoin Core.
-                InsertOutcome::Extended { applied, .. }
-                | InsertOutcome::Reorganized { applied, .. } => self.emit(NodeEvent::Blocks {
-                    blocks: applied.clone(),
-                    origin: origin.clone(),
-                }),
-                _ => {}
+        for accepted in &inserted.accepted {
+            self.announce(accepted, &origin);
+        }
+        (inserted.accepted, inserted.refused)
+    }
+
+    /// Inserts blocks (parents first) under the chain lock, stopping at the first refused,
+    /// and queues one store batch of all they changed.
+    fn insert_blocks(&self, blocks: Vec<CheckedBlock>) -> Inserted {
+        let mut accepted = Vec::with_capacity(blocks.len());
+        let mut refused = None;
+        let mut chain = self.lock_chain();
+        let mut batch = Batch::default();
+        let mut mempool = MempoolChanges::default();
+        let old_tip = chain.tree().tip().hash();
+        let ahead = work_ahead_in_batch(&blocks);
+        for (block, work_ahead) in blocks.into_iter().zip(ahead) {
+            match chain.submit_block_ahead_of(block, unix_now(), work_ahead) {
+                Ok(one) => {
+                    let tree = chain.tree();
+                    batch
+                        .blocks
+                        .extend(one.outcome.connected().iter().filter_map(|block| {
+                            tree.get(&block.hash())
+                                .map(|entry| (entry.seq, block.clone()))
+                        }));
+                    mempool.record(&one);
+                    accepted.push(one);
+                }
+                Err(rejected) => {
+                    refused = Some(NodeError::Block(rejected));
+                    break;
+                }
             }
         }
-        (results, error)
+        (batch.mempool_removed, batch.mempool_added) = mempool.into_parts();
+        let tip = chain.tree().tip().hash();
+        if tip != old_tip {
+            batch.best_tip = Some(tip);
+            self.signals.tip_generation.fetch_add(1, Ordering::Relaxed);
+        }
+        Inserted {
+            accepted,
+            refused,
+            durable: (!batch.is_empty()).then(|| self.store.write(batch)),
+        }
+    }
+
+    /// Tells logs, metrics, the event stream, continuous mining and the network what a
+    /// durable insert did.
+    fn announce(&self, accepted: &BlockAccepted, origin: &Origin) {
+        log_outcome(&accepted.outcome);
+        self.event_log.outcome(&accepted.outcome);
+        Metrics::count(&self.metrics.blocks_accepted, accepted.outcome.name());
+        if let InsertOutcome::Reorganized { reverted, .. } = &accepted.outcome {
+            self.metrics.reorgs.inc();
+            self.metrics.reorg_depth.observe(reverted.len() as f64);
+        }
+        if !accepted.mempool_restored.is_empty() {
+            self.pending.notify_waiters();
+        }
+        match &accepted.outcome {
+            InsertOutcome::UnknownParent { missing } => self.emit(NodeEvent::MissingAncestor {
+                hash: *missing,
+                origin: origin.clone(),
+            }),
+            // Only what extends or becomes the best chain is relayed: a side block
+            // (honest or not) stops here, as in Bitcoin Core.
+            InsertOutcome::Extended { applied, .. }
+            | InsertOutcome::Reorganized { applied, .. } => self.emit(NodeEvent::Blocks {
+                blocks: applied.clone(),
+                origin: origin.clone(),
+            }),
+            _ => {}
+        }
     }
 
     /// Waits until there is something to mine: at least one post pending, or nothing at
@@ -678,6 +682,43 @@ fn check_in_parallel(
         }
     }
     (checked, None)
+}
+
+/// What [`Node::insert_blocks`] did under the lock; the caller awaits `durable`.
+struct Inserted {
+    accepted: Vec<BlockAccepted>,
+    refused: Option<NodeError>,
+    /// The commit of everything `accepted` changed; none when nothing did.
+    durable: Option<Durable>,
+}
+
+/// The net mempool change of a run of inserts, for one store batch.
+#[derive(Default)]
+struct MempoolChanges {
+    removed: HashSet<TxId>,
+    restored: IndexMap<TxId, Arc<Transaction>>,
+}
+
+impl MempoolChanges {
+    fn record(&mut self, accepted: &BlockAccepted) {
+        // Removals and restorations apply in order, so replaying them keeps the stored
+        // mempool equal to the one in memory.
+        for tx in &accepted.mempool_restored {
+            self.removed.remove(&tx.id());
+            self.restored.insert(tx.id(), tx.clone());
+        }
+        for id in &accepted.mempool_removed {
+            self.restored.shift_remove(id);
+            self.removed.insert(*id);
+        }
+    }
+
+    fn into_parts(self) -> (Vec<TxId>, Vec<Arc<Transaction>>) {
+        (
+            self.removed.into_iter().collect(),
+            self.restored.into_values().collect(),
+        )
+    }
 }
 
 /// Logs what a durable insert did, for operators; research mode reads the event log.

@@ -23,9 +23,9 @@ use crate::node::Node;
 use crate::node::{NodeError, NodeEvent};
 use crate::p2p::peers::PeerUrl;
 use crate::p2p::{Network, NetworkOptions};
-use crate::store::Store;
-use chainpost_chain::ChainState;
+use crate::store::{Loaded, Store};
 use chainpost_chain::mempool::MempoolLimits;
+use chainpost_chain::{BlockHash, ChainParams, ChainState};
 use chainpost_edge::cross_site::AllowedHosts;
 use chainpost_edge::serve::{self, ServeLimits};
 
@@ -59,99 +59,36 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
         let address = listener.local_addr()?;
 
-        let genesis = params.genesis().hash();
-        let max_pending = config.max_pending;
-        let (store, loaded) = if config.in_memory {
-            Store::in_memory(genesis, max_pending)?
-        } else {
-            let dir = config
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(format!("./data/node-{}", address.port())));
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-            let path = dir.join("chain.redb");
-            tracing::info!(path = %path.display(), "opening the chain database");
-            let shown = path.display().to_string();
-            // redb verifies and fsyncs on open; keep that off the runtime's threads.
-            tokio::task::spawn_blocking(move || Store::open(&path, genesis, max_pending))
-                .await?
-                .with_context(|| format!("cannot open the chain database {shown}"))?
-        };
-        let limits = MempoolLimits::for_count(max_pending);
-        let recorded_tip = loaded.best_tip;
-        let (blocks, pending) = (loaded.blocks.len(), loaded.mempool.len());
-        let chain = tokio::task::spawn_blocking(move || {
-            ChainState::restore(params, limits, loaded.blocks, loaded.mempool)
-        })
-        .await?
-        .context("the stored chain does not hold together")?;
-        let tip = chain.tree().tip().hash();
-        if recorded_tip.is_some_and(|recorded| recorded != tip) {
-            tracing::warn!(?recorded_tip, %tip, "recorded best tip differs from the rebuilt one; using the rebuilt one");
-        }
-        tracing::info!(
-            blocks,
-            pending,
-            height = chain.tree().tip().height(),
-            %tip,
-            "chain restored"
-        );
-
-        let threads = config
-            .mining_threads
-            .map(usize::from)
-            .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
-            .unwrap_or(1);
-        let mining = MiningOptions {
-            threads,
-            hash_rate: config.hash_rate,
-            empty_blocks: config.mine_empty_blocks,
-        };
+        let (store, loaded) = open_store(&config, params.genesis().hash(), address.port()).await?;
+        let remembered_peers = loaded.peers.clone();
+        let chain =
+            restore_chain(params, MempoolLimits::for_count(config.max_pending), loaded).await?;
         let (events, event_queue) = mpsc::channel(EVENT_QUEUE);
         let event_log = match &config.events {
             Some(path) => EventLog::open(path)
                 .with_context(|| format!("cannot open the events file {}", path.display()))?,
             None => EventLog::off(),
         };
-        let node =
-            Arc::new(Node::new(chain, store, mining, Some(events)).with_event_log(event_log));
+        let node = Arc::new(
+            Node::new(chain, store, mining_options(&config), Some(events))
+                .with_event_log(event_log),
+        );
 
-        let own = match &config.advertise {
-            Some(advertise) => PeerUrl::parse(advertise).context("--advertise")?,
-            None => {
-                let host = if address.ip().is_unspecified() {
-                    "127.0.0.1".to_owned()
-                } else {
-                    address.ip().to_string()
-                };
-                PeerUrl::parse(&format!("http://{host}:{}", address.port()))?
-            }
-        };
+        let own = own_url(&config, address)?;
         for peer in &config.peers {
             PeerUrl::parse(peer).with_context(|| format!("--peer {peer}"))?;
         }
         // Remembered peers are joined like --peer ones: handshake first, so an entry
         // that no longer is a chainpost node of this network is forgotten.
         let mut join = config.peers.clone();
-        join.extend(loaded.peers);
+        join.extend(remembered_peers);
+        let allowed_hosts = allowed_hosts(&config, address, &own);
+        tracing::info!(%allowed_hosts, "answering to");
         let options = NetworkOptions {
             discovery: !config.no_peer_discovery,
             max_peers: config.max_peers,
             public_peers_only: config.public_peers_only,
         };
-        let mut allowed_hosts = if config.allowed_hosts.is_empty() {
-            AllowedHosts::default_for(address.ip())
-        } else {
-            AllowedHosts::from_names(config.allowed_hosts.iter().map(String::as_str))
-        };
-        if let Some(host) = reqwest::Url::parse(own.as_str())
-            .ok()
-            .and_then(|url| url.host_str().map(str::to_owned))
-        {
-            allowed_hosts.allow(&host);
-        }
-        tracing::info!(%allowed_hosts, "answering to");
         let network = Network::new(node.clone(), own, options);
         Ok(Application {
             listener,
@@ -230,4 +167,104 @@ async fn mine_continuously(node: Arc<Node>) {
             }
         }
     }
+}
+
+/// The store `config` names (in memory, or `chain.redb` in the data directory, which
+/// defaults to one per port), opened off the runtime's threads: redb verifies and fsyncs
+/// on open.
+async fn open_store(
+    config: &Config,
+    genesis: BlockHash,
+    port: u16,
+) -> anyhow::Result<(Store, Loaded)> {
+    let max_pending = config.max_pending;
+    if config.in_memory {
+        return Ok(Store::in_memory(genesis, max_pending)?);
+    }
+    let dir = config
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("./data/node-{port}")));
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let path = dir.join("chain.redb");
+    tracing::info!(path = %path.display(), "opening the chain database");
+    let shown = path.display().to_string();
+    tokio::task::spawn_blocking(move || Store::open(&path, genesis, max_pending))
+        .await?
+        .with_context(|| format!("cannot open the chain database {shown}"))
+}
+
+/// Replays what the store holds through the tree, which rebuilds the same tip.
+async fn restore_chain(
+    params: ChainParams,
+    limits: MempoolLimits,
+    loaded: Loaded,
+) -> anyhow::Result<ChainState> {
+    let recorded_tip = loaded.best_tip;
+    let (blocks, pending) = (loaded.blocks.len(), loaded.mempool.len());
+    let chain = tokio::task::spawn_blocking(move || {
+        ChainState::restore(params, limits, loaded.blocks, loaded.mempool)
+    })
+    .await?
+    .context("the stored chain does not hold together")?;
+    let tip = chain.tree().tip().hash();
+    if recorded_tip.is_some_and(|recorded| recorded != tip) {
+        tracing::warn!(?recorded_tip, %tip, "recorded best tip differs from the rebuilt one; using the rebuilt one");
+    }
+    tracing::info!(
+        blocks,
+        pending,
+        height = chain.tree().tip().height(),
+        %tip,
+        "chain restored"
+    );
+    Ok(chain)
+}
+
+/// One search thread per core unless `--mining-threads` says otherwise.
+fn mining_options(config: &Config) -> MiningOptions {
+    let threads = config
+        .mining_threads
+        .map(usize::from)
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1);
+    MiningOptions {
+        threads,
+        hash_rate: config.hash_rate,
+        empty_blocks: config.mine_empty_blocks,
+    }
+}
+
+/// The URL peers reach this node at: `--advertise`, else the listening address (loopback
+/// for an unspecified one).
+fn own_url(config: &Config, address: SocketAddr) -> anyhow::Result<PeerUrl> {
+    if let Some(advertise) = &config.advertise {
+        return PeerUrl::parse(advertise).context("--advertise");
+    }
+    let host = if address.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        address.ip().to_string()
+    };
+    Ok(PeerUrl::parse(&format!(
+        "http://{host}:{}",
+        address.port()
+    ))?)
+}
+
+/// `--allowed-host` (or the default for the listening address), plus the advertised host.
+fn allowed_hosts(config: &Config, address: SocketAddr, own: &PeerUrl) -> AllowedHosts {
+    let mut allowed_hosts = if config.allowed_hosts.is_empty() {
+        AllowedHosts::default_for(address.ip())
+    } else {
+        AllowedHosts::from_names(config.allowed_hosts.iter().map(String::as_str))
+    };
+    if let Some(host) = reqwest::Url::parse(own.as_str())
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+    {
+        allowed_hosts.allow(&host);
+    }
+    allowed_hosts
 }

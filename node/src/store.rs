@@ -38,9 +38,12 @@
 //! nothing but its own encoding and is read only at start-up.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
@@ -118,6 +121,24 @@ pub enum StoreError {
         #[source]
         cause: Arc<StoreError>,
     },
+}
+
+/// Resolves once a batch [`Store::write`] queued is durable, or with why it is not.
+#[derive(Debug)]
+pub struct Durable(Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>);
+
+impl Future for Durable {
+    type Output = Result<(), StoreError>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.0 {
+            // The writer thread is gone: the batch was never queued, or never answered.
+            None => Poll::Ready(Err(StoreError::Closed)),
+            Some(committed) => Pin::new(committed)
+                .poll(context)
+                .map(|answer| answer.unwrap_or(Err(StoreError::Closed))),
+        }
+    }
 }
 
 /// Names one failed commit, so that the node rolls back once for it however many batches
@@ -354,23 +375,15 @@ impl Store {
     /// Queues `batch` for the next commit and returns a future that resolves once it is
     /// durable. Queue order is commit order, so call this while still holding whatever
     /// lock decided the batch.
-    pub fn write(
-        &self,
-        batch: Batch,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+    pub fn write(&self, batch: Batch) -> Durable {
         let (done, committed) = tokio::sync::oneshot::channel();
         let queued = self.send(Message::Write(Job { batch, done }));
-        async move {
-            if !queued {
-                return Err(StoreError::Closed);
-            }
-            committed.await.unwrap_or(Err(StoreError::Closed))
-        }
+        Durable(queued.then_some(committed))
     }
 
     /// Resolves once everything queued before it is durable. Commits run in queue order,
     /// so a barrier costs no commit of its own.
-    pub fn barrier(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+    pub fn barrier(&self) -> Durable {
         self.write(Batch::default())
     }
 
