@@ -838,6 +838,54 @@ mod tests {
         assert!(read(&dir.path().join("stale-rate.svg")).contains("1 - exp(-(1 - 1/3) d/T)"));
     }
 
+    /// Compares `written` with the file of the same name under `testdata/<case>/`; with
+    /// `CHAINPOST_BLESS=1` set, makes that file `written` instead, for a change meant to
+    /// alter the output.
+    fn assert_same_as_recorded(case: &str, written: &Path) {
+        let name = written.file_name().expect("a file name");
+        let recorded = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata")
+            .join(case)
+            .join(name);
+        let actual = read(written);
+        if std::env::var_os("CHAINPOST_BLESS").is_some() {
+            std::fs::create_dir_all(recorded.parent().expect("a directory")).expect("created");
+            std::fs::write(&recorded, &actual).expect("recorded");
+        }
+        assert!(
+            actual == read(&recorded),
+            "{} differs from {}; if that is intended, run again with CHAINPOST_BLESS=1",
+            written.display(),
+            recorded.display()
+        );
+    }
+
+    #[test]
+    fn a_sweeps_files_are_exactly_as_recorded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_sweep(&sample_sweep(), 2, dir.path()).expect("written");
+        for file in ["sweep.csv", "sweep.json", "stale-rate.svg"] {
+            assert_same_as_recorded("sweep", &dir.path().join(file));
+        }
+    }
+
+    #[test]
+    fn a_runs_files_are_exactly_as_recorded() {
+        let (record, results) = sample_run();
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_all(&record, &results, dir.path()).expect("written");
+        for file in [
+            "results.json",
+            "blocks.csv",
+            "propagation.csv",
+            "reorgs.csv",
+            "posts.csv",
+            "summary.svg",
+        ] {
+            assert_same_as_recorded("run", &dir.path().join(file));
+        }
+    }
+
     #[test]
     fn cdf_steps_climb_by_one_over_n_at_each_sorted_value() {
         assert_eq!(
