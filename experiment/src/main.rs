@@ -18,7 +18,7 @@ use chainpost_experiment::config::{ConfigError, ExperimentConfig, Settings};
 use chainpost_experiment::record::RunRecord;
 use chainpost_experiment::report;
 use chainpost_experiment::run::{self, write_json};
-use chainpost_experiment::theory::SweepPoint;
+use chainpost_experiment::sweep::SweepPoint;
 
 /// Run networks of real chainpost nodes on this machine and measure their forks.
 #[derive(Debug, Parser)]

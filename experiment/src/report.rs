@@ -17,7 +17,8 @@ use serde::Serialize;
 
 use crate::analysis::Results;
 use crate::record::RunRecord;
-use crate::theory::{SweepPoint, stale_probability, stale_rate_counting_each_fork_once};
+use crate::sweep::SweepPoint;
+use crate::theory::{stale_probability, stale_rate_counting_each_fork_once};
 
 /// Column names of `blocks.csv`, in [`crate::analysis::BlockRow`]'s field order.
 const BLOCKS_HEADER: &[&str] = &[
