@@ -1,14 +1,14 @@
-//! Turns what a run observed (its record and its nodes' log events) into results: blocks
+//! Turns what a run observed (its record and its nodes' event streams) into results: blocks
 //! mined and stale, reorganizations, block propagation delays, post confirmation latency,
 //! the nodes' final agreement, and the stale rate theory predicts for the run.
 //!
-//! Boundary: [`analyze`] reads the logs the record lists; everything else is pure, so every
+//! Boundary: [`analyze`] reads the event streams the record lists; everything else is pure, so every
 //! number can be checked against a hand-built set of events. Writing files and charts is
 //! `report`'s job.
 //!
 //! Definitions used throughout:
-//! - A block counts as *mined* if a node logged mining it within the run's mining window
-//!   (inclusive); the same hash mined by two nodes counts once, for whoever logged it first.
+//! - A block counts as *mined* if a node reported mining it within the run's mining window
+//!   (inclusive); the same hash mined by two nodes counts once, for whoever reported it first.
 //! - A mined block is *stale* if it is not on the record's main chain.
 //! - A block's *propagation delay* to another node is the time that node logged connecting
 //!   it minus the time its miner logged mining it, once per (block, node) pair; all nodes
@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::events::{EventKind, NodeEvent, read_log};
+use crate::events::{EventKind, NodeEvent, read_events};
 use crate::record::{FinalTip, RunRecord};
 use crate::theory::stale_probability_for_shares;
 
@@ -200,11 +200,11 @@ pub struct PostRow {
     pub latency_secs: Option<f64>,
 }
 
-/// Reads the logs the record lists and analyses the run.
+/// Reads the event streams the record lists and analyses the run.
 pub fn analyze(record: &RunRecord) -> anyhow::Result<Results> {
     let mut events = Vec::new();
-    for (node, path) in record.logs.iter().enumerate() {
-        events.extend(read_log(node, path)?);
+    for (node, path) in record.events.iter().enumerate() {
+        events.extend(read_events(node, path)?);
     }
     Ok(analyze_events(record, &events))
 }
@@ -564,7 +564,7 @@ mod tests {
             links: vec![],
             mining_started_at: 100.0,
             mining_stopped_at: 200.0,
-            logs: vec![],
+            events: vec![],
             posts: vec![],
             final_tips: vec![],
             main_chain: vec![],
@@ -934,42 +934,35 @@ mod tests {
     }
 
     #[test]
-    fn analyze_reads_the_logs_the_record_lists() {
+    fn analyze_reads_the_event_streams_the_record_lists() {
+        use chainpost_chain::{BlockHash, Hash256};
+        use chainpost_wire::events::{ChainEvent, EventRecord};
+
         let dir = tempfile::tempdir().expect("temp dir");
-        let line = |message: &str, fields: &str, time: &str| {
-            format!(
-                r#"{{"timestamp":"{time}","level":"INFO","fields":{{"message":"{message}",{fields}}},"target":"chainpost_node::node"}}"#
-            )
+        let hash = BlockHash(Hash256([0xaa; 32]));
+        let stream = |events: &[(f64, ChainEvent)]| -> String {
+            events
+                .iter()
+                .map(|&(at, event)| EventRecord::new(at, event).to_line())
+                .collect()
         };
-        let node0 = [
-            line(
-                "mined a block",
-                r#""index":1,"hash":"aa""#,
-                "2026-01-01T00:00:10Z",
-            ),
-            line(
-                "block connected",
-                r#""height":1,"hash":"aa""#,
-                "2026-01-01T00:00:10.001Z",
-            ),
-        ]
-        .join("\n");
-        let node1 = line(
-            "block connected",
-            r#""height":1,"hash":"aa""#,
-            "2026-01-01T00:00:10.250Z",
-        );
-        let paths = [dir.path().join("0.log"), dir.path().join("1.log")];
+        // 2026-01-01T00:00:00Z and a minute later.
+        let start = 1_767_225_600.0;
+        let node0 = stream(&[
+            (start + 10.0, ChainEvent::Mined { height: 1, hash }),
+            (start + 10.001, ChainEvent::Connected { height: 1, hash }),
+        ]);
+        let node1 = stream(&[(start + 10.250, ChainEvent::Connected { height: 1, hash })]);
+        let paths = [dir.path().join("0.events"), dir.path().join("1.events")];
         std::fs::write(&paths[0], node0).expect("write");
         std::fs::write(&paths[1], node1).expect("write");
         let mut record = record(2);
-        // 2026-01-01T00:00:00Z and a minute later.
-        record.mining_started_at = 1_767_225_600.0;
-        record.mining_stopped_at = 1_767_225_660.0;
-        record.logs = paths.to_vec();
-        record.main_chain = vec![chain_block("aa", 1, &[])];
+        record.mining_started_at = start;
+        record.mining_stopped_at = start + 60.0;
+        record.events = paths.to_vec();
+        record.main_chain = vec![chain_block(&hash.to_string(), 1, &[])];
 
-        let results = analyze(&record).expect("logs readable");
+        let results = analyze(&record).expect("streams readable");
         assert_eq!(results.mined_blocks, 1);
         assert_eq!(results.stale_blocks, 0);
         let delay = results.propagation_delay_secs.expect("one delay").mean;
@@ -977,9 +970,9 @@ mod tests {
     }
 
     #[test]
-    fn analyze_fails_on_a_missing_log() {
+    fn analyze_fails_on_a_missing_stream() {
         let mut record = record(1);
-        record.logs = vec!["/nonexistent/chainpost/0.log".into()];
+        record.events = vec!["/nonexistent/chainpost/0.events".into()];
         assert!(analyze(&record).is_err());
     }
 }

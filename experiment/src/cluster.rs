@@ -130,6 +130,8 @@ struct NodeProcess {
     child: Child,
     api: SocketAddr,
     log: PathBuf,
+    /// Its event stream (`--events`).
+    events: PathBuf,
     /// Copies the node's output to its log; ends when the node's output does.
     copier: JoinHandle<()>,
 }
@@ -191,8 +193,9 @@ impl Cluster {
         for node in 0..config.nodes {
             let data_dir = data.path().join(format!("node-{node}"));
             let log = log_dir.join(format!("node-{node}.log"));
-            let args = node_args(config, topology, node, &urls, &data_dir);
-            starting.push(spawn_node(node_bin, args, log).await?);
+            let events = log_dir.join(format!("node-{node}.events.ndjson"));
+            let args = node_args(config, topology, node, &urls, &data_dir, &events);
+            starting.push(spawn_node(node_bin, args, log, events).await?);
         }
         // Start-up runs concurrently: every node joins its peers while the others start.
         let mut nodes = Vec::with_capacity(config.nodes);
@@ -222,6 +225,11 @@ impl Cluster {
     /// Each node's log file.
     pub fn logs(&self) -> Vec<PathBuf> {
         self.nodes.iter().map(|node| node.log.clone()).collect()
+    }
+
+    /// Each node's event stream.
+    pub fn event_streams(&self) -> Vec<PathBuf> {
+        self.nodes.iter().map(|node| node.events.clone()).collect()
     }
 
     /// The relays, in node order.
@@ -331,6 +339,7 @@ fn node_args(
     node: usize,
     urls: &[String],
     data_dir: &Path,
+    events: &Path,
 ) -> Vec<OsString> {
     let mut args: Vec<OsString> = [
         "--host",
@@ -376,6 +385,8 @@ fn node_args(
     }
     args.push("--data-dir".into());
     args.push(data_dir.into());
+    args.push("--events".into());
+    args.push(events.into());
     args
 }
 
@@ -383,6 +394,7 @@ fn node_args(
 struct StartingNode {
     child: Child,
     log: PathBuf,
+    events: PathBuf,
     listening: oneshot::Receiver<SocketAddr>,
     copier: JoinHandle<()>,
     recent: Arc<std::sync::Mutex<VecDeque<String>>>,
@@ -392,6 +404,7 @@ async fn spawn_node(
     node_bin: &Path,
     args: Vec<OsString>,
     log: PathBuf,
+    events: PathBuf,
 ) -> Result<StartingNode, ClusterError> {
     let file = tokio::fs::File::create(&log)
         .await
@@ -406,7 +419,8 @@ async fn spawn_node(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // The analysis reads INFO events; a RUST_LOG meant for the runner must not hide them.
+        // The runner waits for the INFO line saying where the node listens; a RUST_LOG meant
+        // for the runner must not hide it.
         .env("RUST_LOG", "info")
         .kill_on_drop(true);
     // Every node flag has a CHAINPOST_* variable; one left in the environment (a peer
@@ -434,6 +448,7 @@ async fn spawn_node(
     Ok(StartingNode {
         child,
         log,
+        events,
         listening,
         copier,
         recent,
@@ -450,6 +465,7 @@ impl StartingNode {
                     child: self.child,
                     api,
                     log: self.log,
+                    events: self.events,
                     copier: self.copier,
                 });
             }

@@ -27,8 +27,8 @@ pub struct RunRecord {
     pub mining_started_at: f64,
     /// When mining stopped on every node.
     pub mining_stopped_at: f64,
-    /// Per node, the file holding its JSON log lines (`--log-format json`).
-    pub logs: Vec<PathBuf>,
+    /// Per node, the file holding its event stream (`--events`).
+    pub events: Vec<PathBuf>,
     /// Every post the run submitted.
     pub posts: Vec<PostSubmission>,
     /// Per node, its best tip once the run ended.

@@ -649,7 +649,7 @@ mod tests {
             links: (0..nodes).map(|node| (node, (node + 1) % nodes)).collect(),
             mining_started_at: 1000.0,
             mining_stopped_at: 1600.0,
-            logs: vec![],
+            events: vec![],
             posts: vec![],
             final_tips: vec![],
             main_chain: vec![],

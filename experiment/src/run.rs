@@ -8,7 +8,7 @@
 //! seeded random node. Afterwards, nodes left split between tips of equal work are
 //! decided as the network would decide them: by mining one more block.
 //!
-//! **Boundary:** produces the [`RunRecord`]; it does not read node logs or compute
+//! **Boundary:** produces the [`RunRecord`]; it does not read node events or compute
 //! results (the analysis does).
 
 use std::collections::HashMap;
@@ -101,8 +101,8 @@ fn warn_of_unfaithful_hash_rates(config: &ExperimentConfig) {
     }
 }
 
-/// Runs the experiment `config` describes with the `node_bin` executable; node logs go
-/// to `config.out_dir/logs`, which the record names by absolute path.
+/// Runs the experiment `config` describes with the `node_bin` executable; node logs and
+/// event streams go to `config.out_dir/logs`, which the record names by absolute path.
 pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord, RunError> {
     let topology = config.topology.build(config.nodes, config.seed);
     tracing::info!(
@@ -114,7 +114,7 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
     );
     warn_of_unfaithful_hash_rates(config);
     let began = Instant::now();
-    // The record names the logs by absolute path, so it can be read from anywhere.
+    // The record names the event streams by absolute path, so it can be read from anywhere.
     let out_dir = std::fs::create_dir_all(&config.out_dir)
         .and_then(|()| std::fs::canonicalize(&config.out_dir))
         .map_err(|source| RunError::Write {
@@ -186,7 +186,7 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
             "relay"
         );
     }
-    let logs = cluster.logs();
+    let events = cluster.event_streams();
     cluster.stop().await;
 
     Ok(RunRecord {
@@ -199,7 +199,7 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
         links: topology.links().to_vec(),
         mining_started_at,
         mining_stopped_at,
-        logs,
+        events,
         posts,
         final_tips,
         main_chain,

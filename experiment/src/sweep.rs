@@ -98,7 +98,7 @@ mod tests {
             links: vec![],
             mining_started_at: 0.0,
             mining_stopped_at: 40.0,
-            logs: vec![],
+            events: vec![],
             posts: vec![],
             final_tips: vec![],
             main_chain: vec![crate::record::ChainBlock {

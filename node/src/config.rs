@@ -119,6 +119,11 @@ pub struct Config {
     #[arg(long, env = "CHAINPOST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Append one JSON line per block mined, block connected and reorganization to this
+    /// file (versioned; research mode reads it).
+    #[arg(long, env = "CHAINPOST_EVENTS")]
+    pub events: Option<PathBuf>,
+
     /// Threads that search for proof of work. Defaults to one per core.
     #[arg(long, env = "CHAINPOST_MINING_THREADS",
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -202,6 +207,7 @@ impl Config {
             public_peers_only: false,
             max_peers: DEFAULT_MAX_PEERS,
             log_format: LogFormat::Text,
+            events: None,
             mining_threads: None,
             max_pending: MempoolLimits::default().max_count,
             max_connections: ServeLimits::default().max_connections,

@@ -2,14 +2,15 @@
 //! "build a blockchain application from scratch in Python" tutorial.
 //!
 //! The crate is split into a functional core and an imperative shell:
-//! - [`chain`] holds every consensus rule as pure code: no I/O, no clock, no globals.
-//! - [`store`], [`miner`], [`api`] and [`startup`] are the shell around it: disk, threads,
-//!   HTTP and wiring.
+//! The consensus rules are the `chain` crate (pure code: no I/O, no clock, no globals);
+//! this crate is the shell around them: [`store`] (disk), [`miner`] (threads), [`api`]
+//! (HTTP), [`p2p`] (other nodes) and [`startup`] (wiring).
 //!
 //! See ARCHITECTURE.md at the repository root for how a block travels through them.
 
 pub mod api;
 pub mod config;
+pub mod event_log;
 pub mod metrics;
 pub mod miner;
 pub mod node;

@@ -26,6 +26,7 @@ use tokio::sync::{Notify, mpsc};
 
 use chainpost_chain::block::merkle_root;
 
+use crate::event_log::EventLog;
 use crate::metrics::Metrics;
 use crate::miner::{self, MiningOptions};
 use crate::store::{Batch, CommitFailure, Store, StoreError};
@@ -48,9 +49,32 @@ pub enum NodeError {
     /// The node is shutting down and takes no new work.
     #[error("the node is shutting down")]
     ShuttingDown,
-    /// A blocking task died (a bug, never caused by input).
+    /// A bug, never caused by input.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// What can only go wrong through a bug in the node.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    /// A blocking task panicked or was cancelled.
     #[error("internal task failed: {0}")]
-    Internal(String),
+    Task(#[from] tokio::task::JoinError),
+    /// A batch of one block answered for none.
+    #[error("internal error: a block vanished from its batch")]
+    BlockVanished,
+    /// The slots for heavy reads were closed, which nothing does.
+    #[error("internal error: {0}")]
+    SlotsClosed(#[from] tokio::sync::AcquireError),
+    /// An answer could not be encoded as JSON.
+    #[error("internal error: cannot encode an answer: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl From<tokio::task::JoinError> for NodeError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        NodeError::Internal(error.into())
+    }
 }
 
 impl From<TxError> for NodeError {
@@ -87,6 +111,7 @@ pub struct Node {
     metrics: Arc<Metrics>,
     /// The last store failure rolled back; locked only under the chain lock.
     rolled_back: Mutex<CommitFailure>,
+    event_log: EventLog,
 }
 
 /// Where a block or post came from: the sending peer's URL, when a peer says so.
@@ -159,6 +184,7 @@ impl Node {
             pending: Notify::new(),
             metrics: Arc::default(),
             rolled_back: Mutex::default(),
+            event_log: EventLog::off(),
             mining_turn: tokio::sync::Mutex::new(()),
             signals: Arc::default(),
             mining: MiningOptions {
@@ -166,6 +192,11 @@ impl Node {
                 ..mining
             },
         }
+    }
+
+    /// The node, writing what it mines, connects and reorganizes to `event_log`.
+    pub fn with_event_log(self, event_log: EventLog) -> Self {
+        Node { event_log, ..self }
     }
 
     /// Runs `read` on the chain state. Keep it short: every writer waits for it.
@@ -195,7 +226,7 @@ impl Node {
         let checked = if tx.signature().is_some() {
             tokio::task::spawn_blocking(move || CheckedTransaction::check(tx, now, &params))
                 .await
-                .map_err(|error| NodeError::Internal(error.to_string()))??
+                .map_err(NodeError::from)??
         } else {
             CheckedTransaction::check(tx, now, &params)?
         };
@@ -241,9 +272,7 @@ impl Node {
         match (batch.error, batch.accepted.pop()) {
             (Some(error), _) => Err(error),
             (None, Some(accepted)) => Ok(accepted),
-            (None, None) => Err(NodeError::Internal(
-                "a block vanished from its batch".into(),
-            )),
+            (None, None) => Err(InternalError::BlockVanished.into()),
         }
     }
 
@@ -281,7 +310,7 @@ impl Node {
             tokio::task::spawn_blocking(move || check_in_parallel(blocks, &params, threads)).await;
         let (checked, mut error) = match checked {
             Ok((checked, error)) => (checked, error.map(NodeError::from)),
-            Err(join) => (Vec::new(), Some(NodeError::Internal(join.to_string()))),
+            Err(join) => (Vec::new(), Some(join.into())),
         };
         let (accepted, accept_error) = self.accept_checked_blocks(checked, origin).await;
         if accept_error.is_some() {
@@ -444,6 +473,7 @@ impl Node {
         }
         for accepted in &results {
             log_outcome(&accepted.outcome);
+            self.event_log.outcome(&accepted.outcome);
             Metrics::count(&self.metrics.blocks_accepted, accepted.outcome.name());
             if let InsertOutcome::Reorganized { reverted, .. } = &accepted.outcome {
                 self.metrics.reorgs.inc();
@@ -544,7 +574,7 @@ impl Node {
             })
             .await;
             drop(searching);
-            let run = run.map_err(|error| NodeError::Internal(error.to_string()))?;
+            let run = run?;
             let Some(block) = run.block else {
                 continue; // stale template or shutdown: the loop head decides
             };
@@ -560,6 +590,7 @@ impl Node {
                 "mined a block"
             );
             let (index, hash) = (block.header().index, block.hash());
+            self.event_log.mined(index, hash);
             // Our own block passes the same checks as anyone's before we build on it.
             let submitted = self.submit_blocks(vec![(block, hash)], None).await;
             if let Some(error) = submitted.error {
@@ -649,9 +680,7 @@ fn check_in_parallel(
     (checked, None)
 }
 
-/// Logs what a durable insert did. Research mode reads "block connected" (one line per
-/// block this node newly holds, when it became durable) and "reorganized to a heavier
-/// branch" to measure propagation and reorganizations, so their fields are an interface.
+/// Logs what a durable insert did, for operators; research mode reads the event log.
 fn log_outcome(outcome: &InsertOutcome) {
     for block in outcome.connected() {
         tracing::info!(height = block.header().index, hash = %block.hash(), "block connected");

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::event_log::EventLog;
 use crate::miner::MiningOptions;
 use crate::node::Node;
 use crate::node::{NodeError, NodeEvent};
@@ -108,7 +109,13 @@ impl Application {
             empty_blocks: config.mine_empty_blocks,
         };
         let (events, event_queue) = mpsc::channel(EVENT_QUEUE);
-        let node = Arc::new(Node::new(chain, store, mining, Some(events)));
+        let event_log = match &config.events {
+            Some(path) => EventLog::open(path)
+                .with_context(|| format!("cannot open the events file {}", path.display()))?,
+            None => EventLog::off(),
+        };
+        let node =
+            Arc::new(Node::new(chain, store, mining, Some(events)).with_event_log(event_log));
 
         let own = match &config.advertise {
             Some(advertise) => PeerUrl::parse(advertise).context("--advertise")?,

@@ -73,7 +73,21 @@ const MAX_BATCHES_PER_COMMIT: usize = 4096;
 pub enum StoreError {
     /// The database reported an error.
     #[error("database error: {0}")]
-    Database(String),
+    Database(#[source] Arc<redb::Error>),
+    /// The file system refused an operation on the store.
+    #[error("database error: {0}")]
+    Io(#[source] Arc<std::io::Error>),
+    /// A block or post could not be encoded for the store.
+    #[error("database error: {0}")]
+    Encode(#[source] Arc<serde_json::Error>),
+    /// After a failed commit, an in-memory store cannot take writes again.
+    #[error("database error: an in-memory store cannot be reopened")]
+    CannotReopenInMemory,
+    /// After a failed commit, the file holds what the node was told had failed.
+    #[error(
+        "database error: the reopened store holds changes that were reported as failed; restart the node"
+    )]
+    ReopenedWithFailedChanges,
     /// The file exists but is not a usable store: empty, truncated, corrupt, or holding
     /// data that does not decode. It is left untouched.
     #[error(
@@ -96,12 +110,13 @@ pub enum StoreError {
     /// Nothing of the batch was written: commit `failure` failed, this batch's own or an
     /// earlier one whose changes it may build on. The store takes no batch until
     /// [`Store::resume`] is called for `failure`.
-    #[error("nothing was written: {reason}")]
+    #[error("nothing was written: {cause}")]
     NotCommitted {
         /// The failed commit.
         failure: CommitFailure,
         /// Why it failed.
-        reason: String,
+        #[source]
+        cause: Arc<StoreError>,
     },
 }
 
@@ -111,7 +126,15 @@ pub enum StoreError {
 pub struct CommitFailure(u64);
 
 fn db_error(error: impl Into<redb::Error>) -> StoreError {
-    StoreError::Database(error.into().to_string())
+    StoreError::Database(Arc::new(error.into()))
+}
+
+fn io_error(error: std::io::Error) -> StoreError {
+    StoreError::Io(Arc::new(error))
+}
+
+fn encode_error(error: serde_json::Error) -> StoreError {
+    StoreError::Encode(Arc::new(error))
 }
 
 /// What opening an existing file says: what the file is at fault for is corruption;
@@ -260,7 +283,7 @@ impl Store {
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                     create_database(path, genesis)?
                 }
-                Err(error) => return Err(StoreError::Database(error.to_string())),
+                Err(error) => return Err(io_error(error)),
                 Ok(file) if file.len() == 0 => {
                     return Err(StoreError::Corrupt("the file is empty".into()));
                 }
@@ -314,7 +337,7 @@ impl Store {
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer_thread.run(queue))
-            .map_err(|error| StoreError::Database(error.to_string()))?;
+            .map_err(io_error)?;
         let writer = Writer {
             messages: Some(messages),
             thread: Some(thread),
@@ -389,7 +412,7 @@ fn without_panics<T: Send>(
         let worker = std::thread::Builder::new()
             .name("store-open".into())
             .spawn_scoped(scope, work)
-            .map_err(|error| StoreError::Database(error.to_string()))?;
+            .map_err(io_error)?;
         worker.join().unwrap_or_else(|panic| {
             let message = panic
                 .downcast_ref::<&str>()
@@ -420,7 +443,6 @@ fn open_database(path: &Path) -> Result<Database, StoreError> {
 /// Creates a fresh store at `path`: initialised under a temporary name, then renamed into
 /// place, so that `path` never names a half-made file.
 fn create_database(path: &Path, genesis: BlockHash) -> Result<Database, StoreError> {
-    let io_error = |error: std::io::Error| StoreError::Database(error.to_string());
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".new");
     let temporary = PathBuf::from(temporary);
@@ -590,7 +612,7 @@ enum Disk {
     /// A commit failed; every batch is refused until the node resumes writing.
     Failed {
         failure: CommitFailure,
-        reason: String,
+        cause: Arc<StoreError>,
     },
     /// Memory was rolled back after a failure; the next batch reopens the database.
     Closed,
@@ -616,11 +638,11 @@ impl WriterThread {
                 }
                 Message::Write(job) => job,
             };
-            if let Disk::Failed { failure, reason } = &self.disk {
+            if let Disk::Failed { failure, cause } = &self.disk {
                 // Decided on changes that are being rolled back.
                 let _ = first.done.send(Err(StoreError::NotCommitted {
                     failure: *failure,
-                    reason: reason.clone(),
+                    cause: cause.clone(),
                 }));
                 continue;
             }
@@ -669,19 +691,19 @@ impl WriterThread {
             self.failing = true;
             self.failures += 1;
             let failure = CommitFailure(self.failures);
-            let reason = error.to_string();
             tracing::error!(
                 %error,
                 batches = jobs.len(),
                 "commit failed; refusing writes until the node has rolled back"
             );
+            let cause = Arc::new(error);
             // Dropping the database closes it: after an I/O error redb takes nothing more
             // from this handle.
             self.disk = Disk::Failed {
                 failure,
-                reason: reason.clone(),
+                cause: cause.clone(),
             };
-            StoreError::NotCommitted { failure, reason }
+            StoreError::NotCommitted { failure, cause }
         })
     }
 }
@@ -692,21 +714,17 @@ fn reopen_if_closed<'a>(
     committed: &Committed,
 ) -> Result<&'a Database, StoreError> {
     if matches!(disk, Disk::Closed) {
-        let path = reopen
-            .ok_or_else(|| StoreError::Database("an in-memory store cannot be reopened".into()))?;
+        let path = reopen.ok_or(StoreError::CannotReopenInMemory)?;
         let db = without_panics("reopening the store", || open_database(path))?;
         if !holds_what_was_committed(&db, committed)? {
-            return Err(StoreError::Database(
-                "the reopened store holds changes that were reported as failed; restart the node"
-                    .into(),
-            ));
+            return Err(StoreError::ReopenedWithFailedChanges);
         }
         tracing::debug!(path = %path.display(), "reopened the store");
         *disk = Disk::Open(db);
     }
     match disk {
         Disk::Open(db) => Ok(db),
-        Disk::Failed { reason, .. } => Err(StoreError::Database(reason.clone())),
+        Disk::Failed { cause, .. } => Err(cause.as_ref().clone()),
         Disk::Closed => Err(StoreError::Closed),
     }
 }
@@ -732,8 +750,8 @@ fn commit(db: &Database, jobs: &[Job], pending: &mut Committed) -> Result<(), St
                 peers.remove(url.as_str()).map_err(db_error)?;
             }
             for (seq, block) in &batch.blocks {
-                let json = serde_json::to_vec(&BlockJson::from_block(block))
-                    .map_err(|error| StoreError::Database(error.to_string()))?;
+                let json =
+                    serde_json::to_vec(&BlockJson::from_block(block)).map_err(encode_error)?;
                 blocks
                     .insert(*block.hash().as_bytes(), json.as_slice())
                     .map_err(db_error)?;
@@ -754,7 +772,7 @@ fn commit(db: &Database, jobs: &[Job], pending: &mut Committed) -> Result<(), St
             }
             for tx in &batch.mempool_added {
                 let json = serde_json::to_vec(&TransactionJson::from_transaction(tx))
-                    .map_err(|error| StoreError::Database(error.to_string()))?;
+                    .map_err(encode_error)?;
                 mempool
                     .insert(next_arrival, json.as_slice())
                     .map_err(db_error)?;

@@ -4,6 +4,8 @@
 //! trusted.
 
 mod blocks;
+pub mod events;
+mod hex_hash;
 
 pub use blocks::{BlockJson, TransactionJson, WireError, signature_from_hex};
 

@@ -100,7 +100,7 @@ fn a_small_ring_mines_together_agrees_and_confirms_its_posts() {
     );
 
     // The work was shared: more than one node got blocks of its own accepted.
-    let results = analysis::analyze(&record).expect("the run's logs analyse");
+    let results = analysis::analyze(&record).expect("the run's event streams analyse");
     let miners = results
         .per_node
         .iter()

@@ -37,10 +37,10 @@ impl HeavyReads {
             .0
             .acquire()
             .await
-            .map_err(|error| ApiError::Node(NodeError::Internal(error.to_string())))?;
+            .map_err(|error| ApiError::Node(NodeError::Internal(error.into())))?;
         tokio::task::spawn_blocking(work)
             .await
-            .map_err(|error| ApiError::Node(NodeError::Internal(error.to_string())))
+            .map_err(|error| ApiError::Node(NodeError::Internal(error.into())))
     }
 
     /// The value `build` makes, as a JSON answer: both run by [`HeavyReads::run`].
@@ -51,7 +51,7 @@ impl HeavyReads {
         let bytes = self
             .run(move || serde_json::to_vec(&build()))
             .await?
-            .map_err(|error| ApiError::Node(NodeError::Internal(error.to_string())))?;
+            .map_err(|error| ApiError::Node(NodeError::Internal(error.into())))?;
         Ok(([(CONTENT_TYPE, "application/json")], Bytes::from(bytes)).into_response())
     }
 }
