@@ -118,9 +118,9 @@ impl Settings {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|error| ConfigError::Parse {
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
-            message: error.to_string(),
+            source,
         })
     }
 
@@ -149,13 +149,29 @@ impl Settings {
             sweep: overrides.sweep.or(self.sweep),
         }
     }
+
+    /// The latencies a sweep runs: `overrides` if given, else the file's `[sweep]` table.
+    pub fn sweep_latencies(&self, overrides: Option<Vec<f64>>) -> Result<Vec<f64>, ConfigError> {
+        overrides
+            .or_else(|| self.sweep.as_ref().map(|sweep| sweep.latency_ms.clone()))
+            .filter(|latencies| !latencies.is_empty())
+            .ok_or_else(|| {
+                invalid(
+                    "sweep.latency_ms",
+                    "no latencies to sweep; give [sweep] latency_ms = [...] or --latencies",
+                )
+            })
+    }
 }
 
 /// Why a configuration cannot be used.
+///
+/// Messages leave the cause to [`std::error::Error::source`], so that `{:#}` in `main`
+/// shows each cause once.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -163,12 +179,12 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not valid TOML for these settings.
-    #[error("{path}: {message}")]
+    #[error("cannot parse {path}")]
     Parse {
         /// The file.
         path: PathBuf,
         /// What the TOML parser said, with the line.
-        message: String,
+        source: toml::de::Error,
     },
     /// A parameter is missing or out of range.
     #[error("{field}: {reason}")]
@@ -269,90 +285,30 @@ pub struct ExperimentConfig {
 impl ExperimentConfig {
     /// Checks `settings`, filling in defaults; the error names the first bad parameter.
     pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
-        let nodes = settings.nodes.unwrap_or(5);
-        if !(MIN_NODES..=MAX_NODES).contains(&nodes) {
-            return Err(invalid(
-                "nodes",
-                format!("{nodes} is out of range; {MIN_NODES} to {MAX_NODES}"),
-            ));
-        }
+        let nodes = checked_nodes(settings.nodes.unwrap_or(5))?;
         let topology = topology_spec(&settings, nodes)?;
         let latency_ms = non_negative("latency_ms", settings.latency_ms.unwrap_or(50.0))?;
         let jitter_ms = non_negative("jitter_ms", settings.jitter_ms.unwrap_or(0.0))?;
-        let loss = settings.loss.unwrap_or(0.0);
-        // A link that loses everything would make the run measure nothing.
-        if !(0.0..1.0).contains(&loss) {
-            return Err(invalid("loss", format!("{loss} is not in [0, 1)")));
-        }
+        let loss = checked_loss(settings.loss.unwrap_or(0.0))?;
         let block_interval_secs = positive(
             "block_interval_secs",
             settings.block_interval_secs.unwrap_or(10.0),
         )?;
-        let difficulty = settings.difficulty.unwrap_or(16);
-        // The hash rates are 2^difficulty / interval; 40 bits is already far more than a
-        // machine hashes (a CPU-bound run is warned about when it starts).
-        if difficulty > 40 {
-            return Err(invalid(
-                "difficulty",
-                format!("{difficulty} bits is more than 40"),
-            ));
-        }
+        let difficulty = checked_difficulty(settings.difficulty.unwrap_or(16))?;
         let hash_shares = normalized_shares(settings.hash_shares, nodes)?;
-        let network_rate = 2f64.powi(i32::try_from(difficulty).unwrap_or(40)) / block_interval_secs;
-        if let Some(smallest) = hash_shares.iter().copied().reduce(f64::min)
-            && smallest * network_rate < 1.0
-        {
-            return Err(invalid(
-                "hash_shares",
-                format!(
-                    "a node with share {smallest} would compute less than one hash per second; \
-                     raise difficulty or lower block_interval_secs"
-                ),
-            ));
-        }
+        every_node_hashes(
+            &hash_shares,
+            network_hash_rate(difficulty, block_interval_secs),
+        )?;
         let duration_secs = positive("duration_secs", settings.duration_secs.unwrap_or(60.0))?;
         let posts_per_sec = non_negative("posts_per_sec", settings.posts_per_sec.unwrap_or(1.0))?;
         let settle_timeout_secs = non_negative(
             "settle_timeout_secs",
             settings.settle_timeout_secs.unwrap_or(30.0),
         )?;
-        let sync_interval_secs = settings.sync_interval_secs.unwrap_or(5);
-        if sync_interval_secs == 0 {
-            return Err(invalid("sync_interval_secs", "must be at least 1"));
-        }
-        let retarget = match (settings.target_block_time_secs, settings.retarget_interval) {
-            // The node's own bounds, so a bad value is named here rather than found in a
-            // node's log after it refused to start.
-            (Some(secs), _) if !(1..=retarget::MAX_TARGET_SECS).contains(&secs) => {
-                return Err(invalid(
-                    "target_block_time_secs",
-                    format!("must be 1 to {}", retarget::MAX_TARGET_SECS),
-                ));
-            }
-            (_, Some(blocks))
-                if !(retarget::MIN_INTERVAL..=retarget::MAX_INTERVAL).contains(&blocks) =>
-            {
-                return Err(invalid(
-                    "retarget_interval",
-                    format!(
-                        "must be {} to {}",
-                        retarget::MIN_INTERVAL,
-                        retarget::MAX_INTERVAL
-                    ),
-                ));
-            }
-            (Some(target_block_time_secs), interval) => Some(Retarget {
-                target_block_time_secs,
-                interval,
-            }),
-            (None, Some(_)) => {
-                return Err(invalid(
-                    "retarget_interval",
-                    "needs target_block_time_secs as well",
-                ));
-            }
-            (None, None) => None,
-        };
+        let sync_interval_secs = checked_sync_interval(settings.sync_interval_secs.unwrap_or(5))?;
+        let retarget =
+            checked_retarget(settings.target_block_time_secs, settings.retarget_interval)?;
         let out_dir = settings
             .out_dir
             .ok_or_else(|| invalid("out_dir", "missing; give --out DIR or out_dir in the file"))?;
@@ -378,11 +334,109 @@ impl ExperimentConfig {
     /// The `--hash-rate` of node `node`: its share of `2^difficulty / block_interval`,
     /// the rate at which the network finds a block per interval on average.
     pub fn hash_rate(&self, node: usize) -> u64 {
-        let network_rate = 2f64.powi(i32::try_from(self.difficulty).unwrap_or(i32::MAX))
-            / self.block_interval_secs;
+        let network_rate = network_hash_rate(self.difficulty, self.block_interval_secs);
         let share = self.hash_shares.get(node).copied().unwrap_or(0.0);
         // Validation keeps every rate at one hash per second or more.
         (share * network_rate).round().max(1.0) as u64
+    }
+}
+
+/// Hashes per second of the whole network when it finds a block every
+/// `block_interval_secs` at `difficulty`.
+fn network_hash_rate(difficulty: u32, block_interval_secs: f64) -> f64 {
+    2f64.powi(i32::try_from(difficulty).unwrap_or(i32::MAX)) / block_interval_secs
+}
+
+fn checked_nodes(nodes: usize) -> Result<usize, ConfigError> {
+    if (MIN_NODES..=MAX_NODES).contains(&nodes) {
+        Ok(nodes)
+    } else {
+        Err(invalid(
+            "nodes",
+            format!("{nodes} is out of range; {MIN_NODES} to {MAX_NODES}"),
+        ))
+    }
+}
+
+fn checked_loss(loss: f64) -> Result<f64, ConfigError> {
+    // A link that loses everything would make the run measure nothing.
+    if (0.0..1.0).contains(&loss) {
+        Ok(loss)
+    } else {
+        Err(invalid("loss", format!("{loss} is not in [0, 1)")))
+    }
+}
+
+fn checked_difficulty(difficulty: u32) -> Result<u32, ConfigError> {
+    // The hash rates are 2^difficulty / interval; 40 bits is already far more than a
+    // machine hashes (a CPU-bound run is warned about when it starts).
+    if difficulty <= 40 {
+        Ok(difficulty)
+    } else {
+        Err(invalid(
+            "difficulty",
+            format!("{difficulty} bits is more than 40"),
+        ))
+    }
+}
+
+fn every_node_hashes(hash_shares: &[f64], network_hash_rate: f64) -> Result<(), ConfigError> {
+    match hash_shares.iter().copied().reduce(f64::min) {
+        Some(smallest) if smallest * network_hash_rate < 1.0 => Err(invalid(
+            "hash_shares",
+            format!(
+                "a node with share {smallest} would compute less than one hash per second; \
+                 raise difficulty or lower block_interval_secs"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn checked_sync_interval(secs: u64) -> Result<u64, ConfigError> {
+    if secs == 0 {
+        Err(invalid("sync_interval_secs", "must be at least 1"))
+    } else {
+        Ok(secs)
+    }
+}
+
+fn checked_retarget(
+    target_block_time_secs: Option<u64>,
+    interval: Option<u64>,
+) -> Result<Option<Retarget>, ConfigError> {
+    // The node's own bounds, so a bad value is named here rather than found in a node's log
+    // after it refused to start.
+    if let Some(secs) = target_block_time_secs
+        && !(1..=retarget::MAX_TARGET_SECS).contains(&secs)
+    {
+        return Err(invalid(
+            "target_block_time_secs",
+            format!("must be 1 to {}", retarget::MAX_TARGET_SECS),
+        ));
+    }
+    if let Some(blocks) = interval
+        && !(retarget::MIN_INTERVAL..=retarget::MAX_INTERVAL).contains(&blocks)
+    {
+        return Err(invalid(
+            "retarget_interval",
+            format!(
+                "must be {} to {}",
+                retarget::MIN_INTERVAL,
+                retarget::MAX_INTERVAL
+            ),
+        ));
+    }
+    match (target_block_time_secs, interval) {
+        (Some(target_block_time_secs), interval) => Ok(Some(Retarget {
+            target_block_time_secs,
+            interval,
+        })),
+        (None, Some(_)) => Err(invalid(
+            "retarget_interval",
+            "needs target_block_time_secs as well",
+        )),
+        (None, None) => Ok(None),
     }
 }
 
@@ -557,5 +611,45 @@ mod tests {
                 latency_ms: vec![0.0, 100.0]
             })
         );
+    }
+
+    #[test]
+    fn sweep_latencies_come_from_the_command_line_before_the_file() {
+        let file = settings("[sweep]\nlatency_ms = [0.0, 100.0]");
+        assert_eq!(
+            file.sweep_latencies(None).expect("the file's"),
+            [0.0, 100.0]
+        );
+        assert_eq!(file.sweep_latencies(Some(vec![5.0])).expect("given"), [5.0]);
+        for (toml, given) in [
+            ("", None),
+            ("[sweep]\nlatency_ms = []", None),
+            ("", Some(vec![])),
+        ] {
+            let error = settings(toml).sweep_latencies(given).expect_err(toml);
+            assert_eq!(field_of(error), "sweep.latency_ms", "{toml}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_valid_toml_is_refused_with_the_parsers_reason() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("experiment.toml");
+        std::fs::write(&path, "nodes = \"three\"\n").expect("written");
+        let error = Settings::from_file(&path).expect_err("not a number");
+        let ConfigError::Parse {
+            path: named,
+            source,
+        } = &error
+        else {
+            panic!("not a parse error: {error}");
+        };
+        assert_eq!(named, &path);
+        assert!(source.to_string().contains("line 1"), "{source}");
+        let missing = dir.path().join("missing.toml");
+        assert!(matches!(
+            Settings::from_file(&missing),
+            Err(ConfigError::Read { path, .. }) if path == missing
+        ));
     }
 }

@@ -10,5 +10,6 @@ pub mod proxy;
 pub mod record;
 pub mod report;
 pub mod run;
+pub mod sweep;
 pub mod theory;
 pub mod topology;

@@ -18,7 +18,7 @@ use chainpost_experiment::config::{ConfigError, ExperimentConfig, Settings};
 use chainpost_experiment::record::RunRecord;
 use chainpost_experiment::report;
 use chainpost_experiment::run::{self, write_json};
-use chainpost_experiment::theory::SweepPoint;
+use chainpost_experiment::sweep::SweepPoint;
 
 /// Run networks of real chainpost nodes on this machine and measure their forks.
 #[derive(Debug, Parser)]
@@ -130,30 +130,19 @@ async fn execute(command: Command) -> anyhow::Result<()> {
         }
         Command::Sweep { latencies, common } => {
             let (settings, node_bin) = common.settings()?;
-            let latencies = latencies
-                .or_else(|| settings.sweep.as_ref().map(|sweep| sweep.latency_ms.clone()))
-                .filter(|latencies| !latencies.is_empty())
-                .context("sweep.latency_ms: no latencies to sweep; give [sweep] latency_ms = [...] or --latencies")?;
+            let latencies = settings.sweep_latencies(latencies)?;
             let base = ExperimentConfig::from_settings(settings.clone())?;
             let node_bin = find_node_binary(node_bin.as_deref())?;
-            let mut points = Vec::new();
+            let mut runs = Vec::new();
             for latency_ms in latencies {
                 let config = ExperimentConfig::from_settings(Settings {
                     latency_ms: Some(latency_ms),
                     out_dir: Some(base.out_dir.join(format!("latency-{latency_ms}ms"))),
                     ..settings.clone()
                 })?;
-                let (record, results) = run_one(&config, &node_bin).await?;
-                match SweepPoint::from_run(&record, &results) {
-                    Ok(point) => points.push(point),
-                    Err(error) => {
-                        tracing::warn!(latency_ms, %error, "this run gives no sweep point")
-                    }
-                }
+                runs.push(run_one(&config, &node_bin).await?);
             }
-            report::write_sweep(&points, base.nodes, &base.out_dir)?;
-            tracing::info!(out = %base.out_dir.display(), points = points.len(), "sweep written");
-            Ok(())
+            write_sweep(&runs, base.nodes, &base.out_dir)
         }
         Command::Reanalyze { dir } => reanalyze(&dir),
     }
@@ -164,30 +153,45 @@ fn reanalyze(dir: &Path) -> anyhow::Result<()> {
         analyze_recorded(dir)?;
         return Ok(());
     }
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut run_dirs: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| path.join("run.json").is_file())
         .collect();
-    anyhow::ensure!(
-        !runs.is_empty(),
-        "{} holds neither run.json nor runs in its subdirectories",
-        dir.display()
-    );
-    runs.sort();
-    let mut points = Vec::new();
-    let mut nodes = 0;
-    for run in runs {
-        let (record, results) = analyze_recorded(&run)?;
-        nodes = record.nodes;
-        match SweepPoint::from_run(&record, &results) {
-            Ok(point) => points.push(point),
-            Err(error) => tracing::warn!(run = %run.display(), %error, "no sweep point"),
-        }
-    }
-    points.sort_by(|a, b| a.latency_ms.total_cmp(&b.latency_ms));
+    run_dirs.sort();
+    let mut runs = run_dirs
+        .iter()
+        .map(|run| analyze_recorded(run))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let Some(nodes) = runs.last().map(|(record, _)| record.nodes) else {
+        anyhow::bail!(
+            "{} holds neither run.json nor runs in its subdirectories",
+            dir.display()
+        );
+    };
+    // Directory names sort "latency-150ms" before "latency-20ms".
+    runs.sort_by(|(a, _), (b, _)| a.link_latency_ms.total_cmp(&b.link_latency_ms));
+    write_sweep(&runs, nodes, dir)
+}
+
+/// Writes the sweep of `runs` into `dir`, a point per run in their order; a run that gives
+/// no point is left out with a warning. `nodes` is the miners the prediction is drawn for.
+fn write_sweep(runs: &[(RunRecord, Results)], nodes: usize, dir: &Path) -> anyhow::Result<()> {
+    let points: Vec<SweepPoint> = runs
+        .iter()
+        .filter_map(
+            |(record, results)| match SweepPoint::from_run(record, results) {
+                Ok(point) => Some(point),
+                Err(error) => {
+                    let latency_ms = record.link_latency_ms;
+                    tracing::warn!(latency_ms, %error, "this run gives no sweep point");
+                    None
+                }
+            },
+        )
+        .collect();
     report::write_sweep(&points, nodes, dir)?;
-    tracing::info!(out = %dir.display(), points = points.len(), "sweep rewritten");
+    tracing::info!(out = %dir.display(), points = points.len(), "sweep written");
     Ok(())
 }
 

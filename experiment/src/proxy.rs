@@ -345,7 +345,7 @@ async fn relay(State(relay): State<Arc<RelayState>>, request: Request) -> Respon
     }
     let answer = match forward(&relay, parts, body).await {
         Ok(answer) => answer,
-        Err(message) => return error(StatusCode::BAD_GATEWAY, message),
+        Err(failure) => return error(StatusCode::BAD_GATEWAY, failure.to_string()),
     };
     if let Some(sender) = sender
         && let Some(outbound) = network.links.send(node, sender, false)
@@ -355,12 +355,24 @@ async fn relay(State(relay): State<Arc<RelayState>>, request: Request) -> Respon
     answer
 }
 
+/// Why a relay could not pass a request on to its node.
+#[derive(Debug, thiserror::Error)]
+enum ForwardError {
+    #[error("node {node} did not start")]
+    NotStarted { node: usize },
+    // The message is the whole body of the 502 answer, so it names its cause itself.
+    #[error("node {node} is unreachable: {source}")]
+    Unreachable { node: usize, source: reqwest::Error },
+    #[error("node {node} broke off its answer: {source}")]
+    AnswerCutShort { node: usize, source: reqwest::Error },
+}
+
 /// Sends the request on to the relay's node and reads the whole answer.
 async fn forward(
     relay: &RelayState,
     parts: axum::http::request::Parts,
     body: Bytes,
-) -> Result<Response, String> {
+) -> Result<Response, ForwardError> {
     let mut upstream = relay.upstream.clone();
     let address =
         match tokio::time::timeout(UPSTREAM_WAIT, upstream.wait_for(Option::is_some)).await {
@@ -368,7 +380,7 @@ async fn forward(
             _ => None,
         };
     let Some(address) = address else {
-        return Err(format!("node {} did not start", relay.node));
+        return Err(ForwardError::NotStarted { node: relay.node });
     };
     let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
     let response = relay
@@ -378,14 +390,20 @@ async fn forward(
         .body(body)
         .send()
         .await
-        .map_err(|error| format!("node {} is unreachable: {error}", relay.node))?;
+        .map_err(|source| ForwardError::Unreachable {
+            node: relay.node,
+            source,
+        })?;
     let status = response.status();
     let headers = end_to_end(response.headers());
     // The nodes are this run's own children, whose answers are bounded by their API.
     let body = response
         .bytes()
         .await
-        .map_err(|error| format!("node {} broke off its answer: {error}", relay.node))?;
+        .map_err(|source| ForwardError::AnswerCutShort {
+            node: relay.node,
+            source,
+        })?;
     let mut answer = Response::new(Body::from(body));
     *answer.status_mut() = status;
     *answer.headers_mut() = headers;
@@ -508,5 +526,20 @@ mod tests {
         let (status, body, took) = post_from(&relays[0], None, "direct").await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "direct"));
         assert!(took < Duration::from_millis(100), "took {took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_relay_whose_node_is_gone_answers_502_naming_it() {
+        let gone = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let gone_address = gone.local_addr().expect("address");
+        drop(gone);
+        let bound = BoundRelay::bind().await.expect("bind relay");
+        let urls = [bound.url().to_owned()];
+        let network = RelayNetwork::new(&Topology::mesh(1), model(0, 0, 0.0), 1, &urls);
+        let relay = bound.serve(0, network);
+        relay.set_upstream(gone_address);
+        let (status, body, _) = post_from(&relay, None, "hello").await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert!(body.contains("node 0 is unreachable: "), "{body}");
     }
 }

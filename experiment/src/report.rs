@@ -8,16 +8,17 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
 use crate::analysis::Results;
 use crate::record::RunRecord;
-use crate::theory::{SweepPoint, stale_probability, stale_rate_counting_each_fork_once};
+use crate::sweep::SweepPoint;
+use crate::theory::{stale_probability, stale_rate_counting_each_fork_once};
 
 /// Column names of `blocks.csv`, in [`crate::analysis::BlockRow`]'s field order.
 const BLOCKS_HEADER: &[&str] = &[
@@ -57,10 +58,61 @@ const GREY: RGBColor = RGBColor(90, 90, 90);
 
 const FONT: &str = "sans-serif";
 
+/// Why a report could not be written.
+///
+/// Messages leave the cause to [`std::error::Error::source`], so that `{:#}` in `main`
+/// shows each cause once.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A directory or file could not be created.
+    #[error("creating {path}")]
+    Create {
+        /// The directory or file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file could not be written.
+    #[error("writing {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A JSON file could not be written.
+    #[error("writing {path}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// A CSV file could not be written.
+    #[error("writing {path}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: csv::Error,
+    },
+    /// A chart could not be drawn.
+    #[error("drawing {path}")]
+    Chart {
+        /// The SVG file.
+        path: PathBuf,
+        /// Why.
+        source: DrawError,
+    },
+}
+
+/// Why plotters could not draw a chart into its SVG file.
+pub type DrawError = DrawingAreaErrorKind<std::io::Error>;
+
 /// Writes one run's `results.json`, `blocks.csv`, `propagation.csv`, `reorgs.csv`,
 /// `posts.csv` and `summary.svg` into `out_dir`, creating it if needed.
-pub fn write_all(record: &RunRecord, results: &Results, out_dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+pub fn write_all(record: &RunRecord, results: &Results, out_dir: &Path) -> Result<(), ReportError> {
+    create_dir(out_dir)?;
     write_json(&out_dir.join("results.json"), results)?;
     let rows = &results.rows;
     write_csv(&out_dir.join("blocks.csv"), BLOCKS_HEADER, &rows.blocks)?;
@@ -72,49 +124,76 @@ pub fn write_all(record: &RunRecord, results: &Results, out_dir: &Path) -> anyho
     write_csv(&out_dir.join("reorgs.csv"), REORGS_HEADER, &rows.reorgs)?;
     write_csv(&out_dir.join("posts.csv"), POSTS_HEADER, &rows.posts)?;
     let chart = out_dir.join("summary.svg");
-    draw_summary(record, results, &chart).with_context(|| format!("drawing {}", chart.display()))
+    draw_summary(record, results, &chart).map_err(|source| ReportError::Chart {
+        path: chart,
+        source,
+    })
 }
 
 /// Writes a latency sweep's `sweep.csv`, `sweep.json` and `stale-rate.svg` (measured stale
 /// rate with 95% intervals against `d/T`, and the curve theory predicts for `nodes` equal
 /// miners) into `out_dir`, creating it if needed.
-pub fn write_sweep(points: &[SweepPoint], nodes: usize, out_dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+pub fn write_sweep(points: &[SweepPoint], nodes: usize, out_dir: &Path) -> Result<(), ReportError> {
+    create_dir(out_dir)?;
     write_csv(&out_dir.join("sweep.csv"), SWEEP_HEADER, points)?;
     write_json(&out_dir.join("sweep.json"), &points)?;
     let chart = out_dir.join("stale-rate.svg");
-    draw_sweep(points, nodes, &chart).with_context(|| format!("drawing {}", chart.display()))
+    draw_sweep(points, nodes, &chart).map_err(|source| ReportError::Chart {
+        path: chart,
+        source,
+    })
 }
 
-fn write_json(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+fn create_dir(path: &Path) -> Result<(), ReportError> {
+    std::fs::create_dir_all(path).map_err(|source| ReportError::Create {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ReportError> {
+    let file = File::create(path).map_err(|source| ReportError::Create {
+        path: path.to_owned(),
+        source,
+    })?;
     let mut writer = BufWriter::new(file);
-    serde_json::to_writer_pretty(&mut writer, value)
-        .with_context(|| format!("writing {}", path.display()))?;
+    serde_json::to_writer_pretty(&mut writer, value).map_err(|source| ReportError::Json {
+        path: path.to_owned(),
+        source,
+    })?;
     writer
         .write_all(b"\n")
         .and_then(|()| writer.flush())
-        .with_context(|| format!("writing {}", path.display()))
+        .map_err(|source| ReportError::Write {
+            path: path.to_owned(),
+            source,
+        })
 }
 
-fn write_csv<T: Serialize>(path: &Path, header: &[&str], rows: &[T]) -> anyhow::Result<()> {
-    let context = || format!("writing {}", path.display());
+fn write_csv<T: Serialize>(path: &Path, header: &[&str], rows: &[T]) -> Result<(), ReportError> {
+    let csv_error = |source| ReportError::Csv {
+        path: path.to_owned(),
+        source,
+    };
     // The header is written by hand: serde's would be missing from a file without rows.
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .from_path(path)
-        .with_context(context)?;
-    writer.write_record(header).with_context(context)?;
+        .map_err(csv_error)?;
+    writer.write_record(header).map_err(csv_error)?;
     for row in rows {
-        writer.serialize(row).with_context(context)?;
+        writer.serialize(row).map_err(csv_error)?;
     }
-    writer.flush().with_context(context)
+    writer
+        .flush()
+        .map_err(|source| csv_error(csv::Error::from(source)))
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// The 2×2 overview of one run.
-fn draw_summary(record: &RunRecord, results: &Results, path: &Path) -> anyhow::Result<()> {
+fn draw_summary(record: &RunRecord, results: &Results, path: &Path) -> Result<(), DrawError> {
     let root = SVGBackend::new(path, (1400, 1000)).into_drawing_area();
     root.fill(&WHITE)?;
     let loss = if record.link_loss > 0.0 {
@@ -134,10 +213,7 @@ fn draw_summary(record: &RunRecord, results: &Results, path: &Path) -> anyhow::R
         record.topology, record.link_latency_ms, results.mined_blocks, results.stale_blocks,
     );
     let root = root.titled(&title, (FONT, 26))?;
-    let panels = root.split_evenly((2, 2));
-    let [propagation, reorgs, blocks, posts] = panels.as_slice() else {
-        anyhow::bail!("splitting the chart gave {} panels, not 4", panels.len());
-    };
+    let [propagation, reorgs, blocks, posts] = &quarters(&root);
 
     let rows = &results.rows;
     let to_ms = |secs: f64| secs * 1000.0;
@@ -189,6 +265,16 @@ fn draw_summary(record: &RunRecord, results: &Results, path: &Path) -> anyhow::R
     Ok(())
 }
 
+/// The four quarters of `area`, by rows; where a side is odd, the first half has the extra
+/// pixel, as with plotters' `split_evenly`.
+fn quarters<'a>(area: &Area<'a>) -> [Area<'a>; 4] {
+    let (width, height) = area.dim_in_pixel();
+    let (top, bottom) = area.split_vertically(height.div_ceil(2));
+    let (top_left, top_right) = top.split_horizontally(width.div_ceil(2));
+    let (bottom_left, bottom_right) = bottom.split_horizontally(width.div_ceil(2));
+    [top_left, top_right, bottom_left, bottom_right]
+}
+
 /// One line of a cumulative distribution chart.
 struct Cdf<'a> {
     name: &'a str,
@@ -196,7 +282,12 @@ struct Cdf<'a> {
     color: RGBColor,
 }
 
-fn draw_cdf(area: &Area<'_>, title: &str, x_desc: &str, lines: &[Cdf<'_>]) -> anyhow::Result<()> {
+fn draw_cdf(
+    area: &Area<'_>,
+    title: &str,
+    x_desc: &str,
+    lines: &[Cdf<'_>],
+) -> Result<(), DrawError> {
     let values = || lines.iter().flat_map(|line| line.values.iter().copied());
     let low = values().fold(0.0, f64::min);
     let high = padded_max(values().fold(0.0, f64::max));
@@ -229,13 +320,7 @@ fn draw_cdf(area: &Area<'_>, title: &str, x_desc: &str, lines: &[Cdf<'_>]) -> an
     if drawn == 0 {
         draw_no_data(chart.plotting_area(), (low + high) / 2.0, 0.5)?;
     } else {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font((FONT, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(GREY)
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 15)?;
     }
     Ok(())
 }
@@ -253,7 +338,7 @@ fn cdf_steps(values: &[f64], start: f64) -> Vec<(f64, f64)> {
     steps
 }
 
-fn draw_reorg_depths(area: &Area<'_>, results: &Results) -> anyhow::Result<()> {
+fn draw_reorg_depths(area: &Area<'_>, results: &Results) -> Result<(), DrawError> {
     let depths = &results.reorg_depths;
     let deepest = depths.iter().map(|depth| depth.depth).max().unwrap_or(1);
     let most = depths.iter().map(|depth| depth.count).max().unwrap_or(0);
@@ -287,7 +372,7 @@ fn draw_reorg_depths(area: &Area<'_>, results: &Results) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn draw_blocks_per_node(area: &Area<'_>, results: &Results) -> anyhow::Result<()> {
+fn draw_blocks_per_node(area: &Area<'_>, results: &Results) -> Result<(), DrawError> {
     let nodes = &results.per_node;
     let expected = |share: f64| share * results.mined_blocks as f64;
     let most = nodes
@@ -341,13 +426,7 @@ fn draw_blocks_per_node(area: &Area<'_>, results: &Results) -> anyhow::Result<()
         }))?
         .label("expected from its hash share")
         .legend(|(x, y)| Cross::new((x + 7, y), 6, BLACK.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(GREY)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
     Ok(())
 }
 
@@ -362,9 +441,21 @@ fn bar(x: f64, bottom: f64, top: f64, style: ShapeStyle) -> Rectangle<(f64, f64)
 }
 
 /// The stale-rate chart of a sweep.
-fn draw_sweep(points: &[SweepPoint], nodes: usize, path: &Path) -> anyhow::Result<()> {
+fn draw_sweep(points: &[SweepPoint], nodes: usize, path: &Path) -> Result<(), DrawError> {
     let root = SVGBackend::new(path, (1100, 750)).into_drawing_area();
     root.fill(&WHITE)?;
+    let (x_max, y_max) = sweep_axis_ends(points, nodes);
+    let mut chart = sweep_axes(&root, nodes, x_max, y_max)?;
+    draw_predicted_stale_rates(&mut chart, nodes, x_max)?;
+    draw_measured_stale_rates(&mut chart, points)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 16)?;
+    root.present()?;
+    Ok(())
+}
+
+/// The ends of the sweep chart's axes: past the largest `d/T` measured, and past the
+/// highest of the points, their intervals and the prediction, but never past a rate of 1.
+fn sweep_axis_ends(points: &[SweepPoint], nodes: usize) -> (f64, f64) {
     let x_max = padded_max(
         points
             .iter()
@@ -375,8 +466,16 @@ fn draw_sweep(points: &[SweepPoint], nodes: usize, path: &Path) -> anyhow::Resul
         .iter()
         .map(|point| point.ci_high.max(point.predicted_stale_rate))
         .fold(stale_probability(nodes, x_max), f64::max);
-    let y_max = padded_max(y_max).min(1.0);
-    let mut chart = ChartBuilder::on(&root)
+    (x_max, padded_max(y_max).min(1.0))
+}
+
+fn sweep_axes<'a, 'b>(
+    root: &'a Area<'b>,
+    nodes: usize,
+    x_max: f64,
+    y_max: f64,
+) -> Result<Chart<'a, 'b>, DrawError> {
+    let mut chart = ChartBuilder::on(root)
         .caption(
             format!("Stale block rate against d/T: {nodes} miners, measured and predicted"),
             (FONT, 26),
@@ -395,27 +494,49 @@ fn draw_sweep(points: &[SweepPoint], nodes: usize, path: &Path) -> anyhow::Resul
         .axis_desc_style((FONT, 18))
         .label_style((FONT, 15))
         .draw()?;
+    Ok(chart)
+}
 
-    const SAMPLES: usize = 200;
-    let curve = (0..=SAMPLES).map(|step| {
-        let x = x_max * step as f64 / SAMPLES as f64;
-        (x, stale_probability(nodes, x))
-    });
+/// The two curves theory gives for `nodes` equal miners, from `d/T` = 0 to `x_max`.
+fn draw_predicted_stale_rates(
+    chart: &mut Chart<'_, '_>,
+    nodes: usize,
+    x_max: f64,
+) -> Result<(), DrawError> {
+    let predicted = |d_over_t| stale_probability(nodes, d_over_t);
     chart
-        .draw_series(LineSeries::new(curve, GREY.stroke_width(2)))?
+        .draw_series(LineSeries::new(
+            sampled(x_max, predicted),
+            GREY.stroke_width(2),
+        ))?
         .label(format!("predicted: P = 1 - exp(-(1 - 1/{nodes}) d/T)"))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREY.stroke_width(2)));
-    let once = (0..=SAMPLES).map(|step| {
-        let x = x_max * step as f64 / SAMPLES as f64;
-        (
-            x,
-            stale_rate_counting_each_fork_once(stale_probability(nodes, x)),
-        )
-    });
     chart
-        .draw_series(LineSeries::new(once, BLUE.stroke_width(2)))?
+        .draw_series(LineSeries::new(
+            sampled(x_max, |d_over_t| {
+                stale_rate_counting_each_fork_once(predicted(d_over_t))
+            }),
+            BLUE.stroke_width(2),
+        ))?
         .label("each fork counted once: P / (1 + P)")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+    Ok(())
+}
+
+/// `curve` at evenly spaced points from 0 to `x_max`, both ends included.
+fn sampled(x_max: f64, curve: impl Fn(f64) -> f64) -> impl Iterator<Item = (f64, f64)> {
+    const SAMPLES: usize = 200;
+    (0..=SAMPLES).map(move |step| {
+        let x = x_max * step as f64 / SAMPLES as f64;
+        (x, curve(x))
+    })
+}
+
+/// Each run's measured rate with its 95% interval, named by its latency.
+fn draw_measured_stale_rates(
+    chart: &mut Chart<'_, '_>,
+    points: &[SweepPoint],
+) -> Result<(), DrawError> {
     chart
         .draw_series(points.iter().map(|point| {
             ErrorBar::new_vertical(
@@ -449,22 +570,29 @@ fn draw_sweep(points: &[SweepPoint], nodes: usize, path: &Path) -> anyhow::Resul
                 label_style.clone(),
             )
     }))?;
+    Ok(())
+}
+
+/// The legend of the series drawn so far, boxed at `position`.
+fn draw_legend<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    position: SeriesLabelPosition,
+    font_size: u32,
+) -> Result<(), DrawError> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 16))
+        .position(position)
+        .label_font((FONT, font_size))
         .background_style(WHITE.mix(0.85))
         .border_style(GREY)
-        .draw()?;
-    root.present()?;
-    Ok(())
+        .draw()
 }
 
 fn draw_no_data<X, Y>(
     area: &DrawingArea<SVGBackend<'_>, Cartesian2d<X, Y>>,
     x: X::ValueType,
     y: Y::ValueType,
-) -> anyhow::Result<()>
+) -> Result<(), DrawError>
 where
     X: Ranged,
     Y: Ranged,
@@ -836,6 +964,67 @@ mod tests {
         assert!(rows.is_empty());
         assert_eq!(read(&dir.path().join("sweep.json")).trim(), "[]");
         assert!(read(&dir.path().join("stale-rate.svg")).contains("1 - exp(-(1 - 1/3) d/T)"));
+    }
+
+    /// Compares `written` with the file of the same name under `testdata/<case>/`; with
+    /// `CHAINPOST_BLESS=1` set, makes that file `written` instead, for a change meant to
+    /// alter the output.
+    fn assert_same_as_recorded(case: &str, written: &Path) {
+        let name = written.file_name().expect("a file name");
+        let recorded = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata")
+            .join(case)
+            .join(name);
+        let actual = read(written);
+        if std::env::var_os("CHAINPOST_BLESS").is_some() {
+            std::fs::create_dir_all(recorded.parent().expect("a directory")).expect("created");
+            std::fs::write(&recorded, &actual).expect("recorded");
+        }
+        assert!(
+            actual == read(&recorded),
+            "{} differs from {}; if that is intended, run again with CHAINPOST_BLESS=1",
+            written.display(),
+            recorded.display()
+        );
+    }
+
+    #[test]
+    fn a_sweeps_files_are_exactly_as_recorded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_sweep(&sample_sweep(), 2, dir.path()).expect("written");
+        for file in ["sweep.csv", "sweep.json", "stale-rate.svg"] {
+            assert_same_as_recorded("sweep", &dir.path().join(file));
+        }
+    }
+
+    #[test]
+    fn a_runs_files_are_exactly_as_recorded() {
+        let (record, results) = sample_run();
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_all(&record, &results, dir.path()).expect("written");
+        for file in [
+            "results.json",
+            "blocks.csv",
+            "propagation.csv",
+            "reorgs.csv",
+            "posts.csv",
+            "summary.svg",
+        ] {
+            assert_same_as_recorded("run", &dir.path().join(file));
+        }
+    }
+
+    #[test]
+    fn a_report_that_cannot_create_its_directory_names_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let in_the_way = dir.path().join("a file");
+        std::fs::write(&in_the_way, "").expect("written");
+        let out = in_the_way.join("sweep");
+        let error = write_sweep(&sample_sweep(), 2, &out).expect_err("a file is in the way");
+        assert!(
+            matches!(&error, ReportError::Create { path, .. } if *path == out),
+            "{error:?}"
+        );
     }
 
     #[test]

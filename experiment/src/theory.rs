@@ -1,5 +1,4 @@
-//! What theory predicts for the stale block rate, and the points of a sweep that compares a
-//! run's measured rate with it.
+//! What theory predicts for the stale block rate, and how sure a measured rate is.
 //!
 //! # The prediction
 //!
@@ -29,12 +28,8 @@
 //! blocks that go stale is `P / (1 + P)`. For small `d/T` the two agree; as `d/T` grows the
 //! first overstates the rate (at `P = 0.4`, 0.40 against 0.29). The sweep chart draws both.
 //!
-//! Boundary: pure arithmetic; no I/O.
-
-use serde::{Deserialize, Serialize};
-
-use crate::analysis::Results;
-use crate::record::RunRecord;
+//! Boundary: pure arithmetic; no I/O, and no type of the crate's, so the analysis and the
+//! sweep can both build on it without building on each other.
 
 /// The chance that a block goes stale among `nodes` miners of equal hash power, with
 /// propagation delay `d` and network block interval `T`, given `d_over_t` = `d / T`.
@@ -86,81 +81,9 @@ pub fn wilson_interval(successes: usize, trials: usize) -> (f64, f64) {
     )
 }
 
-/// One run of a latency sweep: the measured stale rate next to the predicted one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SweepPoint {
-    /// Injected one-way latency of every link, in milliseconds.
-    pub latency_ms: f64,
-    /// Measured mean block propagation delay `d`, in seconds.
-    pub d_secs: f64,
-    /// Observed network block interval `T`, in seconds.
-    pub t_secs: f64,
-    /// `d / T`.
-    pub d_over_t: f64,
-    /// Stale blocks over mined blocks.
-    pub measured_stale_rate: f64,
-    /// Blocks mined that did not end on the main chain.
-    pub stale_blocks: usize,
-    /// Blocks mined.
-    pub mined_blocks: usize,
-    /// The stale rate theory predicts for the run's hash shares and measured `d / T`.
-    pub predicted_stale_rate: f64,
-    /// The same prediction with each fork counted once: `P / (1 + P)`.
-    pub predicted_each_fork_once: f64,
-    /// Lower end of the 95% Wilson interval of the measured rate.
-    pub ci_low: f64,
-    /// Upper end of the 95% Wilson interval of the measured rate.
-    pub ci_high: f64,
-}
-
-/// Why a run gives no sweep point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SweepPointError {
-    /// The run mined no block, so it has neither a stale rate nor a block interval.
-    #[error("the run mined no block")]
-    NoBlocksMined,
-    /// No node connected another's block, so the propagation delay is unknown.
-    #[error("no block was seen to propagate, so the propagation delay is unknown")]
-    NoPropagationObserved,
-}
-
-impl SweepPoint {
-    /// The sweep point of one analysed run.
-    pub fn from_run(record: &RunRecord, results: &Results) -> Result<Self, SweepPointError> {
-        let (Some(measured_stale_rate), Some(t_secs)) =
-            (results.stale_rate, results.observed_block_interval_secs)
-        else {
-            return Err(SweepPointError::NoBlocksMined);
-        };
-        let (Some(delay), Some(d_over_t), Some(predicted_stale_rate)) = (
-            &results.propagation_delay_secs,
-            results.d_over_t,
-            results.predicted_stale_rate,
-        ) else {
-            return Err(SweepPointError::NoPropagationObserved);
-        };
-        let (ci_low, ci_high) = wilson_interval(results.stale_blocks, results.mined_blocks);
-        Ok(Self {
-            latency_ms: record.link_latency_ms,
-            d_secs: delay.mean,
-            t_secs,
-            d_over_t,
-            measured_stale_rate,
-            stale_blocks: results.stale_blocks,
-            mined_blocks: results.mined_blocks,
-            predicted_stale_rate,
-            predicted_each_fork_once: stale_rate_counting_each_fork_once(predicted_stale_rate),
-            ci_low,
-            ci_high,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::analyze_events;
-    use crate::events::{EventKind, NodeEvent};
 
     fn assert_close(actual: f64, expected: f64) {
         assert!(
@@ -253,76 +176,6 @@ mod tests {
         assert!(high_large - low_large < high_small - low_small);
     }
 
-    fn run(nodes: usize) -> RunRecord {
-        RunRecord {
-            nodes,
-            hash_shares: vec![1.0 / nodes as f64; nodes],
-            target_block_interval_secs: 10.0,
-            link_latency_ms: 250.0,
-            link_loss: 0.0,
-            topology: "mesh".into(),
-            links: vec![],
-            mining_started_at: 0.0,
-            mining_stopped_at: 40.0,
-            events: vec![],
-            posts: vec![],
-            final_tips: vec![],
-            main_chain: vec![crate::record::ChainBlock {
-                hash: "A".into(),
-                height: 1,
-                post_ids: vec![],
-            }],
-            settled_after_secs: None,
-        }
-    }
-
-    fn event(node: usize, at: f64, kind: EventKind) -> NodeEvent {
-        NodeEvent { node, at, kind }
-    }
-
-    fn mined(hash: &str) -> EventKind {
-        let hash = hash.into();
-        EventKind::Mined { hash, height: 1 }
-    }
-
-    fn connected(hash: &str) -> EventKind {
-        let hash = hash.into();
-        EventKind::Connected { hash, height: 1 }
-    }
-
-    #[test]
-    fn a_sweep_point_carries_the_runs_measurements_and_prediction() {
-        let record = run(2);
-        // A and B compete at height 1; A wins. 2 blocks in 40 s: T = 20 s; d = 0.5 s.
-        let events = [
-            event(0, 10.0, mined("A")),
-            event(1, 10.25, connected("A")),
-            event(1, 10.125, mined("B")),
-            event(0, 10.875, connected("B")),
-        ];
-        let results = analyze_events(&record, &events);
-        let point = SweepPoint::from_run(&record, &results).expect("a point");
-        let (ci_low, ci_high) = wilson_interval(1, 2);
-        assert_eq!(
-            point,
-            SweepPoint {
-                latency_ms: 250.0,
-                d_secs: 0.5,
-                t_secs: 20.0,
-                d_over_t: 0.025,
-                measured_stale_rate: 0.5,
-                stale_blocks: 1,
-                mined_blocks: 2,
-                predicted_stale_rate: stale_probability(2, 0.025),
-                predicted_each_fork_once: stale_rate_counting_each_fork_once(stale_probability(
-                    2, 0.025
-                )),
-                ci_low,
-                ci_high,
-            }
-        );
-    }
-
     #[test]
     fn counting_each_fork_once_gives_p_over_one_plus_p() {
         assert_eq!(stale_rate_counting_each_fork_once(0.0), 0.0);
@@ -331,20 +184,5 @@ mod tests {
         // For small P the refinement differs from P by about P².
         let p = 0.01;
         assert!((p - stale_rate_counting_each_fork_once(p) - p * p).abs() < 1e-5);
-    }
-
-    #[test]
-    fn a_run_without_blocks_or_propagation_gives_no_sweep_point() {
-        let record = run(2);
-        let results = analyze_events(&record, &[]);
-        assert_eq!(
-            SweepPoint::from_run(&record, &results),
-            Err(SweepPointError::NoBlocksMined)
-        );
-        let results = analyze_events(&record, &[event(0, 10.0, mined("A"))]);
-        assert_eq!(
-            SweepPoint::from_run(&record, &results),
-            Err(SweepPointError::NoPropagationObserved)
-        );
     }
 }
