@@ -11,7 +11,6 @@
 //! `cargo bench -p node --bench load [-- ingest|memory|stream|propagation|read_load]`.
 //! Needs `wrk` on the PATH (Debian: `apt-get install wrk`).
 
-#![allow(missing_docs)]
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
 mod support;

@@ -1,7 +1,6 @@
 //! Network benchmarks with real nodes on loopback: how fast a new node syncs a long chain,
 //! and how long a group of nodes takes to converge after joining.
 
-#![allow(missing_docs)]
 
 mod support;
 
