@@ -14,6 +14,12 @@ use crate::retarget::{self, Retarget};
 /// agree on it).
 pub const GENESIS_TIMESTAMP: u64 = 1_767_225_600;
 
+/// Most characters in a post's author under [`ChainParams::new`]'s limits.
+pub const MAX_AUTHOR_CHARS: usize = 64;
+
+/// Most characters in a post's content under [`ChainParams::new`]'s limits.
+pub const MAX_CONTENT_CHARS: usize = 1_000;
+
 /// The consensus rules of one network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainParams {
@@ -69,8 +75,8 @@ impl ChainParams {
             difficulty,
             retarget: None,
             require_signatures,
-            max_author_chars: 64,
-            max_content_chars: 1_000,
+            max_author_chars: MAX_AUTHOR_CHARS,
+            max_content_chars: MAX_CONTENT_CHARS,
             max_block_transactions: 1_000,
             max_block_bytes: 1 << 20,
             max_future_drift_secs: 2 * 60 * 60,

@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use chainpost_wire::PEER_HEADER;
+use chainpost_wire::{ErrorBody, PEER_HEADER};
 
 use crate::topology::Topology;
 
@@ -305,7 +305,7 @@ fn end_to_end(headers: &HeaderMap) -> HeaderMap {
 }
 
 fn error(status: StatusCode, message: String) -> Response {
-    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+    (status, axum::Json(ErrorBody { error: message })).into_response()
 }
 
 async fn relay(State(relay): State<Arc<RelayState>>, request: Request) -> Response {

@@ -15,10 +15,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chainpost_chain::BlockHash;
 use chainpost_edge::clock::unix_now_f64;
+use chainpost_wire::{ChainPage, ChainQuery, Created, MAX_PAGE, NewTransaction, Status};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Deserialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -30,8 +31,6 @@ use crate::record::{ChainBlock, FinalTip, PostSubmission, RunRecord};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the runner asks the nodes for their tips while waiting for agreement.
 const SETTLE_POLL: Duration = Duration::from_millis(150);
-/// Most blocks one `/chain` page holds (the node's `MAX_PAGE`).
-const CHAIN_PAGE: usize = 1_000;
 /// Random stream of the post schedule; links use streams `from << 32 | to`, which never
 /// reach this one.
 const POST_STREAM: u64 = u64::MAX;
@@ -261,22 +260,21 @@ async fn post_until(
         }
         let node = rng.random_range(0..apis.len());
         tokio::time::sleep_until(at).await;
+        let post = NewTransaction {
+            author: "experiment".to_owned(),
+            content: format!("post {number} of the run with seed {}", config.seed),
+            timestamp: None,
+            public_key: None,
+            signature: None,
+        };
         let request = http
             .post(format!("{}/new_transaction", apis[node]))
             .timeout(REQUEST_TIMEOUT)
-            .json(&serde_json::json!({
-                "author": "experiment",
-                "content": format!("post {number} of the run with seed {}", config.seed),
-            }));
+            .json(&post);
         submissions.spawn(submit(request, node));
     }
     tokio::time::sleep_until(deadline).await;
     submissions
-}
-
-#[derive(Deserialize)]
-struct Created {
-    id: String,
 }
 
 async fn submit(request: reqwest::RequestBuilder, node: usize) -> Option<PostSubmission> {
@@ -290,7 +288,7 @@ async fn submit(request: reqwest::RequestBuilder, node: usize) -> Option<PostSub
     };
     match outcome {
         Ok(created) => Some(PostSubmission {
-            id: created.id,
+            id: created.id.to_string(),
             node,
             submitted_at: unix_now_f64(),
         }),
@@ -313,24 +311,15 @@ async fn collect_posts(mut in_flight: JoinSet<Option<PostSubmission>>) -> Vec<Po
     posts
 }
 
-/// A node's `/status`, as far as the runner reads it.
-#[derive(Debug, Deserialize)]
-struct Status {
-    height: u64,
-    tip: String,
-}
-
 async fn status(http: &reqwest::Client, api: &str) -> Result<Status, String> {
-    get_json(http, &format!("{api}/status")).await
+    get_json(http.get(format!("{api}/status"))).await
 }
 
 /// A successful answer's JSON body, or why there is none.
 async fn get_json<T: serde::de::DeserializeOwned>(
-    http: &reqwest::Client,
-    url: &str,
+    request: reqwest::RequestBuilder,
 ) -> Result<T, String> {
-    let response = http
-        .get(url)
+    let response = request
         .timeout(REQUEST_TIMEOUT)
         .send()
         .await
@@ -357,7 +346,7 @@ async fn settle(http: &reqwest::Client, apis: &[String], config: &ExperimentConf
     let mut last_tips = Vec::new();
     let mut unchanged_since = Instant::now();
     loop {
-        let tips: Vec<Option<String>> =
+        let tips: Vec<Option<BlockHash>> =
             futures_util::future::join_all(apis.iter().map(|api| status(http, api)))
                 .await
                 .into_iter()
@@ -410,7 +399,7 @@ async fn final_tips(http: &reqwest::Client, apis: &[String]) -> Result<Vec<Final
             reason,
         })?;
         tips.push(FinalTip {
-            hash: status.tip,
+            hash: status.tip.to_string(),
             height: status.height,
         });
     }
@@ -430,24 +419,6 @@ fn majority_tip(tips: &[FinalTip]) -> Option<(&FinalTip, usize)> {
         .iter()
         .position(|tip| tip.height == height && tip.hash == hash)?;
     Some((&tips[node], node))
-}
-
-#[derive(Debug, Deserialize)]
-struct ChainPage {
-    chain: Vec<PageBlock>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PageBlock {
-    index: u64,
-    hash: String,
-    previous_hash: String,
-    transactions: Vec<PageTransaction>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PageTransaction {
-    id: Option<String>,
 }
 
 /// The best chain of the majority tip, read page by page from a node on that tip.
@@ -482,8 +453,11 @@ async fn read_chain(
     let mut chain: Vec<ChainBlock> = Vec::new();
     while chain.len() as u64 <= tip.height {
         let from = chain.len();
-        let page: ChainPage =
-            get_json(http, &format!("{api}/chain?from={from}&limit={CHAIN_PAGE}")).await?;
+        let query = ChainQuery {
+            from: Some(from as u64),
+            limit: Some(MAX_PAGE),
+        };
+        let page: ChainPage = get_json(http.get(format!("{api}/chain")).query(&query)).await?;
         if page.chain.is_empty() {
             return Err(format!("the chain ends below height {from}"));
         }

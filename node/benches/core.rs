@@ -2,7 +2,6 @@
 //! thread, and full block validation. `cargo bench -p node` runs them; criterion reports
 //! throughput in hashes (or blocks) per second.
 
-
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,7 +1,6 @@
 //! Network benchmarks with real nodes on loopback: how fast a new node syncs a long chain,
 //! and how long a group of nodes takes to converge after joining.
 
-
 mod support;
 
 // The node binary's allocator: without it, the heap left fragmented by building a

@@ -6,15 +6,11 @@
 //! browser, which the browser tests check against a real node. Nothing here talks to a node.
 
 use chainpost_chain::Transaction;
+use chainpost_chain::params::{MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS};
+use chainpost_wire::NewTransaction;
+use chainpost_wire::lenient::Post;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
-
-use crate::node_client::{NewTransaction, Post};
-
-/// Longest author a chainpost node accepts, in characters.
-pub const MAX_AUTHOR_CHARS: usize = 64;
-/// Longest content a chainpost node accepts, in characters.
-pub const MAX_CONTENT_CHARS: usize = 1_000;
 
 /// The fields of the post form, as typed. The signature fields are filled in by the
 /// page's script; without JavaScript they arrive empty and the post goes unsigned.

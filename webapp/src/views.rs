@@ -12,10 +12,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use crate::node_client::{Block, BlockDetail, NodeStatus, Post, Tree};
-use crate::post::{
-    Authorship, FormErrors, MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS, PostForm, authorship,
-};
+use chainpost_chain::params::{MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS};
+use chainpost_wire::lenient::{Block, BlockDetail, NodeStatus, Post, Tree};
+
+use crate::post::{Authorship, FormErrors, PostForm, authorship};
 use crate::session::Flash;
 
 /// A rendered template as a response; a template that fails to render is logged and
@@ -419,12 +419,13 @@ pub struct StatusView {
 impl StatusView {
     /// The panel for `status`.
     pub fn new(status: &NodeStatus) -> Self {
+        let tip = status.tip.to_string();
         StatusView {
             height: status.height,
             tip: BlockLink {
                 index: status.height,
-                short_hash: short(&status.tip),
-                href: block_href(&status.tip),
+                short_hash: short(&tip),
+                href: block_href(&tip),
             },
             peers: status.peers.0,
             difficulty: status
@@ -738,7 +739,7 @@ pub struct ErrorPage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node_client::TreeBlock;
+    use chainpost_wire::lenient::TreeBlock;
 
     fn tree_block(hash: &str, parent: &str, index: u64, best: bool) -> TreeBlock {
         TreeBlock {

@@ -3,23 +3,13 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use std::sync::Arc;
 
-use super::error::{ApiError, ErrorBody, JsonBody};
+use super::error::{ApiError, JsonBody};
 use crate::node::Node;
 use chainpost_chain::InsertOutcome;
-use chainpost_wire::BlockJson;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AddBlockResponse {
-    message: String,
-    outcome: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    missing: Option<String>,
-}
+use chainpost_wire::{AddBlockResponse, BlockJson, BlockOutcome, ErrorBody};
 
 /// A block mined elsewhere, as the tutorial's `/add_block`; fully validated.
 #[utoipa::path(post, path = "/add_block", tag = "chain", request_body = BlockJson,
@@ -39,13 +29,13 @@ pub async fn add_block(
     let (status, outcome, message, missing) = match accepted.outcome {
         InsertOutcome::Extended { .. } => (
             StatusCode::CREATED,
-            "extended",
+            BlockOutcome::Extended,
             "Block added to the chain".to_owned(),
             None,
         ),
         InsertOutcome::Reorganized { reverted, .. } => (
             StatusCode::CREATED,
-            "reorganized",
+            BlockOutcome::Reorganized,
             format!(
                 "Block added to the chain; it completes a heavier branch that replaced {} block(s)",
                 reverted.len()
@@ -54,23 +44,23 @@ pub async fn add_block(
         ),
         InsertOutcome::SideBranch { .. } => (
             StatusCode::CREATED,
-            "side_branch",
+            BlockOutcome::SideBranch,
             "Block stored on a side branch; the best chain has at least as much work".to_owned(),
             None,
         ),
         InsertOutcome::AlreadyKnown => (
             StatusCode::OK,
-            "already_known",
+            BlockOutcome::AlreadyKnown,
             "Block already known".to_owned(),
             None,
         ),
         InsertOutcome::UnknownParent { missing } => (
             StatusCode::ACCEPTED,
-            "unknown_parent",
+            BlockOutcome::UnknownParent,
             format!(
                 "Block held until its missing ancestor {missing} arrives; it is not stored yet"
             ),
-            Some(missing.to_string()),
+            Some(missing),
         ),
     };
     Ok((

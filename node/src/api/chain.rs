@@ -2,51 +2,20 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
 use std::sync::Arc;
 
 use super::chain_json::{ChainBlocks, ChainDocument};
-use super::error::{ApiError, ErrorBody, PathParam, QueryParams};
+use super::error::{ApiError, PathParam, QueryParams};
 use super::heavy::HeavyReads;
 use crate::node::Node;
 use crate::p2p::Network;
 use axum::response::Response;
 use chainpost_chain::{Block, BlockHash};
-use chainpost_wire::BlockJson;
-
-/// Most blocks one page of `/chain` returns.
-pub const MAX_PAGE: usize = 1_000;
-
-/// Most canonical bytes of blocks one page of `/chain` returns (its JSON may be up to six
-/// times larger). Two maximal blocks: a page stays a bounded piece of work for the server
-/// and for a syncing peer, which holds the page as text, as JSON values and as blocks at
-/// once.
-pub const MAX_PAGE_BYTES: usize = 2 << 20;
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ChainQuery {
-    /// First height of the page.
-    from: Option<u64>,
-    /// Most blocks in the page (at most 1,000).
-    limit: Option<usize>,
-}
-
-/// The tutorial's `/chain` shape; `length` is the whole best chain's length even when
-/// `chain` is one page of it. Sent as a [`ChainDocument`] stream; this type describes it
-/// in the OpenAPI document.
-#[derive(Debug, Serialize, ToSchema)]
-#[allow(
-    dead_code,
-    reason = "describes the streamed body for the OpenAPI document"
-)]
-pub struct ChainPage {
-    length: u64,
-    chain: Vec<BlockJson>,
-    peers: Vec<String>,
-}
+use chainpost_wire::{
+    BlockDetail, BlockJson, ChainPage, ChainQuery, ErrorBody, MAX_PAGE, MAX_PAGE_BYTES, Status,
+    TreeBlock, TreeQuery, TreeView,
+};
 
 /// The best chain, as the tutorial's `/chain`; paged with `from` and `limit`.
 ///
@@ -112,15 +81,6 @@ pub async fn chain(
     })
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BlockDetail {
-    #[serde(flatten)]
-    block: BlockJson,
-    in_best_chain: bool,
-    cumulative_work: u128,
-    children: Vec<String>,
-}
-
 /// A block on any branch, with its place in the tree.
 #[utoipa::path(get, path = "/blocks/{hash}", tag = "chain",
     params(("hash" = String, Path, description = "Block hash (64 hex characters)")),
@@ -140,7 +100,7 @@ pub async fn block_by_hash(
                 entry.block.clone(),
                 tree.is_best(&hash),
                 entry.cumulative_work,
-                entry.children.iter().map(ToString::to_string).collect(),
+                entry.children.clone(),
             )
         })
     });
@@ -152,32 +112,6 @@ pub async fn block_by_hash(
         cumulative_work,
         children,
     }))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TreeQuery {
-    /// Lowest height shown; defaults to 50 below the tip.
-    from: Option<u64>,
-}
-
-/// One block of the tree view: enough to draw it and its branch.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TreeBlock {
-    hash: String,
-    index: u64,
-    previous_hash: String,
-    timestamp: u64,
-    transactions: usize,
-    cumulative_work: u128,
-    in_best_chain: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TreeView {
-    tip: String,
-    from: u64,
-    blocks: Vec<TreeBlock>,
 }
 
 /// How many heights below the tip `/tree` shows by default.
@@ -216,14 +150,14 @@ pub async fn tree(
     });
     heavy
         .json(move || TreeView {
-            tip: tip.to_string(),
+            tip,
             from,
             blocks: window
                 .into_iter()
                 .map(|(block, cumulative_work, in_best_chain)| TreeBlock {
-                    hash: block.hash().to_string(),
+                    hash: block.hash(),
                     index: block.header().index,
-                    previous_hash: block.header().previous_hash.to_string(),
+                    previous_hash: block.header().previous_hash,
                     timestamp: block.header().timestamp,
                     transactions: block.transactions().len(),
                     cumulative_work,
@@ -232,30 +166,6 @@ pub async fn tree(
                 .collect(),
         })
         .await
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Status {
-    /// Hash of the genesis block: which network this node is on.
-    genesis: String,
-    /// This run's random identity, by which a node recognizes itself in a handshake.
-    node_id: String,
-    height: u64,
-    length: u64,
-    tip: String,
-    cumulative_work: u128,
-    difficulty: u32,
-    require_signatures: bool,
-    mempool_size: usize,
-    mempool_bytes: usize,
-    blocks_known: usize,
-    orphans: usize,
-    /// Bytes of the blocks kept off the best chain (bounded).
-    side_branch_bytes: usize,
-    peers: usize,
-    /// Addresses heard of and waiting for a handshake (bounded).
-    peer_candidates: usize,
-    mining: bool,
 }
 
 /// The node at a glance: tip, work, difficulty, mempool, peers, mining.
@@ -273,11 +183,11 @@ pub async fn status(
         let tree = chain.tree();
         let tip = tree.tip();
         Status {
-            genesis: tree.genesis().hash().to_string(),
+            genesis: tree.genesis().hash(),
             node_id,
             height: tip.height(),
             length: tree.best_chain_len(),
-            tip: tip.hash().to_string(),
+            tip: tip.hash(),
             cumulative_work: tip.cumulative_work,
             // What the next block needs, which on a retargeting network is not the floor.
             difficulty: tree.next_difficulty(),

@@ -1,4 +1,5 @@
-//! The tutorial's `{"length", "chain", "peers"}` document, streamed a few blocks at a time.
+//! The tutorial's `{"length", "chain", "peers"}` document ([`ChainPage`]), streamed a few
+//! blocks at a time.
 //!
 //! A whole chain can be hundreds of megabytes of JSON. Serializing it into one buffer and
 //! then handing that to the socket would hold it in memory once as blocks and once more as
@@ -19,7 +20,7 @@ use futures_util::StreamExt;
 use super::heavy::HeavyReads;
 use crate::node::Node;
 use chainpost_chain::{Block, BlockHash};
-use chainpost_wire::BlockJson;
+use chainpost_wire::{BlockJson, ChainPage};
 
 /// Blocks serialized per chunk: big enough to amortize a write, small enough that a chunk
 /// of ordinary blocks stays around a hundred kilobytes.
@@ -76,16 +77,11 @@ impl ChainBlocks {
 
 impl ChainDocument {
     fn head(&self) -> Bytes {
-        Bytes::from(format!(r#"{{"length":{},"chain":["#, self.length))
+        Bytes::from(ChainPage::json_before_blocks(self.length))
     }
 
     fn tail(&self) -> Bytes {
-        let mut tail = b"],\"peers\":".to_vec();
-        serde_json::to_writer(&mut tail, &self.peers).unwrap_or_else(|_| {
-            unreachable!("a list of strings always serializes");
-        });
-        tail.push(b'}');
-        Bytes::from(tail)
+        Bytes::from(ChainPage::json_after_blocks(&self.peers))
     }
 
     /// The whole document, chunk by chunk, encoded where it is asked for (tests).

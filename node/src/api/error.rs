@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::node::NodeError;
 use chainpost_chain::mempool::MempoolError;
 use chainpost_chain::state::SubmitTxError;
-use chainpost_wire::WireError;
+use chainpost_wire::{ErrorBody, WireError};
 
 /// An API failure, mapped to a status code and a JSON body.
 #[derive(Debug, thiserror::Error)]
@@ -109,16 +109,12 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The JSON error shape every failure uses (documented in the OpenAPI description).
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// What is wrong, in words.
-    pub error: String,
-}
-
-/// The JSON error shape every failure uses.
+/// A response with the JSON error shape every failure uses.
 pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+    let body = ErrorBody {
+        error: message.into(),
+    };
+    (status, Json(body)).into_response()
 }
 
 /// A JSON request body, read whatever the `Content-Type` says (the tutorial's own

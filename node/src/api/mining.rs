@@ -4,9 +4,10 @@ use axum::extract::State;
 
 use std::sync::Arc;
 
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use crate::node::MineOutcome;
 use crate::node::Node;
+use chainpost_wire::{ErrorBody, MineAnswer};
 
 /// Mine the pending posts into a block, as the tutorial's `/mine`.
 ///
@@ -15,8 +16,9 @@ use crate::node::Node;
     responses((status = 200, description = "What happened, in words", body = String, content_type = "text/plain"),
         (status = 503, description = "Shutting down or storage failed", body = ErrorBody)))]
 pub async fn mine(State(node): State<Arc<Node>>) -> Result<String, ApiError> {
-    Ok(match node.mine().await? {
-        MineOutcome::Mined { index, .. } => format!("Block #{index} is mined."),
-        MineOutcome::NothingToMine => "No transactions to mine".to_owned(),
-    })
+    let answer = match node.mine().await? {
+        MineOutcome::Mined { index, .. } => MineAnswer::Mined { index },
+        MineOutcome::NothingToMine => MineAnswer::NothingToMine,
+    };
+    Ok(answer.to_string())
 }

@@ -38,7 +38,7 @@ use axum::middleware::{self, Next};
 use crate::node::{Node, Origin};
 use crate::p2p::Network;
 use chainpost_edge::cross_site::{self, AllowedHosts};
-use chainpost_wire::PEER_HEADER;
+use chainpost_wire::{NO_SUCH_ENDPOINT, PEER_HEADER};
 pub use heavy::HeavyReads;
 
 /// Largest request body accepted. A block may hold 1 MiB of canonical bytes, and JSON can
@@ -187,7 +187,7 @@ async fn refuse_browser_attacks(
 }
 
 async fn not_found() -> Response {
-    error::error_response(StatusCode::NOT_FOUND, "no such endpoint")
+    error::error_response(StatusCode::NOT_FOUND, NO_SUCH_ENDPOINT)
 }
 
 async fn method_not_allowed() -> Response {

@@ -6,36 +6,15 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::chain::ChainPage;
 use super::chain_json::{ChainBlocks, ChainDocument};
-use super::error::{ApiError, ErrorBody, JsonBody, QueryParams};
+use super::error::{ApiError, JsonBody, QueryParams};
 use crate::node::Node;
 use crate::p2p::{HandshakeError, Network, NetworkError};
 use chainpost_edge::serve::address_group;
-
-/// Body of both registration endpoints, as in the tutorial.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct NodeAddress {
-    node_address: String,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RegisterQuery {
-    /// Whether to include the whole chain (default true, as the tutorial); chainpost
-    /// nodes sync in pages and ask for the peers only.
-    #[serde(default = "yes")]
-    include_chain: bool,
-}
-
-fn yes() -> bool {
-    true
-}
+use chainpost_wire::{ChainPage, ErrorBody, NodeAddress, REGISTERED, RegisterQuery, Resolved};
 
 /// Add the caller as a peer; answers with the chain and the peers, as the tutorial.
 #[utoipa::path(post, path = "/register_node", tag = "network", params(RegisterQuery), request_body = NodeAddress,
@@ -87,23 +66,13 @@ pub async fn register_with(
     JsonBody(body): JsonBody<NodeAddress>,
 ) -> Result<&'static str, ApiError> {
     match network.register_with(&body.node_address).await {
-        Ok(_) => Ok("Registration successful"),
+        Ok(_) => Ok(REGISTERED),
         Err(
             error @ (NetworkError::Peer(_) | NetworkError::Handshake(HandshakeError::Itself(_))),
         ) => Err(ApiError::BadRequest(error.to_string())),
         Err(NetworkError::Busy) => Err(ApiError::Busy(NetworkError::Busy.to_string())),
         Err(error) => Err(ApiError::BadGateway(error.to_string())),
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Resolved {
-    message: &'static str,
-    replaced: bool,
-    peers_consulted: usize,
-    blocks_added: usize,
-    height: u64,
-    tip: String,
 }
 
 /// Consensus now: ask every peer and adopt the heaviest valid chain.
@@ -116,22 +85,17 @@ pub async fn resolve(
     let report = network.resolve().await;
     let (height, tip) = node.with_chain(|chain| {
         let tip = chain.tree().tip();
-        (tip.height(), tip.hash().to_string())
+        (tip.height(), tip.hash())
     });
     (
         StatusCode::OK,
-        Json(Resolved {
-            message: if report.replaced {
-                "Our chain was replaced"
-            } else {
-                "Our chain is authoritative"
-            },
-            replaced: report.replaced,
-            peers_consulted: report.peers_consulted,
-            blocks_added: report.blocks_added,
+        Json(Resolved::new(
+            report.replaced,
+            report.peers_consulted,
+            report.blocks_added,
             height,
             tip,
-        }),
+        )),
     )
 }
 

@@ -4,39 +4,19 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
 use std::sync::Arc;
 
-use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
+use super::error::{ApiError, JsonBody, PathParam, QueryParams};
 use super::heavy::HeavyReads;
 use crate::node::Node;
 use axum::response::Response;
 use chainpost_chain::{Transaction, TxId};
 use chainpost_edge::clock::unix_now_f64;
-use chainpost_wire::{TransactionJson, signature_from_hex};
-
-/// Body of `POST /new_transaction`: the tutorial's `author` and `content`, optionally
-/// signed. A signed post carries the timestamp it signed; otherwise the node stamps it.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct NewTransaction {
-    author: String,
-    content: String,
-    #[serde(default)]
-    timestamp: Option<f64>,
-    #[serde(default)]
-    public_key: Option<String>,
-    #[serde(default)]
-    signature: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Created {
-    message: &'static str,
-    id: String,
-    timestamp: f64,
-}
+use chainpost_wire::{
+    BlockRef, Created, ErrorBody, MAX_PENDING_PAGE, NewTransaction, PendingQuery, PostState,
+    TransactionJson, TransactionStatus, signature_from_hex,
+};
 
 /// Submit a post.
 ///
@@ -66,27 +46,8 @@ pub async fn new_transaction(
     let tx = node.submit_transaction(tx, super::origin(&headers)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(Created {
-            message: "Success",
-            id: tx.id().to_string(),
-            timestamp: tx.timestamp(),
-        }),
+        Json(Created::new(tx.id(), tx.timestamp())),
     ))
-}
-
-/// Most pending posts in one answer. The tutorial's bare `/pending_tx` lists every
-/// pending post; here it lists the oldest this many, and `after` pages on, so that no
-/// request costs memory or lock time in proportion to the whole mempool (`/status` says
-/// how many are pending).
-pub const MAX_PENDING_PAGE: usize = 1_000;
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PendingQuery {
-    /// Posts to list (at most 1000, the default).
-    limit: Option<usize>,
-    /// The id of the last post of the previous page.
-    after: Option<String>,
 }
 
 /// Pending posts, oldest first: the oldest 1000, or a page of them.
@@ -132,19 +93,6 @@ pub async fn pending(
         .await
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TransactionStatus {
-    transaction: TransactionJson,
-    status: &'static str,
-    block: Option<BlockRef>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BlockRef {
-    index: u64,
-    hash: String,
-}
-
 /// A post by id: pending, or confirmed with the block that holds it.
 #[utoipa::path(get, path = "/transactions/{id}", tag = "posts",
     params(("id" = String, Path, description = "Transaction id (64 hex characters)")),
@@ -161,7 +109,7 @@ pub async fn by_id(
         if let Some(tx) = chain.mempool().get(&id) {
             return Some(TransactionStatus {
                 transaction: TransactionJson::from_transaction(tx),
-                status: "pending",
+                status: PostState::Pending,
                 block: None,
             });
         }
@@ -169,10 +117,10 @@ pub async fn by_id(
         let tx = entry.block.transactions().iter().find(|tx| tx.id() == id)?;
         Some(TransactionStatus {
             transaction: TransactionJson::from_transaction(tx),
-            status: "confirmed",
+            status: PostState::Confirmed,
             block: Some(BlockRef {
                 index: entry.height(),
-                hash: entry.hash().to_string(),
+                hash: entry.hash(),
             }),
         })
     })

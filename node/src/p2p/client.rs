@@ -10,11 +10,13 @@ use std::time::Duration;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use reqwest::StatusCode;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::p2p::peers::{PeerUrl, is_public};
-use chainpost_wire::{BlockJson, PEER_HEADER, TransactionJson};
+use chainpost_wire::lenient::NodeStatus;
+use chainpost_wire::{
+    BlockJson, ChainPage, ChainQuery, NodeAddress, PEER_HEADER, RegisterQuery, TransactionJson,
+};
 
 /// Longest a handshake may take, connecting included.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,36 +70,6 @@ impl ClientError {
     }
 }
 
-/// A peer's view of its chain, from its `/status`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PeerStatus {
-    /// Height of its best tip.
-    pub height: u64,
-    /// Hash of its best tip.
-    pub tip: String,
-    /// Cumulative work of its best chain.
-    pub cumulative_work: u128,
-    /// Hash of its genesis block: which network it is on (absent before the handshake
-    /// existed).
-    #[serde(default)]
-    pub genesis: Option<String>,
-    /// Its random per-run identity, by which a node recognizes itself.
-    #[serde(default)]
-    pub node_id: Option<String>,
-}
-
-/// One page of a peer's `/chain`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ChainPage {
-    /// Length of its whole best chain.
-    pub length: u64,
-    /// The blocks of the page.
-    pub chain: Vec<BlockJson>,
-    /// Its peers.
-    #[serde(default)]
-    pub peers: Vec<String>,
-}
-
 /// HTTP client for other nodes.
 #[derive(Debug, Clone)]
 pub struct PeerClient {
@@ -126,14 +98,14 @@ impl PeerClient {
     }
 
     /// `GET /status`.
-    pub async fn status(&self, peer: &PeerUrl) -> Result<PeerStatus, ClientError> {
+    pub async fn status(&self, peer: &PeerUrl) -> Result<NodeStatus, ClientError> {
         let request = self.http.get(peer.join("/status"));
         Ok(self.read_json(peer, request, STATUS_ANSWER_BYTES).await?.0)
     }
 
     /// `GET /status` with the handshake's short deadline: a stranger's address gets
     /// little of this node's time.
-    pub async fn handshake_status(&self, peer: &PeerUrl) -> Result<PeerStatus, ClientError> {
+    pub async fn handshake_status(&self, peer: &PeerUrl) -> Result<NodeStatus, ClientError> {
         let request = self
             .http
             .get(peer.join("/status"))
@@ -148,17 +120,25 @@ impl PeerClient {
         from: u64,
         limit: usize,
     ) -> Result<(ChainPage, usize), ClientError> {
-        let url = peer.join(&format!("/chain?from={from}&limit={limit}"));
-        self.read_json(peer, self.http.get(url), PAGE_ANSWER_BYTES)
-            .await
+        let query = ChainQuery {
+            from: Some(from),
+            limit: Some(limit),
+        };
+        let request = self.http.get(peer.join("/chain")).query(&query);
+        self.read_json(peer, request, PAGE_ANSWER_BYTES).await
     }
 
     /// `POST /register_node` with this node's address; returns the peer's peers.
     pub async fn register(&self, peer: &PeerUrl) -> Result<Vec<String>, ClientError> {
         let request = self
             .http
-            .post(peer.join("/register_node?include_chain=false"))
-            .json(&serde_json::json!({ "node_address": self.own.as_str() }));
+            .post(peer.join("/register_node"))
+            .query(&RegisterQuery {
+                include_chain: false,
+            })
+            .json(&NodeAddress {
+                node_address: self.own.as_str().to_owned(),
+            });
         let (page, _): (ChainPage, _) =
             self.read_json(peer, request, REGISTER_ANSWER_BYTES).await?;
         Ok(page.peers)

@@ -35,8 +35,9 @@ use crate::node::{Node, NodeEvent, Origin};
 use crate::store::Batch;
 use chainpost_chain::BlockHash;
 use chainpost_edge::clock::unix_now;
+use chainpost_wire::lenient::NodeStatus;
 use chainpost_wire::{BlockJson, TransactionJson};
-use client::{ClientError, PeerClient, PeerStatus};
+use client::{ClientError, PeerClient};
 use peers::{FailureVerdict, MAX_CANDIDATES, PeerError, PeerSet, PeerUrl, Source};
 use reqwest::StatusCode;
 use sync::{SyncError, SyncReport};
@@ -79,7 +80,7 @@ pub enum HandshakeError {
         /// The address.
         peer: PeerUrl,
         /// Its genesis.
-        theirs: String,
+        theirs: BlockHash,
         /// Ours.
         ours: BlockHash,
     },
@@ -282,7 +283,7 @@ impl Network {
 
     /// Asks `peer` for its `/status` and checks that it is a chainpost node of this
     /// network and not this node. Nothing else is ever sent to an address before this.
-    async fn handshake(&self, peer: &PeerUrl) -> Result<PeerStatus, HandshakeError> {
+    async fn handshake(&self, peer: &PeerUrl) -> Result<NodeStatus, HandshakeError> {
         let status = self.client.handshake_status(peer).await.map_err(|error| {
             // A gateway's 502 or 504 says the node behind it is down, not what it is.
             if error.is_unreachable() {
@@ -297,16 +298,16 @@ impl Network {
                 reason,
             }
         })?;
-        let Some(genesis) = status.genesis.clone() else {
+        let Some(genesis) = status.genesis else {
             return Err(HandshakeError::NotAChainpostNode {
                 peer: peer.clone(),
                 reason: "its /status names no genesis".into(),
             });
         };
-        if genesis != self.genesis.to_string() {
+        if genesis != self.genesis {
             return Err(HandshakeError::OtherNetwork {
                 peer: peer.clone(),
-                theirs: genesis.chars().take(64).collect(),
+                theirs: genesis,
                 ours: self.genesis,
             });
         }

@@ -16,7 +16,7 @@ pub const PAGE: usize = 500;
 
 /// A page smaller than this that stops short of the chain its peer says it has is
 /// stalling: an honest node fills a page up to the limit asked for, or to about 2 MiB of
-/// blocks (`api::chain::MAX_PAGE_BYTES`), whichever comes first.
+/// blocks (`chainpost_wire::MAX_PAGE_BYTES`), whichever comes first.
 const SHORT_PAGE_BYTES: usize = 1 << 20;
 
 /// What a sync achieved.
@@ -85,15 +85,12 @@ pub async fn sync_with(
     genesis: BlockHash,
 ) -> Result<SyncReport, SyncError> {
     let status = client.status(peer).await?;
-    if status.genesis.as_deref() != Some(genesis.to_string().as_str()) {
+    if status.genesis != Some(genesis) {
         return Err(SyncError::OtherNetwork(peer.clone()));
     }
     let (our_height, our_work, known) = node.with_chain(|chain| {
         let tree = chain.tree();
-        let known = status
-            .tip
-            .parse::<BlockHash>()
-            .is_ok_and(|tip| tree.get(&tip).is_some());
+        let known = tree.get(&status.tip).is_some();
         (tree.tip().height(), tree.tip().cumulative_work, known)
     });
     if known || status.cumulative_work <= our_work {

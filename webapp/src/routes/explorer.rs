@@ -12,12 +12,13 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::{AppState, banner, error_page};
-use crate::node_client::{Block, BlockDetail, NodeClient, NodeError, Tree, TreeBlock};
+use crate::node_client::{NodeClient, NodeError};
 use crate::session::Session;
 use crate::views::{
     BlockLink, BlockPage, BlockView, ErrorPage, LIVE_DOWN, Page, PostView, Section, TreePage,
     short, tree_rows,
 };
+use chainpost_wire::lenient::{Block, BlockDetail, Tree, TreeBlock};
 
 pub async fn block(
     State(state): State<AppState>,

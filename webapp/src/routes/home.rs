@@ -9,15 +9,16 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 use chrono::Utc;
 
 use super::{AppState, banner};
-use crate::node_client::{ChainPage, NodeClient, NodeError, NodeStatus, Post};
+use crate::node_client::{NodeClient, NodeError};
 use crate::session::{Flash, Session};
 use crate::views::{
     FlashView, FormView, HomePage, LIVE_DOWN, Page, Section, StatusView, confirmed_posts,
     pending_posts,
 };
+use chainpost_wire::lenient::{ChainPage, NodeStatus, Post};
 
 /// How many of the latest blocks the home page reads.
-const RECENT_BLOCKS: u64 = 50;
+const RECENT_BLOCKS: usize = 50;
 /// Most confirmed posts the home page lists.
 const MAX_POSTS: usize = 200;
 /// Pending posts shown: the oldest this many, with the count of all.
@@ -52,8 +53,8 @@ async fn fetch_feed(node: &NodeClient) -> Result<Feed, NodeError> {
     let pending = pending?;
     let chain = match &status {
         Some(status) => {
-            node.chain_page(status.length.saturating_sub(RECENT_BLOCKS), RECENT_BLOCKS)
-                .await?
+            let from = status.length().saturating_sub(RECENT_BLOCKS as u64);
+            node.chain_page(from, RECENT_BLOCKS).await?
         }
         None => node.chain().await?,
     };

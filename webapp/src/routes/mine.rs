@@ -6,8 +6,9 @@ use axum::http::header::SET_COOKIE;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 
 use super::{AppState, banner};
-use crate::node_client::{MineOutcome, NodeError};
+use crate::node_client::NodeError;
 use crate::session::{Flash, Session};
+use chainpost_wire::lenient::MineOutcome;
 
 pub async fn mine(State(state): State<AppState>, session: Session) -> Response {
     let node = state.node(&session);

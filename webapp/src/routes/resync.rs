@@ -9,9 +9,10 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 
 use super::home::read_status;
 use super::{AppState, banner};
-use crate::node_client::{NodeError, Resolution};
+use crate::node_client::NodeError;
 use crate::session::{Flash, Session};
 use crate::views::StatusView;
+use chainpost_wire::lenient::Resolution;
 
 pub async fn resync(State(state): State<AppState>, session: Session) -> Response {
     let node = state.node(&session);
