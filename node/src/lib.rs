@@ -15,5 +15,6 @@ pub mod metrics;
 pub mod miner;
 pub mod node;
 pub mod p2p;
+pub mod peer_url;
 pub mod startup;
 pub mod store;

@@ -29,6 +29,7 @@ use chainpost_chain::block::merkle_root;
 use crate::event_log::EventLog;
 use crate::metrics::Metrics;
 use crate::miner::{self, MiningOptions};
+use crate::peer_url::PeerUrl;
 use crate::store::{Batch, CommitFailure, Durable, Store, StoreError};
 use chainpost_chain::{
     Block, BlockError, BlockHash, ChainParams, ChainState, InsertOutcome, Transaction, TxError,
@@ -115,8 +116,8 @@ pub struct Node {
     event_log: EventLog,
 }
 
-/// Where a block or post came from: the sending peer's URL, when a peer says so.
-pub type Origin = Option<String>;
+/// Where a block or post came from: the sending peer, when a peer says so.
+pub type Origin = Option<PeerUrl>;
 
 /// What the node tells the network about, after the change is durable.
 #[derive(Debug, Clone)]

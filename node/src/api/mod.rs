@@ -37,6 +37,7 @@ use axum::middleware::{self, Next};
 
 use crate::node::{Node, Origin};
 use crate::p2p::Network;
+use crate::peer_url::PeerUrl;
 use chainpost_edge::cross_site::{self, AllowedHosts};
 use chainpost_wire::{NO_SUCH_ENDPOINT, PEER_HEADER};
 pub use heavy::HeavyReads;
@@ -76,12 +77,13 @@ impl FromRef<AppState> for Arc<Network> {
     }
 }
 
-/// The peer a request says it comes from (set by chainpost nodes when they gossip).
+/// The peer a request says it comes from (set by chainpost nodes when they gossip); a
+/// header that names no peer address is no origin.
 fn origin(headers: &HeaderMap) -> Origin {
     headers
         .get(PEER_HEADER)
         .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
+        .and_then(|text| PeerUrl::parse(text).ok())
 }
 
 /// The node's HTTP API, with its OpenAPI description at `/openapi.json` and `/docs`.

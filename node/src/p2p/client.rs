@@ -12,7 +12,8 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::p2p::peers::{PeerUrl, is_public};
+use crate::p2p::peers::is_public;
+use crate::peer_url::PeerUrl;
 use chainpost_wire::lenient::NodeStatus;
 use chainpost_wire::{
     BlockJson, ChainPage, ChainQuery, NodeAddress, PEER_HEADER, RegisterQuery, TransactionJson,

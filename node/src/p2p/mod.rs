@@ -32,13 +32,14 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::node::{Node, NodeEvent, Origin};
+use crate::peer_url::PeerUrl;
 use crate::store::Batch;
 use chainpost_chain::BlockHash;
 use chainpost_edge::clock::unix_now;
 use chainpost_wire::lenient::NodeStatus;
 use chainpost_wire::{BlockJson, TransactionJson};
 use client::{ClientError, PeerClient};
-use peers::{FailureVerdict, MAX_CANDIDATES, PeerError, PeerSet, PeerUrl, Source};
+use peers::{FailureVerdict, MAX_CANDIDATES, PeerError, PeerSet, Source};
 use reqwest::StatusCode;
 use sync::{SyncError, SyncReport};
 
@@ -718,7 +719,6 @@ impl Network {
     fn fetch_ancestors(self: &Arc<Self>, missing: BlockHash, origin: Origin) {
         {
             let mut fetch = self.lock_fetch();
-            let origin = origin.and_then(|origin| PeerUrl::parse(&origin).ok());
             if let Some(origin) = origin.filter(|origin| self.lock_peers().contains(origin)) {
                 fetch.first.insert(origin);
             }
@@ -765,9 +765,6 @@ impl Network {
     /// The queues of the peers to tell: those not backing off, leaving out the one the
     /// news came from.
     fn links_to(&self, origin: &Origin) -> Vec<PeerLink> {
-        let origin = origin
-            .as_deref()
-            .and_then(|origin| PeerUrl::parse(origin).ok());
         let ready = self.lock_peers().ready(unix_now());
         let links = self.lock_links();
         ready

@@ -12,10 +12,10 @@
 //! enough for long enough. Pure: time is passed in.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use reqwest::Url;
+use crate::peer_url::PeerUrl;
+use crate::peer_url::PeerUrlError;
 
 /// Most peers a node keeps unless told otherwise (`--max-peers`).
 pub const DEFAULT_MAX_PEERS: usize = 32;
@@ -33,32 +33,12 @@ const DROP_AFTER_SECS: u64 = 60;
 /// Longest pause before a failing peer is tried again (seconds).
 const MAX_BACKOFF_SECS: u64 = 300;
 
-/// A canonical peer address, such as `http://10.0.0.2:8000`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PeerUrl(String);
-
 /// Why an address cannot be a peer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeerError {
-    /// Not a URL at all.
-    #[error("peer address {0:?} is not a URL")]
-    NotAUrl(String),
-    /// A scheme other than http or https.
-    #[error("peer address must use http or https, not {0:?}")]
-    Scheme(String),
-    /// Has a user name or password.
-    #[error("peer address must not contain credentials")]
-    Credentials,
-    /// Has a query string or fragment.
-    #[error("peer address must not have a query or fragment")]
-    QueryOrFragment,
-    /// Has a path: a node's API lives at the root of its address.
-    #[error("peer address must be scheme://host:port with no path, not {0:?}")]
-    Path(String),
-    /// Longer than any real address; it would be stored and sent back in every answer
-    /// that lists peers.
-    #[error("peer address is {0} bytes long; at most {MAX_PEER_URL_BYTES} are allowed")]
-    TooLong(usize),
+    /// Not a peer address at all.
+    #[error(transparent)]
+    Address(#[from] PeerUrlError),
     /// Is this node's own address.
     #[error("a node cannot be its own peer")]
     Itself,
@@ -71,94 +51,6 @@ pub enum PeerError {
     /// The host already has as many peers as one host may.
     #[error("host of {0} already has {MAX_PEERS_PER_HOST} peers here")]
     HostFull(String),
-}
-
-/// Longest peer address accepted: room for a 253-character host name and a port, far
-/// from the megabytes a request body could carry.
-pub const MAX_PEER_URL_BYTES: usize = 512;
-
-impl PeerUrl {
-    /// Parses an address and writes it in its one canonical form.
-    pub fn parse(text: &str) -> Result<Self, PeerError> {
-        let text = text.trim();
-        if text.len() > MAX_PEER_URL_BYTES {
-            return Err(PeerError::TooLong(text.len()));
-        }
-        let not_a_url = || PeerError::NotAUrl(text.chars().take(100).collect());
-        let url = Url::parse(text).map_err(|_| not_a_url())?;
-        if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(PeerError::Scheme(url.scheme().chars().take(20).collect()));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(PeerError::Credentials);
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(PeerError::QueryOrFragment);
-        }
-        if url.path() != "/" {
-            return Err(PeerError::Path(url.path().chars().take(100).collect()));
-        }
-        // The URL parser already reads every IPv4 spelling (`2130706433`, `0x7f.1`) as
-        // dotted quads and lower-cases names; what is left is IPv4 inside IPv6 and the
-        // trailing dot of a fully qualified name.
-        let host = match url.host() {
-            Some(url::Host::Ipv4(v4)) => v4.to_string(),
-            Some(url::Host::Ipv6(v6)) => match v6.to_ipv4_mapped() {
-                Some(v4) => v4.to_string(),
-                None => format!("[{v6}]"),
-            },
-            Some(url::Host::Domain(name)) => {
-                let name = name.strip_suffix('.').unwrap_or(name);
-                if name.is_empty() {
-                    return Err(not_a_url());
-                }
-                name.to_owned()
-            }
-            None => return Err(not_a_url()),
-        };
-        let canonical = match url.port() {
-            Some(port) => format!("{}://{host}:{port}", url.scheme()),
-            None => format!("{}://{host}", url.scheme()),
-        };
-        Ok(PeerUrl(canonical))
-    }
-
-    /// The address with `path` appended (`path` starts with `/`).
-    pub fn join(&self, path: &str) -> String {
-        format!("{}{path}", self.0)
-    }
-
-    /// The canonical address.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The host's IP address, when the host is written as one.
-    pub fn ip(&self) -> Option<IpAddr> {
-        self.host().parse().ok()
-    }
-
-    /// The host: a name, or an IP address (IPv6 without brackets).
-    pub fn host(&self) -> &str {
-        let rest = self.0.split_once("://").map_or("", |(_, rest)| rest);
-        match rest.strip_prefix('[') {
-            Some(bracketed) => bracketed
-                .split_once(']')
-                .map_or(bracketed, |(host, _)| host),
-            None => rest.rsplit_once(':').map_or(rest, |(host, _)| host),
-        }
-    }
-
-    /// Whether the host is this machine (loopback or `localhost`).
-    fn is_loopback(&self) -> bool {
-        self.host() == "localhost" || self.ip().is_some_and(|ip| ip.is_loopback())
-    }
-}
-
-impl fmt::Display for PeerUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// Whether `ip` is reachable on the public internet: not loopback, private, link-local,
@@ -417,79 +309,6 @@ mod tests {
 
     fn url(text: &str) -> PeerUrl {
         PeerUrl::parse(text).expect("valid peer")
-    }
-
-    #[test]
-    fn addresses_have_one_canonical_form() {
-        for (given, canonical) in [
-            ("http://127.0.0.1:8000/", "http://127.0.0.1:8000"),
-            (" HTTP://Node1:8000 ", "http://node1:8000"),
-            ("http://2130706433:8000", "http://127.0.0.1:8000"),
-            ("http://0x7f.1:8000", "http://127.0.0.1:8000"),
-            ("http://[::ffff:127.0.0.1]:8000", "http://127.0.0.1:8000"),
-            ("http://[::FFFF:7f00:1]:8000", "http://127.0.0.1:8000"),
-            ("http://[2001:DB8::1]:8000/", "http://[2001:db8::1]:8000"),
-            ("http://node.example.:80", "http://node.example"),
-            ("https://node.example:443", "https://node.example"),
-        ] {
-            assert_eq!(url(given).as_str(), canonical, "{given}");
-        }
-        assert_eq!(url("http://a:1").join("/status"), "http://a:1/status");
-    }
-
-    #[test]
-    fn bad_addresses_say_why() {
-        assert!(matches!(
-            PeerUrl::parse("not a url"),
-            Err(PeerError::NotAUrl(_))
-        ));
-        assert!(matches!(
-            PeerUrl::parse("ftp://a:1"),
-            Err(PeerError::Scheme(_))
-        ));
-        assert!(matches!(
-            PeerUrl::parse("file:///etc/passwd"),
-            Err(PeerError::Scheme(_))
-        ));
-        assert_eq!(
-            PeerUrl::parse("http://u:p@a:1"),
-            Err(PeerError::Credentials)
-        );
-        assert_eq!(PeerUrl::parse("http://u@a:1"), Err(PeerError::Credentials));
-        assert_eq!(
-            PeerUrl::parse("http://a:1/?x=1"),
-            Err(PeerError::QueryOrFragment)
-        );
-        for with_path in ["http://a:1/p00", "http://a:1/admin/", "http://a:1//"] {
-            assert!(
-                matches!(PeerUrl::parse(with_path), Err(PeerError::Path(_))),
-                "{with_path}"
-            );
-        }
-        let longest_host = format!("http://{}:8000", "a".repeat(MAX_PEER_URL_BYTES - 12));
-        assert!(PeerUrl::parse(&longest_host).is_ok());
-        let too_long = format!("http://{}:8000", "a".repeat(MAX_PEER_URL_BYTES - 11));
-        assert_eq!(
-            PeerUrl::parse(&too_long),
-            Err(PeerError::TooLong(MAX_PEER_URL_BYTES + 1))
-        );
-    }
-
-    #[test]
-    fn the_host_ip_is_read_back_from_the_canonical_form() {
-        assert_eq!(
-            url("http://10.1.2.3:80").ip(),
-            Some(IpAddr::from([10, 1, 2, 3]))
-        );
-        assert_eq!(
-            url("http://10.1.2.3").ip(),
-            Some(IpAddr::from([10, 1, 2, 3]))
-        );
-        assert_eq!(
-            url("http://[fe80::1]:8000").ip(),
-            "fe80::1".parse::<IpAddr>().ok()
-        );
-        assert_eq!(url("http://node1:8000").ip(), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::node::{Node, NodeError};
 use crate::p2p::client::{ClientError, PeerClient};
-use crate::p2p::peers::PeerUrl;
+use crate::peer_url::PeerUrl;
 use chainpost_chain::BlockHash;
 use chainpost_wire::BlockJson;
 
@@ -134,7 +134,7 @@ pub async fn sync_with(
                 }
             }
         }
-        let submitted = node.submit_blocks(blocks, Some(peer.to_string())).await;
+        let submitted = node.submit_blocks(blocks, Some(peer.clone())).await;
         report.blocks_added += submitted
             .accepted
             .iter()
