@@ -2,7 +2,7 @@
 //! says, with every node's output captured to its own log file.
 //!
 //! **Boundary:** starts, links and stops processes; it does not mine, post or measure.
-//! **Invariant:** no node outlives its [`Cluster`]: children are killed when it is
+//! **Invariant:** no node outlives its `Cluster`: children are killed when it is
 //! stopped or dropped, whatever the path out (error, panic, Ctrl-C).
 
 use std::collections::{BTreeSet, VecDeque};
@@ -138,7 +138,7 @@ struct NodeProcess {
 
 /// The running network of one experiment.
 #[derive(Debug)]
-pub struct Cluster {
+pub(crate) struct Cluster {
     nodes: Vec<NodeProcess>,
     relays: Vec<Relay>,
     /// The nodes' data directories, removed when the cluster goes.
@@ -149,7 +149,7 @@ impl Cluster {
     /// Starts `config.nodes` nodes of `node_bin` behind their relays, linked as
     /// `topology` says, logging to `log_dir`; returns once every node is linked with
     /// exactly its neighbours, from when on the links lose requests.
-    pub async fn start(
+    pub(crate) async fn start(
         config: &ExperimentConfig,
         topology: &Topology,
         node_bin: &Path,
@@ -215,7 +215,7 @@ impl Cluster {
     }
 
     /// Each node's API address, reached directly (not through its relay).
-    pub fn api_urls(&self) -> Vec<String> {
+    pub(crate) fn api_urls(&self) -> Vec<String> {
         self.nodes
             .iter()
             .map(|node| format!("http://{}", node.api))
@@ -223,22 +223,22 @@ impl Cluster {
     }
 
     /// Each node's log file.
-    pub fn logs(&self) -> Vec<PathBuf> {
+    pub(crate) fn logs(&self) -> Vec<PathBuf> {
         self.nodes.iter().map(|node| node.log.clone()).collect()
     }
 
     /// Each node's event stream.
-    pub fn event_streams(&self) -> Vec<PathBuf> {
+    pub(crate) fn event_streams(&self) -> Vec<PathBuf> {
         self.nodes.iter().map(|node| node.events.clone()).collect()
     }
 
     /// The relays, in node order.
-    pub fn relays(&self) -> &[Relay] {
+    pub(crate) fn relays(&self) -> &[Relay] {
         &self.relays
     }
 
     /// Waits until some node exits, and says which and how. Never returns while all run.
-    pub async fn first_exit(&mut self) -> (usize, std::io::Result<ExitStatus>) {
+    pub(crate) async fn first_exit(&mut self) -> (usize, std::io::Result<ExitStatus>) {
         if self.nodes.is_empty() {
             return std::future::pending().await;
         }
@@ -251,7 +251,7 @@ impl Cluster {
     }
 
     /// Kills every node and waits until each has exited and its log is complete.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         // The runner has read everything it needs over HTTP and the logs arrive through
         // pipes, so nothing is lost by not asking the nodes to shut down gracefully.
         for node in &mut self.nodes {
@@ -267,7 +267,7 @@ impl Cluster {
 
     /// Nodes whose peers no longer are exactly their neighbours (a node drops a peer
     /// that stays unreachable), or that did not say.
-    pub async fn unlinked_nodes(&self, topology: &Topology) -> Vec<usize> {
+    pub(crate) async fn unlinked_nodes(&self, topology: &Topology) -> Vec<usize> {
         let http = peer_client();
         let mut unlinked = Vec::new();
         for node in 0..self.nodes.len() {

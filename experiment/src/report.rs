@@ -107,7 +107,7 @@ pub enum ReportError {
 }
 
 /// Why plotters could not draw a chart into its SVG file.
-pub type DrawError = DrawingAreaErrorKind<std::io::Error>;
+type DrawError = DrawingAreaErrorKind<std::io::Error>;
 
 /// Writes one run's `results.json`, `blocks.csv`, `propagation.csv`, `reorgs.csv`,
 /// `posts.csv` and `summary.svg` into `out_dir`, creating it if needed.
