@@ -29,7 +29,6 @@ use crate::theory::stale_probability_for_shares;
 /// What a run measured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Results {
-    /// Number of nodes in the run.
     nodes: usize,
     /// Length of the mining window, in seconds.
     window_secs: f64,
@@ -58,7 +57,6 @@ pub struct Results {
     /// Per block that every node connected, the time until the last of them had it, in
     /// seconds.
     reached_all_nodes_secs: Option<Summary>,
-    /// Blocks that some node never connected.
     blocks_not_reaching_all_nodes: usize,
     /// Mean propagation delay over observed block interval.
     pub d_over_t: Option<f64>,
@@ -70,17 +68,14 @@ pub struct Results {
     pub posts_confirmed: usize,
     /// Posts not carried by any main-chain block.
     pub posts_unconfirmed: usize,
-    /// How far the nodes agreed at the end.
     agreement: Agreement,
     /// The per-item rows behind the numbers above, for the CSV files.
     #[serde(skip)]
     pub rows: Rows,
 }
 
-/// One node's mined blocks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeBlocks {
-    /// Node index.
     pub(crate) node: usize,
     /// The node's configured share of the hash power.
     pub(crate) hash_share: f64,
@@ -104,17 +99,11 @@ pub(crate) struct DepthCount {
 /// Summary statistics of a non-empty sample; percentiles are nearest-rank.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub(crate) struct Summary {
-    /// Sample size.
     count: usize,
-    /// Arithmetic mean.
     pub(crate) mean: f64,
-    /// Median.
     p50: f64,
-    /// 90th percentile.
     p90: f64,
-    /// 99th percentile.
     p99: f64,
-    /// Largest value.
     max: f64,
 }
 
@@ -123,11 +112,9 @@ pub(crate) struct Summary {
 struct Agreement {
     /// The tip most nodes ended on (ties go to the higher, then the smaller hash).
     majority_tip: Option<FinalTip>,
-    /// Nodes that ended on it.
     nodes_on_majority_tip: usize,
     /// Nodes on it over all nodes of the run.
     fraction_on_majority_tip: f64,
-    /// Every node of the run ended on the same tip.
     all_agree: bool,
     /// Seconds from the end of mining until all nodes agreed, as the runner measured it.
     settled_after_secs: Option<f64>,
@@ -151,13 +138,10 @@ pub struct Rows {
 pub struct BlockRow {
     /// Block hash, hex.
     pub(crate) hash: String,
-    /// Height.
     pub height: u64,
-    /// Index of the node that mined it.
     pub(crate) miner: usize,
     /// When it was mined, in Unix seconds.
     pub mined_at: f64,
-    /// It is on the main chain.
     pub on_main_chain: bool,
     /// Seconds until every other node had connected it; `None` if some never did.
     pub(crate) reached_all_after_secs: Option<f64>,
@@ -174,10 +158,8 @@ pub(crate) struct PropagationRow {
     pub(crate) delay_secs: f64,
 }
 
-/// One reorganization.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct ReorgRow {
-    /// The node that reorganized.
     pub(crate) node: usize,
     /// When, in Unix seconds.
     pub(crate) at: f64,
@@ -188,7 +170,6 @@ pub(crate) struct ReorgRow {
 /// One submitted post and when it was confirmed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct PostRow {
-    /// The post's id.
     pub(crate) id: String,
     /// The node it was submitted to.
     pub(crate) node: usize,

@@ -48,19 +48,14 @@ pub enum ClusterError {
     Io {
         /// What the runner was doing.
         what: &'static str,
-        /// The file or directory.
         path: PathBuf,
-        /// Why it failed.
         source: std::io::Error,
     },
     /// A node process ended before it was ready.
     #[error("node {node} exited ({status}) before it was ready; the end of its log:\n{log_tail}")]
     NodeExited {
-        /// The node.
         node: usize,
-        /// How it ended.
         status: String,
-        /// Its last log lines.
         log_tail: String,
     },
     /// A node did not report its address in time.
@@ -68,23 +63,18 @@ pub enum ClusterError {
         "node {node} did not start listening within {timeout:?}; the end of its log:\n{log_tail}"
     )]
     NodeStartTimeout {
-        /// The node.
         node: usize,
-        /// How long the runner waited.
         timeout: Duration,
-        /// Its last log lines.
         log_tail: String,
     },
     /// A node did not end up linked with exactly its neighbours.
     #[error("node {node} has peers {actual:?} after {timeout:?}; the topology wants {expected:?}")]
     NotLinked {
-        /// The node.
         node: usize,
         /// The relay URLs of its neighbours.
         expected: Vec<String>,
         /// The peers it reported last.
         actual: Vec<String>,
-        /// How long the runner waited.
         timeout: Duration,
     },
 }
@@ -124,7 +114,6 @@ pub fn find_node_binary(explicit: Option<&Path>) -> Result<PathBuf, ClusterError
         })
 }
 
-/// One running node.
 #[derive(Debug)]
 struct NodeProcess {
     child: Child,
@@ -222,12 +211,10 @@ impl Cluster {
             .collect()
     }
 
-    /// Each node's log file.
     pub(crate) fn logs(&self) -> Vec<PathBuf> {
         self.nodes.iter().map(|node| node.log.clone()).collect()
     }
 
-    /// Each node's event stream.
     pub(crate) fn event_streams(&self) -> Vec<PathBuf> {
         self.nodes.iter().map(|node| node.events.clone()).collect()
     }
@@ -332,7 +319,6 @@ fn peer_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// The command line of node `node`.
 fn node_args(
     config: &ExperimentConfig,
     topology: &Topology,

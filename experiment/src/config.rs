@@ -173,15 +173,12 @@ pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read {path}")]
     Read {
-        /// The file.
         path: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
     /// The file is not valid TOML for these settings.
     #[error("cannot parse {path}")]
     Parse {
-        /// The file.
         path: PathBuf,
         /// What the TOML parser said, with the line.
         source: toml::de::Error,
@@ -191,7 +188,6 @@ pub enum ConfigError {
     Invalid {
         /// The parameter, as spelled in the file.
         field: &'static str,
-        /// What is wrong with it.
         reason: String,
     },
 }
@@ -209,7 +205,6 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
 pub(crate) enum TopologySpec {
     /// Every node linked with every other.
     Mesh,
-    /// A ring.
     Ring,
     /// A seeded random connected graph with at least `degree` links per node.
     Random {
@@ -241,7 +236,6 @@ impl TopologySpec {
 /// Difficulty retargeting as the nodes should do it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub(crate) struct Retarget {
-    /// Block time aimed for, in seconds.
     pub(crate) target_block_time_secs: u64,
     /// Blocks between retargets; the node's default when `None`.
     pub(crate) interval: Option<u64>,
@@ -250,9 +244,7 @@ pub(crate) struct Retarget {
 /// A checked experiment: every parameter present and in range.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExperimentConfig {
-    /// Number of nodes.
     pub nodes: usize,
-    /// How they are linked.
     pub(crate) topology: TopologySpec,
     /// One-way latency of every link, in milliseconds.
     pub(crate) latency_ms: f64,
@@ -276,9 +268,7 @@ pub struct ExperimentConfig {
     pub(crate) settle_timeout_secs: f64,
     /// Seconds between each node's sync rounds.
     pub(crate) sync_interval_secs: u64,
-    /// Difficulty retargeting, if any.
     pub(crate) retarget: Option<Retarget>,
-    /// Where the run writes its output.
     pub out_dir: PathBuf,
 }
 

@@ -17,7 +17,6 @@ pub(crate) struct NodeEvent {
     pub(crate) node: usize,
     /// When the node recorded it, in Unix seconds.
     pub(crate) at: f64,
-    /// What happened.
     pub(crate) kind: EventKind,
 }
 
@@ -28,7 +27,6 @@ pub(crate) enum EventKind {
     Mined {
         /// Block hash, hex.
         hash: String,
-        /// Block height.
         height: u64,
     },
     /// A block was newly connected to the node's block tree and stored, whether it came
@@ -36,7 +34,6 @@ pub(crate) enum EventKind {
     Connected {
         /// Block hash, hex.
         hash: String,
-        /// Block height.
         height: u64,
     },
     /// The node switched its best chain to a heavier branch.

@@ -57,9 +57,7 @@ pub(crate) struct LinkModel {
 /// What happens to one message sent on a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Transit {
-    /// When it arrives at the far end.
     arrives_at: Instant,
-    /// Whether the link loses it.
     lost: bool,
 }
 

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 /// every node of the run shares.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
-    /// Number of nodes.
     pub nodes: usize,
     /// Each node's share of the network's hash power (sums to 1).
     pub(crate) hash_shares: Vec<f64>,
@@ -40,7 +39,6 @@ pub struct RunRecord {
     pub settled_after_secs: Option<f64>,
 }
 
-/// A post the runner submitted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PostSubmission {
     /// The post's id, as the node answered it.
@@ -51,12 +49,10 @@ pub struct PostSubmission {
     pub submitted_at: f64,
 }
 
-/// A node's tip at the end of a run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FinalTip {
     /// Block hash, hex.
     pub hash: String,
-    /// Height.
     pub height: u64,
 }
 
@@ -65,8 +61,6 @@ pub struct FinalTip {
 pub struct ChainBlock {
     /// Block hash, hex.
     pub hash: String,
-    /// Height.
     pub height: u64,
-    /// Ids of the posts it carries.
     pub post_ids: Vec<String>,
 }

@@ -67,41 +67,29 @@ pub enum ReportError {
     /// A directory or file could not be created.
     #[error("creating {path}")]
     Create {
-        /// The directory or file.
         path: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
     /// A file could not be written.
     #[error("writing {path}")]
     Write {
-        /// The file.
         path: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
     /// A JSON file could not be written.
     #[error("writing {path}")]
     Json {
-        /// The file.
         path: PathBuf,
-        /// Why.
         source: serde_json::Error,
     },
     /// A CSV file could not be written.
     #[error("writing {path}")]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: csv::Error,
-    },
+    Csv { path: PathBuf, source: csv::Error },
     /// A chart could not be drawn.
     #[error("drawing {path}")]
     Chart {
         /// The SVG file.
         path: PathBuf,
-        /// Why.
         source: DrawError,
     },
 }

@@ -19,13 +19,11 @@ pub struct SweepPoint {
     pub(crate) d_secs: f64,
     /// Observed network block interval `T`, in seconds.
     pub(crate) t_secs: f64,
-    /// `d / T`.
     pub(crate) d_over_t: f64,
     /// Stale blocks over mined blocks.
     pub(crate) measured_stale_rate: f64,
     /// Blocks mined that did not end on the main chain.
     pub(crate) stale_blocks: usize,
-    /// Blocks mined.
     pub(crate) mined_blocks: usize,
     /// The stale rate theory predicts for the run's hash shares and measured `d / T`.
     pub(crate) predicted_stale_rate: f64,
@@ -49,7 +47,6 @@ pub enum SweepPointError {
 }
 
 impl SweepPoint {
-    /// The sweep point of one analysed run.
     pub fn from_run(record: &RunRecord, results: &Results) -> Result<Self, SweepPointError> {
         let (Some(measured_stale_rate), Some(t_secs)) =
             (results.stale_rate, results.observed_block_interval_secs)
