@@ -29,108 +29,95 @@ use crate::theory::stale_probability_for_shares;
 /// What a run measured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Results {
-    /// Number of nodes in the run.
-    pub nodes: usize,
+    nodes: usize,
     /// Length of the mining window, in seconds.
-    pub window_secs: f64,
+    window_secs: f64,
     /// Distinct blocks mined within the mining window.
     pub mined_blocks: usize,
     /// Of those, blocks on the main chain.
-    pub main_chain_blocks: usize,
+    main_chain_blocks: usize,
     /// Of those, blocks not on the main chain.
     pub stale_blocks: usize,
     /// `stale_blocks / mined_blocks`; `None` if nothing was mined.
     pub stale_rate: Option<f64>,
     /// Times a node logged mining a block another node had already mined: miners with
     /// identical templates search the same nonces, and such twins are no fork at all.
-    pub duplicate_mined: usize,
+    duplicate_mined: usize,
     /// Blocks mined per node, in node order.
     pub per_node: Vec<NodeBlocks>,
     /// Observed network block interval `T`: window length over blocks mined, in seconds.
-    pub observed_block_interval_secs: Option<f64>,
+    pub(crate) observed_block_interval_secs: Option<f64>,
     /// Reorganizations logged by all nodes over the whole run.
-    pub reorg_count: usize,
+    pub(crate) reorg_count: usize,
     /// How many reorganizations reverted each depth, by increasing depth.
-    pub reorg_depths: Vec<DepthCount>,
+    pub(crate) reorg_depths: Vec<DepthCount>,
     /// Block propagation delay over every (block, other node) pair, in seconds; its mean is
     /// the `d` of the theory.
-    pub propagation_delay_secs: Option<Summary>,
+    pub(crate) propagation_delay_secs: Option<Summary>,
     /// Per block that every node connected, the time until the last of them had it, in
     /// seconds.
-    pub reached_all_nodes_secs: Option<Summary>,
-    /// Blocks that some node never connected.
-    pub blocks_not_reaching_all_nodes: usize,
+    reached_all_nodes_secs: Option<Summary>,
+    blocks_not_reaching_all_nodes: usize,
     /// Mean propagation delay over observed block interval.
     pub d_over_t: Option<f64>,
     /// The stale rate theory predicts for this run's hash shares and measured `d / T`.
     pub predicted_stale_rate: Option<f64>,
     /// Post confirmation latency of the confirmed posts, in seconds.
-    pub post_confirmation_secs: Option<Summary>,
+    post_confirmation_secs: Option<Summary>,
     /// Posts carried by a main-chain block.
     pub posts_confirmed: usize,
     /// Posts not carried by any main-chain block.
     pub posts_unconfirmed: usize,
-    /// How far the nodes agreed at the end.
-    pub agreement: Agreement,
+    agreement: Agreement,
     /// The per-item rows behind the numbers above, for the CSV files.
     #[serde(skip)]
     pub rows: Rows,
 }
 
-/// One node's mined blocks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeBlocks {
-    /// Node index.
-    pub node: usize,
+    pub(crate) node: usize,
     /// The node's configured share of the hash power.
-    pub hash_share: f64,
+    pub(crate) hash_share: f64,
     /// Blocks it mined within the window.
     pub mined: usize,
     /// Of those, blocks on the main chain.
-    pub main_chain: usize,
+    pub(crate) main_chain: usize,
     /// Of those, stale blocks.
-    pub stale: usize,
+    stale: usize,
 }
 
 /// How many reorganizations reverted a given number of blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct DepthCount {
+pub(crate) struct DepthCount {
     /// Blocks reverted.
-    pub depth: u64,
+    pub(crate) depth: u64,
     /// Reorganizations of that depth.
-    pub count: usize,
+    pub(crate) count: usize,
 }
 
 /// Summary statistics of a non-empty sample; percentiles are nearest-rank.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Summary {
-    /// Sample size.
-    pub count: usize,
-    /// Arithmetic mean.
-    pub mean: f64,
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// Largest value.
-    pub max: f64,
+pub(crate) struct Summary {
+    count: usize,
+    pub(crate) mean: f64,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
 }
 
 /// How far the nodes agreed on the best tip when the run ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Agreement {
+struct Agreement {
     /// The tip most nodes ended on (ties go to the higher, then the smaller hash).
-    pub majority_tip: Option<FinalTip>,
-    /// Nodes that ended on it.
-    pub nodes_on_majority_tip: usize,
+    majority_tip: Option<FinalTip>,
+    nodes_on_majority_tip: usize,
     /// Nodes on it over all nodes of the run.
-    pub fraction_on_majority_tip: f64,
-    /// Every node of the run ended on the same tip.
-    pub all_agree: bool,
+    fraction_on_majority_tip: f64,
+    all_agree: bool,
     /// Seconds from the end of mining until all nodes agreed, as the runner measured it.
-    pub settled_after_secs: Option<f64>,
+    settled_after_secs: Option<f64>,
 }
 
 /// Per-item rows, one CSV file each.
@@ -139,65 +126,59 @@ pub struct Rows {
     /// Blocks mined within the window, by time mined.
     pub blocks: Vec<BlockRow>,
     /// Propagation delays of those blocks, by block then node.
-    pub propagation: Vec<PropagationRow>,
+    pub(crate) propagation: Vec<PropagationRow>,
     /// Reorganizations, by time.
-    pub reorgs: Vec<ReorgRow>,
+    pub(crate) reorgs: Vec<ReorgRow>,
     /// Submitted posts, in submission order.
-    pub posts: Vec<PostRow>,
+    pub(crate) posts: Vec<PostRow>,
 }
 
 /// A block mined within the window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BlockRow {
     /// Block hash, hex.
-    pub hash: String,
-    /// Height.
+    pub(crate) hash: String,
     pub height: u64,
-    /// Index of the node that mined it.
-    pub miner: usize,
+    pub(crate) miner: usize,
     /// When it was mined, in Unix seconds.
     pub mined_at: f64,
-    /// It is on the main chain.
     pub on_main_chain: bool,
     /// Seconds until every other node had connected it; `None` if some never did.
-    pub reached_all_after_secs: Option<f64>,
+    pub(crate) reached_all_after_secs: Option<f64>,
 }
 
 /// How long a block took to reach one other node.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PropagationRow {
+pub(crate) struct PropagationRow {
     /// Block hash, hex.
-    pub hash: String,
+    pub(crate) hash: String,
     /// The node that connected it.
-    pub node: usize,
+    pub(crate) node: usize,
     /// Its connection time there minus its mining time, in seconds.
-    pub delay_secs: f64,
+    pub(crate) delay_secs: f64,
 }
 
-/// One reorganization.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ReorgRow {
-    /// The node that reorganized.
-    pub node: usize,
+pub(crate) struct ReorgRow {
+    pub(crate) node: usize,
     /// When, in Unix seconds.
-    pub at: f64,
+    pub(crate) at: f64,
     /// Blocks reverted.
-    pub depth: u64,
+    pub(crate) depth: u64,
 }
 
 /// One submitted post and when it was confirmed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PostRow {
-    /// The post's id.
-    pub id: String,
+pub(crate) struct PostRow {
+    pub(crate) id: String,
     /// The node it was submitted to.
-    pub node: usize,
+    pub(crate) node: usize,
     /// When the node acknowledged it, in Unix seconds.
-    pub submitted_at: f64,
+    pub(crate) submitted_at: f64,
     /// When the main-chain block carrying it was first seen; `None` if unconfirmed.
-    pub confirmed_at: Option<f64>,
+    pub(crate) confirmed_at: Option<f64>,
     /// `confirmed_at - submitted_at`.
-    pub latency_secs: Option<f64>,
+    pub(crate) latency_secs: Option<f64>,
 }
 
 /// Reads the event streams the record lists and analyses the run.
@@ -210,7 +191,7 @@ pub fn analyze(record: &RunRecord) -> anyhow::Result<Results> {
 }
 
 /// Analyses a run from its record and its nodes' log events (in any order).
-pub fn analyze_events(record: &RunRecord, events: &[NodeEvent]) -> Results {
+pub(crate) fn analyze_events(record: &RunRecord, events: &[NodeEvent]) -> Results {
     let mut events: Vec<&NodeEvent> = events.iter().collect();
     // Stable order by time, so "first" below means first on the shared clock.
     events.sort_by(|a, b| a.at.total_cmp(&b.at));

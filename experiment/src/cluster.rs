@@ -2,7 +2,7 @@
 //! says, with every node's output captured to its own log file.
 //!
 //! **Boundary:** starts, links and stops processes; it does not mine, post or measure.
-//! **Invariant:** no node outlives its [`Cluster`]: children are killed when it is
+//! **Invariant:** no node outlives its `Cluster`: children are killed when it is
 //! stopped or dropped, whatever the path out (error, panic, Ctrl-C).
 
 use std::collections::{BTreeSet, VecDeque};
@@ -48,19 +48,14 @@ pub enum ClusterError {
     Io {
         /// What the runner was doing.
         what: &'static str,
-        /// The file or directory.
         path: PathBuf,
-        /// Why it failed.
         source: std::io::Error,
     },
     /// A node process ended before it was ready.
     #[error("node {node} exited ({status}) before it was ready; the end of its log:\n{log_tail}")]
     NodeExited {
-        /// The node.
         node: usize,
-        /// How it ended.
         status: String,
-        /// Its last log lines.
         log_tail: String,
     },
     /// A node did not report its address in time.
@@ -68,23 +63,18 @@ pub enum ClusterError {
         "node {node} did not start listening within {timeout:?}; the end of its log:\n{log_tail}"
     )]
     NodeStartTimeout {
-        /// The node.
         node: usize,
-        /// How long the runner waited.
         timeout: Duration,
-        /// Its last log lines.
         log_tail: String,
     },
     /// A node did not end up linked with exactly its neighbours.
     #[error("node {node} has peers {actual:?} after {timeout:?}; the topology wants {expected:?}")]
     NotLinked {
-        /// The node.
         node: usize,
         /// The relay URLs of its neighbours.
         expected: Vec<String>,
         /// The peers it reported last.
         actual: Vec<String>,
-        /// How long the runner waited.
         timeout: Duration,
     },
 }
@@ -124,7 +114,6 @@ pub fn find_node_binary(explicit: Option<&Path>) -> Result<PathBuf, ClusterError
         })
 }
 
-/// One running node.
 #[derive(Debug)]
 struct NodeProcess {
     child: Child,
@@ -138,7 +127,7 @@ struct NodeProcess {
 
 /// The running network of one experiment.
 #[derive(Debug)]
-pub struct Cluster {
+pub(crate) struct Cluster {
     nodes: Vec<NodeProcess>,
     relays: Vec<Relay>,
     /// The nodes' data directories, removed when the cluster goes.
@@ -149,7 +138,7 @@ impl Cluster {
     /// Starts `config.nodes` nodes of `node_bin` behind their relays, linked as
     /// `topology` says, logging to `log_dir`; returns once every node is linked with
     /// exactly its neighbours, from when on the links lose requests.
-    pub async fn start(
+    pub(crate) async fn start(
         config: &ExperimentConfig,
         topology: &Topology,
         node_bin: &Path,
@@ -215,30 +204,28 @@ impl Cluster {
     }
 
     /// Each node's API address, reached directly (not through its relay).
-    pub fn api_urls(&self) -> Vec<String> {
+    pub(crate) fn api_urls(&self) -> Vec<String> {
         self.nodes
             .iter()
             .map(|node| format!("http://{}", node.api))
             .collect()
     }
 
-    /// Each node's log file.
-    pub fn logs(&self) -> Vec<PathBuf> {
+    pub(crate) fn logs(&self) -> Vec<PathBuf> {
         self.nodes.iter().map(|node| node.log.clone()).collect()
     }
 
-    /// Each node's event stream.
-    pub fn event_streams(&self) -> Vec<PathBuf> {
+    pub(crate) fn event_streams(&self) -> Vec<PathBuf> {
         self.nodes.iter().map(|node| node.events.clone()).collect()
     }
 
     /// The relays, in node order.
-    pub fn relays(&self) -> &[Relay] {
+    pub(crate) fn relays(&self) -> &[Relay] {
         &self.relays
     }
 
     /// Waits until some node exits, and says which and how. Never returns while all run.
-    pub async fn first_exit(&mut self) -> (usize, std::io::Result<ExitStatus>) {
+    pub(crate) async fn first_exit(&mut self) -> (usize, std::io::Result<ExitStatus>) {
         if self.nodes.is_empty() {
             return std::future::pending().await;
         }
@@ -251,7 +238,7 @@ impl Cluster {
     }
 
     /// Kills every node and waits until each has exited and its log is complete.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         // The runner has read everything it needs over HTTP and the logs arrive through
         // pipes, so nothing is lost by not asking the nodes to shut down gracefully.
         for node in &mut self.nodes {
@@ -267,7 +254,7 @@ impl Cluster {
 
     /// Nodes whose peers no longer are exactly their neighbours (a node drops a peer
     /// that stays unreachable), or that did not say.
-    pub async fn unlinked_nodes(&self, topology: &Topology) -> Vec<usize> {
+    pub(crate) async fn unlinked_nodes(&self, topology: &Topology) -> Vec<usize> {
         let http = peer_client();
         let mut unlinked = Vec::new();
         for node in 0..self.nodes.len() {
@@ -332,7 +319,6 @@ fn peer_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// The command line of node `node`.
 fn node_args(
     config: &ExperimentConfig,
     topology: &Topology,

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::topology::Topology;
 
 /// Fewest nodes a run may have.
-pub const MIN_NODES: usize = 3;
+const MIN_NODES: usize = 3;
 /// Most nodes a run may have: each is a process on this machine.
-pub const MAX_NODES: usize = 50;
+const MAX_NODES: usize = 50;
 
 /// The shape of the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -30,7 +30,7 @@ pub enum TopologyKind {
 
 impl TopologyKind {
     /// The name used in files and on the command line.
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             TopologyKind::Mesh => "mesh",
             TopologyKind::Ring => "ring",
@@ -108,7 +108,7 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct SweepSettings {
     /// One run per one-way link latency, in milliseconds.
-    pub latency_ms: Vec<f64>,
+    latency_ms: Vec<f64>,
 }
 
 impl Settings {
@@ -173,15 +173,12 @@ pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read {path}")]
     Read {
-        /// The file.
         path: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
     /// The file is not valid TOML for these settings.
     #[error("cannot parse {path}")]
     Parse {
-        /// The file.
         path: PathBuf,
         /// What the TOML parser said, with the line.
         source: toml::de::Error,
@@ -191,7 +188,6 @@ pub enum ConfigError {
     Invalid {
         /// The parameter, as spelled in the file.
         field: &'static str,
-        /// What is wrong with it.
         reason: String,
     },
 }
@@ -206,10 +202,9 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
 /// The shape of a run's network, with what it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum TopologySpec {
+pub(crate) enum TopologySpec {
     /// Every node linked with every other.
     Mesh,
-    /// A ring.
     Ring,
     /// A seeded random connected graph with at least `degree` links per node.
     Random {
@@ -220,7 +215,7 @@ pub enum TopologySpec {
 
 impl TopologySpec {
     /// The name recorded in the run record.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             TopologySpec::Mesh => TopologyKind::Mesh.name(),
             TopologySpec::Ring => TopologyKind::Ring.name(),
@@ -229,7 +224,7 @@ impl TopologySpec {
     }
 
     /// The graph for `nodes` nodes; `seed` picks the random one.
-    pub fn build(self, nodes: usize, seed: u64) -> Topology {
+    pub(crate) fn build(self, nodes: usize, seed: u64) -> Topology {
         match self {
             TopologySpec::Mesh => Topology::mesh(nodes),
             TopologySpec::Ring => Topology::ring(nodes),
@@ -240,45 +235,40 @@ impl TopologySpec {
 
 /// Difficulty retargeting as the nodes should do it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Retarget {
-    /// Block time aimed for, in seconds.
-    pub target_block_time_secs: u64,
+pub(crate) struct Retarget {
+    pub(crate) target_block_time_secs: u64,
     /// Blocks between retargets; the node's default when `None`.
-    pub interval: Option<u64>,
+    pub(crate) interval: Option<u64>,
 }
 
 /// A checked experiment: every parameter present and in range.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExperimentConfig {
-    /// Number of nodes.
     pub nodes: usize,
-    /// How they are linked.
-    pub topology: TopologySpec,
+    pub(crate) topology: TopologySpec,
     /// One-way latency of every link, in milliseconds.
-    pub latency_ms: f64,
+    pub(crate) latency_ms: f64,
     /// Uniform variation of each message's latency either way, in milliseconds.
-    pub jitter_ms: f64,
+    pub(crate) jitter_ms: f64,
     /// Probability that a link loses a request.
-    pub loss: f64,
+    pub(crate) loss: f64,
     /// Network-wide block interval the hash rates are chosen for, in seconds.
-    pub block_interval_secs: f64,
+    pub(crate) block_interval_secs: f64,
     /// Leading zero bits of proof of work.
-    pub difficulty: u32,
+    pub(crate) difficulty: u32,
     /// Each node's share of the hash power; sums to 1.
-    pub hash_shares: Vec<f64>,
+    pub(crate) hash_shares: Vec<f64>,
     /// How long the nodes mine, in seconds.
-    pub duration_secs: f64,
+    pub(crate) duration_secs: f64,
     /// Mean posts per second.
-    pub posts_per_sec: f64,
+    pub(crate) posts_per_sec: f64,
     /// Seed of every random choice.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Longest wait for agreement after mining, in seconds.
-    pub settle_timeout_secs: f64,
+    pub(crate) settle_timeout_secs: f64,
     /// Seconds between each node's sync rounds.
-    pub sync_interval_secs: u64,
-    /// Difficulty retargeting, if any.
-    pub retarget: Option<Retarget>,
-    /// Where the run writes its output.
+    pub(crate) sync_interval_secs: u64,
+    pub(crate) retarget: Option<Retarget>,
     pub out_dir: PathBuf,
 }
 
@@ -333,7 +323,7 @@ impl ExperimentConfig {
 
     /// The `--hash-rate` of node `node`: its share of `2^difficulty / block_interval`,
     /// the rate at which the network finds a block per interval on average.
-    pub fn hash_rate(&self, node: usize) -> u64 {
+    pub(crate) fn hash_rate(&self, node: usize) -> u64 {
         let network_rate = network_hash_rate(self.difficulty, self.block_interval_secs);
         let share = self.hash_shares.get(node).copied().unwrap_or(0.0);
         // Validation keeps every rate at one hash per second or more.

@@ -12,23 +12,21 @@ use chainpost_wire::events::{ChainEvent, EventRecord};
 
 /// One thing a node reported, with when and where.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NodeEvent {
+pub(crate) struct NodeEvent {
     /// Index of the node whose stream it came from.
-    pub node: usize,
+    pub(crate) node: usize,
     /// When the node recorded it, in Unix seconds.
-    pub at: f64,
-    /// What happened.
-    pub kind: EventKind,
+    pub(crate) at: f64,
+    pub(crate) kind: EventKind,
 }
 
 /// The kinds of event the analysis uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventKind {
+pub(crate) enum EventKind {
     /// The node found a block's proof of work.
     Mined {
         /// Block hash, hex.
         hash: String,
-        /// Block height.
         height: u64,
     },
     /// A block was newly connected to the node's block tree and stored, whether it came
@@ -36,7 +34,6 @@ pub enum EventKind {
     Connected {
         /// Block hash, hex.
         hash: String,
-        /// Block height.
         height: u64,
     },
     /// The node switched its best chain to a heavier branch.
@@ -64,7 +61,7 @@ impl From<ChainEvent> for EventKind {
 }
 
 /// Reads the event stream of node `node`; any line that is not an event is an error.
-pub fn read_events(node: usize, path: &Path) -> anyhow::Result<Vec<NodeEvent>> {
+pub(crate) fn read_events(node: usize, path: &Path) -> anyhow::Result<Vec<NodeEvent>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading node {node}'s events {}", path.display()))?;
     text.lines()

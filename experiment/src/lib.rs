@@ -5,11 +5,11 @@
 pub mod analysis;
 pub mod cluster;
 pub mod config;
-pub mod events;
-pub mod proxy;
+mod events;
+mod proxy;
 pub mod record;
 pub mod report;
 pub mod run;
 pub mod sweep;
-pub mod theory;
-pub mod topology;
+mod theory;
+mod topology;

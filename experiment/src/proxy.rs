@@ -45,22 +45,20 @@ const UPSTREAM_WAIT: Duration = Duration::from_secs(60);
 
 /// How every link of a run behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LinkModel {
+pub(crate) struct LinkModel {
     /// One-way latency.
-    pub latency: Duration,
+    pub(crate) latency: Duration,
     /// Each message's latency varies uniformly by up to this much either way.
-    pub jitter: Duration,
+    pub(crate) jitter: Duration,
     /// Probability that a request is lost.
-    pub loss: f64,
+    pub(crate) loss: f64,
 }
 
 /// What happens to one message sent on a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transit {
-    /// When it arrives at the far end.
-    pub arrives_at: Instant,
-    /// Whether the link loses it.
-    pub lost: bool,
+struct Transit {
+    arrives_at: Instant,
+    lost: bool,
 }
 
 /// One directed link's state: its own random stream and the arrival time of the last
@@ -74,7 +72,7 @@ struct LinkState {
 /// Every directed link of a run, shared by all relays: link `i → j` carries both requests
 /// from `i` to `j` (through `j`'s relay) and answers from `i` to `j` (through `i`'s).
 #[derive(Debug)]
-pub struct Links {
+struct Links {
     model: LinkModel,
     links: HashMap<(usize, usize), Mutex<LinkState>>,
     /// Whether requests may be lost yet; see [`Links::start_losing`].
@@ -84,7 +82,7 @@ pub struct Links {
 impl Links {
     /// Both directions of every link of `topology`, each with its own random stream
     /// derived from `seed`, so a run's draws do not depend on other links' traffic.
-    pub fn new(topology: &Topology, model: LinkModel, seed: u64) -> Self {
+    fn new(topology: &Topology, model: LinkModel, seed: u64) -> Self {
         let now = Instant::now();
         let links = topology
             .links()
@@ -112,13 +110,13 @@ impl Links {
     /// From now on, links lose requests with the model's probability. Until then they lose
     /// nothing: the run measures a network already linked as the topology says, not how
     /// long joining takes through lossy links (which nodes retry).
-    pub fn start_losing(&self) {
+    fn start_losing(&self) {
         self.losing.store(true, Ordering::Relaxed);
     }
 
     /// Sends one message now on `from → to`; `None` if the two are not linked. Only
     /// requests may be lost (`can_lose`): a lost exchange is decided once, on its way in.
-    pub fn send(&self, from: usize, to: usize, can_lose: bool) -> Option<Transit> {
+    fn send(&self, from: usize, to: usize, can_lose: bool) -> Option<Transit> {
         let link = self.links.get(&(from, to))?;
         let mut link = link.lock().unwrap_or_else(PoisonError::into_inner);
         let jitter = self.model.jitter.as_secs_f64();
@@ -140,18 +138,18 @@ impl Links {
 
 /// What one relay did, for the run's log.
 #[derive(Debug, Default)]
-pub struct RelayCounts {
+pub(crate) struct RelayCounts {
     /// Requests forwarded from linked nodes.
-    pub forwarded: AtomicU64,
+    pub(crate) forwarded: AtomicU64,
     /// Requests the link lost.
-    pub lost: AtomicU64,
+    pub(crate) lost: AtomicU64,
     /// Requests refused because the sender is not linked with this node.
-    pub refused: AtomicU64,
+    pub(crate) refused: AtomicU64,
 }
 
 /// What every relay of a run shares.
 #[derive(Debug)]
-pub struct RelayNetwork {
+pub(crate) struct RelayNetwork {
     links: Links,
     /// Advertised relay URL of each node, to tell senders apart.
     senders: HashMap<String, usize>,
@@ -160,7 +158,12 @@ pub struct RelayNetwork {
 impl RelayNetwork {
     /// The relays' shared view: the topology, its links, and each node's relay URL
     /// (`urls[i]` is what node `i` advertises and sends in its peer header).
-    pub fn new(topology: &Topology, model: LinkModel, seed: u64, urls: &[String]) -> Arc<Self> {
+    pub(crate) fn new(
+        topology: &Topology,
+        model: LinkModel,
+        seed: u64,
+        urls: &[String],
+    ) -> Arc<Self> {
         let links = Links::new(topology, model, seed);
         let senders = urls
             .iter()
@@ -171,7 +174,7 @@ impl RelayNetwork {
     }
 
     /// Lets the links lose requests from now on (see [`Links::start_losing`]).
-    pub fn start_losing(&self) {
+    pub(crate) fn start_losing(&self) {
         self.links.start_losing();
     }
 
@@ -188,27 +191,27 @@ fn normalized(url: &str) -> String {
 
 /// A relay's listening socket, bound before its node starts so the node can advertise it.
 #[derive(Debug)]
-pub struct BoundRelay {
+pub(crate) struct BoundRelay {
     listener: TcpListener,
     url: String,
 }
 
 impl BoundRelay {
     /// Binds a free loopback port.
-    pub async fn bind() -> std::io::Result<Self> {
+    pub(crate) async fn bind() -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let url = format!("http://{}", listener.local_addr()?);
         Ok(BoundRelay { listener, url })
     }
 
     /// The URL the relay's node advertises.
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
     /// Starts relaying to node `node`; requests wait until [`Relay::set_upstream`] says
     /// where the node listens.
-    pub fn serve(self, node: usize, network: Arc<RelayNetwork>) -> Relay {
+    pub(crate) fn serve(self, node: usize, network: Arc<RelayNetwork>) -> Relay {
         let (upstream_tx, upstream) = watch::channel(None);
         let counts = Arc::new(RelayCounts::default());
         let http = reqwest::Client::builder()
@@ -242,7 +245,7 @@ impl BoundRelay {
 
 /// A running relay in front of one node; dropping it stops relaying.
 #[derive(Debug)]
-pub struct Relay {
+pub(crate) struct Relay {
     url: String,
     upstream: watch::Sender<Option<SocketAddr>>,
     counts: Arc<RelayCounts>,
@@ -251,17 +254,17 @@ pub struct Relay {
 
 impl Relay {
     /// The URL its node advertises and other nodes call.
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
     /// Where the node listens; requests waiting for it proceed.
-    pub fn set_upstream(&self, address: SocketAddr) {
+    pub(crate) fn set_upstream(&self, address: SocketAddr) {
         self.upstream.send_replace(Some(address));
     }
 
     /// What the relay did so far.
-    pub fn counts(&self) -> &RelayCounts {
+    pub(crate) fn counts(&self) -> &RelayCounts {
         &self.counts
     }
 }

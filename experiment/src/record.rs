@@ -9,18 +9,17 @@ use serde::{Deserialize, Serialize};
 /// every node of the run shares.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
-    /// Number of nodes.
     pub nodes: usize,
     /// Each node's share of the network's hash power (sums to 1).
-    pub hash_shares: Vec<f64>,
+    pub(crate) hash_shares: Vec<f64>,
     /// The network block interval the hash rates were chosen for, in seconds.
-    pub target_block_interval_secs: f64,
+    pub(crate) target_block_interval_secs: f64,
     /// Injected one-way latency of every link, in milliseconds.
     pub link_latency_ms: f64,
     /// Injected loss probability of every link.
-    pub link_loss: f64,
+    pub(crate) link_loss: f64,
     /// The topology's name as configured (`mesh`, `ring`, `random`).
-    pub topology: String,
+    pub(crate) topology: String,
     /// The undirected links between node indices.
     pub links: Vec<(usize, usize)>,
     /// When mining began on every node.
@@ -28,7 +27,7 @@ pub struct RunRecord {
     /// When mining stopped on every node.
     pub mining_stopped_at: f64,
     /// Per node, the file holding its event stream (`--events`).
-    pub events: Vec<PathBuf>,
+    pub(crate) events: Vec<PathBuf>,
     /// Every post the run submitted.
     pub posts: Vec<PostSubmission>,
     /// Per node, its best tip once the run ended.
@@ -40,23 +39,20 @@ pub struct RunRecord {
     pub settled_after_secs: Option<f64>,
 }
 
-/// A post the runner submitted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PostSubmission {
     /// The post's id, as the node answered it.
     pub id: String,
     /// Index of the node it was submitted to.
-    pub node: usize,
+    pub(crate) node: usize,
     /// When the node acknowledged it (201).
     pub submitted_at: f64,
 }
 
-/// A node's tip at the end of a run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FinalTip {
     /// Block hash, hex.
     pub hash: String,
-    /// Height.
     pub height: u64,
 }
 
@@ -65,8 +61,6 @@ pub struct FinalTip {
 pub struct ChainBlock {
     /// Block hash, hex.
     pub hash: String,
-    /// Height.
     pub height: u64,
-    /// Ids of the posts it carries.
     pub post_ids: Vec<String>,
 }

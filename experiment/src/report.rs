@@ -67,47 +67,35 @@ pub enum ReportError {
     /// A directory or file could not be created.
     #[error("creating {path}")]
     Create {
-        /// The directory or file.
         path: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
     /// A file could not be written.
     #[error("writing {path}")]
     Write {
-        /// The file.
         path: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
     /// A JSON file could not be written.
     #[error("writing {path}")]
     Json {
-        /// The file.
         path: PathBuf,
-        /// Why.
         source: serde_json::Error,
     },
     /// A CSV file could not be written.
     #[error("writing {path}")]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: csv::Error,
-    },
+    Csv { path: PathBuf, source: csv::Error },
     /// A chart could not be drawn.
     #[error("drawing {path}")]
     Chart {
         /// The SVG file.
         path: PathBuf,
-        /// Why.
         source: DrawError,
     },
 }
 
 /// Why plotters could not draw a chart into its SVG file.
-pub type DrawError = DrawingAreaErrorKind<std::io::Error>;
+type DrawError = DrawingAreaErrorKind<std::io::Error>;
 
 /// Writes one run's `results.json`, `blocks.csv`, `propagation.csv`, `reorgs.csv`,
 /// `posts.csv` and `summary.svg` into `out_dir`, creating it if needed.

@@ -1,7 +1,7 @@
 //! The points of a latency sweep: per run, the measured stale rate next to what theory
 //! predicts for it.
 //!
-//! Boundary: pure. The one place a run's [`Results`] meet the [`crate::theory`] model as a
+//! Boundary: pure. The one place a run's [`Results`] meet the `theory` model as a
 //! whole, so the theory knows nothing of the analysis that uses it.
 
 use serde::{Deserialize, Serialize};
@@ -14,27 +14,25 @@ use crate::theory::{stale_rate_counting_each_fork_once, wilson_interval};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepPoint {
     /// Injected one-way latency of every link, in milliseconds.
-    pub latency_ms: f64,
+    pub(crate) latency_ms: f64,
     /// Measured mean block propagation delay `d`, in seconds.
-    pub d_secs: f64,
+    pub(crate) d_secs: f64,
     /// Observed network block interval `T`, in seconds.
-    pub t_secs: f64,
-    /// `d / T`.
-    pub d_over_t: f64,
+    pub(crate) t_secs: f64,
+    pub(crate) d_over_t: f64,
     /// Stale blocks over mined blocks.
-    pub measured_stale_rate: f64,
+    pub(crate) measured_stale_rate: f64,
     /// Blocks mined that did not end on the main chain.
-    pub stale_blocks: usize,
-    /// Blocks mined.
-    pub mined_blocks: usize,
+    pub(crate) stale_blocks: usize,
+    pub(crate) mined_blocks: usize,
     /// The stale rate theory predicts for the run's hash shares and measured `d / T`.
-    pub predicted_stale_rate: f64,
+    pub(crate) predicted_stale_rate: f64,
     /// The same prediction with each fork counted once: `P / (1 + P)`.
-    pub predicted_each_fork_once: f64,
+    pub(crate) predicted_each_fork_once: f64,
     /// Lower end of the 95% Wilson interval of the measured rate.
-    pub ci_low: f64,
+    pub(crate) ci_low: f64,
     /// Upper end of the 95% Wilson interval of the measured rate.
-    pub ci_high: f64,
+    pub(crate) ci_high: f64,
 }
 
 /// Why a run gives no sweep point.
@@ -49,7 +47,6 @@ pub enum SweepPointError {
 }
 
 impl SweepPoint {
-    /// The sweep point of one analysed run.
     pub fn from_run(record: &RunRecord, results: &Results) -> Result<Self, SweepPointError> {
         let (Some(measured_stale_rate), Some(t_secs)) =
             (results.stale_rate, results.observed_block_interval_secs)

@@ -33,7 +33,7 @@
 
 /// The chance that a block goes stale among `nodes` miners of equal hash power, with
 /// propagation delay `d` and network block interval `T`, given `d_over_t` = `d / T`.
-pub fn stale_probability(nodes: usize, d_over_t: f64) -> f64 {
+pub(crate) fn stale_probability(nodes: usize, d_over_t: f64) -> f64 {
     if nodes == 0 {
         return 0.0;
     }
@@ -44,7 +44,7 @@ pub fn stale_probability(nodes: usize, d_over_t: f64) -> f64 {
 /// The chance that a block goes stale when each miner holds the given share of the hash power
 /// (shares summing to 1), given `d_over_t` = `d / T`: miner `i`'s blocks go stale with
 /// `1 - exp(-(1 - s_i)·d/T)` and are a share `s_i` of all blocks.
-pub fn stale_probability_for_shares(hash_shares: &[f64], d_over_t: f64) -> f64 {
+pub(crate) fn stale_probability_for_shares(hash_shares: &[f64], d_over_t: f64) -> f64 {
     hash_shares
         .iter()
         .map(|&share| share * stale_probability_of_share(1.0 - share, d_over_t))
@@ -58,14 +58,14 @@ fn stale_probability_of_share(others_share: f64, d_over_t: f64) -> f64 {
 
 /// The share of mined blocks that go stale when each block meets a rival with chance
 /// `rival_probability` and each fork is counted once: `P / (1 + P)` (see the module docs).
-pub fn stale_rate_counting_each_fork_once(rival_probability: f64) -> f64 {
+pub(crate) fn stale_rate_counting_each_fork_once(rival_probability: f64) -> f64 {
     rival_probability / (1.0 + rival_probability)
 }
 
 /// The 95% Wilson score interval `(low, high)` for a proportion of `successes` in `trials`;
 /// unlike the normal approximation it stays within [0, 1] and is sensible for 0 successes,
 /// which short runs with little latency produce. `(0, 1)` when there were no trials.
-pub fn wilson_interval(successes: usize, trials: usize) -> (f64, f64) {
+pub(crate) fn wilson_interval(successes: usize, trials: usize) -> (f64, f64) {
     if trials == 0 {
         return (0.0, 1.0);
     }

@@ -12,14 +12,14 @@ use rand_chacha::ChaCha8Rng;
 
 /// The undirected links between the nodes `0..nodes` of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Topology {
+pub(crate) struct Topology {
     nodes: usize,
     links: Vec<(usize, usize)>,
 }
 
 impl Topology {
     /// Every node linked with every other.
-    pub fn mesh(nodes: usize) -> Self {
+    pub(crate) fn mesh(nodes: usize) -> Self {
         let links = (0..nodes)
             .flat_map(|a| (a + 1..nodes).map(move |b| (a, b)))
             .collect();
@@ -27,7 +27,7 @@ impl Topology {
     }
 
     /// Node `i` linked with `i + 1`, and the last with the first.
-    pub fn ring(nodes: usize) -> Self {
+    pub(crate) fn ring(nodes: usize) -> Self {
         let links = (0..nodes)
             .map(|a| (a, (a + 1) % nodes))
             .filter(|(a, b)| a != b)
@@ -42,7 +42,7 @@ impl Topology {
     /// Extra links go between two nodes that both still lack links while such pairs
     /// exist, so degrees stay close to `degree`; a node left over links to one of the
     /// least linked nodes, which may then have `degree + 1` links.
-    pub fn random(nodes: usize, degree: usize, seed: u64) -> Self {
+    pub(crate) fn random(nodes: usize, degree: usize, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut order: Vec<usize> = (0..nodes).collect();
         order.shuffle(&mut rng);
@@ -90,23 +90,13 @@ impl Topology {
         Topology { nodes, links }
     }
 
-    /// Number of nodes.
-    pub fn nodes(&self) -> usize {
-        self.nodes
-    }
-
     /// The links, each once as `(a, b)` with `a < b`, sorted.
-    pub fn links(&self) -> &[(usize, usize)] {
+    pub(crate) fn links(&self) -> &[(usize, usize)] {
         &self.links
     }
 
-    /// Whether `a` and `b` are linked (in either order).
-    pub fn is_linked(&self, a: usize, b: usize) -> bool {
-        a != b && self.links.binary_search(&ordered(a, b)).is_ok()
-    }
-
     /// The nodes linked with `node`, in increasing order.
-    pub fn neighbours(&self, node: usize) -> Vec<usize> {
+    pub(crate) fn neighbours(&self, node: usize) -> Vec<usize> {
         self.links
             .iter()
             .filter_map(|&(a, b)| match node {
@@ -118,25 +108,6 @@ impl Topology {
             .into_iter()
             .collect()
     }
-
-    /// Whether every node can reach every other over the links.
-    pub fn is_connected(&self) -> bool {
-        if self.nodes == 0 {
-            return true;
-        }
-        let mut reached = vec![false; self.nodes];
-        let mut frontier = vec![0];
-        reached[0] = true;
-        while let Some(node) = frontier.pop() {
-            for next in self.neighbours(node) {
-                if !reached[next] {
-                    reached[next] = true;
-                    frontier.push(next);
-                }
-            }
-        }
-        reached.into_iter().all(|seen| seen)
-    }
 }
 
 fn ordered(a: usize, b: usize) -> (usize, usize) {
@@ -146,6 +117,37 @@ fn ordered(a: usize, b: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the tests check a topology by; a run needs none of it.
+    impl Topology {
+        fn nodes(&self) -> usize {
+            self.nodes
+        }
+
+        /// Whether `a` and `b` are linked (in either order).
+        fn is_linked(&self, a: usize, b: usize) -> bool {
+            a != b && self.links.binary_search(&ordered(a, b)).is_ok()
+        }
+
+        /// Whether every node can reach every other over the links.
+        fn is_connected(&self) -> bool {
+            if self.nodes == 0 {
+                return true;
+            }
+            let mut reached = vec![false; self.nodes];
+            let mut frontier = vec![0];
+            reached[0] = true;
+            while let Some(node) = frontier.pop() {
+                for next in self.neighbours(node) {
+                    if !reached[next] {
+                        reached[next] = true;
+                        frontier.push(next);
+                    }
+                }
+            }
+            reached.into_iter().all(|seen| seen)
+        }
+    }
 
     fn assert_well_formed(topology: &Topology) {
         for &(a, b) in topology.links() {
