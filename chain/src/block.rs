@@ -30,7 +30,7 @@ use crate::tx::Transaction;
 /// Length of the canonical header.
 pub const HEADER_LEN: usize = 92;
 /// Where the nonce sits in the canonical header.
-pub const NONCE_OFFSET: usize = 84;
+pub(crate) const NONCE_OFFSET: usize = 84;
 
 /// The hashed part of a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub struct BlockHeader {
 
 impl BlockHeader {
     /// The canonical bytes that are hashed.
-    pub fn encode(&self) -> [u8; HEADER_LEN] {
+    pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         out[0..8].copy_from_slice(&self.index.to_be_bytes());
         out[8..40].copy_from_slice(self.previous_hash.as_bytes());

@@ -46,7 +46,7 @@ pub struct MempoolLimits {
     /// Most posts pending at once.
     pub max_count: usize,
     /// Most canonical bytes pending at once.
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
 }
 
 impl Default for MempoolLimits {
@@ -91,7 +91,7 @@ pub struct Mempool {
 impl Mempool {
     /// An empty pool with the given limits, its id index sized for them up front: growing
     /// a large map would stall every request waiting on the node's state.
-    pub fn new(limits: MempoolLimits) -> Self {
+    pub(crate) fn new(limits: MempoolLimits) -> Self {
         Mempool {
             by_arrival: BTreeMap::new(),
             arrivals: HashMap::with_capacity(limits.max_count),
@@ -102,7 +102,7 @@ impl Mempool {
     }
 
     /// Admits a post, unless it is already here or the pool is full.
-    pub fn insert(&mut self, tx: Arc<Transaction>) -> Result<(), MempoolError> {
+    pub(crate) fn insert(&mut self, tx: Arc<Transaction>) -> Result<(), MempoolError> {
         if self.arrivals.contains_key(&tx.id()) {
             return Err(MempoolError::Duplicate { id: tx.id() });
         }
@@ -120,7 +120,7 @@ impl Mempool {
 
     /// Re-admits a post that left the best chain, whatever the bounds; false if it was
     /// already here.
-    pub fn restore(&mut self, tx: Arc<Transaction>) -> bool {
+    pub(crate) fn restore(&mut self, tx: Arc<Transaction>) -> bool {
         if self.arrivals.contains_key(&tx.id()) {
             return false;
         }
@@ -137,7 +137,7 @@ impl Mempool {
 
     /// Removes the posts of `blocks`; returns the ids that were pending. Costs
     /// O(posts in the blocks × log pending).
-    pub fn remove_included(&mut self, blocks: &[Arc<Block>]) -> Vec<TxId> {
+    pub(crate) fn remove_included(&mut self, blocks: &[Arc<Block>]) -> Vec<TxId> {
         let mut removed = Vec::new();
         for tx in blocks.iter().flat_map(|block| block.transactions()) {
             if let Some(arrival) = self.arrivals.remove(&tx.id())
@@ -168,7 +168,7 @@ impl Mempool {
 
     /// Removes the newest posts while `forget` holds for them, stopping at the first it does
     /// not hold for; returns their ids, newest first.
-    pub fn forget_newest_while(&mut self, forget: impl Fn(&TxId) -> bool) -> Vec<TxId> {
+    pub(crate) fn forget_newest_while(&mut self, forget: impl Fn(&TxId) -> bool) -> Vec<TxId> {
         let mut forgotten = Vec::new();
         while let Some(entry) = self.by_arrival.last_entry() {
             let id = entry.get().id();
@@ -184,14 +184,14 @@ impl Mempool {
     }
 
     /// The bounds the pool was made with.
-    pub fn limits(&self) -> MempoolLimits {
+    pub(crate) fn limits(&self) -> MempoolLimits {
         self.limits
     }
 
     /// The oldest posts that `eligible` accepts and that fit in a block of at most
     /// `max_count` posts and `max_bytes`. Looks at no more than a few blocks' worth of
     /// the oldest posts, so a template costs O(block) however full the pool is.
-    pub fn select(
+    pub(crate) fn select(
         &self,
         max_count: usize,
         max_bytes: usize,

@@ -33,11 +33,11 @@ use crate::validation::{self, BlockError};
 /// A side block is kept only if its branch (with what comes with it) is at most this many
 /// blocks' work behind the best tip: a branch further behind cannot plausibly become best,
 /// and so a reorganization deeper than this is never made.
-pub const MAX_SIDE_LAG_BLOCKS: u64 = 1_000;
+const MAX_SIDE_LAG_BLOCKS: u64 = 1_000;
 /// Most blocks kept at one height, the best chain's included.
-pub const MAX_BLOCKS_PER_HEIGHT: usize = 8;
+const MAX_BLOCKS_PER_HEIGHT: usize = 8;
 /// Most bytes of blocks kept off the best chain.
-pub const MAX_SIDE_BYTES: usize = 64 << 20;
+const MAX_SIDE_BYTES: usize = 64 << 20;
 
 /// Most orphans held at once; the oldest is dropped beyond it.
 const MAX_ORPHANS: usize = 256;
@@ -99,7 +99,7 @@ impl Entry {
 
 /// How a block comes to the tree, which decides whether the side-branch bounds apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
+pub(crate) enum Admission {
     /// A block from outside or from the miner, checked against the clock `now` (seconds
     /// since the epoch). `work_ahead` is the work of its descendants that arrive with it
     /// (the rest of a sync page), so a heavier branch is judged by where it leads, not by
@@ -223,7 +223,7 @@ impl BlockTree {
     }
 
     /// The chain parameters the tree validates with.
-    pub fn params(&self) -> &ChainParams {
+    pub(crate) fn params(&self) -> &ChainParams {
         &self.params
     }
 
@@ -235,7 +235,7 @@ impl BlockTree {
     }
 
     /// [`BlockTree::insert`], saying how the block comes.
-    pub fn insert_as(
+    pub(crate) fn insert_as(
         &mut self,
         block: CheckedBlock,
         admission: Admission,
@@ -542,7 +542,7 @@ impl BlockTree {
 
     /// The earliest timestamp a block on the best tip may carry: one second after the
     /// median of the tip and its ancestors.
-    pub fn min_next_timestamp(&self) -> u64 {
+    pub(crate) fn min_next_timestamp(&self) -> u64 {
         self.median_time_past(self.tip()).saturating_add(1)
     }
 

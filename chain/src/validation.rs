@@ -327,7 +327,7 @@ pub fn validate_transaction(tx: &Transaction, params: &ChainParams) -> Result<()
 /// bidirectional overrides and isolates, invisible operators, tags, the byte-order mark)
 /// and no line or paragraph separators in the author, so that no name can pose as
 /// another that looks the same.
-pub fn validate_transaction_policy(tx: &Transaction) -> Result<(), TxError> {
+pub(crate) fn validate_transaction_policy(tx: &Transaction) -> Result<(), TxError> {
     match tx
         .author()
         .chars()
@@ -368,7 +368,7 @@ fn is_invisible_or_directional(c: char) -> bool {
 
 /// Checks that a post's timestamp lies within the allowed drift of `now`, as the mempool
 /// requires of newly submitted posts.
-pub fn validate_transaction_time(
+pub(crate) fn validate_transaction_time(
     tx: &Transaction,
     now: u64,
     params: &ChainParams,
@@ -393,7 +393,7 @@ pub fn validate_transaction_time(
 /// Checks everything about a block that needs no other block: claimed hash, difficulty,
 /// proof of work, size, merkle root, duplicates within it and each post (signatures last,
 /// as they are the dearest check).
-pub fn validate_block_standalone(
+pub(crate) fn validate_block_standalone(
     block: &Block,
     claimed_hash: &BlockHash,
     params: &ChainParams,
@@ -475,7 +475,7 @@ pub fn validate_block_standalone(
 /// Checks a header against its place in the tree: height, the difficulty its ancestors
 /// require, median time and, when `now` is given, the clock (a block this node stored
 /// met the clock when it arrived, and is not held to today's).
-pub fn validate_header_in_context(
+pub(crate) fn validate_header_in_context(
     header: &BlockHeader,
     parent_index: u64,
     median_time_past: u64,
@@ -515,7 +515,7 @@ pub fn validate_header_in_context(
 }
 
 /// The median of a set of timestamps (the upper median for an even count).
-pub fn median(mut timestamps: Vec<u64>) -> u64 {
+pub(crate) fn median(mut timestamps: Vec<u64>) -> u64 {
     timestamps.sort_unstable();
     timestamps.get(timestamps.len() / 2).copied().unwrap_or(0)
 }

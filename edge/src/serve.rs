@@ -91,11 +91,11 @@ pub fn raise_open_files_limit(wanted: usize) -> usize {
 }
 
 /// The identity of one open connection.
-pub type ConnectionId = u64;
+type ConnectionId = u64;
 
 /// What to do with a connection that has just been accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
+enum Admission {
     /// Serve it.
     Admit(ConnectionId),
     /// Serve it, and close the idle connection `evict` to make room.
@@ -118,7 +118,7 @@ struct Entry {
 
 /// The open connections and the rule that admits newcomers. Pure: time is passed in.
 #[derive(Debug)]
-pub struct Connections {
+struct Connections {
     limits: ServeLimits,
     open: HashMap<ConnectionId, Entry>,
     per_address: HashMap<IpAddr, usize>,
@@ -127,7 +127,7 @@ pub struct Connections {
 
 impl Connections {
     /// No connections yet, under `limits`.
-    pub fn new(limits: ServeLimits) -> Self {
+    fn new(limits: ServeLimits) -> Self {
         Connections {
             limits,
             open: HashMap::new(),
@@ -139,7 +139,7 @@ impl Connections {
     /// Decides on a connection from `address` accepted at `now`, and records it unless
     /// refused. An evicted connection is forgotten at once, so the caller only has to
     /// close it.
-    pub fn admit(&mut self, address: IpAddr, now: Instant) -> Admission {
+    fn admit(&mut self, address: IpAddr, now: Instant) -> Admission {
         let from_address = self.per_address.get(&address).copied().unwrap_or(0);
         let victim = if from_address >= self.limits.max_connections_per_address {
             match self.longest_idle(|entry| entry.address == address) {
@@ -178,14 +178,14 @@ impl Connections {
     }
 
     /// A request started on `id`.
-    pub fn request_started(&mut self, id: ConnectionId) {
+    fn request_started(&mut self, id: ConnectionId) {
         if let Some(entry) = self.open.get_mut(&id) {
             entry.requests_in_flight += 1;
         }
     }
 
     /// A request on `id` has been answered in full at `now`.
-    pub fn request_finished(&mut self, id: ConnectionId, now: Instant) {
+    fn request_finished(&mut self, id: ConnectionId, now: Instant) {
         if let Some(entry) = self.open.get_mut(&id) {
             entry.requests_in_flight = entry.requests_in_flight.saturating_sub(1);
             entry.idle_since = now;
@@ -193,7 +193,7 @@ impl Connections {
     }
 
     /// Forgets `id` (closed by either side); false if it was not open.
-    pub fn close(&mut self, id: ConnectionId) -> bool {
+    fn close(&mut self, id: ConnectionId) -> bool {
         let Some(entry) = self.open.remove(&id) else {
             return false;
         };
@@ -207,12 +207,14 @@ impl Connections {
     }
 
     /// Connections open now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.open.len()
     }
 
     /// Whether no connection is open.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.open.is_empty()
     }
 
@@ -417,7 +419,7 @@ fn canonical_ip(peer: SocketAddr) -> IpAddr {
 
 /// A stream whose writes fail once one has waited `limit` without progress: the client
 /// stopped reading what it asked for.
-pub struct WriteDeadline<S> {
+struct WriteDeadline<S> {
     inner: S,
     limit: Duration,
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -425,7 +427,7 @@ pub struct WriteDeadline<S> {
 
 impl<S> WriteDeadline<S> {
     /// `inner`, whose writes may wait at most `limit`.
-    pub fn new(inner: S, limit: Duration) -> Self {
+    fn new(inner: S, limit: Duration) -> Self {
         WriteDeadline {
             inner,
             limit,
