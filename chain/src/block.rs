@@ -27,9 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::hash::{BlockHash, Hash256};
 use crate::tx::Transaction;
 
-/// Length of the canonical header.
 pub const HEADER_LEN: usize = 92;
-/// Where the nonce sits in the canonical header.
 pub(crate) const NONCE_OFFSET: usize = 84;
 
 /// The hashed part of a block.
@@ -37,7 +35,6 @@ pub(crate) const NONCE_OFFSET: usize = 84;
 pub struct BlockHeader {
     /// Height of the block: its parent's index plus one (genesis is 0).
     pub index: u64,
-    /// Hash of the parent block.
     pub previous_hash: BlockHash,
     /// RFC 6962 merkle root of the transaction ids.
     pub merkle_root: Hash256,
@@ -45,7 +42,6 @@ pub struct BlockHeader {
     pub timestamp: u64,
     /// Leading zero bits the block's hash must have.
     pub difficulty: u32,
-    /// The number the miner varied until the hash met the difficulty.
     pub nonce: u64,
 }
 
@@ -86,7 +82,6 @@ impl Block {
         }
     }
 
-    /// The hashed header.
     pub fn header(&self) -> &BlockHeader {
         &self.header
     }
@@ -96,7 +91,6 @@ impl Block {
         self.hash
     }
 
-    /// The posts of the block, in block order.
     pub fn transactions(&self) -> &[Arc<Transaction>] {
         &self.transactions
     }

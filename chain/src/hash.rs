@@ -17,12 +17,10 @@ impl Hash256 {
     #[cfg(test)]
     pub(crate) const ZERO: Hash256 = Hash256([0; 32]);
 
-    /// SHA-256 of `bytes`.
     pub(crate) fn digest(bytes: &[u8]) -> Self {
         Hash256(Sha256::digest(bytes).into())
     }
 
-    /// The digest's bytes.
     pub(crate) fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -75,7 +73,6 @@ macro_rules! named_hash {
         pub struct $name(pub Hash256);
 
         impl $name {
-            /// The digest's bytes.
             pub fn as_bytes(&self) -> &[u8; 32] {
                 self.0.as_bytes()
             }

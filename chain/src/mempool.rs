@@ -26,24 +26,14 @@ use crate::tx::Transaction;
 pub enum MempoolError {
     /// The post is already waiting to be mined.
     #[error("transaction {id} is already pending")]
-    Duplicate {
-        /// The post's id.
-        id: TxId,
-    },
+    Duplicate { id: TxId },
     /// The pool is at its count or byte limit.
     #[error("mempool full ({count} posts, {bytes} bytes pending); try again after the next block")]
-    Full {
-        /// Posts pending.
-        count: usize,
-        /// Bytes pending.
-        bytes: usize,
-    },
+    Full { count: usize, bytes: usize },
 }
 
-/// Limits on what the mempool holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MempoolLimits {
-    /// Most posts pending at once.
     pub max_count: usize,
     /// Most canonical bytes pending at once.
     pub(crate) max_bytes: usize,
@@ -183,7 +173,6 @@ impl Mempool {
         forgotten
     }
 
-    /// The bounds the pool was made with.
     pub(crate) fn limits(&self) -> MempoolLimits {
         self.limits
     }
@@ -220,12 +209,10 @@ impl Mempool {
         selected
     }
 
-    /// The pending post with this id.
     pub fn get(&self, id: &TxId) -> Option<&Arc<Transaction>> {
         self.by_arrival.get(self.arrivals.get(id)?)
     }
 
-    /// Whether a post with this id is pending.
     pub fn contains(&self, id: &TxId) -> bool {
         self.arrivals.contains_key(id)
     }
@@ -235,12 +222,10 @@ impl Mempool {
         self.by_arrival.values()
     }
 
-    /// Number of pending posts.
     pub fn len(&self) -> usize {
         self.arrivals.len()
     }
 
-    /// Whether nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.arrivals.is_empty()
     }

@@ -34,7 +34,6 @@ pub struct ChainParams {
     pub(crate) max_author_chars: usize,
     /// Most characters in a post's content.
     pub(crate) max_content_chars: usize,
-    /// Most transactions in one block.
     pub(crate) max_block_transactions: usize,
     /// Most bytes of canonical encoding in one block (header and transactions).
     pub max_block_bytes: usize,
@@ -84,7 +83,6 @@ impl ChainParams {
         })
     }
 
-    /// The same parameters with difficulty retargeting.
     pub fn with_retarget(self, rule: Retarget) -> Result<Self, ParamsError> {
         if !(retarget::MIN_INTERVAL..=retarget::MAX_INTERVAL).contains(&rule.interval) {
             return Err(ParamsError::RetargetInterval(rule.interval));

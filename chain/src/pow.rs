@@ -27,7 +27,6 @@ pub fn work(difficulty: u32) -> u128 {
     1u128 << difficulty.min(127)
 }
 
-/// Number of leading zero bits of a hash.
 fn leading_zero_bits(hash: &BlockHash) -> u32 {
     let mut bits = 0;
     for byte in hash.as_bytes() {

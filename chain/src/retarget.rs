@@ -26,7 +26,6 @@ pub const MAX_INTERVAL: u64 = 10_000;
 /// Longest target block time, in seconds (a day).
 pub const MAX_TARGET_SECS: u64 = 86_400;
 
-/// A network's retargeting rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retarget {
     /// The block interval the difficulty aims at, in seconds.

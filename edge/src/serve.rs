@@ -4,7 +4,7 @@
 //! - **Time:** a connection must deliver a request's headers within `header_timeout` of
 //!   opening or of its previous answer (hyper's header-read timer, which is also the
 //!   keep-alive idle timeout), the whole body within `body_timeout` of its headers, and
-//!   take each part of its answer within `body_timeout` too ([`WriteDeadline`]): a client
+//!   take each part of its answer within `body_timeout` too (`WriteDeadline`): a client
 //!   that stops reading cannot keep a connection busy.
 //! - **Number:** at most `max_connections` at once, kept below the open-files limit
 //!   ([`raise_open_files_limit`]), and at most `max_connections_per_address` from one IPv4
@@ -14,7 +14,7 @@
 //!   every connection is busy, the newcomer is closed at once. Connections that work are
 //!   never closed for a stranger.
 //!
-//! The admission rule is [`Connections`], pure and tested on its own; [`serve`] is the
+//! The admission rule is `Connections`, pure and tested on its own; [`serve`] is the
 //! accept loop around it. Both binaries serve through here. Handlers can read the
 //! client's address as `ConnectInfo<SocketAddr>`.
 
@@ -41,7 +41,7 @@ use tower::ServiceExt;
 pub struct ServeLimits {
     /// Most connections open at once (lowered to fit the open-files limit).
     pub max_connections: usize,
-    /// Most connections open at once from one IP address.
+    /// Most connections open at once from one IPv4 address or IPv6 /64 ([`address_group`]).
     pub max_connections_per_address: usize,
     /// Longest wait for a request's headers, on a new connection or between requests.
     pub header_timeout: Duration,
@@ -90,13 +90,11 @@ pub fn raise_open_files_limit(wanted: usize) -> usize {
     fits
 }
 
-/// The identity of one open connection.
 type ConnectionId = u64;
 
 /// What to do with a connection that has just been accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Admission {
-    /// Serve it.
     Admit(ConnectionId),
     /// Serve it, and close the idle connection `evict` to make room.
     AdmitEvicting {
@@ -126,7 +124,6 @@ struct Connections {
 }
 
 impl Connections {
-    /// No connections yet, under `limits`.
     fn new(limits: ServeLimits) -> Self {
         Connections {
             limits,
@@ -177,7 +174,6 @@ impl Connections {
         }
     }
 
-    /// A request started on `id`.
     fn request_started(&mut self, id: ConnectionId) {
         if let Some(entry) = self.open.get_mut(&id) {
             entry.requests_in_flight += 1;
@@ -206,13 +202,11 @@ impl Connections {
         true
     }
 
-    /// Connections open now.
     #[cfg(test)]
     fn len(&self) -> usize {
         self.open.len()
     }
 
-    /// Whether no connection is open.
     #[cfg(test)]
     fn is_empty(&self) -> bool {
         self.open.is_empty()
@@ -426,7 +420,6 @@ struct WriteDeadline<S> {
 }
 
 impl<S> WriteDeadline<S> {
-    /// `inner`, whose writes may wait at most `limit`.
     fn new(inner: S, limit: Duration) -> Self {
         WriteDeadline {
             inner,
