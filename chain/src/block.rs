@@ -27,17 +27,14 @@ use sha2::{Digest, Sha256};
 use crate::hash::{BlockHash, Hash256};
 use crate::tx::Transaction;
 
-/// Length of the canonical header.
 pub const HEADER_LEN: usize = 92;
-/// Where the nonce sits in the canonical header.
-pub const NONCE_OFFSET: usize = 84;
+pub(crate) const NONCE_OFFSET: usize = 84;
 
 /// The hashed part of a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockHeader {
     /// Height of the block: its parent's index plus one (genesis is 0).
     pub index: u64,
-    /// Hash of the parent block.
     pub previous_hash: BlockHash,
     /// RFC 6962 merkle root of the transaction ids.
     pub merkle_root: Hash256,
@@ -45,13 +42,12 @@ pub struct BlockHeader {
     pub timestamp: u64,
     /// Leading zero bits the block's hash must have.
     pub difficulty: u32,
-    /// The number the miner varied until the hash met the difficulty.
     pub nonce: u64,
 }
 
 impl BlockHeader {
     /// The canonical bytes that are hashed.
-    pub fn encode(&self) -> [u8; HEADER_LEN] {
+    pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         out[0..8].copy_from_slice(&self.index.to_be_bytes());
         out[8..40].copy_from_slice(self.previous_hash.as_bytes());
@@ -86,7 +82,6 @@ impl Block {
         }
     }
 
-    /// The hashed header.
     pub fn header(&self) -> &BlockHeader {
         &self.header
     }
@@ -96,7 +91,6 @@ impl Block {
         self.hash
     }
 
-    /// The posts of the block, in block order.
     pub fn transactions(&self) -> &[Arc<Transaction>] {
         &self.transactions
     }

@@ -14,15 +14,14 @@ pub struct Hash256(pub [u8; 32]);
 
 impl Hash256 {
     /// The all-zero digest, used as the genesis block's parent.
-    pub const ZERO: Hash256 = Hash256([0; 32]);
+    #[cfg(test)]
+    pub(crate) const ZERO: Hash256 = Hash256([0; 32]);
 
-    /// SHA-256 of `bytes`.
-    pub fn digest(bytes: &[u8]) -> Self {
+    pub(crate) fn digest(bytes: &[u8]) -> Self {
         Hash256(Sha256::digest(bytes).into())
     }
 
-    /// The digest's bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 }
@@ -74,7 +73,6 @@ macro_rules! named_hash {
         pub struct $name(pub Hash256);
 
         impl $name {
-            /// The digest's bytes.
             pub fn as_bytes(&self) -> &[u8; 32] {
                 self.0.as_bytes()
             }

@@ -24,6 +24,6 @@ pub use hash::{BlockHash, Hash256, TxId};
 pub use mempool::{Mempool, MempoolError, MempoolLimits};
 pub use params::ChainParams;
 pub use state::{BlockAccepted, BlockTemplate, ChainState, CheckedTransaction, SubmitTxError};
-pub use tree::{Admission, BlockTree, CheckedBlock, InsertOutcome};
+pub use tree::{BlockTree, CheckedBlock, InsertOutcome};
 pub use tx::{PostSignature, Transaction};
 pub use validation::{BlockError, TxError};

@@ -26,27 +26,17 @@ use crate::tx::Transaction;
 pub enum MempoolError {
     /// The post is already waiting to be mined.
     #[error("transaction {id} is already pending")]
-    Duplicate {
-        /// The post's id.
-        id: TxId,
-    },
+    Duplicate { id: TxId },
     /// The pool is at its count or byte limit.
     #[error("mempool full ({count} posts, {bytes} bytes pending); try again after the next block")]
-    Full {
-        /// Posts pending.
-        count: usize,
-        /// Bytes pending.
-        bytes: usize,
-    },
+    Full { count: usize, bytes: usize },
 }
 
-/// Limits on what the mempool holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MempoolLimits {
-    /// Most posts pending at once.
     pub max_count: usize,
     /// Most canonical bytes pending at once.
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
 }
 
 impl Default for MempoolLimits {
@@ -91,7 +81,7 @@ pub struct Mempool {
 impl Mempool {
     /// An empty pool with the given limits, its id index sized for them up front: growing
     /// a large map would stall every request waiting on the node's state.
-    pub fn new(limits: MempoolLimits) -> Self {
+    pub(crate) fn new(limits: MempoolLimits) -> Self {
         Mempool {
             by_arrival: BTreeMap::new(),
             arrivals: HashMap::with_capacity(limits.max_count),
@@ -102,7 +92,7 @@ impl Mempool {
     }
 
     /// Admits a post, unless it is already here or the pool is full.
-    pub fn insert(&mut self, tx: Arc<Transaction>) -> Result<(), MempoolError> {
+    pub(crate) fn insert(&mut self, tx: Arc<Transaction>) -> Result<(), MempoolError> {
         if self.arrivals.contains_key(&tx.id()) {
             return Err(MempoolError::Duplicate { id: tx.id() });
         }
@@ -120,7 +110,7 @@ impl Mempool {
 
     /// Re-admits a post that left the best chain, whatever the bounds; false if it was
     /// already here.
-    pub fn restore(&mut self, tx: Arc<Transaction>) -> bool {
+    pub(crate) fn restore(&mut self, tx: Arc<Transaction>) -> bool {
         if self.arrivals.contains_key(&tx.id()) {
             return false;
         }
@@ -137,7 +127,7 @@ impl Mempool {
 
     /// Removes the posts of `blocks`; returns the ids that were pending. Costs
     /// O(posts in the blocks × log pending).
-    pub fn remove_included(&mut self, blocks: &[Arc<Block>]) -> Vec<TxId> {
+    pub(crate) fn remove_included(&mut self, blocks: &[Arc<Block>]) -> Vec<TxId> {
         let mut removed = Vec::new();
         for tx in blocks.iter().flat_map(|block| block.transactions()) {
             if let Some(arrival) = self.arrivals.remove(&tx.id())
@@ -168,7 +158,7 @@ impl Mempool {
 
     /// Removes the newest posts while `forget` holds for them, stopping at the first it does
     /// not hold for; returns their ids, newest first.
-    pub fn forget_newest_while(&mut self, forget: impl Fn(&TxId) -> bool) -> Vec<TxId> {
+    pub(crate) fn forget_newest_while(&mut self, forget: impl Fn(&TxId) -> bool) -> Vec<TxId> {
         let mut forgotten = Vec::new();
         while let Some(entry) = self.by_arrival.last_entry() {
             let id = entry.get().id();
@@ -183,15 +173,14 @@ impl Mempool {
         forgotten
     }
 
-    /// The bounds the pool was made with.
-    pub fn limits(&self) -> MempoolLimits {
+    pub(crate) fn limits(&self) -> MempoolLimits {
         self.limits
     }
 
     /// The oldest posts that `eligible` accepts and that fit in a block of at most
     /// `max_count` posts and `max_bytes`. Looks at no more than a few blocks' worth of
     /// the oldest posts, so a template costs O(block) however full the pool is.
-    pub fn select(
+    pub(crate) fn select(
         &self,
         max_count: usize,
         max_bytes: usize,
@@ -220,12 +209,10 @@ impl Mempool {
         selected
     }
 
-    /// The pending post with this id.
     pub fn get(&self, id: &TxId) -> Option<&Arc<Transaction>> {
         self.by_arrival.get(self.arrivals.get(id)?)
     }
 
-    /// Whether a post with this id is pending.
     pub fn contains(&self, id: &TxId) -> bool {
         self.arrivals.contains_key(id)
     }
@@ -235,12 +222,10 @@ impl Mempool {
         self.by_arrival.values()
     }
 
-    /// Number of pending posts.
     pub fn len(&self) -> usize {
         self.arrivals.len()
     }
 
-    /// Whether nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.arrivals.is_empty()
     }

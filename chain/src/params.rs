@@ -31,17 +31,16 @@ pub struct ChainParams {
     /// When set, posts without a valid Ed25519 signature are invalid.
     pub require_signatures: bool,
     /// Most characters in a post's author.
-    pub max_author_chars: usize,
+    pub(crate) max_author_chars: usize,
     /// Most characters in a post's content.
-    pub max_content_chars: usize,
-    /// Most transactions in one block.
-    pub max_block_transactions: usize,
+    pub(crate) max_content_chars: usize,
+    pub(crate) max_block_transactions: usize,
     /// Most bytes of canonical encoding in one block (header and transactions).
     pub max_block_bytes: usize,
     /// How far, in seconds, a block or post may be stamped ahead of the validating clock.
     pub max_future_drift_secs: u64,
     /// How many ancestors form the median a new block's timestamp must exceed.
-    pub median_time_span: usize,
+    pub(crate) median_time_span: usize,
 }
 
 /// Why a set of chain parameters cannot form a network.
@@ -84,7 +83,6 @@ impl ChainParams {
         })
     }
 
-    /// The same parameters with difficulty retargeting.
     pub fn with_retarget(self, rule: Retarget) -> Result<Self, ParamsError> {
         if !(retarget::MIN_INTERVAL..=retarget::MAX_INTERVAL).contains(&rule.interval) {
             return Err(ParamsError::RetargetInterval(rule.interval));

@@ -27,8 +27,7 @@ pub fn work(difficulty: u32) -> u128 {
     1u128 << difficulty.min(127)
 }
 
-/// Number of leading zero bits of a hash.
-pub fn leading_zero_bits(hash: &BlockHash) -> u32 {
+fn leading_zero_bits(hash: &BlockHash) -> u32 {
     let mut bits = 0;
     for byte in hash.as_bytes() {
         bits += byte.leading_zeros();
@@ -77,7 +76,8 @@ impl Midstate {
     }
 
     /// The block hash the header would have with `nonce`.
-    pub fn hash_with_nonce(&self, nonce: u64) -> BlockHash {
+    #[cfg(test)]
+    fn hash_with_nonce(&self, nonce: u64) -> BlockHash {
         let state = self.compress(&mut self.tail.clone(), nonce);
         let mut bytes = [0u8; 32];
         for (chunk, word) in bytes.chunks_exact_mut(4).zip(state) {

@@ -15,7 +15,7 @@
 use crate::pow::MAX_DIFFICULTY;
 
 /// Most bits one retarget moves the difficulty: a factor of 4 in work.
-pub const MAX_STEP_BITS: u32 = 2;
+pub(crate) const MAX_STEP_BITS: u32 = 2;
 
 /// Fewest blocks between retargets: a span needs at least one interval to measure.
 pub const MIN_INTERVAL: u64 = 2;
@@ -26,7 +26,6 @@ pub const MAX_INTERVAL: u64 = 10_000;
 /// Longest target block time, in seconds (a day).
 pub const MAX_TARGET_SECS: u64 = 86_400;
 
-/// A network's retargeting rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retarget {
     /// The block interval the difficulty aims at, in seconds.
@@ -37,7 +36,7 @@ pub struct Retarget {
 
 impl Retarget {
     /// Whether the block at `height` carries a new difficulty.
-    pub fn is_retarget_height(&self, height: u64) -> bool {
+    pub(crate) fn is_retarget_height(&self, height: u64) -> bool {
         height > 0 && height.is_multiple_of(self.interval)
     }
 }
@@ -45,7 +44,7 @@ impl Retarget {
 /// The difficulty that follows `current` when `intervals` block intervals took
 /// `actual_secs` but should have taken `intervals × target_block_secs`; never below
 /// `minimum` nor above [`MAX_DIFFICULTY`].
-pub fn next_difficulty(
+pub(crate) fn next_difficulty(
     rule: &Retarget,
     current: u32,
     intervals: u64,

@@ -32,7 +32,6 @@ impl CheckedTransaction {
         Ok(CheckedTransaction(Arc::new(tx)))
     }
 
-    /// The post.
     pub fn transaction(&self) -> &Arc<Transaction> {
         &self.0
     }
@@ -41,20 +40,16 @@ impl CheckedTransaction {
 /// Why a post was not accepted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SubmitTxError {
-    /// The post breaks a rule.
     #[error(transparent)]
     Invalid(#[from] TxError),
     /// The post is already in a block of the best chain.
     #[error("transaction {id} is already in block #{index} ({block})")]
     AlreadyConfirmed {
-        /// The post's id.
         id: TxId,
         /// Height of the block holding it.
         index: u64,
-        /// Hash of the block holding it.
         block: BlockHash,
     },
-    /// The mempool refused it.
     #[error(transparent)]
     Mempool(#[from] MempoolError),
 }
@@ -62,7 +57,6 @@ pub enum SubmitTxError {
 /// What accepting a block changed, for the shell to persist and announce.
 #[derive(Debug, Clone)]
 pub struct BlockAccepted {
-    /// What the tree did.
     pub outcome: InsertOutcome,
     /// Pending posts that are now in the best chain.
     pub mempool_removed: Vec<TxId>,
@@ -70,17 +64,11 @@ pub struct BlockAccepted {
     pub mempool_restored: Vec<Arc<Transaction>>,
 }
 
-/// Why stored state could not be restored.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RestoreError {
     /// A stored block does not fit the chain (another network's data, or corruption).
     #[error("stored block {hash} does not connect: {reason}")]
-    BadBlock {
-        /// The stored block.
-        hash: BlockHash,
-        /// Why it does not fit.
-        reason: String,
-    },
+    BadBlock { hash: BlockHash, reason: String },
 }
 
 /// A proposal for the next block: the header (nonce 0) and the posts it commits to.
@@ -88,7 +76,6 @@ pub enum RestoreError {
 pub struct BlockTemplate {
     /// The header to search nonces for.
     pub header: BlockHeader,
-    /// The posts, in block order.
     pub transactions: Vec<Arc<Transaction>>,
 }
 
@@ -172,7 +159,7 @@ impl ChainState {
     }
 
     /// [`ChainState::submit_block`] for a block followed, in the same batch, by
-    /// descendants carrying `work_ahead` (see [`Admission::New`]).
+    /// descendants carrying `work_ahead` (see `Admission::New`).
     pub fn submit_block_ahead_of(
         &mut self,
         block: CheckedBlock,
@@ -281,17 +268,14 @@ impl ChainState {
         })
     }
 
-    /// The block tree.
     pub fn tree(&self) -> &BlockTree {
         &self.tree
     }
 
-    /// The mempool.
     pub fn mempool(&self) -> &Mempool {
         &self.mempool
     }
 
-    /// The chain parameters.
     pub fn params(&self) -> &ChainParams {
         self.tree.params()
     }

@@ -11,11 +11,11 @@
 //! - Orphans (blocks whose parent is unknown) live apart, bounded, and connect as soon as
 //!   their parent does.
 //! - Side branches are bounded: a new block that would not become best is kept only while
-//!   its branch is within [`MAX_SIDE_LAG_BLOCKS`] of the tip, its height holds fewer than
-//!   [`MAX_BLOCKS_PER_HEIGHT`] blocks and side blocks hold less than [`MAX_SIDE_BYTES`]. A
+//!   its branch is within `MAX_SIDE_LAG_BLOCKS` of the tip, its height holds fewer than
+//!   `MAX_BLOCKS_PER_HEIGHT` blocks and side blocks hold less than `MAX_SIDE_BYTES`. A
 //!   block whose branch, with the blocks that arrive with it, has more work than the tip is
 //!   always kept: most work always wins. Blocks read back from the store are kept as they
-//!   were ([`Admission::Stored`]).
+//!   were (`Admission::Stored`).
 //!
 //! Inserting returns an [`InsertOutcome`] that says what changed, so the shell can persist
 //! it, update the mempool and tell peers. The tree itself does no I/O and reads no clock.
@@ -33,24 +33,23 @@ use crate::validation::{self, BlockError};
 /// A side block is kept only if its branch (with what comes with it) is at most this many
 /// blocks' work behind the best tip: a branch further behind cannot plausibly become best,
 /// and so a reorganization deeper than this is never made.
-pub const MAX_SIDE_LAG_BLOCKS: u64 = 1_000;
+const MAX_SIDE_LAG_BLOCKS: u64 = 1_000;
 /// Most blocks kept at one height, the best chain's included.
-pub const MAX_BLOCKS_PER_HEIGHT: usize = 8;
+const MAX_BLOCKS_PER_HEIGHT: usize = 8;
 /// Most bytes of blocks kept off the best chain.
-pub const MAX_SIDE_BYTES: usize = 64 << 20;
+const MAX_SIDE_BYTES: usize = 64 << 20;
 
 /// Most orphans held at once; the oldest is dropped beyond it.
 const MAX_ORPHANS: usize = 256;
 /// Most bytes of orphans held at once; the oldest are dropped beyond it.
 const MAX_ORPHAN_BYTES: usize = 32 << 20;
 
-/// A block that passed [`validation::validate_block_standalone`]: the only kind the tree
+/// A block that passed `validation::validate_block_standalone`: the only kind the tree
 /// accepts, so no block reaches it with an unchecked hash, proof of work or signature.
 #[derive(Debug, Clone)]
 pub struct CheckedBlock(Block);
 
 impl CheckedBlock {
-    /// Runs the standalone checks.
     pub fn check(
         block: Block,
         claimed_hash: &BlockHash,
@@ -66,7 +65,6 @@ impl CheckedBlock {
         CheckedBlock(block)
     }
 
-    /// The block.
     pub fn block(&self) -> &Block {
         &self.0
     }
@@ -75,7 +73,6 @@ impl CheckedBlock {
 /// A connected block and its place in the tree.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// The block.
     pub block: Arc<Block>,
     /// Total work of the chain from genesis up to and including this block.
     pub cumulative_work: u128,
@@ -91,7 +88,6 @@ impl Entry {
         self.block.header().index
     }
 
-    /// The block's hash.
     pub fn hash(&self) -> BlockHash {
         self.block.hash()
     }
@@ -99,13 +95,12 @@ impl Entry {
 
 /// How a block comes to the tree, which decides whether the side-branch bounds apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
+pub(crate) enum Admission {
     /// A block from outside or from the miner, checked against the clock `now` (seconds
     /// since the epoch). `work_ahead` is the work of its descendants that arrive with it
     /// (the rest of a sync page), so a heavier branch is judged by where it leads, not by
     /// its first block.
     New {
-        /// The validating clock.
         now: u64,
         /// Work of the blocks that follow it in the same batch, on its branch.
         work_ahead: u128,
@@ -170,7 +165,6 @@ impl InsertOutcome {
         }
     }
 
-    /// Whether the best tip moved.
     pub fn tip_changed(&self) -> bool {
         matches!(
             self,
@@ -222,8 +216,7 @@ impl BlockTree {
         }
     }
 
-    /// The chain parameters the tree validates with.
-    pub fn params(&self) -> &ChainParams {
+    pub(crate) fn params(&self) -> &ChainParams {
         &self.params
     }
 
@@ -235,7 +228,7 @@ impl BlockTree {
     }
 
     /// [`BlockTree::insert`], saying how the block comes.
-    pub fn insert_as(
+    pub(crate) fn insert_as(
         &mut self,
         block: CheckedBlock,
         admission: Admission,
@@ -542,11 +535,10 @@ impl BlockTree {
 
     /// The earliest timestamp a block on the best tip may carry: one second after the
     /// median of the tip and its ancestors.
-    pub fn min_next_timestamp(&self) -> u64 {
+    pub(crate) fn min_next_timestamp(&self) -> u64 {
         self.median_time_past(self.tip()).saturating_add(1)
     }
 
-    /// The entry at the best tip.
     pub fn tip(&self) -> &Entry {
         let hash = self
             .best_chain
@@ -555,7 +547,6 @@ impl BlockTree {
         &self.entries[hash]
     }
 
-    /// The genesis entry.
     pub fn genesis(&self) -> &Entry {
         &self.entries[&self.best_chain[0]]
     }
@@ -582,7 +573,6 @@ impl BlockTree {
             .collect()
     }
 
-    /// The best chain's entry at `height`.
     pub fn best_at(&self, height: u64) -> Option<&Entry> {
         let height = usize::try_from(height).ok()?;
         self.best_chain.get(height).map(|hash| &self.entries[hash])
@@ -593,7 +583,6 @@ impl BlockTree {
         self.entries.get(hash)
     }
 
-    /// Whether the entry with this hash is on the best chain.
     pub fn is_best(&self, hash: &BlockHash) -> bool {
         self.entries
             .get(hash)

@@ -65,7 +65,6 @@ impl Transaction {
         }
     }
 
-    /// A post signed with `key`.
     pub fn signed(author: String, content: String, timestamp: f64, key: &SigningKey) -> Self {
         let public_key = key.verifying_key().to_bytes();
         let message = Self::signing_message(&author, &content, timestamp, &public_key);
@@ -110,7 +109,6 @@ impl Transaction {
         &self.author
     }
 
-    /// The text of the post.
     pub fn content(&self) -> &str {
         &self.content
     }
@@ -120,7 +118,6 @@ impl Transaction {
         self.timestamp
     }
 
-    /// The author's key and signature, when the post is signed.
     pub fn signature(&self) -> Option<&PostSignature> {
         self.signature.as_ref()
     }

@@ -23,14 +23,8 @@ pub enum TxError {
     /// The author is empty or only whitespace.
     #[error("author must not be empty")]
     EmptyAuthor,
-    /// The author is longer than the network allows.
     #[error("author is {chars} characters long; the limit is {max}")]
-    AuthorTooLong {
-        /// Characters in the author.
-        chars: usize,
-        /// The limit.
-        max: usize,
-    },
+    AuthorTooLong { chars: usize, max: usize },
     /// The author contains a control character (newline, tab, NUL...).
     #[error("author must not contain control characters")]
     ControlCharacterInAuthor,
@@ -44,36 +38,17 @@ pub enum TxError {
     /// The content is empty or only whitespace.
     #[error("content must not be empty")]
     EmptyContent,
-    /// The content is longer than the network allows.
     #[error("content is {chars} characters long; the limit is {max}")]
-    ContentTooLong {
-        /// Characters in the content.
-        chars: usize,
-        /// The limit.
-        max: usize,
-    },
+    ContentTooLong { chars: usize, max: usize },
     /// The timestamp is negative, NaN or infinite.
     #[error("timestamp {got} is not a non-negative number of seconds since the epoch")]
-    InvalidTimestamp {
-        /// The timestamp received.
-        got: f64,
-    },
+    InvalidTimestamp { got: f64 },
     /// The timestamp is later than the reference time allows.
     #[error("timestamp {got} is too far in the future; the latest accepted is {max}")]
-    TimestampTooFar {
-        /// The timestamp received.
-        got: f64,
-        /// The latest acceptable timestamp.
-        max: u64,
-    },
+    TimestampTooFar { got: f64, max: u64 },
     /// The timestamp is earlier than the mempool accepts.
     #[error("timestamp {got} is too far in the past; the earliest accepted is {min}")]
-    TimestampTooOld {
-        /// The timestamp received.
-        got: f64,
-        /// The earliest acceptable timestamp.
-        min: u64,
-    },
+    TimestampTooOld { got: f64, min: u64 },
     /// The network requires signatures and the post has none.
     #[error("this network requires signed posts; the post has no signature")]
     MissingSignature,
@@ -83,7 +58,6 @@ pub enum TxError {
     /// The public key is a small-order point that would verify forged signatures.
     #[error("public key is a weak (small-order) Ed25519 key")]
     WeakPublicKey,
-    /// The signature does not verify over the post with the given key.
     #[error("signature does not match the post and public key")]
     BadSignature,
 }
@@ -101,16 +75,10 @@ pub enum BlockError {
     },
     /// The block declares a difficulty other than the one its place in the chain requires.
     #[error("block declares difficulty {got}; this network requires {required}")]
-    WrongDifficulty {
-        /// The difficulty in the header.
-        got: u32,
-        /// The network's difficulty.
-        required: u32,
-    },
+    WrongDifficulty { got: u32, required: u32 },
     /// The block declares a difficulty no block of this retargeting network can carry.
     #[error("block declares difficulty {got}; this network's blocks carry {min} to {max}")]
     DifficultyOutOfRange {
-        /// The difficulty in the header.
         got: u32,
         /// The network's starting and lowest difficulty.
         min: u32,
@@ -119,50 +87,22 @@ pub enum BlockError {
     },
     /// The hash does not have the leading zero bits the difficulty demands.
     #[error("block hash {hash} does not meet difficulty {difficulty} (insufficient proof of work)")]
-    InsufficientWork {
-        /// The block's hash.
-        hash: BlockHash,
-        /// The difficulty it fails.
-        difficulty: u32,
-    },
+    InsufficientWork { hash: BlockHash, difficulty: u32 },
     /// The index is not the parent's index plus one.
     #[error("block index {got} does not follow its parent; expected {expected}")]
-    IndexMismatch {
-        /// The index in the header.
-        got: u64,
-        /// The parent's index plus one.
-        expected: u64,
-    },
+    IndexMismatch { got: u64, expected: u64 },
     /// The timestamp is not after the median of the previous blocks.
     #[error("block timestamp {got} is not after the median {median} of the previous blocks")]
-    TimestampNotAfterMedian {
-        /// The timestamp in the header.
-        got: u64,
-        /// The median it must exceed.
-        median: u64,
-    },
+    TimestampNotAfterMedian { got: u64, median: u64 },
     /// The timestamp is too far ahead of this node's clock.
     #[error("block timestamp {got} is too far in the future; the latest accepted is {max}")]
-    TimestampTooFar {
-        /// The timestamp in the header.
-        got: u64,
-        /// The latest acceptable timestamp.
-        max: u64,
-    },
-    /// More transactions than a block may hold.
+    TimestampTooFar { got: u64, max: u64 },
     #[error("block holds {count} transactions; the limit is {max}")]
-    TooManyTransactions {
-        /// Transactions in the block.
-        count: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// Bigger than a block may be.
+    TooManyTransactions { count: usize, max: usize },
     #[error("block is {bytes} bytes; the limit is {max}")]
     TooLarge {
         /// Canonical size of the block.
         bytes: usize,
-        /// The limit.
         max: usize,
     },
     /// The merkle root in the header is not the root of the transactions.
@@ -173,54 +113,34 @@ pub enum BlockError {
         /// The root of the transactions as received.
         computed: Hash256,
     },
-    /// The same post appears twice in the block.
     #[error("transaction {id} appears more than once in the block")]
-    DuplicateTransaction {
-        /// The repeated post.
-        id: TxId,
-    },
+    DuplicateTransaction { id: TxId },
     /// The post is already in an ancestor of the block.
     #[error("transaction {id} is already in the chain this block extends")]
-    TransactionAlreadyOnBranch {
-        /// The replayed post.
-        id: TxId,
-    },
+    TransactionAlreadyOnBranch { id: TxId },
     /// A side block whose branch is too far behind the best chain to become best.
     #[error(
         "block #{height} is on a branch {behind} blocks' work behind the best chain; side branches more than {max} behind are not kept"
     )]
     FarBehindBestChain {
-        /// The block's height.
         height: u64,
         /// How far behind, in blocks of the next block's difficulty.
         behind: u128,
-        /// The most kept.
         max: u64,
     },
     /// Height `height` already holds as many competing blocks as are kept.
     #[error(
         "height {height} already holds {max} competing blocks; no more side blocks are kept there"
     )]
-    TooManyAtHeight {
-        /// The height.
-        height: u64,
-        /// Blocks kept per height.
-        max: usize,
-    },
+    TooManyAtHeight { height: u64, max: usize },
     /// Side branches already fill their storage.
     #[error("side branches already hold {max} bytes; no more side blocks are kept")]
     SideBranchesFull {
         /// The bound, in bytes.
         max: usize,
     },
-    /// A post of the block is invalid.
     #[error("transaction {id} is invalid: {source}")]
-    InvalidTransaction {
-        /// The invalid post.
-        id: TxId,
-        /// What is wrong with it.
-        source: TxError,
-    },
+    InvalidTransaction { id: TxId, source: TxError },
 }
 
 impl BlockError {
@@ -327,7 +247,7 @@ pub fn validate_transaction(tx: &Transaction, params: &ChainParams) -> Result<()
 /// bidirectional overrides and isolates, invisible operators, tags, the byte-order mark)
 /// and no line or paragraph separators in the author, so that no name can pose as
 /// another that looks the same.
-pub fn validate_transaction_policy(tx: &Transaction) -> Result<(), TxError> {
+pub(crate) fn validate_transaction_policy(tx: &Transaction) -> Result<(), TxError> {
     match tx
         .author()
         .chars()
@@ -368,7 +288,7 @@ fn is_invisible_or_directional(c: char) -> bool {
 
 /// Checks that a post's timestamp lies within the allowed drift of `now`, as the mempool
 /// requires of newly submitted posts.
-pub fn validate_transaction_time(
+pub(crate) fn validate_transaction_time(
     tx: &Transaction,
     now: u64,
     params: &ChainParams,
@@ -393,7 +313,7 @@ pub fn validate_transaction_time(
 /// Checks everything about a block that needs no other block: claimed hash, difficulty,
 /// proof of work, size, merkle root, duplicates within it and each post (signatures last,
 /// as they are the dearest check).
-pub fn validate_block_standalone(
+pub(crate) fn validate_block_standalone(
     block: &Block,
     claimed_hash: &BlockHash,
     params: &ChainParams,
@@ -475,7 +395,7 @@ pub fn validate_block_standalone(
 /// Checks a header against its place in the tree: height, the difficulty its ancestors
 /// require, median time and, when `now` is given, the clock (a block this node stored
 /// met the clock when it arrived, and is not held to today's).
-pub fn validate_header_in_context(
+pub(crate) fn validate_header_in_context(
     header: &BlockHeader,
     parent_index: u64,
     median_time_past: u64,
@@ -515,7 +435,7 @@ pub fn validate_header_in_context(
 }
 
 /// The median of a set of timestamps (the upper median for an even count).
-pub fn median(mut timestamps: Vec<u64>) -> u64 {
+pub(crate) fn median(mut timestamps: Vec<u64>) -> u64 {
     timestamps.sort_unstable();
     timestamps.get(timestamps.len() / 2).copied().unwrap_or(0)
 }

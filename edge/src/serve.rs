@@ -4,7 +4,7 @@
 //! - **Time:** a connection must deliver a request's headers within `header_timeout` of
 //!   opening or of its previous answer (hyper's header-read timer, which is also the
 //!   keep-alive idle timeout), the whole body within `body_timeout` of its headers, and
-//!   take each part of its answer within `body_timeout` too ([`WriteDeadline`]): a client
+//!   take each part of its answer within `body_timeout` too (`WriteDeadline`): a client
 //!   that stops reading cannot keep a connection busy.
 //! - **Number:** at most `max_connections` at once, kept below the open-files limit
 //!   ([`raise_open_files_limit`]), and at most `max_connections_per_address` from one IPv4
@@ -14,7 +14,7 @@
 //!   every connection is busy, the newcomer is closed at once. Connections that work are
 //!   never closed for a stranger.
 //!
-//! The admission rule is [`Connections`], pure and tested on its own; [`serve`] is the
+//! The admission rule is `Connections`, pure and tested on its own; [`serve`] is the
 //! accept loop around it. Both binaries serve through here. Handlers can read the
 //! client's address as `ConnectInfo<SocketAddr>`.
 
@@ -41,7 +41,7 @@ use tower::ServiceExt;
 pub struct ServeLimits {
     /// Most connections open at once (lowered to fit the open-files limit).
     pub max_connections: usize,
-    /// Most connections open at once from one IP address.
+    /// Most connections open at once from one IPv4 address or IPv6 /64 ([`address_group`]).
     pub max_connections_per_address: usize,
     /// Longest wait for a request's headers, on a new connection or between requests.
     pub header_timeout: Duration,
@@ -90,13 +90,11 @@ pub fn raise_open_files_limit(wanted: usize) -> usize {
     fits
 }
 
-/// The identity of one open connection.
-pub type ConnectionId = u64;
+type ConnectionId = u64;
 
 /// What to do with a connection that has just been accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    /// Serve it.
+enum Admission {
     Admit(ConnectionId),
     /// Serve it, and close the idle connection `evict` to make room.
     AdmitEvicting {
@@ -118,7 +116,7 @@ struct Entry {
 
 /// The open connections and the rule that admits newcomers. Pure: time is passed in.
 #[derive(Debug)]
-pub struct Connections {
+struct Connections {
     limits: ServeLimits,
     open: HashMap<ConnectionId, Entry>,
     per_address: HashMap<IpAddr, usize>,
@@ -126,8 +124,7 @@ pub struct Connections {
 }
 
 impl Connections {
-    /// No connections yet, under `limits`.
-    pub fn new(limits: ServeLimits) -> Self {
+    fn new(limits: ServeLimits) -> Self {
         Connections {
             limits,
             open: HashMap::new(),
@@ -139,7 +136,7 @@ impl Connections {
     /// Decides on a connection from `address` accepted at `now`, and records it unless
     /// refused. An evicted connection is forgotten at once, so the caller only has to
     /// close it.
-    pub fn admit(&mut self, address: IpAddr, now: Instant) -> Admission {
+    fn admit(&mut self, address: IpAddr, now: Instant) -> Admission {
         let from_address = self.per_address.get(&address).copied().unwrap_or(0);
         let victim = if from_address >= self.limits.max_connections_per_address {
             match self.longest_idle(|entry| entry.address == address) {
@@ -177,15 +174,14 @@ impl Connections {
         }
     }
 
-    /// A request started on `id`.
-    pub fn request_started(&mut self, id: ConnectionId) {
+    fn request_started(&mut self, id: ConnectionId) {
         if let Some(entry) = self.open.get_mut(&id) {
             entry.requests_in_flight += 1;
         }
     }
 
     /// A request on `id` has been answered in full at `now`.
-    pub fn request_finished(&mut self, id: ConnectionId, now: Instant) {
+    fn request_finished(&mut self, id: ConnectionId, now: Instant) {
         if let Some(entry) = self.open.get_mut(&id) {
             entry.requests_in_flight = entry.requests_in_flight.saturating_sub(1);
             entry.idle_since = now;
@@ -193,7 +189,7 @@ impl Connections {
     }
 
     /// Forgets `id` (closed by either side); false if it was not open.
-    pub fn close(&mut self, id: ConnectionId) -> bool {
+    fn close(&mut self, id: ConnectionId) -> bool {
         let Some(entry) = self.open.remove(&id) else {
             return false;
         };
@@ -206,13 +202,13 @@ impl Connections {
         true
     }
 
-    /// Connections open now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.open.len()
     }
 
-    /// Whether no connection is open.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.open.is_empty()
     }
 
@@ -417,15 +413,14 @@ fn canonical_ip(peer: SocketAddr) -> IpAddr {
 
 /// A stream whose writes fail once one has waited `limit` without progress: the client
 /// stopped reading what it asked for.
-pub struct WriteDeadline<S> {
+struct WriteDeadline<S> {
     inner: S,
     limit: Duration,
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S> WriteDeadline<S> {
-    /// `inner`, whose writes may wait at most `limit`.
-    pub fn new(inner: S, limit: Duration) -> Self {
+    fn new(inner: S, limit: Duration) -> Self {
         WriteDeadline {
             inner,
             limit,
