@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use chainpost_edge::shutdown::shutdown_signal;
 use chainpost_experiment::analysis::{self, Results};
 use chainpost_experiment::cluster::find_node_binary;
 use chainpost_experiment::config::{ConfigError, ExperimentConfig, Settings};
@@ -86,7 +87,7 @@ async fn main() -> ExitCode {
     // Dropping the work on a signal drops the network, which kills every node.
     let outcome = tokio::select! {
         outcome = execute(cli.command) => outcome,
-        () = interrupted() => Err(anyhow::anyhow!("interrupted; every node was stopped")),
+        () = shutdown_signal() => Err(anyhow::anyhow!("interrupted; every node was stopped")),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,28 +95,6 @@ async fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-async fn interrupted() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
