@@ -1,7 +1,7 @@
 //! Command-line and environment configuration, parsed once into a typed [`Config`].
 //!
 //! Owns the flags and their defaults (the tutorial's: listen on 127.0.0.1:5000, read from a
-//! node at http://127.0.0.1:8000). It does not open anything: [`crate::startup`] does.
+//! node at http://127.0.0.1:8000). It does not open anything: `startup` does.
 
 use std::fmt;
 use std::path::PathBuf;

@@ -18,7 +18,9 @@
 pub mod config;
 pub mod node_client;
 pub mod post;
-pub mod routes;
+mod routes;
 pub mod session;
 pub mod startup;
 pub mod views;
+
+pub use routes::live::MAX_LIVE_STREAMS_PER_ADDRESS;

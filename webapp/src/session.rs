@@ -5,15 +5,13 @@
 //! Nothing is kept on the server and nothing here is trusted: a forged cookie can only
 //! pick another configured node or show its sender a message, which templates escape.
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-
-use crate::routes::AppState;
 
 const NODE_COOKIE: &str = "node";
 const FLASH_COOKIE: &str = "flash";
@@ -92,6 +90,19 @@ impl Flash {
     }
 }
 
+/// How many nodes the web app reads from: what a reader's choice of node is checked
+/// against. The app's state provides it (`FromRef`), so this module needs nothing else of
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NodeCount(pub(crate) usize);
+
+impl NodeCount {
+    /// `chosen` when it names a configured node.
+    fn check(self, chosen: Option<usize>) -> Option<usize> {
+        chosen.filter(|&index| index < self.0)
+    }
+}
+
 /// The reader's choices for this request: which node, and the flash message to show.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -101,18 +112,19 @@ pub struct Session {
     pub flash: Option<Flash>,
 }
 
-impl FromRequestParts<AppState> for Session {
+impl<S> FromRequestParts<S> for Session
+where
+    S: Send + Sync,
+    NodeCount: FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let cookies = cookies(&parts.headers);
         // `?node=i` wins over the cookie so a link or a second tab can show another node.
         let chosen = node_in_query(parts.uri.query())
             .or_else(|| cookie(&cookies, NODE_COOKIE).and_then(|value| value.parse().ok()));
-        let node = chosen.filter(|&i| i < state.nodes.len()).unwrap_or(0);
+        let node = NodeCount::from_ref(state).check(chosen).unwrap_or(0);
         let flash = cookie(&cookies, FLASH_COOKIE)
             .filter(|value| !value.is_empty())
             .and_then(|value| serde_urlencoded::from_str(value).ok());
@@ -122,12 +134,12 @@ impl FromRequestParts<AppState> for Session {
 
 /// Middleware: when a request picks a node with `?node=i`, remember the choice in a
 /// cookie so the following pages, forms and the live updates use the same node.
-pub async fn remember_node(
-    State(state): State<AppState>,
+pub(crate) async fn remember_node(
+    State(nodes): State<NodeCount>,
     request: Request,
     next: Next,
 ) -> Response {
-    let chosen = node_in_query(request.uri().query()).filter(|&i| i < state.nodes.len());
+    let chosen = nodes.check(node_in_query(request.uri().query()));
     let mut response = next.run(request).await;
     if let Some(node) = chosen {
         response.headers_mut().append(

@@ -15,8 +15,9 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::node_client::NodeClient;
-use crate::routes::events::{self, LiveFeeds};
-use crate::routes::{AppState, Nodes, WebState, app};
+use crate::routes::app;
+use crate::routes::live::LiveFeeds;
+use crate::routes::state::{AppState, Nodes, WebState};
 
 /// A web app bound to its port, ready to serve.
 pub struct Application {
@@ -94,7 +95,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stopping = self.stopping;
-        events::spawn_pollers(&self.state);
+        self.state.spawn_pollers();
         serve::serve(self.listener, self.router, self.serve_limits, async move {
             shutdown.await;
             tracing::info!("shutting down");

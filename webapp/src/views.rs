@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use chainpost_chain::params::{MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS};
 use chainpost_wire::lenient::{Block, BlockDetail, NodeStatus, Post, Tree};
 
+use crate::node_client::NodeError;
 use crate::post::{Authorship, FormErrors, PostForm, authorship};
 use crate::session::Flash;
 
@@ -119,6 +120,30 @@ impl Layout {
     /// True on the explorer's pages.
     pub fn is_explorer(&self) -> bool {
         self.section == Section::Explorer
+    }
+}
+
+/// The banner for a node that could not be read, in the reader's terms.
+pub(crate) fn banner(error: &NodeError) -> String {
+    match error {
+        NodeError::Unreachable { node, .. } => format!(
+            "The node at {node} is not answering; it may be down. Nothing can be read or \
+             posted until it is back. This page will update by itself."
+        ),
+        NodeError::Timeout { node, timeout } => format!(
+            "The node at {node} is too slow: it did not answer within {:.1} s. It may be busy \
+             or overloaded. This page will update by itself.",
+            timeout.as_secs_f64()
+        ),
+        NodeError::BadResponse { .. } => {
+            "The node answered something this web app cannot read. Is the address that of a \
+             chainpost or tutorial node?"
+                .to_owned()
+        }
+        NodeError::EndpointMissing { node, endpoint } => {
+            format!("The node at {node} does not offer {endpoint}.")
+        }
+        NodeError::Rejected { message, .. } => format!("The node refused: {message}"),
     }
 }
 

@@ -11,24 +11,24 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{AppState, banner, error_page};
 use crate::node_client::{NodeClient, NodeError};
+use crate::routes::state::AppState;
+use crate::routes::status::live_fingerprint;
 use crate::session::Session;
 use crate::views::{
-    BlockLink, BlockPage, BlockView, ErrorPage, LIVE_DOWN, Page, PostView, Section, TreePage,
-    short, tree_rows,
+    BlockLink, BlockPage, BlockView, ErrorPage, LIVE_DOWN, Layout, Page, PostView, Section,
+    TreePage, banner, short, tree_rows,
 };
 use chainpost_wire::lenient::{Block, BlockDetail, Tree, TreeBlock};
 
-pub async fn block(
+pub(crate) async fn block(
     State(state): State<AppState>,
     session: Session,
     Path(hash): Path<String>,
 ) -> Response {
     // Only hex goes into the node's URL: a path like `..%2Fmine` must not reach it.
     if !is_block_hash(&hash) {
-        return error_page(
-            &state,
+        return state.error_page(
             &session,
             StatusCode::NOT_FOUND,
             "Not a block hash",
@@ -43,14 +43,13 @@ pub async fn block(
     }
 }
 
-pub async fn block_at_height(
+pub(crate) async fn block_at_height(
     State(state): State<AppState>,
     session: Session,
     Path(index): Path<String>,
 ) -> Response {
     let Ok(index) = index.parse::<u64>() else {
-        return error_page(
-            &state,
+        return state.error_page(
             &session,
             StatusCode::NOT_FOUND,
             "Not a height",
@@ -64,8 +63,7 @@ pub async fn block_at_height(
     };
     // A tutorial-style node ignores the paging and sends the whole chain.
     let Some(block) = page.chain.into_iter().find(|block| block.index == index) else {
-        return error_page(
-            &state,
+        return state.error_page(
             &session,
             StatusCode::NOT_FOUND,
             "No block at that height",
@@ -147,8 +145,7 @@ async fn block_page(state: &AppState, session: &Session, detail: BlockDetail) ->
         Ok(built) => built,
         Err(error) => {
             tracing::error!(%error, "building the block page failed");
-            return error_page(
-                state,
+            return state.error_page(
                 session,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
@@ -158,7 +155,7 @@ async fn block_page(state: &AppState, session: &Session, detail: BlockDetail) ->
     };
     let title = format!("Block #{}", block.index);
     let mut layout = state.layout(session, &title, Section::Explorer);
-    layout.live = live_of(state, session).await;
+    layout.live = live_fingerprint(state.node(session)).await;
     Page(BlockPage {
         layout,
         block,
@@ -169,8 +166,7 @@ async fn block_page(state: &AppState, session: &Session, detail: BlockDetail) ->
 
 fn unknown_block(state: &AppState, session: &Session, hash: &str) -> Response {
     let node = state.node(session);
-    error_page(
-        state,
+    state.error_page(
         session,
         StatusCode::NOT_FOUND,
         "Unknown block",
@@ -204,7 +200,7 @@ struct TreeQuery {
     from: Option<String>,
 }
 
-pub async fn tree(
+pub(crate) async fn tree(
     State(state): State<AppState>,
     session: Session,
     RawQuery(query): RawQuery,
@@ -224,7 +220,7 @@ pub async fn tree(
         },
         Err(error) => return tree_unavailable(layout, &error),
     };
-    layout.live = live_of(&state, &session).await;
+    layout.live = live_fingerprint(node).await;
     let side_blocks = tree
         .blocks
         .iter()
@@ -242,7 +238,7 @@ pub async fn tree(
     .into_response()
 }
 
-fn tree_unavailable(mut layout: crate::views::Layout, error: &NodeError) -> Response {
+fn tree_unavailable(mut layout: Layout, error: &NodeError) -> Response {
     tracing::warn!(%error, "cannot read the node's block tree");
     layout.banner = Some(banner(error));
     layout.live = LIVE_DOWN.to_owned();
@@ -278,15 +274,6 @@ fn tree_of_best_chain(chain: Vec<Block>) -> Tree {
         tip,
         from: 0,
         blocks,
-    }
-}
-
-/// The live-update fingerprint of the node now, so an explorer page refreshes when a
-/// block or post arrives.
-async fn live_of(state: &AppState, session: &Session) -> String {
-    match super::home::read_status(state.node(session)).await {
-        Ok(status) => status.live_fingerprint(),
-        Err(_) => LIVE_DOWN.to_owned(),
     }
 }
 
