@@ -172,9 +172,33 @@ pub enum Authorship {
     Invalid,
 }
 
-/// Checks a post's signature as the node does (strict Ed25519 verification). CPU-bound:
-/// call it off the async executor for more than a handful of posts.
-pub fn authorship(post: &Post) -> Authorship {
+/// A post as a node listed it, with its signature checked. Only [`CheckedPost::check`]
+/// makes one, so the views, which do no crypto, never show a badge nobody checked.
+#[derive(Debug, Clone)]
+pub struct CheckedPost {
+    post: Post,
+    authorship: Authorship,
+}
+
+impl CheckedPost {
+    /// Checks `post`'s signature. CPU-bound: callers check a page's posts on a blocking
+    /// thread, where they fetched them.
+    pub fn check(post: Post) -> Self {
+        let authorship = authorship(&post);
+        CheckedPost { post, authorship }
+    }
+
+    pub fn post(&self) -> &Post {
+        &self.post
+    }
+
+    pub fn authorship(&self) -> &Authorship {
+        &self.authorship
+    }
+}
+
+/// Checks a post's signature as the node does (strict Ed25519 verification).
+fn authorship(post: &Post) -> Authorship {
     let (Some(key_hex), Some(signature_hex)) = (&post.public_key, &post.signature) else {
         return Authorship::Unsigned;
     };

@@ -3,7 +3,8 @@
 //! Owns turning node data into text a reader understands: human times, short hashes,
 //! explorer links, verified badges, the block tree laid out in lanes. Templates only
 //! place these values; askama escapes every one of them (no template marks user data
-//! `|safe`). Nothing here does I/O; the clock is passed in.
+//! `|safe`). Nothing here does I/O or crypto: the clock is passed in, and posts arrive
+//! with their signatures already checked ([`CheckedPost`]).
 
 use std::collections::HashMap;
 
@@ -16,7 +17,7 @@ use chainpost_chain::params::{MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS};
 use chainpost_wire::lenient::{Block, BlockDetail, NodeStatus, Post, Tree};
 
 use crate::node_client::NodeError;
-use crate::post::{Authorship, FormErrors, PostForm, authorship};
+use crate::post::{Authorship, CheckedPost, FormErrors, PostForm};
 use crate::session::Flash;
 
 /// A rendered template as a response; a template that fails to render is logged and
@@ -269,12 +270,12 @@ pub struct AuthorshipView {
 }
 
 impl AuthorshipView {
-    fn of(post: &Post) -> Self {
-        match authorship(post) {
+    fn of(authorship: &Authorship) -> Self {
+        match authorship {
             Authorship::Verified { public_key } => AuthorshipView {
                 state: "verified",
-                fingerprint: short(&public_key),
-                public_key,
+                fingerprint: short(public_key),
+                public_key: public_key.clone(),
             },
             Authorship::Unsigned => AuthorshipView {
                 state: "unverified",
@@ -322,9 +323,9 @@ pub struct PostView {
 }
 
 impl PostView {
-    /// `post`, confirmed in `block` (or pending when `None`), seen at `now`. Checks the
-    /// signature: CPU-bound.
-    pub fn new(post: &Post, block: Option<BlockLink>, now: DateTime<Utc>) -> Self {
+    /// `checked`, confirmed in `block` (or pending when `None`), seen at `now`.
+    pub fn new(checked: &CheckedPost, block: Option<BlockLink>, now: DateTime<Utc>) -> Self {
+        let post = checked.post();
         let initial = post
             .author
             .trim()
@@ -341,7 +342,7 @@ impl PostView {
                 .timestamp
                 .and_then(|seconds| TimeView::from_unix(seconds, now)),
             block,
-            authorship: AuthorshipView::of(post),
+            authorship: AuthorshipView::of(checked.authorship()),
             id: post.id.clone().unwrap_or_default(),
         }
     }
@@ -357,7 +358,7 @@ fn hue_of(author: &str) -> u8 {
 
 /// The posts of `blocks` (lowest first, as `/chain` sends them), newest first: by block
 /// height, then by time within a block. At most `limit` of them.
-pub fn confirmed_posts(blocks: &[Block], now: DateTime<Utc>, limit: usize) -> Vec<PostView> {
+pub fn newest_first(blocks: &[Block], limit: usize) -> Vec<(&Block, &Post)> {
     let mut posts: Vec<(&Block, &Post)> = blocks
         .iter()
         .flat_map(|block| block.transactions.iter().map(move |post| (block, post)))
@@ -371,15 +372,20 @@ pub fn confirmed_posts(blocks: &[Block], now: DateTime<Utc>, limit: usize) -> Ve
             b.total_cmp(&a)
         })
     });
+    posts.truncate(limit);
     posts
-        .into_iter()
-        .take(limit)
-        .map(|(block, post)| PostView::new(post, Some(BlockLink::to(block)), now))
+}
+
+/// Confirmed posts, each with a link to its block, in the order given.
+pub fn confirmed_posts(posts: &[(BlockLink, CheckedPost)], now: DateTime<Utc>) -> Vec<PostView> {
+    posts
+        .iter()
+        .map(|(block, post)| PostView::new(post, Some(block.clone()), now))
         .collect()
 }
 
-/// Pending posts, newest first.
-pub fn pending_posts(pending: &[Post], now: DateTime<Utc>) -> Vec<PostView> {
+/// Pending posts (oldest first, as the node lists them), newest first.
+pub fn pending_posts(pending: &[CheckedPost], now: DateTime<Utc>) -> Vec<PostView> {
     pending
         .iter()
         .rev()
@@ -879,10 +885,11 @@ mod tests {
             block(1, vec![post("first", 10.0), post("second", 20.0)]),
             block(2, vec![post("third", 5.0)]),
         ];
-        let posts = confirmed_posts(&blocks, Utc::now(), 10);
-        let order: Vec<_> = posts.iter().map(|p| p.content.as_str()).collect();
+        let posts = newest_first(&blocks, 10);
+        let order: Vec<_> = posts.iter().map(|(_, p)| p.content.as_str()).collect();
         assert_eq!(order, ["third", "second", "first"]);
-        assert_eq!(posts[0].block.as_ref().map(|b| b.index), Some(2));
+        assert_eq!(posts[0].0.index, 2);
+        assert_eq!(newest_first(&blocks, 2).len(), 2);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::node_client::{NodeClient, NodeError};
+use crate::post::CheckedPost;
 use crate::routes::state::AppState;
 use crate::routes::status::live_fingerprint;
 use crate::session::Session;
@@ -127,22 +128,20 @@ async fn find_block(node: &NodeClient, hash: &str) -> Result<Option<BlockDetail>
 }
 
 async fn block_page(state: &AppState, session: &Session, detail: BlockDetail) -> Response {
-    let now = Utc::now();
     // Checking signatures is CPU work: keep it off the async executor.
-    let built = tokio::task::spawn_blocking(move || {
-        let view = BlockView::new(&detail, now);
-        let link = BlockLink::to(&detail.block);
-        let posts: Vec<PostView> = detail
+    let checked = tokio::task::spawn_blocking(move || {
+        let posts: Vec<CheckedPost> = detail
             .block
             .transactions
             .iter()
-            .map(|post| PostView::new(post, Some(link.clone()), now))
+            .cloned()
+            .map(CheckedPost::check)
             .collect();
-        (view, posts)
+        (detail, posts)
     })
     .await;
-    let (block, posts) = match built {
-        Ok(built) => built,
+    let (detail, posts) = match checked {
+        Ok(checked) => checked,
         Err(error) => {
             tracing::error!(%error, "building the block page failed");
             return state.error_page(
@@ -153,6 +152,13 @@ async fn block_page(state: &AppState, session: &Session, detail: BlockDetail) ->
             );
         }
     };
+    let now = Utc::now();
+    let block = BlockView::new(&detail, now);
+    let link = BlockLink::to(&detail.block);
+    let posts: Vec<PostView> = posts
+        .iter()
+        .map(|post| PostView::new(post, Some(link.clone()), now))
+        .collect();
     let title = format!("Block #{}", block.index);
     let mut layout = state.layout(session, &title, Section::Explorer);
     layout.live = live_fingerprint(state.node(session)).await;

@@ -6,29 +6,34 @@ use axum::http::StatusCode;
 use chrono::Utc;
 
 use crate::node_client::{NodeClient, NodeError};
+use crate::post::CheckedPost;
 use crate::routes::state::AppState;
 use crate::routes::status::PENDING_SHOWN;
 use crate::session::Session;
 use crate::views::{
-    FlashView, FormView, HomePage, LIVE_DOWN, Page, Section, StatusView, banner, confirmed_posts,
-    pending_posts,
+    BlockLink, FlashView, FormView, HomePage, LIVE_DOWN, Page, Section, StatusView, banner,
+    confirmed_posts, newest_first, pending_posts,
 };
-use chainpost_wire::lenient::{ChainPage, NodeStatus, Post};
 
 /// How many of the latest blocks the home page reads.
 const RECENT_BLOCKS: usize = 50;
 /// Most confirmed posts the home page lists.
 const MAX_POSTS: usize = 200;
 
-/// What the home page shows of a node.
+/// What the home page shows of a node, signatures checked.
 struct Feed {
-    status: Option<NodeStatus>,
-    pending: Vec<Post>,
-    chain: ChainPage,
+    status: StatusView,
+    /// The oldest few pending posts, oldest first.
+    pending: Vec<CheckedPost>,
+    /// The newest confirmed posts, newest first.
+    confirmed: Vec<(BlockLink, CheckedPost)>,
+    /// Whether older blocks exist than those read.
+    more_in_explorer: bool,
 }
 
 /// Reads the home page's data: `/status` and `/pending_tx` together, then the latest
 /// blocks. A node without `/status` (tutorial-style) gets its whole chain read instead.
+/// The posts shown are then checked on a blocking thread.
 async fn fetch_feed(node: &NodeClient) -> Result<Feed, NodeError> {
     let (status, pending) = tokio::join!(node.status(), node.pending(PENDING_SHOWN));
     let status = match status {
@@ -36,7 +41,7 @@ async fn fetch_feed(node: &NodeClient) -> Result<Feed, NodeError> {
         Err(NodeError::EndpointMissing { .. }) => None,
         Err(error) => return Err(error),
     };
-    let pending = pending?;
+    let mut pending = pending?;
     let chain = match &status {
         Some(status) => {
             let from = status.length().saturating_sub(RECENT_BLOCKS as u64);
@@ -44,10 +49,34 @@ async fn fetch_feed(node: &NodeClient) -> Result<Feed, NodeError> {
         }
         None => node.chain().await?,
     };
+    let status = match &status {
+        Some(status) => StatusView::new(status),
+        None => StatusView::from_chain(chain.length, chain.chain.last(), pending.len() as u64),
+    };
+    let first_shown = chain.chain.first().map_or(0, |block| block.index);
+    pending.truncate(PENDING_SHOWN);
+    // Checking signatures is CPU work: keep it off the async executor.
+    let checked = tokio::task::spawn_blocking(move || {
+        let pending: Vec<CheckedPost> = pending.into_iter().map(CheckedPost::check).collect();
+        let confirmed: Vec<(BlockLink, CheckedPost)> = newest_first(&chain.chain, MAX_POSTS)
+            .into_iter()
+            .map(|(block, post)| (BlockLink::to(block), CheckedPost::check(post.clone())))
+            .collect();
+        (pending, confirmed)
+    })
+    .await;
+    let (pending, confirmed) = match checked {
+        Ok(checked) => checked,
+        Err(error) => {
+            tracing::error!(%error, "building the post list failed");
+            (Vec::new(), Vec::new())
+        }
+    };
     Ok(Feed {
         status,
         pending,
-        chain,
+        confirmed,
+        more_in_explorer: first_shown > 0,
     })
 }
 
@@ -83,45 +112,17 @@ pub(crate) async fn home_page(
             return (StatusCode::OK, Page(page));
         }
     };
-    let status = match &feed.status {
-        Some(status) => StatusView::new(status),
-        None => StatusView::from_chain(
-            feed.chain.length,
-            feed.chain.chain.last(),
-            feed.pending.len() as u64,
-        ),
-    };
-    let pending_count = status.pending;
-    let mut shown_pending = feed.pending;
-    shown_pending.truncate(PENDING_SHOWN);
-    layout.live = status.live_fingerprint();
-    let first_shown = feed.chain.chain.first().map_or(0, |block| block.index);
-    let more_in_explorer = first_shown > 0;
-    // Checking signatures is CPU work: keep it off the async executor.
+    layout.live = feed.status.live_fingerprint();
     let now = Utc::now();
-    let views = tokio::task::spawn_blocking(move || {
-        (
-            pending_posts(&shown_pending, now),
-            confirmed_posts(&feed.chain.chain, now, MAX_POSTS),
-        )
-    })
-    .await;
-    let (pending, posts) = match views {
-        Ok(views) => views,
-        Err(error) => {
-            tracing::error!(%error, "building the post list failed");
-            (Vec::new(), Vec::new())
-        }
-    };
     let page = HomePage {
         layout,
         flash,
         form,
-        status: Some(status),
-        pending,
-        pending_count,
-        posts,
-        more_in_explorer,
+        pending_count: feed.status.pending,
+        status: Some(feed.status),
+        pending: pending_posts(&feed.pending, now),
+        posts: confirmed_posts(&feed.confirmed, now),
+        more_in_explorer: feed.more_in_explorer,
         node_ok: true,
     };
     (StatusCode::OK, Page(page))
