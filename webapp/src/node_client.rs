@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use chainpost_chain::BlockHash;
 use chainpost_wire::lenient::{
     BlockDetail, ChainPage, MineOutcome, NodeStatus, Post, Resolution, Tree,
 };
@@ -171,8 +172,8 @@ impl NodeClient {
         Ok(MineOutcome::read(&text))
     }
 
-    /// `GET /blocks/{hash}`: `hash` must already be checked to be hexadecimal.
-    pub async fn block(&self, hash: &str) -> Result<BlockDetail, NodeError> {
+    /// `GET /blocks/{hash}`.
+    pub async fn block(&self, hash: &BlockHash) -> Result<BlockDetail, NodeError> {
         self.get_json(&format!("/blocks/{hash}"), &()).await
     }
 

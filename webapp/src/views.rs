@@ -14,6 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 use chainpost_chain::params::{MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS};
+use chainpost_chain::{BlockHash, TxId};
 use chainpost_wire::lenient::{Block, BlockDetail, NodeStatus, Post, Tree};
 
 use crate::node_client::NodeError;
@@ -82,9 +83,9 @@ pub struct Layout {
     pub live: String,
     /// Why the node could not be read, shown as a banner.
     pub banner: Option<String>,
-    /// Where live updates fetch this page again; empty for the page's own address
-    /// (a page drawn in answer to a POST names its GET equivalent).
-    pub refresh: String,
+    /// Where live updates fetch this page again when not at the page's own address (a
+    /// page drawn in answer to a POST names its GET equivalent).
+    pub refresh: Option<&'static str>,
     /// Version, to make browsers fetch new static files after an upgrade.
     pub version: &'static str,
 }
@@ -108,7 +109,7 @@ impl Layout {
             node_url: urls.get(node).cloned().unwrap_or_default(),
             live: String::new(),
             banner: None,
-            refresh: String::new(),
+            refresh: None,
             version: env!("CARGO_PKG_VERSION"),
         }
     }
@@ -150,24 +151,6 @@ pub(crate) fn banner(error: &NodeError) -> String {
 
 /// What the live-update stream sends when the node cannot be read.
 pub const LIVE_DOWN: &str = "down";
-
-/// A flash message, ready to show.
-#[derive(Debug, Clone)]
-pub struct FlashView {
-    /// CSS class suffix: success, info or error.
-    pub level: &'static str,
-    /// The text.
-    pub message: String,
-}
-
-impl From<Flash> for FlashView {
-    fn from(flash: Flash) -> Self {
-        FlashView {
-            level: flash.level.as_str(),
-            message: flash.message,
-        }
-    }
-}
 
 /// A time, absolute and relative to when the page was drawn.
 #[derive(Debug, Clone)]
@@ -224,45 +207,97 @@ pub fn short(hash: &str) -> String {
     hash.chars().take(8).collect()
 }
 
-/// The explorer's address for a block hash.
-pub fn block_href(hash: &str) -> String {
-    format!("/blocks/{hash}")
+/// A block hash as a node sent it. The lenient reading keeps hashes as text, because a
+/// tutorial-style node's need not be ours (its genesis's parent is `"0"`); text that reads
+/// as ours (every chainpost node's, and the tutorial's SHA-256 hex) becomes a
+/// [`BlockHash`], which is all that ever goes into a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LenientHash {
+    Ours(BlockHash),
+    /// Shown, never linked to.
+    Foreign(String),
 }
 
-/// A link to a block.
-#[derive(Debug, Clone)]
+impl LenientHash {
+    /// `None` for an empty hash, which names nothing.
+    fn read(text: &str) -> Option<Self> {
+        if text.is_empty() {
+            return None;
+        }
+        Some(match text.parse() {
+            Ok(hash) => LenientHash::Ours(hash),
+            Err(_) => LenientHash::Foreign(text.to_owned()),
+        })
+    }
+
+    fn short(&self) -> String {
+        match self {
+            LenientHash::Ours(hash) => short(&hash.to_string()),
+            LenientHash::Foreign(text) => short(text),
+        }
+    }
+}
+
+/// A link to a block: its explorer page by hash when the node named it by one of ours,
+/// else by height (a tutorial-style node's block may have no hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockLink {
-    /// Height.
     pub index: u64,
-    /// First 8 hex characters of the hash; empty when the node sent no hash.
-    pub short_hash: String,
-    /// The explorer page.
-    pub href: String,
+    hash: Option<LenientHash>,
 }
 
 impl BlockLink {
     /// A link to `block`, by hash when it has one, else by height.
     pub fn to(block: &Block) -> Self {
-        match &block.hash {
-            Some(hash) => BlockLink {
-                index: block.index,
-                short_hash: short(hash),
-                href: block_href(hash),
-            },
-            None => BlockLink {
-                index: block.index,
-                short_hash: String::new(),
-                href: format!("/height/{}", block.index),
-            },
+        BlockLink::named(block.index, block.hash.as_deref().unwrap_or_default())
+    }
+
+    /// A link to the block at `index` that a node named `hash` (empty: no name).
+    fn named(index: u64, hash: &str) -> Self {
+        BlockLink {
+            index,
+            hash: LenientHash::read(hash),
         }
     }
+
+    /// A link to the block `hash` at `index`.
+    pub fn ours(index: u64, hash: BlockHash) -> Self {
+        BlockLink {
+            index,
+            hash: Some(LenientHash::Ours(hash)),
+        }
+    }
+
+    /// The explorer page.
+    pub fn href(&self) -> String {
+        match &self.hash {
+            Some(LenientHash::Ours(hash)) => format!("/blocks/{hash}"),
+            _ => format!("/height/{}", self.index),
+        }
+    }
+
+    /// First 8 characters of the hash; empty when the node sent none.
+    pub fn short_hash(&self) -> String {
+        self.hash
+            .as_ref()
+            .map_or_else(String::new, LenientHash::short)
+    }
+}
+
+/// What a post's signature says, for the badge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorshipState {
+    Verified,
+    /// Not signed.
+    Unverified,
+    /// Signed, but the signature does not hold.
+    Invalid,
 }
 
 /// Who wrote a post, as far as its signature tells.
 #[derive(Debug, Clone)]
 pub struct AuthorshipView {
-    /// `verified`, `unverified` or `invalid`.
-    pub state: &'static str,
+    pub state: AuthorshipState,
     /// First 8 hex characters of the key of a verified post.
     pub fingerprint: String,
     /// The whole key of a verified post.
@@ -273,31 +308,21 @@ impl AuthorshipView {
     fn of(authorship: &Authorship) -> Self {
         match authorship {
             Authorship::Verified { public_key } => AuthorshipView {
-                state: "verified",
+                state: AuthorshipState::Verified,
                 fingerprint: short(public_key),
                 public_key: public_key.clone(),
             },
             Authorship::Unsigned => AuthorshipView {
-                state: "unverified",
+                state: AuthorshipState::Unverified,
                 fingerprint: String::new(),
                 public_key: String::new(),
             },
             Authorship::Invalid => AuthorshipView {
-                state: "invalid",
+                state: AuthorshipState::Invalid,
                 fingerprint: String::new(),
                 public_key: String::new(),
             },
         }
-    }
-
-    /// True for a post whose signature holds.
-    pub fn is_verified(&self) -> bool {
-        self.state == "verified"
-    }
-
-    /// True for a post whose signature does not hold.
-    pub fn is_invalid(&self) -> bool {
-        self.state == "invalid"
     }
 }
 
@@ -318,8 +343,8 @@ pub struct PostView {
     pub block: Option<BlockLink>,
     /// Whether the signature holds.
     pub authorship: AuthorshipView,
-    /// The post's id, when the node sends one.
-    pub id: String,
+    /// The post's id, when the node sends one (only chainpost nodes do, so it reads as ours).
+    pub id: Option<TxId>,
 }
 
 impl PostView {
@@ -343,7 +368,7 @@ impl PostView {
                 .and_then(|seconds| TimeView::from_unix(seconds, now)),
             block,
             authorship: AuthorshipView::of(checked.authorship()),
-            id: post.id.clone().unwrap_or_default(),
+            id: post.id.as_deref().and_then(|id| id.parse().ok()),
         }
     }
 }
@@ -450,14 +475,9 @@ pub struct StatusView {
 impl StatusView {
     /// The panel for `status`.
     pub fn new(status: &NodeStatus) -> Self {
-        let tip = status.tip.to_string();
         StatusView {
             height: status.height,
-            tip: BlockLink {
-                index: status.height,
-                short_hash: short(&tip),
-                href: block_href(&tip),
-            },
+            tip: BlockLink::ours(status.height, status.tip),
             peers: status.peers.0,
             difficulty: status
                 .difficulty
@@ -472,7 +492,7 @@ impl StatusView {
     /// A summary that changes whenever a block or a post arrives. The live-update stream
     /// sends it; a page drawn with an older one reloads its live parts.
     pub fn live_fingerprint(&self) -> String {
-        format!("{}:{}:{}", self.height, self.tip.short_hash, self.pending)
+        format!("{}:{}:{}", self.height, self.tip.short_hash(), self.pending)
     }
 
     /// The panel for a node without `/status`, from what `/chain` and `/pending_tx` say.
@@ -483,8 +503,7 @@ impl StatusView {
             tip: last.map_or(
                 BlockLink {
                     index: height,
-                    short_hash: String::new(),
-                    href: format!("/height/{height}"),
+                    hash: None,
                 },
                 BlockLink::to,
             ),
@@ -507,7 +526,7 @@ pub struct HomePage {
     /// Around the content.
     pub layout: Layout,
     /// The outcome of the previous action.
-    pub flash: Option<FlashView>,
+    pub flash: Option<Flash>,
     /// The post form.
     pub form: FormView,
     /// The node's status; `None` when it could not be read.
@@ -522,6 +541,15 @@ pub struct HomePage {
     pub more_in_explorer: bool,
     /// False when the node could not be read at all.
     pub node_ok: bool,
+}
+
+/// Which branch a block is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Branch {
+    Best,
+    Side,
+    /// The node does not say (a tutorial-style node).
+    Unknown,
 }
 
 /// A block's header and place in the tree, ready to show.
@@ -545,8 +573,7 @@ pub struct BlockView {
     pub merkle_root: String,
     /// Total work up to it, or "—".
     pub cumulative_work: String,
-    /// `best`, `side` or `unknown`.
-    pub branch: &'static str,
+    pub branch: Branch,
     /// Blocks built on it.
     pub children: Vec<BlockLink>,
     /// Whether it has more than one child: a fork starts here.
@@ -562,11 +589,8 @@ impl BlockView {
             index: block.index,
             hash: block.hash.clone().unwrap_or_default(),
             previous_hash: block.previous_hash.clone(),
-            parent: (!is_genesis).then(|| BlockLink {
-                index: block.index.saturating_sub(1),
-                short_hash: short(&block.previous_hash),
-                href: block_href(&block.previous_hash),
-            }),
+            parent: (!is_genesis)
+                .then(|| BlockLink::named(block.index.saturating_sub(1), &block.previous_hash)),
             time: block
                 .timestamp
                 .and_then(|seconds| TimeView::from_unix(seconds, now)),
@@ -582,18 +606,14 @@ impl BlockView {
                 .cumulative_work
                 .map_or_else(|| "—".to_owned(), group_thousands),
             branch: match detail.in_best_chain {
-                Some(true) => "best",
-                Some(false) => "side",
-                None => "unknown",
+                Some(true) => Branch::Best,
+                Some(false) => Branch::Side,
+                None => Branch::Unknown,
             },
             children: detail
                 .children
                 .iter()
-                .map(|hash| BlockLink {
-                    index: block.index + 1,
-                    short_hash: short(hash),
-                    href: block_href(hash),
-                })
+                .map(|hash| BlockLink::named(block.index + 1, hash))
                 .collect(),
             is_fork: detail.children.len() > 1,
         }
@@ -627,12 +647,7 @@ pub struct BlockPage {
 /// One block in the tree view.
 #[derive(Debug, Clone)]
 pub struct TreeCell {
-    /// Height.
-    pub index: u64,
-    /// First 8 hex characters of the hash.
-    pub short_hash: String,
-    /// The block's page.
-    pub href: String,
+    pub link: BlockLink,
     /// On the best chain.
     pub best: bool,
     /// The best tip.
@@ -666,6 +681,8 @@ pub struct TreeRow {
 /// Lays out `tree` as rows per height, highest first, with the best chain in lane 0 and
 /// each side branch in a lane of its own, so a fork reads as a column splitting off.
 pub fn tree_rows(tree: &Tree, now: DateTime<Utc>) -> Vec<TreeRow> {
+    // Blocks are matched to parents by the hash text the node sent (the lenient reading
+    // keeps it): parsing would only add a way for a tutorial node's blocks to go unmatched.
     let mut children: HashMap<&str, u32> = HashMap::new();
     for block in &tree.blocks {
         *children.entry(block.previous_hash.as_str()).or_default() += 1;
@@ -711,13 +728,7 @@ pub fn tree_rows(tree: &Tree, now: DateTime<Utc>) -> Vec<TreeRow> {
             row.cells.resize(lane + 1, None);
         }
         row.cells[lane] = Some(TreeCell {
-            index: block.index,
-            short_hash: short(&block.hash),
-            href: if block.hash.is_empty() {
-                format!("/height/{}", block.index)
-            } else {
-                block_href(&block.hash)
-            },
+            link: BlockLink::named(block.index, &block.hash),
             best: block.in_best_chain,
             tip: block.hash == tree.tip,
             fork: children.get(block.hash.as_str()).is_some_and(|&n| n > 1),
@@ -805,7 +816,7 @@ mod tests {
             .map(|row| {
                 row.cells
                     .iter()
-                    .map(|cell| cell.as_ref().map(|c| c.short_hash.clone()))
+                    .map(|cell| cell.as_ref().map(|c| c.link.short_hash()))
                     .collect()
             })
             .collect();
@@ -846,15 +857,15 @@ mod tests {
             .iter()
             .map(|cell| {
                 cell.as_ref()
-                    .map(|c| (c.short_hash.as_str(), c.reach, c.links_down))
+                    .map(|c| (c.link.short_hash(), c.reach, c.links_down))
             })
             .collect();
         assert_eq!(
             top,
             vec![
-                Some(("a2", 0, true)),
-                Some(("b2", 0, true)),
-                Some(("c2", 1, false))
+                Some(("a2".to_owned(), 0, true)),
+                Some(("b2".to_owned(), 0, true)),
+                Some(("c2".to_owned(), 1, false))
             ]
         );
         let b1 = rows[1].cells[1].as_ref().expect("b1");

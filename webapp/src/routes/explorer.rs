@@ -20,6 +20,7 @@ use crate::views::{
     BlockLink, BlockPage, BlockView, ErrorPage, LIVE_DOWN, Layout, Page, PostView, Section,
     TreePage, banner, short, tree_rows,
 };
+use chainpost_chain::BlockHash;
 use chainpost_wire::lenient::{Block, BlockDetail, Tree, TreeBlock};
 
 pub(crate) async fn block(
@@ -27,15 +28,15 @@ pub(crate) async fn block(
     session: Session,
     Path(hash): Path<String>,
 ) -> Response {
-    // Only hex goes into the node's URL: a path like `..%2Fmine` must not reach it.
-    if !is_block_hash(&hash) {
+    // Only a hash goes into the node's URL: a path like `..%2Fmine` must not reach it.
+    let Ok(hash) = hash.parse::<BlockHash>() else {
         return state.error_page(
             &session,
             StatusCode::NOT_FOUND,
             "Not a block hash",
             "A block hash is written in hexadecimal digits (0-9, a-f).",
         );
-    }
+    };
     let node = state.node(&session);
     match find_block(node, &hash).await {
         Ok(Some(detail)) => block_page(&state, &session, detail).await,
@@ -74,17 +75,15 @@ pub(crate) async fn block_at_height(
             ),
         );
     };
-    match &block.hash {
-        Some(hash) if is_block_hash(hash) => {
-            Redirect::to(&format!("/blocks/{hash}")).into_response()
-        }
-        // A hash that is not hex cannot go into a Location header (it may hold CR/LF).
-        Some(_) => node_down(
+    match block.hash.as_deref().map(str::parse::<BlockHash>) {
+        Some(Ok(hash)) => Redirect::to(&format!("/blocks/{hash}")).into_response(),
+        // Only one of our hashes goes into a Location header (other text may hold CR/LF).
+        Some(Err(_)) => node_down(
             &state,
             &session,
             &NodeError::BadResponse {
                 endpoint: "/chain".into(),
-                reason: "a block hash that is not hexadecimal".into(),
+                reason: "a block hash that is not 64 hexadecimal digits".into(),
             },
         ),
         None => {
@@ -100,7 +99,7 @@ pub(crate) async fn block_at_height(
 }
 
 /// The block with `hash`, from `/blocks/{hash}` or, for a node without it, from `/chain`.
-async fn find_block(node: &NodeClient, hash: &str) -> Result<Option<BlockDetail>, NodeError> {
+async fn find_block(node: &NodeClient, hash: &BlockHash) -> Result<Option<BlockDetail>, NodeError> {
     match node.block(hash).await {
         Ok(detail) => Ok(Some(detail)),
         Err(NodeError::Rejected { status, .. }) if status == StatusCode::NOT_FOUND => Ok(None),
@@ -110,7 +109,7 @@ async fn find_block(node: &NodeClient, hash: &str) -> Result<Option<BlockDetail>
                 block
                     .hash
                     .as_deref()
-                    .is_some_and(|h| h.eq_ignore_ascii_case(hash))
+                    .is_some_and(|text| text.parse().as_ref() == Ok(hash))
             });
             Ok(position.map(|position| BlockDetail {
                 block: chain[position].clone(),
@@ -170,7 +169,7 @@ async fn block_page(state: &AppState, session: &Session, detail: BlockDetail) ->
     .into_response()
 }
 
-fn unknown_block(state: &AppState, session: &Session, hash: &str) -> Response {
+fn unknown_block(state: &AppState, session: &Session, hash: &BlockHash) -> Response {
     let node = state.node(session);
     state.error_page(
         session,
@@ -180,7 +179,7 @@ fn unknown_block(state: &AppState, session: &Session, hash: &str) -> Response {
             "The node at {} does not know block {}. It may live on another node; pick another \
              node above, or go back to the block tree.",
             node.base(),
-            short(hash)
+            short(&hash.to_string())
         ),
     )
 }
@@ -281,9 +280,4 @@ fn tree_of_best_chain(chain: Vec<Block>) -> Tree {
         from: 0,
         blocks,
     }
-}
-
-/// Whether `text` can be a block hash: hexadecimal, and not absurdly long.
-fn is_block_hash(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }

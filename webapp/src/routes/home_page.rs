@@ -11,8 +11,8 @@ use crate::routes::state::AppState;
 use crate::routes::status::PENDING_SHOWN;
 use crate::session::Session;
 use crate::views::{
-    BlockLink, FlashView, FormView, HomePage, LIVE_DOWN, Page, Section, StatusView, banner,
-    confirmed_posts, newest_first, pending_posts,
+    BlockLink, FormView, HomePage, LIVE_DOWN, Page, Section, StatusView, banner, confirmed_posts,
+    newest_first, pending_posts,
 };
 
 /// How many of the latest blocks the home page reads.
@@ -88,8 +88,8 @@ pub(crate) async fn home_page(
 ) -> (StatusCode, Page<HomePage>) {
     let node = state.node(session);
     let mut layout = state.layout(session, "Posts", Section::Posts);
-    layout.refresh = "/".to_owned();
-    let flash = session.flash.clone().map(FlashView::from);
+    layout.refresh = Some("/");
+    let flash = session.flash.clone();
     let feed = match fetch_feed(node).await {
         Ok(feed) => feed,
         Err(error) => {

@@ -52,7 +52,7 @@ fn resolved(
         .or(after.map(|status| status.height))
         .map_or_else(String::new, |height| format!(" (block #{height})"));
     let moved = resolution.replaced.or_else(|| match (before, after) {
-        (Some(before), Some(after)) => Some(before.tip.href != after.tip.href),
+        (Some(before), Some(after)) => Some(before.tip != after.tip),
         _ => None,
     });
     match (moved, resolution.peers_consulted) {
