@@ -19,18 +19,16 @@ const FLASH_COOKIE: &str = "flash";
 /// How a flash message looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum FlashLevel {
-    /// Something worked.
+pub(crate) enum FlashLevel {
     Success,
     /// Nothing went wrong, but nothing happened either.
     Info,
-    /// Something failed.
     Error,
 }
 
 impl FlashLevel {
     /// The CSS class suffix of this level.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FlashLevel::Success => "success",
             FlashLevel::Info => "info",
@@ -41,32 +39,27 @@ impl FlashLevel {
 
 /// A message shown once, on the page after a redirect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Flash {
-    /// How it looks.
-    pub level: FlashLevel,
-    /// What it says.
-    pub message: String,
+pub(crate) struct Flash {
+    pub(crate) level: FlashLevel,
+    pub(crate) message: String,
 }
 
 impl Flash {
-    /// A success message.
-    pub fn success(message: impl Into<String>) -> Self {
+    pub(crate) fn success(message: impl Into<String>) -> Self {
         Flash {
             level: FlashLevel::Success,
             message: message.into(),
         }
     }
 
-    /// A neutral message.
-    pub fn info(message: impl Into<String>) -> Self {
+    pub(crate) fn info(message: impl Into<String>) -> Self {
         Flash {
             level: FlashLevel::Info,
             message: message.into(),
         }
     }
 
-    /// A failure message.
-    pub fn error(message: impl Into<String>) -> Self {
+    pub(crate) fn error(message: impl Into<String>) -> Self {
         Flash {
             level: FlashLevel::Error,
             message: message.into(),
@@ -74,7 +67,7 @@ impl Flash {
     }
 
     /// The `Set-Cookie` value that carries this message to the next page.
-    pub fn set_cookie(&self) -> HeaderValue {
+    pub(crate) fn set_cookie(&self) -> HeaderValue {
         // URL-encoding leaves only characters a cookie value may hold.
         let value = serde_urlencoded::to_string(self).unwrap_or_default();
         header_value(&format!(
@@ -83,7 +76,7 @@ impl Flash {
     }
 
     /// The `Set-Cookie` value that forgets a shown message.
-    pub fn clear_cookie() -> HeaderValue {
+    pub(crate) fn clear_cookie() -> HeaderValue {
         header_value(&format!(
             "{FLASH_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
         ))
@@ -105,11 +98,11 @@ impl NodeCount {
 
 /// The reader's choices for this request: which node, and the flash message to show.
 #[derive(Debug, Clone)]
-pub struct Session {
+pub(crate) struct Session {
     /// Index of the chosen node among the configured ones (always valid).
-    pub node: usize,
+    pub(crate) node: usize,
     /// The message left by the previous request, if any.
-    pub flash: Option<Flash>,
+    pub(crate) flash: Option<Flash>,
 }
 
 impl<S> FromRequestParts<S> for Session

@@ -83,11 +83,6 @@ impl Application {
         self.address
     }
 
-    /// The port the web app listens on (the chosen one, when 0 was asked for).
-    pub fn port(&self) -> u16 {
-        self.address.port()
-    }
-
     /// Serves until `shutdown` completes, then ends the live-update streams, finishes
     /// in-flight requests and returns.
     pub async fn run_until(

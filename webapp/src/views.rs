@@ -23,7 +23,7 @@ use crate::session::Flash;
 
 /// A rendered template as a response; a template that fails to render is logged and
 /// becomes a plain 500 page.
-pub struct Page<T>(pub T);
+pub(crate) struct Page<T>(pub(crate) T);
 
 impl<T: Template> IntoResponse for Page<T> {
     fn into_response(self) -> Response {
@@ -47,52 +47,51 @@ impl<T: Template> IntoResponse for Page<T> {
 
 /// Which part of the site a page belongs to, for the navigation bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
-    /// The posts.
+pub(crate) enum Section {
     Posts,
-    /// The block explorer.
     Explorer,
 }
 
 /// One configured node, as the node picker shows it.
 #[derive(Debug, Clone)]
-pub struct NodeChoice {
+struct NodeChoice {
     /// Its index, the value of `?node=`.
-    pub index: usize,
-    /// Its base URL.
-    pub url: String,
+    index: usize,
+    url: String,
     /// Whether this page shows it.
-    pub selected: bool,
+    selected: bool,
 }
 
 /// What every page shows around its content.
 #[derive(Debug, Clone)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// The page title (after "chainpost").
-    pub title: String,
+    title: String,
     /// Highlighted navigation entry.
-    pub section: Section,
-    /// The configured nodes.
-    pub nodes: Vec<NodeChoice>,
+    section: Section,
+    nodes: Vec<NodeChoice>,
     /// Index of the node this page shows.
-    pub node: usize,
-    /// Its base URL.
-    pub node_url: String,
+    node: usize,
+    node_url: String,
     /// Summary of the node's state that the live updates compare against; empty when
     /// unknown.
-    pub live: String,
+    pub(crate) live: String,
     /// Why the node could not be read, shown as a banner.
-    pub banner: Option<String>,
+    pub(crate) banner: Option<String>,
     /// Where live updates fetch this page again when not at the page's own address (a
     /// page drawn in answer to a POST names its GET equivalent).
-    pub refresh: Option<&'static str>,
+    pub(crate) refresh: Option<&'static str>,
     /// Version, to make browsers fetch new static files after an upgrade.
-    pub version: &'static str,
+    version: &'static str,
 }
 
 impl Layout {
-    /// The layout for `title` in `section`, showing node `node` of `urls`.
-    pub fn new(title: impl Into<String>, section: Section, urls: &[String], node: usize) -> Self {
+    pub(crate) fn new(
+        title: impl Into<String>,
+        section: Section,
+        urls: &[String],
+        node: usize,
+    ) -> Self {
         Layout {
             title: title.into(),
             section,
@@ -114,13 +113,11 @@ impl Layout {
         }
     }
 
-    /// True on the pages about posts.
-    pub fn is_posts(&self) -> bool {
+    fn is_posts(&self) -> bool {
         self.section == Section::Posts
     }
 
-    /// True on the explorer's pages.
-    pub fn is_explorer(&self) -> bool {
+    fn is_explorer(&self) -> bool {
         self.section == Section::Explorer
     }
 }
@@ -150,23 +147,23 @@ pub(crate) fn banner(error: &NodeError) -> String {
 }
 
 /// What the live-update stream sends when the node cannot be read.
-pub const LIVE_DOWN: &str = "down";
+pub(crate) const LIVE_DOWN: &str = "down";
 
 /// A time, absolute and relative to when the page was drawn.
 #[derive(Debug, Clone)]
-pub struct TimeView {
+struct TimeView {
     /// RFC 3339, for `<time datetime>`.
-    pub iso: String,
+    iso: String,
     /// "3 May 2026, 14:02 UTC".
-    pub absolute: String,
+    absolute: String,
     /// "5 minutes ago".
-    pub relative: String,
+    relative: String,
 }
 
 impl TimeView {
     /// The time `seconds` after the epoch, seen at `now`; `None` for times that cannot be
     /// dates (a tutorial node's genesis has timestamp 0, which is fine; NaN is not).
-    pub fn from_unix(seconds: f64, now: DateTime<Utc>) -> Option<Self> {
+    fn from_unix(seconds: f64, now: DateTime<Utc>) -> Option<Self> {
         if !seconds.is_finite() {
             return None;
         }
@@ -203,7 +200,7 @@ fn relative_time(age: chrono::TimeDelta) -> String {
 }
 
 /// The first 8 characters of a hash or key: enough for a person to tell them apart.
-pub fn short(hash: &str) -> String {
+pub(crate) fn short(hash: &str) -> String {
     hash.chars().take(8).collect()
 }
 
@@ -241,14 +238,14 @@ impl LenientHash {
 /// A link to a block: its explorer page by hash when the node named it by one of ours,
 /// else by height (a tutorial-style node's block may have no hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockLink {
-    pub index: u64,
+pub(crate) struct BlockLink {
+    index: u64,
     hash: Option<LenientHash>,
 }
 
 impl BlockLink {
     /// A link to `block`, by hash when it has one, else by height.
-    pub fn to(block: &Block) -> Self {
+    pub(crate) fn to(block: &Block) -> Self {
         BlockLink::named(block.index, block.hash.as_deref().unwrap_or_default())
     }
 
@@ -260,16 +257,14 @@ impl BlockLink {
         }
     }
 
-    /// A link to the block `hash` at `index`.
-    pub fn ours(index: u64, hash: BlockHash) -> Self {
+    fn ours(index: u64, hash: BlockHash) -> Self {
         BlockLink {
             index,
             hash: Some(LenientHash::Ours(hash)),
         }
     }
 
-    /// The explorer page.
-    pub fn href(&self) -> String {
+    fn href(&self) -> String {
         match &self.hash {
             Some(LenientHash::Ours(hash)) => format!("/blocks/{hash}"),
             _ => format!("/height/{}", self.index),
@@ -277,7 +272,7 @@ impl BlockLink {
     }
 
     /// First 8 characters of the hash; empty when the node sent none.
-    pub fn short_hash(&self) -> String {
+    fn short_hash(&self) -> String {
         self.hash
             .as_ref()
             .map_or_else(String::new, LenientHash::short)
@@ -286,7 +281,7 @@ impl BlockLink {
 
 /// What a post's signature says, for the badge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthorshipState {
+enum AuthorshipState {
     Verified,
     /// Not signed.
     Unverified,
@@ -296,12 +291,12 @@ pub enum AuthorshipState {
 
 /// Who wrote a post, as far as its signature tells.
 #[derive(Debug, Clone)]
-pub struct AuthorshipView {
-    pub state: AuthorshipState,
+struct AuthorshipView {
+    state: AuthorshipState,
     /// First 8 hex characters of the key of a verified post.
-    pub fingerprint: String,
+    fingerprint: String,
     /// The whole key of a verified post.
-    pub public_key: String,
+    public_key: String,
 }
 
 impl AuthorshipView {
@@ -328,28 +323,24 @@ impl AuthorshipView {
 
 /// A post, ready to show.
 #[derive(Debug, Clone)]
-pub struct PostView {
-    /// Who wrote it.
-    pub author: String,
-    /// What it says.
-    pub content: String,
+pub(crate) struct PostView {
+    author: String,
+    content: String,
     /// First letter of the author, for the avatar.
-    pub initial: String,
+    initial: String,
     /// Avatar colour, 0 to 11, stable per author.
-    pub hue: u8,
-    /// When it was written.
-    pub time: Option<TimeView>,
+    hue: u8,
+    time: Option<TimeView>,
     /// The confirming block; `None` while pending or on the block's own page.
-    pub block: Option<BlockLink>,
-    /// Whether the signature holds.
-    pub authorship: AuthorshipView,
+    block: Option<BlockLink>,
+    authorship: AuthorshipView,
     /// The post's id, when the node sends one (only chainpost nodes do, so it reads as ours).
-    pub id: Option<TxId>,
+    id: Option<TxId>,
 }
 
 impl PostView {
     /// `checked`, confirmed in `block` (or pending when `None`), seen at `now`.
-    pub fn new(checked: &CheckedPost, block: Option<BlockLink>, now: DateTime<Utc>) -> Self {
+    pub(crate) fn new(checked: &CheckedPost, block: Option<BlockLink>, now: DateTime<Utc>) -> Self {
         let post = checked.post();
         let initial = post
             .author
@@ -383,7 +374,7 @@ fn hue_of(author: &str) -> u8 {
 
 /// The posts of `blocks` (lowest first, as `/chain` sends them), newest first: by block
 /// height, then by time within a block. At most `limit` of them.
-pub fn newest_first(blocks: &[Block], limit: usize) -> Vec<(&Block, &Post)> {
+pub(crate) fn newest_first(blocks: &[Block], limit: usize) -> Vec<(&Block, &Post)> {
     let mut posts: Vec<(&Block, &Post)> = blocks
         .iter()
         .flat_map(|block| block.transactions.iter().map(move |post| (block, post)))
@@ -402,7 +393,10 @@ pub fn newest_first(blocks: &[Block], limit: usize) -> Vec<(&Block, &Post)> {
 }
 
 /// Confirmed posts, each with a link to its block, in the order given.
-pub fn confirmed_posts(posts: &[(BlockLink, CheckedPost)], now: DateTime<Utc>) -> Vec<PostView> {
+pub(crate) fn confirmed_posts(
+    posts: &[(BlockLink, CheckedPost)],
+    now: DateTime<Utc>,
+) -> Vec<PostView> {
     posts
         .iter()
         .map(|(block, post)| PostView::new(post, Some(block.clone()), now))
@@ -410,7 +404,7 @@ pub fn confirmed_posts(posts: &[(BlockLink, CheckedPost)], now: DateTime<Utc>) -
 }
 
 /// Pending posts (oldest first, as the node lists them), newest first.
-pub fn pending_posts(pending: &[CheckedPost], now: DateTime<Utc>) -> Vec<PostView> {
+pub(crate) fn pending_posts(pending: &[CheckedPost], now: DateTime<Utc>) -> Vec<PostView> {
     pending
         .iter()
         .rev()
@@ -420,27 +414,25 @@ pub fn pending_posts(pending: &[CheckedPost], now: DateTime<Utc>) -> Vec<PostVie
 
 /// The post form with what the person typed and what is wrong with it.
 #[derive(Debug, Clone, Default)]
-pub struct FormView {
+pub(crate) struct FormView {
     /// The author as typed.
-    pub author: String,
+    author: String,
     /// The content as typed.
-    pub content: String,
+    content: String,
     /// Problems to show next to the fields.
-    pub errors: FormErrors,
+    errors: FormErrors,
     /// Longest author, for `maxlength`.
-    pub max_author: usize,
+    max_author: usize,
     /// Longest content, for `maxlength`.
-    pub max_content: usize,
+    max_content: usize,
 }
 
 impl FormView {
-    /// An empty form.
-    pub fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         FormView::refill(&PostForm::default(), FormErrors::default())
     }
 
-    /// The form as submitted, with `errors`.
-    pub fn refill(form: &PostForm, errors: FormErrors) -> Self {
+    pub(crate) fn refill(form: &PostForm, errors: FormErrors) -> Self {
         FormView {
             author: form.author.clone(),
             content: form.content.clone(),
@@ -453,28 +445,23 @@ impl FormView {
 
 /// The node's status panel.
 #[derive(Debug, Clone)]
-pub struct StatusView {
+pub(crate) struct StatusView {
     /// Height of the best tip.
-    pub height: u64,
-    /// Link to the tip.
-    pub tip: BlockLink,
-    /// Peer count.
-    pub peers: u64,
+    pub(crate) height: u64,
+    pub(crate) tip: BlockLink,
+    peers: u64,
     /// "16 bits", or "unknown".
-    pub difficulty: String,
-    /// Posts waiting.
-    pub pending: u64,
+    difficulty: String,
+    pub(crate) pending: u64,
     /// Blocks known, side branches included; `None` when the node does not say.
-    pub blocks_known: Option<u64>,
-    /// Whether the node is mining now.
-    pub mining: bool,
+    blocks_known: Option<u64>,
+    mining: bool,
     /// Whether the network refuses unsigned posts.
-    pub require_signatures: bool,
+    require_signatures: bool,
 }
 
 impl StatusView {
-    /// The panel for `status`.
-    pub fn new(status: &NodeStatus) -> Self {
+    pub(crate) fn new(status: &NodeStatus) -> Self {
         StatusView {
             height: status.height,
             tip: BlockLink::ours(status.height, status.tip),
@@ -491,12 +478,12 @@ impl StatusView {
 
     /// A summary that changes whenever a block or a post arrives. The live-update stream
     /// sends it; a page drawn with an older one reloads its live parts.
-    pub fn live_fingerprint(&self) -> String {
+    pub(crate) fn live_fingerprint(&self) -> String {
         format!("{}:{}:{}", self.height, self.tip.short_hash(), self.pending)
     }
 
     /// The panel for a node without `/status`, from what `/chain` and `/pending_tx` say.
-    pub fn from_chain(length: u64, last: Option<&Block>, pending: u64) -> Self {
+    pub(crate) fn from_chain(length: u64, last: Option<&Block>, pending: u64) -> Self {
         let height = length.saturating_sub(1);
         StatusView {
             height,
@@ -522,30 +509,28 @@ impl StatusView {
 /// The home page: the post form, the node's status, pending and confirmed posts.
 #[derive(Template)]
 #[template(path = "home.html")]
-pub struct HomePage {
-    /// Around the content.
-    pub layout: Layout,
+pub(crate) struct HomePage {
+    pub(crate) layout: Layout,
     /// The outcome of the previous action.
-    pub flash: Option<Flash>,
-    /// The post form.
-    pub form: FormView,
+    pub(crate) flash: Option<Flash>,
+    pub(crate) form: FormView,
     /// The node's status; `None` when it could not be read.
-    pub status: Option<StatusView>,
+    pub(crate) status: Option<StatusView>,
     /// The oldest posts waiting to be mined (a few of them), newest of those first.
-    pub pending: Vec<PostView>,
+    pub(crate) pending: Vec<PostView>,
     /// How many posts are waiting in all.
-    pub pending_count: u64,
+    pub(crate) pending_count: u64,
     /// Confirmed posts, newest first.
-    pub posts: Vec<PostView>,
+    pub(crate) posts: Vec<PostView>,
     /// True when older posts exist than those shown.
-    pub more_in_explorer: bool,
+    pub(crate) more_in_explorer: bool,
     /// False when the node could not be read at all.
-    pub node_ok: bool,
+    pub(crate) node_ok: bool,
 }
 
 /// Which branch a block is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Branch {
+enum Branch {
     Best,
     Side,
     /// The node does not say (a tutorial-style node).
@@ -554,35 +539,31 @@ pub enum Branch {
 
 /// A block's header and place in the tree, ready to show.
 #[derive(Debug, Clone)]
-pub struct BlockView {
-    /// Height.
-    pub index: u64,
+pub(crate) struct BlockView {
+    pub(crate) index: u64,
     /// Full hex hash; empty when the node sent none.
-    pub hash: String,
+    hash: String,
     /// Full hex hash of the parent.
-    pub previous_hash: String,
+    previous_hash: String,
     /// Link to the parent; `None` for the genesis block.
-    pub parent: Option<BlockLink>,
-    /// When it was mined.
-    pub time: Option<TimeView>,
+    parent: Option<BlockLink>,
+    time: Option<TimeView>,
     /// The nonce, as the node wrote it.
-    pub nonce: String,
+    nonce: String,
     /// "16 bits" or "unknown".
-    pub difficulty: String,
+    difficulty: String,
     /// Hex merkle root, or "—".
-    pub merkle_root: String,
+    merkle_root: String,
     /// Total work up to it, or "—".
-    pub cumulative_work: String,
-    pub branch: Branch,
-    /// Blocks built on it.
-    pub children: Vec<BlockLink>,
+    cumulative_work: String,
+    branch: Branch,
+    children: Vec<BlockLink>,
     /// Whether it has more than one child: a fork starts here.
-    pub is_fork: bool,
+    is_fork: bool,
 }
 
 impl BlockView {
-    /// The view of `detail`.
-    pub fn new(detail: &BlockDetail, now: DateTime<Utc>) -> Self {
+    pub(crate) fn new(detail: &BlockDetail, now: DateTime<Utc>) -> Self {
         let block = &detail.block;
         let is_genesis = block.index == 0;
         BlockView {
@@ -635,52 +616,46 @@ fn group_thousands(value: u128) -> String {
 /// The explorer's page of one block.
 #[derive(Template)]
 #[template(path = "block.html")]
-pub struct BlockPage {
-    /// Around the content.
-    pub layout: Layout,
-    /// The block.
-    pub block: BlockView,
-    /// Its posts.
-    pub posts: Vec<PostView>,
+pub(crate) struct BlockPage {
+    pub(crate) layout: Layout,
+    pub(crate) block: BlockView,
+    pub(crate) posts: Vec<PostView>,
 }
 
 /// One block in the tree view.
 #[derive(Debug, Clone)]
-pub struct TreeCell {
-    pub link: BlockLink,
+pub(crate) struct TreeCell {
+    link: BlockLink,
     /// On the best chain.
-    pub best: bool,
+    best: bool,
     /// The best tip.
-    pub tip: bool,
+    tip: bool,
     /// More than one known child: a fork starts here.
-    pub fork: bool,
+    fork: bool,
     /// A side-branch block whose parent is on another lane: where its branch leaves.
-    pub branches_off: bool,
+    branches_off: bool,
     /// How many lanes to the left its parent is (0 when in the same lane or not shown):
     /// how far the line from a branching block reaches.
-    pub reach: usize,
+    reach: usize,
     /// Its parent is shown in the row below, in the same lane: draw the link down.
-    pub links_down: bool,
+    links_down: bool,
     /// First 8 hex characters of the parent's hash.
-    pub parent_short: String,
-    /// Number of posts.
-    pub posts: u64,
-    /// When it was mined.
-    pub time: Option<TimeView>,
+    parent_short: String,
+    posts: u64,
+    time: Option<TimeView>,
 }
 
 /// One height of the tree view: a cell per lane, lane 0 being the best chain.
 #[derive(Debug, Clone)]
-pub struct TreeRow {
-    /// The height.
-    pub height: u64,
+pub(crate) struct TreeRow {
+    height: u64,
     /// One entry per lane; `None` where that lane has no block at this height.
-    pub cells: Vec<Option<TreeCell>>,
+    pub(crate) cells: Vec<Option<TreeCell>>,
 }
 
 /// Lays out `tree` as rows per height, highest first, with the best chain in lane 0 and
 /// each side branch in a lane of its own, so a fork reads as a column splitting off.
-pub fn tree_rows(tree: &Tree, now: DateTime<Utc>) -> Vec<TreeRow> {
+pub(crate) fn tree_rows(tree: &Tree, now: DateTime<Utc>) -> Vec<TreeRow> {
     // Blocks are matched to parents by the hash text the node sent (the lenient reading
     // keeps it): parsing would only add a way for a tutorial node's blocks to go unmatched.
     let mut children: HashMap<&str, u32> = HashMap::new();
@@ -753,29 +728,25 @@ pub fn tree_rows(tree: &Tree, now: DateTime<Utc>) -> Vec<TreeRow> {
 /// The explorer's view of the block tree.
 #[derive(Template)]
 #[template(path = "tree.html")]
-pub struct TreePage {
-    /// Around the content.
-    pub layout: Layout,
+pub(crate) struct TreePage {
+    pub(crate) layout: Layout,
     /// Rows per height, highest first; empty when the node could not be read.
-    pub rows: Vec<TreeRow>,
+    pub(crate) rows: Vec<TreeRow>,
     /// How many lanes (columns) the rows have.
-    pub lanes: usize,
+    pub(crate) lanes: usize,
     /// Blocks shown that are off the best chain.
-    pub side_blocks: usize,
+    pub(crate) side_blocks: usize,
     /// True when the node has no `/tree` and only its best chain is shown.
-    pub best_chain_only: bool,
+    pub(crate) best_chain_only: bool,
 }
 
 /// A page that says what went wrong.
 #[derive(Template)]
 #[template(path = "error.html")]
-pub struct ErrorPage {
-    /// Around the content.
-    pub layout: Layout,
-    /// Headline.
-    pub heading: String,
-    /// Explanation.
-    pub message: String,
+pub(crate) struct ErrorPage {
+    pub(crate) layout: Layout,
+    pub(crate) heading: String,
+    pub(crate) message: String,
 }
 
 #[cfg(test)]

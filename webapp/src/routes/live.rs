@@ -21,7 +21,7 @@ use crate::routes::status::live_fingerprint;
 
 /// Most live streams open at once, over all readers: half the default connection cap, so
 /// streams (busy for as long as a page is open) leave room for everything else.
-pub(crate) const MAX_LIVE_STREAMS: usize = 512;
+const MAX_LIVE_STREAMS: usize = 512;
 /// Most live streams open at once from one address (a reader's open tabs).
 pub const MAX_LIVE_STREAMS_PER_ADDRESS: usize = 16;
 

@@ -1,8 +1,12 @@
-//! The web app's router: one file per page or action, sharing [`state::WebState`].
+//! The web app's router, `app`: one file per page or action. What they share is in
+//! `state` (`AppState`, the layout, the error page) and `status` (a node's status and live
+//! fingerprint); the home page that `GET /` and a refused `POST /submit` both draw is
+//! `home_page`; the live feeds behind `/events` are `live`. Children import those, never
+//! this module or a sibling route.
 //!
-//! **Boundary:** handlers ask the chosen node through [`crate::node_client`], shape the answer
-//! with [`crate::views`] and never fail with a 500 because a node is down, slow or odd:
-//! those become a banner on a working page. Only a template bug is a 500.
+//! **Boundary:** handlers ask the chosen node through [`crate::node_client`], shape the
+//! answer with [`crate::views`] and never fail with a 500 because a node is down, slow or
+//! odd: those become a banner on a working page. Only a template bug is a 500.
 
 mod events;
 mod explorer;

@@ -31,7 +31,7 @@ impl Nodes {
     }
 
     /// Node `index`, or the first when there is no such node.
-    pub(crate) fn get(&self, index: usize) -> &NodeClient {
+    fn get(&self, index: usize) -> &NodeClient {
         // `Nodes::new` refuses an empty list, so index 0 exists.
         self.0.get(index).unwrap_or(&self.0[0])
     }
@@ -41,7 +41,7 @@ impl Nodes {
     }
 
     /// Their base URLs, in order.
-    pub(crate) fn urls(&self) -> Vec<String> {
+    fn urls(&self) -> Vec<String> {
         self.0.iter().map(|node| node.base().to_string()).collect()
     }
 }
