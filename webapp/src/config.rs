@@ -1,7 +1,7 @@
 //! Command-line and environment configuration, parsed once into a typed [`Config`].
 //!
 //! Owns the flags and their defaults (the tutorial's: listen on 127.0.0.1:5000, read from a
-//! node at http://127.0.0.1:8000). It does not open anything: [`crate::startup`] does.
+//! node at http://127.0.0.1:8000). It does not open anything: `startup` does.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ use clap::Parser;
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "WEBAPP_HOST", default_value = "127.0.0.1")]
-    pub host: String,
+    pub(crate) host: String,
 
     /// Port to listen on; 0 picks a free one (the chosen port is logged).
     #[arg(long, env = "WEBAPP_PORT", default_value_t = 5000)]
@@ -41,7 +41,7 @@ pub struct Config {
 
     /// Directory holding the CSS and JavaScript served under /static.
     #[arg(long, env = "WEBAPP_STATIC_DIR", default_value = "static")]
-    pub static_dir: PathBuf,
+    pub(crate) static_dir: PathBuf,
 
     /// How long to wait for a node's answer before telling the reader it is unreachable.
     #[arg(long = "node-timeout-ms", env = "WEBAPP_NODE_TIMEOUT_MS", default_value = "3000",
@@ -52,12 +52,12 @@ pub struct Config {
     /// mining when the request goes away, so this is generous.
     #[arg(long = "mine-timeout-secs", env = "WEBAPP_MINE_TIMEOUT_SECS", default_value = "600",
           value_parser = parse_secs)]
-    pub mine_timeout: Duration,
+    pub(crate) mine_timeout: Duration,
 
     /// How often an open page asks the node whether anything changed.
     #[arg(long = "poll-interval-ms", env = "WEBAPP_POLL_INTERVAL_MS", default_value = "2000",
           value_parser = parse_millis)]
-    pub poll_interval: Duration,
+    pub(crate) poll_interval: Duration,
 
     /// Log format: human-readable text, or one JSON object per line for log collectors.
     #[arg(long, env = "WEBAPP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -71,19 +71,19 @@ pub struct Config {
         env = "WEBAPP_ALLOWED_HOSTS",
         value_delimiter = ','
     )]
-    pub allowed_hosts: Vec<String>,
+    pub(crate) allowed_hosts: Vec<String>,
 
     /// Most reader connections open at once (lowered to fit the open-files limit); when
     /// full, a newcomer replaces the connection idle longest.
     #[arg(long, env = "WEBAPP_MAX_CONNECTIONS", default_value_t = ServeLimits::default().max_connections,
           value_parser = parse_count)]
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
 
     /// Most reader connections open at once from one IP address.
     #[arg(long, env = "WEBAPP_MAX_CONNECTIONS_PER_ADDRESS",
           default_value_t = ServeLimits::default().max_connections_per_address,
           value_parser = parse_count)]
-    pub max_connections_per_address: usize,
+    max_connections_per_address: usize,
 
     /// Seconds a connection may take to send a request's headers (also the keep-alive
     /// idle timeout).
@@ -119,7 +119,7 @@ impl Config {
     }
 
     /// What readers may hold, as these flags set it.
-    pub fn serve_limits(&self) -> ServeLimits {
+    pub(crate) fn serve_limits(&self) -> ServeLimits {
         ServeLimits {
             max_connections: self.max_connections,
             max_connections_per_address: self.max_connections_per_address,

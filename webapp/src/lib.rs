@@ -6,19 +6,23 @@
 //! pages that update themselves, and clear messages when a node is down or refuses.
 //!
 //! - [`config`]: flags and environment.
-//! - [`node_client`]: the typed HTTP client for one node.
-//! - [`post`]: the post form, its checks, and signature verification.
-//! - [`session`]: the cookies that remember the chosen node and one flash message.
-//! - [`views`]: template structs and display-ready values.
-//! - [`routes`]: the router, a file per page or action.
 //! - [`startup`]: bind and serve with graceful shutdown.
+//!
+//! The rest is the crate's own (module map and boundaries in ARCHITECTURE.md):
+//! `node_client` (the typed HTTP client for one node), `post` (the post form, its checks,
+//! signature verification), `session` (the cookies that remember the chosen node and one
+//! flash message), `views` (template structs and display-ready values, no crypto, no I/O)
+//! and `routes` (the router, a file per page or action, and what they share).
 //!
 //! See ARCHITECTURE.md at the repository root for the whole workspace.
 
 pub mod config;
-pub mod node_client;
-pub mod post;
-pub mod routes;
-pub mod session;
+mod node_client;
+mod post;
+mod routes;
+mod session;
 pub mod startup;
-pub mod views;
+mod views;
+
+/// Most live-update streams one address may hold open at once (a reader's open tabs).
+pub use routes::live::MAX_LIVE_STREAMS_PER_ADDRESS;

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use chainpost_chain::BlockHash;
 use chainpost_wire::lenient::{
     BlockDetail, ChainPage, MineOutcome, NodeStatus, Post, Resolution, Tree,
 };
@@ -31,7 +32,7 @@ const MAX_REFUSAL_BYTES: usize = 64 << 10;
 
 /// Why a call to a node failed.
 #[derive(Debug, thiserror::Error)]
-pub enum NodeError {
+pub(crate) enum NodeError {
     /// No connection could be made, or it broke before an answer came.
     #[error("cannot reach the node at {node}: {reason}")]
     Unreachable {
@@ -45,7 +46,6 @@ pub enum NodeError {
     Timeout {
         /// The node's base URL.
         node: String,
-        /// How long we waited.
         timeout: Duration,
     },
     /// The node does not offer this endpoint (an older or tutorial-style node).
@@ -74,22 +74,8 @@ pub enum NodeError {
     },
 }
 
-impl NodeError {
-    /// True when the node could not be talked to at all (down, slow or unreadable), as
-    /// opposed to answering "no".
-    pub fn is_node_down(&self) -> bool {
-        matches!(
-            self,
-            NodeError::Unreachable { .. }
-                | NodeError::Timeout { .. }
-                | NodeError::BadResponse { .. }
-        )
-    }
-}
-
-/// A client for one node.
 #[derive(Debug, Clone)]
-pub struct NodeClient {
+pub(crate) struct NodeClient {
     base: NodeUrl,
     http: reqwest::Client,
     timeout: Duration,
@@ -99,7 +85,11 @@ pub struct NodeClient {
 impl NodeClient {
     /// A client for the node at `base`: `timeout` for every call but mining, which may
     /// take up to `mine_timeout`.
-    pub fn new(base: NodeUrl, timeout: Duration, mine_timeout: Duration) -> reqwest::Result<Self> {
+    pub(crate) fn new(
+        base: NodeUrl,
+        timeout: Duration,
+        mine_timeout: Duration,
+    ) -> reqwest::Result<Self> {
         let http = reqwest::Client::builder()
             // A node that does not even accept the connection quickly is down for the
             // reader's purposes; fail fast so the page can say so.
@@ -114,24 +104,23 @@ impl NodeClient {
         })
     }
 
-    /// The node's base URL.
-    pub fn base(&self) -> &NodeUrl {
+    pub(crate) fn base(&self) -> &NodeUrl {
         &self.base
     }
 
     /// `GET /status`.
-    pub async fn status(&self) -> Result<NodeStatus, NodeError> {
+    pub(crate) async fn status(&self) -> Result<NodeStatus, NodeError> {
         self.get_json("/status", &()).await
     }
 
     /// `GET /chain`: the whole best chain.
-    pub async fn chain(&self) -> Result<ChainPage, NodeError> {
+    pub(crate) async fn chain(&self) -> Result<ChainPage, NodeError> {
         self.get_json("/chain", &()).await
     }
 
     /// `GET /chain?from=H&limit=N`: one page of the best chain. A tutorial-style node
     /// ignores the query and sends the whole chain; callers must not assume the page size.
-    pub async fn chain_page(&self, from: u64, limit: usize) -> Result<ChainPage, NodeError> {
+    pub(crate) async fn chain_page(&self, from: u64, limit: usize) -> Result<ChainPage, NodeError> {
         let query = ChainQuery {
             from: Some(from),
             limit: Some(limit),
@@ -142,7 +131,7 @@ impl NodeClient {
     /// `GET /pending_tx?limit=N`: the oldest posts waiting to be mined. A tutorial-style
     /// node ignores the limit and sends all it has (within the answer's size cap), so
     /// callers must not assume at most `limit`.
-    pub async fn pending(&self, limit: usize) -> Result<Vec<Post>, NodeError> {
+    pub(crate) async fn pending(&self, limit: usize) -> Result<Vec<Post>, NodeError> {
         let query = PendingQuery {
             limit: Some(limit),
             after: None,
@@ -151,7 +140,7 @@ impl NodeClient {
     }
 
     /// `POST /new_transaction`: the node's receipt, which a tutorial node does not give.
-    pub async fn new_transaction(
+    pub(crate) async fn new_transaction(
         &self,
         post: &NewTransaction,
     ) -> Result<Option<Created>, NodeError> {
@@ -163,7 +152,7 @@ impl NodeClient {
     }
 
     /// `GET /mine`: mines the pending posts; may take as long as the proof of work does.
-    pub async fn mine(&self) -> Result<MineOutcome, NodeError> {
+    pub(crate) async fn mine(&self) -> Result<MineOutcome, NodeError> {
         let endpoint = "/mine";
         let request = self.http.get(self.url(endpoint));
         let response = self.send(endpoint, request, self.mine_timeout).await?;
@@ -171,18 +160,18 @@ impl NodeClient {
         Ok(MineOutcome::read(&text))
     }
 
-    /// `GET /blocks/{hash}`: `hash` must already be checked to be hexadecimal.
-    pub async fn block(&self, hash: &str) -> Result<BlockDetail, NodeError> {
+    /// `GET /blocks/{hash}`.
+    pub(crate) async fn block(&self, hash: &BlockHash) -> Result<BlockDetail, NodeError> {
         self.get_json(&format!("/blocks/{hash}"), &()).await
     }
 
     /// `GET /tree?from=H`.
-    pub async fn tree(&self, from: Option<u64>) -> Result<Tree, NodeError> {
+    pub(crate) async fn tree(&self, from: Option<u64>) -> Result<Tree, NodeError> {
         self.get_json("/tree", &TreeQuery { from }).await
     }
 
     /// `GET /nodes/resolve`: asks the node to adopt the best chain among its peers.
-    pub async fn resolve(&self) -> Result<Resolution, NodeError> {
+    pub(crate) async fn resolve(&self) -> Result<Resolution, NodeError> {
         let endpoint = "/nodes/resolve";
         let request = self.http.get(self.url(endpoint));
         // Resolving fetches peers' chains: give it the mining budget, not the page one.

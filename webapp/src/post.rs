@@ -15,46 +15,40 @@ use serde::Deserialize;
 /// The fields of the post form, as typed. The signature fields are filled in by the
 /// page's script; without JavaScript they arrive empty and the post goes unsigned.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct PostForm {
-    /// Who is posting.
+pub(crate) struct PostForm {
     #[serde(default)]
-    pub author: String,
-    /// What they say.
+    pub(crate) author: String,
     #[serde(default)]
-    pub content: String,
+    pub(crate) content: String,
     /// The signed timestamp, seconds since the epoch as JavaScript printed it.
     #[serde(default)]
-    pub timestamp: String,
+    timestamp: String,
     /// Hex Ed25519 public key.
     #[serde(default)]
-    pub public_key: String,
+    public_key: String,
     /// Hex Ed25519 signature.
     #[serde(default)]
-    pub signature: String,
+    signature: String,
 }
 
 /// What is wrong with a submitted form, field by field, for display next to the form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FormErrors {
-    /// About the author field.
-    pub author: Option<String>,
-    /// About the content field.
-    pub content: Option<String>,
+pub(crate) struct FormErrors {
+    pub(crate) author: Option<String>,
+    pub(crate) content: Option<String>,
     /// About the post as a whole (signature, or the node's refusal).
-    pub general: Option<String>,
+    pub(crate) general: Option<String>,
 }
 
 impl FormErrors {
-    /// A message about the whole post.
-    pub fn general(message: impl Into<String>) -> Self {
+    pub(crate) fn general(message: impl Into<String>) -> Self {
         FormErrors {
             general: Some(message.into()),
             ..FormErrors::default()
         }
     }
 
-    /// True when nothing is wrong.
-    pub fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.author.is_none() && self.content.is_none() && self.general.is_none()
     }
 }
@@ -63,7 +57,7 @@ impl PostForm {
     /// The form with line breaks as a browser's script sees them. Browsers send a
     /// textarea's line breaks as CRLF but sign (and show) `textarea.value` with LF, so
     /// signatures only verify once CRLF and lone CR become LF.
-    pub fn normalized(self) -> Self {
+    pub(crate) fn normalized(self) -> Self {
         PostForm {
             author: normalize_newlines(&self.author),
             content: normalize_newlines(&self.content),
@@ -73,7 +67,7 @@ impl PostForm {
 
     /// The post to send to the node, or what the person must fix. Field rules are the
     /// node's, so most mistakes are caught before a round trip.
-    pub fn to_new_transaction(&self) -> Result<NewTransaction, FormErrors> {
+    pub(crate) fn to_new_transaction(&self) -> Result<NewTransaction, FormErrors> {
         let mut errors = FormErrors {
             author: text_problem("author", &self.author, MAX_AUTHOR_CHARS),
             content: text_problem("content", &self.content, MAX_CONTENT_CHARS),
@@ -159,7 +153,7 @@ fn is_hex_of_len(text: &str, bytes: usize) -> bool {
 
 /// Whether a listed post's signature holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Authorship {
+pub(crate) enum Authorship {
     /// No key and signature: anyone could have written it under that name.
     Unsigned,
     /// Signed by the holder of this hex public key.
@@ -172,9 +166,33 @@ pub enum Authorship {
     Invalid,
 }
 
-/// Checks a post's signature as the node does (strict Ed25519 verification). CPU-bound:
-/// call it off the async executor for more than a handful of posts.
-pub fn authorship(post: &Post) -> Authorship {
+/// A post as a node listed it, with its signature checked. Only [`CheckedPost::check`]
+/// makes one, so the views, which do no crypto, never show a badge nobody checked.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedPost {
+    post: Post,
+    authorship: Authorship,
+}
+
+impl CheckedPost {
+    /// Checks `post`'s signature. CPU-bound: callers check a page's posts on a blocking
+    /// thread, where they fetched them.
+    pub(crate) fn check(post: Post) -> Self {
+        let authorship = authorship(&post);
+        CheckedPost { post, authorship }
+    }
+
+    pub(crate) fn post(&self) -> &Post {
+        &self.post
+    }
+
+    pub(crate) fn authorship(&self) -> &Authorship {
+        &self.authorship
+    }
+}
+
+/// Checks a post's signature as the node does (strict Ed25519 verification).
+fn authorship(post: &Post) -> Authorship {
     let (Some(key_hex), Some(signature_hex)) = (&post.public_key, &post.signature) else {
         return Authorship::Unsigned;
     };

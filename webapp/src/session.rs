@@ -5,7 +5,7 @@
 //! Nothing is kept on the server and nothing here is trusted: a forged cookie can only
 //! pick another configured node or show its sender a message, which templates escape.
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
@@ -13,26 +13,22 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use crate::routes::AppState;
-
 const NODE_COOKIE: &str = "node";
 const FLASH_COOKIE: &str = "flash";
 
 /// How a flash message looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum FlashLevel {
-    /// Something worked.
+pub(crate) enum FlashLevel {
     Success,
     /// Nothing went wrong, but nothing happened either.
     Info,
-    /// Something failed.
     Error,
 }
 
 impl FlashLevel {
     /// The CSS class suffix of this level.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FlashLevel::Success => "success",
             FlashLevel::Info => "info",
@@ -43,32 +39,27 @@ impl FlashLevel {
 
 /// A message shown once, on the page after a redirect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Flash {
-    /// How it looks.
-    pub level: FlashLevel,
-    /// What it says.
-    pub message: String,
+pub(crate) struct Flash {
+    pub(crate) level: FlashLevel,
+    pub(crate) message: String,
 }
 
 impl Flash {
-    /// A success message.
-    pub fn success(message: impl Into<String>) -> Self {
+    pub(crate) fn success(message: impl Into<String>) -> Self {
         Flash {
             level: FlashLevel::Success,
             message: message.into(),
         }
     }
 
-    /// A neutral message.
-    pub fn info(message: impl Into<String>) -> Self {
+    pub(crate) fn info(message: impl Into<String>) -> Self {
         Flash {
             level: FlashLevel::Info,
             message: message.into(),
         }
     }
 
-    /// A failure message.
-    pub fn error(message: impl Into<String>) -> Self {
+    pub(crate) fn error(message: impl Into<String>) -> Self {
         Flash {
             level: FlashLevel::Error,
             message: message.into(),
@@ -76,7 +67,7 @@ impl Flash {
     }
 
     /// The `Set-Cookie` value that carries this message to the next page.
-    pub fn set_cookie(&self) -> HeaderValue {
+    pub(crate) fn set_cookie(&self) -> HeaderValue {
         // URL-encoding leaves only characters a cookie value may hold.
         let value = serde_urlencoded::to_string(self).unwrap_or_default();
         header_value(&format!(
@@ -85,34 +76,48 @@ impl Flash {
     }
 
     /// The `Set-Cookie` value that forgets a shown message.
-    pub fn clear_cookie() -> HeaderValue {
+    pub(crate) fn clear_cookie() -> HeaderValue {
         header_value(&format!(
             "{FLASH_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
         ))
     }
 }
 
-/// The reader's choices for this request: which node, and the flash message to show.
-#[derive(Debug, Clone)]
-pub struct Session {
-    /// Index of the chosen node among the configured ones (always valid).
-    pub node: usize,
-    /// The message left by the previous request, if any.
-    pub flash: Option<Flash>,
+/// How many nodes the web app reads from: what a reader's choice of node is checked
+/// against. The app's state provides it (`FromRef`), so this module needs nothing else of
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NodeCount(pub(crate) usize);
+
+impl NodeCount {
+    /// `chosen` when it names a configured node.
+    fn check(self, chosen: Option<usize>) -> Option<usize> {
+        chosen.filter(|&index| index < self.0)
+    }
 }
 
-impl FromRequestParts<AppState> for Session {
+/// The reader's choices for this request: which node, and the flash message to show.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    /// Index of the chosen node among the configured ones (always valid).
+    pub(crate) node: usize,
+    /// The message left by the previous request, if any.
+    pub(crate) flash: Option<Flash>,
+}
+
+impl<S> FromRequestParts<S> for Session
+where
+    S: Send + Sync,
+    NodeCount: FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let cookies = cookies(&parts.headers);
         // `?node=i` wins over the cookie so a link or a second tab can show another node.
         let chosen = node_in_query(parts.uri.query())
             .or_else(|| cookie(&cookies, NODE_COOKIE).and_then(|value| value.parse().ok()));
-        let node = chosen.filter(|&i| i < state.nodes.len()).unwrap_or(0);
+        let node = NodeCount::from_ref(state).check(chosen).unwrap_or(0);
         let flash = cookie(&cookies, FLASH_COOKIE)
             .filter(|value| !value.is_empty())
             .and_then(|value| serde_urlencoded::from_str(value).ok());
@@ -122,12 +127,12 @@ impl FromRequestParts<AppState> for Session {
 
 /// Middleware: when a request picks a node with `?node=i`, remember the choice in a
 /// cookie so the following pages, forms and the live updates use the same node.
-pub async fn remember_node(
-    State(state): State<AppState>,
+pub(crate) async fn remember_node(
+    State(nodes): State<NodeCount>,
     request: Request,
     next: Next,
 ) -> Response {
-    let chosen = node_in_query(request.uri().query()).filter(|&i| i < state.nodes.len());
+    let chosen = nodes.check(node_in_query(request.uri().query()));
     let mut response = next.run(request).await;
     if let Some(node) = chosen {
         response.headers_mut().append(

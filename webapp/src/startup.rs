@@ -15,8 +15,9 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::node_client::NodeClient;
-use crate::routes::events::{self, LiveFeeds};
-use crate::routes::{AppState, Nodes, WebState, app};
+use crate::routes::app;
+use crate::routes::live::LiveFeeds;
+use crate::routes::state::{AppState, Nodes, WebState};
 
 /// A web app bound to its port, ready to serve.
 pub struct Application {
@@ -82,11 +83,6 @@ impl Application {
         self.address
     }
 
-    /// The port the web app listens on (the chosen one, when 0 was asked for).
-    pub fn port(&self) -> u16 {
-        self.address.port()
-    }
-
     /// Serves until `shutdown` completes, then ends the live-update streams, finishes
     /// in-flight requests and returns.
     pub async fn run_until(
@@ -94,7 +90,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stopping = self.stopping;
-        events::spawn_pollers(&self.state);
+        self.state.spawn_pollers();
         serve::serve(self.listener, self.router, self.serve_limits, async move {
             shutdown.await;
             tracing::info!("shutting down");

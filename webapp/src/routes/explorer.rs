@@ -11,30 +11,32 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{AppState, banner, error_page};
 use crate::node_client::{NodeClient, NodeError};
+use crate::post::CheckedPost;
+use crate::routes::state::AppState;
+use crate::routes::status::live_fingerprint;
 use crate::session::Session;
 use crate::views::{
-    BlockLink, BlockPage, BlockView, ErrorPage, LIVE_DOWN, Page, PostView, Section, TreePage,
-    short, tree_rows,
+    BlockLink, BlockPage, BlockView, ErrorPage, LIVE_DOWN, Layout, Page, PostView, Section,
+    TreePage, banner, short, tree_rows,
 };
+use chainpost_chain::BlockHash;
 use chainpost_wire::lenient::{Block, BlockDetail, Tree, TreeBlock};
 
-pub async fn block(
+pub(crate) async fn block(
     State(state): State<AppState>,
     session: Session,
     Path(hash): Path<String>,
 ) -> Response {
-    // Only hex goes into the node's URL: a path like `..%2Fmine` must not reach it.
-    if !is_block_hash(&hash) {
-        return error_page(
-            &state,
+    // Only a hash goes into the node's URL: a path like `..%2Fmine` must not reach it.
+    let Ok(hash) = hash.parse::<BlockHash>() else {
+        return state.error_page(
             &session,
             StatusCode::NOT_FOUND,
             "Not a block hash",
             "A block hash is written in hexadecimal digits (0-9, a-f).",
         );
-    }
+    };
     let node = state.node(&session);
     match find_block(node, &hash).await {
         Ok(Some(detail)) => block_page(&state, &session, detail).await,
@@ -43,14 +45,13 @@ pub async fn block(
     }
 }
 
-pub async fn block_at_height(
+pub(crate) async fn block_at_height(
     State(state): State<AppState>,
     session: Session,
     Path(index): Path<String>,
 ) -> Response {
     let Ok(index) = index.parse::<u64>() else {
-        return error_page(
-            &state,
+        return state.error_page(
             &session,
             StatusCode::NOT_FOUND,
             "Not a height",
@@ -64,8 +65,7 @@ pub async fn block_at_height(
     };
     // A tutorial-style node ignores the paging and sends the whole chain.
     let Some(block) = page.chain.into_iter().find(|block| block.index == index) else {
-        return error_page(
-            &state,
+        return state.error_page(
             &session,
             StatusCode::NOT_FOUND,
             "No block at that height",
@@ -75,17 +75,15 @@ pub async fn block_at_height(
             ),
         );
     };
-    match &block.hash {
-        Some(hash) if is_block_hash(hash) => {
-            Redirect::to(&format!("/blocks/{hash}")).into_response()
-        }
-        // A hash that is not hex cannot go into a Location header (it may hold CR/LF).
-        Some(_) => node_down(
+    match block.hash.as_deref().map(str::parse::<BlockHash>) {
+        Some(Ok(hash)) => Redirect::to(&format!("/blocks/{hash}")).into_response(),
+        // Only one of our hashes goes into a Location header (other text may hold CR/LF).
+        Some(Err(_)) => node_down(
             &state,
             &session,
             &NodeError::BadResponse {
                 endpoint: "/chain".into(),
-                reason: "a block hash that is not hexadecimal".into(),
+                reason: "a block hash that is not 64 hexadecimal digits".into(),
             },
         ),
         None => {
@@ -101,7 +99,7 @@ pub async fn block_at_height(
 }
 
 /// The block with `hash`, from `/blocks/{hash}` or, for a node without it, from `/chain`.
-async fn find_block(node: &NodeClient, hash: &str) -> Result<Option<BlockDetail>, NodeError> {
+async fn find_block(node: &NodeClient, hash: &BlockHash) -> Result<Option<BlockDetail>, NodeError> {
     match node.block(hash).await {
         Ok(detail) => Ok(Some(detail)),
         Err(NodeError::Rejected { status, .. }) if status == StatusCode::NOT_FOUND => Ok(None),
@@ -111,7 +109,7 @@ async fn find_block(node: &NodeClient, hash: &str) -> Result<Option<BlockDetail>
                 block
                     .hash
                     .as_deref()
-                    .is_some_and(|h| h.eq_ignore_ascii_case(hash))
+                    .is_some_and(|text| text.parse().as_ref() == Ok(hash))
             });
             Ok(position.map(|position| BlockDetail {
                 block: chain[position].clone(),
@@ -129,26 +127,23 @@ async fn find_block(node: &NodeClient, hash: &str) -> Result<Option<BlockDetail>
 }
 
 async fn block_page(state: &AppState, session: &Session, detail: BlockDetail) -> Response {
-    let now = Utc::now();
     // Checking signatures is CPU work: keep it off the async executor.
-    let built = tokio::task::spawn_blocking(move || {
-        let view = BlockView::new(&detail, now);
-        let link = BlockLink::to(&detail.block);
-        let posts: Vec<PostView> = detail
+    let checked = tokio::task::spawn_blocking(move || {
+        let posts: Vec<CheckedPost> = detail
             .block
             .transactions
             .iter()
-            .map(|post| PostView::new(post, Some(link.clone()), now))
+            .cloned()
+            .map(CheckedPost::check)
             .collect();
-        (view, posts)
+        (detail, posts)
     })
     .await;
-    let (block, posts) = match built {
-        Ok(built) => built,
+    let (detail, posts) = match checked {
+        Ok(checked) => checked,
         Err(error) => {
             tracing::error!(%error, "building the block page failed");
-            return error_page(
-                state,
+            return state.error_page(
                 session,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
@@ -156,9 +151,16 @@ async fn block_page(state: &AppState, session: &Session, detail: BlockDetail) ->
             );
         }
     };
+    let now = Utc::now();
+    let block = BlockView::new(&detail, now);
+    let link = BlockLink::to(&detail.block);
+    let posts: Vec<PostView> = posts
+        .iter()
+        .map(|post| PostView::new(post, Some(link.clone()), now))
+        .collect();
     let title = format!("Block #{}", block.index);
     let mut layout = state.layout(session, &title, Section::Explorer);
-    layout.live = live_of(state, session).await;
+    layout.live = live_fingerprint(state.node(session)).await;
     Page(BlockPage {
         layout,
         block,
@@ -167,10 +169,9 @@ async fn block_page(state: &AppState, session: &Session, detail: BlockDetail) ->
     .into_response()
 }
 
-fn unknown_block(state: &AppState, session: &Session, hash: &str) -> Response {
+fn unknown_block(state: &AppState, session: &Session, hash: &BlockHash) -> Response {
     let node = state.node(session);
-    error_page(
-        state,
+    state.error_page(
         session,
         StatusCode::NOT_FOUND,
         "Unknown block",
@@ -178,7 +179,7 @@ fn unknown_block(state: &AppState, session: &Session, hash: &str) -> Response {
             "The node at {} does not know block {}. It may live on another node; pick another \
              node above, or go back to the block tree.",
             node.base(),
-            short(hash)
+            short(&hash.to_string())
         ),
     )
 }
@@ -204,7 +205,7 @@ struct TreeQuery {
     from: Option<String>,
 }
 
-pub async fn tree(
+pub(crate) async fn tree(
     State(state): State<AppState>,
     session: Session,
     RawQuery(query): RawQuery,
@@ -224,7 +225,7 @@ pub async fn tree(
         },
         Err(error) => return tree_unavailable(layout, &error),
     };
-    layout.live = live_of(&state, &session).await;
+    layout.live = live_fingerprint(node).await;
     let side_blocks = tree
         .blocks
         .iter()
@@ -242,7 +243,7 @@ pub async fn tree(
     .into_response()
 }
 
-fn tree_unavailable(mut layout: crate::views::Layout, error: &NodeError) -> Response {
+fn tree_unavailable(mut layout: Layout, error: &NodeError) -> Response {
     tracing::warn!(%error, "cannot read the node's block tree");
     layout.banner = Some(banner(error));
     layout.live = LIVE_DOWN.to_owned();
@@ -279,18 +280,4 @@ fn tree_of_best_chain(chain: Vec<Block>) -> Tree {
         from: 0,
         blocks,
     }
-}
-
-/// The live-update fingerprint of the node now, so an explorer page refreshes when a
-/// block or post arrives.
-async fn live_of(state: &AppState, session: &Session) -> String {
-    match super::home::read_status(state.node(session)).await {
-        Ok(status) => status.live_fingerprint(),
-        Err(_) => LIVE_DOWN.to_owned(),
-    }
-}
-
-/// Whether `text` can be a block hash: hexadecimal, and not absurdly long.
-fn is_block_hash(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }

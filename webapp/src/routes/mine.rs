@@ -5,12 +5,13 @@ use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 
-use super::{AppState, banner};
 use crate::node_client::NodeError;
+use crate::routes::state::AppState;
 use crate::session::{Flash, Session};
+use crate::views::banner;
 use chainpost_wire::lenient::MineOutcome;
 
-pub async fn mine(State(state): State<AppState>, session: Session) -> Response {
+pub(crate) async fn mine(State(state): State<AppState>, session: Session) -> Response {
     let node = state.node(&session);
     let flash = match node.mine().await {
         Ok(MineOutcome::Mined { index: Some(index) }) => Flash::success(format!(

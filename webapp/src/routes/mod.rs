@@ -1,18 +1,23 @@
-//! The web app's router: one file per page or action, sharing [`WebState`].
+//! The web app's router, `app`: one file per page or action. What they share is in
+//! `state` (`AppState`, the layout, the error page) and `status` (a node's status and live
+//! fingerprint); the home page that `GET /` and a refused `POST /submit` both draw is
+//! `home_page`; the live feeds behind `/events` are `live`. Children import those, never
+//! this module or a sibling route.
 //!
-//! **Boundary:** handlers ask the chosen node through [`NodeClient`], shape the answer
-//! with [`crate::views`] and never fail with a 500 because a node is down, slow or odd:
-//! those become a banner on a working page. Only a template bug is a 500.
+//! **Boundary:** handlers ask the chosen node through [`crate::node_client`], shape the
+//! answer with [`crate::views`] and never fail with a 500 because a node is down, slow or
+//! odd: those become a banner on a working page. Only a template bug is a 500.
 
-pub mod events;
+mod events;
 mod explorer;
 mod home;
+mod home_page;
+pub(crate) mod live;
 mod mine;
 mod resync;
+pub(crate) mod state;
+mod status;
 mod submit;
-
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS};
@@ -20,81 +25,17 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::sync::watch;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use chainpost_edge::cross_site::{AllowedHosts, check_same_origin};
+use chainpost_edge::cross_site::check_same_origin;
 
-use crate::node_client::{NodeClient, NodeError};
 use crate::session::{Session, remember_node};
-use crate::views::{ErrorPage, Layout, Page, Section};
-
-/// Shared state of every handler.
-pub type AppState = Arc<WebState>;
-
-/// The configured nodes; never empty.
-#[derive(Debug, Clone)]
-pub struct Nodes(Vec<NodeClient>);
-
-impl Nodes {
-    /// The nodes, or `None` when there are none.
-    pub fn new(nodes: Vec<NodeClient>) -> Option<Self> {
-        (!nodes.is_empty()).then_some(Nodes(nodes))
-    }
-
-    /// Node `index`, or the first when there is no such node.
-    pub fn get(&self, index: usize) -> &NodeClient {
-        // `Nodes::new` refuses an empty list, so index 0 exists.
-        self.0.get(index).unwrap_or(&self.0[0])
-    }
-
-    /// How many nodes there are.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Always false; for symmetry with `len`.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Their base URLs, in order.
-    pub fn urls(&self) -> Vec<String> {
-        self.0.iter().map(|node| node.base().to_string()).collect()
-    }
-}
-
-/// What handlers share.
-#[derive(Debug)]
-pub struct WebState {
-    /// The nodes the reader can switch between.
-    pub nodes: Nodes,
-    /// How often live pages ask the node for changes.
-    pub poll_interval: Duration,
-    /// Turns true when the app is shutting down, so endless streams end.
-    pub shutdown: watch::Receiver<bool>,
-    /// Each node's latest status fingerprint, polled once for every live page.
-    pub live: events::LiveFeeds,
-    /// The host names the web app answers to.
-    pub allowed_hosts: AllowedHosts,
-}
-
-impl WebState {
-    /// The node this session reads from and posts to.
-    pub fn node(&self, session: &Session) -> &NodeClient {
-        self.nodes.get(session.node)
-    }
-
-    /// The layout of a page titled `title` for this session.
-    pub fn layout(&self, session: &Session, title: &str, section: Section) -> Layout {
-        Layout::new(title, section, &self.nodes.urls(), session.node)
-    }
-}
+use state::AppState;
 
 /// The web app: pages, actions, live updates and static files from `static_dir`.
-pub fn app(state: AppState, static_dir: &std::path::Path) -> Router {
+pub(crate) fn app(state: AppState, static_dir: &std::path::Path) -> Router {
     let pages = Router::new()
         .route("/", get(home::home))
         .route("/submit", post(submit::submit))
@@ -154,8 +95,7 @@ async fn refuse_cross_site_actions(
     );
     if !reads && let Err(refused) = check_same_origin(request.headers()) {
         tracing::info!(%refused, path = %request.uri().path(), "cross-site action refused");
-        return error_page(
-            &state,
+        return state.error_page(
             &session,
             StatusCode::FORBIDDEN,
             "Not from this page",
@@ -170,51 +110,10 @@ async fn not_found(
     axum::extract::State(state): axum::extract::State<AppState>,
     session: Session,
 ) -> Response {
-    error_page(
-        &state,
+    state.error_page(
         &session,
         StatusCode::NOT_FOUND,
         "Page not found",
         "There is nothing at this address. The posts are on the home page; blocks are in the explorer.",
     )
-}
-
-/// A page that explains a failure, with `status`.
-fn error_page(
-    state: &WebState,
-    session: &Session,
-    status: StatusCode,
-    heading: &str,
-    message: &str,
-) -> Response {
-    let page = ErrorPage {
-        layout: state.layout(session, heading, Section::Posts),
-        heading: heading.to_owned(),
-        message: message.to_owned(),
-    };
-    (status, Page(page)).into_response()
-}
-
-/// The banner for a node that could not be read, in the reader's terms.
-fn banner(error: &NodeError) -> String {
-    match error {
-        NodeError::Unreachable { node, .. } => format!(
-            "The node at {node} is not answering; it may be down. Nothing can be read or \
-             posted until it is back. This page will update by itself."
-        ),
-        NodeError::Timeout { node, timeout } => format!(
-            "The node at {node} is too slow: it did not answer within {:.1} s. It may be busy \
-             or overloaded. This page will update by itself.",
-            timeout.as_secs_f64()
-        ),
-        NodeError::BadResponse { .. } => {
-            "The node answered something this web app cannot read. Is the address that of a \
-             chainpost or tutorial node?"
-                .to_owned()
-        }
-        NodeError::EndpointMissing { node, endpoint } => {
-            format!("The node at {node} does not offer {endpoint}.")
-        }
-        NodeError::Rejected { message, .. } => format!("The node refused: {message}"),
-    }
 }

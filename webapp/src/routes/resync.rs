@@ -7,14 +7,14 @@ use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 
-use super::home::read_status;
-use super::{AppState, banner};
 use crate::node_client::NodeError;
+use crate::routes::state::AppState;
+use crate::routes::status::read_status;
 use crate::session::{Flash, Session};
-use crate::views::StatusView;
+use crate::views::{StatusView, banner};
 use chainpost_wire::lenient::Resolution;
 
-pub async fn resync(State(state): State<AppState>, session: Session) -> Response {
+pub(crate) async fn resync(State(state): State<AppState>, session: Session) -> Response {
     let node = state.node(&session);
     let before = read_status(node).await.ok();
     let flash = match node.resolve().await {
@@ -52,7 +52,7 @@ fn resolved(
         .or(after.map(|status| status.height))
         .map_or_else(String::new, |height| format!(" (block #{height})"));
     let moved = resolution.replaced.or_else(|| match (before, after) {
-        (Some(before), Some(after)) => Some(before.tip.href != after.tip.href),
+        (Some(before), Some(after)) => Some(before.tip != after.tip),
         _ => None,
     });
     match (moved, resolution.peers_consulted) {

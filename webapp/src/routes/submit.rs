@@ -11,14 +11,14 @@ use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 
-use super::home::home_page;
-use super::{AppState, banner};
 use crate::node_client::NodeError;
 use crate::post::{FormErrors, PostForm};
+use crate::routes::home_page::home_page;
+use crate::routes::state::AppState;
 use crate::session::{Flash, Session};
-use crate::views::{FormView, short};
+use crate::views::{FormView, banner, short};
 
-pub async fn submit(
+pub(crate) async fn submit(
     State(state): State<AppState>,
     session: Session,
     form: Result<Form<PostForm>, FormRejection>,

@@ -173,7 +173,7 @@ async fn open_a_full_share_of_streams(
     web: &TestWeb,
 ) -> Vec<reqwest::Response> {
     let mut streams = Vec::new();
-    for _ in 0..chainpost_webapp::routes::events::MAX_LIVE_STREAMS_PER_ADDRESS {
+    for _ in 0..chainpost_webapp::MAX_LIVE_STREAMS_PER_ADDRESS {
         let response = http.get(web.url("/events")).send().await.expect("stream");
         assert_eq!(response.status(), StatusCode::OK);
         streams.push(response);

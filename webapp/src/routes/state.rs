@@ -1,0 +1,109 @@
+//! What every route shares: [`WebState`] (the configured nodes, the live feeds, the
+//! settings) and the parts of a page every handler draws the same way (its layout, an
+//! error page).
+//!
+//! **Boundary:** imports no route; the routes import it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chainpost_edge::cross_site::AllowedHosts;
+use tokio::sync::watch;
+
+use crate::node_client::NodeClient;
+use crate::routes::live::LiveFeeds;
+use crate::session::{NodeCount, Session};
+use crate::views::{ErrorPage, Layout, Page, Section};
+
+pub(crate) type AppState = Arc<WebState>;
+
+/// The configured nodes; never empty.
+#[derive(Debug, Clone)]
+pub(crate) struct Nodes(Vec<NodeClient>);
+
+impl Nodes {
+    /// `None` when there are no nodes.
+    pub(crate) fn new(nodes: Vec<NodeClient>) -> Option<Self> {
+        (!nodes.is_empty()).then_some(Nodes(nodes))
+    }
+
+    /// Node `index`, or the first when there is no such node.
+    fn get(&self, index: usize) -> &NodeClient {
+        // `Nodes::new` refuses an empty list, so index 0 exists.
+        self.0.get(index).unwrap_or(&self.0[0])
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Their base URLs, in order.
+    fn urls(&self) -> Vec<String> {
+        self.0.iter().map(|node| node.base().to_string()).collect()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct WebState {
+    pub(crate) nodes: Nodes,
+    /// How often live pages ask the node for changes.
+    pub(crate) poll_interval: Duration,
+    /// Turns true when the app is shutting down, so endless streams end.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// Each node's latest status fingerprint, polled once for every live page.
+    pub(crate) live: LiveFeeds,
+    /// The host names the web app answers to.
+    pub(crate) allowed_hosts: AllowedHosts,
+}
+
+impl WebState {
+    /// The node this session reads from and posts to.
+    pub(crate) fn node(&self, session: &Session) -> &NodeClient {
+        self.nodes.get(session.node)
+    }
+
+    /// The layout of a page titled `title` for this session.
+    pub(crate) fn layout(&self, session: &Session, title: &str, section: Section) -> Layout {
+        Layout::new(title, section, &self.nodes.urls(), session.node)
+    }
+
+    /// A page that explains a failure, with `status`.
+    pub(crate) fn error_page(
+        &self,
+        session: &Session,
+        status: StatusCode,
+        heading: &str,
+        message: &str,
+    ) -> Response {
+        let page = ErrorPage {
+            layout: self.layout(session, heading, Section::Posts),
+            heading: heading.to_owned(),
+            message: message.to_owned(),
+        };
+        (status, Page(page)).into_response()
+    }
+
+    /// Starts one poller per node; each ends when the app shuts down.
+    pub(crate) fn spawn_pollers(self: &Arc<Self>) {
+        for index in 0..self.nodes.len() {
+            let state = self.clone();
+            tokio::spawn(async move {
+                let node = state.nodes.get(index);
+                state
+                    .live
+                    .poll(index, node, state.poll_interval, state.shutdown.clone())
+                    .await;
+            });
+        }
+    }
+}
+
+/// The session reads how many nodes there are to check the reader's choice.
+impl FromRef<AppState> for NodeCount {
+    fn from_ref(state: &AppState) -> Self {
+        NodeCount(state.nodes.len())
+    }
+}
