@@ -45,17 +45,17 @@ pub enum WireError {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransactionJson {
     /// Who wrote the post.
-    pub author: String,
+    pub(crate) author: String,
     /// The text of the post.
-    pub content: String,
+    pub(crate) content: String,
     /// Seconds since the Unix epoch.
-    pub timestamp: f64,
+    pub(crate) timestamp: f64,
     /// Hex Ed25519 public key of a signed post.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_key: Option<String>,
+    pub(crate) public_key: Option<String>,
     /// Hex Ed25519 signature of a signed post.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<String>,
+    pub(crate) signature: Option<String>,
     /// The post's id; always sent, checked when received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -112,17 +112,17 @@ pub struct BlockJson {
     /// The block's posts.
     pub transactions: Vec<TransactionJson>,
     /// Seconds since the Unix epoch.
-    pub timestamp: u64,
+    pub(crate) timestamp: u64,
     /// Hex hash of the parent block.
     pub previous_hash: String,
     /// The proof-of-work nonce.
-    pub nonce: u64,
+    pub(crate) nonce: u64,
     /// Hex hash of the header; checked against the header when received.
     pub hash: String,
     /// Leading zero bits the hash must have.
-    pub difficulty: u32,
+    pub(crate) difficulty: u32,
     /// Hex RFC 6962 merkle root of the post ids.
-    pub merkle_root: String,
+    pub(crate) merkle_root: String,
 }
 
 impl BlockJson {

@@ -14,13 +14,13 @@ use chainpost_chain::BlockHash;
 use serde::{Deserialize, Serialize};
 
 /// The version of the stream's lines this crate writes and reads.
-pub const EVENTS_VERSION: u32 = 1;
+const EVENTS_VERSION: u32 = 1;
 
 /// One line of the stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
     /// [`EVENTS_VERSION`] of the writer.
-    pub version: u32,
+    pub(crate) version: u32,
     /// When it happened, in Unix seconds by the node's clock.
     pub at: f64,
     /// What happened.
@@ -90,7 +90,7 @@ impl EventRecord {
         line
     }
 
-    /// Reads one line, refusing a version other than [`EVENTS_VERSION`].
+    /// Reads one line, refusing a version other than the one this crate writes.
     pub fn from_line(line: &str) -> Result<Self, EventLineError> {
         #[derive(Deserialize)]
         struct Versioned {
