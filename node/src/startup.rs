@@ -109,11 +109,6 @@ impl Application {
         self.address
     }
 
-    /// The port the node listens on (the chosen one, when 0 was asked for).
-    pub fn port(&self) -> u16 {
-        self.address.port()
-    }
-
     /// The node behind the API.
     pub fn node(&self) -> Arc<Node> {
         self.node.clone()

@@ -131,11 +131,6 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics))
 }
 
-/// The OpenAPI description of every endpoint.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented_routes().split_for_parts().1
-}
-
 /// Metrics in the OpenMetrics text format, for Prometheus.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "OpenMetrics text", body = String,

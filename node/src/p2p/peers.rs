@@ -226,16 +226,6 @@ impl PeerSet {
             .collect()
     }
 
-    /// Number of peers.
-    pub fn len(&self) -> usize {
-        self.peers.len()
-    }
-
-    /// Whether there are no peers.
-    pub fn is_empty(&self) -> bool {
-        self.peers.is_empty()
-    }
-
     /// How many more peers fit.
     pub fn room(&self) -> usize {
         self.max_peers.saturating_sub(self.peers.len())
@@ -357,7 +347,7 @@ mod tests {
             set.add(url("http://one-too-many:1")),
             Err(PeerError::Full(DEFAULT_MAX_PEERS))
         );
-        assert_eq!(set.len(), DEFAULT_MAX_PEERS);
+        assert_eq!(set.list().len(), DEFAULT_MAX_PEERS);
         assert_eq!(set.room(), 0);
         let mut small = PeerSet::new(url("http://me:1"), 1);
         assert_eq!(small.add(url("http://peer:1")), Ok(true));
@@ -431,7 +421,7 @@ mod tests {
         assert_eq!(set.candidate_count(), MAX_CANDIDATES_PER_SOURCE);
         let honest: Source = Some(IpAddr::from([198, 51, 100, 1]));
         assert!(set.offer_candidate(url("http://honest:1"), honest, 50));
-        assert_eq!(set.len(), 1, "peers are untouched");
+        assert_eq!(set.list().len(), 1, "peers are untouched");
         let oldest = set.take_candidates(1);
         assert_eq!(
             oldest,
