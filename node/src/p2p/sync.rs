@@ -12,7 +12,7 @@ use chainpost_chain::BlockHash;
 use chainpost_wire::BlockJson;
 
 /// Blocks asked for per page.
-pub const PAGE: usize = 500;
+pub(crate) const PAGE: usize = 500;
 
 /// A page smaller than this that stops short of the chain its peer says it has is
 /// stalling: an honest node fills a page up to the limit asked for, or to about 2 MiB of
@@ -23,9 +23,9 @@ const SHORT_PAGE_BYTES: usize = 1 << 20;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
     /// Blocks downloaded and accepted.
-    pub blocks_added: usize,
+    pub(crate) blocks_added: usize,
     /// Whether our best tip moved.
-    pub tip_changed: bool,
+    pub(crate) tip_changed: bool,
 }
 
 /// Why a sync stopped.
@@ -78,7 +78,7 @@ pub enum SyncError {
 
 /// Downloads and validates whatever `peer` has that we lack, if it claims more work and
 /// is still on the network of `genesis`.
-pub async fn sync_with(
+pub(crate) async fn sync_with(
     node: &Node,
     client: &PeerClient,
     peer: &PeerUrl,
