@@ -22,7 +22,6 @@ pub enum WireError {
     /// A hex field has the wrong length or a non-hex character.
     #[error("field `{field}` must be {bytes} bytes as {} hexadecimal characters", bytes * 2)]
     BadHex {
-        /// The field's name.
         field: &'static str,
         /// The length the field must have, in bytes.
         bytes: usize,
@@ -62,7 +61,6 @@ pub struct TransactionJson {
 }
 
 impl TransactionJson {
-    /// The JSON form of a post.
     pub fn from_transaction(tx: &Transaction) -> Self {
         TransactionJson {
             author: tx.author().to_owned(),
@@ -126,7 +124,6 @@ pub struct BlockJson {
 }
 
 impl BlockJson {
-    /// The JSON form of a block.
     pub fn from_block(block: &Block) -> Self {
         let header = block.header();
         BlockJson {

@@ -23,7 +23,6 @@ pub struct EventRecord {
     pub(crate) version: u32,
     /// When it happened, in Unix seconds by the node's clock.
     pub at: f64,
-    /// What happened.
     #[serde(flatten)]
     pub event: ChainEvent,
 }
@@ -34,18 +33,14 @@ pub struct EventRecord {
 pub enum ChainEvent {
     /// This node found the block's proof of work (before checking and storing it).
     Mined {
-        /// The block's height.
         height: u64,
-        /// The block's hash.
         #[serde(with = "crate::hex_hash")]
         hash: BlockHash,
     },
     /// The block was newly connected to this node's block tree and is durable, whether it
     /// came from a peer or from its own miner.
     Connected {
-        /// The block's height.
         height: u64,
-        /// The block's hash.
         #[serde(with = "crate::hex_hash")]
         hash: BlockHash,
     },
@@ -66,10 +61,7 @@ pub enum EventLineError {
     Malformed(#[from] serde_json::Error),
     /// Written by a node whose stream has another version.
     #[error("event stream version {found}, but this build reads version {EVENTS_VERSION}")]
-    Version {
-        /// The version the line carries.
-        found: u32,
-    },
+    Version { found: u32 },
 }
 
 impl EventRecord {

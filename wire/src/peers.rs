@@ -54,7 +54,6 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// The report of a round that did or did not replace the chain, ending at `tip`.
     pub fn new(
         replaced: bool,
         peers_consulted: usize,

@@ -49,7 +49,6 @@ pub struct Created {
 }
 
 impl Created {
-    /// The answer for the post `id` stamped `timestamp`.
     pub fn new(id: TxId, timestamp: f64) -> Self {
         Created {
             message: CREATED.to_owned(),
