@@ -16,7 +16,6 @@ use std::sync::atomic::AtomicU64;
 /// The label of a counter split by one word (an outcome, a reason, a kind).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct Reason {
-    /// The word.
     pub(crate) reason: String,
 }
 
@@ -37,13 +36,11 @@ pub(crate) struct Metrics {
     pub(crate) cumulative_work: Gauge<f64, AtomicU64>,
     /// Posts pending.
     pub(crate) mempool_size: Gauge,
-    /// Known peers.
     pub(crate) peers: Gauge,
     /// Blocks accepted, by what they did (extended, reorganized, side_branch, ...).
     pub(crate) blocks_accepted: Family<Reason, Counter>,
     /// Blocks refused, by the rule they broke.
     pub(crate) blocks_rejected: Family<Reason, Counter>,
-    /// Reorganizations of the best chain.
     pub(crate) reorgs: Counter,
     /// Blocks abandoned per reorganization.
     pub(crate) reorg_depth: Histogram,

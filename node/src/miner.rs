@@ -26,7 +26,6 @@ const CHUNK: u64 = 1 << 16;
 /// How a node mines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MiningOptions {
-    /// Threads that search.
     pub(crate) threads: usize,
     /// Most hashes per second, all threads together; `None` searches flat out.
     pub(crate) hash_rate: Option<u64>,
@@ -65,7 +64,6 @@ impl Pace {
 pub struct MiningRun {
     /// The mined block, unless the run was stopped first.
     pub(crate) block: Option<Block>,
-    /// How many hashes were computed.
     pub hashes: u64,
 }
 

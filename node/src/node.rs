@@ -89,17 +89,11 @@ impl From<TxError> for NodeError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum MineOutcome {
     /// A block was mined and is on the best chain.
-    Mined {
-        /// Its height.
-        index: u64,
-        /// Its hash.
-        hash: BlockHash,
-    },
+    Mined { index: u64, hash: BlockHash },
     /// The mempool was empty.
     NothingToMine,
 }
 
-/// A chainpost node.
 pub struct Node {
     chain: Mutex<ChainState>,
     store: Store,
@@ -124,16 +118,12 @@ pub(crate) type Origin = Option<PeerUrl>;
 pub(crate) enum NodeEvent {
     /// A post became pending.
     Transaction {
-        /// The post.
         tx: Arc<Transaction>,
-        /// Who sent it.
         origin: Origin,
     },
     /// Blocks connected to the tree (best chain or side branch), parents first.
     Blocks {
-        /// The blocks.
         blocks: Vec<Arc<Block>>,
-        /// Who sent them.
         origin: Origin,
     },
     /// A block arrived whose ancestor `hash` is unknown.
@@ -529,12 +519,10 @@ impl Node {
         }
     }
 
-    /// The chain parameters.
     pub(crate) fn params(&self) -> ChainParams {
         self.with_chain(|chain| chain.params().clone())
     }
 
-    /// The node's metrics.
     pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }

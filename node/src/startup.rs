@@ -109,12 +109,10 @@ impl Application {
         self.address
     }
 
-    /// The node behind the API.
     pub fn node(&self) -> Arc<Node> {
         self.node.clone()
     }
 
-    /// The node's place in the network.
     pub fn network(&self) -> Arc<Network> {
         self.network.clone()
     }

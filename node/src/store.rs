@@ -115,9 +115,7 @@ pub enum StoreError {
     /// [`Store::resume`] is called for `failure`.
     #[error("nothing was written: {cause}")]
     NotCommitted {
-        /// The failed commit.
         failure: CommitFailure,
-        /// Why it failed.
         #[source]
         cause: Arc<StoreError>,
     },
@@ -188,14 +186,11 @@ pub(crate) struct Batch {
     pub(crate) mempool_added: Vec<Arc<Transaction>>,
     /// Posts that are no longer pending.
     pub(crate) mempool_removed: Vec<TxId>,
-    /// Peers learned.
     pub(crate) peers_added: Vec<String>,
-    /// Peers dropped.
     pub(crate) peers_removed: Vec<String>,
 }
 
 impl Batch {
-    /// Whether the batch changes nothing.
     pub(crate) fn is_empty(&self) -> bool {
         self.blocks.is_empty()
             && self.best_tip.is_none()

@@ -86,7 +86,6 @@ pub(crate) fn chain_on(
 
 /// A node running on the benchmark's own tokio runtime, on a free loopback port.
 pub(crate) struct InProcessNode {
-    /// The node.
     pub node: Arc<Node>,
     /// Its network side.
     pub network: Arc<Network>,
@@ -177,7 +176,6 @@ impl ChildNode {
         }
     }
 
-    /// The node's process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -237,7 +235,6 @@ pub(crate) struct Memory {
     pub peak: f64,
 }
 
-/// The median of some figures.
 pub(crate) fn median(mut figures: Vec<f64>) -> f64 {
     figures.sort_by(f64::total_cmp);
     figures[figures.len() / 2]

@@ -49,7 +49,6 @@ pub const MAX_BODY_BYTES: usize = 8 << 20;
 /// Shared state of every handler: the node and its place in the network.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    /// The node.
     pub(crate) node: Arc<Node>,
     /// Its peers, gossip and sync.
     pub(crate) network: Arc<Network>,

@@ -35,30 +35,15 @@ const PAGE_ANSWER_BYTES: usize = 16 << 20;
 pub enum ClientError {
     /// The peer could not be reached or did not answer in time.
     #[error("peer {peer} is unreachable: {reason}")]
-    Unreachable {
-        /// The peer.
-        peer: PeerUrl,
-        /// What went wrong.
-        reason: String,
-    },
+    Unreachable { peer: PeerUrl, reason: String },
     /// The peer answered with an error status. Its body is never kept: an address that
     /// is not a chainpost node may be an internal service, and whoever named it must not
     /// read its answers through this node.
     #[error("peer {peer} answered HTTP {status}")]
-    Status {
-        /// The peer.
-        peer: PeerUrl,
-        /// The status it answered.
-        status: StatusCode,
-    },
+    Status { peer: PeerUrl, status: StatusCode },
     /// The peer's answer is not what its API promises.
     #[error("peer {peer} sent a malformed answer: {reason}")]
-    Malformed {
-        /// The peer.
-        peer: PeerUrl,
-        /// What is wrong with it.
-        reason: String,
-    },
+    Malformed { peer: PeerUrl, reason: String },
 }
 
 impl ClientError {

@@ -70,7 +70,6 @@ pub enum HandshakeError {
     /// It answered, but not as a chainpost node does.
     #[error("{peer} is not a chainpost node: {reason}")]
     NotAChainpostNode {
-        /// The address.
         peer: PeerUrl,
         /// What its answer was.
         reason: String,
@@ -78,11 +77,9 @@ pub enum HandshakeError {
     /// A chainpost node of another network.
     #[error("{peer} is on another network (genesis {theirs}, ours {ours})")]
     OtherNetwork {
-        /// The address.
         peer: PeerUrl,
         /// Its genesis.
         theirs: BlockHash,
-        /// Ours.
         ours: BlockHash,
     },
     /// This very node, under another address.
@@ -132,7 +129,6 @@ impl NetworkError {
 pub(crate) struct NetworkOptions {
     /// Whether registering with a node links us with the peers it knows too.
     pub(crate) discovery: bool,
-    /// Most peers kept.
     pub(crate) max_peers: usize,
     /// Whether peers at private, loopback and link-local addresses are refused (for nodes
     /// on the public internet: no stranger can make them call into their own network).
@@ -142,7 +138,6 @@ pub(crate) struct NetworkOptions {
 /// What a round of consensus with every peer achieved.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ResolveReport {
-    /// Peers asked.
     pub(crate) peers_consulted: usize,
     /// Blocks downloaded and accepted.
     pub(crate) blocks_added: usize,

@@ -143,7 +143,6 @@ impl PeerSet {
         }
     }
 
-    /// This node's own address.
     pub(crate) fn own(&self) -> &PeerUrl {
         &self.own
     }
@@ -207,7 +206,6 @@ impl PeerSet {
         }
     }
 
-    /// Whether `peer` is in the set.
     pub(crate) fn contains(&self, peer: &PeerUrl) -> bool {
         self.peers.contains_key(peer)
     }
@@ -287,7 +285,6 @@ impl PeerSet {
             .collect()
     }
 
-    /// Number of candidates.
     pub(crate) fn candidate_count(&self) -> usize {
         self.candidates.len()
     }

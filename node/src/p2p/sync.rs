@@ -37,7 +37,6 @@ pub enum SyncError {
     /// The peer served a block that failed validation: it is faulty or malicious.
     #[error("peer {peer} served an invalid block: {error}")]
     InvalidBlock {
-        /// The peer.
         peer: PeerUrl,
         /// Why the block was refused.
         error: NodeError,
@@ -49,7 +48,6 @@ pub enum SyncError {
     /// honest peer does that, a trickling one does.
     #[error("peer {peer} is stalling: it served {served} of {asked} blocks in {bytes} bytes")]
     Stalled {
-        /// The peer.
         peer: PeerUrl,
         /// Blocks in the page.
         served: usize,
@@ -61,15 +59,12 @@ pub enum SyncError {
     /// The sync outlasted its deadline: the peer trickles, or its chain never ends.
     #[error("sync with peer {peer} took longer than {deadline:?}")]
     TooSlow {
-        /// The peer.
         peer: PeerUrl,
-        /// How long it had.
         deadline: std::time::Duration,
     },
     /// The peer's answers contradict each other.
     #[error("peer {peer} answered inconsistently: {reason}")]
     Inconsistent {
-        /// The peer.
         peer: PeerUrl,
         /// What did not add up.
         reason: String,

@@ -349,7 +349,6 @@ impl ChildNode {
         }
     }
 
-    /// The port the node listens on.
     pub(crate) fn port(&self) -> u16 {
         self.api
             .base
@@ -383,7 +382,6 @@ impl ChildNode {
 
 /// How [`ChildNode::start_or_exit`] ended.
 pub(crate) enum Started {
-    /// The node listens.
     Listening(ChildNode),
     /// The node exited before listening.
     Exited {
