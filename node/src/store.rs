@@ -26,8 +26,8 @@
 //! (redb refuses every operation after an I/O error until it is reopened) and answers that
 //! batch, and every batch queued after it, with the same [`StoreError::NotCommitted`]:
 //! they were decided on changes that are not on disk. It goes on refusing until the owner
-//! of the state has rolled its memory back to what is on disk ([`Store::with_committed`])
-//! and called [`Store::resume`]; the next batch then reopens the database, so writes come
+//! of the state has rolled its memory back to what is on disk (`Store::with_committed`)
+//! and called `Store::resume`; the next batch then reopens the database, so writes come
 //! back as soon as the disk takes them again.
 //!
 //! **Invariant:** the `block_order` keys are `1..=n`, the connection numbers of the tree
@@ -112,7 +112,7 @@ pub enum StoreError {
     Closed,
     /// Nothing of the batch was written: commit `failure` failed, this batch's own or an
     /// earlier one whose changes it may build on. The store takes no batch until
-    /// [`Store::resume`] is called for `failure`.
+    /// `Store::resume` is called for `failure`.
     #[error("nothing was written: {cause}")]
     NotCommitted {
         failure: CommitFailure,

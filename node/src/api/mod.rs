@@ -2,7 +2,7 @@
 //! and status.
 //!
 //! **Boundary:** handlers parse, call the [`Node`], and shape JSON; they hold no state and
-//! make no decisions of their own. Errors become responses only in [`error`].
+//! make no decisions of their own. Errors become responses only in `error`.
 
 mod blocks;
 mod chain;

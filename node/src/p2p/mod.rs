@@ -7,13 +7,13 @@
 //!   never displaces a peer. A peer that fails in any way backs off and, failing long
 //!   enough, is dropped; one that serves an invalid block or another network's chain is
 //!   dropped at once. Peers are persisted in the store and handshaken again on start-up.
-//! - **Gossip**: the node emits a [`NodeEvent`] for every post and block it accepts; the
+//! - **Gossip**: the node emits a `NodeEvent` for every post and block it accepts; the
 //!   gossip task puts it on the queues of each peer that may lack it (not the sender,
 //!   not one backing off). Each peer has its own bounded queues and sender tasks, so a
 //!   peer that is slow or hangs delays no other; blocks and posts have separate senders,
 //!   so posts never hold up a block. Peers answer "already known" for what they have, so
 //!   nothing loops.
-//! - **Sync** ([`sync`]): on start-up, every `sync_interval`, on `GET /nodes/resolve` and
+//! - **Sync** (`sync`): on start-up, every `sync_interval`, on `GET /nodes/resolve` and
 //!   whenever a block arrives whose ancestors are missing, ask peers for their tip and
 //!   work and download what is missing.
 //!
