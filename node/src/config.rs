@@ -12,7 +12,7 @@ use chainpost_chain::params::ChainParams;
 use chainpost_chain::retarget::{self, Retarget};
 use chainpost_edge::serve::ServeLimits;
 
-pub use chainpost_edge::logging::LogFormat;
+pub(crate) use chainpost_edge::logging::LogFormat;
 
 /// How to run a node. Every flag can also be set from the environment variable shown in
 /// `--help`.
@@ -164,7 +164,7 @@ pub struct Config {
 
 impl Config {
     /// What clients may hold, as these flags set it.
-    pub fn serve_limits(&self) -> ServeLimits {
+    pub(crate) fn serve_limits(&self) -> ServeLimits {
         ServeLimits {
             max_connections: self.max_connections,
             max_connections_per_address: self.max_connections_per_address,
@@ -174,7 +174,7 @@ impl Config {
     }
 
     /// The network rules these flags choose.
-    pub fn chain_params(&self) -> Result<ChainParams, chainpost_chain::params::ParamsError> {
+    pub(crate) fn chain_params(&self) -> Result<ChainParams, chainpost_chain::params::ParamsError> {
         let params = ChainParams::new(self.difficulty, self.require_signatures)?;
         match self.target_block_time {
             Some(target_block_secs) => params.with_retarget(Retarget {

@@ -15,18 +15,18 @@ use chainpost_wire::events::{ChainEvent, EventRecord};
 
 /// Where events go; [`EventLog::off`] for a node run without `--events`.
 #[derive(Debug, Default)]
-pub struct EventLog {
+pub(crate) struct EventLog {
     file: Option<Mutex<File>>,
 }
 
 impl EventLog {
     /// No stream.
-    pub fn off() -> Self {
+    pub(crate) fn off() -> Self {
         EventLog::default()
     }
 
     /// Appends to `path`, creating it.
-    pub fn open(path: &Path) -> std::io::Result<Self> {
+    pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(EventLog {
             file: Some(Mutex::new(file)),
@@ -34,12 +34,12 @@ impl EventLog {
     }
 
     /// Records that this node found a block's proof of work.
-    pub fn mined(&self, height: u64, hash: chainpost_chain::BlockHash) {
+    pub(crate) fn mined(&self, height: u64, hash: chainpost_chain::BlockHash) {
         self.record(ChainEvent::Mined { height, hash });
     }
 
     /// Records what a durable insert did: each block it connected, then a reorganization.
-    pub fn outcome(&self, outcome: &InsertOutcome) {
+    pub(crate) fn outcome(&self, outcome: &InsertOutcome) {
         if self.file.is_none() {
             return;
         }

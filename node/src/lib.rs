@@ -10,11 +10,11 @@
 
 pub mod api;
 pub mod config;
-pub mod event_log;
-pub mod metrics;
+mod event_log;
+mod metrics;
 pub mod miner;
 pub mod node;
 pub mod p2p;
-pub mod peer_url;
+mod peer_url;
 pub mod startup;
 pub mod store;

@@ -15,47 +15,44 @@ use std::sync::atomic::AtomicU64;
 
 /// The label of a counter split by one word (an outcome, a reason, a kind).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct Reason {
-    /// The word.
-    pub reason: String,
+pub(crate) struct Reason {
+    pub(crate) reason: String,
 }
 
 /// The label of gossip counters: what was sent.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct Kind {
+pub(crate) struct Kind {
     /// `block` or `transaction`.
-    pub kind: String,
+    pub(crate) kind: String,
 }
 
 /// Every metric of a node.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     /// Height of the best tip.
-    pub height: Gauge,
+    pub(crate) height: Gauge,
     /// Cumulative work of the best chain (a float: work can exceed 2^63).
-    pub cumulative_work: Gauge<f64, AtomicU64>,
+    pub(crate) cumulative_work: Gauge<f64, AtomicU64>,
     /// Posts pending.
-    pub mempool_size: Gauge,
-    /// Known peers.
-    pub peers: Gauge,
+    pub(crate) mempool_size: Gauge,
+    pub(crate) peers: Gauge,
     /// Blocks accepted, by what they did (extended, reorganized, side_branch, ...).
-    pub blocks_accepted: Family<Reason, Counter>,
+    pub(crate) blocks_accepted: Family<Reason, Counter>,
     /// Blocks refused, by the rule they broke.
-    pub blocks_rejected: Family<Reason, Counter>,
-    /// Reorganizations of the best chain.
-    pub reorgs: Counter,
+    pub(crate) blocks_rejected: Family<Reason, Counter>,
+    pub(crate) reorgs: Counter,
     /// Blocks abandoned per reorganization.
-    pub reorg_depth: Histogram,
+    pub(crate) reorg_depth: Histogram,
     /// Hash rate of the last mining run, in hashes per second.
-    pub hash_rate: Gauge<f64, AtomicU64>,
+    pub(crate) hash_rate: Gauge<f64, AtomicU64>,
     /// Gossip messages delivered to a peer.
-    pub gossip_sent: Family<Kind, Counter>,
+    pub(crate) gossip_sent: Family<Kind, Counter>,
     /// Gossip messages that could not be delivered after every retry.
-    pub gossip_failed: Family<Kind, Counter>,
+    pub(crate) gossip_failed: Family<Kind, Counter>,
     /// Tasks alive on the async runtime, read at each scrape: a count that keeps growing
     /// under a steady load is a task leak.
-    pub runtime_tasks: Gauge,
+    pub(crate) runtime_tasks: Gauge,
 }
 
 impl Default for Metrics {
@@ -137,7 +134,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Counts one more of `family` under `label`.
-    pub fn count(family: &Family<Reason, Counter>, label: &str) {
+    pub(crate) fn count(family: &Family<Reason, Counter>, label: &str) {
         family
             .get_or_create(&Reason {
                 reason: label.to_owned(),
@@ -146,7 +143,7 @@ impl Metrics {
     }
 
     /// Counts one gossip message of `kind`, delivered or not.
-    pub fn count_gossip(&self, kind: &str, delivered: bool) {
+    pub(crate) fn count_gossip(&self, kind: &str, delivered: bool) {
         let family = if delivered {
             &self.gossip_sent
         } else {
@@ -161,7 +158,7 @@ impl Metrics {
 
     /// The OpenMetrics text of every metric; called on the runtime, whose task count it
     /// reads.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             self.runtime_tasks
                 .set(i64::try_from(runtime.metrics().num_alive_tasks()).unwrap_or(i64::MAX));

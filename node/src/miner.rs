@@ -25,13 +25,12 @@ const CHUNK: u64 = 1 << 16;
 
 /// How a node mines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MiningOptions {
-    /// Threads that search.
-    pub threads: usize,
+pub(crate) struct MiningOptions {
+    pub(crate) threads: usize,
     /// Most hashes per second, all threads together; `None` searches flat out.
-    pub hash_rate: Option<u64>,
+    pub(crate) hash_rate: Option<u64>,
     /// Mine blocks without posts when none are pending (research mode mines nonstop).
-    pub empty_blocks: bool,
+    pub(crate) empty_blocks: bool,
 }
 
 /// Holds one thread to its share of a hash rate, in chunks of about a millisecond, so a
@@ -64,8 +63,7 @@ impl Pace {
 #[derive(Debug)]
 pub struct MiningRun {
     /// The mined block, unless the run was stopped first.
-    pub block: Option<Block>,
-    /// How many hashes were computed.
+    pub(crate) block: Option<Block>,
     pub hashes: u64,
 }
 

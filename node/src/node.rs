@@ -87,19 +87,13 @@ impl From<TxError> for NodeError {
 
 /// What a request to mine achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MineOutcome {
+pub(crate) enum MineOutcome {
     /// A block was mined and is on the best chain.
-    Mined {
-        /// Its height.
-        index: u64,
-        /// Its hash.
-        hash: BlockHash,
-    },
+    Mined { index: u64, hash: BlockHash },
     /// The mempool was empty.
     NothingToMine,
 }
 
-/// A chainpost node.
 pub struct Node {
     chain: Mutex<ChainState>,
     store: Store,
@@ -117,23 +111,19 @@ pub struct Node {
 }
 
 /// Where a block or post came from: the sending peer, when a peer says so.
-pub type Origin = Option<PeerUrl>;
+pub(crate) type Origin = Option<PeerUrl>;
 
 /// What the node tells the network about, after the change is durable.
 #[derive(Debug, Clone)]
-pub enum NodeEvent {
+pub(crate) enum NodeEvent {
     /// A post became pending.
     Transaction {
-        /// The post.
         tx: Arc<Transaction>,
-        /// Who sent it.
         origin: Origin,
     },
     /// Blocks connected to the tree (best chain or side branch), parents first.
     Blocks {
-        /// The blocks.
         blocks: Vec<Arc<Block>>,
-        /// Who sent them.
         origin: Origin,
     },
     /// A block arrived whose ancestor `hash` is unknown.
@@ -149,7 +139,7 @@ pub enum NodeEvent {
 #[derive(Debug)]
 pub struct BlocksSubmitted {
     /// The blocks accepted, in order.
-    pub accepted: Vec<BlockAccepted>,
+    pub(crate) accepted: Vec<BlockAccepted>,
     /// Why it stopped early, if it did.
     pub error: Option<NodeError>,
 }
@@ -173,7 +163,7 @@ impl Signals {
 impl Node {
     /// A node around restored state and an open store; `events` receives what the network
     /// should hear about (none for a node without peers).
-    pub fn new(
+    pub(crate) fn new(
         chain: ChainState,
         store: Store,
         mining: MiningOptions,
@@ -197,7 +187,7 @@ impl Node {
     }
 
     /// The node, writing what it mines, connects and reorganizes to `event_log`.
-    pub fn with_event_log(self, event_log: EventLog) -> Self {
+    pub(crate) fn with_event_log(self, event_log: EventLog) -> Self {
         Node { event_log, ..self }
     }
 
@@ -207,17 +197,17 @@ impl Node {
     }
 
     /// Whether a proof-of-work search is running.
-    pub fn is_mining(&self) -> bool {
+    pub(crate) fn is_mining(&self) -> bool {
         self.signals.mining.load(Ordering::Relaxed)
     }
 
     /// Stops running searches and refuses new ones; called on graceful shutdown.
-    pub fn begin_shutdown(&self) {
+    pub(crate) fn begin_shutdown(&self) {
         self.signals.shutting_down.store(true, Ordering::Relaxed);
     }
 
     /// Validates a post and, once it is durably pending, returns it and tells the network.
-    pub async fn submit_transaction(
+    pub(crate) async fn submit_transaction(
         &self,
         tx: Transaction,
         origin: Origin,
@@ -262,7 +252,7 @@ impl Node {
 
     /// Fully validates a block from outside and adds it to the tree; answers once every
     /// change it caused is durable.
-    pub async fn submit_block(
+    pub(crate) async fn submit_block(
         &self,
         block: Block,
         claimed_hash: BlockHash,
@@ -365,7 +355,7 @@ impl Node {
 
     /// Handles an error of a store write: after a failed commit, rolls memory back to what
     /// the store holds and lets it write again. Returns the error to report.
-    pub fn storage_failed(&self, error: StoreError) -> NodeError {
+    pub(crate) fn storage_failed(&self, error: StoreError) -> NodeError {
         if let StoreError::NotCommitted { failure, .. } = &error {
             self.roll_back_to_store(*failure);
         }
@@ -507,7 +497,7 @@ impl Node {
 
     /// Waits until there is something to mine: at least one post pending, or nothing at
     /// all when the node mines empty blocks.
-    pub async fn wait_for_work(&self) {
+    pub(crate) async fn wait_for_work(&self) {
         if self.mining.empty_blocks {
             return;
         }
@@ -529,18 +519,16 @@ impl Node {
         }
     }
 
-    /// The chain parameters.
-    pub fn params(&self) -> ChainParams {
+    pub(crate) fn params(&self) -> ChainParams {
         self.with_chain(|chain| chain.params().clone())
     }
 
-    /// The node's metrics.
-    pub fn metrics(&self) -> &Arc<Metrics> {
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
     /// The store, for the shell modules that persist their own state (peers).
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 
@@ -548,7 +536,7 @@ impl Node {
     /// best tip, as the tutorial's `/mine`.
     /// Restarts on the new tip if a better block arrives meanwhile; gives up if the node
     /// shuts down or the returned future is dropped.
-    pub async fn mine(&self) -> Result<MineOutcome, NodeError> {
+    pub(crate) async fn mine(&self) -> Result<MineOutcome, NodeError> {
         let _turn = self.mining_turn.lock().await;
         let cancel = CancelOnDrop::default();
         loop {

@@ -37,11 +37,11 @@ pub enum PeerUrlError {
 
 /// Longest peer address accepted: room for a 253-character host name and a port, far
 /// from the megabytes a request body could carry.
-pub const MAX_PEER_URL_BYTES: usize = 512;
+pub(crate) const MAX_PEER_URL_BYTES: usize = 512;
 
 impl PeerUrl {
     /// Parses an address and writes it in its one canonical form.
-    pub fn parse(text: &str) -> Result<Self, PeerUrlError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, PeerUrlError> {
         let text = text.trim();
         if text.len() > MAX_PEER_URL_BYTES {
             return Err(PeerUrlError::TooLong(text.len()));
@@ -88,22 +88,22 @@ impl PeerUrl {
     }
 
     /// The address with `path` appended (`path` starts with `/`).
-    pub fn join(&self, path: &str) -> String {
+    pub(crate) fn join(&self, path: &str) -> String {
         format!("{}{path}", self.0)
     }
 
     /// The canonical address.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The host's IP address, when the host is written as one.
-    pub fn ip(&self) -> Option<IpAddr> {
+    pub(crate) fn ip(&self) -> Option<IpAddr> {
         self.host().parse().ok()
     }
 
     /// The host: a name, or an IP address (IPv6 without brackets).
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         let rest = self.0.split_once("://").map_or("", |(_, rest)| rest);
         match rest.strip_prefix('[') {
             Some(bracketed) => bracketed

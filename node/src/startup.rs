@@ -109,17 +109,10 @@ impl Application {
         self.address
     }
 
-    /// The port the node listens on (the chosen one, when 0 was asked for).
-    pub fn port(&self) -> u16 {
-        self.address.port()
-    }
-
-    /// The node behind the API.
     pub fn node(&self) -> Arc<Node> {
         self.node.clone()
     }
 
-    /// The node's place in the network.
     pub fn network(&self) -> Arc<Network> {
         self.network.clone()
     }

@@ -26,8 +26,8 @@
 //! (redb refuses every operation after an I/O error until it is reopened) and answers that
 //! batch, and every batch queued after it, with the same [`StoreError::NotCommitted`]:
 //! they were decided on changes that are not on disk. It goes on refusing until the owner
-//! of the state has rolled its memory back to what is on disk ([`Store::with_committed`])
-//! and called [`Store::resume`]; the next batch then reopens the database, so writes come
+//! of the state has rolled its memory back to what is on disk (`Store::with_committed`)
+//! and called `Store::resume`; the next batch then reopens the database, so writes come
 //! back as soon as the disk takes them again.
 //!
 //! **Invariant:** the `block_order` keys are `1..=n`, the connection numbers of the tree
@@ -112,12 +112,10 @@ pub enum StoreError {
     Closed,
     /// Nothing of the batch was written: commit `failure` failed, this batch's own or an
     /// earlier one whose changes it may build on. The store takes no batch until
-    /// [`Store::resume`] is called for `failure`.
+    /// `Store::resume` is called for `failure`.
     #[error("nothing was written: {cause}")]
     NotCommitted {
-        /// The failed commit.
         failure: CommitFailure,
-        /// Why it failed.
         #[source]
         cause: Arc<StoreError>,
     },
@@ -125,7 +123,7 @@ pub enum StoreError {
 
 /// Resolves once a batch [`Store::write`] queued is durable, or with why it is not.
 #[derive(Debug)]
-pub struct Durable(Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>);
+pub(crate) struct Durable(Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>);
 
 impl Future for Durable {
     type Output = Result<(), StoreError>;
@@ -179,24 +177,21 @@ fn open_error(error: redb::DatabaseError) -> StoreError {
 
 /// One atomic set of changes.
 #[derive(Debug, Default, Clone)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// Newly connected blocks with their connection sequence numbers.
-    pub blocks: Vec<(u64, Arc<Block>)>,
+    pub(crate) blocks: Vec<(u64, Arc<Block>)>,
     /// The best tip after this batch, if it moved.
-    pub best_tip: Option<BlockHash>,
+    pub(crate) best_tip: Option<BlockHash>,
     /// Posts that became pending.
-    pub mempool_added: Vec<Arc<Transaction>>,
+    pub(crate) mempool_added: Vec<Arc<Transaction>>,
     /// Posts that are no longer pending.
-    pub mempool_removed: Vec<TxId>,
-    /// Peers learned.
-    pub peers_added: Vec<String>,
-    /// Peers dropped.
-    pub peers_removed: Vec<String>,
+    pub(crate) mempool_removed: Vec<TxId>,
+    pub(crate) peers_added: Vec<String>,
+    pub(crate) peers_removed: Vec<String>,
 }
 
 impl Batch {
-    /// Whether the batch changes nothing.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.blocks.is_empty()
             && self.best_tip.is_none()
             && self.mempool_added.is_empty()
@@ -208,22 +203,22 @@ impl Batch {
 
 /// Everything read back at start-up.
 #[derive(Debug, Default)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// Blocks in the order they first connected.
-    pub blocks: Vec<Block>,
+    pub(crate) blocks: Vec<Block>,
     /// Pending posts in arrival order.
-    pub mempool: Vec<Transaction>,
+    pub(crate) mempool: Vec<Transaction>,
     /// The best tip recorded by the last commit.
-    pub best_tip: Option<BlockHash>,
+    pub(crate) best_tip: Option<BlockHash>,
     /// Known peers' URLs.
-    pub peers: Vec<String>,
+    pub(crate) peers: Vec<String>,
 }
 
 /// What the last successful commit left on disk, as far as rolling back to it needs: the
 /// writer's index of pending posts (which arrival number holds each) and the connection
 /// number of the last stored block.
 #[derive(Debug)]
-pub struct Committed {
+pub(crate) struct Committed {
     arrivals: HashMap<TxId, u64>,
     next_arrival: u64,
     last_block_seq: u64,
@@ -231,22 +226,22 @@ pub struct Committed {
 
 impl Committed {
     /// The connection number of the last stored block (0: none but genesis).
-    pub fn last_block_seq(&self) -> u64 {
+    pub(crate) fn last_block_seq(&self) -> u64 {
         self.last_block_seq
     }
 
     /// Whether the post is pending on disk.
-    pub fn is_pending(&self, id: &TxId) -> bool {
+    pub(crate) fn is_pending(&self, id: &TxId) -> bool {
         self.arrivals.contains_key(id)
     }
 
     /// How many posts are pending on disk.
-    pub fn pending_count(&self) -> usize {
+    pub(crate) fn pending_count(&self) -> usize {
         self.arrivals.len()
     }
 
     /// The posts pending on disk, in arrival order.
-    pub fn pending_in_arrival_order(&self) -> Vec<TxId> {
+    pub(crate) fn pending_in_arrival_order(&self) -> Vec<TxId> {
         let mut pending: Vec<_> = self.arrivals.iter().map(|(id, at)| (*at, *id)).collect();
         pending.sort_unstable_by_key(|(at, _)| *at);
         pending.into_iter().map(|(_, id)| id).collect()
@@ -267,7 +262,7 @@ enum Message {
 /// Handle to the database and its writer thread. Cheap to clone; when the last clone is
 /// dropped, the queued batches are committed and the database is closed.
 #[derive(Clone)]
-pub struct Store {
+pub(crate) struct Store {
     writer: Arc<Writer>,
 }
 
@@ -294,7 +289,7 @@ impl Store {
     /// that is empty, truncated or corrupt is refused, untouched. `max_pending` is the
     /// mempool's bound; the writer's index of pending posts is sized for it up front,
     /// because growing a large index in the middle of a commit stalls every waiting writer.
-    pub fn open(
+    pub(crate) fn open(
         path: &Path,
         genesis: BlockHash,
         max_pending: usize,
@@ -318,7 +313,7 @@ impl Store {
     }
 
     /// A store that keeps everything in memory, for throwaway nodes and tests.
-    pub fn in_memory(
+    pub(crate) fn in_memory(
         genesis: BlockHash,
         max_pending: usize,
     ) -> Result<(Store, Loaded), StoreError> {
@@ -375,7 +370,7 @@ impl Store {
     /// Queues `batch` for the next commit and returns a future that resolves once it is
     /// durable. Queue order is commit order, so call this while still holding whatever
     /// lock decided the batch.
-    pub fn write(&self, batch: Batch) -> Durable {
+    pub(crate) fn write(&self, batch: Batch) -> Durable {
         let (done, committed) = tokio::sync::oneshot::channel();
         let queued = self.send(Message::Write(Job { batch, done }));
         Durable(queued.then_some(committed))
@@ -383,13 +378,13 @@ impl Store {
 
     /// Resolves once everything queued before it is durable. Commits run in queue order,
     /// so a barrier costs no commit of its own.
-    pub fn barrier(&self) -> Durable {
+    pub(crate) fn barrier(&self) -> Durable {
         self.write(Batch::default())
     }
 
     /// Runs `read` on what the last successful commit left on disk. Meant for rolling back
     /// after a [`StoreError::NotCommitted`], while the writer commits nothing.
-    pub fn with_committed<R>(&self, read: impl FnOnce(&Committed) -> R) -> R {
+    pub(crate) fn with_committed<R>(&self, read: impl FnOnce(&Committed) -> R) -> R {
         read(
             &self
                 .writer
@@ -402,7 +397,7 @@ impl Store {
     /// Says that memory holds nothing of what `failure` refused any more, so writing may
     /// start again (reopening the database first). Queue it under the lock that decides
     /// batches, so every batch after it was decided on the rolled-back state.
-    pub fn resume(&self, failure: CommitFailure) {
+    pub(crate) fn resume(&self, failure: CommitFailure) {
         // A closed queue means shutdown: nothing is left to resume.
         let _ = self.send(Message::Resume(failure));
     }

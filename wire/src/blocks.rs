@@ -22,7 +22,6 @@ pub enum WireError {
     /// A hex field has the wrong length or a non-hex character.
     #[error("field `{field}` must be {bytes} bytes as {} hexadecimal characters", bytes * 2)]
     BadHex {
-        /// The field's name.
         field: &'static str,
         /// The length the field must have, in bytes.
         bytes: usize,
@@ -45,24 +44,23 @@ pub enum WireError {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransactionJson {
     /// Who wrote the post.
-    pub author: String,
+    pub(crate) author: String,
     /// The text of the post.
-    pub content: String,
+    pub(crate) content: String,
     /// Seconds since the Unix epoch.
-    pub timestamp: f64,
+    pub(crate) timestamp: f64,
     /// Hex Ed25519 public key of a signed post.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_key: Option<String>,
+    pub(crate) public_key: Option<String>,
     /// Hex Ed25519 signature of a signed post.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<String>,
+    pub(crate) signature: Option<String>,
     /// The post's id; always sent, checked when received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
 }
 
 impl TransactionJson {
-    /// The JSON form of a post.
     pub fn from_transaction(tx: &Transaction) -> Self {
         TransactionJson {
             author: tx.author().to_owned(),
@@ -112,21 +110,20 @@ pub struct BlockJson {
     /// The block's posts.
     pub transactions: Vec<TransactionJson>,
     /// Seconds since the Unix epoch.
-    pub timestamp: u64,
+    pub(crate) timestamp: u64,
     /// Hex hash of the parent block.
     pub previous_hash: String,
     /// The proof-of-work nonce.
-    pub nonce: u64,
+    pub(crate) nonce: u64,
     /// Hex hash of the header; checked against the header when received.
     pub hash: String,
     /// Leading zero bits the hash must have.
-    pub difficulty: u32,
+    pub(crate) difficulty: u32,
     /// Hex RFC 6962 merkle root of the post ids.
-    pub merkle_root: String,
+    pub(crate) merkle_root: String,
 }
 
 impl BlockJson {
-    /// The JSON form of a block.
     pub fn from_block(block: &Block) -> Self {
         let header = block.header();
         BlockJson {

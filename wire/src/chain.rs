@@ -138,7 +138,6 @@ pub enum BlockOutcome {
     Reorganized,
     /// It is kept on a side branch.
     SideBranch,
-    /// The node had it already.
     AlreadyKnown,
     /// It waits for its missing ancestor.
     UnknownParent,

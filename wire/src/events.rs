@@ -14,16 +14,15 @@ use chainpost_chain::BlockHash;
 use serde::{Deserialize, Serialize};
 
 /// The version of the stream's lines this crate writes and reads.
-pub const EVENTS_VERSION: u32 = 1;
+const EVENTS_VERSION: u32 = 1;
 
 /// One line of the stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
     /// [`EVENTS_VERSION`] of the writer.
-    pub version: u32,
+    pub(crate) version: u32,
     /// When it happened, in Unix seconds by the node's clock.
     pub at: f64,
-    /// What happened.
     #[serde(flatten)]
     pub event: ChainEvent,
 }
@@ -34,18 +33,14 @@ pub struct EventRecord {
 pub enum ChainEvent {
     /// This node found the block's proof of work (before checking and storing it).
     Mined {
-        /// The block's height.
         height: u64,
-        /// The block's hash.
         #[serde(with = "crate::hex_hash")]
         hash: BlockHash,
     },
     /// The block was newly connected to this node's block tree and is durable, whether it
     /// came from a peer or from its own miner.
     Connected {
-        /// The block's height.
         height: u64,
-        /// The block's hash.
         #[serde(with = "crate::hex_hash")]
         hash: BlockHash,
     },
@@ -66,10 +61,7 @@ pub enum EventLineError {
     Malformed(#[from] serde_json::Error),
     /// Written by a node whose stream has another version.
     #[error("event stream version {found}, but this build reads version {EVENTS_VERSION}")]
-    Version {
-        /// The version the line carries.
-        found: u32,
-    },
+    Version { found: u32 },
 }
 
 impl EventRecord {
@@ -90,7 +82,7 @@ impl EventRecord {
         line
     }
 
-    /// Reads one line, refusing a version other than [`EVENTS_VERSION`].
+    /// Reads one line, refusing a version other than the one this crate writes.
     pub fn from_line(line: &str) -> Result<Self, EventLineError> {
         #[derive(Deserialize)]
         struct Versioned {

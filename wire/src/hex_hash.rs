@@ -90,7 +90,6 @@ pub(crate) mod option {
     }
 }
 
-/// A list of hashes.
 pub(crate) mod list {
     use super::*;
 

@@ -25,7 +25,6 @@ pub struct Post {
     /// Who wrote it (self-declared unless signed).
     #[serde(default)]
     pub author: String,
-    /// The text.
     #[serde(default)]
     pub content: String,
     /// Seconds since the Unix epoch; absent or odd in some tutorial-style nodes.
@@ -47,7 +46,6 @@ pub struct Post {
 pub struct Block {
     /// Height; the genesis block is 0.
     pub index: u64,
-    /// The block's posts.
     #[serde(default)]
     pub transactions: Vec<Post>,
     /// Seconds since the Unix epoch (an integer from chainpost, a float from the tutorial).
@@ -154,7 +152,6 @@ pub struct BlockDetail {
     /// The block's own fields.
     #[serde(flatten)]
     pub block: Block,
-    /// Whether it is on the best chain.
     #[serde(default)]
     pub in_best_chain: Option<bool>,
     /// Total work from genesis to this block.
@@ -183,7 +180,6 @@ pub struct TreeBlock {
     /// Total work from genesis to it.
     #[serde(default)]
     pub cumulative_work: Option<u128>,
-    /// Whether it is on the best chain.
     pub in_best_chain: bool,
 }
 

@@ -38,23 +38,22 @@ pub const REGISTERED: &str = "Registration successful";
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Resolved {
     /// The outcome in the tutorial's words.
-    pub message: String,
+    pub(crate) message: String,
     /// Whether the node switched to a peer's chain.
-    pub replaced: bool,
+    pub(crate) replaced: bool,
     /// How many peers it asked.
-    pub peers_consulted: usize,
+    pub(crate) peers_consulted: usize,
     /// How many blocks it took from them.
-    pub blocks_added: usize,
+    pub(crate) blocks_added: usize,
     /// Height of its best tip afterwards.
-    pub height: u64,
+    pub(crate) height: u64,
     /// Hash of its best tip afterwards.
     #[serde(with = "crate::hex_hash")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub tip: BlockHash,
+    pub(crate) tip: BlockHash,
 }
 
 impl Resolved {
-    /// The report of a round that did or did not replace the chain, ending at `tip`.
     pub fn new(
         replaced: bool,
         peers_consulted: usize,

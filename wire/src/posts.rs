@@ -39,17 +39,16 @@ const CREATED: &str = "Success";
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Created {
     /// `Success`, the tutorial's answer.
-    pub message: String,
+    pub(crate) message: String,
     /// The post's id.
     #[serde(with = "crate::hex_hash")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub id: TxId,
     /// The post's timestamp: the node's stamp on an unsigned post.
-    pub timestamp: f64,
+    pub(crate) timestamp: f64,
 }
 
 impl Created {
-    /// The answer for the post `id` stamped `timestamp`.
     pub fn new(id: TxId, timestamp: f64) -> Self {
         Created {
             message: CREATED.to_owned(),

@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 
 /// What goes into each block of a generated chain.
 #[derive(Clone, Copy)]
-pub struct Posts<'a> {
+pub(crate) struct Posts<'a> {
     /// Posts per block.
     pub per_block: usize,
     /// Bytes of content per post.
@@ -31,7 +31,7 @@ pub struct Posts<'a> {
 
 impl Posts<'_> {
     /// One short unsigned post per block.
-    pub const ONE_UNSIGNED: Posts<'static> = Posts {
+    pub(crate) const ONE_UNSIGNED: Posts<'static> = Posts {
         per_block: 1,
         content_bytes: 0,
         signer: None,
@@ -39,12 +39,12 @@ impl Posts<'_> {
 }
 
 /// A valid chain of `length` blocks on top of `params`' genesis, stamped one second apart.
-pub fn chain(params: &ChainParams, length: usize, posts: Posts) -> Vec<(Block, BlockHash)> {
+pub(crate) fn chain(params: &ChainParams, length: usize, posts: Posts) -> Vec<(Block, BlockHash)> {
     chain_on(params, params.genesis(), length, posts)
 }
 
 /// A valid chain of `length` blocks on top of `parent`, stamped one second apart.
-pub fn chain_on(
+pub(crate) fn chain_on(
     params: &ChainParams,
     mut parent: Block,
     length: usize,
@@ -85,8 +85,7 @@ pub fn chain_on(
 }
 
 /// A node running on the benchmark's own tokio runtime, on a free loopback port.
-pub struct InProcessNode {
-    /// The node.
+pub(crate) struct InProcessNode {
     pub node: Arc<Node>,
     /// Its network side.
     pub network: Arc<Network>,
@@ -97,7 +96,7 @@ pub struct InProcessNode {
 
 impl InProcessNode {
     /// Builds the node and serves it in the background.
-    pub async fn start(config: Config) -> Self {
+    pub(crate) async fn start(config: Config) -> Self {
         let app = Application::build(config).await.expect("node builds");
         let (stop, stopped) = oneshot::channel();
         let running = InProcessNode {
@@ -113,7 +112,7 @@ impl InProcessNode {
     }
 
     /// A node that already holds `blocks`, submitted as a syncing peer would: in pages.
-    pub async fn holding(config: Config, blocks: &[(Block, BlockHash)]) -> Self {
+    pub(crate) async fn holding(config: Config, blocks: &[(Block, BlockHash)]) -> Self {
         let running = Self::start(config).await;
         for page in blocks.chunks(500) {
             let submitted = running.node.submit_blocks(page.to_vec(), None).await;
@@ -123,13 +122,13 @@ impl InProcessNode {
     }
 
     /// Shuts the node down gracefully.
-    pub fn stop(self) {
+    pub(crate) fn stop(self) {
         let _ = self.stop.send(());
     }
 }
 
 /// The `node` binary of this build, running as a child process; killed when dropped.
-pub struct ChildNode {
+pub(crate) struct ChildNode {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     child: Child,
@@ -137,7 +136,7 @@ pub struct ChildNode {
 
 impl ChildNode {
     /// Starts the node on a free port with `args`, and waits until it listens.
-    pub fn start(data_dir: &Path, args: &[&str]) -> Self {
+    pub(crate) fn start(data_dir: &Path, args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_node"))
             .args(["--port", "0"])
             .args(args)
@@ -177,14 +176,13 @@ impl ChildNode {
         }
     }
 
-    /// The node's process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Stops the node with SIGTERM and waits for it: a graceful stop commits what the
     /// node has accepted, even what `/status` showed before its commit finished.
-    pub fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let sent = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -195,14 +193,14 @@ impl ChildNode {
     }
 
     /// Makes the high-water mark start again from the current resident set.
-    pub fn reset_peak_memory(&self) {
+    pub(crate) fn reset_peak_memory(&self) {
         // Writing 5 to clear_refs resets VmHWM (proc(5)).
         std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5")
             .expect("reset the node's peak memory (needs to own the process)");
     }
 
     /// Resident memory now and its high-water mark, in MiB, from `/proc`.
-    pub fn memory_mib(&self) -> Memory {
+    pub(crate) fn memory_mib(&self) -> Memory {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("the node's /proc status");
         let field = |name: &str| {
@@ -230,15 +228,14 @@ impl Drop for ChildNode {
 
 /// A process's memory, in MiB.
 #[derive(Debug, Clone, Copy)]
-pub struct Memory {
+pub(crate) struct Memory {
     /// Resident now (VmRSS).
     pub resident: f64,
     /// Highest resident so far (VmHWM).
     pub peak: f64,
 }
 
-/// The median of some figures.
-pub fn median(mut figures: Vec<f64>) -> f64 {
+pub(crate) fn median(mut figures: Vec<f64>) -> f64 {
     figures.sort_by(f64::total_cmp);
     figures[figures.len() / 2]
 }
@@ -246,7 +243,7 @@ pub fn median(mut figures: Vec<f64>) -> f64 {
 /// The `fraction` quantile of some figures (0.5 the median, 1.0 the largest), read
 /// between the two nearest ranks, so that the 99th percentile of 30 figures is not
 /// simply their maximum.
-pub fn percentile(mut figures: Vec<f64>, fraction: f64) -> f64 {
+pub(crate) fn percentile(mut figures: Vec<f64>, fraction: f64) -> f64 {
     assert!(!figures.is_empty(), "a percentile of no figures");
     figures.sort_by(f64::total_cmp);
     let rank = fraction.clamp(0.0, 1.0) * (figures.len() - 1) as f64;

@@ -17,7 +17,7 @@ use chainpost_wire::{AddBlockResponse, BlockJson, BlockOutcome, ErrorBody};
         (status = 200, description = "Already known", body = AddBlockResponse),
         (status = 202, description = "Held until its missing ancestor arrives", body = AddBlockResponse),
         (status = 400, description = "Malformed or invalid input", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody)))]
-pub async fn add_block(
+pub(crate) async fn add_block(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
     JsonBody(block): JsonBody<BlockJson>,

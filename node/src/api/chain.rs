@@ -23,7 +23,7 @@ use chainpost_wire::{
 /// is returned; a page holds at most 1,000 blocks and 2 MiB of them.
 #[utoipa::path(get, path = "/chain", tag = "chain", params(ChainQuery),
     responses((status = 200, description = "The chain or a page of it", body = ChainPage), (status = 400, description = "Malformed or invalid input", body = ErrorBody)))]
-pub async fn chain(
+pub(crate) async fn chain(
     State(node): State<Arc<Node>>,
     State(network): State<Arc<Network>>,
     State(heavy): State<HeavyReads>,
@@ -86,7 +86,7 @@ pub async fn chain(
     params(("hash" = String, Path, description = "Block hash (64 hex characters)")),
     responses((status = 200, description = "The block", body = BlockDetail), (status = 400, description = "Malformed or invalid input", body = ErrorBody),
         (status = 404, description = "Unknown block", body = ErrorBody)))]
-pub async fn block_by_hash(
+pub(crate) async fn block_by_hash(
     State(node): State<Arc<Node>>,
     PathParam(hash): PathParam,
 ) -> Result<Json<BlockDetail>, ApiError> {
@@ -117,13 +117,13 @@ pub async fn block_by_hash(
 /// How many heights below the tip `/tree` shows by default.
 const DEFAULT_TREE_DEPTH: u64 = 50;
 /// Side blocks `/tree` shows per height, beside the best chain's.
-pub const TREE_SIDE_BLOCKS_PER_HEIGHT: usize = 8;
+pub(crate) const TREE_SIDE_BLOCKS_PER_HEIGHT: usize = 8;
 
 /// Known blocks from a height up, side branches included: at each height the best chain's
 /// block, then at most 8 others; at most `MAX_PAGE` blocks in all.
 #[utoipa::path(get, path = "/tree", tag = "chain", params(TreeQuery),
     responses((status = 200, description = "Blocks by height", body = TreeView), (status = 400, description = "Malformed or invalid input", body = ErrorBody)))]
-pub async fn tree(
+pub(crate) async fn tree(
     State(node): State<Arc<Node>>,
     State(heavy): State<HeavyReads>,
     QueryParams(query): QueryParams<TreeQuery>,
@@ -171,7 +171,7 @@ pub async fn tree(
 /// The node at a glance: tip, work, difficulty, mempool, peers, mining.
 #[utoipa::path(get, path = "/status", tag = "chain",
     responses((status = 200, description = "Status", body = Status)))]
-pub async fn status(
+pub(crate) async fn status(
     State(node): State<Arc<Node>>,
     State(network): State<Arc<Network>>,
 ) -> Json<Status> {

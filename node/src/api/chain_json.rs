@@ -28,19 +28,19 @@ const BLOCKS_PER_CHUNK: usize = 64;
 
 /// A chain (or a page of it) with the peers, as the tutorial's `/chain` and
 /// `/register_node` answer.
-pub struct ChainDocument {
+pub(crate) struct ChainDocument {
     /// The whole best chain's length, even when `blocks` is one page of it.
-    pub length: u64,
+    pub(crate) length: u64,
     /// The blocks sent, in chain order.
-    pub blocks: ChainBlocks,
+    pub(crate) blocks: ChainBlocks,
     /// Peer URLs.
-    pub peers: Vec<String>,
+    pub(crate) peers: Vec<String>,
     /// Where its chunks are encoded.
-    pub heavy: HeavyReads,
+    pub(crate) heavy: HeavyReads,
 }
 
 /// The blocks of a [`ChainDocument`].
-pub enum ChainBlocks {
+pub(crate) enum ChainBlocks {
     /// A page's blocks, copied under the lock (at most a page).
     Page(Vec<Arc<Block>>),
     /// A whole chain by hash, its blocks looked up a chunk at a time while sending.

@@ -26,9 +26,9 @@ use utoipa::openapi::path::Operation;
         (name = "operations", description = "Running the node"),
     )
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
-pub async fn openapi_json(
+pub(crate) async fn openapi_json(
     description: Arc<utoipa::openapi::OpenApi>,
 ) -> Json<utoipa::openapi::OpenApi> {
     Json((*description).clone())
@@ -89,7 +89,7 @@ struct DocsPage {
     endpoints: Vec<Endpoint>,
 }
 
-pub async fn page(description: Arc<utoipa::openapi::OpenApi>) -> Response {
+pub(crate) async fn page(description: Arc<utoipa::openapi::OpenApi>) -> Response {
     let mut endpoints = Vec::new();
     for (path, item) in &description.paths.paths {
         let operations = [

@@ -20,7 +20,7 @@ use chainpost_wire::{ErrorBody, WireError};
 
 /// An API failure, mapped to a status code and a JSON body.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The request is malformed: bad JSON, wrong types, bad query or path.
     #[error("{0}")]
     BadRequest(String),
@@ -110,7 +110,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A response with the JSON error shape every failure uses.
-pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
     let body = ErrorBody {
         error: message.into(),
     };
@@ -119,7 +119,7 @@ pub fn error_response(status: StatusCode, message: impl Into<String>) -> Respons
 
 /// A JSON request body, read whatever the `Content-Type` says (the tutorial's own
 /// `announce_new_block` sends none), with failures in the API's error shape.
-pub struct JsonBody<T>(pub T);
+pub(crate) struct JsonBody<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -175,7 +175,7 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
 }
 
 /// Query parameters with failures in the API's error shape.
-pub struct QueryParams<T>(pub T);
+pub(crate) struct QueryParams<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
     type Rejection = ApiError;
@@ -188,7 +188,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
 }
 
 /// A path parameter with failures in the API's error shape.
-pub struct PathParam(pub String);
+pub(crate) struct PathParam(pub(crate) String);
 
 impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     type Rejection = ApiError;

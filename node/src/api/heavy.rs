@@ -19,17 +19,17 @@ use crate::node::NodeError;
 
 /// The limit on large encodings running at once; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct HeavyReads(Arc<Semaphore>);
+pub(crate) struct HeavyReads(Arc<Semaphore>);
 
 impl HeavyReads {
     /// One fewer at once than this machine has cores, and at least one.
-    pub fn for_this_machine() -> Self {
+    pub(crate) fn for_this_machine() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         HeavyReads(Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))))
     }
 
     /// Runs `work` on a blocking thread once a slot is free.
-    pub async fn run<R: Send + 'static>(
+    pub(crate) async fn run<R: Send + 'static>(
         &self,
         work: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, ApiError> {
@@ -44,7 +44,7 @@ impl HeavyReads {
     }
 
     /// The value `build` makes, as a JSON answer: both run by [`HeavyReads::run`].
-    pub async fn json<T: Serialize>(
+    pub(crate) async fn json<T: Serialize>(
         &self,
         build: impl FnOnce() -> T + Send + 'static,
     ) -> Result<Response, ApiError> {

@@ -15,7 +15,7 @@ use chainpost_wire::{ErrorBody, MineAnswer};
 #[utoipa::path(get, path = "/mine", tag = "mining",
     responses((status = 200, description = "What happened, in words", body = String, content_type = "text/plain"),
         (status = 503, description = "Shutting down or storage failed", body = ErrorBody)))]
-pub async fn mine(State(node): State<Arc<Node>>) -> Result<String, ApiError> {
+pub(crate) async fn mine(State(node): State<Arc<Node>>) -> Result<String, ApiError> {
     let answer = match node.mine().await? {
         MineOutcome::Mined { index, .. } => MineAnswer::Mined { index },
         MineOutcome::NothingToMine => MineAnswer::NothingToMine,

@@ -2,13 +2,13 @@
 //! and status.
 //!
 //! **Boundary:** handlers parse, call the [`Node`], and shape JSON; they hold no state and
-//! make no decisions of their own. Errors become responses only in [`error`].
+//! make no decisions of their own. Errors become responses only in `error`.
 
 mod blocks;
 mod chain;
 mod chain_json;
 mod docs;
-pub mod error;
+pub(crate) mod error;
 mod heavy;
 mod mining;
 mod peers;
@@ -40,7 +40,7 @@ use crate::p2p::Network;
 use crate::peer_url::PeerUrl;
 use chainpost_edge::cross_site::{self, AllowedHosts};
 use chainpost_wire::{NO_SUCH_ENDPOINT, PEER_HEADER};
-pub use heavy::HeavyReads;
+pub(crate) use heavy::HeavyReads;
 
 /// Largest request body accepted. A block may hold 1 MiB of canonical bytes, and JSON can
 /// spell each byte of a post in up to six (`\u0001`), so a maximal valid block needs room.
@@ -48,15 +48,14 @@ pub const MAX_BODY_BYTES: usize = 8 << 20;
 
 /// Shared state of every handler: the node and its place in the network.
 #[derive(Clone)]
-pub struct AppState {
-    /// The node.
-    pub node: Arc<Node>,
+pub(crate) struct AppState {
+    pub(crate) node: Arc<Node>,
     /// Its peers, gossip and sync.
-    pub network: Arc<Network>,
+    pub(crate) network: Arc<Network>,
     /// The host names it answers to.
-    pub allowed_hosts: Arc<AllowedHosts>,
+    pub(crate) allowed_hosts: Arc<AllowedHosts>,
     /// The limit on large answers encoded at once.
-    pub heavy_reads: HeavyReads,
+    pub(crate) heavy_reads: HeavyReads,
 }
 
 impl FromRef<AppState> for HeavyReads {
@@ -87,7 +86,7 @@ fn origin(headers: &HeaderMap) -> Origin {
 }
 
 /// The node's HTTP API, with its OpenAPI description at `/openapi.json` and `/docs`.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let (router, description) = documented_routes().split_for_parts();
     let description = Arc::new(description);
     router
@@ -129,11 +128,6 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(peers::resolve))
         .routes(routes!(peers::list))
         .routes(routes!(metrics))
-}
-
-/// The OpenAPI description of every endpoint.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented_routes().split_for_parts().1
 }
 
 /// Metrics in the OpenMetrics text format, for Prometheus.

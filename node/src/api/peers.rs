@@ -19,7 +19,7 @@ use chainpost_wire::{ChainPage, ErrorBody, NodeAddress, REGISTERED, RegisterQuer
 /// Add the caller as a peer; answers with the chain and the peers, as the tutorial.
 #[utoipa::path(post, path = "/register_node", tag = "network", params(RegisterQuery), request_body = NodeAddress,
     responses((status = 200, description = "The chain (unless include_chain=false) and peers", body = ChainPage), (status = 400, description = "Malformed or invalid input", body = ErrorBody)))]
-pub async fn register_node(
+pub(crate) async fn register_node(
     State(state): State<AppState>,
     ConnectInfo(caller): ConnectInfo<SocketAddr>,
     QueryParams(query): QueryParams<RegisterQuery>,
@@ -61,7 +61,7 @@ pub async fn register_node(
     responses((status = 200, description = "Registration successful", body = String, content_type = "text/plain"), (status = 400, description = "Malformed or invalid input", body = ErrorBody),
         (status = 502, description = "The other node is unreachable or faulty", body = ErrorBody),
         (status = 503, description = "Too many registrations in progress", body = ErrorBody)))]
-pub async fn register_with(
+pub(crate) async fn register_with(
     State(network): State<Arc<Network>>,
     JsonBody(body): JsonBody<NodeAddress>,
 ) -> Result<&'static str, ApiError> {
@@ -78,7 +78,7 @@ pub async fn register_with(
 /// Consensus now: ask every peer and adopt the heaviest valid chain.
 #[utoipa::path(get, path = "/nodes/resolve", tag = "network",
     responses((status = 200, description = "What consensus did", body = Resolved)))]
-pub async fn resolve(
+pub(crate) async fn resolve(
     State(node): State<Arc<Node>>,
     State(network): State<Arc<Network>>,
 ) -> (StatusCode, Json<Resolved>) {
@@ -102,6 +102,6 @@ pub async fn resolve(
 /// The peers of this node.
 #[utoipa::path(get, path = "/peers", tag = "network",
     responses((status = 200, description = "Peer URLs", body = Vec<String>)))]
-pub async fn list(State(network): State<Arc<Network>>) -> Json<Vec<String>> {
+pub(crate) async fn list(State(network): State<Arc<Network>>) -> Json<Vec<String>> {
     Json(network.peers().iter().map(ToString::to_string).collect())
 }

@@ -27,7 +27,7 @@ use chainpost_wire::{
         (status = 409, description = "Already pending or confirmed", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 503, description = "Mempool full or storage failed", body = ErrorBody)))]
-pub async fn new_transaction(
+pub(crate) async fn new_transaction(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<NewTransaction>,
@@ -55,7 +55,7 @@ pub async fn new_transaction(
     responses((status = 200, description = "Pending posts", body = Vec<TransactionJson>),
         (status = 400, description = "Malformed or invalid input", body = ErrorBody),
         (status = 404, description = "The `after` post is not pending (mined, or never seen)", body = ErrorBody)))]
-pub async fn pending(
+pub(crate) async fn pending(
     State(node): State<Arc<Node>>,
     State(heavy): State<HeavyReads>,
     QueryParams(query): QueryParams<PendingQuery>,
@@ -98,7 +98,7 @@ pub async fn pending(
     params(("id" = String, Path, description = "Transaction id (64 hex characters)")),
     responses((status = 200, description = "The post", body = TransactionStatus), (status = 400, description = "Malformed or invalid input", body = ErrorBody),
         (status = 404, description = "Unknown post", body = ErrorBody)))]
-pub async fn by_id(
+pub(crate) async fn by_id(
     State(node): State<Arc<Node>>,
     PathParam(id): PathParam,
 ) -> Result<Json<TransactionStatus>, ApiError> {

@@ -35,35 +35,20 @@ const PAGE_ANSWER_BYTES: usize = 16 << 20;
 pub enum ClientError {
     /// The peer could not be reached or did not answer in time.
     #[error("peer {peer} is unreachable: {reason}")]
-    Unreachable {
-        /// The peer.
-        peer: PeerUrl,
-        /// What went wrong.
-        reason: String,
-    },
+    Unreachable { peer: PeerUrl, reason: String },
     /// The peer answered with an error status. Its body is never kept: an address that
     /// is not a chainpost node may be an internal service, and whoever named it must not
     /// read its answers through this node.
     #[error("peer {peer} answered HTTP {status}")]
-    Status {
-        /// The peer.
-        peer: PeerUrl,
-        /// The status it answered.
-        status: StatusCode,
-    },
+    Status { peer: PeerUrl, status: StatusCode },
     /// The peer's answer is not what its API promises.
     #[error("peer {peer} sent a malformed answer: {reason}")]
-    Malformed {
-        /// The peer.
-        peer: PeerUrl,
-        /// What is wrong with it.
-        reason: String,
-    },
+    Malformed { peer: PeerUrl, reason: String },
 }
 
 impl ClientError {
     /// Whether the failure says the peer is down (rather than that it disagrees).
-    pub fn is_unreachable(&self) -> bool {
+    pub(crate) fn is_unreachable(&self) -> bool {
         // 503 is a node saying "not now" (mempool full, shutting down): it is up.
         matches!(self, ClientError::Unreachable { .. })
             || matches!(self, ClientError::Status { status, .. }
@@ -73,7 +58,7 @@ impl ClientError {
 
 /// HTTP client for other nodes.
 #[derive(Debug, Clone)]
-pub struct PeerClient {
+pub(crate) struct PeerClient {
     http: reqwest::Client,
     own: PeerUrl,
 }
@@ -81,7 +66,7 @@ pub struct PeerClient {
 impl PeerClient {
     /// A client that introduces itself as `own`; with `public_only`, host names that
     /// resolve to private, loopback or link-local addresses are never connected to.
-    pub fn new(own: PeerUrl, public_only: bool) -> Self {
+    pub(crate) fn new(own: PeerUrl, public_only: bool) -> Self {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(20))
@@ -99,14 +84,14 @@ impl PeerClient {
     }
 
     /// `GET /status`.
-    pub async fn status(&self, peer: &PeerUrl) -> Result<NodeStatus, ClientError> {
+    pub(crate) async fn status(&self, peer: &PeerUrl) -> Result<NodeStatus, ClientError> {
         let request = self.http.get(peer.join("/status"));
         Ok(self.read_json(peer, request, STATUS_ANSWER_BYTES).await?.0)
     }
 
     /// `GET /status` with the handshake's short deadline: a stranger's address gets
     /// little of this node's time.
-    pub async fn handshake_status(&self, peer: &PeerUrl) -> Result<NodeStatus, ClientError> {
+    pub(crate) async fn handshake_status(&self, peer: &PeerUrl) -> Result<NodeStatus, ClientError> {
         let request = self
             .http
             .get(peer.join("/status"))
@@ -115,7 +100,7 @@ impl PeerClient {
     }
 
     /// `GET /chain?from=..&limit=..`, with the size of the answer in bytes.
-    pub async fn chain_page(
+    pub(crate) async fn chain_page(
         &self,
         peer: &PeerUrl,
         from: u64,
@@ -130,7 +115,7 @@ impl PeerClient {
     }
 
     /// `POST /register_node` with this node's address; returns the peer's peers.
-    pub async fn register(&self, peer: &PeerUrl) -> Result<Vec<String>, ClientError> {
+    pub(crate) async fn register(&self, peer: &PeerUrl) -> Result<Vec<String>, ClientError> {
         let request = self
             .http
             .post(peer.join("/register_node"))
@@ -146,7 +131,7 @@ impl PeerClient {
     }
 
     /// `POST /add_block`.
-    pub async fn announce_block(
+    pub(crate) async fn announce_block(
         &self,
         peer: &PeerUrl,
         block: &BlockJson,
@@ -158,7 +143,7 @@ impl PeerClient {
     }
 
     /// `POST /new_transaction` with every field, so the peer computes the same id.
-    pub async fn forward_transaction(
+    pub(crate) async fn forward_transaction(
         &self,
         peer: &PeerUrl,
         tx: &TransactionJson,

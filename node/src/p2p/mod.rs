@@ -7,22 +7,22 @@
 //!   never displaces a peer. A peer that fails in any way backs off and, failing long
 //!   enough, is dropped; one that serves an invalid block or another network's chain is
 //!   dropped at once. Peers are persisted in the store and handshaken again on start-up.
-//! - **Gossip**: the node emits a [`NodeEvent`] for every post and block it accepts; the
+//! - **Gossip**: the node emits a `NodeEvent` for every post and block it accepts; the
 //!   gossip task puts it on the queues of each peer that may lack it (not the sender,
 //!   not one backing off). Each peer has its own bounded queues and sender tasks, so a
 //!   peer that is slow or hangs delays no other; blocks and posts have separate senders,
 //!   so posts never hold up a block. Peers answer "already known" for what they have, so
 //!   nothing loops.
-//! - **Sync** ([`sync`]): on start-up, every `sync_interval`, on `GET /nodes/resolve` and
+//! - **Sync** (`sync`): on start-up, every `sync_interval`, on `GET /nodes/resolve` and
 //!   whenever a block arrives whose ancestors are missing, ask peers for their tip and
 //!   work and download what is missing.
 //!
 //! **Boundary:** sending never blocks an API handler; handlers only enqueue (except
 //! `/register_node`'s one handshake and `/register_with`, whose point is to wait).
 
-pub mod client;
+pub(crate) mod client;
 pub mod peers;
-pub mod sync;
+pub(crate) mod sync;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -70,7 +70,6 @@ pub enum HandshakeError {
     /// It answered, but not as a chainpost node does.
     #[error("{peer} is not a chainpost node: {reason}")]
     NotAChainpostNode {
-        /// The address.
         peer: PeerUrl,
         /// What its answer was.
         reason: String,
@@ -78,11 +77,9 @@ pub enum HandshakeError {
     /// A chainpost node of another network.
     #[error("{peer} is on another network (genesis {theirs}, ours {ours})")]
     OtherNetwork {
-        /// The address.
         peer: PeerUrl,
         /// Its genesis.
         theirs: BlockHash,
-        /// Ours.
         ours: BlockHash,
     },
     /// This very node, under another address.
@@ -116,7 +113,7 @@ pub enum NetworkError {
 impl NetworkError {
     /// Whether the remote could not be reached at some step, registering or syncing: worth
     /// trying again, unlike a remote that answered and was refused.
-    pub fn is_unreachable(&self) -> bool {
+    pub(crate) fn is_unreachable(&self) -> bool {
         match self {
             NetworkError::Client(error)
             | NetworkError::Sync(SyncError::Client(error))
@@ -129,25 +126,23 @@ impl NetworkError {
 
 /// How a node meets peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NetworkOptions {
+pub(crate) struct NetworkOptions {
     /// Whether registering with a node links us with the peers it knows too.
-    pub discovery: bool,
-    /// Most peers kept.
-    pub max_peers: usize,
+    pub(crate) discovery: bool,
+    pub(crate) max_peers: usize,
     /// Whether peers at private, loopback and link-local addresses are refused (for nodes
     /// on the public internet: no stranger can make them call into their own network).
-    pub public_peers_only: bool,
+    pub(crate) public_peers_only: bool,
 }
 
 /// What a round of consensus with every peer achieved.
 #[derive(Debug, Clone, Default)]
-pub struct ResolveReport {
-    /// Peers asked.
-    pub peers_consulted: usize,
+pub(crate) struct ResolveReport {
+    pub(crate) peers_consulted: usize,
     /// Blocks downloaded and accepted.
-    pub blocks_added: usize,
+    pub(crate) blocks_added: usize,
     /// Whether our best chain changed.
-    pub replaced: bool,
+    pub(crate) replaced: bool,
 }
 
 /// This node's place in the network.
@@ -224,7 +219,7 @@ struct AncestorFetch {
 impl Network {
     /// The network of `node`, reachable by others at `own`. Remembered peers are not
     /// trusted as they are: [`Network::spawn`] joins them, handshake first.
-    pub fn new(node: Arc<Node>, own: PeerUrl, options: NetworkOptions) -> Arc<Self> {
+    pub(crate) fn new(node: Arc<Node>, own: PeerUrl, options: NetworkOptions) -> Arc<Self> {
         let genesis = node.params().genesis().hash();
         let node_id = hex::encode(rand::random::<[u8; 16]>());
         Arc::new(Network {
@@ -247,22 +242,22 @@ impl Network {
     }
 
     /// This node's address as peers see it.
-    pub fn own_url(&self) -> PeerUrl {
+    pub(crate) fn own_url(&self) -> PeerUrl {
         self.lock_peers().own().clone()
     }
 
     /// This run's random identity.
-    pub fn node_id(&self) -> &str {
+    pub(crate) fn node_id(&self) -> &str {
         &self.node_id
     }
 
     /// The current peers: every one has passed the handshake.
-    pub fn peers(&self) -> Vec<PeerUrl> {
+    pub(crate) fn peers(&self) -> Vec<PeerUrl> {
         self.lock_peers().list()
     }
 
     /// Addresses heard of and not yet tried.
-    pub fn candidate_count(&self) -> usize {
+    pub(crate) fn candidate_count(&self) -> usize {
         self.lock_peers().candidate_count()
     }
 
@@ -321,7 +316,7 @@ impl Network {
     /// A node introduced itself (`POST /register_node`, sent from `source`): it becomes a
     /// peer once it passes the handshake; true if it is a new peer. With every handshake
     /// slot busy, or no room left, it waits in the candidate table instead.
-    pub async fn add_peer(
+    pub(crate) async fn add_peer(
         self: &Arc<Self>,
         address: &str,
         source: Source,
@@ -428,7 +423,7 @@ impl Network {
     /// claim more work are synced with, the heaviest claim first. One round runs at a
     /// time: a caller that waited while one ran gets that round's report, so any number of
     /// `/nodes/resolve` calls cost the peers what one does.
-    pub async fn resolve(&self) -> ResolveReport {
+    pub(crate) async fn resolve(&self) -> ResolveReport {
         let asked_at = Instant::now();
         let _turn = self.resolving.lock().await;
         let last = self
@@ -494,7 +489,7 @@ impl Network {
     /// Syncs with one peer; drops the peer if it served invalid blocks, stalled or belongs
     /// to another network. A sync with a peer already being synced with returns at once:
     /// the running one does the work.
-    pub async fn sync_with(&self, peer: &PeerUrl) -> Result<SyncReport, SyncError> {
+    pub(crate) async fn sync_with(&self, peer: &PeerUrl) -> Result<SyncReport, SyncError> {
         let Some(_syncing) = Syncing::claim(&self.syncing, peer) else {
             return Ok(SyncReport::default());
         };
@@ -536,7 +531,7 @@ impl Network {
     /// Starts the background tasks: gossip of node events, periodic sync and candidate
     /// handshakes, and joining the `join` peers (with retries, as they may still be
     /// starting).
-    pub fn spawn(
+    pub(crate) fn spawn(
         self: &Arc<Self>,
         events: mpsc::Receiver<NodeEvent>,
         join: Vec<String>,
@@ -813,7 +808,7 @@ impl Network {
     }
 
     /// Runs `task` in the background until it ends or the network shuts down.
-    pub fn spawn_task(&self, task: impl Future<Output = ()> + Send + 'static) {
+    pub(crate) fn spawn_task(&self, task: impl Future<Output = ()> + Send + 'static) {
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
         while tasks.try_join_next().is_some() {}
         tasks.spawn(task);
@@ -821,7 +816,7 @@ impl Network {
 
     /// Stops every background task; afterwards the network holds no task that keeps the
     /// node (and its database) alive.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         let mut tasks =
             std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         tasks.abort_all();

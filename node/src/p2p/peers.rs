@@ -18,12 +18,12 @@ use crate::peer_url::PeerUrl;
 use crate::peer_url::PeerUrlError;
 
 /// Most peers a node keeps unless told otherwise (`--max-peers`).
-pub const DEFAULT_MAX_PEERS: usize = 32;
+pub(crate) const DEFAULT_MAX_PEERS: usize = 32;
 /// Most peers on one host (an IP address or a name), so that one machine cannot take the
 /// peer table; loopback is exempt, for networks run on one machine.
-pub const MAX_PEERS_PER_HOST: usize = 4;
+pub(crate) const MAX_PEERS_PER_HOST: usize = 4;
 /// Most candidates kept, whoever announced them.
-pub const MAX_CANDIDATES: usize = 256;
+pub(crate) const MAX_CANDIDATES: usize = 256;
 /// Most candidates kept from one source, so one stranger cannot fill the table.
 pub const MAX_CANDIDATES_PER_SOURCE: usize = 16;
 /// Failures in a row after which a peer may be dropped...
@@ -55,7 +55,7 @@ pub enum PeerError {
 
 /// Whether `ip` is reachable on the public internet: not loopback, private, link-local,
 /// shared (CGNAT), unique-local, documentation, multicast, broadcast or unspecified.
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -106,7 +106,7 @@ struct Health {
 }
 
 /// Who announced a candidate: the IP address that sent it, or this node's own records.
-pub type Source = Option<IpAddr>;
+pub(crate) type Source = Option<IpAddr>;
 
 #[derive(Debug, Clone)]
 struct Candidate {
@@ -116,7 +116,7 @@ struct Candidate {
 
 /// What a failure means for a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureVerdict {
+pub(crate) enum FailureVerdict {
     /// Keep it, and leave it alone until its backoff has passed.
     BackOff,
     /// It has failed often enough for long enough: drop it.
@@ -125,7 +125,7 @@ pub enum FailureVerdict {
 
 /// The peers of one node and the candidates it has heard of.
 #[derive(Debug, Clone)]
-pub struct PeerSet {
+pub(crate) struct PeerSet {
     own: PeerUrl,
     peers: BTreeMap<PeerUrl, Health>,
     max_peers: usize,
@@ -134,7 +134,7 @@ pub struct PeerSet {
 
 impl PeerSet {
     /// An empty set for the node reachable at `own`, holding at most `max_peers`.
-    pub fn new(own: PeerUrl, max_peers: usize) -> Self {
+    pub(crate) fn new(own: PeerUrl, max_peers: usize) -> Self {
         PeerSet {
             own,
             peers: BTreeMap::new(),
@@ -143,13 +143,12 @@ impl PeerSet {
         }
     }
 
-    /// This node's own address.
-    pub fn own(&self) -> &PeerUrl {
+    pub(crate) fn own(&self) -> &PeerUrl {
         &self.own
     }
 
     /// Adds a peer that passed the handshake; true if it is new.
-    pub fn add(&mut self, peer: PeerUrl) -> Result<bool, PeerError> {
+    pub(crate) fn add(&mut self, peer: PeerUrl) -> Result<bool, PeerError> {
         if peer == self.own {
             return Err(PeerError::Itself);
         }
@@ -175,12 +174,12 @@ impl PeerSet {
     }
 
     /// Removes a peer; true if it was there.
-    pub fn remove(&mut self, peer: &PeerUrl) -> bool {
+    pub(crate) fn remove(&mut self, peer: &PeerUrl) -> bool {
         self.peers.remove(peer).is_some()
     }
 
     /// Notes that a peer answered as a peer should.
-    pub fn record_success(&mut self, peer: &PeerUrl) {
+    pub(crate) fn record_success(&mut self, peer: &PeerUrl) {
         if let Some(health) = self.peers.get_mut(peer) {
             *health = Health::default();
         }
@@ -189,7 +188,7 @@ impl PeerSet {
     /// Notes that a peer failed at `now` (unreachable, a wrong answer, too slow): it backs
     /// off for twice as long as last time, and is to be dropped once it has failed often
     /// enough for long enough.
-    pub fn record_failure(&mut self, peer: &PeerUrl, now: u64) -> FailureVerdict {
+    pub(crate) fn record_failure(&mut self, peer: &PeerUrl, now: u64) -> FailureVerdict {
         let Some(health) = self.peers.get_mut(peer) else {
             return FailureVerdict::BackOff;
         };
@@ -207,18 +206,17 @@ impl PeerSet {
         }
     }
 
-    /// Whether `peer` is in the set.
-    pub fn contains(&self, peer: &PeerUrl) -> bool {
+    pub(crate) fn contains(&self, peer: &PeerUrl) -> bool {
         self.peers.contains_key(peer)
     }
 
     /// Every peer, in address order.
-    pub fn list(&self) -> Vec<PeerUrl> {
+    pub(crate) fn list(&self) -> Vec<PeerUrl> {
         self.peers.keys().cloned().collect()
     }
 
     /// The peers not backing off at `now`: those worth telling news.
-    pub fn ready(&self, now: u64) -> Vec<PeerUrl> {
+    pub(crate) fn ready(&self, now: u64) -> Vec<PeerUrl> {
         self.peers
             .iter()
             .filter(|(_, health)| health.retry_at <= now)
@@ -226,18 +224,8 @@ impl PeerSet {
             .collect()
     }
 
-    /// Number of peers.
-    pub fn len(&self) -> usize {
-        self.peers.len()
-    }
-
-    /// Whether there are no peers.
-    pub fn is_empty(&self) -> bool {
-        self.peers.is_empty()
-    }
-
     /// How many more peers fit.
-    pub fn room(&self) -> usize {
+    pub(crate) fn room(&self) -> usize {
         self.max_peers.saturating_sub(self.peers.len())
     }
 
@@ -245,7 +233,7 @@ impl PeerSet {
     /// not kept. A stranger over its share replaces its own oldest candidate (this node's
     /// own records have no share but the table's); a full table refuses newcomers. Peers
     /// are never touched.
-    pub fn offer_candidate(&mut self, candidate: PeerUrl, source: Source, now: u64) -> bool {
+    pub(crate) fn offer_candidate(&mut self, candidate: PeerUrl, source: Source, now: u64) -> bool {
         if candidate == self.own
             || self.peers.contains_key(&candidate)
             || self.candidates.contains_key(&candidate)
@@ -280,7 +268,7 @@ impl PeerSet {
 
     /// Takes up to `count` candidates to try, oldest first; they leave the table (one
     /// that passes its handshake becomes a peer, one that fails is forgotten).
-    pub fn take_candidates(&mut self, count: usize) -> Vec<(PeerUrl, Source)> {
+    pub(crate) fn take_candidates(&mut self, count: usize) -> Vec<(PeerUrl, Source)> {
         let mut oldest: Vec<(u64, PeerUrl)> = self
             .candidates
             .iter()
@@ -297,8 +285,7 @@ impl PeerSet {
             .collect()
     }
 
-    /// Number of candidates.
-    pub fn candidate_count(&self) -> usize {
+    pub(crate) fn candidate_count(&self) -> usize {
         self.candidates.len()
     }
 }
@@ -357,7 +344,7 @@ mod tests {
             set.add(url("http://one-too-many:1")),
             Err(PeerError::Full(DEFAULT_MAX_PEERS))
         );
-        assert_eq!(set.len(), DEFAULT_MAX_PEERS);
+        assert_eq!(set.list().len(), DEFAULT_MAX_PEERS);
         assert_eq!(set.room(), 0);
         let mut small = PeerSet::new(url("http://me:1"), 1);
         assert_eq!(small.add(url("http://peer:1")), Ok(true));
@@ -431,7 +418,7 @@ mod tests {
         assert_eq!(set.candidate_count(), MAX_CANDIDATES_PER_SOURCE);
         let honest: Source = Some(IpAddr::from([198, 51, 100, 1]));
         assert!(set.offer_candidate(url("http://honest:1"), honest, 50));
-        assert_eq!(set.len(), 1, "peers are untouched");
+        assert_eq!(set.list().len(), 1, "peers are untouched");
         let oldest = set.take_candidates(1);
         assert_eq!(
             oldest,

@@ -12,7 +12,7 @@ use chainpost_chain::BlockHash;
 use chainpost_wire::BlockJson;
 
 /// Blocks asked for per page.
-pub const PAGE: usize = 500;
+pub(crate) const PAGE: usize = 500;
 
 /// A page smaller than this that stops short of the chain its peer says it has is
 /// stalling: an honest node fills a page up to the limit asked for, or to about 2 MiB of
@@ -23,9 +23,9 @@ const SHORT_PAGE_BYTES: usize = 1 << 20;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
     /// Blocks downloaded and accepted.
-    pub blocks_added: usize,
+    pub(crate) blocks_added: usize,
     /// Whether our best tip moved.
-    pub tip_changed: bool,
+    pub(crate) tip_changed: bool,
 }
 
 /// Why a sync stopped.
@@ -37,7 +37,6 @@ pub enum SyncError {
     /// The peer served a block that failed validation: it is faulty or malicious.
     #[error("peer {peer} served an invalid block: {error}")]
     InvalidBlock {
-        /// The peer.
         peer: PeerUrl,
         /// Why the block was refused.
         error: NodeError,
@@ -49,7 +48,6 @@ pub enum SyncError {
     /// honest peer does that, a trickling one does.
     #[error("peer {peer} is stalling: it served {served} of {asked} blocks in {bytes} bytes")]
     Stalled {
-        /// The peer.
         peer: PeerUrl,
         /// Blocks in the page.
         served: usize,
@@ -61,15 +59,12 @@ pub enum SyncError {
     /// The sync outlasted its deadline: the peer trickles, or its chain never ends.
     #[error("sync with peer {peer} took longer than {deadline:?}")]
     TooSlow {
-        /// The peer.
         peer: PeerUrl,
-        /// How long it had.
         deadline: std::time::Duration,
     },
     /// The peer's answers contradict each other.
     #[error("peer {peer} answered inconsistently: {reason}")]
     Inconsistent {
-        /// The peer.
         peer: PeerUrl,
         /// What did not add up.
         reason: String,
@@ -78,7 +73,7 @@ pub enum SyncError {
 
 /// Downloads and validates whatever `peer` has that we lack, if it claims more work and
 /// is still on the network of `genesis`.
-pub async fn sync_with(
+pub(crate) async fn sync_with(
     node: &Node,
     client: &PeerClient,
     peer: &PeerUrl,

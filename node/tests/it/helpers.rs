@@ -16,13 +16,13 @@ use tokio::task::JoinHandle;
 
 /// A client for one node's HTTP API.
 #[derive(Clone)]
-pub struct Api {
+pub(crate) struct Api {
     pub base: String,
     pub http: reqwest::Client,
 }
 
 impl Api {
-    pub fn new(base: String) -> Self {
+    pub(crate) fn new(base: String) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -30,11 +30,11 @@ impl Api {
         Api { base, http }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn get(&self, path: &str) -> Response {
+    pub(crate) async fn get(&self, path: &str) -> Response {
         self.http
             .get(self.url(path))
             .send()
@@ -42,14 +42,14 @@ impl Api {
             .expect("request sent")
     }
 
-    pub async fn get_json(&self, path: &str) -> Value {
+    pub(crate) async fn get_json(&self, path: &str) -> Value {
         let response = self.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         response.json().await.expect("JSON body")
     }
 
     /// POSTs raw bytes with no Content-Type, as the tutorial's `announce_new_block` does.
-    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Response {
+    pub(crate) async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Response {
         self.http
             .post(self.url(path))
             .body(body)
@@ -58,7 +58,7 @@ impl Api {
             .expect("request sent")
     }
 
-    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.http
             .post(self.url(path))
             .json(body)
@@ -67,7 +67,7 @@ impl Api {
             .expect("request sent")
     }
 
-    pub async fn new_transaction(&self, author: &str, content: &str) -> Response {
+    pub(crate) async fn new_transaction(&self, author: &str, content: &str) -> Response {
         self.post_json(
             "/new_transaction",
             &json!({ "author": author, "content": content }),
@@ -76,37 +76,37 @@ impl Api {
     }
 
     /// Posts and asserts 201; returns the post's id.
-    pub async fn post(&self, author: &str, content: &str) -> String {
+    pub(crate) async fn post(&self, author: &str, content: &str) -> String {
         let response = self.new_transaction(author, content).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let body: Value = response.json().await.expect("JSON body");
         body["id"].as_str().expect("id").to_owned()
     }
 
-    pub async fn mine(&self) -> String {
+    pub(crate) async fn mine(&self) -> String {
         let response = self.get("/mine").await;
         assert_eq!(response.status(), StatusCode::OK);
         response.text().await.expect("text body")
     }
 
-    pub async fn chain(&self) -> Value {
+    pub(crate) async fn chain(&self) -> Value {
         self.get_json("/chain").await
     }
 
-    pub async fn status(&self) -> Value {
+    pub(crate) async fn status(&self) -> Value {
         self.get_json("/status").await
     }
 
-    pub async fn pending(&self) -> Value {
+    pub(crate) async fn pending(&self) -> Value {
         self.get_json("/pending_tx").await
     }
 
-    pub async fn add_block(&self, block: &Value) -> Response {
+    pub(crate) async fn add_block(&self, block: &Value) -> Response {
         self.post_json("/add_block", block).await
     }
 
     /// `POST /register_with` and asserts success.
-    pub async fn register_with(&self, other: &Api) {
+    pub(crate) async fn register_with(&self, other: &Api) {
         let response = self
             .post_json("/register_with", &json!({ "node_address": other.base }))
             .await;
@@ -120,21 +120,21 @@ impl Api {
         );
     }
 
-    pub async fn height(&self) -> u64 {
+    pub(crate) async fn height(&self) -> u64 {
         self.status().await["height"].as_u64().expect("height")
     }
 
-    pub async fn tip(&self) -> String {
+    pub(crate) async fn tip(&self) -> String {
         self.status().await["tip"].as_str().expect("tip").to_owned()
     }
 
-    pub async fn peers(&self) -> Vec<String> {
+    pub(crate) async fn peers(&self) -> Vec<String> {
         serde_json::from_value(self.get_json("/peers").await).expect("peer list")
     }
 }
 
 /// A signed post body for `POST /new_transaction`, in the node's canonical encoding.
-pub fn signed_post(key: &SigningKey, author: &str, content: &str, timestamp: f64) -> Value {
+pub(crate) fn signed_post(key: &SigningKey, author: &str, content: &str, timestamp: f64) -> Value {
     let public_key = key.verifying_key().to_bytes();
     let message =
         chainpost_chain::Transaction::signing_message(author, content, timestamp, &public_key);
@@ -148,7 +148,7 @@ pub fn signed_post(key: &SigningKey, author: &str, content: &str, timestamp: f64
 }
 
 /// A node running inside the test's runtime.
-pub struct TestNode {
+pub(crate) struct TestNode {
     pub api: Api,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -156,19 +156,19 @@ pub struct TestNode {
 
 impl TestNode {
     /// An in-memory node at `difficulty` on a free port.
-    pub async fn spawn(difficulty: u32) -> Self {
+    pub(crate) async fn spawn(difficulty: u32) -> Self {
         Self::spawn_with(Config::ephemeral(difficulty)).await
     }
 
     /// A node at `difficulty` keeping its data in `dir`.
-    pub async fn spawn_persistent(difficulty: u32, dir: &Path) -> Self {
+    pub(crate) async fn spawn_persistent(difficulty: u32, dir: &Path) -> Self {
         let mut config = Config::ephemeral(difficulty);
         config.in_memory = false;
         config.data_dir = Some(dir.to_path_buf());
         Self::spawn_with(config).await
     }
 
-    pub async fn spawn_with(config: Config) -> Self {
+    pub(crate) async fn spawn_with(config: Config) -> Self {
         let app = Application::build(config).await.expect("node builds");
         let api = Api::new(format!("http://{}", app.address()));
         let (shutdown, stop) = oneshot::channel();
@@ -183,7 +183,7 @@ impl TestNode {
     }
 
     /// Graceful shutdown; waits for the server to finish.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -203,27 +203,31 @@ impl std::ops::Deref for TestNode {
 }
 
 /// The `node` binary running as a child process.
-pub struct ChildNode {
+pub(crate) struct ChildNode {
     pub api: Api,
     child: Child,
 }
 
 impl ChildNode {
     /// Starts the binary on a free port with its data in `data_dir`.
-    pub fn start(data_dir: &Path, difficulty: u32) -> Self {
+    pub(crate) fn start(data_dir: &Path, difficulty: u32) -> Self {
         Self::start_with(data_dir, difficulty, &[]).0
     }
 
     /// Starts the binary with extra arguments; also returns the log lines read up to the
     /// "listening" line.
-    pub fn start_with(data_dir: &Path, difficulty: u32, extra: &[&str]) -> (Self, Vec<String>) {
+    pub(crate) fn start_with(
+        data_dir: &Path,
+        difficulty: u32,
+        extra: &[&str],
+    ) -> (Self, Vec<String>) {
         Self::launch(data_dir, difficulty, 0, extra)
             .unwrap_or_else(|log| panic!("node exited before listening: {log:?}"))
     }
 
     /// Starts the binary on `port` (0: a free one); if it exits before listening, returns
     /// the log lines it printed.
-    pub fn launch(
+    pub(crate) fn launch(
         data_dir: &Path,
         difficulty: u32,
         port: u16,
@@ -240,7 +244,7 @@ impl ChildNode {
 
     /// Starts the binary under an open-files limit of `limit` (soft and hard, so the node
     /// cannot raise it), as a small server or container would run it.
-    pub fn start_with_open_files_limit(
+    pub(crate) fn start_with_open_files_limit(
         data_dir: &Path,
         difficulty: u32,
         limit: u64,
@@ -301,7 +305,7 @@ impl ChildNode {
 
     /// Starts the binary on a free port with its data in `data_dir`, stderr captured too,
     /// and reports whether it came up or exited first.
-    pub fn start_or_exit(data_dir: &Path, difficulty: u32) -> Started {
+    pub(crate) fn start_or_exit(data_dir: &Path, difficulty: u32) -> Started {
         let mut child = Command::new(env!("CARGO_BIN_EXE_node"))
             .args(["--port", "0", "--difficulty", &difficulty.to_string()])
             .arg("--data-dir")
@@ -345,8 +349,7 @@ impl ChildNode {
         }
     }
 
-    /// The port the node listens on.
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.api
             .base
             .rsplit(':')
@@ -356,18 +359,18 @@ impl ChildNode {
     }
 
     /// The process id, to read the node's memory use from `/proc`.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// SIGKILL: no shutdown code runs.
-    pub fn kill_9(mut self) {
+    pub(crate) fn kill_9(mut self) {
         self.child.kill().expect("SIGKILL delivered");
         self.child.wait().expect("child reaped");
     }
 
     /// SIGTERM, then wait for a clean exit.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -378,8 +381,7 @@ impl ChildNode {
 }
 
 /// How [`ChildNode::start_or_exit`] ended.
-pub enum Started {
-    /// The node listens.
+pub(crate) enum Started {
     Listening(ChildNode),
     /// The node exited before listening.
     Exited {
@@ -406,7 +408,7 @@ impl std::ops::Deref for ChildNode {
 }
 
 /// Serves `app` (a fake peer, gateway or service) on a free loopback port; its base URL.
-pub async fn serve_app(app: axum::Router) -> String {
+pub(crate) async fn serve_app(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -417,7 +419,7 @@ pub async fn serve_app(app: axum::Router) -> String {
 
 /// Polls `condition` until it holds; panics with `what` after `timeout`. For conditions
 /// with no event to await (another process's state).
-pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+pub(crate) async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -433,7 +435,7 @@ where
 }
 
 /// Waits until every node has the same best tip and returns it.
-pub async fn converged(nodes: &[&Api], timeout: Duration) -> String {
+pub(crate) async fn converged(nodes: &[&Api], timeout: Duration) -> String {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let mut tips = Vec::new();
@@ -453,7 +455,7 @@ pub async fn converged(nodes: &[&Api], timeout: Duration) -> String {
 }
 
 /// All posts of a `/chain` answer, as (block index, post) pairs.
-pub fn posts_in_chain(chain: &Value) -> Vec<(u64, Value)> {
+pub(crate) fn posts_in_chain(chain: &Value) -> Vec<(u64, Value)> {
     chain["chain"]
         .as_array()
         .expect("chain array")

@@ -72,7 +72,11 @@ async fn pending_tx_answers_at_most_a_page_and_pages_through_everything() {
 
 /// Empty children of the block `parent` (JSON), each stamped `offset` seconds after it and
 /// mined at `difficulty`: the side blocks anyone can make for little work.
-pub fn side_children(parent: &Value, offsets: std::ops::Range<u64>, difficulty: u32) -> Vec<Value> {
+pub(crate) fn side_children(
+    parent: &Value,
+    offsets: std::ops::Range<u64>,
+    difficulty: u32,
+) -> Vec<Value> {
     use chainpost_chain::block::{Block, BlockHeader, merkle_root};
     use chainpost_chain::pow::meets_difficulty;
     use chainpost_wire::BlockJson;
