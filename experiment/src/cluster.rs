@@ -399,6 +399,15 @@ async fn spawn_node(
             path: log.clone(),
             source,
         })?;
+    // The node appends to its stream (a restarted node adds to it); a run into an old
+    // output directory must not inherit the last run's events.
+    tokio::fs::File::create(&events)
+        .await
+        .map_err(|source| ClusterError::Io {
+            what: "cannot create",
+            path: events.clone(),
+            source,
+        })?;
     let mut command = Command::new(node_bin);
     command
         .args(args)

@@ -75,14 +75,16 @@ const MAX_BATCHES_PER_COMMIT: usize = 4096;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database reported an error.
+    // The cause is in the message, not a source: logs print errors with Display only,
+    // and `{:#}` would print it twice.
     #[error("database error: {0}")]
-    Database(#[source] Arc<redb::Error>),
+    Database(Arc<redb::Error>),
     /// The file system refused an operation on the store.
     #[error("database error: {0}")]
-    Io(#[source] Arc<std::io::Error>),
+    Io(Arc<std::io::Error>),
     /// A block or post could not be encoded for the store.
     #[error("database error: {0}")]
-    Encode(#[source] Arc<serde_json::Error>),
+    Encode(Arc<serde_json::Error>),
     /// After a failed commit, an in-memory store cannot take writes again.
     #[error("database error: an in-memory store cannot be reopened")]
     CannotReopenInMemory,
@@ -116,13 +118,13 @@ pub enum StoreError {
     #[error("nothing was written: {cause}")]
     NotCommitted {
         failure: CommitFailure,
-        #[source]
         cause: Arc<StoreError>,
     },
 }
 
 /// Resolves once a batch [`Store::write`] queued is durable, or with why it is not.
 #[derive(Debug)]
+#[must_use = "a write is durable only once its Durable has resolved"]
 pub(crate) struct Durable(Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>);
 
 impl Future for Durable {

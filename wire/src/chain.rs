@@ -39,7 +39,8 @@ pub struct ChainPage {
     pub length: u64,
     /// The blocks sent, lowest first.
     pub chain: Vec<BlockJson>,
-    /// The node's peers.
+    /// The node's peers (always written; a reader does without them).
+    #[serde(default)]
     pub peers: Vec<String>,
 }
 

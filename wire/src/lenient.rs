@@ -145,6 +145,23 @@ impl NodeStatus {
     }
 }
 
+/// A peer's `/status` as a node reads it before syncing: what it must know of a peer is
+/// required, so a broken peer is an error and not a peer that claims no work; reads
+/// [`crate::Status`]. Genesis and node id stay optional so that the handshake can say
+/// which is missing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PeerStatus {
+    #[serde(default, with = "crate::hex_hash::option")]
+    pub genesis: Option<BlockHash>,
+    #[serde(default)]
+    pub node_id: Option<String>,
+    pub height: u64,
+    #[serde(with = "crate::hex_hash")]
+    pub tip: BlockHash,
+    /// Work of its best chain, genesis included.
+    pub cumulative_work: u128,
+}
+
 /// `/blocks/{hash}`: a block on any branch, with its place in the tree; reads
 /// [`crate::BlockDetail`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -296,9 +313,8 @@ mod tests {
         BlockHash(Hash256([byte; 32]))
     }
 
-    #[test]
-    fn a_chainpost_status_reads_with_every_field_a_client_uses() {
-        let status = Status {
+    fn chainpost_status() -> Status {
+        Status {
             genesis: hash(1),
             node_id: "me".into(),
             height: 4,
@@ -315,8 +331,12 @@ mod tests {
             peers: 2,
             peer_candidates: 1,
             mining: true,
-        };
-        let read: NodeStatus = read_as(&status);
+        }
+    }
+
+    #[test]
+    fn a_chainpost_status_reads_with_every_field_a_client_uses() {
+        let read: NodeStatus = read_as(&chainpost_status());
         assert_eq!(
             read,
             NodeStatus {
@@ -345,6 +365,33 @@ mod tests {
         .expect("reads");
         assert_eq!((status.length(), status.genesis), (8, None));
         assert_eq!((status.cumulative_work, status.peers), (0, PeerCount(1)));
+    }
+
+    #[test]
+    fn a_peer_status_needs_its_height_tip_and_work() {
+        let read: PeerStatus = read_as(&chainpost_status());
+        assert_eq!(
+            read,
+            PeerStatus {
+                genesis: Some(hash(1)),
+                node_id: Some("me".into()),
+                height: 4,
+                tip: hash(2),
+                cumulative_work: 80,
+            }
+        );
+        let tip = "ab".repeat(32);
+        let no_work = format!(r#"{{"height": 7, "tip": "{tip}"}}"#);
+        assert!(serde_json::from_str::<PeerStatus>(&no_work).is_err());
+        let bad_tip = r#"{"height": 7, "tip": "0", "cumulative_work": 1}"#;
+        assert!(serde_json::from_str::<PeerStatus>(bad_tip).is_err());
+    }
+
+    #[test]
+    fn a_page_without_peers_reads_with_none() {
+        let page: crate::ChainPage =
+            serde_json::from_str(r#"{"length": 0, "chain": []}"#).expect("reads");
+        assert!(page.peers.is_empty());
     }
 
     #[test]

@@ -228,6 +228,10 @@ fn a_node_that_dies_at_start_up_is_named_with_its_log() {
     )
     .expect("script written");
     make_executable(&script);
+    // Left by an earlier run into the same directory: a new run starts its streams afresh.
+    let stale_events = out.path().join("logs").join("node-0.events.ndjson");
+    std::fs::create_dir_all(out.path().join("logs")).expect("logs directory");
+    std::fs::write(&stale_events, "from an earlier run\n").expect("stale stream written");
     let output = experiment()
         .args(["run", "--nodes", "3", "--duration-secs", "1", "--node-bin"])
         .arg(&script)
@@ -240,6 +244,11 @@ fn a_node_that_dies_at_start_up_is_named_with_its_log() {
     assert!(
         stderr.contains("exited") && stderr.contains("--no-such-flag"),
         "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&stale_events).expect("stream still there"),
+        "",
+        "the earlier run's events were kept"
     );
 }
 

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::p2p::peers::is_public;
 use crate::peer_url::PeerUrl;
-use chainpost_wire::lenient::NodeStatus;
+use chainpost_wire::lenient::PeerStatus;
 use chainpost_wire::{
     BlockJson, ChainPage, ChainQuery, NodeAddress, PEER_HEADER, RegisterQuery, TransactionJson,
 };
@@ -84,14 +84,14 @@ impl PeerClient {
     }
 
     /// `GET /status`.
-    pub(crate) async fn status(&self, peer: &PeerUrl) -> Result<NodeStatus, ClientError> {
+    pub(crate) async fn status(&self, peer: &PeerUrl) -> Result<PeerStatus, ClientError> {
         let request = self.http.get(peer.join("/status"));
         Ok(self.read_json(peer, request, STATUS_ANSWER_BYTES).await?.0)
     }
 
     /// `GET /status` with the handshake's short deadline: a stranger's address gets
     /// little of this node's time.
-    pub(crate) async fn handshake_status(&self, peer: &PeerUrl) -> Result<NodeStatus, ClientError> {
+    pub(crate) async fn handshake_status(&self, peer: &PeerUrl) -> Result<PeerStatus, ClientError> {
         let request = self
             .http
             .get(peer.join("/status"))

@@ -36,7 +36,7 @@ use crate::peer_url::PeerUrl;
 use crate::store::Batch;
 use chainpost_chain::BlockHash;
 use chainpost_edge::clock::unix_now;
-use chainpost_wire::lenient::NodeStatus;
+use chainpost_wire::lenient::PeerStatus;
 use chainpost_wire::{BlockJson, TransactionJson};
 use client::{ClientError, PeerClient};
 use peers::{FailureVerdict, MAX_CANDIDATES, PeerError, PeerSet, Source};
@@ -279,7 +279,7 @@ impl Network {
 
     /// Asks `peer` for its `/status` and checks that it is a chainpost node of this
     /// network and not this node. Nothing else is ever sent to an address before this.
-    async fn handshake(&self, peer: &PeerUrl) -> Result<NodeStatus, HandshakeError> {
+    async fn handshake(&self, peer: &PeerUrl) -> Result<PeerStatus, HandshakeError> {
         let status = self.client.handshake_status(peer).await.map_err(|error| {
             // A gateway's 502 or 504 says the node behind it is down, not what it is.
             if error.is_unreachable() {
