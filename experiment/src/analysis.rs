@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::events::{EventKind, NodeEvent, read_events};
+use crate::events::{EventKind, EventsError, NodeEvent, read_events};
 use crate::record::{FinalTip, RunRecord};
 use crate::theory::stale_probability_for_shares;
 
@@ -182,7 +182,7 @@ pub(crate) struct PostRow {
 }
 
 /// Reads the event streams the record lists and analyses the run.
-pub fn analyze(record: &RunRecord) -> anyhow::Result<Results> {
+pub fn analyze(record: &RunRecord) -> Result<Results, EventsError> {
     let mut events = Vec::new();
     for (node, path) in record.events.iter().enumerate() {
         events.extend(read_events(node, path)?);

@@ -5,10 +5,9 @@
 //! fails loudly on a line it cannot read (naming the file and line), since a skipped line
 //! would quietly bias the results. It draws no conclusions from the events.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use chainpost_wire::events::{ChainEvent, EventRecord};
+use chainpost_wire::events::{ChainEvent, EventLineError, EventRecord};
 
 /// One thing a node reported, with when and where.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,20 +59,42 @@ impl From<ChainEvent> for EventKind {
     }
 }
 
+/// Why a node's event stream cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    // Causes are sources, not in the messages: main prints the whole chain.
+    #[error("cannot read node {node}'s events {}", path.display())]
+    Read {
+        node: usize,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("node {node}'s events {}, line {line}", path.display())]
+    Line {
+        node: usize,
+        path: PathBuf,
+        /// Counted from 1.
+        line: usize,
+        source: EventLineError,
+    },
+}
+
 /// Reads the event stream of node `node`; any line that is not an event is an error.
-pub(crate) fn read_events(node: usize, path: &Path) -> anyhow::Result<Vec<NodeEvent>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading node {node}'s events {}", path.display()))?;
+pub(crate) fn read_events(node: usize, path: &Path) -> Result<Vec<NodeEvent>, EventsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EventsError::Read {
+        node,
+        path: path.to_owned(),
+        source,
+    })?;
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(number, line)| {
-            let record = EventRecord::from_line(line).with_context(|| {
-                format!(
-                    "node {node}'s events {}, line {}",
-                    path.display(),
-                    number + 1
-                )
+            let record = EventRecord::from_line(line).map_err(|source| EventsError::Line {
+                node,
+                path: path.to_owned(),
+                line: number + 1,
+                source,
             })?;
             Ok(NodeEvent {
                 node,
