@@ -6,6 +6,7 @@
 //! rule can be tested exhaustively and replayed deterministically.
 
 pub mod block;
+pub mod encoding;
 pub mod hash;
 pub mod mempool;
 pub mod params;

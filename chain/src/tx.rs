@@ -14,7 +14,7 @@ use ed25519_dalek::{Signer, SigningKey};
 
 use crate::hash::{Hash256, TxId};
 
-const TX_DOMAIN: &[u8] = b"chainpost/tx/v1\0";
+pub(crate) const TX_DOMAIN: &[u8] = b"chainpost/tx/v1\0";
 const SIGNING_DOMAIN: &[u8] = b"chainpost/post/v1\0";
 
 /// An Ed25519 public key and the signature it made over a post.

@@ -1,8 +1,14 @@
 //! Durable storage in redb: the only module that touches disk.
 //!
-//! Tables: every connected block (JSON, by hash), the order blocks connected in (so a
-//! restart rebuilds the tree, tie-breaks included, exactly as it was), pending posts by
-//! arrival number, peers, and metadata (genesis hash, best tip).
+//! Tables: every connected block (by hash), the order blocks connected in (so a restart
+//! rebuilds the tree, tie-breaks included, exactly as it was), pending posts by arrival
+//! number, peers, and metadata (genesis hash, best tip, schema version).
+//!
+//! Blocks and posts are kept in the core's binary form (`chainpost_chain::encoding`: the
+//! canonical encodings that are hashed), not as the API's JSON, so renaming an API field
+//! is no storage migration. The schema version says which form a store holds: a store
+//! without one was written by a release that kept JSON, and is upgraded in place, in the
+//! transaction that opens it. A store of a later version is refused, untouched.
 //!
 //! Pending posts are keyed by arrival, not by id: new posts then always land in the
 //! B-tree's last leaf, so a commit of many posts rewrites a few pages rather than one
@@ -48,6 +54,7 @@ use std::task::{Context, Poll};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
 use chainpost_chain::block::Block;
+use chainpost_chain::encoding;
 use chainpost_chain::hash::{BlockHash, Hash256, TxId};
 use chainpost_chain::tx::Transaction;
 use chainpost_wire::{BlockJson, TransactionJson};
@@ -61,6 +68,9 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const PEERS: TableDefinition<&str, ()> = TableDefinition::new("peers");
 
 const GENESIS_KEY: &str = "genesis";
+const SCHEMA_KEY: &str = "schema";
+/// 2: blocks and posts in the core's binary form. (1, never written down: the API's JSON.)
+const SCHEMA_VERSION: u64 = 2;
 const BEST_TIP_KEY: &str = "best_tip";
 
 /// redb's page cache. The node reads the database only at start-up and then appends, so
@@ -79,12 +89,15 @@ pub enum StoreError {
     // and `{:#}` would print it twice.
     #[error("database error: {0}")]
     Database(Arc<redb::Error>),
+    /// The store was written by a later release, in a form this one cannot read.
+    #[error(
+        "it holds schema version {0}, but this node reads version {SCHEMA_VERSION} and older; nothing in it was changed: run the release that wrote it"
+    )]
+    NewerSchema(u64),
     /// The file system refused an operation on the store.
     #[error("database error: {0}")]
     Io(Arc<std::io::Error>),
     /// A block or post could not be encoded for the store.
-    #[error("database error: {0}")]
-    Encode(Arc<serde_json::Error>),
     /// After a failed commit, an in-memory store cannot take writes again.
     #[error("database error: an in-memory store cannot be reopened")]
     CannotReopenInMemory,
@@ -152,10 +165,6 @@ fn db_error(error: impl Into<redb::Error>) -> StoreError {
 
 fn io_error(error: std::io::Error) -> StoreError {
     StoreError::Io(Arc::new(error))
-}
-
-fn encode_error(error: serde_json::Error) -> StoreError {
-    StoreError::Encode(Arc::new(error))
 }
 
 /// What opening an existing file says: what the file is at fault for is corruption;
@@ -505,8 +514,75 @@ fn check_network(db: &Database, genesis: BlockHash) -> Result<(), StoreError> {
         txn.open_table(PEERS).map_err(db_error)?;
         let mut pending = txn.open_table(MEMPOOL).map_err(db_error)?;
         migrate_pending_by_id(&txn, &mut pending)?;
+        let schema = meta
+            .get(SCHEMA_KEY)
+            .map_err(db_error)?
+            .map(|value| decode_u64(value.value()))
+            .transpose()?;
+        match schema {
+            Some(SCHEMA_VERSION) => {}
+            Some(newer) if newer > SCHEMA_VERSION => return Err(StoreError::NewerSchema(newer)),
+            Some(older) => {
+                return Err(StoreError::Corrupt(format!(
+                    "it claims schema version {older}, which no release wrote"
+                )));
+            }
+            None => {
+                let mut blocks = txn.open_table(BLOCKS).map_err(db_error)?;
+                upgrade_from_json(&mut blocks, &mut pending)?;
+                meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())
+                    .map_err(db_error)?;
+            }
+        }
     }
     txn.commit().map_err(db_error)
+}
+
+/// Rewrites every block and pending post of a store from the API's JSON (what releases
+/// before the schema version kept) into the binary form, in the transaction that opens
+/// the store, so that a crash midway leaves the old store as it was. A fresh store has
+/// nothing to rewrite. It holds the store's blocks in memory once, as the node does
+/// anyway after opening it.
+fn upgrade_from_json(
+    blocks: &mut redb::Table<[u8; 32], &[u8]>,
+    pending: &mut redb::Table<u64, &[u8]>,
+) -> Result<(), StoreError> {
+    let mut upgraded_blocks = Vec::new();
+    for row in blocks.iter().map_err(db_error)? {
+        let (hash, json) = row.map_err(db_error)?;
+        let block = decode_json_block(json.value())?;
+        let hash = hash.value();
+        if *block.hash().as_bytes() != hash {
+            return Err(StoreError::Corrupt(format!(
+                "the block stored as {} hashes to {}",
+                Hash256(hash),
+                block.hash()
+            )));
+        }
+        upgraded_blocks.push((hash, encoding::encode_block(&block)));
+    }
+    for (hash, bytes) in &upgraded_blocks {
+        blocks.insert(hash, bytes.as_slice()).map_err(db_error)?;
+    }
+    let mut upgraded_posts = Vec::new();
+    for row in pending.iter().map_err(db_error)? {
+        let (arrival, json) = row.map_err(db_error)?;
+        let tx = decode_json_transaction(json.value())?;
+        upgraded_posts.push((arrival.value(), tx.canonical_bytes()));
+    }
+    for (arrival, bytes) in &upgraded_posts {
+        pending
+            .insert(arrival, bytes.as_slice())
+            .map_err(db_error)?;
+    }
+    if !upgraded_blocks.is_empty() || !upgraded_posts.is_empty() {
+        tracing::info!(
+            blocks = upgraded_blocks.len(),
+            pending = upgraded_posts.len(),
+            "upgraded the store from JSON to the binary form"
+        );
+    }
+    Ok(())
 }
 
 /// Moves pending posts from the first layout (keyed by id) to the arrival-keyed table, in
@@ -549,7 +625,7 @@ fn load(db: &Database, max_pending: usize) -> Result<(Loaded, Committed), StoreE
             .get(hash)
             .map_err(db_error)?
             .ok_or_else(|| StoreError::Corrupt(format!("block {} is missing", Hash256(hash))))?;
-        blocks.push(decode_block(bytes.value())?);
+        blocks.push(decode_block(hash, bytes.value())?);
         last_block_seq = seq.value();
     }
     if last_block_seq != blocks.len() as u64 {
@@ -760,10 +836,11 @@ fn commit(db: &Database, jobs: &[Job], pending: &mut Committed) -> Result<(), St
                 peers.remove(url.as_str()).map_err(db_error)?;
             }
             for (seq, block) in &batch.blocks {
-                let json =
-                    serde_json::to_vec(&BlockJson::from_block(block)).map_err(encode_error)?;
                 blocks
-                    .insert(*block.hash().as_bytes(), json.as_slice())
+                    .insert(
+                        *block.hash().as_bytes(),
+                        encoding::encode_block(block).as_slice(),
+                    )
                     .map_err(db_error)?;
                 order
                     .insert(*seq, *block.hash().as_bytes())
@@ -781,10 +858,8 @@ fn commit(db: &Database, jobs: &[Job], pending: &mut Committed) -> Result<(), St
                 }
             }
             for tx in &batch.mempool_added {
-                let json = serde_json::to_vec(&TransactionJson::from_transaction(tx))
-                    .map_err(encode_error)?;
                 mempool
-                    .insert(next_arrival, json.as_slice())
+                    .insert(next_arrival, tx.canonical_bytes().as_slice())
                     .map_err(db_error)?;
                 changed.insert(tx.id(), Some(next_arrival));
                 next_arrival += 1;
@@ -813,7 +888,32 @@ fn decode_hash(bytes: &[u8]) -> Result<BlockHash, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("a stored hash is {} bytes", bytes.len())))
 }
 
-fn decode_block(bytes: &[u8]) -> Result<Block, StoreError> {
+fn decode_u64(bytes: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt(format!("a stored number is {} bytes", bytes.len())))
+}
+
+/// A block read back by the hash it is stored under, which its bytes must hash to.
+fn decode_block(hash: [u8; 32], bytes: &[u8]) -> Result<Block, StoreError> {
+    let block = encoding::decode_block(bytes)
+        .map_err(|error| StoreError::Corrupt(format!("block {}: {error}", Hash256(hash))))?;
+    if *block.hash().as_bytes() != hash {
+        return Err(StoreError::Corrupt(format!(
+            "the block stored as {} hashes to {}",
+            Hash256(hash),
+            block.hash()
+        )));
+    }
+    Ok(block)
+}
+
+fn decode_transaction(bytes: &[u8]) -> Result<Transaction, StoreError> {
+    encoding::decode_transaction(bytes)
+        .map_err(|error| StoreError::Corrupt(format!("a pending post: {error}")))
+}
+
+fn decode_json_block(bytes: &[u8]) -> Result<Block, StoreError> {
     let json: BlockJson =
         serde_json::from_slice(bytes).map_err(|error| StoreError::Corrupt(error.to_string()))?;
     let (block, claimed) = json
@@ -828,7 +928,7 @@ fn decode_block(bytes: &[u8]) -> Result<Block, StoreError> {
     Ok(block)
 }
 
-fn decode_transaction(bytes: &[u8]) -> Result<Transaction, StoreError> {
+fn decode_json_transaction(bytes: &[u8]) -> Result<Transaction, StoreError> {
     let json: TransactionJson =
         serde_json::from_slice(bytes).map_err(|error| StoreError::Corrupt(error.to_string()))?;
     json.into_transaction()
@@ -931,6 +1031,98 @@ mod tests {
             Store::open(&path, theirs, TEST_MAX_PENDING),
             Err(StoreError::WrongNetwork { .. })
         ));
+    }
+
+    /// A copy of the store the release before the binary form wrote (see the fixture's
+    /// README): three blocks, two of them with posts, one signed; two posts pending.
+    fn store_of_7470ebd(dir: &Path) -> PathBuf {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-7470ebd");
+        let path = dir.join("chain.redb");
+        std::fs::copy(fixture.join("chain.redb"), &path).expect("fixture copied");
+        path
+    }
+
+    fn fixture_genesis() -> BlockHash {
+        ChainParams::new(8, false).expect("valid").genesis().hash()
+    }
+
+    #[test]
+    fn a_store_of_json_is_upgraded_in_place_to_the_binary_form() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = store_of_7470ebd(dir.path());
+        let (store, first) =
+            Store::open(&path, fixture_genesis(), TEST_MAX_PENDING).expect("upgrades");
+        drop(store);
+        let posts = |loaded: &Loaded| -> Vec<usize> {
+            loaded
+                .blocks
+                .iter()
+                .map(|block| block.transactions().len())
+                .collect()
+        };
+        // Genesis is not stored: it follows from the parameters.
+        assert_eq!(posts(&first), [2, 1]);
+        assert_eq!(first.mempool.len(), 2);
+        assert!(
+            first.blocks[0]
+                .transactions()
+                .iter()
+                .any(|tx| tx.signature().is_some())
+        );
+        assert!(first.mempool.iter().any(|tx| tx.signature().is_some()));
+
+        // Now the binary form, read back the same.
+        let db = open_database(&path).expect("reopens");
+        {
+            let txn = db.begin_read().expect("read");
+            let meta = txn.open_table(META).expect("meta");
+            let schema = meta
+                .get(SCHEMA_KEY)
+                .expect("get")
+                .map(|value| value.value().to_vec());
+            assert_eq!(schema, Some(SCHEMA_VERSION.to_be_bytes().to_vec()));
+            let blocks = txn.open_table(BLOCKS).expect("blocks");
+            for row in blocks.iter().expect("iter") {
+                let (hash, bytes) = row.expect("row");
+                decode_block(hash.value(), bytes.value()).expect("binary");
+            }
+        }
+        drop(db);
+        let (_, again) = Store::open(&path, fixture_genesis(), TEST_MAX_PENDING).expect("opens");
+        let hashes = |loaded: &Loaded| loaded.blocks.iter().map(Block::hash).collect::<Vec<_>>();
+        assert_eq!(hashes(&again), hashes(&first));
+        let ids = |loaded: &Loaded| loaded.mempool.iter().map(|tx| tx.id()).collect::<Vec<_>>();
+        assert_eq!(ids(&again), ids(&first));
+        assert_eq!(again.best_tip, first.best_tip);
+    }
+
+    #[test]
+    fn a_store_of_a_later_schema_is_refused_and_nothing_in_it_changes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("chain.redb");
+        let genesis = params().genesis().hash();
+        drop(Store::open(&path, genesis, TEST_MAX_PENDING).expect("creates"));
+        {
+            let db = open_database(&path).expect("reopens");
+            let txn = db.begin_write().expect("write");
+            txn.open_table(META)
+                .expect("meta")
+                .insert(SCHEMA_KEY, (SCHEMA_VERSION + 1).to_be_bytes().as_slice())
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        assert!(matches!(
+            Store::open(&path, genesis, TEST_MAX_PENDING),
+            Err(StoreError::NewerSchema(version)) if version == SCHEMA_VERSION + 1
+        ));
+        let db = open_database(&path).expect("reopens");
+        let txn = db.begin_read().expect("read");
+        let meta = txn.open_table(META).expect("meta");
+        let schema = meta
+            .get(SCHEMA_KEY)
+            .expect("get")
+            .map(|value| value.value().to_vec());
+        assert_eq!(schema, Some((SCHEMA_VERSION + 1).to_be_bytes().to_vec()));
     }
 
     #[test]

@@ -352,3 +352,25 @@ async fn json_logs_are_one_object_per_line() {
     }
     assert_eq!(node.status().await["height"], 0);
 }
+
+/// A data directory written by 7470ebd, the last release that stored the API's JSON (see
+/// `tests/fixtures/store-7470ebd/README.md`), is upgraded in place to the binary form: the
+/// node serves the same chain and pending posts, byte for byte, before and after a restart.
+#[tokio::test]
+async fn a_data_directory_of_the_json_release_is_upgraded_and_serves_the_same_chain() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-7470ebd");
+    let read_json = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(fixture.join(name)).expect("fixture file"))
+            .expect("fixture JSON")
+    };
+    let (chain, pending) = (read_json("chain.json"), read_json("pending.json"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(fixture.join("chain.redb"), dir.path().join("chain.redb")).expect("copied");
+
+    for run in ["upgrading", "after the upgrade"] {
+        let node = TestNode::spawn_persistent(DIFFICULTY, dir.path()).await;
+        assert_eq!(node.api.chain().await["chain"], chain["chain"], "{run}");
+        assert_eq!(node.api.pending().await, pending, "{run}");
+        node.stop().await.expect("stops");
+    }
+}

@@ -1,0 +1,279 @@
+//! The compact binary form of blocks and posts, for storage: the canonical encodings that
+//! are hashed, read back.
+//!
+//! A post is its canonical encoding ([`Transaction::canonical_bytes`]); a block is its
+//! 92-byte canonical header, a `u32` count of posts, and each post as a `u32` length and
+//! its canonical encoding (integers big-endian, as in the canonical encodings). Decoding
+//! rebuilds the sealed types, so every id and hash is computed afresh from the bytes; a
+//! caller compares them with what it looked the value up by. Decoding trusts nothing:
+//! every length is checked against the bytes that remain before anything is allocated,
+//! and trailing bytes are refused.
+
+use std::sync::Arc;
+
+use crate::block::{Block, BlockHeader, HEADER_LEN};
+use crate::hash::Hash256;
+use crate::tx::{PostSignature, TX_DOMAIN, Transaction};
+
+/// Why bytes are not a stored block or post.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{what} ends after {at} bytes")]
+    Truncated { what: &'static str, at: usize },
+    #[error("a post does not start with the post encoding's domain")]
+    NotAPost,
+    #[error("a post's {0} is not UTF-8")]
+    NotUtf8(&'static str),
+    #[error("a post's signature flag is {0}, not 0 or 1")]
+    SignatureFlag(u8),
+    #[error("{0} bytes follow the end of a {1}")]
+    Trailing(usize, &'static str),
+}
+
+/// A block in its stored form.
+pub fn encode_block(block: &Block) -> Vec<u8> {
+    let mut out = Vec::with_capacity(block.encoded_len() + 4 + 4 * block.transactions().len());
+    out.extend_from_slice(&block.header().encode());
+    out.extend_from_slice(&len_u32(block.transactions().len()).to_be_bytes());
+    for tx in block.transactions() {
+        let bytes = tx.canonical_bytes();
+        out.extend_from_slice(&len_u32(bytes.len()).to_be_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+/// Reads a block written by [`encode_block`].
+pub fn decode_block(bytes: &[u8]) -> Result<Block, DecodeError> {
+    let mut reader = Reader::new(bytes, "a block");
+    let header = decode_header(reader.take(HEADER_LEN)?);
+    let count = reader.u32()? as usize;
+    // Each post takes at least its length prefix: a count the bytes cannot hold is refused
+    // before anything is allocated for it.
+    if count > reader.remaining() / 4 {
+        return Err(reader.truncated());
+    }
+    let mut transactions = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = reader.u32()? as usize;
+        transactions.push(Arc::new(decode_transaction(reader.take(len)?)?));
+    }
+    reader.finish()?;
+    Ok(Block::new(header, transactions))
+}
+
+/// Reads a post's canonical encoding.
+pub fn decode_transaction(bytes: &[u8]) -> Result<Transaction, DecodeError> {
+    let mut reader = Reader::new(bytes, "a post");
+    if reader.take(TX_DOMAIN.len()).ok() != Some(TX_DOMAIN) {
+        return Err(DecodeError::NotAPost);
+    }
+    let author = reader.text("author")?;
+    let content = reader.text("content")?;
+    let timestamp = f64::from_bits(u64::from_be_bytes(reader.array()?));
+    let signature = match reader.byte()? {
+        0 => None,
+        1 => Some(PostSignature {
+            public_key: reader.array()?,
+            signature: reader.array()?,
+        }),
+        flag => return Err(DecodeError::SignatureFlag(flag)),
+    };
+    reader.finish()?;
+    Ok(Transaction::new(author, content, timestamp, signature))
+}
+
+fn decode_header(bytes: &[u8]) -> BlockHeader {
+    let word = |range: std::ops::Range<usize>| -> [u8; 8] {
+        let mut out = [0; 8];
+        out.copy_from_slice(&bytes[range]);
+        out
+    };
+    let hash = |range: std::ops::Range<usize>| -> Hash256 {
+        let mut out = [0; 32];
+        out.copy_from_slice(&bytes[range]);
+        Hash256(out)
+    };
+    let mut difficulty = [0; 4];
+    difficulty.copy_from_slice(&bytes[80..84]);
+    BlockHeader {
+        index: u64::from_be_bytes(word(0..8)),
+        previous_hash: crate::hash::BlockHash(hash(8..40)),
+        merkle_root: hash(40..72),
+        timestamp: u64::from_be_bytes(word(72..80)),
+        difficulty: u32::from_be_bytes(difficulty),
+        nonce: u64::from_be_bytes(word(84..HEADER_LEN)),
+    }
+}
+
+/// Lengths of what a valid block holds fit a `u32` by far; saturating keeps encoding total.
+fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8], what: &'static str) -> Self {
+        Reader { bytes, at: 0, what }
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    fn truncated(&self) -> DecodeError {
+        DecodeError::Truncated {
+            what: self.what,
+            at: self.bytes.len(),
+        }
+    }
+
+    fn take(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
+        if len > self.remaining() {
+            return Err(self.truncated());
+        }
+        let taken = &self.bytes[self.at..self.at + len];
+        self.at += len;
+        Ok(taken)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    fn text(&mut self, field: &'static str) -> Result<String, DecodeError> {
+        let len = self.u32()? as usize;
+        let bytes = self.take(len)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::NotUtf8(field))
+    }
+
+    fn finish(self) -> Result<(), DecodeError> {
+        match self.remaining() {
+            0 => Ok(()),
+            extra => Err(DecodeError::Trailing(extra, self.what)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::block::merkle_root;
+    use crate::hash::BlockHash;
+
+    fn arb_tx() -> impl Strategy<Value = Transaction> {
+        (
+            ".{0,20}",
+            ".{0,60}",
+            any::<f64>(),
+            proptest::option::of(any::<[u8; 32]>()),
+        )
+            .prop_map(|(author, content, timestamp, key)| match key {
+                None => Transaction::new(author, content, timestamp, None),
+                Some(seed) => {
+                    Transaction::signed(author, content, timestamp, &SigningKey::from_bytes(&seed))
+                }
+            })
+    }
+
+    fn arb_block() -> impl Strategy<Value = Block> {
+        (
+            proptest::collection::vec(arb_tx(), 0..6),
+            any::<(u64, [u8; 32], u64, u32, u64)>(),
+        )
+            .prop_map(|(txs, (index, previous, timestamp, difficulty, nonce))| {
+                let transactions: Vec<_> = txs.into_iter().map(Arc::new).collect();
+                let header = BlockHeader {
+                    index,
+                    previous_hash: BlockHash(Hash256(previous)),
+                    merkle_root: merkle_root(&transactions),
+                    timestamp,
+                    difficulty,
+                    nonce,
+                };
+                Block::new(header, transactions)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn every_block_reads_back_as_it_was_with_the_same_hash_and_ids(block in arb_block()) {
+            let read = decode_block(&encode_block(&block)).expect("decodes");
+            prop_assert_eq!(read.hash(), block.hash());
+            prop_assert_eq!(read.header(), block.header());
+            let ids = |block: &Block| block.transactions().iter().map(|tx| tx.id()).collect::<Vec<_>>();
+            prop_assert_eq!(ids(&read), ids(&block));
+            for (read, tx) in read.transactions().iter().zip(block.transactions()) {
+                prop_assert_eq!(read.timestamp().to_bits(), tx.timestamp().to_bits());
+                prop_assert_eq!(read.signature(), tx.signature());
+            }
+        }
+
+        #[test]
+        fn every_cut_short_or_extended_block_is_refused(block in arb_block(), cut in any::<prop::sample::Index>(), extra in 1..8_usize) {
+            let bytes = encode_block(&block);
+            let cut = cut.index(bytes.len());
+            prop_assert!(decode_block(&bytes[..cut]).is_err());
+            let mut longer = bytes.clone();
+            longer.extend(std::iter::repeat_n(0, extra));
+            prop_assert!(decode_block(&longer).is_err());
+        }
+
+        #[test]
+        fn any_bytes_decode_or_are_refused_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode_block(&bytes);
+            let _ = decode_transaction(&bytes);
+        }
+    }
+
+    #[test]
+    fn a_post_count_the_bytes_cannot_hold_is_refused_before_allocating() {
+        let mut bytes = vec![0; HEADER_LEN];
+        bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            decode_block(&bytes),
+            Err(DecodeError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_posts_say_why() {
+        let post = Transaction::new("a".into(), "b".into(), 1.0, None).canonical_bytes();
+        let mut wrong_domain = post.clone();
+        wrong_domain[0] ^= 1;
+        assert_eq!(
+            decode_transaction(&wrong_domain),
+            Err(DecodeError::NotAPost)
+        );
+        let mut bad_flag = post.clone();
+        *bad_flag.last_mut().expect("flag") = 2;
+        assert_eq!(
+            decode_transaction(&bad_flag),
+            Err(DecodeError::SignatureFlag(2))
+        );
+        let mut not_utf8 = post.clone();
+        not_utf8[TX_DOMAIN.len() + 4] = 0xff;
+        assert_eq!(
+            decode_transaction(&not_utf8),
+            Err(DecodeError::NotUtf8("author"))
+        );
+    }
+}
