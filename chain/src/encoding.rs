@@ -28,6 +28,8 @@ pub enum DecodeError {
     SignatureFlag(u8),
     #[error("{0} bytes follow the end of a {1}")]
     Trailing(usize, &'static str),
+    #[error("a block of {count} posts has none at position {position}")]
+    NoSuchPost { position: usize, count: usize },
 }
 
 /// A block in its stored form.
@@ -60,6 +62,24 @@ pub fn decode_block(bytes: &[u8]) -> Result<Block, DecodeError> {
     }
     reader.finish()?;
     Ok(Block::new(header, transactions))
+}
+
+/// Reads the post at `position` of a block written by [`encode_block`], skipping the others
+/// by their lengths (so looking one post up decodes one post). A position past the block's
+/// posts is [`DecodeError::NoSuchPost`].
+pub fn decode_transaction_at(block: &[u8], position: usize) -> Result<Transaction, DecodeError> {
+    let mut reader = Reader::new(block, "a block");
+    reader.take(HEADER_LEN)?;
+    let count = reader.u32()? as usize;
+    if position >= count {
+        return Err(DecodeError::NoSuchPost { position, count });
+    }
+    for _ in 0..position {
+        let len = reader.u32()? as usize;
+        reader.take(len)?;
+    }
+    let len = reader.u32()? as usize;
+    decode_transaction(reader.take(len)?)
 }
 
 /// Reads a post's canonical encoding.
@@ -228,6 +248,20 @@ mod tests {
         }
 
         #[test]
+        fn each_post_of_a_block_reads_back_alone_at_its_position(block in arb_block()) {
+            let bytes = encode_block(&block);
+            for (position, tx) in block.transactions().iter().enumerate() {
+                let read = decode_transaction_at(&bytes, position).expect("decodes");
+                prop_assert_eq!(read.id(), tx.id());
+            }
+            let count = block.transactions().len();
+            prop_assert_eq!(
+                decode_transaction_at(&bytes, count).map(|tx| tx.id()),
+                Err(DecodeError::NoSuchPost { position: count, count })
+            );
+        }
+
+        #[test]
         fn every_cut_short_or_extended_block_is_refused(block in arb_block(), cut in any::<prop::sample::Index>(), extra in 1..8_usize) {
             let bytes = encode_block(&block);
             let cut = cut.index(bytes.len());
@@ -241,6 +275,7 @@ mod tests {
         fn any_bytes_decode_or_are_refused_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = decode_block(&bytes);
             let _ = decode_transaction(&bytes);
+            let _ = decode_transaction_at(&bytes, 1);
         }
     }
 

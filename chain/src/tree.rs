@@ -556,12 +556,6 @@ impl BlockTree {
         self.best_chain.len() as u64
     }
 
-    /// The best chain's hashes, genesis first: one copy of 32 bytes a block, for readers
-    /// that then fetch the blocks a few at a time.
-    pub fn best_chain_hashes(&self) -> Vec<BlockHash> {
-        self.best_chain.clone()
-    }
-
     /// Up to `limit` blocks of the best chain starting at height `from`.
     pub fn best_chain_blocks(&self, from: u64, limit: usize) -> Vec<Arc<Block>> {
         let from = usize::try_from(from).unwrap_or(usize::MAX);

@@ -1,17 +1,26 @@
-//! A block as the store keeps it: bytes → `encoding::decode_block`. A store file is input
-//! like any other: it may be damaged or planted.
+//! A block as the store keeps it: bytes → `encoding::decode_block`, and one post of it →
+//! `encoding::decode_transaction_at`. A store file is input like any other: it may be
+//! damaged or planted.
 //!
 //! Any input may be refused; none may panic. A block that decodes is the only reading of
 //! its bytes: encoding it again gives them back, so its hash and post ids are the ones the
-//! bytes carry.
+//! bytes carry; and each of its posts read alone is the post the whole block holds there.
 
 #![no_main]
 
-use chainpost_chain::encoding::{decode_block, encode_block};
+use chainpost_chain::encoding::{decode_block, decode_transaction_at, encode_block};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
+    let first = decode_transaction_at(bytes, 0);
     if let Ok(block) = decode_block(bytes) {
         assert_eq!(encode_block(&block), bytes, "the encoding is not unique");
+        for (position, tx) in block.transactions().iter().enumerate() {
+            let alone = decode_transaction_at(bytes, position).expect("a post of a block");
+            assert_eq!(alone.id(), tx.id(), "post {position} read alone differs");
+        }
+        if block.transactions().is_empty() {
+            assert!(first.is_err());
+        }
     }
 });

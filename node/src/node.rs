@@ -30,7 +30,7 @@ use crate::event_log::EventLog;
 use crate::metrics::Metrics;
 use crate::miner::{self, MiningOptions};
 use crate::peer_url::PeerUrl;
-use crate::store::{Batch, CommitFailure, Durable, Store, StoreError};
+use crate::store::{Batch, ChainStep, CommitFailure, Durable, Store, StoreError};
 use chainpost_chain::{
     Block, BlockError, BlockHash, ChainParams, ChainState, InsertOutcome, Transaction, TxError,
     TxId,
@@ -444,6 +444,7 @@ impl Node {
                             tree.get(&block.hash())
                                 .map(|entry| (entry.seq, block.clone()))
                         }));
+                    batch.best_chain.extend(best_chain_steps(&one.outcome));
                     mempool.record(&one);
                     accepted.push(one);
                 }
@@ -711,6 +712,21 @@ impl MempoolChanges {
 }
 
 /// Logs what a durable insert did, for operators; research mode reads the event log.
+/// How an insert moved the best chain: the reverted blocks off it (tip first), then the
+/// applied ones on (oldest first).
+fn best_chain_steps(outcome: &InsertOutcome) -> Vec<ChainStep> {
+    let (reverted, applied): (&[Arc<Block>], &[Arc<Block>]) = match outcome {
+        InsertOutcome::Extended { applied, .. } => (&[], applied),
+        InsertOutcome::Reorganized {
+            reverted, applied, ..
+        } => (reverted, applied),
+        _ => (&[], &[]),
+    };
+    let reverted = reverted.iter().rev().cloned().map(ChainStep::Revert);
+    let applied = applied.iter().cloned().map(ChainStep::Apply);
+    reverted.chain(applied).collect()
+}
+
 fn log_outcome(outcome: &InsertOutcome) {
     for block in outcome.connected() {
         tracing::info!(height = block.header().index, hash = %block.hash(), "block connected");
@@ -756,8 +772,7 @@ mod tests {
     fn unmineable_node() -> Arc<Node> {
         let params = ChainParams::new(48, false).expect("valid");
         let limits = MempoolLimits::default();
-        let (store, _) =
-            Store::in_memory(params.genesis().hash(), limits.max_count).expect("store");
+        let (store, _) = Store::in_memory(&params.genesis(), limits.max_count).expect("store");
         let chain = ChainState::new(params, limits);
         let mining = MiningOptions {
             threads: 2,
@@ -817,8 +832,7 @@ mod tests {
             memory: redb::backends::InMemoryBackend::new(),
             full: full.clone(),
         };
-        let (store, _) =
-            Store::on_backend(memory, genesis.hash(), limits.max_count).expect("store");
+        let (store, _) = Store::on_backend(memory, &genesis, limits.max_count).expect("store");
         let mining = MiningOptions {
             threads: 1,
             hash_rate: None,

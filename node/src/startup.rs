@@ -23,9 +23,10 @@ use crate::node::Node;
 use crate::node::{NodeError, NodeEvent};
 use crate::p2p::{Network, NetworkOptions};
 use crate::peer_url::PeerUrl;
-use crate::store::{Loaded, Store};
+use crate::store::{Batch, ChainStep, Loaded, Store};
 use chainpost_chain::mempool::MempoolLimits;
-use chainpost_chain::{BlockHash, ChainParams, ChainState};
+use chainpost_chain::tree::BlockTree;
+use chainpost_chain::{Block, BlockHash, ChainParams, ChainState};
 use chainpost_edge::cross_site::AllowedHosts;
 use chainpost_edge::serve::{self, ServeLimits};
 
@@ -59,10 +60,15 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
         let address = listener.local_addr()?;
 
-        let (store, loaded) = open_store(&config, params.genesis().hash(), address.port()).await?;
+        let (store, loaded) = open_store(&config, params.genesis(), address.port()).await?;
         let remembered_peers = loaded.peers.clone();
-        let chain =
-            restore_chain(params, MempoolLimits::for_count(config.max_pending), loaded).await?;
+        let chain = restore_chain(
+            &store,
+            params,
+            MempoolLimits::for_count(config.max_pending),
+            loaded,
+        )
+        .await?;
         let (events, event_queue) = mpsc::channel(EVENT_QUEUE);
         let event_log = match &config.events {
             Some(path) => EventLog::open(path)
@@ -165,14 +171,10 @@ async fn mine_continuously(node: Arc<Node>) {
 /// The store `config` names (in memory, or `chain.redb` in the data directory, which
 /// defaults to one per port), opened off the runtime's threads: redb verifies and fsyncs
 /// on open.
-async fn open_store(
-    config: &Config,
-    genesis: BlockHash,
-    port: u16,
-) -> anyhow::Result<(Store, Loaded)> {
+async fn open_store(config: &Config, genesis: Block, port: u16) -> anyhow::Result<(Store, Loaded)> {
     let max_pending = config.max_pending;
     if config.in_memory {
-        return Ok(Store::in_memory(genesis, max_pending)?);
+        return Ok(Store::in_memory(&genesis, max_pending)?);
     }
     let dir = config
         .data_dir
@@ -183,13 +185,16 @@ async fn open_store(
     let path = dir.join("chain.redb");
     tracing::info!(path = %path.display(), "opening the chain database");
     let shown = path.display().to_string();
-    tokio::task::spawn_blocking(move || Store::open(&path, genesis, max_pending))
+    tokio::task::spawn_blocking(move || Store::open(&path, &genesis, max_pending))
         .await?
         .with_context(|| format!("cannot open the chain database {shown}"))
 }
 
-/// Replays what the store holds through the tree, which rebuilds the same tip.
+/// Replays what the store holds through the tree, which rebuilds the same tip. Should it
+/// not (the rules of fork choice changed between releases), the tree's tip wins and the
+/// store's indexes are moved to it before anything else is written.
 async fn restore_chain(
+    store: &Store,
     params: ChainParams,
     limits: MempoolLimits,
     loaded: Loaded,
@@ -202,8 +207,18 @@ async fn restore_chain(
     .await?
     .context("the stored chain does not hold together")?;
     let tip = chain.tree().tip().hash();
-    if recorded_tip.is_some_and(|recorded| recorded != tip) {
-        tracing::warn!(?recorded_tip, %tip, "recorded best tip differs from the rebuilt one; using the rebuilt one");
+    let recorded = recorded_tip.unwrap_or(chain.tree().genesis().hash());
+    if recorded != tip {
+        tracing::warn!(%recorded, %tip, "recorded best tip differs from the rebuilt one; using the rebuilt one");
+        let best_chain = steps_to_tip(chain.tree(), recorded)
+            .context("the recorded best tip is not a stored block")?;
+        store
+            .write(Batch {
+                best_tip: Some(tip),
+                best_chain,
+                ..Batch::default()
+            })
+            .await?;
     }
     tracing::info!(
         blocks,
@@ -213,6 +228,24 @@ async fn restore_chain(
         "chain restored"
     );
     Ok(chain)
+}
+
+/// How the best chain moves from `from` (a block of the tree) to the tree's tip.
+fn steps_to_tip(tree: &BlockTree, from: BlockHash) -> Option<Vec<ChainStep>> {
+    let mut old = tree.get(&from)?;
+    let mut new = tree.tip();
+    let (mut reverted, mut applied) = (Vec::new(), Vec::new());
+    while old.hash() != new.hash() {
+        if old.height() >= new.height() {
+            reverted.push(ChainStep::Revert(old.block.clone()));
+            old = tree.get(&old.block.header().previous_hash)?;
+        } else {
+            applied.push(ChainStep::Apply(new.block.clone()));
+            new = tree.get(&new.block.header().previous_hash)?;
+        }
+    }
+    reverted.extend(applied.into_iter().rev());
+    Some(reverted)
 }
 
 /// One search thread per core unless `--mining-threads` says otherwise.

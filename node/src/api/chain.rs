@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::chain_json::{ChainBlocks, ChainDocument};
 use super::error::{ApiError, PathParam, QueryParams};
 use super::heavy::HeavyReads;
-use crate::node::Node;
+use crate::node::{Node, NodeError};
 use crate::p2p::Network;
 use axum::response::Response;
 use chainpost_chain::{Block, BlockHash};
@@ -40,43 +40,29 @@ pub(crate) async fn chain(
         None => usize::MAX,
     };
     let paged = query.from.is_some() || query.limit.is_some();
+    let peers = network.peers().iter().map(ToString::to_string).collect();
+    // Read from a snapshot of the last commit, on a blocking thread: never under the lock.
+    let reader = node.store().reader();
     if !paged {
-        let (length, hashes) = node.with_chain(|chain| {
-            let tree = chain.tree();
-            (tree.best_chain_len(), tree.best_chain_hashes())
-        });
+        let (length, blocks) = ChainBlocks::whole_chain(reader, &heavy, true).await?;
         return Ok(ChainDocument {
             length,
-            blocks: ChainBlocks::Hashes {
-                node: node.clone(),
-                hashes,
-            },
-            peers: network.peers().iter().map(ToString::to_string).collect(),
+            blocks,
+            peers,
             heavy,
         });
     }
     let from = query.from.unwrap_or(0);
-    // Clone a page's block handles under the lock; build the JSON after releasing it.
-    let (length, mut blocks) = node.with_chain(|chain| {
-        let tree = chain.tree();
-        (tree.best_chain_len(), tree.best_chain_blocks(from, limit))
-    });
     // A page stops early rather than grow past what a client can take in one answer; it
     // always holds at least one block, so paging always advances.
-    let mut bytes = 0;
-    let keep = blocks
-        .iter()
-        .take_while(|block| {
-            bytes += block.encoded_len();
-            bytes <= MAX_PAGE_BYTES
-        })
-        .count()
-        .max(1);
-    blocks.truncate(keep);
+    let page = heavy
+        .run(move || reader.best_chain_page(from, limit, MAX_PAGE_BYTES))
+        .await?
+        .map_err(NodeError::Storage)?;
     Ok(ChainDocument {
-        length,
-        blocks: ChainBlocks::Page(blocks),
-        peers: network.peers().iter().map(ToString::to_string).collect(),
+        length: page.length,
+        blocks: ChainBlocks::Page(page.blocks),
+        peers,
         heavy,
     })
 }
@@ -93,25 +79,43 @@ pub(crate) async fn block_by_hash(
     let hash: BlockHash = hash
         .parse()
         .map_err(|error| ApiError::BadRequest(format!("block hash: {error}")))?;
-    let found = node.with_chain(|chain| {
+    // The block's place in the tree is in memory (O(1) under the lock); its body is read
+    // from disk, off the lock. A block the tree holds may be a commit ahead of the disk.
+    let placed = node.with_chain(|chain| {
         let tree = chain.tree();
         tree.get(&hash).map(|entry| {
             (
-                entry.block.clone(),
                 tree.is_best(&hash),
                 entry.cumulative_work,
                 entry.children.clone(),
             )
         })
     });
-    let (block, in_best_chain, cumulative_work, children) =
-        found.ok_or_else(|| ApiError::NotFound(format!("no block {hash}")))?;
+    let (in_best_chain, cumulative_work, children) =
+        placed.ok_or_else(|| ApiError::NotFound(format!("no block {hash}")))?;
+    let block = match read_block(&node, hash).await? {
+        Some(block) => block,
+        None => {
+            node.store().barrier().await.map_err(NodeError::Storage)?;
+            read_block(&node, hash)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("no block {hash}")))?
+        }
+    };
     Ok(Json(BlockDetail {
         block: BlockJson::from_block(&block),
         in_best_chain,
         cumulative_work,
         children,
     }))
+}
+
+async fn read_block(node: &Node, hash: BlockHash) -> Result<Option<Block>, ApiError> {
+    let reader = node.store().reader();
+    let read = tokio::task::spawn_blocking(move || reader.block(&hash))
+        .await
+        .map_err(NodeError::from)?;
+    Ok(read.map_err(NodeError::Storage)?)
 }
 
 /// How many heights below the tip `/tree` shows by default.

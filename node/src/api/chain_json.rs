@@ -3,11 +3,11 @@
 //!
 //! A whole chain can be hundreds of megabytes of JSON. Serializing it into one buffer and
 //! then handing that to the socket would hold it in memory once as blocks and once more as
-//! text; streaming holds only one chunk of blocks (shared with the tree) and its text. A
-//! whole chain is taken as the best chain's hashes at the moment of the request (one copy
-//! of 32 bytes a block under the lock), and each chunk's blocks are looked up under the
-//! lock as the socket wants them, so the document is the chain as it was, even if a
-//! reorganization happens while it is sent.
+//! text; streaming holds only one chunk of blocks and its text. A whole chain is taken as
+//! the best chain's hashes of one commit (32 bytes a block, read from a snapshot of the
+//! store), and each chunk's blocks are read from the store as the socket wants them; the
+//! store never deletes a block, so the document is the chain as it was, even if a
+//! reorganization happens while it is sent. Nothing of it is read under the chain lock.
 
 use std::sync::Arc;
 
@@ -17,8 +17,10 @@ use axum::response::{IntoResponse, Response};
 
 use futures_util::StreamExt;
 
+use super::error::ApiError;
 use super::heavy::HeavyReads;
-use crate::node::Node;
+use crate::node::NodeError;
+use crate::store::{Reader, StoreError};
 use chainpost_chain::{Block, BlockHash};
 use chainpost_wire::{BlockJson, ChainPage};
 
@@ -41,18 +43,39 @@ pub(crate) struct ChainDocument {
 
 /// The blocks of a [`ChainDocument`].
 pub(crate) enum ChainBlocks {
-    /// A page's blocks, copied under the lock (at most a page).
+    /// A page's blocks, read from one snapshot of the store.
     Page(Vec<Arc<Block>>),
-    /// A whole chain by hash, its blocks looked up a chunk at a time while sending.
+    /// A whole chain by hash, its blocks read a chunk at a time while sending.
     Hashes {
-        /// The node whose tree holds them.
-        node: Arc<Node>,
+        reader: Reader,
         /// The best chain's hashes when the request came.
         hashes: Vec<BlockHash>,
     },
 }
 
 impl ChainBlocks {
+    /// The best chain's length and, with `include_blocks`, all its blocks, as of the last
+    /// commit.
+    pub(crate) async fn whole_chain(
+        reader: Reader,
+        heavy: &HeavyReads,
+        include_blocks: bool,
+    ) -> Result<(u64, ChainBlocks), ApiError> {
+        let read = reader.clone();
+        let (length, hashes) = heavy
+            .run(move || {
+                if include_blocks {
+                    let hashes = read.best_chain_hashes()?;
+                    Ok((hashes.len() as u64, hashes))
+                } else {
+                    Ok((read.best_chain_length()?, Vec::new()))
+                }
+            })
+            .await?
+            .map_err(NodeError::Storage)?;
+        Ok((length, ChainBlocks::Hashes { reader, hashes }))
+    }
+
     fn len(&self) -> usize {
         match self {
             ChainBlocks::Page(blocks) => blocks.len(),
@@ -60,17 +83,11 @@ impl ChainBlocks {
         }
     }
 
-    /// Blocks `start..end`. Blocks are never removed from the tree, so every hash of a
-    /// best chain is still there.
-    fn blocks(&self, start: usize, end: usize) -> Vec<Arc<Block>> {
+    /// Blocks `start..end`.
+    fn blocks(&self, start: usize, end: usize) -> Result<Vec<Arc<Block>>, StoreError> {
         match self {
-            ChainBlocks::Page(blocks) => blocks[start..end].to_vec(),
-            ChainBlocks::Hashes { node, hashes } => node.with_chain(|chain| {
-                hashes[start..end]
-                    .iter()
-                    .filter_map(|hash| chain.tree().get(hash).map(|entry| entry.block.clone()))
-                    .collect()
-            }),
+            ChainBlocks::Page(blocks) => Ok(blocks[start..end].to_vec()),
+            ChainBlocks::Hashes { reader, hashes } => reader.blocks(&hashes[start..end]),
         }
     }
 }
@@ -89,7 +106,8 @@ impl ChainDocument {
     fn chunks(self) -> impl Iterator<Item = Bytes> {
         let (head, tail) = (self.head(), self.tail());
         let blocks = Arc::new(self.blocks);
-        let body = chunk_starts(blocks.len()).map(move |start| encode_chunk(&blocks, start));
+        let body = chunk_starts(blocks.len())
+            .map(move |start| encode_chunk(&blocks, start).expect("a page is in memory"));
         std::iter::once(head)
             .chain(body)
             .chain(std::iter::once(tail))
@@ -101,9 +119,9 @@ fn chunk_starts(blocks: usize) -> impl Iterator<Item = usize> + Send + 'static {
 }
 
 /// The chunk of blocks from `start`.
-fn encode_chunk(blocks: &ChainBlocks, start: usize) -> Bytes {
+fn encode_chunk(blocks: &ChainBlocks, start: usize) -> Result<Bytes, StoreError> {
     let end = (start + BLOCKS_PER_CHUNK).min(blocks.len());
-    encode_blocks(&blocks.blocks(start, end), start == 0)
+    Ok(encode_blocks(&blocks.blocks(start, end)?, start == 0))
 }
 
 /// `block,block,...`, with a leading comma unless this is the first chunk.
@@ -133,7 +151,10 @@ impl IntoResponse for ChainDocument {
                 heavy
                     .run(move || encode_chunk(&blocks, start))
                     .await
-                    .map_err(|error| std::io::Error::other(error.to_string()))
+                    .map_err(|error| std::io::Error::other(error.to_string()))?
+                    // The answer is under way: a read that fails cuts it short, which the
+                    // client sees as JSON that does not end.
+                    .map_err(std::io::Error::other)
             }
         });
         let stream = futures_util::stream::once(async move { Ok(head) })

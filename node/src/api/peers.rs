@@ -30,19 +30,12 @@ pub(crate) async fn register_node(
     if let Err(error) = state.network.add_peer(&body.node_address, source).await {
         return Err(ApiError::BadRequest(error.to_string()));
     }
-    let (length, hashes) = state.node.with_chain(|chain| {
-        let tree = chain.tree();
-        let hashes = if query.include_chain {
-            tree.best_chain_hashes()
-        } else {
-            Vec::new()
-        };
-        (tree.best_chain_len(), hashes)
-    });
-    let blocks = ChainBlocks::Hashes {
-        node: state.node.clone(),
-        hashes,
-    };
+    let (length, blocks) = ChainBlocks::whole_chain(
+        state.node.store().reader(),
+        &state.heavy_reads,
+        query.include_chain,
+    )
+    .await?;
     Ok(ChainDocument {
         length,
         blocks,

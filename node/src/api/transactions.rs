@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::error::{ApiError, JsonBody, PathParam, QueryParams};
 use super::heavy::HeavyReads;
-use crate::node::Node;
+use crate::node::{Node, NodeError};
 use axum::response::Response;
 use chainpost_chain::{Transaction, TxId};
 use chainpost_edge::clock::unix_now_f64;
@@ -105,25 +105,45 @@ pub(crate) async fn by_id(
     let id: TxId = id
         .parse()
         .map_err(|error| ApiError::BadRequest(format!("transaction id: {error}")))?;
-    node.with_chain(|chain| {
-        if let Some(tx) = chain.mempool().get(&id) {
-            return Some(TransactionStatus {
-                transaction: TransactionJson::from_transaction(tx),
-                status: PostState::Pending,
-                block: None,
-            });
-        }
-        let entry = chain.tree().confirming_block(&id)?;
-        let tx = entry.block.transactions().iter().find(|tx| tx.id() == id)?;
-        Some(TransactionStatus {
-            transaction: TransactionJson::from_transaction(tx),
+    // Confirmed posts are read from disk, off the lock; only a miss asks the mempool. A
+    // post that left the mempool for a block not yet committed is in neither: waiting for
+    // the commit in flight finds it.
+    if let Some(confirmed) = read_confirmed(&node, id).await? {
+        return Ok(Json(confirmed));
+    }
+    let pending = node.with_chain(|chain| {
+        chain
+            .mempool()
+            .get(&id)
+            .map(|tx| TransactionJson::from_transaction(tx))
+    });
+    if let Some(transaction) = pending {
+        return Ok(Json(TransactionStatus {
+            transaction,
+            status: PostState::Pending,
+            block: None,
+        }));
+    }
+    node.store().barrier().await.map_err(NodeError::Storage)?;
+    read_confirmed(&node, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no pending or confirmed transaction {id}")))
+}
+
+async fn read_confirmed(node: &Node, id: TxId) -> Result<Option<TransactionStatus>, ApiError> {
+    let reader = node.store().reader();
+    let read = tokio::task::spawn_blocking(move || reader.confirmed_post(&id))
+        .await
+        .map_err(NodeError::from)?;
+    Ok(read
+        .map_err(NodeError::Storage)?
+        .map(|post| TransactionStatus {
+            transaction: TransactionJson::from_transaction(&post.transaction),
             status: PostState::Confirmed,
             block: Some(BlockRef {
-                index: entry.height(),
-                hash: entry.hash(),
+                index: post.height,
+                hash: post.block,
             }),
-        })
-    })
-    .map(Json)
-    .ok_or_else(|| ApiError::NotFound(format!("no pending or confirmed transaction {id}")))
+        }))
 }

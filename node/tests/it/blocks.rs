@@ -90,9 +90,30 @@ async fn a_heavier_branch_reorganizes_and_returns_abandoned_posts_to_the_mempool
         lost_id.as_str(),
         "the abandoned post is pending again"
     );
+    let lookup = observer.get_json(&format!("/transactions/{lost_id}")).await;
+    assert_eq!(lookup["status"], "pending", "{lookup}");
+    let abandoned = block_at(&a, 1).await;
+    let detail = observer
+        .get_json(&format!(
+            "/blocks/{}",
+            abandoned["hash"].as_str().expect("hash")
+        ))
+        .await;
+    assert_eq!(detail["in_best_chain"], false);
+    assert_eq!(
+        (&detail["hash"], &detail["transactions"]),
+        (&abandoned["hash"], &abandoned["transactions"]),
+        "the abandoned block is still served"
+    );
 
     // Mining it again puts it back on the (new) best chain.
     assert_eq!(observer.mine().await, "Block #3 is mined.");
+    let lookup = observer.get_json(&format!("/transactions/{lost_id}")).await;
+    assert_eq!(
+        (lookup["status"].as_str(), lookup["block"]["index"].as_u64()),
+        (Some("confirmed"), Some(3)),
+        "{lookup}"
+    );
     let posts = posts_in_chain(&observer.chain().await);
     assert!(
         posts

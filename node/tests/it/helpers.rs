@@ -150,6 +150,8 @@ pub(crate) fn signed_post(key: &SigningKey, author: &str, content: &str, timesta
 /// A node running inside the test's runtime.
 pub(crate) struct TestNode {
     pub api: Api,
+    /// The node itself, for tests that reach behind the API (to hold its lock, say).
+    pub node: std::sync::Arc<chainpost_node::node::Node>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -171,12 +173,14 @@ impl TestNode {
     pub(crate) async fn spawn_with(config: Config) -> Self {
         let app = Application::build(config).await.expect("node builds");
         let api = Api::new(format!("http://{}", app.address()));
+        let node = app.node();
         let (shutdown, stop) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async {
             let _ = stop.await;
         }));
         TestNode {
             api,
+            node,
             shutdown: Some(shutdown),
             server: Some(server),
         }

@@ -10,5 +10,6 @@ mod helpers;
 mod mining;
 mod network;
 mod persistence;
+mod reads;
 mod soak;
 mod tutorial_api;

@@ -48,10 +48,17 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+
+mod index;
+mod read;
+
+pub(crate) use index::ChainStep;
+pub(crate) use read::Reader;
 
 use chainpost_chain::block::Block;
 use chainpost_chain::encoding;
@@ -69,7 +76,8 @@ const PEERS: TableDefinition<&str, ()> = TableDefinition::new("peers");
 
 const GENESIS_KEY: &str = "genesis";
 const SCHEMA_KEY: &str = "schema";
-/// 2: blocks and posts in the core's binary form. (1, never written down: the API's JSON.)
+/// 2: blocks (genesis included) and posts in the core's binary form, and the best chain's
+/// indexes (`index`). (1, never written down: the API's JSON, no genesis, no indexes.)
 const SCHEMA_VERSION: u64 = 2;
 const BEST_TIP_KEY: &str = "best_tip";
 
@@ -193,6 +201,8 @@ pub(crate) struct Batch {
     pub(crate) blocks: Vec<(u64, Arc<Block>)>,
     /// The best tip after this batch, if it moved.
     pub(crate) best_tip: Option<BlockHash>,
+    /// How the best chain moved to that tip, step by step.
+    pub(crate) best_chain: Vec<ChainStep>,
     /// Posts that became pending.
     pub(crate) mempool_added: Vec<Arc<Transaction>>,
     /// Posts that are no longer pending.
@@ -205,6 +215,7 @@ impl Batch {
     pub(crate) fn is_empty(&self) -> bool {
         self.blocks.is_empty()
             && self.best_tip.is_none()
+            && self.best_chain.is_empty()
             && self.mempool_added.is_empty()
             && self.mempool_removed.is_empty()
             && self.peers_added.is_empty()
@@ -275,6 +286,90 @@ enum Message {
 #[derive(Clone)]
 pub(crate) struct Store {
     writer: Arc<Writer>,
+    db: SharedDb,
+}
+
+/// The open database, shared by the writer thread and the readers. Each holds it for one
+/// commit or one read; only closing it (after a failed commit) and reopening it wait for
+/// them, so a reader never waits for a commit.
+///
+/// From a failed commit until the node has rolled back and the writer has reopened the
+/// file, readers wait (at most `REOPEN_WAIT`) rather than fail: the rollback takes
+/// milliseconds, and what the disk holds is readable again right after it.
+#[derive(Clone)]
+struct SharedDb(Arc<DbSlot>);
+
+struct DbSlot {
+    db: RwLock<Option<Database>>,
+    reopening: Mutex<bool>,
+    reopened: Condvar,
+}
+
+/// Longest a read waits for the store to reopen after a failed commit.
+const REOPEN_WAIT: Duration = Duration::from_secs(10);
+
+impl SharedDb {
+    fn new(db: Database) -> Self {
+        SharedDb(Arc::new(DbSlot {
+            db: RwLock::new(Some(db)),
+            reopening: Mutex::new(false),
+            reopened: Condvar::new(),
+        }))
+    }
+
+    fn read<R>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let reopening = self
+            .0
+            .reopening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (reopening, _) = self
+            .0
+            .reopened
+            .wait_timeout_while(reopening, REOPEN_WAIT, |reopening| *reopening)
+            .unwrap_or_else(PoisonError::into_inner);
+        drop(reopening);
+        let db = self.0.db.read().unwrap_or_else(PoisonError::into_inner);
+        match db.as_ref() {
+            Some(db) => work(db),
+            None => Err(StoreError::Closed),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.0
+            .db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Closes the database after a failed commit; readers wait until `reopened`.
+    fn close_for_reopening(&self) {
+        *self
+            .0
+            .reopening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = true;
+        *self.0.db.write().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Ends the wait `close_for_reopening` began, with the reopened database if there is
+    /// one.
+    fn reopened(&self, db: Option<Database>) {
+        if let Some(db) = db {
+            *self.0.db.write().unwrap_or_else(PoisonError::into_inner) = Some(db);
+        }
+        *self
+            .0
+            .reopening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = false;
+        self.0.reopened.notify_all();
+    }
 }
 
 struct Writer {
@@ -302,7 +397,7 @@ impl Store {
     /// because growing a large index in the middle of a commit stalls every waiting writer.
     pub(crate) fn open(
         path: &Path,
-        genesis: BlockHash,
+        genesis: &Block,
         max_pending: usize,
     ) -> Result<(Store, Loaded), StoreError> {
         let (db, loaded, committed) = without_panics("reading the store", || {
@@ -325,7 +420,7 @@ impl Store {
 
     /// A store that keeps everything in memory, for throwaway nodes and tests.
     pub(crate) fn in_memory(
-        genesis: BlockHash,
+        genesis: &Block,
         max_pending: usize,
     ) -> Result<(Store, Loaded), StoreError> {
         Self::on_backend(redb::backends::InMemoryBackend::new(), genesis, max_pending)
@@ -335,7 +430,7 @@ impl Store {
     /// takes no more writes.
     pub(crate) fn on_backend(
         backend: impl redb::StorageBackend,
-        genesis: BlockHash,
+        genesis: &Block,
         max_pending: usize,
     ) -> Result<(Store, Loaded), StoreError> {
         let db = Database::builder()
@@ -354,8 +449,10 @@ impl Store {
     ) -> Result<(Store, Loaded), StoreError> {
         let committed = Arc::new(Mutex::new(committed));
         let (messages, queue) = mpsc::channel();
+        let db = SharedDb::new(db);
         let writer_thread = WriterThread {
-            disk: Disk::Open(db),
+            disk: Disk::Open,
+            db: db.clone(),
             reopen,
             committed: committed.clone(),
             failures: 0,
@@ -373,9 +470,17 @@ impl Store {
         Ok((
             Store {
                 writer: Arc::new(writer),
+                db,
             },
             loaded,
         ))
+    }
+
+    /// Reads of what the last commit left on disk, which never wait for the writer.
+    pub(crate) fn reader(&self) -> Reader {
+        Reader {
+            db: self.db.clone(),
+        }
     }
 
     /// Queues `batch` for the next commit and returns a future that resolves once it is
@@ -461,7 +566,7 @@ fn open_database(path: &Path) -> Result<Database, StoreError> {
 
 /// Creates a fresh store at `path`: initialised under a temporary name, then renamed into
 /// place, so that `path` never names a half-made file.
-fn create_database(path: &Path, genesis: BlockHash) -> Result<Database, StoreError> {
+fn create_database(path: &Path, genesis: &Block) -> Result<Database, StoreError> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".new");
     let temporary = PathBuf::from(temporary);
@@ -486,7 +591,8 @@ fn create_database(path: &Path, genesis: BlockHash) -> Result<Database, StoreErr
     Ok(db)
 }
 
-fn check_network(db: &Database, genesis: BlockHash) -> Result<(), StoreError> {
+fn check_network(db: &Database, genesis_block: &Block) -> Result<(), StoreError> {
+    let genesis = genesis_block.hash();
     let txn = db.begin_write().map_err(db_error)?;
     {
         let mut meta = txn.open_table(META).map_err(db_error)?;
@@ -528,8 +634,22 @@ fn check_network(db: &Database, genesis: BlockHash) -> Result<(), StoreError> {
                 )));
             }
             None => {
-                let mut blocks = txn.open_table(BLOCKS).map_err(db_error)?;
-                upgrade_from_json(&mut blocks, &mut pending)?;
+                {
+                    let mut blocks = txn.open_table(BLOCKS).map_err(db_error)?;
+                    upgrade_from_json(&mut blocks, &mut pending)?;
+                    blocks
+                        .insert(
+                            genesis.as_bytes(),
+                            encoding::encode_block(genesis_block).as_slice(),
+                        )
+                        .map_err(db_error)?;
+                }
+                let tip = meta
+                    .get(BEST_TIP_KEY)
+                    .map_err(db_error)?
+                    .map(|value| decode_hash(value.value()))
+                    .transpose()?;
+                index::build(&txn, genesis, tip)?;
                 meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())
                     .map_err(db_error)?;
             }
@@ -691,10 +811,10 @@ fn holds_what_was_committed(db: &Database, committed: &Committed) -> Result<bool
     Ok(last_block_seq == committed.last_block_seq && arrivals == expected)
 }
 
-/// The writer thread's database.
+/// The state of the writer thread's database.
 enum Disk {
     /// Open and taking commits.
-    Open(Database),
+    Open,
     /// A commit failed; every batch is refused until the node resumes writing.
     Failed {
         failure: CommitFailure,
@@ -706,6 +826,7 @@ enum Disk {
 
 struct WriterThread {
     disk: Disk,
+    db: SharedDb,
     /// Where to reopen the database after a failure (none for an in-memory store).
     reopen: Option<PathBuf>,
     committed: Arc<Mutex<Committed>>,
@@ -758,6 +879,18 @@ impl WriterThread {
     fn resume(&mut self, failure: CommitFailure) {
         if matches!(&self.disk, Disk::Failed { failure: failed, .. } if *failed == failure) {
             self.disk = Disk::Closed;
+            // Reopened now rather than at the next batch, so that reads come back as soon
+            // as memory agrees with the disk again. Should it fail, the next batch retries.
+            let committed = self
+                .committed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Err(error) =
+                reopen_if_closed(&mut self.disk, &self.db, self.reopen.as_deref(), &committed)
+            {
+                tracing::warn!(%error, "the store cannot be reopened yet");
+            }
+            self.db.reopened(None);
         }
     }
 
@@ -766,8 +899,9 @@ impl WriterThread {
             .committed
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let written = reopen_if_closed(&mut self.disk, self.reopen.as_deref(), &committed)
-            .and_then(|db| commit(db, jobs, &mut committed));
+        let written =
+            reopen_if_closed(&mut self.disk, &self.db, self.reopen.as_deref(), &committed)
+                .and_then(|()| self.db.read(|db| commit(db, jobs, &mut committed)));
         drop(committed);
         if written.is_ok() && self.failing {
             self.failing = false;
@@ -785,6 +919,7 @@ impl WriterThread {
             let cause = Arc::new(error);
             // Dropping the database closes it: after an I/O error redb takes nothing more
             // from this handle.
+            self.db.close_for_reopening();
             self.disk = Disk::Failed {
                 failure,
                 cause: cause.clone(),
@@ -794,22 +929,25 @@ impl WriterThread {
     }
 }
 
-fn reopen_if_closed<'a>(
-    disk: &'a mut Disk,
+fn reopen_if_closed(
+    disk: &mut Disk,
+    shared: &SharedDb,
     reopen: Option<&Path>,
     committed: &Committed,
-) -> Result<&'a Database, StoreError> {
+) -> Result<(), StoreError> {
     if matches!(disk, Disk::Closed) {
         let path = reopen.ok_or(StoreError::CannotReopenInMemory)?;
-        let db = without_panics("reopening the store", || open_database(path))?;
-        if !holds_what_was_committed(&db, committed)? {
+        let reopened = without_panics("reopening the store", || open_database(path))?;
+        if !holds_what_was_committed(&reopened, committed)? {
             return Err(StoreError::ReopenedWithFailedChanges);
         }
         tracing::debug!(path = %path.display(), "reopened the store");
-        *disk = Disk::Open(db);
+        *disk = Disk::Open;
+        shared.reopened(Some(reopened));
     }
     match disk {
-        Disk::Open(db) => Ok(db),
+        Disk::Open if shared.is_open() => Ok(()),
+        Disk::Open => Err(StoreError::Closed),
         Disk::Failed { cause, .. } => Err(cause.as_ref().clone()),
         Disk::Closed => Err(StoreError::Closed),
     }
@@ -828,6 +966,7 @@ fn commit(db: &Database, jobs: &[Job], pending: &mut Committed) -> Result<(), St
         let mut mempool = txn.open_table(MEMPOOL).map_err(db_error)?;
         let mut meta = txn.open_table(META).map_err(db_error)?;
         let mut peers = txn.open_table(PEERS).map_err(db_error)?;
+        let mut indexes = index::Indexes::open(&txn)?;
         for Job { batch, .. } in jobs {
             for url in &batch.peers_added {
                 peers.insert(url.as_str(), ()).map_err(db_error)?;
@@ -863,6 +1002,9 @@ fn commit(db: &Database, jobs: &[Job], pending: &mut Committed) -> Result<(), St
                     .map_err(db_error)?;
                 changed.insert(tx.id(), Some(next_arrival));
                 next_arrival += 1;
+            }
+            for step in &batch.best_chain {
+                indexes.step(step)?;
             }
             if let Some(tip) = batch.best_tip {
                 meta.insert(BEST_TIP_KEY, tip.as_bytes().as_slice())
@@ -960,8 +1102,7 @@ mod tests {
         ));
         let (x, y) = (unsigned_arc("a", "x", 2.0), unsigned_arc("a", "y", 3.0));
         {
-            let (store, loaded) =
-                Store::open(&path, genesis.hash(), TEST_MAX_PENDING).expect("opens");
+            let (store, loaded) = Store::open(&path, &genesis, TEST_MAX_PENDING).expect("opens");
             assert!(loaded.blocks.is_empty() && loaded.mempool.is_empty());
             store
                 .write(Batch {
@@ -981,8 +1122,7 @@ mod tests {
                 .await
                 .expect("durable");
         }
-        let (_store, loaded) =
-            Store::open(&path, genesis.hash(), TEST_MAX_PENDING).expect("reopens");
+        let (_store, loaded) = Store::open(&path, &genesis, TEST_MAX_PENDING).expect("reopens");
         assert_eq!(loaded.blocks.len(), 1);
         assert_eq!(loaded.blocks[0].hash(), b1.hash());
         assert_eq!(loaded.best_tip, Some(b1.hash()));
@@ -996,9 +1136,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("chain.redb");
         std::fs::write(&path, b"").expect("empty file");
-        let genesis = params().genesis().hash();
+        let genesis = params().genesis();
         assert!(matches!(
-            Store::open(&path, genesis, TEST_MAX_PENDING),
+            Store::open(&path, &genesis, TEST_MAX_PENDING),
             Err(StoreError::Corrupt(_))
         ));
         assert_eq!(std::fs::metadata(&path).expect("still there").len(), 0);
@@ -1010,25 +1150,25 @@ mod tests {
         let path = dir.path().join("chain.redb");
         // What a crash while creating one would leave.
         std::fs::write(dir.path().join("chain.redb.new"), b"half made").expect("leftover");
-        let genesis = params().genesis().hash();
-        drop(Store::open(&path, genesis, TEST_MAX_PENDING).expect("creates"));
+        let genesis = params().genesis();
+        drop(Store::open(&path, &genesis, TEST_MAX_PENDING).expect("creates"));
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .expect("dir")
             .map(|entry| entry.expect("entry").file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("chain.redb")]);
-        Store::open(&path, genesis, TEST_MAX_PENDING).expect("reopens");
+        Store::open(&path, &genesis, TEST_MAX_PENDING).expect("reopens");
     }
 
     #[tokio::test]
     async fn another_networks_data_directory_is_refused() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("chain.redb");
-        let ours = params().genesis().hash();
-        drop(Store::open(&path, ours, TEST_MAX_PENDING).expect("opens"));
-        let theirs = ChainParams::new(1, false).expect("valid").genesis().hash();
+        let ours = params().genesis();
+        drop(Store::open(&path, &ours, TEST_MAX_PENDING).expect("opens"));
+        let theirs = ChainParams::new(1, false).expect("valid").genesis();
         assert!(matches!(
-            Store::open(&path, theirs, TEST_MAX_PENDING),
+            Store::open(&path, &theirs, TEST_MAX_PENDING),
             Err(StoreError::WrongNetwork { .. })
         ));
     }
@@ -1042,8 +1182,8 @@ mod tests {
         path
     }
 
-    fn fixture_genesis() -> BlockHash {
-        ChainParams::new(8, false).expect("valid").genesis().hash()
+    fn fixture_genesis() -> Block {
+        ChainParams::new(8, false).expect("valid").genesis()
     }
 
     #[test]
@@ -1051,7 +1191,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = store_of_7470ebd(dir.path());
         let (store, first) =
-            Store::open(&path, fixture_genesis(), TEST_MAX_PENDING).expect("upgrades");
+            Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("upgrades");
         drop(store);
         let posts = |loaded: &Loaded| -> Vec<usize> {
             loaded
@@ -1088,20 +1228,175 @@ mod tests {
             }
         }
         drop(db);
-        let (_, again) = Store::open(&path, fixture_genesis(), TEST_MAX_PENDING).expect("opens");
+        let (store, again) =
+            Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("opens");
         let hashes = |loaded: &Loaded| loaded.blocks.iter().map(Block::hash).collect::<Vec<_>>();
         assert_eq!(hashes(&again), hashes(&first));
         let ids = |loaded: &Loaded| loaded.mempool.iter().map(|tx| tx.id()).collect::<Vec<_>>();
         assert_eq!(ids(&again), ids(&first));
         assert_eq!(again.best_tip, first.best_tip);
+
+        // The upgrade built the best chain's indexes: genesis and both blocks, every post.
+        let reader = store.reader();
+        let mut best_chain = vec![fixture_genesis().hash()];
+        best_chain.extend(hashes(&first));
+        assert_eq!(reader.best_chain_hashes().expect("reads"), best_chain);
+        let page = reader.best_chain_page(1, 10, usize::MAX).expect("reads");
+        assert_eq!(page.length, 3);
+        assert_eq!(
+            page.blocks
+                .iter()
+                .map(|block| block.hash())
+                .collect::<Vec<_>>(),
+            best_chain[1..]
+        );
+        for block in &first.blocks {
+            for tx in block.transactions() {
+                let found = reader
+                    .confirmed_post(&tx.id())
+                    .expect("reads")
+                    .expect("indexed");
+                assert_eq!(
+                    (found.height, found.block),
+                    (block.header().index, block.hash())
+                );
+                assert_eq!(found.transaction.content(), tx.content());
+            }
+        }
+        for tx in &first.mempool {
+            assert!(reader.confirmed_post(&tx.id()).expect("reads").is_none());
+        }
+    }
+
+    /// `blocks` as a batch stores them, numbered in connection order from `seq`.
+    fn connect(seq: u64, blocks: &[&Arc<Block>]) -> Vec<(u64, Arc<Block>)> {
+        (0..)
+            .zip(blocks)
+            .map(|(i, block)| (seq + i, (*block).clone()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_indexes_follow_the_best_chain_through_a_reorganization_sharing_one_commit() {
+        let p = params();
+        let genesis = p.genesis();
+        let (store, _) = Store::in_memory(&genesis, TEST_MAX_PENDING).expect("opens");
+        let (both, only_a, only_b) = (
+            unsigned_arc("a", "on both branches", 1.0),
+            unsigned_arc("a", "only on a", 2.0),
+            unsigned_arc("b", "only on b", 3.0),
+        );
+        let a1 = Arc::new(mine_child(&genesis, vec![both.clone(), only_a.clone()], &p));
+        let a2 = Arc::new(mine_child(&a1, vec![], &p));
+        let b1 = Arc::new(mine_child(&genesis, vec![], &p));
+        let b2 = Arc::new(mine_child(&b1, vec![only_b.clone()], &p));
+        let b3 = Arc::new(mine_child(&b2, vec![both.clone()], &p));
+        let extend = Batch {
+            blocks: connect(1, &[&a1, &a2]),
+            best_tip: Some(a2.hash()),
+            best_chain: vec![ChainStep::Apply(a1.clone()), ChainStep::Apply(a2.clone())],
+            ..Batch::default()
+        };
+        let reorganize = Batch {
+            blocks: connect(3, &[&b1, &b2, &b3]),
+            best_tip: Some(b3.hash()),
+            best_chain: vec![
+                ChainStep::Revert(a2.clone()),
+                ChainStep::Revert(a1.clone()),
+                ChainStep::Apply(b1.clone()),
+                ChainStep::Apply(b2.clone()),
+                ChainStep::Apply(b3.clone()),
+            ],
+            ..Batch::default()
+        };
+        // Queued together, so they may share one commit: the indexes follow each step.
+        let writes = [store.write(extend), store.write(reorganize)];
+        for write in writes {
+            write.await.expect("durable");
+        }
+        let reader = store.reader();
+        assert_eq!(
+            reader.best_chain_hashes().expect("reads"),
+            [genesis.hash(), b1.hash(), b2.hash(), b3.hash()]
+        );
+        let at = |tx: &Arc<Transaction>| {
+            reader
+                .confirmed_post(&tx.id())
+                .expect("reads")
+                .map(|found| (found.height, found.block))
+        };
+        assert_eq!(at(&both), Some((3, b3.hash())));
+        assert_eq!(at(&only_b), Some((2, b2.hash())));
+        assert_eq!(at(&only_a), None);
+        // The abandoned branch's blocks stay stored, for `/blocks/{hash}`.
+        assert_eq!(
+            reader
+                .block(&a1.hash())
+                .expect("reads")
+                .map(|block| block.hash()),
+            Some(a1.hash())
+        );
+
+        // A shorter branch of more work: heights above its tip leave the index.
+        let c1 = Arc::new(mine_child(&genesis, vec![only_a.clone()], &p));
+        store
+            .write(Batch {
+                blocks: connect(6, &[&c1]),
+                best_tip: Some(c1.hash()),
+                best_chain: vec![
+                    ChainStep::Revert(b3.clone()),
+                    ChainStep::Revert(b2.clone()),
+                    ChainStep::Revert(b1.clone()),
+                    ChainStep::Apply(c1.clone()),
+                ],
+                ..Batch::default()
+            })
+            .await
+            .expect("durable");
+        assert_eq!(reader.best_chain_length().expect("reads"), 2);
+        assert_eq!(at(&only_a), Some((1, c1.hash())));
+        assert_eq!((at(&both), at(&only_b)), (None, None));
+    }
+
+    #[tokio::test]
+    async fn a_page_stops_at_its_byte_bound_but_always_holds_a_block() {
+        let p = params();
+        let genesis = p.genesis();
+        let (store, _) = Store::in_memory(&genesis, TEST_MAX_PENDING).expect("opens");
+        let big = |n: usize| unsigned_arc("a", &"x".repeat(1_000 + n), n as f64);
+        let b1 = Arc::new(mine_child(&genesis, vec![big(1)], &p));
+        let b2 = Arc::new(mine_child(&b1, vec![big(2)], &p));
+        store
+            .write(Batch {
+                blocks: connect(1, &[&b1, &b2]),
+                best_tip: Some(b2.hash()),
+                best_chain: vec![ChainStep::Apply(b1.clone()), ChainStep::Apply(b2.clone())],
+                ..Batch::default()
+            })
+            .await
+            .expect("durable");
+        let reader = store.reader();
+        let hashes = |from, limit, bytes| {
+            let page = reader.best_chain_page(from, limit, bytes).expect("reads");
+            assert_eq!(page.length, 3);
+            page.blocks
+                .iter()
+                .map(|block| block.hash())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(hashes(1, 10, usize::MAX), [b1.hash(), b2.hash()]);
+        assert_eq!(hashes(1, 1, usize::MAX), [b1.hash()]);
+        assert_eq!(hashes(1, 10, b1.encoded_len() + 10), [b1.hash()]);
+        assert_eq!(hashes(1, 10, 1), [b1.hash()]);
+        assert_eq!(hashes(3, 10, usize::MAX), Vec::<BlockHash>::new());
     }
 
     #[test]
     fn a_store_of_a_later_schema_is_refused_and_nothing_in_it_changes() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("chain.redb");
-        let genesis = params().genesis().hash();
-        drop(Store::open(&path, genesis, TEST_MAX_PENDING).expect("creates"));
+        let genesis = params().genesis();
+        drop(Store::open(&path, &genesis, TEST_MAX_PENDING).expect("creates"));
         {
             let db = open_database(&path).expect("reopens");
             let txn = db.begin_write().expect("write");
@@ -1112,7 +1407,7 @@ mod tests {
             txn.commit().expect("commit");
         }
         assert!(matches!(
-            Store::open(&path, genesis, TEST_MAX_PENDING),
+            Store::open(&path, &genesis, TEST_MAX_PENDING),
             Err(StoreError::NewerSchema(version)) if version == SCHEMA_VERSION + 1
         ));
         let db = open_database(&path).expect("reopens");
@@ -1129,7 +1424,7 @@ mod tests {
     fn pending_posts_of_the_first_layout_are_kept_in_arrival_order() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("chain.redb");
-        let genesis = params().genesis().hash();
+        let genesis = params().genesis();
         let (first, second) = (
             unsigned_arc("a", "first", 1.0),
             unsigned_arc("a", "second", 2.0),
@@ -1139,7 +1434,7 @@ mod tests {
             let txn = db.begin_write().expect("write");
             {
                 let mut meta = txn.open_table(META).expect("meta");
-                meta.insert(GENESIS_KEY, genesis.as_bytes().as_slice())
+                meta.insert(GENESIS_KEY, genesis.hash().as_bytes().as_slice())
                     .expect("insert");
                 let mut old = txn.open_table(MEMPOOL_BY_ID).expect("old table");
                 for (arrival, tx) in [(7u64, &second), (3, &first)] {
@@ -1152,7 +1447,7 @@ mod tests {
             txn.commit().expect("commit");
         }
         let (_, loaded) =
-            Store::open(&path, genesis, TEST_MAX_PENDING).expect("opens and migrates");
+            Store::open(&path, &genesis, TEST_MAX_PENDING).expect("opens and migrates");
         let pending: Vec<_> = loaded.mempool.iter().map(|tx| tx.id()).collect();
         assert_eq!(pending, vec![first.id(), second.id()]);
     }
@@ -1161,10 +1456,10 @@ mod tests {
     async fn a_post_pending_again_after_removal_survives_a_restart() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("chain.redb");
-        let genesis = params().genesis().hash();
+        let genesis = params().genesis();
         let post = unsigned_arc("a", "back again", 1.0);
         {
-            let (store, _) = Store::open(&path, genesis, TEST_MAX_PENDING).expect("opens");
+            let (store, _) = Store::open(&path, &genesis, TEST_MAX_PENDING).expect("opens");
             let added = Batch {
                 mempool_added: vec![post.clone()],
                 ..Batch::default()
@@ -1191,7 +1486,7 @@ mod tests {
                 .await
                 .expect("durable");
         }
-        let (_, loaded) = Store::open(&path, genesis, TEST_MAX_PENDING).expect("reopens");
+        let (_, loaded) = Store::open(&path, &genesis, TEST_MAX_PENDING).expect("reopens");
         let pending: Vec<_> = loaded.mempool.iter().map(|tx| tx.id()).collect();
         assert_eq!(pending, vec![post.id()]);
     }
@@ -1202,7 +1497,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, _) = Store::open(
             &dir.path().join("chain.redb"),
-            params().genesis().hash(),
+            &params().genesis(),
             TEST_MAX_PENDING,
         )
         .expect("opens");
@@ -1224,15 +1519,14 @@ mod tests {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .expect("opens");
-        check_network(&db, params().genesis().hash()).expect("a new database");
+        check_network(&db, &params().genesis()).expect("a new database");
         let (_, pending) = load(&db, 50_000).expect("loads");
         assert!(pending.arrivals.capacity() >= 50_000);
     }
 
     #[tokio::test]
     async fn concurrent_batches_all_become_durable() {
-        let (store, _) =
-            Store::in_memory(params().genesis().hash(), TEST_MAX_PENDING).expect("opens");
+        let (store, _) = Store::in_memory(&params().genesis(), TEST_MAX_PENDING).expect("opens");
         let writes: Vec<_> = (0..100)
             .map(|i| {
                 store.write(Batch {

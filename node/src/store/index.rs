@@ -1,0 +1,125 @@
+//! The best chain's indexes on disk, changed in the transaction that changes the chain, so
+//! they always describe the best tip of the same commit.
+//!
+//! - `best_chain`: height → hash of the best chain's block there, genesis (height 0)
+//!   included. Its length is the chain's length.
+//! - `post_location`: post id → (height, position in the block) for every post of the
+//!   best chain. A reorganization removes the reverted blocks' posts first and then adds
+//!   the applied blocks', so a post on both branches keeps its new place.
+//!
+//! **Invariant:** after every commit, `best_chain` is the path from genesis to the stored
+//! best tip and `post_location` indexes exactly its posts.
+
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+
+use chainpost_chain::block::Block;
+use chainpost_chain::hash::{BlockHash, Hash256};
+
+use super::{BLOCKS, StoreError, db_error, decode_block};
+
+pub(super) const BEST_CHAIN: TableDefinition<u64, [u8; 32]> = TableDefinition::new("best_chain");
+pub(super) const POST_LOCATION: TableDefinition<[u8; 32], (u64, u32)> =
+    TableDefinition::new("post_location");
+
+/// A block leaving or joining the best chain, in the order the chain state decided it.
+#[derive(Debug, Clone)]
+pub(crate) enum ChainStep {
+    Revert(std::sync::Arc<Block>),
+    Apply(std::sync::Arc<Block>),
+}
+
+/// The index tables, open in one write transaction.
+pub(super) struct Indexes<'txn> {
+    best_chain: Table<'txn, u64, [u8; 32]>,
+    post_location: Table<'txn, [u8; 32], (u64, u32)>,
+}
+
+impl<'txn> Indexes<'txn> {
+    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Indexes {
+            best_chain: txn.open_table(BEST_CHAIN).map_err(db_error)?,
+            post_location: txn.open_table(POST_LOCATION).map_err(db_error)?,
+        })
+    }
+
+    pub(super) fn step(&mut self, step: &ChainStep) -> Result<(), StoreError> {
+        match step {
+            ChainStep::Revert(block) => self.revert(block),
+            ChainStep::Apply(block) => self.apply(block),
+        }
+    }
+
+    fn apply(&mut self, block: &Block) -> Result<(), StoreError> {
+        let height = block.header().index;
+        self.best_chain
+            .insert(height, *block.hash().as_bytes())
+            .map_err(db_error)?;
+        for (position, tx) in block.transactions().iter().enumerate() {
+            let position = u32::try_from(position).map_err(|_| {
+                StoreError::Corrupt(format!("block {} holds over 2^32 posts", block.hash()))
+            })?;
+            self.post_location
+                .insert(*tx.id().as_bytes(), (height, position))
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    fn revert(&mut self, block: &Block) -> Result<(), StoreError> {
+        let height = block.header().index;
+        self.best_chain.remove(height).map_err(db_error)?;
+        for tx in block.transactions() {
+            self.post_location
+                .remove(*tx.id().as_bytes())
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the indexes of a store that has none (a fresh one, or one a release before
+/// them wrote): the path from `tip` back to genesis, walked through the stored blocks.
+/// Runs in the transaction that opens the store, so a crash midway leaves it as it was.
+pub(super) fn build(
+    txn: &WriteTransaction,
+    genesis: BlockHash,
+    tip: Option<BlockHash>,
+) -> Result<(), StoreError> {
+    let blocks = txn.open_table(BLOCKS).map_err(db_error)?;
+    let mut path = Vec::new();
+    let mut cursor = tip.unwrap_or(genesis);
+    while cursor != genesis {
+        let bytes = blocks
+            .get(cursor.as_bytes())
+            .map_err(db_error)?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "block {cursor} of the best chain is missing from the store"
+                ))
+            })?;
+        let block = decode_block(*cursor.as_bytes(), bytes.value())?;
+        cursor = block.header().previous_hash;
+        path.push(block);
+    }
+    let mut indexes = Indexes::open(txn)?;
+    indexes
+        .best_chain
+        .insert(0, *genesis.as_bytes())
+        .map_err(db_error)?;
+    for (below_tip, block) in path.iter().rev().enumerate() {
+        if block.header().index != below_tip as u64 + 1 {
+            return Err(StoreError::Corrupt(format!(
+                "block {} claims height {} but is number {} from genesis",
+                block.hash(),
+                block.header().index,
+                below_tip + 1
+            )));
+        }
+        indexes.apply(block)?;
+    }
+    Ok(())
+}
+
+pub(super) fn hash_of(bytes: [u8; 32]) -> BlockHash {
+    BlockHash(Hash256(bytes))
+}
