@@ -1,6 +1,6 @@
 //! Durable storage in redb: the only module that touches disk.
 //!
-//! Tables: every connected block (by hash), the order blocks connected in (so a restart
+//! Tables: every connected block (by hash, and genesis), the order blocks connected in (so a restart
 //! rebuilds the tree, tie-breaks included, exactly as it was), pending posts by arrival
 //! number, peers, and metadata (genesis hash, best tip, schema version).
 //!
@@ -40,8 +40,12 @@
 //! the node rebuilds from them: batches commit in the order their blocks connected, and
 //! after a failure nothing commits until memory is rolled back to the last stored block.
 //!
+//! The best chain's indexes (`index`) change in the same transaction as the blocks, and
+//! readers (`read`) take redb snapshots of the last commit, never waiting for the writer.
+//!
 //! **Boundary:** the store persists what the chain state already decided; it validates
-//! nothing but its own encoding and is read only at start-up.
+//! nothing but its own encoding. It is read whole only at start-up; after that, readers
+//! read what the API serves, a page or a post at a time.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -81,9 +85,9 @@ const SCHEMA_KEY: &str = "schema";
 const SCHEMA_VERSION: u64 = 2;
 const BEST_TIP_KEY: &str = "best_tip";
 
-/// redb's page cache. The node reads the database only at start-up and then appends, so
-/// a cache the size of the file (redb's default allows a gigabyte) would only keep a
-/// second copy of the chain resident.
+/// redb's page cache, a fixed bound whatever the chain's size: readers mostly ask for the
+/// newest pages, and the chain state still holds every block in memory, so a cache the
+/// size of the file (redb's default allows a gigabyte) would keep a second copy resident.
 const CACHE_BYTES: usize = 16 << 20;
 
 /// Most batches folded into one commit.
