@@ -13,6 +13,7 @@ use crate::block::{Block, BlockHeader, merkle_root};
 use crate::hash::{BlockHash, TxId};
 use crate::mempool::{Mempool, MempoolError, MempoolLimits};
 use crate::params::ChainParams;
+use crate::tree::Bodies;
 use crate::tree::{Admission, BlockTree, CheckedBlock, InsertOutcome};
 use crate::tx::Transaction;
 use crate::validation::{self, BlockError, TxError};
@@ -69,6 +70,9 @@ pub enum RestoreError {
     /// A stored block does not fit the chain (another network's data, or corruption).
     #[error("stored block {hash} does not connect: {reason}")]
     BadBlock { hash: BlockHash, reason: String },
+    /// The store could not give a block back.
+    #[error("a stored block could not be read: {0}")]
+    Unreadable(String),
 }
 
 /// A proposal for the next block: the header (nonce 0) and the posts it commits to.
@@ -104,8 +108,35 @@ impl ChainState {
         blocks: impl IntoIterator<Item = Block>,
         pending: impl IntoIterator<Item = Transaction>,
     ) -> Result<Self, RestoreError> {
-        let mut state = ChainState::new(params, limits);
+        let state = ChainState::new(params, limits);
+        state.restored(blocks.into_iter().map(Ok), pending)
+    }
+
+    /// [`ChainState::restore`] into a tree that keeps only its budget of durable bodies
+    /// (see [`BlockTree::with_bodies`]), from blocks read one at a time: memory stays
+    /// bounded however long the stored chain.
+    pub fn restore_with_bodies(
+        params: ChainParams,
+        limits: MempoolLimits,
+        bodies: Bodies,
+        blocks: impl IntoIterator<Item = Result<Block, RestoreError>>,
+        pending: impl IntoIterator<Item = Transaction>,
+    ) -> Result<Self, RestoreError> {
+        let state = ChainState {
+            tree: BlockTree::with_bodies(params, bodies),
+            mempool: Mempool::new(limits),
+        };
+        state.restored(blocks, pending)
+    }
+
+    fn restored(
+        mut self,
+        blocks: impl IntoIterator<Item = Result<Block, RestoreError>>,
+        pending: impl IntoIterator<Item = Transaction>,
+    ) -> Result<Self, RestoreError> {
+        let state = &mut self;
         for block in blocks {
+            let block = block?;
             let hash = block.hash();
             match state
                 .tree
@@ -131,7 +162,7 @@ impl ChainState {
                 state.mempool.restore(Arc::new(tx));
             }
         }
-        Ok(state)
+        Ok(self)
     }
 
     /// Admits a checked post to the mempool unless the best chain already has it.
@@ -250,22 +281,41 @@ impl ChainState {
             .filter(|entry| entry.seq > 0 && entry.seq <= last_seq)
             .collect();
         kept.sort_by_key(|entry| entry.seq);
-        let blocks: Vec<Block> = kept.iter().map(|entry| (*entry.block).clone()).collect();
+        let blocks = kept.iter().map(|entry| {
+            self.tree
+                .block(&entry.hash())
+                .map(Arc::unwrap_or_clone)
+                .map_err(|error| RestoreError::Unreadable(error.to_string()))
+        });
         let posts: Vec<Transaction> = pending
             .iter()
             .filter_map(|id| self.known_post(id))
-            .map(|tx| (**tx).clone())
+            .map(Arc::unwrap_or_clone)
             .collect();
-        ChainState::restore(self.params().clone(), self.mempool.limits(), blocks, posts)
+        let state = ChainState {
+            tree: self.tree.emptied(),
+            mempool: Mempool::new(self.mempool.limits()),
+        };
+        state.restored(blocks, posts)
     }
 
     /// A post this state accepted: pending, or confirmed on the best chain.
-    fn known_post(&self, id: &TxId) -> Option<&Arc<Transaction>> {
-        self.mempool.get(id).or_else(|| {
-            self.tree
-                .confirming_block(id)
-                .and_then(|entry| entry.block.transactions().iter().find(|tx| tx.id() == *id))
-        })
+    fn known_post(&self, id: &TxId) -> Option<Arc<Transaction>> {
+        if let Some(tx) = self.mempool.get(id) {
+            return Some(tx.clone());
+        }
+        let entry = self.tree.confirming_block(id)?;
+        let body = self.tree.block(&entry.hash()).ok()?;
+        body.transactions()
+            .iter()
+            .find(|tx| tx.id() == *id)
+            .cloned()
+    }
+
+    /// Says that the blocks up to connection number `seq` are durable (see
+    /// [`BlockTree::mark_durable`]).
+    pub fn mark_durable(&mut self, seq: u64) {
+        self.tree.mark_durable(seq);
     }
 
     pub fn tree(&self) -> &BlockTree {

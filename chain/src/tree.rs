@@ -17,13 +17,21 @@
 //!   always kept: most work always wins. Blocks read back from the store are kept as they
 //!   were (`Admission::Stored`).
 //!
+//! - Bodies: the tree keeps every block's header and place (`Entry`), and the bodies of
+//!   every block off the best chain, of genesis, of the tip and of every block not yet
+//!   durable. Of the durable best chain it keeps the newest up to a byte budget when given
+//!   a [`BlockSource`] to read the others back from (the shell's store); a reorganization
+//!   reads the bodies it reverts before it changes anything, so one the source cannot give
+//!   refuses the block and leaves the tree as it was.
+//!
 //! Inserting returns an [`InsertOutcome`] that says what changed, so the shell can persist
-//! it, update the mempool and tell peers. The tree itself does no I/O and reads no clock.
+//! it, update the mempool and tell peers. The tree itself does no I/O and reads no clock:
+//! a source is the shell's, called through the trait.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use crate::block::Block;
+use crate::block::{Block, BlockHeader};
 use crate::hash::{BlockHash, TxId};
 use crate::params::ChainParams;
 use crate::pow;
@@ -70,10 +78,14 @@ impl CheckedBlock {
     }
 }
 
-/// A connected block and its place in the tree.
+/// A connected block's header and its place in the tree: what the tree keeps of every
+/// block. Bodies are kept apart (see [`BlockTree`]).
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub block: Arc<Block>,
+    header: BlockHeader,
+    hash: BlockHash,
+    encoded_len: usize,
+    transaction_count: usize,
     /// Total work of the chain from genesis up to and including this block.
     pub cumulative_work: u128,
     /// Order in which blocks connected; decides ties of work.
@@ -83,14 +95,54 @@ pub struct Entry {
 }
 
 impl Entry {
+    fn of(block: &Block, cumulative_work: u128, seq: u64) -> Self {
+        Entry {
+            header: *block.header(),
+            hash: block.hash(),
+            encoded_len: block.encoded_len(),
+            transaction_count: block.transactions().len(),
+            cumulative_work,
+            seq,
+            children: Vec::new(),
+        }
+    }
+
+    pub fn header(&self) -> &BlockHeader {
+        &self.header
+    }
+
     /// The block's height (its index).
     pub fn height(&self) -> u64 {
-        self.block.header().index
+        self.header.index
     }
 
     pub fn hash(&self) -> BlockHash {
-        self.block.hash()
+        self.hash
     }
+
+    /// Bytes of the block's canonical encoding.
+    pub fn encoded_len(&self) -> usize {
+        self.encoded_len
+    }
+
+    pub fn transaction_count(&self) -> usize {
+        self.transaction_count
+    }
+}
+
+/// Where the tree finds the bodies it no longer holds: the shell's store of durable
+/// blocks. The core only calls it; it does no I/O of its own.
+pub trait BlockSource: Send + Sync + std::fmt::Debug {
+    /// The stored block with this hash, if the store can read it.
+    fn block(&self, hash: &BlockHash) -> Option<Arc<Block>>;
+}
+
+/// The tree's bodies beyond its budget live in `source`: see [`BlockTree::with_bodies`].
+#[derive(Debug, Clone)]
+pub struct Bodies {
+    pub source: Arc<dyn BlockSource>,
+    /// Bytes of durable best-chain bodies kept in memory, the newest first.
+    pub budget: usize,
 }
 
 /// How a block comes to the tree, which decides whether the side-branch bounds apply.
@@ -189,6 +241,16 @@ pub struct BlockTree {
     confirmed: HashMap<TxId, u64>,
     orphans: OrphanBuffer,
     next_seq: u64,
+    /// Bodies held in memory: every block off the best chain, genesis, the tip, every
+    /// block not yet durable, and the newest durable best-chain blocks up to the budget.
+    /// Without `source`, every body.
+    bodies: HashMap<BlockHash, Arc<Block>>,
+    body_bytes: usize,
+    source: Option<Bodies>,
+    /// Blocks up to this connection number are durable: the source can give them back.
+    durable_seq: u64,
+    /// Best-chain blocks whose bodies may be dropped, in the order they joined it.
+    evictable: VecDeque<BlockHash>,
 }
 
 impl BlockTree {
@@ -197,12 +259,7 @@ impl BlockTree {
         let genesis = Arc::new(params.genesis());
         let hash = genesis.hash();
         let genesis_bytes = genesis.encoded_len();
-        let entry = Entry {
-            cumulative_work: pow::work(genesis.header().difficulty),
-            block: genesis,
-            seq: 0,
-            children: Vec::new(),
-        };
+        let entry = Entry::of(&genesis, pow::work(genesis.header().difficulty), 0);
         BlockTree {
             params,
             entries: HashMap::from([(hash, entry)]),
@@ -213,7 +270,132 @@ impl BlockTree {
             confirmed: HashMap::new(),
             orphans: OrphanBuffer::default(),
             next_seq: 1,
+            bodies: HashMap::from([(hash, genesis)]),
+            body_bytes: genesis_bytes,
+            source: None,
+            durable_seq: 0,
+            evictable: VecDeque::new(),
         }
+    }
+
+    /// A tree holding only genesis that keeps in memory no more durable best-chain
+    /// bodies than `bodies.budget` bytes, reading older ones back from `bodies.source`.
+    pub fn with_bodies(params: ChainParams, bodies: Bodies) -> Self {
+        BlockTree {
+            source: Some(bodies),
+            ..BlockTree::new(params)
+        }
+    }
+
+    /// A tree holding only genesis, keeping bodies as this one does.
+    pub(crate) fn emptied(&self) -> Self {
+        match &self.source {
+            Some(bodies) => BlockTree::with_bodies(self.params.clone(), bodies.clone()),
+            None => BlockTree::new(self.params.clone()),
+        }
+    }
+
+    /// Says that the blocks up to connection number `seq` are durable, so their bodies
+    /// may leave memory.
+    pub fn mark_durable(&mut self, seq: u64) {
+        self.durable_seq = self.durable_seq.max(seq);
+        self.drop_durable_bodies();
+    }
+
+    /// Drops the oldest durable best-chain bodies until those held fit the budget.
+    fn drop_durable_bodies(&mut self) {
+        let Some(budget) = self.source.as_ref().map(|bodies| bodies.budget) else {
+            return;
+        };
+        let tip = self.tip().hash();
+        // Bodies off the best chain are all held, so what exceeds them is the best chain's.
+        while self.body_bytes.saturating_sub(self.side_bytes()) > budget {
+            let Some(&hash) = self.evictable.front() else {
+                break;
+            };
+            let Some(entry) = self.entries.get(&hash) else {
+                self.evictable.pop_front();
+                continue;
+            };
+            if entry.seq > self.durable_seq {
+                break;
+            }
+            if hash == tip {
+                break;
+            }
+            self.evictable.pop_front();
+            // A block that left the best chain is a side block now, held for good.
+            if !self.is_on_best_chain(entry) {
+                continue;
+            }
+            if let Some(body) = self.bodies.remove(&hash) {
+                self.body_bytes -= body.encoded_len();
+            }
+        }
+    }
+
+    /// The body of connected block `hash`, from memory or the source.
+    pub fn block(&self, hash: &BlockHash) -> Result<Arc<Block>, BlockError> {
+        if let Some(body) = self.bodies.get(hash) {
+            return Ok(body.clone());
+        }
+        self.source
+            .as_ref()
+            .and_then(|bodies| bodies.source.block(hash))
+            .filter(|body| body.hash() == *hash)
+            .ok_or(BlockError::StoredBlockUnreadable { hash: *hash })
+    }
+
+    /// The best tip's body, always held.
+    pub fn tip_block(&self) -> Arc<Block> {
+        self.held(&self.tip().hash())
+    }
+
+    /// Genesis, always held.
+    pub fn genesis_block(&self) -> Arc<Block> {
+        self.held(&self.genesis().hash())
+    }
+
+    /// A body the invariants say is held (see `bodies`).
+    fn held(&self, hash: &BlockHash) -> Arc<Block> {
+        self.bodies
+            .get(hash)
+            .cloned()
+            .expect("the tree holds this body by its invariants")
+    }
+
+    /// Makes the bodies a reorganization onto the branch of `parent` would revert held
+    /// again: the best chain's blocks above where that branch leaves it. Read before
+    /// anything changes, so that a body the source cannot give back refuses the block
+    /// and leaves the tree as it was.
+    fn hold_bodies_above_fork(&mut self, parent: &BlockHash) -> Result<(), BlockError> {
+        let mut cursor = &self.entries[parent];
+        while !self.is_on_best_chain(cursor) {
+            match self.parent_of(cursor) {
+                Some(below) => cursor = below,
+                None => break,
+            }
+        }
+        let fork_height = usize::try_from(cursor.height()).unwrap_or(usize::MAX);
+        let missing: Vec<BlockHash> = self
+            .best_chain
+            .iter()
+            .skip(fork_height.saturating_add(1))
+            .filter(|hash| !self.bodies.contains_key(*hash))
+            .copied()
+            .collect();
+        let mut read = Vec::with_capacity(missing.len());
+        for hash in &missing {
+            read.push(self.block(hash)?);
+        }
+        // Oldest last, so that they are dropped again oldest first.
+        for body in read.into_iter().rev() {
+            let hash = body.hash();
+            self.body_bytes += body.encoded_len();
+            self.bodies.insert(hash, body);
+            self.evictable.push_front(hash);
+        }
+        Ok(())
     }
 
     pub(crate) fn params(&self) -> &ChainParams {
@@ -254,6 +436,17 @@ impl BlockTree {
             ),
             Admission::Stored => (None, None),
         };
+        let prospect = self.entries[&parent]
+            .cumulative_work
+            .saturating_add(pow::work(block.header().difficulty))
+            .saturating_add(
+                bounds
+                    .unwrap_or(0)
+                    .max(self.orphans.heaviest_descent(&hash)),
+            );
+        if self.source.is_some() && prospect > self.tip().cumulative_work && parent != old_tip {
+            self.hold_bodies_above_fork(&parent)?;
+        }
         let first = match self.connect(block, clock, bounds) {
             Ok(first) => first,
             Err(error) => {
@@ -293,10 +486,16 @@ impl BlockTree {
                 }
             })
             .hash();
+        if matches!(admission, Admission::Stored) {
+            // Read back from the store: durable already.
+            self.durable_seq = self.last_seq();
+        }
         if best == old_tip {
+            self.drop_durable_bodies();
             return Ok(InsertOutcome::SideBranch { connected });
         }
         let (reverted, applied) = self.switch_best_chain(best);
+        self.drop_durable_bodies();
         Ok(if reverted.is_empty() {
             InsertOutcome::Extended { connected, applied }
         } else {
@@ -348,6 +547,11 @@ impl BlockTree {
         Ok(())
     }
 
+    /// Bytes of the block bodies held in memory.
+    pub fn held_body_bytes(&self) -> usize {
+        self.body_bytes
+    }
+
     /// Bytes of the blocks kept off the best chain.
     pub fn side_bytes(&self) -> usize {
         self.entry_bytes.saturating_sub(self.best_bytes)
@@ -379,18 +583,13 @@ impl BlockTree {
         }
         let cumulative_work = parent.cumulative_work + pow::work(block.header().difficulty);
         self.entry_bytes += block.encoded_len();
+        self.body_bytes += block.encoded_len();
         let block = Arc::new(block);
         let hash = block.hash();
         let parent_hash = block.header().previous_hash;
-        self.entries.insert(
-            hash,
-            Entry {
-                block: block.clone(),
-                cumulative_work,
-                seq: self.next_seq,
-                children: Vec::new(),
-            },
-        );
+        self.entries
+            .insert(hash, Entry::of(&block, cumulative_work, self.next_seq));
+        self.bodies.insert(hash, block.clone());
         self.next_seq += 1;
         if let Some(parent) = self.entries.get_mut(&parent_hash) {
             parent.children.push(hash);
@@ -416,7 +615,7 @@ impl BlockTree {
             if timestamps.len() == self.params.median_time_span {
                 break;
             }
-            timestamps.push(entry.block.header().timestamp);
+            timestamps.push(entry.header().timestamp);
             cursor = self.parent_of(entry);
         }
         validation::median(timestamps)
@@ -425,7 +624,7 @@ impl BlockTree {
     /// The difficulty a child of `parent` must carry: the network's, or under retargeting
     /// the parent's, moved at every retarget height by how long the last interval took.
     fn difficulty_after(&self, parent: &Entry) -> u32 {
-        let inherited = parent.block.header().difficulty;
+        let inherited = parent.header().difficulty;
         let Some(rule) = self.params.retarget else {
             return self.params.difficulty;
         };
@@ -447,10 +646,9 @@ impl BlockTree {
             return inherited;
         }
         let actual = parent
-            .block
             .header()
             .timestamp
-            .saturating_sub(first.block.header().timestamp);
+            .saturating_sub(first.header().timestamp);
         retarget::next_difficulty(&rule, inherited, intervals, actual, self.params.difficulty)
     }
 
@@ -468,7 +666,13 @@ impl BlockTree {
         let mut side = HashSet::new();
         let mut cursor = parent;
         while !self.is_on_best_chain(cursor) {
-            side.extend(cursor.block.transactions().iter().map(|tx| tx.id()));
+            // Off the best chain, so held.
+            side.extend(
+                self.held(&cursor.hash())
+                    .transactions()
+                    .iter()
+                    .map(|tx| tx.id()),
+            );
             cursor = self.parent_of(cursor)?;
         }
         let fork_height = cursor.height();
@@ -486,7 +690,8 @@ impl BlockTree {
         let mut applied = Vec::new();
         let mut cursor = &self.entries[&new_tip];
         while !self.is_on_best_chain(cursor) {
-            applied.push(cursor.block.clone());
+            // Off the best chain until now, so held.
+            applied.push(self.held(&cursor.hash()));
             cursor = match self.parent_of(cursor) {
                 Some(parent) => parent,
                 None => break,
@@ -495,9 +700,10 @@ impl BlockTree {
         applied.reverse();
         let fork_height = usize::try_from(cursor.height()).unwrap_or(usize::MAX);
 
+        // Held since `hold_bodies_above_fork`, or never dropped.
         let reverted: Vec<Arc<Block>> = self.best_chain[fork_height + 1..]
             .iter()
-            .map(|hash| self.entries[hash].block.clone())
+            .map(|hash| self.held(hash))
             .collect();
         for block in &reverted {
             for tx in block.transactions() {
@@ -518,12 +724,13 @@ impl BlockTree {
                 self.confirmed.insert(tx.id(), block.header().index);
             }
             self.best_chain.push(block.hash());
+            self.evictable.push_back(block.hash());
         }
         (reverted, applied)
     }
 
     fn parent_of(&self, entry: &Entry) -> Option<&Entry> {
-        self.entries.get(&entry.block.header().previous_hash)
+        self.entries.get(&entry.header().previous_hash)
     }
 
     fn is_on_best_chain(&self, entry: &Entry) -> bool {
@@ -556,14 +763,19 @@ impl BlockTree {
         self.best_chain.len() as u64
     }
 
-    /// Up to `limit` blocks of the best chain starting at height `from`.
-    pub fn best_chain_blocks(&self, from: u64, limit: usize) -> Vec<Arc<Block>> {
+    /// Up to `limit` blocks of the best chain starting at height `from`, from memory or
+    /// the source.
+    pub fn best_chain_blocks(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<Arc<Block>>, BlockError> {
         let from = usize::try_from(from).unwrap_or(usize::MAX);
         self.best_chain
             .iter()
             .skip(from)
             .take(limit)
-            .map(|hash| self.entries[hash].block.clone())
+            .map(|hash| self.block(hash))
             .collect()
     }
 
@@ -671,11 +883,11 @@ impl BlockTree {
             child_links += entry.children.len();
             for child in &entry.children {
                 match self.entries.get(child) {
-                    Some(child) if child.block.header().previous_hash == *hash => {}
+                    Some(child) if child.header().previous_hash == *hash => {}
                     _ => return Err(format!("entry {hash} lists {child}, not its child")),
                 }
             }
-            let own_work = pow::work(entry.block.header().difficulty);
+            let own_work = pow::work(entry.header().difficulty);
             if hash == genesis {
                 if entry.height() != 0 || entry.cumulative_work != own_work || entry.seq != 0 {
                     return Err(format!(
@@ -714,15 +926,11 @@ impl BlockTree {
             ));
         }
         self.check_height_index()?;
-        let entry_bytes: usize = self
-            .entries
-            .values()
-            .map(|entry| entry.block.encoded_len())
-            .sum();
+        let entry_bytes: usize = self.entries.values().map(Entry::encoded_len).sum();
         let best_bytes: usize = self
             .best_chain
             .iter()
-            .map(|hash| self.entries[hash].block.encoded_len())
+            .map(|hash| self.entries[hash].encoded_len())
             .sum();
         if (entry_bytes, best_bytes) != (self.entry_bytes, self.best_bytes) {
             return Err(format!(
@@ -775,13 +983,14 @@ impl BlockTree {
                 return Err(format!("best chain block {hash} is not at height {height}"));
             }
             if let Some(previous) = height.checked_sub(1).map(|below| self.best_chain[below])
-                && entry.block.header().previous_hash != previous
+                && entry.header().previous_hash != previous
             {
                 return Err(format!(
                     "best chain block {hash} does not extend {previous}"
                 ));
             }
-            for tx in entry.block.transactions() {
+            let body = self.block(hash).map_err(|error| error.to_string())?;
+            for tx in body.transactions() {
                 confirmed_posts += 1;
                 if self.confirmed.get(&tx.id()) != Some(&entry.height()) {
                     return Err(format!("post {} of {hash} is not confirmed there", tx.id()));
@@ -820,7 +1029,8 @@ impl BlockTree {
             match visit {
                 Visit::Enter(hash) => {
                     let entry = &self.entries[&hash];
-                    for tx in entry.block.transactions() {
+                    let body = self.block(&hash).map_err(|error| error.to_string())?;
+                    for tx in body.transactions() {
                         if !on_path.insert(tx.id()) {
                             return Err(format!(
                                 "post {} is twice on the branch to {hash}",
@@ -832,7 +1042,8 @@ impl BlockTree {
                     stack.extend(entry.children.iter().copied().map(Visit::Enter));
                 }
                 Visit::Leave(hash) => {
-                    for tx in self.entries[&hash].block.transactions() {
+                    let body = self.block(&hash).map_err(|error| error.to_string())?;
+                    for tx in body.transactions() {
                         on_path.remove(&tx.id());
                     }
                 }
@@ -1024,7 +1235,7 @@ mod tests {
     /// Extends the tip with blocks `secs` apart at whatever difficulty the tree requires.
     fn extend_every(tree: &mut BlockTree, blocks: usize, secs: u64) {
         for _ in 0..blocks {
-            let child = timed_child(&tree.tip().block.clone(), secs, tree.next_difficulty());
+            let child = timed_child(&tree.tip_block(), secs, tree.next_difficulty());
             tree.insert(child, NOW).expect("valid");
         }
     }
@@ -1045,7 +1256,7 @@ mod tests {
         // Blocks 1-3 one second apart: the two intervals measured took 2 s instead of 20 s.
         extend_every(&mut tree, 3, 1);
         assert_eq!(tree.next_difficulty(), 3 + retarget::MAX_STEP_BITS);
-        let tip = tree.tip().block.clone();
+        let tip = tree.tip_block();
         for wrong in [3, 4, 6] {
             assert_eq!(
                 tree.insert(timed_child(&tip, 1, wrong), NOW),
@@ -1056,10 +1267,10 @@ mod tests {
             );
         }
         extend_every(&mut tree, 1, 1);
-        assert_eq!(tree.tip().block.header().difficulty, 5);
+        assert_eq!(tree.tip().header().difficulty, 5);
         // Between retargets a block inherits its parent's difficulty.
         assert_eq!(tree.next_difficulty(), 5);
-        let tip = tree.tip().block.clone();
+        let tip = tree.tip_block();
         assert!(matches!(
             tree.insert(timed_child(&tip, 10, 3), NOW),
             Err(BlockError::WrongDifficulty { required: 5, .. })
@@ -1075,6 +1286,7 @@ mod tests {
         // Work follows the difficulty each block carries.
         let work: u128 = tree
             .best_chain_blocks(0, usize::MAX)
+            .expect("held")
             .iter()
             .map(|block| pow::work(block.header().difficulty))
             .sum();
@@ -1086,7 +1298,7 @@ mod tests {
     fn each_branch_retargets_from_its_own_timestamps() {
         let mut tree = BlockTree::new(retargeting(8, 2));
         extend_every(&mut tree, 2, 10);
-        let fork_point = tree.tip().block.clone();
+        let fork_point = tree.tip_block();
         // Height 4 retargets over blocks 1→3: 11 s on one branch (ratio 20/11, one bit up),
         // 50 s on the other (one bit down, held at the floor).
         let fast = timed_child(&fork_point, 1, 8);
@@ -1109,7 +1321,7 @@ mod tests {
         let mut tree = BlockTree::new(ChainParams::new(2, false).expect("valid"));
         for _ in 0..40 {
             assert_eq!(tree.next_difficulty(), 2);
-            let child = timed_child(&tree.tip().block.clone(), 1, 2);
+            let child = timed_child(&tree.tip_block(), 1, 2);
             tree.insert(child, NOW).expect("valid");
         }
     }
@@ -1118,7 +1330,7 @@ mod tests {
     fn the_window_puts_the_best_chain_first_and_bounds_side_blocks_per_height() {
         let p = params();
         let mut tree = BlockTree::new(p.clone());
-        let genesis = tree.genesis().block.clone();
+        let genesis = tree.genesis_block();
         // Height 1 gets eleven rivals; the first connected is the best chain's.
         let rivals: Vec<CheckedBlock> = (1..=11)
             .map(|secs| timed_child(&genesis, secs, 0))
@@ -1162,7 +1374,7 @@ mod tests {
     #[test]
     fn a_side_branch_far_behind_the_tip_is_not_kept_unless_what_comes_with_it_is_heavier() {
         let mut tree = BlockTree::new(params());
-        let genesis = tree.genesis().block.clone();
+        let genesis = tree.genesis_block();
         extend_every(&mut tree, MAX_SIDE_LAG_BLOCKS as usize + 2, 1);
         let stale = timed_child(&genesis, 7, 0);
         assert!(matches!(
@@ -1188,7 +1400,7 @@ mod tests {
     #[test]
     fn a_height_keeps_a_bounded_number_of_rivals_but_always_the_heavier_branch() {
         let mut tree = BlockTree::new(params());
-        let genesis = tree.genesis().block.clone();
+        let genesis = tree.genesis_block();
         extend_every(&mut tree, 1, 1);
         for secs in 2..=MAX_BLOCKS_PER_HEIGHT as u64 {
             tree.insert(timed_child(&genesis, secs, 0), NOW)
@@ -1220,7 +1432,7 @@ mod tests {
     #[test]
     fn stored_blocks_are_not_held_to_todays_clock() {
         let mut tree = BlockTree::new(params());
-        let genesis = tree.genesis().block.clone();
+        let genesis = tree.genesis_block();
         // At a clock of 0 every block after the 2026 genesis is far in the future.
         let new = Admission::New {
             now: 0,
@@ -1239,7 +1451,7 @@ mod tests {
     #[test]
     fn stored_blocks_are_kept_whatever_the_bounds() {
         let mut tree = BlockTree::new(params());
-        let genesis = tree.genesis().block.clone();
+        let genesis = tree.genesis_block();
         extend_every(&mut tree, MAX_SIDE_LAG_BLOCKS as usize + 2, 1);
         let stale = timed_child(&genesis, 7, 0);
         assert!(tree.insert_as(stale, Admission::Stored).is_ok());
@@ -1447,7 +1659,122 @@ mod tests {
         })
     }
 
+    /// A store of durable blocks, as the shell's is, that can be made to lose one.
+    #[derive(Debug, Default)]
+    struct StoredBodies(std::sync::Mutex<HashMap<BlockHash, Arc<Block>>>);
+
+    impl StoredBodies {
+        fn store(&self, blocks: &[Arc<Block>]) {
+            let mut stored = self.0.lock().expect("lock");
+            for block in blocks {
+                stored.insert(block.hash(), block.clone());
+            }
+        }
+
+        fn lose(&self, hash: &BlockHash) {
+            self.0.lock().expect("lock").remove(hash);
+        }
+    }
+
+    impl BlockSource for StoredBodies {
+        fn block(&self, hash: &BlockHash) -> Option<Arc<Block>> {
+            self.0.lock().expect("lock").get(hash).cloned()
+        }
+    }
+
+    fn lean_tree(budget: usize) -> (BlockTree, Arc<StoredBodies>) {
+        let stored = Arc::new(StoredBodies::default());
+        let bodies = Bodies {
+            source: stored.clone(),
+            budget,
+        };
+        (BlockTree::with_bodies(params(), bodies), stored)
+    }
+
+    /// Inserts as the node does: what connected is stored, then marked durable.
+    fn insert_durably(
+        tree: &mut BlockTree,
+        stored: &StoredBodies,
+        block: &Block,
+    ) -> Result<InsertOutcome, BlockError> {
+        let outcome = tree.insert(CheckedBlock::assume_checked(block.clone()), NOW)?;
+        stored.store(outcome.connected());
+        tree.mark_durable(tree.last_seq());
+        Ok(outcome)
+    }
+
+    #[test]
+    fn a_reorganization_needing_a_body_the_store_lost_is_refused_and_changes_nothing() {
+        let (mut tree, stored) = lean_tree(0);
+        let genesis = tree.genesis_block();
+        let a1 = unmined_child(&genesis, vec![unsigned_arc("a", "1", 1.0)], &params());
+        let a2 = unmined_child(&a1, vec![], &params());
+        for block in [&a1, &a2] {
+            insert_durably(&mut tree, &stored, block).expect("extends");
+        }
+        assert!(
+            !tree.bodies.contains_key(&a1.hash()),
+            "a durable body beyond the budget is dropped"
+        );
+        let b1 = unmined_child(&genesis, vec![], &params());
+        let b2 = unmined_child(&b1, vec![], &params());
+        let b3 = unmined_child(&b2, vec![unsigned_arc("a", "1", 1.0)], &params());
+        for block in [&b1, &b2] {
+            insert_durably(&mut tree, &stored, block).expect("side branch");
+        }
+        stored.lose(&a1.hash());
+        let (tip, len) = (tree.tip().hash(), tree.len());
+        assert_eq!(
+            tree.insert(CheckedBlock::assume_checked(b3.clone()), NOW),
+            Err(BlockError::StoredBlockUnreadable { hash: a1.hash() })
+        );
+        assert_eq!((tree.tip().hash(), tree.len()), (tip, len));
+        // Once the store has it again, the same block reorganizes, and a1's post, which
+        // b3 holds too, is confirmed on the new branch only.
+        stored.store(&[Arc::new(a1.clone())]);
+        let outcome = insert_durably(&mut tree, &stored, &b3).expect("reorganizes");
+        assert!(
+            matches!(outcome, InsertOutcome::Reorganized { ref reverted, .. } if reverted.len() == 2)
+        );
+        assert_eq!(
+            tree.confirming_block(&b3.transactions()[0].id())
+                .map(Entry::hash),
+            Some(b3.hash())
+        );
+        tree.check_invariants().expect("consistent");
+    }
+
     proptest! {
+        #[test]
+        fn a_tree_that_drops_durable_bodies_decides_exactly_as_one_that_keeps_them(
+            (_, shuffled) in tree_in_any_order(),
+            budget in prop_oneof![Just(0_usize), Just(1_000), Just(usize::MAX)],
+        ) {
+            let mut everything = BlockTree::new(params());
+            let (mut lean, stored) = lean_tree(budget);
+            for block in &shuffled {
+                let expected = everything.insert(CheckedBlock::assume_checked(block.clone()), NOW);
+                let outcome = insert_durably(&mut lean, &stored, block);
+                prop_assert_eq!(&outcome, &expected);
+                prop_assert_eq!(lean.check_invariants(), Ok(()));
+                prop_assert_eq!(lean.tip().hash(), everything.tip().hash());
+                // Held: every body off the best chain, genesis, the tip, and the newest
+                // best-chain bodies within the budget.
+                let tip_and_genesis = lean.tip().encoded_len() + lean.genesis().encoded_len();
+                let held_best = lean.body_bytes - lean.side_bytes();
+                prop_assert!(held_best <= budget.saturating_add(tip_and_genesis), "{held_best} held");
+                for entry in lean.entries() {
+                    if !lean.is_best(&entry.hash()) {
+                        prop_assert!(lean.bodies.contains_key(&entry.hash()));
+                    }
+                }
+            }
+            prop_assert_eq!(
+                lean.best_chain_blocks(0, usize::MAX).expect("readable"),
+                everything.best_chain_blocks(0, usize::MAX).expect("held")
+            );
+        }
+
         #[test]
         fn heaviest_branch_wins_whatever_order_blocks_arrive_in(
             (blocks, shuffled) in tree_in_any_order()

@@ -141,6 +141,10 @@ pub enum BlockError {
     },
     #[error("transaction {id} is invalid: {source}")]
     InvalidTransaction { id: TxId, source: TxError },
+    /// Judging the block needs the body of stored block `hash`, which this node's store
+    /// could not give back: a fault of this node, not of the block.
+    #[error("stored block {hash} could not be read back, so the block cannot be judged")]
+    StoredBlockUnreadable { hash: BlockHash },
 }
 
 impl BlockError {
@@ -163,6 +167,7 @@ impl BlockError {
             BlockError::TooManyAtHeight { .. } => "too_many_at_height",
             BlockError::SideBranchesFull { .. } => "side_branches_full",
             BlockError::InvalidTransaction { .. } => "invalid_transaction",
+            BlockError::StoredBlockUnreadable { .. } => "stored_block_unreadable",
         }
     }
 
@@ -176,7 +181,13 @@ impl BlockError {
                 | BlockError::FarBehindBestChain { .. }
                 | BlockError::TooManyAtHeight { .. }
                 | BlockError::SideBranchesFull { .. }
+                | BlockError::StoredBlockUnreadable { .. }
         )
+    }
+
+    /// Whether this node, not the block, is at fault: its store failed it.
+    pub fn is_local_failure(&self) -> bool {
+        matches!(self, BlockError::StoredBlockUnreadable { .. })
     }
 
     /// Whether the block was valid but not kept, by the tree's bounds on side branches.

@@ -243,7 +243,10 @@ impl Run {
         let tree = self.state.tree();
         let mut entries: Vec<_> = tree.entries().filter(|entry| entry.seq > 0).collect();
         entries.sort_by_key(|entry| entry.seq);
-        let blocks = entries.iter().map(|entry| (*entry.block).clone());
+        let blocks = entries.iter().map(|entry| {
+            let body = tree.block(&entry.hash()).expect("a tree without a store holds every body");
+            (*body).clone()
+        });
         let pending = self.state.mempool().iter().map(|tx| (**tx).clone());
         let restored =
             ChainState::restore(PARAMS.clone(), MempoolLimits::default(), blocks, pending)
@@ -301,6 +304,7 @@ impl Run {
 
 fn best_chain(tree: &BlockTree) -> Vec<BlockHash> {
     tree.best_chain_blocks(0, usize::MAX)
+        .expect("a tree without a store holds every body")
         .iter()
         .map(|block| block.hash())
         .collect()

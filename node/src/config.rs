@@ -136,6 +136,14 @@ pub struct Config {
               .map(|count| usize::try_from(count).unwrap_or(usize::MAX)))]
     pub max_pending: usize,
 
+    /// MiB of stored best-chain blocks kept in memory, the newest; older ones are read back
+    /// from the store when a reorganization needs them. Side branches, the tip and blocks
+    /// not yet durable are kept besides.
+    #[arg(long, env = "CHAINPOST_BLOCK_CACHE_MIB", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(0..=65_536)
+              .map(|mib| usize::try_from(mib << 20).unwrap_or(usize::MAX)))]
+    pub block_cache_bytes: usize,
+
     /// Most client connections open at once (lowered to fit the open-files limit); when
     /// full, a newcomer replaces the connection idle longest.
     #[arg(long, env = "CHAINPOST_MAX_CONNECTIONS", default_value_t = ServeLimits::default().max_connections,
@@ -210,6 +218,7 @@ impl Config {
             events: None,
             mining_threads: None,
             max_pending: MempoolLimits::default().max_count,
+            block_cache_bytes: 16 << 20,
             max_connections: ServeLimits::default().max_connections,
             max_connections_per_address: ServeLimits::default().max_connections_per_address,
             header_timeout: ServeLimits::default().header_timeout.as_secs(),

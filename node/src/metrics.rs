@@ -36,6 +36,9 @@ pub(crate) struct Metrics {
     pub(crate) cumulative_work: Gauge<f64, AtomicU64>,
     /// Posts pending.
     pub(crate) mempool_size: Gauge,
+    /// Bytes of block bodies the chain state holds in memory (side branches, the newest
+    /// best-chain blocks up to `--block-cache-mib`, blocks not yet durable).
+    pub(crate) block_bodies_held_bytes: Gauge,
     pub(crate) peers: Gauge,
     /// Blocks accepted, by what they did (extended, reorganized, side_branch, ...).
     pub(crate) blocks_accepted: Family<Reason, Counter>,
@@ -62,6 +65,7 @@ impl Default for Metrics {
             height: Gauge::default(),
             cumulative_work: Gauge::default(),
             mempool_size: Gauge::default(),
+            block_bodies_held_bytes: Gauge::default(),
             peers: Gauge::default(),
             blocks_accepted: Family::default(),
             blocks_rejected: Family::default(),
@@ -83,6 +87,11 @@ impl Default for Metrics {
             "mempool_size",
             "Posts waiting to be mined",
             metrics.mempool_size.clone(),
+        );
+        registry.register(
+            "block_bodies_held_bytes",
+            "Bytes of block bodies held in memory; the rest are read from the store",
+            metrics.block_bodies_held_bytes.clone(),
         );
         registry.register("peers", "Known peers", metrics.peers.clone());
         registry.register(

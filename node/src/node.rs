@@ -413,10 +413,12 @@ impl Node {
         origin: Origin,
     ) -> (Vec<BlockAccepted>, Option<NodeError>) {
         let inserted = self.insert_blocks(blocks);
-        if let Some(durable) = inserted.durable
-            && let Err(failed) = durable.await
-        {
-            return (Vec::new(), Some(self.storage_failed(failed)));
+        if let Some(durable) = inserted.durable {
+            if let Err(failed) = durable.await {
+                return (Vec::new(), Some(self.storage_failed(failed)));
+            }
+            // The store can give these bodies back now, so memory need not keep them.
+            self.lock_chain().mark_durable(inserted.last_seq);
         }
         for accepted in &inserted.accepted {
             self.announce(accepted, &origin);
@@ -463,6 +465,7 @@ impl Node {
         Inserted {
             accepted,
             refused,
+            last_seq: chain.tree().last_seq(),
             durable: (!batch.is_empty()).then(|| self.store.write(batch)),
         }
     }
@@ -678,6 +681,8 @@ fn check_in_parallel(
 struct Inserted {
     accepted: Vec<BlockAccepted>,
     refused: Option<NodeError>,
+    /// The connection number of the last block connected by then.
+    last_seq: u64,
     /// The commit of everything `accepted` changed; none when nothing did.
     durable: Option<Durable>,
 }

@@ -25,7 +25,8 @@ use crate::p2p::{Network, NetworkOptions};
 use crate::peer_url::PeerUrl;
 use crate::store::{Batch, ChainStep, Loaded, Store};
 use chainpost_chain::mempool::MempoolLimits;
-use chainpost_chain::tree::BlockTree;
+use chainpost_chain::state::RestoreError;
+use chainpost_chain::tree::{BlockTree, Bodies};
 use chainpost_chain::{Block, BlockHash, ChainParams, ChainState};
 use chainpost_edge::cross_site::AllowedHosts;
 use chainpost_edge::serve::{self, ServeLimits};
@@ -66,6 +67,7 @@ impl Application {
             &store,
             params,
             MempoolLimits::for_count(config.max_pending),
+            config.block_cache_bytes,
             loaded,
         )
         .await?;
@@ -190,22 +192,35 @@ async fn open_store(config: &Config, genesis: Block, port: u16) -> anyhow::Resul
         .with_context(|| format!("cannot open the chain database {shown}"))
 }
 
-/// Replays what the store holds through the tree, which rebuilds the same tip. Should it
+/// Replays what the store holds through the tree, which rebuilds the same tip; the tree
+/// keeps `block_cache_bytes` of durable best-chain bodies (the newest: enough for the
+/// reorganizations that happen and for mining on the tip, whatever the chain's length).
+/// Should it
 /// not (the rules of fork choice changed between releases), the tree's tip wins and the
 /// store's indexes are moved to it before anything else is written.
 async fn restore_chain(
     store: &Store,
     params: ChainParams,
     limits: MempoolLimits,
+    block_cache_bytes: usize,
     loaded: Loaded,
 ) -> anyhow::Result<ChainState> {
     let recorded_tip = loaded.best_tip;
-    let (blocks, pending) = (loaded.blocks.len(), loaded.mempool.len());
+    let pending = loaded.mempool.len();
+    let reader = store.reader();
     let chain = tokio::task::spawn_blocking(move || {
-        ChainState::restore(params, limits, loaded.blocks, loaded.mempool)
+        let bodies = Bodies {
+            source: Arc::new(reader.clone()),
+            budget: block_cache_bytes,
+        };
+        let blocks = reader
+            .connected_blocks()
+            .map(|block| block.map_err(|error| RestoreError::Unreadable(error.to_string())));
+        ChainState::restore_with_bodies(params, limits, bodies, blocks, loaded.mempool)
     })
     .await?
     .context("the stored chain does not hold together")?;
+    let blocks = chain.tree().last_seq();
     let tip = chain.tree().tip().hash();
     let recorded = recorded_tip.unwrap_or(chain.tree().genesis().hash());
     if recorded != tip {
@@ -231,21 +246,25 @@ async fn restore_chain(
 }
 
 /// How the best chain moves from `from` (a block of the tree) to the tree's tip.
-fn steps_to_tip(tree: &BlockTree, from: BlockHash) -> Option<Vec<ChainStep>> {
-    let mut old = tree.get(&from)?;
+fn steps_to_tip(tree: &BlockTree, from: BlockHash) -> anyhow::Result<Vec<ChainStep>> {
+    let entry = |hash: &BlockHash| {
+        tree.get(hash)
+            .with_context(|| format!("block {hash} is not in the tree"))
+    };
+    let mut old = entry(&from)?;
     let mut new = tree.tip();
     let (mut reverted, mut applied) = (Vec::new(), Vec::new());
     while old.hash() != new.hash() {
         if old.height() >= new.height() {
-            reverted.push(ChainStep::Revert(old.block.clone()));
-            old = tree.get(&old.block.header().previous_hash)?;
+            reverted.push(ChainStep::Revert(tree.block(&old.hash())?));
+            old = entry(&old.header().previous_hash)?;
         } else {
-            applied.push(ChainStep::Apply(new.block.clone()));
-            new = tree.get(&new.block.header().previous_hash)?;
+            applied.push(ChainStep::Apply(tree.block(&new.hash())?));
+            new = entry(&new.header().previous_hash)?;
         }
     }
     reverted.extend(applied.into_iter().rev());
-    Some(reverted)
+    Ok(reverted)
 }
 
 /// One search thread per core unless `--mining-threads` says otherwise.

@@ -42,6 +42,7 @@ pub(crate) async fn chain(
     let paged = query.from.is_some() || query.limit.is_some();
     let peers = network.peers().iter().map(ToString::to_string).collect();
     // Read from a snapshot of the last commit, on a blocking thread: never under the lock.
+    node.store().await_queued().await;
     let reader = node.store().reader();
     if !paged {
         let (length, blocks) = ChainBlocks::whole_chain(reader, &heavy, true).await?;
@@ -140,14 +141,17 @@ pub(crate) async fn tree(
         let from = query
             .from
             .unwrap_or_else(|| tip.height().saturating_sub(DEFAULT_TREE_DEPTH));
-        let window: Vec<(Arc<Block>, u128, bool)> = tree
+        let window: Vec<TreeBlock> = tree
             .window(from, MAX_PAGE, TREE_SIDE_BLOCKS_PER_HEIGHT)
             .into_iter()
-            .map(|entry| {
-                let in_best_chain = tree
-                    .best_at(entry.height())
-                    .is_some_and(|best| best.hash() == entry.hash());
-                (entry.block.clone(), entry.cumulative_work, in_best_chain)
+            .map(|entry| TreeBlock {
+                hash: entry.hash(),
+                index: entry.height(),
+                previous_hash: entry.header().previous_hash,
+                timestamp: entry.header().timestamp,
+                transactions: entry.transaction_count(),
+                cumulative_work: entry.cumulative_work,
+                in_best_chain: tree.is_best(&entry.hash()),
             })
             .collect();
         (tip.hash(), from, window)
@@ -156,18 +160,7 @@ pub(crate) async fn tree(
         .json(move || TreeView {
             tip,
             from,
-            blocks: window
-                .into_iter()
-                .map(|(block, cumulative_work, in_best_chain)| TreeBlock {
-                    hash: block.hash(),
-                    index: block.header().index,
-                    previous_hash: block.header().previous_hash,
-                    timestamp: block.header().timestamp,
-                    transactions: block.transactions().len(),
-                    cumulative_work,
-                    in_best_chain,
-                })
-                .collect(),
+            blocks: window,
         })
         .await
 }

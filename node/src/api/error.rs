@@ -71,6 +71,10 @@ impl ApiError {
                 // Valid, but beyond what this node keeps of side branches: not the
                 // sender's fault, and a peer must not count it as one.
                 NodeError::Block(error) if error.is_side_branch_bound() => StatusCode::CONFLICT,
+                // This node's store failed it: like a storage failure, worth a retry.
+                NodeError::Block(error) if error.is_local_failure() => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 NodeError::Block(_) => StatusCode::BAD_REQUEST,
                 NodeError::Storage(_) | NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
                 NodeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

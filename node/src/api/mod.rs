@@ -146,6 +146,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
         metrics
             .mempool_size
             .set(i64::try_from(chain.mempool().len()).unwrap_or(i64::MAX));
+        metrics
+            .block_bodies_held_bytes
+            .set(i64::try_from(chain.tree().held_body_bytes()).unwrap_or(i64::MAX));
     });
     metrics
         .peers

@@ -30,6 +30,7 @@ pub(crate) async fn register_node(
     if let Err(error) = state.network.add_peer(&body.node_address, source).await {
         return Err(ApiError::BadRequest(error.to_string()));
     }
+    state.node.store().await_queued().await;
     let (length, blocks) = ChainBlocks::whole_chain(
         state.node.store().reader(),
         &state.heavy_reads,

@@ -56,7 +56,9 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 
 mod index;
 mod read;
@@ -227,11 +229,10 @@ impl Batch {
     }
 }
 
-/// Everything read back at start-up.
+/// What is read back whole at start-up; the blocks are read a few at a time
+/// (`Reader::connected_blocks`).
 #[derive(Debug, Default)]
 pub(crate) struct Loaded {
-    /// Blocks in the order they first connected.
-    pub(crate) blocks: Vec<Block>,
     /// Pending posts in arrival order.
     pub(crate) mempool: Vec<Transaction>,
     /// The best tip recorded by the last commit.
@@ -502,6 +503,16 @@ impl Store {
         self.write(Batch::default())
     }
 
+    /// Waits until everything queued so far is committed, or refused: a read after it sees
+    /// every change the chain state had decided when it began, so no endpoint shows less
+    /// than `/status` did a moment before. Costs no commit of its own, and waits at most for
+    /// the commits already queued. While writes fail, the disk holds all there is (the node
+    /// rolls its memory back to it), so a refusal ends the wait too.
+    pub(crate) async fn await_queued(&self) {
+        // Refused or not, what the disk holds is what a read should see.
+        let _ = self.barrier().await;
+    }
+
     /// Runs `read` on what the last successful commit left on disk. Meant for rolling back
     /// after a [`StoreError::NotCommitted`], while the writer commits nothing.
     pub(crate) fn with_committed<R>(&self, read: impl FnOnce(&Committed) -> R) -> R {
@@ -738,24 +749,15 @@ fn migrate_pending_by_id(
 
 fn load(db: &Database, max_pending: usize) -> Result<(Loaded, Committed), StoreError> {
     let txn = db.begin_read().map_err(db_error)?;
-    let blocks_table = txn.open_table(BLOCKS).map_err(db_error)?;
     let order = txn.open_table(BLOCK_ORDER).map_err(db_error)?;
-    let mut blocks = Vec::new();
-    let mut last_block_seq = 0;
-    for row in order.iter().map_err(db_error)? {
-        let (seq, hash) = row.map_err(db_error)?;
-        let hash = hash.value();
-        let bytes = blocks_table
-            .get(hash)
-            .map_err(db_error)?
-            .ok_or_else(|| StoreError::Corrupt(format!("block {} is missing", Hash256(hash))))?;
-        blocks.push(decode_block(hash, bytes.value())?);
-        last_block_seq = seq.value();
-    }
-    if last_block_seq != blocks.len() as u64 {
+    let last_block_seq = order
+        .last()
+        .map_err(db_error)?
+        .map_or(0, |(seq, _)| seq.value());
+    let stored = order.len().map_err(db_error)?;
+    if last_block_seq != stored {
         return Err(StoreError::Corrupt(format!(
-            "{} blocks are stored, but the last is number {last_block_seq}",
-            blocks.len()
+            "{stored} blocks are stored, but the last is number {last_block_seq}"
         )));
     }
 
@@ -787,7 +789,6 @@ fn load(db: &Database, max_pending: usize) -> Result<(Loaded, Committed), StoreE
         peers.push(url.value().to_owned());
     }
     let loaded = Loaded {
-        blocks,
         mempool,
         best_tip,
         peers,
@@ -882,19 +883,36 @@ impl WriterThread {
 
     fn resume(&mut self, failure: CommitFailure) {
         if matches!(&self.disk, Disk::Failed { failure: failed, .. } if *failed == failure) {
-            self.disk = Disk::Closed;
-            // Reopened now rather than at the next batch, so that reads come back as soon
-            // as memory agrees with the disk again. Should it fail, the next batch retries.
-            let committed = self
-                .committed
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Err(error) =
-                reopen_if_closed(&mut self.disk, &self.db, self.reopen.as_deref(), &committed)
-            {
-                tracing::warn!(%error, "the store cannot be reopened yet");
+            // Reopened for readers after the failure, or else by the next batch.
+            self.disk = if self.db.is_open() {
+                Disk::Open
+            } else {
+                Disk::Closed
+            };
+        }
+    }
+
+    /// The database reopened after a failed commit, if it opens and holds what was
+    /// committed before the failure.
+    fn reopen_for_reading(&self) -> Option<Database> {
+        let path = self.reopen.as_deref()?;
+        let committed = self
+            .committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let reopened =
+            without_panics("reopening the store", || open_database(path)).and_then(|db| {
+                match holds_what_was_committed(&db, &committed)? {
+                    true => Ok(db),
+                    false => Err(StoreError::ReopenedWithFailedChanges),
+                }
+            });
+        match reopened {
+            Ok(db) => Some(db),
+            Err(error) => {
+                tracing::warn!(%error, "the store cannot be reopened yet; reads wait for the next write");
+                None
             }
-            self.db.reopened(None);
         }
     }
 
@@ -922,8 +940,11 @@ impl WriterThread {
             );
             let cause = Arc::new(error);
             // Dropping the database closes it: after an I/O error redb takes nothing more
-            // from this handle.
+            // from this handle. It is reopened at once for readers (rolling back reads
+            // blocks too); batches stay refused until the node resumes.
             self.db.close_for_reopening();
+            let reopened = self.reopen_for_reading();
+            self.db.reopened(reopened);
             self.disk = Disk::Failed {
                 failure,
                 cause: cause.clone(),
@@ -1093,6 +1114,15 @@ mod tests {
         ChainParams::new(0, false).expect("valid")
     }
 
+    /// Every stored block, in connection order.
+    fn stored_blocks(store: &Store) -> Vec<Block> {
+        store
+            .reader()
+            .connected_blocks()
+            .collect::<Result<_, _>>()
+            .expect("readable")
+    }
+
     #[tokio::test]
     async fn what_was_committed_is_read_back_after_reopening() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -1107,7 +1137,7 @@ mod tests {
         let (x, y) = (unsigned_arc("a", "x", 2.0), unsigned_arc("a", "y", 3.0));
         {
             let (store, loaded) = Store::open(&path, &genesis, TEST_MAX_PENDING).expect("opens");
-            assert!(loaded.blocks.is_empty() && loaded.mempool.is_empty());
+            assert!(stored_blocks(&store).is_empty() && loaded.mempool.is_empty());
             store
                 .write(Batch {
                     mempool_added: vec![y.clone(), x.clone()],
@@ -1126,9 +1156,10 @@ mod tests {
                 .await
                 .expect("durable");
         }
-        let (_store, loaded) = Store::open(&path, &genesis, TEST_MAX_PENDING).expect("reopens");
-        assert_eq!(loaded.blocks.len(), 1);
-        assert_eq!(loaded.blocks[0].hash(), b1.hash());
+        let (store, loaded) = Store::open(&path, &genesis, TEST_MAX_PENDING).expect("reopens");
+        let blocks = stored_blocks(&store);
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].hash(), b1.hash());
         assert_eq!(loaded.best_tip, Some(b1.hash()));
         let pending: Vec<_> = loaded.mempool.iter().map(|tx| tx.id()).collect();
         assert_eq!(pending, vec![y.id()]);
@@ -1196,19 +1227,17 @@ mod tests {
         let path = store_of_7470ebd(dir.path());
         let (store, first) =
             Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("upgrades");
+        let first_blocks = stored_blocks(&store);
         drop(store);
-        let posts = |loaded: &Loaded| -> Vec<usize> {
-            loaded
-                .blocks
-                .iter()
-                .map(|block| block.transactions().len())
-                .collect()
-        };
-        // Genesis is not stored: it follows from the parameters.
-        assert_eq!(posts(&first), [2, 1]);
+        let posts: Vec<usize> = first_blocks
+            .iter()
+            .map(|block| block.transactions().len())
+            .collect();
+        // Genesis is stored apart: it is not a block that connected.
+        assert_eq!(posts, [2, 1]);
         assert_eq!(first.mempool.len(), 2);
         assert!(
-            first.blocks[0]
+            first_blocks[0]
                 .transactions()
                 .iter()
                 .any(|tx| tx.signature().is_some())
@@ -1234,8 +1263,8 @@ mod tests {
         drop(db);
         let (store, again) =
             Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("opens");
-        let hashes = |loaded: &Loaded| loaded.blocks.iter().map(Block::hash).collect::<Vec<_>>();
-        assert_eq!(hashes(&again), hashes(&first));
+        let hashes = |blocks: &[Block]| blocks.iter().map(Block::hash).collect::<Vec<_>>();
+        assert_eq!(hashes(&stored_blocks(&store)), hashes(&first_blocks));
         let ids = |loaded: &Loaded| loaded.mempool.iter().map(|tx| tx.id()).collect::<Vec<_>>();
         assert_eq!(ids(&again), ids(&first));
         assert_eq!(again.best_tip, first.best_tip);
@@ -1243,7 +1272,7 @@ mod tests {
         // The upgrade built the best chain's indexes: genesis and both blocks, every post.
         let reader = store.reader();
         let mut best_chain = vec![fixture_genesis().hash()];
-        best_chain.extend(hashes(&first));
+        best_chain.extend(hashes(&first_blocks));
         assert_eq!(reader.best_chain_hashes().expect("reads"), best_chain);
         let page = reader.best_chain_page(1, 10, usize::MAX).expect("reads");
         assert_eq!(page.length, 3);
@@ -1254,7 +1283,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             best_chain[1..]
         );
-        for block in &first.blocks {
+        for block in &first_blocks {
             for tx in block.transactions() {
                 let found = reader
                     .confirmed_post(&tx.id())

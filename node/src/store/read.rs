@@ -15,7 +15,8 @@ use chainpost_chain::hash::{BlockHash, Hash256, TxId};
 use chainpost_chain::tx::Transaction;
 
 use super::index::{BEST_CHAIN, POST_LOCATION, hash_of};
-use super::{BLOCKS, SharedDb, StoreError, db_error, decode_block};
+use super::{BLOCK_ORDER, BLOCKS, SharedDb, StoreError, db_error, decode_block};
+use chainpost_chain::tree::BlockSource;
 
 /// A page of the best chain, with the length of the chain it was read from.
 #[derive(Debug)]
@@ -37,6 +38,29 @@ pub(crate) struct ConfirmedPost {
 pub(crate) struct Reader {
     pub(super) db: SharedDb,
 }
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reader")
+    }
+}
+
+/// The tree reads the bodies it dropped back from here. A block the store cannot give
+/// back is logged and reported as missing, which refuses what needed it.
+impl BlockSource for Reader {
+    fn block(&self, hash: &BlockHash) -> Option<Arc<Block>> {
+        match Reader::block(self, hash) {
+            Ok(block) => block.map(Arc::new),
+            Err(error) => {
+                tracing::error!(%error, %hash, "a stored block could not be read back");
+                None
+            }
+        }
+    }
+}
+
+/// Blocks read per snapshot while streaming them in connection order.
+const BLOCKS_PER_READ: usize = 256;
 
 impl Reader {
     /// Runs `read` on a snapshot of the last commit. The database stays open meanwhile:
@@ -73,6 +97,48 @@ impl Reader {
                 blocks.push(Arc::new(block));
             }
             Ok(BestChainPage { length, blocks })
+        })
+    }
+
+    /// Every stored block in the order it connected, read `BLOCKS_PER_READ` at a time, so
+    /// that replaying a long chain holds only a few of them at once.
+    pub(crate) fn connected_blocks(&self) -> impl Iterator<Item = Result<Block, StoreError>> {
+        let reader = self.clone();
+        let mut next_seq = 1;
+        let mut chunk = Vec::new().into_iter();
+        let mut failed = false;
+        std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            if let Some(block) = chunk.next() {
+                return Some(Ok(block));
+            }
+            match reader.blocks_from(next_seq, BLOCKS_PER_READ) {
+                Ok(blocks) if blocks.is_empty() => None,
+                Ok(blocks) => {
+                    next_seq += blocks.len() as u64;
+                    chunk = blocks.into_iter();
+                    chunk.next().map(Ok)
+                }
+                Err(error) => {
+                    failed = true;
+                    Some(Err(error))
+                }
+            }
+        })
+    }
+
+    fn blocks_from(&self, seq: u64, limit: usize) -> Result<Vec<Block>, StoreError> {
+        self.with_snapshot(|txn| {
+            let order = txn.open_table(BLOCK_ORDER).map_err(db_error)?;
+            let stored = txn.open_table(BLOCKS).map_err(db_error)?;
+            let mut blocks = Vec::new();
+            for row in order.range(seq..).map_err(db_error)?.take(limit) {
+                let (_, hash) = row.map_err(db_error)?;
+                blocks.push(read_block(&stored, hash.value())?);
+            }
+            Ok(blocks)
         })
     }
 
@@ -177,8 +243,5 @@ fn read_block(
 }
 
 fn missing(hash: [u8; 32]) -> StoreError {
-    StoreError::Corrupt(format!(
-        "block {} of the best chain is missing",
-        Hash256(hash)
-    ))
+    StoreError::Corrupt(format!("block {} is missing", Hash256(hash)))
 }

@@ -3,6 +3,7 @@
 mod attack;
 mod bad_input;
 mod blocks;
+mod bodies;
 mod corrupt_store;
 mod docs;
 mod full_disk;
