@@ -13,8 +13,8 @@ use crate::block::{Block, BlockHeader, merkle_root};
 use crate::hash::{BlockHash, TxId};
 use crate::mempool::{Mempool, MempoolError, MempoolLimits};
 use crate::params::ChainParams;
-use crate::tree::Bodies;
 use crate::tree::{Admission, BlockTree, CheckedBlock, InsertOutcome};
+use crate::tree::{Bodies, Unreadable};
 use crate::tx::Transaction;
 use crate::validation::{self, BlockError, TxError};
 
@@ -53,6 +53,9 @@ pub enum SubmitTxError {
     },
     #[error(transparent)]
     Mempool(#[from] MempoolError),
+    /// Whether the best chain holds the post could not be read from this node's store.
+    #[error("transaction {id} cannot be judged: {source}")]
+    StoreUnreadable { id: TxId, source: Unreadable },
 }
 
 /// What accepting a block changed, for the shell to persist and announce.
@@ -158,7 +161,11 @@ impl ChainState {
             }
         }
         for tx in pending {
-            if state.tree.confirming_block(&tx.id()).is_none() {
+            let confirmed = state
+                .tree
+                .confirming_block(&tx.id())
+                .map_err(|error| RestoreError::Unreadable(error.to_string()))?;
+            if confirmed.is_none() {
                 state.mempool.restore(Arc::new(tx));
             }
         }
@@ -168,7 +175,13 @@ impl ChainState {
     /// Admits a checked post to the mempool unless the best chain already has it.
     pub fn submit_transaction(&mut self, tx: CheckedTransaction) -> Result<(), SubmitTxError> {
         let tx = tx.0;
-        if let Some(entry) = self.tree.confirming_block(&tx.id()) {
+        let confirmed = self.tree.confirming_block(&tx.id()).map_err(|source| {
+            SubmitTxError::StoreUnreadable {
+                id: tx.id(),
+                source,
+            }
+        })?;
+        if let Some(entry) = confirmed {
             return Err(SubmitTxError::AlreadyConfirmed {
                 id: tx.id(),
                 index: entry.height(),
@@ -210,7 +223,9 @@ impl ChainState {
                 let removed = self.mempool.remove_included(applied);
                 let mut restored = Vec::new();
                 for tx in reverted.iter().flat_map(|block| block.transactions()) {
-                    if self.tree.confirming_block(&tx.id()).is_none()
+                    // Every reverted post is in the tree's own record of what changed, so
+                    // this never asks the store.
+                    if !matches!(self.tree.confirming_block(&tx.id()), Ok(Some(_)))
                         && self.mempool.restore(tx.clone())
                     {
                         restored.push(tx.clone());
@@ -304,7 +319,7 @@ impl ChainState {
         if let Some(tx) = self.mempool.get(id) {
             return Some(tx.clone());
         }
-        let entry = self.tree.confirming_block(id)?;
+        let entry = self.tree.confirming_block(id).ok()??;
         let body = self.tree.block(&entry.hash()).ok()?;
         body.transactions()
             .iter()
@@ -564,7 +579,7 @@ mod tests {
                 // Blocks that replay a post on their own branch are rejected; that is fine.
                 let _ = state.submit_block(CheckedBlock::assume_checked(block), NOW);
                 for tx in &posts {
-                    let confirmed = state.tree().confirming_block(&tx.id()).is_some();
+                    let confirmed = state.tree().confirming_block(&tx.id()).expect("readable").is_some();
                     let pending = state.mempool().contains(&tx.id());
                     prop_assert!(confirmed != pending, "post {} confirmed={} pending={}", tx.content(), confirmed, pending);
                 }

@@ -145,6 +145,10 @@ pub enum BlockError {
     /// could not give back: a fault of this node, not of the block.
     #[error("stored block {hash} could not be read back, so the block cannot be judged")]
     StoredBlockUnreadable { hash: BlockHash },
+    /// Judging the block needs this node's index of confirmed posts, which its store could
+    /// not read.
+    #[error("the index of confirmed posts could not be read, so the block cannot be judged")]
+    ConfirmedIndexUnreadable,
 }
 
 impl BlockError {
@@ -168,6 +172,7 @@ impl BlockError {
             BlockError::SideBranchesFull { .. } => "side_branches_full",
             BlockError::InvalidTransaction { .. } => "invalid_transaction",
             BlockError::StoredBlockUnreadable { .. } => "stored_block_unreadable",
+            BlockError::ConfirmedIndexUnreadable => "confirmed_index_unreadable",
         }
     }
 
@@ -182,12 +187,16 @@ impl BlockError {
                 | BlockError::TooManyAtHeight { .. }
                 | BlockError::SideBranchesFull { .. }
                 | BlockError::StoredBlockUnreadable { .. }
+                | BlockError::ConfirmedIndexUnreadable
         )
     }
 
     /// Whether this node, not the block, is at fault: its store failed it.
     pub fn is_local_failure(&self) -> bool {
-        matches!(self, BlockError::StoredBlockUnreadable { .. })
+        matches!(
+            self,
+            BlockError::StoredBlockUnreadable { .. } | BlockError::ConfirmedIndexUnreadable
+        )
     }
 
     /// Whether the block was valid but not kept, by the tree's bounds on side branches.

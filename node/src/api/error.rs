@@ -61,6 +61,9 @@ impl ApiError {
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Node(error) => match error {
                 NodeError::Transaction(SubmitTxError::Invalid(_)) => StatusCode::BAD_REQUEST,
+                NodeError::Transaction(SubmitTxError::StoreUnreadable { .. }) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 NodeError::Transaction(
                     SubmitTxError::AlreadyConfirmed { .. }
                     | SubmitTxError::Mempool(MempoolError::Duplicate { .. }),

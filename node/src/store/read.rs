@@ -16,7 +16,7 @@ use chainpost_chain::tx::Transaction;
 
 use super::index::{BEST_CHAIN, POST_LOCATION, hash_of};
 use super::{BLOCK_ORDER, BLOCKS, SharedDb, StoreError, db_error, decode_block};
-use chainpost_chain::tree::BlockSource;
+use chainpost_chain::tree::{BlockSource, Unreadable};
 
 /// A page of the best chain, with the length of the chain it was read from.
 #[derive(Debug)]
@@ -56,6 +56,18 @@ impl BlockSource for Reader {
                 None
             }
         }
+    }
+
+    fn confirmed_height(&self, id: &TxId) -> Result<Option<u64>, Unreadable> {
+        self.with_snapshot(|txn| {
+            let locations = txn.open_table(POST_LOCATION).map_err(db_error)?;
+            let location = locations.get(id.as_bytes()).map_err(db_error)?;
+            Ok(location.map(|location| location.value().0))
+        })
+        .map_err(|error| {
+            tracing::error!(%error, %id, "the index of confirmed posts could not be read");
+            Unreadable
+        })
     }
 }
 
