@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::block::{Block, BlockHeader, HEADER_LEN};
 use crate::hash::Hash256;
+use crate::tree::IndexedBlock;
 use crate::tx::{PostSignature, TX_DOMAIN, Transaction};
 
 /// Why bytes are not a stored block or post.
@@ -62,6 +63,33 @@ pub fn decode_block(bytes: &[u8]) -> Result<Block, DecodeError> {
     }
     reader.finish()?;
     Ok(Block::new(header, transactions))
+}
+
+/// A block's entry in the stored block index: its 92-byte canonical header, then its
+/// encoded size and post count as `u32`s.
+pub fn encode_indexed(indexed: &IndexedBlock) -> Vec<u8> {
+    let mut out = Vec::with_capacity(INDEXED_LEN);
+    out.extend_from_slice(&indexed.header.encode());
+    out.extend_from_slice(&len_u32(indexed.encoded_len).to_be_bytes());
+    out.extend_from_slice(&len_u32(indexed.transaction_count).to_be_bytes());
+    out
+}
+
+/// Bytes of an entry of the stored block index.
+const INDEXED_LEN: usize = HEADER_LEN + 8;
+
+/// Reads an entry written by [`encode_indexed`].
+pub fn decode_indexed(bytes: &[u8]) -> Result<IndexedBlock, DecodeError> {
+    let mut reader = Reader::new(bytes, "a block index entry");
+    let header = decode_header(reader.take(HEADER_LEN)?);
+    let encoded_len = reader.u32()? as usize;
+    let transaction_count = reader.u32()? as usize;
+    reader.finish()?;
+    Ok(IndexedBlock {
+        header,
+        encoded_len,
+        transaction_count,
+    })
 }
 
 /// Reads the post at `position` of a block written by [`encode_block`], skipping the others
@@ -245,6 +273,18 @@ mod tests {
                 prop_assert_eq!(read.timestamp().to_bits(), tx.timestamp().to_bits());
                 prop_assert_eq!(read.signature(), tx.signature());
             }
+        }
+
+        #[test]
+        fn an_index_entry_reads_back_as_it_was_and_refuses_any_other_length(block in arb_block(), cut in 0..INDEXED_LEN) {
+            let indexed = IndexedBlock::of(&block);
+            let bytes = encode_indexed(&indexed);
+            prop_assert_eq!(bytes.len(), INDEXED_LEN);
+            prop_assert_eq!(decode_indexed(&bytes), Ok(indexed));
+            prop_assert!(decode_indexed(&bytes[..cut]).is_err());
+            let mut longer = bytes.clone();
+            longer.push(0);
+            prop_assert!(decode_indexed(&longer).is_err());
         }
 
         #[test]

@@ -14,7 +14,7 @@ use crate::hash::{BlockHash, TxId};
 use crate::mempool::{Mempool, MempoolError, MempoolLimits};
 use crate::params::ChainParams;
 use crate::tree::{Admission, BlockTree, CheckedBlock, InsertOutcome};
-use crate::tree::{Bodies, Unreadable};
+use crate::tree::{Bodies, IndexError, IndexedBlock, Unreadable};
 use crate::tx::Transaction;
 use crate::validation::{self, BlockError, TxError};
 
@@ -76,6 +76,8 @@ pub enum RestoreError {
     /// The store could not give a block back.
     #[error("a stored block could not be read: {0}")]
     Unreadable(String),
+    #[error(transparent)]
+    Index(#[from] IndexError),
 }
 
 /// A proposal for the next block: the header (nonce 0) and the posts it commits to.
@@ -115,21 +117,21 @@ impl ChainState {
         state.restored(blocks.into_iter().map(Ok), pending)
     }
 
-    /// [`ChainState::restore`] into a tree that keeps only its budget of durable bodies
-    /// (see [`BlockTree::with_bodies`]), from blocks read one at a time: memory stays
-    /// bounded however long the stored chain.
-    pub fn restore_with_bodies(
+    /// A state rebuilt from the index of stored blocks (in the order they connected)
+    /// without replaying their bodies (see [`BlockTree::from_index`]), and the pending
+    /// posts the best chain lacks.
+    pub fn from_index(
         params: ChainParams,
         limits: MempoolLimits,
         bodies: Bodies,
-        blocks: impl IntoIterator<Item = Result<Block, RestoreError>>,
+        index: impl IntoIterator<Item = IndexedBlock>,
         pending: impl IntoIterator<Item = Transaction>,
     ) -> Result<Self, RestoreError> {
         let state = ChainState {
-            tree: BlockTree::with_bodies(params, bodies),
+            tree: BlockTree::from_index(params, bodies, index)?,
             mempool: Mempool::new(limits),
         };
-        state.restored(blocks, pending)
+        state.restored(std::iter::empty(), pending)
     }
 
     fn restored(

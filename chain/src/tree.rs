@@ -140,6 +140,37 @@ pub trait BlockSource: Send + Sync + std::fmt::Debug {
     fn confirmed_height(&self, id: &TxId) -> Result<Option<u64>, Unreadable>;
 }
 
+/// What the store keeps of each block for the tree's index: enough to rebuild its entry
+/// without reading the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedBlock {
+    pub header: BlockHeader,
+    /// Bytes of the block's canonical encoding.
+    pub encoded_len: usize,
+    pub transaction_count: usize,
+}
+
+impl IndexedBlock {
+    pub fn of(block: &Block) -> Self {
+        IndexedBlock {
+            header: *block.header(),
+            encoded_len: block.encoded_len(),
+            transaction_count: block.transactions().len(),
+        }
+    }
+}
+
+/// Why a stored block index does not rebuild a tree.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum IndexError {
+    #[error("stored block {hash} comes before its parent {parent}")]
+    UnknownParent { hash: BlockHash, parent: BlockHash },
+    #[error("stored block {hash} is stored twice")]
+    Duplicate { hash: BlockHash },
+    #[error("stored block {hash} does not fit its parent: {source}")]
+    Invalid { hash: BlockHash, source: BlockError },
+}
+
 /// The shell's store could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("this node's store could not be read")]
@@ -299,6 +330,115 @@ impl BlockTree {
             source: Some(bodies),
             ..BlockTree::new(params)
         }
+    }
+
+    /// Rebuilds the tree from the index of stored blocks, in the order they connected,
+    /// without reading their bodies: each header is checked against its parent (its proof
+    /// of work and the contextual rules, without the clock), the best tip is the first to
+    /// connect of most work (what replaying them would choose), and only the bodies the
+    /// tree holds (side branches and the tip) are read from the source. Costs the size of
+    /// the index, not of the chain.
+    pub fn from_index(
+        params: ChainParams,
+        bodies: Bodies,
+        index: impl IntoIterator<Item = IndexedBlock>,
+    ) -> Result<Self, IndexError> {
+        let mut tree = BlockTree::with_bodies(params, bodies);
+        for indexed in index {
+            tree.index_entry(indexed)?;
+        }
+        let tip = tree
+            .entries
+            .values()
+            .max_by_key(|entry| (entry.cumulative_work, std::cmp::Reverse(entry.seq)))
+            .map_or(tree.genesis().hash(), Entry::hash);
+        let mut best_chain = Vec::new();
+        let mut cursor = tree.entries.get(&tip);
+        while let Some(entry) = cursor {
+            best_chain.push(entry.hash());
+            cursor = tree.parent_of(entry);
+        }
+        best_chain.reverse();
+        tree.best_bytes = best_chain
+            .iter()
+            .map(|hash| tree.entries[hash].encoded_len())
+            .sum();
+        tree.best_chain = best_chain;
+        tree.durable_seq = tree.last_seq();
+        let held: Vec<BlockHash> = tree
+            .entries
+            .values()
+            .filter(|entry| entry.hash() == tip || !tree.is_on_best_chain(entry))
+            .filter(|entry| !tree.bodies.contains_key(&entry.hash()))
+            .map(Entry::hash)
+            .collect();
+        for hash in held {
+            let body = tree
+                .block(&hash)
+                .map_err(|source| IndexError::Invalid { hash, source })?;
+            tree.body_bytes += body.encoded_len();
+            tree.bodies.insert(hash, body);
+        }
+        Ok(tree)
+    }
+
+    /// Adds one stored block's entry, checked against its parent, to a tree being rebuilt
+    /// (its best chain is set once every entry is in).
+    fn index_entry(&mut self, indexed: IndexedBlock) -> Result<(), IndexError> {
+        let header = indexed.header;
+        let hash = header.hash();
+        let parent_hash = header.previous_hash;
+        if self.entries.contains_key(&hash) {
+            return Err(IndexError::Duplicate { hash });
+        }
+        let parent = self
+            .entries
+            .get(&parent_hash)
+            .ok_or(IndexError::UnknownParent {
+                hash,
+                parent: parent_hash,
+            })?;
+        let invalid = |source| IndexError::Invalid { hash, source };
+        if !pow::meets_difficulty(&hash, header.difficulty) {
+            return Err(invalid(BlockError::InsufficientWork {
+                hash,
+                difficulty: header.difficulty,
+            }));
+        }
+        validation::validate_header_in_context(
+            &header,
+            parent.height(),
+            self.median_time_past(parent),
+            self.difficulty_after(parent),
+            None,
+            &self.params,
+        )
+        .map_err(invalid)?;
+        let cumulative_work = parent.cumulative_work + pow::work(header.difficulty);
+        let entry = Entry {
+            header,
+            hash,
+            encoded_len: indexed.encoded_len,
+            transaction_count: indexed.transaction_count,
+            cumulative_work,
+            seq: self.next_seq,
+            children: Vec::new(),
+        };
+        self.next_seq += 1;
+        self.entry_bytes += entry.encoded_len;
+        self.entries.insert(hash, entry);
+        if let Some(parent) = self.entries.get_mut(&parent_hash) {
+            parent.children.push(hash);
+        }
+        let height = usize::try_from(header.index).unwrap_or(usize::MAX);
+        if self.by_height.len() <= height {
+            self.by_height
+                .resize_with(height.saturating_add(1), Vec::new);
+        }
+        if let Some(at_height) = self.by_height.get_mut(height) {
+            at_height.push(hash);
+        }
+        Ok(())
     }
 
     /// A tree holding only genesis, keeping bodies as this one does.
@@ -1880,7 +2020,80 @@ mod tests {
         .prop_shuffle()
     }
 
+    /// The index the store keeps of `tree`: its blocks in connection order.
+    fn index_of(tree: &BlockTree) -> Vec<IndexedBlock> {
+        let mut entries: Vec<_> = tree.entries().filter(|entry| entry.seq > 0).collect();
+        entries.sort_by_key(|entry| entry.seq);
+        entries
+            .iter()
+            .map(|entry| IndexedBlock::of(&tree.block(&entry.hash()).expect("held")))
+            .collect()
+    }
+
+    #[test]
+    fn an_index_with_a_header_that_breaks_a_rule_or_comes_before_its_parent_is_refused() {
+        let (mut tree, stored) = lean_tree(0);
+        let genesis = tree.genesis_block();
+        let a1 = unmined_child(&genesis, vec![], &params());
+        let a2 = unmined_child(&a1, vec![], &params());
+        for block in [&a1, &a2] {
+            insert_durably(&mut tree, &stored, block).expect("extends");
+        }
+        let bodies = || Bodies {
+            source: stored.clone(),
+            budget: 0,
+        };
+        let index = index_of(&tree);
+        assert!(BlockTree::from_index(params(), bodies(), index.clone()).is_ok());
+        let reversed: Vec<_> = index.iter().rev().cloned().collect();
+        assert_eq!(
+            BlockTree::from_index(params(), bodies(), reversed).map(|tree| tree.len()),
+            Err(IndexError::UnknownParent {
+                hash: a2.hash(),
+                parent: a1.hash()
+            })
+        );
+        let mut wrong_height = index.clone();
+        wrong_height[1].header.index = 5;
+        assert!(matches!(
+            BlockTree::from_index(params(), bodies(), wrong_height),
+            Err(IndexError::Invalid {
+                source: BlockError::IndexMismatch { .. },
+                ..
+            })
+        ));
+        let twice = vec![index[0].clone(), index[0].clone()];
+        assert_eq!(
+            BlockTree::from_index(params(), bodies(), twice).map(|tree| tree.len()),
+            Err(IndexError::Duplicate { hash: a1.hash() })
+        );
+    }
+
     proptest! {
+        #[test]
+        fn a_tree_rebuilt_from_its_index_is_the_tree_its_blocks_built(
+            shuffled in tree_with_repeated_posts(),
+        ) {
+            let (mut tree, stored) = lean_tree(0);
+            for block in &shuffled {
+                let _ = insert_durably(&mut tree, &stored, block);
+            }
+            let bodies = Bodies { source: stored.clone(), budget: 0 };
+            let rebuilt = BlockTree::from_index(params(), bodies, index_of(&tree)).expect("rebuilds");
+            prop_assert_eq!(rebuilt.check_invariants(), Ok(()));
+            prop_assert_eq!(&rebuilt.best_chain, &tree.best_chain);
+            prop_assert_eq!(&rebuilt.by_height, &tree.by_height);
+            prop_assert_eq!(rebuilt.len(), tree.len());
+            prop_assert_eq!(rebuilt.side_bytes(), tree.side_bytes());
+            prop_assert_eq!(rebuilt.last_seq(), tree.last_seq());
+            for entry in tree.entries() {
+                let again = rebuilt.get(&entry.hash()).expect("rebuilt");
+                prop_assert_eq!((again.cumulative_work, again.seq), (entry.cumulative_work, entry.seq));
+                prop_assert_eq!(&again.children, &entry.children);
+            }
+            prop_assert_eq!(rebuilt.held_body_bytes(), tree.held_body_bytes());
+        }
+
         #[test]
         fn a_tree_that_drops_durable_bodies_decides_exactly_as_one_that_keeps_them(
             shuffled in tree_with_repeated_posts(),

@@ -166,7 +166,8 @@ fn submit(block: Block, claimed: &BlockHash) {
     let touched = block.transactions().iter().map(|tx| tx.id());
     for id in touched.chain(state.mempool().iter().map(|tx| tx.id())) {
         assert!(
-            !(state.mempool().contains(&id) && state.tree().confirming_block(&id).is_some()),
+            !(state.mempool().contains(&id)
+                && matches!(state.tree().confirming_block(&id), Ok(Some(_)))),
             "post {id} is both pending and confirmed"
         );
     }

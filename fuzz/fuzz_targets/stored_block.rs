@@ -1,6 +1,7 @@
-//! A block as the store keeps it: bytes → `encoding::decode_block`, and one post of it →
-//! `encoding::decode_transaction_at`. A store file is input like any other: it may be
-//! damaged or planted.
+//! A block as the store keeps it: bytes → `encoding::decode_block`, one post of it →
+//! `encoding::decode_transaction_at`, and the same bytes as an entry of the block index →
+//! `encoding::decode_indexed`. A store file is input like any other: it may be damaged or
+//! planted.
 //!
 //! Any input may be refused; none may panic. A block that decodes is the only reading of
 //! its bytes: encoding it again gives them back, so its hash and post ids are the ones the
@@ -8,10 +9,19 @@
 
 #![no_main]
 
-use chainpost_chain::encoding::{decode_block, decode_transaction_at, encode_block};
+use chainpost_chain::encoding::{
+    decode_block, decode_indexed, decode_transaction_at, encode_block, encode_indexed,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
+    if let Ok(indexed) = decode_indexed(bytes) {
+        assert_eq!(
+            encode_indexed(&indexed),
+            bytes,
+            "the index encoding is not unique"
+        );
+    }
     let first = decode_transaction_at(bytes, 0);
     if let Ok(block) = decode_block(bytes) {
         assert_eq!(encode_block(&block), bytes, "the encoding is not unique");

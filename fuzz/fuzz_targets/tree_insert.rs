@@ -228,7 +228,10 @@ impl Run {
             }
         }
         for tx in POOL.iter() {
-            let confirmed = tree.confirming_block(&tx.id()).is_some();
+            let confirmed = tree
+                .confirming_block(&tx.id())
+                .expect("a tree without a store answers from memory")
+                .is_some();
             let pending = self.state.mempool().contains(&tx.id());
             assert!(
                 confirmed != pending,
@@ -244,7 +247,9 @@ impl Run {
         let mut entries: Vec<_> = tree.entries().filter(|entry| entry.seq > 0).collect();
         entries.sort_by_key(|entry| entry.seq);
         let blocks = entries.iter().map(|entry| {
-            let body = tree.block(&entry.hash()).expect("a tree without a store holds every body");
+            let body = tree
+                .block(&entry.hash())
+                .expect("a tree without a store holds every body");
             (*body).clone()
         });
         let pending = self.state.mempool().iter().map(|tx| (**tx).clone());

@@ -25,7 +25,6 @@ use crate::p2p::{Network, NetworkOptions};
 use crate::peer_url::PeerUrl;
 use crate::store::{Batch, ChainStep, Loaded, Store};
 use chainpost_chain::mempool::MempoolLimits;
-use chainpost_chain::state::RestoreError;
 use chainpost_chain::tree::{BlockTree, Bodies};
 use chainpost_chain::{Block, BlockHash, ChainParams, ChainState};
 use chainpost_edge::cross_site::AllowedHosts;
@@ -192,12 +191,13 @@ async fn open_store(config: &Config, genesis: Block, port: u16) -> anyhow::Resul
         .with_context(|| format!("cannot open the chain database {shown}"))
 }
 
-/// Replays what the store holds through the tree, which rebuilds the same tip; the tree
-/// keeps `block_cache_bytes` of durable best-chain bodies (the newest: enough for the
+/// Rebuilds the chain state from the store's block index, without reading the bodies of
+/// the best chain: the tip it finds is the one replaying the blocks would. The tree keeps
+/// `block_cache_bytes` of durable best-chain bodies (the newest: enough for the
 /// reorganizations that happen and for mining on the tip, whatever the chain's length).
-/// Should it
-/// not (the rules of fork choice changed between releases), the tree's tip wins and the
-/// store's indexes are moved to it before anything else is written.
+/// Should the tip differ from the one recorded (the rules of fork choice changed between
+/// releases), the tree's tip wins and the store's indexes are moved to it before anything
+/// else is written.
 async fn restore_chain(
     store: &Store,
     params: ChainParams,
@@ -213,10 +213,14 @@ async fn restore_chain(
             source: Arc::new(reader.clone()),
             budget: block_cache_bytes,
         };
-        let blocks = reader
-            .connected_blocks()
-            .map(|block| block.map_err(|error| RestoreError::Unreadable(error.to_string())));
-        ChainState::restore_with_bodies(params, limits, bodies, blocks, loaded.mempool)
+        let index = reader.block_index()?;
+        Ok::<_, anyhow::Error>(ChainState::from_index(
+            params,
+            limits,
+            bodies,
+            index,
+            loaded.mempool,
+        )?)
     })
     .await?
     .context("the stored chain does not hold together")?;

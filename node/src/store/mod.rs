@@ -36,7 +36,7 @@
 //! and called `Store::resume`; the next batch then reopens the database, so writes come
 //! back as soon as the disk takes them again.
 //!
-//! **Invariant:** the `block_order` keys are `1..=n`, the connection numbers of the tree
+//! **Invariant:** the `block_index` keys are `1..=n`, the connection numbers of the tree
 //! the node rebuilds from them: batches commit in the order their blocks connected, and
 //! after a failure nothing commits until memory is rolled back to the last stored block.
 //!
@@ -69,10 +69,15 @@ pub(crate) use read::Reader;
 use chainpost_chain::block::Block;
 use chainpost_chain::encoding;
 use chainpost_chain::hash::{BlockHash, Hash256, TxId};
+use chainpost_chain::tree::IndexedBlock;
 use chainpost_chain::tx::Transaction;
 use chainpost_wire::{BlockJson, TransactionJson};
 
 const BLOCKS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("blocks");
+/// The block index: connection number → the block's header, size and post count
+/// (`encoding::encode_indexed`), all start-up reads of the chain.
+const BLOCK_INDEX: TableDefinition<u64, &[u8]> = TableDefinition::new("block_index");
+/// The JSON release's connection order (number → hash); the block index replaces it.
 const BLOCK_ORDER: TableDefinition<u64, [u8; 32]> = TableDefinition::new("block_order");
 const MEMPOOL: TableDefinition<u64, &[u8]> = TableDefinition::new("pending_by_arrival");
 /// The first layout's pending posts, keyed by id; moved to `MEMPOOL` on open.
@@ -631,7 +636,7 @@ fn check_network(db: &Database, genesis_block: &Block) -> Result<(), StoreError>
         }
         // Create the other tables so that readers never meet a missing one.
         txn.open_table(BLOCKS).map_err(db_error)?;
-        txn.open_table(BLOCK_ORDER).map_err(db_error)?;
+        txn.open_table(BLOCK_INDEX).map_err(db_error)?;
         txn.open_table(PEERS).map_err(db_error)?;
         let mut pending = txn.open_table(MEMPOOL).map_err(db_error)?;
         migrate_pending_by_id(&txn, &mut pending)?;
@@ -664,6 +669,7 @@ fn check_network(db: &Database, genesis_block: &Block) -> Result<(), StoreError>
                     .map_err(db_error)?
                     .map(|value| decode_hash(value.value()))
                     .transpose()?;
+                index_blocks_in_connection_order(&txn)?;
                 index::build(&txn, genesis, tip)?;
                 meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())
                     .map_err(db_error)?;
@@ -720,6 +726,37 @@ fn upgrade_from_json(
     Ok(())
 }
 
+/// Builds the block index of a store the JSON release wrote from its connection order
+/// (reading each block once) and drops that order, in the transaction that opens it.
+fn index_blocks_in_connection_order(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let exists = txn
+        .list_tables()
+        .map_err(db_error)?
+        .any(|table| table.name() == BLOCK_ORDER.name());
+    if !exists {
+        return Ok(());
+    }
+    {
+        let order = txn.open_table(BLOCK_ORDER).map_err(db_error)?;
+        let blocks = txn.open_table(BLOCKS).map_err(db_error)?;
+        let mut index = txn.open_table(BLOCK_INDEX).map_err(db_error)?;
+        for row in order.iter().map_err(db_error)? {
+            let (seq, hash) = row.map_err(db_error)?;
+            let hash = hash.value();
+            let bytes = blocks.get(hash).map_err(db_error)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("block {} is missing", Hash256(hash)))
+            })?;
+            let block = decode_block(hash, bytes.value())?;
+            let entry = encoding::encode_indexed(&IndexedBlock::of(&block));
+            index
+                .insert(seq.value(), entry.as_slice())
+                .map_err(db_error)?;
+        }
+    }
+    txn.delete_table(BLOCK_ORDER).map_err(db_error)?;
+    Ok(())
+}
+
 /// Moves pending posts from the first layout (keyed by id) to the arrival-keyed table, in
 /// the same transaction that opens the database, so a data directory from before the
 /// change keeps its posts.
@@ -749,7 +786,7 @@ fn migrate_pending_by_id(
 
 fn load(db: &Database, max_pending: usize) -> Result<(Loaded, Committed), StoreError> {
     let txn = db.begin_read().map_err(db_error)?;
-    let order = txn.open_table(BLOCK_ORDER).map_err(db_error)?;
+    let order = txn.open_table(BLOCK_INDEX).map_err(db_error)?;
     let last_block_seq = order
         .last()
         .map_err(db_error)?
@@ -801,7 +838,7 @@ fn load(db: &Database, max_pending: usize) -> Result<(Loaded, Committed), StoreE
 /// failure reached the disk after all (an fsync error after the header was written).
 fn holds_what_was_committed(db: &Database, committed: &Committed) -> Result<bool, StoreError> {
     let txn = db.begin_read().map_err(db_error)?;
-    let order = txn.open_table(BLOCK_ORDER).map_err(db_error)?;
+    let order = txn.open_table(BLOCK_INDEX).map_err(db_error)?;
     let last_block_seq = match order.last().map_err(db_error)? {
         Some((seq, _)) => seq.value(),
         None => 0,
@@ -987,7 +1024,7 @@ fn commit(db: &Database, jobs: &[Job], pending: &mut Committed) -> Result<(), St
     let txn = db.begin_write().map_err(db_error)?;
     {
         let mut blocks = txn.open_table(BLOCKS).map_err(db_error)?;
-        let mut order = txn.open_table(BLOCK_ORDER).map_err(db_error)?;
+        let mut order = txn.open_table(BLOCK_INDEX).map_err(db_error)?;
         let mut mempool = txn.open_table(MEMPOOL).map_err(db_error)?;
         let mut meta = txn.open_table(META).map_err(db_error)?;
         let mut peers = txn.open_table(PEERS).map_err(db_error)?;
@@ -1007,7 +1044,10 @@ fn commit(db: &Database, jobs: &[Job], pending: &mut Committed) -> Result<(), St
                     )
                     .map_err(db_error)?;
                 order
-                    .insert(*seq, *block.hash().as_bytes())
+                    .insert(
+                        *seq,
+                        encoding::encode_indexed(&IndexedBlock::of(block)).as_slice(),
+                    )
                     .map_err(db_error)?;
                 last_block_seq = last_block_seq.max(*seq);
             }
@@ -1116,11 +1156,18 @@ mod tests {
 
     /// Every stored block, in connection order.
     fn stored_blocks(store: &Store) -> Vec<Block> {
-        store
-            .reader()
-            .connected_blocks()
-            .collect::<Result<_, _>>()
+        let reader = store.reader();
+        reader
+            .block_index()
             .expect("readable")
+            .iter()
+            .map(|indexed| {
+                reader
+                    .block(&indexed.header.hash())
+                    .expect("readable")
+                    .expect("stored")
+            })
+            .collect()
     }
 
     #[tokio::test]

@@ -15,8 +15,8 @@ use chainpost_chain::hash::{BlockHash, Hash256, TxId};
 use chainpost_chain::tx::Transaction;
 
 use super::index::{BEST_CHAIN, POST_LOCATION, hash_of};
-use super::{BLOCK_ORDER, BLOCKS, SharedDb, StoreError, db_error, decode_block};
-use chainpost_chain::tree::{BlockSource, Unreadable};
+use super::{BLOCK_INDEX, BLOCKS, SharedDb, StoreError, db_error, decode_block};
+use chainpost_chain::tree::{BlockSource, IndexedBlock, Unreadable};
 
 /// A page of the best chain, with the length of the chain it was read from.
 #[derive(Debug)]
@@ -71,9 +71,6 @@ impl BlockSource for Reader {
     }
 }
 
-/// Blocks read per snapshot while streaming them in connection order.
-const BLOCKS_PER_READ: usize = 256;
-
 impl Reader {
     /// Runs `read` on a snapshot of the last commit. The database stays open meanwhile:
     /// the writer closes it (after a failed commit) only between reads.
@@ -112,45 +109,17 @@ impl Reader {
         })
     }
 
-    /// Every stored block in the order it connected, read `BLOCKS_PER_READ` at a time, so
-    /// that replaying a long chain holds only a few of them at once.
-    pub(crate) fn connected_blocks(&self) -> impl Iterator<Item = Result<Block, StoreError>> {
-        let reader = self.clone();
-        let mut next_seq = 1;
-        let mut chunk = Vec::new().into_iter();
-        let mut failed = false;
-        std::iter::from_fn(move || {
-            if failed {
-                return None;
-            }
-            if let Some(block) = chunk.next() {
-                return Some(Ok(block));
-            }
-            match reader.blocks_from(next_seq, BLOCKS_PER_READ) {
-                Ok(blocks) if blocks.is_empty() => None,
-                Ok(blocks) => {
-                    next_seq += blocks.len() as u64;
-                    chunk = blocks.into_iter();
-                    chunk.next().map(Ok)
-                }
-                Err(error) => {
-                    failed = true;
-                    Some(Err(error))
-                }
-            }
-        })
-    }
-
-    fn blocks_from(&self, seq: u64, limit: usize) -> Result<Vec<Block>, StoreError> {
+    /// The block index: every stored block's header, size and post count, in the order
+    /// they connected. What start-up reads instead of the blocks.
+    pub(crate) fn block_index(&self) -> Result<Vec<IndexedBlock>, StoreError> {
         self.with_snapshot(|txn| {
-            let order = txn.open_table(BLOCK_ORDER).map_err(db_error)?;
-            let stored = txn.open_table(BLOCKS).map_err(db_error)?;
-            let mut blocks = Vec::new();
-            for row in order.range(seq..).map_err(db_error)?.take(limit) {
-                let (_, hash) = row.map_err(db_error)?;
-                blocks.push(read_block(&stored, hash.value())?);
+            let index = txn.open_table(BLOCK_INDEX).map_err(db_error)?;
+            let mut entries =
+                Vec::with_capacity(usize::try_from(index.len().map_err(db_error)?).unwrap_or(0));
+            for row in index.iter().map_err(db_error)? {
+                entries.push(decode_index_entry(row.map_err(db_error)?.1.value())?);
             }
-            Ok(blocks)
+            Ok(entries)
         })
     }
 
@@ -256,4 +225,9 @@ fn read_block(
 
 fn missing(hash: [u8; 32]) -> StoreError {
     StoreError::Corrupt(format!("block {} is missing", Hash256(hash)))
+}
+
+fn decode_index_entry(bytes: &[u8]) -> Result<IndexedBlock, StoreError> {
+    encoding::decode_indexed(bytes)
+        .map_err(|error| StoreError::Corrupt(format!("the block index: {error}")))
 }
