@@ -3,12 +3,14 @@
 //! - `ingest`: accepted posts per second and their latency under `wrk`, while a second
 //!   `wrk` reads `/chain` pages from the same node;
 //! - `memory`: resident memory of a node holding 100,000 posts, pending or confirmed;
+//! - `history`: memory, restart time, store size and read latencies of a node holding
+//!   100,000 and 1,000,000 confirmed posts (`HISTORY_POSTS=N,M,...` for other sizes);
 //! - `stream`: how much memory serving a long chain's full `/chain` takes;
 //! - `propagation`: how long a mined block takes to reach a peer by gossip, with and
 //!   without 1,000 junk registrations (addresses that are no chainpost node) beforehand;
 //! - `read_load`: post latency alone and while four clients loop on the heaviest reads.
 //!
-//! `cargo bench -p node --bench load [-- ingest|memory|stream|propagation|read_load]`.
+//! `cargo bench -p node --bench load [-- ingest|memory|history|stream|propagation|read_load]`.
 //! Needs `wrk` on the PATH (Debian: `apt-get install wrk`).
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
@@ -47,6 +49,9 @@ fn main() {
     }
     if runs("memory") {
         memory(&runtime);
+    }
+    if runs("history") {
+        history(&runtime);
     }
     if runs("stream") {
         stream(&runtime);
@@ -386,6 +391,97 @@ fn memory(runtime: &Runtime) {
         synced.peak,
         node.memory_mib().resident
     );
+}
+
+/// How a node's memory, restart and reads depend on its history: for each size, a child
+/// node syncs that many confirmed posts (blocks of 1,000) from an in-process node into its
+/// store, is restarted, and answers 300 each of `/chain?from=H&limit=100`,
+/// `/blocks/{hash}` and `/transactions/{id}` at random places, one at a time.
+fn history(runtime: &Runtime) {
+    let sizes: Vec<u64> = std::env::var("HISTORY_POSTS")
+        .ok()
+        .map(|sizes| {
+            sizes
+                .split(',')
+                .map(|size| size.trim().parse().expect("HISTORY_POSTS: numbers"))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![100_000, 1_000_000]);
+    let params = ChainParams::new(DIFFICULTY, false).expect("params");
+    for posts in sizes {
+        let length = posts / 1_000;
+        let blocks = chain(
+            &params,
+            usize::try_from(length).expect("fits"),
+            Posts {
+                per_block: 1_000,
+                content_bytes: 40,
+                signer: None,
+            },
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let seeder = runtime.block_on(InProcessNode::holding(
+            Config::ephemeral(DIFFICULTY),
+            &blocks,
+        ));
+        let synced_at = Instant::now();
+        let node = runtime.block_on(synced_child(dir.path(), &seeder.url, length, &[]));
+        let sync = synced_at.elapsed();
+        let synced = node.memory_mib();
+        node.stop();
+        seeder.stop();
+        let store_bytes = std::fs::metadata(dir.path().join("chain.redb"))
+            .expect("the store")
+            .len();
+        let restarting = Instant::now();
+        let node = ChildNode::start(dir.path(), &["--difficulty", DIFFICULTY_ARG]);
+        let restart = restarting.elapsed();
+        let restarted = node.memory_mib();
+
+        let client = reqwest::Client::new();
+        let mut random = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |bound: u64| {
+            random ^= random << 13;
+            random ^= random >> 7;
+            random ^= random << 17;
+            random % bound
+        };
+        let timed = |path: String| {
+            let sent = Instant::now();
+            let status = runtime.block_on(async {
+                let response = client
+                    .get(format!("{}{path}", node.url))
+                    .send()
+                    .await
+                    .expect("answers");
+                let status = response.status();
+                response.bytes().await.expect("a body");
+                status
+            });
+            assert!(status.is_success(), "{path}: {status}");
+            sent.elapsed().as_secs_f64() * 1e3
+        };
+        let (mut pages, mut by_hash, mut by_id) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..300 {
+            pages.push(timed(format!("/chain?from={}&limit=100", next(length) + 1)));
+            let (block, _) = &blocks[usize::try_from(next(length)).expect("fits")];
+            by_hash.push(timed(format!("/blocks/{}", block.hash())));
+            let post = &block.transactions()[usize::try_from(next(1_000)).expect("fits")];
+            by_id.push(timed(format!("/transactions/{}", post.id())));
+        }
+        println!(
+            "history: {posts} confirmed posts: synced in {:.1} s; store {:.0} MB; resident              {:.1} MiB after syncing (peak {:.1}), {:.1} MiB after a restart of {:.2} s; p99 of              /chain?from=H&limit=100 {:.2} ms, /blocks/{{hash}} {:.2} ms,              /transactions/{{id}} {:.2} ms",
+            sync.as_secs_f64(),
+            store_bytes as f64 / 1e6,
+            synced.resident,
+            synced.peak,
+            restarted.resident,
+            restart.as_secs_f64(),
+            percentile(pages, 0.99),
+            percentile(by_hash, 0.99),
+            percentile(by_id, 0.99),
+        );
+    }
 }
 
 /// Memory while serving the whole `/chain` of 10,000 blocks (ten 200-byte posts each):
