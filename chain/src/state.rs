@@ -80,6 +80,27 @@ pub enum RestoreError {
     Index(#[from] IndexError),
 }
 
+/// The chain state at a glance: what `/status` shows, cheap to copy, for a shell that
+/// publishes it after every change so that readers need not wait for the state's owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainSummary {
+    pub genesis: BlockHash,
+    pub height: u64,
+    /// Blocks on the best chain, genesis included.
+    pub length: u64,
+    pub tip: BlockHash,
+    pub cumulative_work: u128,
+    /// What the next block on the tip must carry.
+    pub next_difficulty: u32,
+    pub mempool_size: usize,
+    pub mempool_bytes: usize,
+    /// Connected blocks on every branch.
+    pub blocks_known: usize,
+    pub orphans: usize,
+    pub side_branch_bytes: usize,
+    pub held_body_bytes: usize,
+}
+
 /// A proposal for the next block: the header (nonce 0) and the posts it commits to.
 #[derive(Debug, Clone)]
 pub struct BlockTemplate {
@@ -333,6 +354,25 @@ impl ChainState {
     /// [`BlockTree::mark_durable`]).
     pub fn mark_durable(&mut self, seq: u64) {
         self.tree.mark_durable(seq);
+    }
+
+    pub fn summary(&self) -> ChainSummary {
+        let tree = &self.tree;
+        let tip = tree.tip();
+        ChainSummary {
+            genesis: tree.genesis().hash(),
+            height: tip.height(),
+            length: tree.best_chain_len(),
+            tip: tip.hash(),
+            cumulative_work: tip.cumulative_work,
+            next_difficulty: tree.next_difficulty(),
+            mempool_size: self.mempool.len(),
+            mempool_bytes: self.mempool.bytes(),
+            blocks_known: tree.len(),
+            orphans: tree.orphan_count(),
+            side_branch_bytes: tree.side_bytes(),
+            held_body_bytes: tree.held_body_bytes(),
+        }
     }
 
     pub fn tree(&self) -> &BlockTree {

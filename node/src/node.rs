@@ -14,12 +14,14 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
 use chainpost_edge::clock::unix_now;
 
-use chainpost_chain::state::{BlockAccepted, CheckedTransaction, RestoreError, SubmitTxError};
+use chainpost_chain::state::{
+    BlockAccepted, ChainSummary, CheckedTransaction, RestoreError, SubmitTxError,
+};
 use chainpost_chain::tree::CheckedBlock;
 use indexmap::IndexMap;
 use tokio::sync::{Notify, mpsc};
@@ -96,6 +98,11 @@ pub(crate) enum MineOutcome {
 
 pub struct Node {
     chain: Mutex<ChainState>,
+    /// The chain state's summary as of its last change, republished by every writer before
+    /// it releases the lock, so that `/status` and the network read it without the lock.
+    summary: RwLock<Arc<ChainSummary>>,
+    /// The network's rules, fixed for the node's life (a copy of the chain state's).
+    params: ChainParams,
     store: Store,
     /// Serialises mining requests: one search at a time uses every core.
     mining_turn: tokio::sync::Mutex<()>,
@@ -170,6 +177,8 @@ impl Node {
         events: Option<mpsc::Sender<NodeEvent>>,
     ) -> Self {
         Node {
+            summary: RwLock::new(Arc::new(chain.summary())),
+            params: chain.params().clone(),
             chain: Mutex::new(chain),
             store,
             events,
@@ -194,6 +203,14 @@ impl Node {
     /// Runs `read` on the chain state. Keep it short: every writer waits for it.
     pub fn with_chain<R>(&self, read: impl FnOnce(&ChainState) -> R) -> R {
         read(&self.chain.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The chain state at a glance as of its last change; never waits for the chain lock.
+    pub fn summary(&self) -> Arc<ChainSummary> {
+        self.summary
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Whether a proof-of-work search is running.
@@ -524,7 +541,7 @@ impl Node {
     }
 
     pub(crate) fn params(&self) -> ChainParams {
-        self.with_chain(|chain| chain.params().clone())
+        self.params.clone()
     }
 
     pub(crate) fn metrics(&self) -> &Arc<Metrics> {
@@ -603,8 +620,40 @@ impl Node {
         }
     }
 
-    fn lock_chain(&self) -> std::sync::MutexGuard<'_, ChainState> {
-        self.chain.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The chain state, to change it: the summary is republished when the guard drops.
+    fn lock_chain(&self) -> ChainGuard<'_> {
+        ChainGuard {
+            chain: self.chain.lock().unwrap_or_else(PoisonError::into_inner),
+            summary: &self.summary,
+        }
+    }
+}
+
+/// The chain lock held by a writer; publishes the state's summary before releasing it, so
+/// the published summary changes in the order the state did.
+struct ChainGuard<'a> {
+    chain: std::sync::MutexGuard<'a, ChainState>,
+    summary: &'a RwLock<Arc<ChainSummary>>,
+}
+
+impl std::ops::Deref for ChainGuard<'_> {
+    type Target = ChainState;
+
+    fn deref(&self) -> &ChainState {
+        &self.chain
+    }
+}
+
+impl std::ops::DerefMut for ChainGuard<'_> {
+    fn deref_mut(&mut self) -> &mut ChainState {
+        &mut self.chain
+    }
+}
+
+impl Drop for ChainGuard<'_> {
+    fn drop(&mut self) {
+        let summary = Arc::new(self.chain.summary());
+        *self.summary.write().unwrap_or_else(PoisonError::into_inner) = summary;
     }
 }
 

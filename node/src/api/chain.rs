@@ -176,27 +176,25 @@ pub(crate) async fn status(
     let peer_candidates = network.candidate_count();
     let mining = node.is_mining();
     let node_id = network.node_id().to_owned();
-    Json(node.with_chain(|chain| {
-        let tree = chain.tree();
-        let tip = tree.tip();
-        Status {
-            genesis: tree.genesis().hash(),
-            node_id,
-            height: tip.height(),
-            length: tree.best_chain_len(),
-            tip: tip.hash(),
-            cumulative_work: tip.cumulative_work,
-            // What the next block needs, which on a retargeting network is not the floor.
-            difficulty: tree.next_difficulty(),
-            require_signatures: chain.params().require_signatures,
-            mempool_size: chain.mempool().len(),
-            mempool_bytes: chain.mempool().bytes(),
-            blocks_known: tree.len(),
-            orphans: tree.orphan_count(),
-            side_branch_bytes: tree.side_bytes(),
-            peers,
-            peer_candidates,
-            mining,
-        }
-    }))
+    // The summary the last change published: never waits for the chain lock.
+    let summary = node.summary();
+    Json(Status {
+        genesis: summary.genesis,
+        node_id,
+        height: summary.height,
+        length: summary.length,
+        tip: summary.tip,
+        cumulative_work: summary.cumulative_work,
+        // What the next block needs, which on a retargeting network is not the floor.
+        difficulty: summary.next_difficulty,
+        require_signatures: node.params().require_signatures,
+        mempool_size: summary.mempool_size,
+        mempool_bytes: summary.mempool_bytes,
+        blocks_known: summary.blocks_known,
+        orphans: summary.orphans,
+        side_branch_bytes: summary.side_branch_bytes,
+        peers,
+        peer_candidates,
+        mining,
+    })
 }

@@ -137,19 +137,17 @@ fn documented_routes() -> OpenApiRouter<AppState> {
 async fn metrics(State(state): State<AppState>) -> Response {
     let node = &state.node;
     let metrics = node.metrics();
-    node.with_chain(|chain| {
-        let tip = chain.tree().tip();
-        metrics
-            .height
-            .set(i64::try_from(tip.height()).unwrap_or(i64::MAX));
-        metrics.cumulative_work.set(tip.cumulative_work as f64);
-        metrics
-            .mempool_size
-            .set(i64::try_from(chain.mempool().len()).unwrap_or(i64::MAX));
-        metrics
-            .block_bodies_held_bytes
-            .set(i64::try_from(chain.tree().held_body_bytes()).unwrap_or(i64::MAX));
-    });
+    let summary = node.summary();
+    metrics
+        .height
+        .set(i64::try_from(summary.height).unwrap_or(i64::MAX));
+    metrics.cumulative_work.set(summary.cumulative_work as f64);
+    metrics
+        .mempool_size
+        .set(i64::try_from(summary.mempool_size).unwrap_or(i64::MAX));
+    metrics
+        .block_bodies_held_bytes
+        .set(i64::try_from(summary.held_body_bytes).unwrap_or(i64::MAX));
     metrics
         .peers
         .set(i64::try_from(state.network.peers().len()).unwrap_or(i64::MAX));

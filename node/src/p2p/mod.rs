@@ -455,9 +455,7 @@ impl Network {
             (peer, status)
         }))
         .await;
-        let our_work = self
-            .node
-            .with_chain(|chain| chain.tree().tip().cumulative_work);
+        let our_work = self.node.summary().cumulative_work;
         let mut heavier = Vec::new();
         for (peer, status) in asked {
             match status {
@@ -472,9 +470,7 @@ impl Network {
         }
         heavier.sort_by_key(|(claimed, _)| std::cmp::Reverse(*claimed));
         for (claimed, peer) in heavier {
-            let ours = self
-                .node
-                .with_chain(|chain| chain.tree().tip().cumulative_work);
+            let ours = self.node.summary().cumulative_work;
             if claimed <= ours {
                 break;
             }

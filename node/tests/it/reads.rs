@@ -1,12 +1,13 @@
-//! Reads of the chain come from the store's snapshots, not from the chain state: they
-//! answer while the chain lock is held by someone else.
+//! Reads of the chain come from the store's snapshots and the published summary, not
+//! from the chain state: they answer while the chain lock is held by someone else.
 
 use std::time::Duration;
 
 use crate::helpers::TestNode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chain_pages_the_whole_chain_and_confirmed_posts_answer_while_the_chain_lock_is_held() {
+async fn status_chain_pages_the_whole_chain_and_confirmed_posts_answer_while_the_chain_lock_is_held()
+ {
     let node = TestNode::spawn(8).await;
     let id = node.post("alice", "confirmed before the lock").await;
     node.mine().await;
@@ -29,7 +30,8 @@ async fn chain_pages_the_whole_chain_and_confirmed_posts_answer_while_the_chain_
         let page = node.get_json("/chain?from=1&limit=10").await;
         let whole = node.chain().await;
         let lookup = node.get_json(&format!("/transactions/{id}")).await;
-        (page, whole, lookup)
+        let status = node.status().await;
+        (page, whole, lookup, status)
     };
     // A read that waited for the lock would wait for good: the bound only turns that hang
     // into a failure.
@@ -37,7 +39,9 @@ async fn chain_pages_the_whole_chain_and_confirmed_posts_answer_while_the_chain_
     release.send(()).expect("the holder waits");
     holder.join().expect("the holder ends");
 
-    let (page, whole, lookup) = answered.expect("reads answered while the lock was held");
+    let (page, whole, lookup, status) = answered.expect("reads answered while the lock was held");
+    assert_eq!(status["height"], 1);
+    assert_eq!(status["tip"], expected_chain["chain"][1]["hash"]);
     assert_eq!(whole, expected_chain);
     assert_eq!(page["length"], 2);
     assert_eq!(page["chain"][0], expected_chain["chain"][1]);
