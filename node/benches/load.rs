@@ -4,7 +4,8 @@
 //!   `wrk` reads `/chain` pages from the same node;
 //! - `memory`: resident memory of a node holding 100,000 posts, pending or confirmed;
 //! - `history`: memory, restart time, store size and read latencies of a node holding
-//!   100,000 and 1,000,000 confirmed posts (`HISTORY_POSTS=N,M,...` for other sizes);
+//!   100,000 and 1,000,000 confirmed posts (`HISTORY_POSTS=N,M,...` for other sizes,
+//!   `HISTORY_BLOCK_CACHE_MIB` for the syncing node's `--block-cache-mib`);
 //! - `stream`: how much memory serving a long chain's full `/chain` takes;
 //! - `propagation`: how long a mined block takes to reach a peer by gossip, with and
 //!   without 1,000 junk registrations (addresses that are no chainpost node) beforehand;
@@ -425,7 +426,11 @@ fn history(runtime: &Runtime) {
             &blocks,
         ));
         let synced_at = Instant::now();
-        let node = runtime.block_on(synced_child(dir.path(), &seeder.url, length, &[]));
+        let cache_args: Vec<String> = std::env::var("HISTORY_BLOCK_CACHE_MIB")
+            .map(|mib| vec!["--block-cache-mib".to_owned(), mib])
+            .unwrap_or_default();
+        let cache_args: Vec<&str> = cache_args.iter().map(String::as_str).collect();
+        let node = runtime.block_on(synced_child(dir.path(), &seeder.url, length, &cache_args));
         let sync = synced_at.elapsed();
         let synced = node.memory_mib();
         node.stop();

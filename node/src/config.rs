@@ -139,7 +139,7 @@ pub struct Config {
     /// MiB of stored best-chain blocks kept in memory, the newest; older ones are read back
     /// from the store when a reorganization needs them. Side branches, the tip and blocks
     /// not yet durable are kept besides.
-    #[arg(long, env = "CHAINPOST_BLOCK_CACHE_MIB", default_value_t = 16,
+    #[arg(long = "block-cache-mib", env = "CHAINPOST_BLOCK_CACHE_MIB", default_value = "16",
           value_parser = clap::value_parser!(u64).range(0..=65_536)
               .map(|mib| usize::try_from(mib << 20).unwrap_or(usize::MAX)))]
     pub block_cache_bytes: usize,
@@ -239,6 +239,16 @@ mod tests {
         assert_eq!(config.difficulty, 16);
         assert!(!config.in_memory && !config.require_signatures);
         assert_eq!(config.max_pending, 100_000);
+        assert_eq!(config.block_cache_bytes, 16 << 20);
+    }
+
+    #[test]
+    fn the_block_cache_is_given_in_mib() {
+        let config = Config::try_parse_from(["node", "--block-cache-mib", "0"]).expect("parses");
+        assert_eq!(config.block_cache_bytes, 0);
+        let config = Config::try_parse_from(["node", "--block-cache-mib", "3"]).expect("parses");
+        assert_eq!(config.block_cache_bytes, 3 << 20);
+        assert!(Config::try_parse_from(["node", "--block-cache-mib", "65537"]).is_err());
     }
 
     #[test]
