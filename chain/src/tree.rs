@@ -256,6 +256,20 @@ impl InsertOutcome {
         }
     }
 
+    /// The blocks that left the best chain and those that joined it, oldest first each
+    /// (both empty when it did not move).
+    pub fn best_chain_change(&self) -> (&[Arc<Block>], &[Arc<Block>]) {
+        match self {
+            InsertOutcome::Extended { applied, .. } => (&[], applied),
+            InsertOutcome::Reorganized {
+                reverted, applied, ..
+            } => (reverted, applied),
+            InsertOutcome::SideBranch { .. }
+            | InsertOutcome::AlreadyKnown
+            | InsertOutcome::UnknownParent { .. } => (&[], &[]),
+        }
+    }
+
     pub fn tip_changed(&self) -> bool {
         matches!(
             self,
@@ -453,11 +467,12 @@ impl BlockTree {
     /// may leave memory.
     pub fn mark_durable(&mut self, seq: u64) {
         self.durable_seq = self.durable_seq.max(seq);
-        self.drop_durable_bodies();
+        self.forget_durable();
     }
 
-    /// Drops the oldest durable best-chain bodies until those held fit the budget.
-    fn drop_durable_bodies(&mut self) {
+    /// Forgets what the source now holds: the confirmed-post changes that are durable, and
+    /// the oldest durable best-chain bodies until those held fit the budget.
+    fn forget_durable(&mut self) {
         let Some(budget) = self.source.as_ref().map(|bodies| bodies.budget) else {
             return;
         };
@@ -537,14 +552,8 @@ impl BlockTree {
     /// anything changes, so that a body the source cannot give back refuses the block
     /// and leaves the tree as it was.
     fn hold_bodies_above_fork(&mut self, parent: &BlockHash) -> Result<(), BlockError> {
-        let mut cursor = &self.entries[parent];
-        while !self.is_on_best_chain(cursor) {
-            match self.parent_of(cursor) {
-                Some(below) => cursor = below,
-                None => break,
-            }
-        }
-        let fork_height = usize::try_from(cursor.height()).unwrap_or(usize::MAX);
+        let (fork, _) = self.branch_off_best_chain(&self.entries[parent]);
+        let fork_height = usize::try_from(fork.height()).unwrap_or(usize::MAX);
         let missing: Vec<BlockHash> = self
             .best_chain
             .iter()
@@ -597,21 +606,18 @@ impl BlockTree {
         }
 
         let old_tip = self.tip().hash();
-        let (clock, bounds) = match admission {
-            Admission::New { now, work_ahead } => (
-                Some(now),
-                Some(work_ahead.max(self.orphans.heaviest_descent(&hash))),
-            ),
-            Admission::Stored => (None, None),
+        let descent = self.orphans.heaviest_descent(&hash);
+        let (clock, bounds, work_ahead) = match admission {
+            Admission::New { now, work_ahead } => {
+                let work_ahead = work_ahead.max(descent);
+                (Some(now), Some(work_ahead), work_ahead)
+            }
+            Admission::Stored => (None, None, descent),
         };
         let prospect = self.entries[&parent]
             .cumulative_work
             .saturating_add(pow::work(block.header().difficulty))
-            .saturating_add(
-                bounds
-                    .unwrap_or(0)
-                    .max(self.orphans.heaviest_descent(&hash)),
-            );
+            .saturating_add(work_ahead);
         if self.source.is_some() && prospect > self.tip().cumulative_work && parent != old_tip {
             self.hold_bodies_above_fork(&parent)?;
         }
@@ -621,7 +627,7 @@ impl BlockTree {
                 // Orphans waiting for an invalid block can never connect.
                 self.orphans.remove_descendants(&hash);
                 // What was read back for a reorganization that did not happen.
-                self.drop_durable_bodies();
+                self.forget_durable();
                 return Err(error);
             }
         };
@@ -661,11 +667,11 @@ impl BlockTree {
             self.durable_seq = self.last_seq();
         }
         if best == old_tip {
-            self.drop_durable_bodies();
+            self.forget_durable();
             return Ok(InsertOutcome::SideBranch { connected });
         }
         let (reverted, applied) = self.switch_best_chain(best);
-        self.drop_durable_bodies();
+        self.forget_durable();
         Ok(if reverted.is_empty() {
             InsertOutcome::Extended { connected, applied }
         } else {
@@ -866,23 +872,19 @@ impl BlockTree {
         if block.transactions().is_empty() {
             return Ok(None);
         }
-        // Walk the side branch down to the best chain, then ask the best chain's index.
+        // The side branch's own posts, then the best chain's index below the fork.
+        let (fork, side_entries) = self.branch_off_best_chain(parent);
         let mut side = HashSet::new();
-        let mut cursor = parent;
-        while !self.is_on_best_chain(cursor) {
+        for entry in side_entries {
             // Off the best chain, so held.
             side.extend(
-                self.held(&cursor.hash())
+                self.held(&entry.hash())
                     .transactions()
                     .iter()
                     .map(|tx| tx.id()),
             );
-            match self.parent_of(cursor) {
-                Some(below) => cursor = below,
-                None => return Ok(None),
-            }
         }
-        let fork_height = cursor.height();
+        let fork_height = fork.height();
         for id in block.transactions().iter().map(|tx| tx.id()) {
             let confirmed = self
                 .confirmed_height(&id)
@@ -896,18 +898,14 @@ impl BlockTree {
 
     /// Makes `new_tip` the best tip; returns the blocks that left and joined the best chain.
     fn switch_best_chain(&mut self, new_tip: BlockHash) -> (Vec<Arc<Block>>, Vec<Arc<Block>>) {
-        let mut applied = Vec::new();
-        let mut cursor = &self.entries[&new_tip];
-        while !self.is_on_best_chain(cursor) {
-            // Off the best chain until now, so held.
-            applied.push(self.held(&cursor.hash()));
-            cursor = match self.parent_of(cursor) {
-                Some(parent) => parent,
-                None => break,
-            };
-        }
-        applied.reverse();
-        let fork_height = usize::try_from(cursor.height()).unwrap_or(usize::MAX);
+        let (fork, side) = self.branch_off_best_chain(&self.entries[&new_tip]);
+        // Off the best chain until now, so held.
+        let applied: Vec<Arc<Block>> = side
+            .iter()
+            .rev()
+            .map(|entry| self.held(&entry.hash()))
+            .collect();
+        let fork_height = usize::try_from(fork.height()).unwrap_or(usize::MAX);
 
         // Held since `hold_bodies_above_fork`, or never dropped.
         let reverted: Vec<Arc<Block>> = self.best_chain[fork_height + 1..]
@@ -936,6 +934,21 @@ impl BlockTree {
             self.evictable.push_back(block.hash());
         }
         (reverted, applied)
+    }
+
+    /// Where the branch ending at `entry` meets the best chain, and that branch's entries
+    /// above it, newest first (none when `entry` is on the best chain).
+    fn branch_off_best_chain<'a>(&'a self, entry: &'a Entry) -> (&'a Entry, Vec<&'a Entry>) {
+        let mut side = Vec::new();
+        let mut cursor = entry;
+        while !self.is_on_best_chain(cursor) {
+            side.push(cursor);
+            match self.parent_of(cursor) {
+                Some(below) => cursor = below,
+                None => break,
+            }
+        }
+        (cursor, side)
     }
 
     fn parent_of(&self, entry: &Entry) -> Option<&Entry> {
@@ -1898,13 +1911,7 @@ mod tests {
         /// applied ones in.
         fn commit(&self, outcome: &InsertOutcome) {
             self.store(outcome.connected());
-            let (reverted, applied): (&[Arc<Block>], &[Arc<Block>]) = match outcome {
-                InsertOutcome::Extended { applied, .. } => (&[], applied),
-                InsertOutcome::Reorganized {
-                    reverted, applied, ..
-                } => (reverted, applied),
-                _ => (&[], &[]),
-            };
+            let (reverted, applied) = outcome.best_chain_change();
             let mut confirmed = self.confirmed.lock().expect("lock");
             for tx in reverted.iter().flat_map(|block| block.transactions()) {
                 confirmed.remove(&tx.id());

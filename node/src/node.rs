@@ -765,22 +765,16 @@ impl MempoolChanges {
     }
 }
 
-/// Logs what a durable insert did, for operators; research mode reads the event log.
 /// How an insert moved the best chain: the reverted blocks off it (tip first), then the
 /// applied ones on (oldest first).
 fn best_chain_steps(outcome: &InsertOutcome) -> Vec<ChainStep> {
-    let (reverted, applied): (&[Arc<Block>], &[Arc<Block>]) = match outcome {
-        InsertOutcome::Extended { applied, .. } => (&[], applied),
-        InsertOutcome::Reorganized {
-            reverted, applied, ..
-        } => (reverted, applied),
-        _ => (&[], &[]),
-    };
+    let (reverted, applied) = outcome.best_chain_change();
     let reverted = reverted.iter().rev().cloned().map(ChainStep::Revert);
     let applied = applied.iter().cloned().map(ChainStep::Apply);
     reverted.chain(applied).collect()
 }
 
+/// Logs what a durable insert did, for operators; research mode reads the event log.
 fn log_outcome(outcome: &InsertOutcome) {
     for block in outcome.connected() {
         tracing::info!(height = block.header().index, hash = %block.hash(), "block connected");

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use super::chain_json::{ChainBlocks, ChainDocument};
 use super::error::{ApiError, PathParam, QueryParams};
 use super::heavy::HeavyReads;
+use super::read_store;
 use crate::node::{Node, NodeError};
 use crate::p2p::Network;
 use axum::response::Response;
-use chainpost_chain::{Block, BlockHash};
+use chainpost_chain::BlockHash;
 use chainpost_wire::{
     BlockDetail, BlockJson, ChainPage, ChainQuery, ErrorBody, MAX_PAGE, MAX_PAGE_BYTES, Status,
     TreeBlock, TreeQuery, TreeView,
@@ -94,11 +95,11 @@ pub(crate) async fn block_by_hash(
     });
     let (in_best_chain, cumulative_work, children) =
         placed.ok_or_else(|| ApiError::NotFound(format!("no block {hash}")))?;
-    let block = match read_block(&node, hash).await? {
+    let block = match read_store(&node, move |reader| reader.block(&hash)).await? {
         Some(block) => block,
         None => {
-            node.store().barrier().await.map_err(NodeError::Storage)?;
-            read_block(&node, hash)
+            node.store().await_queued().await;
+            read_store(&node, move |reader| reader.block(&hash))
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("no block {hash}")))?
         }
@@ -109,14 +110,6 @@ pub(crate) async fn block_by_hash(
         cumulative_work,
         children,
     }))
-}
-
-async fn read_block(node: &Node, hash: BlockHash) -> Result<Option<Block>, ApiError> {
-    let reader = node.store().reader();
-    let read = tokio::task::spawn_blocking(move || reader.block(&hash))
-        .await
-        .map_err(NodeError::from)?;
-    Ok(read.map_err(NodeError::Storage)?)
 }
 
 /// How many heights below the tip `/tree` shows by default.

@@ -35,11 +35,13 @@ use axum::extract::Request;
 use axum::http::Method;
 use axum::middleware::{self, Next};
 
-use crate::node::{Node, Origin};
+use crate::node::{Node, NodeError, Origin};
 use crate::p2p::Network;
 use crate::peer_url::PeerUrl;
+use crate::store::{Reader, StoreError};
 use chainpost_edge::cross_site::{self, AllowedHosts};
 use chainpost_wire::{NO_SUCH_ENDPOINT, PEER_HEADER};
+use error::ApiError;
 pub(crate) use heavy::HeavyReads;
 
 /// Largest request body accepted. A block may hold 1 MiB of canonical bytes, and JSON can
@@ -74,6 +76,19 @@ impl FromRef<AppState> for Arc<Network> {
     fn from_ref(state: &AppState) -> Self {
         state.network.clone()
     }
+}
+
+/// Runs `read` on the store's committed chain, on a blocking thread: reads decode what they
+/// return, every hash and id recomputed.
+async fn read_store<T: Send + 'static>(
+    node: &Node,
+    read: impl FnOnce(&Reader) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let reader = node.store().reader();
+    let read = tokio::task::spawn_blocking(move || read(&reader))
+        .await
+        .map_err(NodeError::from)?;
+    Ok(read.map_err(NodeError::Storage)?)
 }
 
 /// The peer a request says it comes from (set by chainpost nodes when they gossip); a

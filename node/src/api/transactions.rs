@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use super::error::{ApiError, JsonBody, PathParam, QueryParams};
 use super::heavy::HeavyReads;
-use crate::node::{Node, NodeError};
+use super::read_store;
+use crate::node::Node;
 use axum::response::Response;
 use chainpost_chain::{Transaction, TxId};
 use chainpost_edge::clock::unix_now_f64;
@@ -124,7 +125,7 @@ pub(crate) async fn by_id(
             block: None,
         }));
     }
-    node.store().barrier().await.map_err(NodeError::Storage)?;
+    node.store().await_queued().await;
     read_confirmed(&node, id)
         .await?
         .map(Json)
@@ -132,18 +133,13 @@ pub(crate) async fn by_id(
 }
 
 async fn read_confirmed(node: &Node, id: TxId) -> Result<Option<TransactionStatus>, ApiError> {
-    let reader = node.store().reader();
-    let read = tokio::task::spawn_blocking(move || reader.confirmed_post(&id))
-        .await
-        .map_err(NodeError::from)?;
-    Ok(read
-        .map_err(NodeError::Storage)?
-        .map(|post| TransactionStatus {
-            transaction: TransactionJson::from_transaction(&post.transaction),
-            status: PostState::Confirmed,
-            block: Some(BlockRef {
-                index: post.height,
-                hash: post.block,
-            }),
-        }))
+    let confirmed = read_store(node, move |reader| reader.confirmed_post(&id)).await?;
+    Ok(confirmed.map(|post| TransactionStatus {
+        transaction: TransactionJson::from_transaction(&post.transaction),
+        status: PostState::Confirmed,
+        block: Some(BlockRef {
+            index: post.height,
+            hash: post.block,
+        }),
+    }))
 }

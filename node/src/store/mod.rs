@@ -1292,15 +1292,13 @@ mod tests {
         assert!(first.mempool.iter().any(|tx| tx.signature().is_some()));
 
         // Now the binary form, read back the same.
+        assert_eq!(
+            stored_schema(&path),
+            Some(SCHEMA_VERSION.to_be_bytes().to_vec())
+        );
         let db = open_database(&path).expect("reopens");
         {
             let txn = db.begin_read().expect("read");
-            let meta = txn.open_table(META).expect("meta");
-            let schema = meta
-                .get(SCHEMA_KEY)
-                .expect("get")
-                .map(|value| value.value().to_vec());
-            assert_eq!(schema, Some(SCHEMA_VERSION.to_be_bytes().to_vec()));
             let blocks = txn.open_table(BLOCKS).expect("blocks");
             for row in blocks.iter().expect("iter") {
                 let (hash, bytes) = row.expect("row");
@@ -1490,14 +1488,20 @@ mod tests {
             Store::open(&path, &genesis, TEST_MAX_PENDING),
             Err(StoreError::NewerSchema(version)) if version == SCHEMA_VERSION + 1
         ));
-        let db = open_database(&path).expect("reopens");
+        assert_eq!(
+            stored_schema(&path),
+            Some((SCHEMA_VERSION + 1).to_be_bytes().to_vec())
+        );
+    }
+
+    /// The schema version a closed store's file records, as stored.
+    fn stored_schema(path: &Path) -> Option<Vec<u8>> {
+        let db = open_database(path).expect("reopens");
         let txn = db.begin_read().expect("read");
         let meta = txn.open_table(META).expect("meta");
-        let schema = meta
-            .get(SCHEMA_KEY)
+        meta.get(SCHEMA_KEY)
             .expect("get")
-            .map(|value| value.value().to_vec());
-        assert_eq!(schema, Some((SCHEMA_VERSION + 1).to_be_bytes().to_vec()));
+            .map(|value| value.value().to_vec())
     }
 
     #[test]

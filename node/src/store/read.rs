@@ -174,42 +174,40 @@ impl Reader {
 }
 
 fn confirmed_post(txn: &ReadTransaction, id: &TxId) -> Result<Option<ConfirmedPost>, StoreError> {
-    {
-        let locations = txn.open_table(POST_LOCATION).map_err(db_error)?;
-        let Some(location) = locations.get(id.as_bytes()).map_err(db_error)? else {
-            return Ok(None);
-        };
-        let (height, position) = location.value();
-        let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
-        let hash = best
-            .get(height)
-            .map_err(db_error)?
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "post {id} is indexed at height {height}, past the best chain"
-                ))
-            })?
-            .value();
-        let stored = txn.open_table(BLOCKS).map_err(db_error)?;
-        let bytes = stored
-            .get(hash)
-            .map_err(db_error)?
-            .ok_or_else(|| missing(hash))?;
-        let transaction = encoding::decode_transaction_at(bytes.value(), position as usize)
-            .map_err(|error| StoreError::Corrupt(format!("block {}: {error}", Hash256(hash))))?;
-        if transaction.id() != *id {
-            return Err(StoreError::Corrupt(format!(
-                "post {id} is indexed at position {position} of block {}, which holds {}",
-                Hash256(hash),
-                transaction.id()
-            )));
-        }
-        Ok(Some(ConfirmedPost {
-            transaction,
-            height,
-            block: hash_of(hash),
-        }))
+    let locations = txn.open_table(POST_LOCATION).map_err(db_error)?;
+    let Some(location) = locations.get(id.as_bytes()).map_err(db_error)? else {
+        return Ok(None);
+    };
+    let (height, position) = location.value();
+    let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
+    let hash = best
+        .get(height)
+        .map_err(db_error)?
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "post {id} is indexed at height {height}, past the best chain"
+            ))
+        })?
+        .value();
+    let stored = txn.open_table(BLOCKS).map_err(db_error)?;
+    let bytes = stored
+        .get(hash)
+        .map_err(db_error)?
+        .ok_or_else(|| missing(hash))?;
+    let transaction = encoding::decode_transaction_at(bytes.value(), position as usize)
+        .map_err(|error| StoreError::Corrupt(format!("block {}: {error}", Hash256(hash))))?;
+    if transaction.id() != *id {
+        return Err(StoreError::Corrupt(format!(
+            "post {id} is indexed at position {position} of block {}, which holds {}",
+            Hash256(hash),
+            transaction.id()
+        )));
     }
+    Ok(Some(ConfirmedPost {
+        transaction,
+        height,
+        block: hash_of(hash),
+    }))
 }
 
 fn read_block(
