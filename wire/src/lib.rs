@@ -31,7 +31,8 @@ pub use error::{ErrorBody, NO_SUCH_ENDPOINT};
 pub use mining::MineAnswer;
 pub use peers::{NodeAddress, REGISTERED, RegisterQuery, Resolved};
 pub use posts::{
-    BlockRef, Created, MAX_PENDING_PAGE, NewTransaction, PendingQuery, PostState, TransactionStatus,
+    BadCursor, BlockRef, Created, DEFAULT_POSTS_PAGE, MAX_PENDING_PAGE, MAX_POSTS_PAGE,
+    NewTransaction, PendingQuery, PostCursor, PostState, PostsPage, PostsQuery, TransactionStatus,
 };
 pub use status::Status;
 

@@ -1,5 +1,6 @@
 //! Posts: `POST /new_transaction` (its body and its answer), `GET /pending_tx` (its query;
-//! it answers a list of [`crate::TransactionJson`]) and `GET /transactions/{id}`.
+//! it answers a list of [`crate::TransactionJson`]), `GET /transactions/{id}` and
+//! `GET /posts` (the best chain's posts, newest first, by cursor).
 
 use chainpost_chain::{BlockHash, TxId};
 use serde::{Deserialize, Serialize};
@@ -108,6 +109,75 @@ pub struct BlockRef {
     pub hash: BlockHash,
 }
 
+/// Most posts one answer of `GET /posts` lists, and how many it lists unasked.
+pub const MAX_POSTS_PAGE: usize = 100;
+pub const DEFAULT_POSTS_PAGE: usize = 20;
+
+/// The query of `GET /posts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
+pub struct PostsQuery {
+    /// Only the unsigned posts that give this name as their author.
+    pub author: Option<String>,
+    /// Only the posts signed by this Ed25519 key (64 hex characters), whatever name they give.
+    pub key: Option<String>,
+    /// The `next` of the previous page: only posts older than it.
+    // Text: the node names a malformed cursor in its own words.
+    pub before: Option<String>,
+    /// Posts to list (default 20, at most 100).
+    pub limit: Option<usize>,
+}
+
+/// A place in the best chain's posts, `HEIGHT.POSITION`: the posts before it are those of
+/// lower blocks, and those earlier in its block. It stays valid as blocks are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PostCursor {
+    pub height: u64,
+    pub position: u32,
+}
+
+impl std::fmt::Display for PostCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.height, self.position)
+    }
+}
+
+/// Why a cursor was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a cursor this node gave: expected HEIGHT.POSITION, two decimal numbers")]
+pub struct BadCursor(String);
+
+impl std::str::FromStr for PostCursor {
+    type Err = BadCursor;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || BadCursor(text.chars().take(80).collect());
+        let (height, position) = text.split_once('.').ok_or_else(bad)?;
+        let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        if !digits(height) || !digits(position) {
+            return Err(bad());
+        }
+        Ok(PostCursor {
+            height: height.parse().map_err(|_| bad())?,
+            position: position.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// `GET /posts`: a page of the best chain's posts, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PostsPage {
+    /// Each post with the block that confirms it.
+    pub posts: Vec<TransactionStatus>,
+    /// The `before` of the next older page; `null` at the oldest post.
+    pub next: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +211,42 @@ mod tests {
             serde_json::from_str::<TransactionStatus>(&text).expect("parses"),
             confirmed
         );
+    }
+
+    #[test]
+    fn cursors_read_back_what_they_print_and_nothing_else() {
+        let cursor = PostCursor {
+            height: u64::MAX,
+            position: u32::MAX,
+        };
+        assert_eq!(cursor.to_string().parse::<PostCursor>(), Ok(cursor));
+        assert_eq!(
+            "7.0".parse::<PostCursor>(),
+            Ok(PostCursor {
+                height: 7,
+                position: 0
+            })
+        );
+        let too_far = format!("1.{}", u64::from(u32::MAX) + 1);
+        let bad = [
+            "",
+            ".",
+            "7",
+            "7.",
+            ".0",
+            "+7.0",
+            "7.-1",
+            "7.0.0",
+            "7,0",
+            " 7.0",
+            "0x7.0",
+            "18446744073709551616.0",
+            &too_far,
+            "٧.0",
+        ];
+        for text in bad {
+            assert!(text.parse::<PostCursor>().is_err(), "{text:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Posts: submit one (`POST /new_transaction`), list the pending ones (`GET /pending_tx`),
-//! look one up (`GET /transactions/{id}`).
+//! look one up (`GET /transactions/{id}`), page through the confirmed ones (`GET /posts`).
 
 use axum::Json;
 use axum::extract::State;
@@ -11,12 +11,14 @@ use super::error::{ApiError, JsonBody, PathParam, QueryParams};
 use super::heavy::HeavyReads;
 use super::read_store;
 use crate::node::Node;
+use crate::store::{Author, PostPlace};
 use axum::response::Response;
-use chainpost_chain::{Transaction, TxId};
+use chainpost_chain::{Hash256, Transaction, TxId};
 use chainpost_edge::clock::unix_now_f64;
 use chainpost_wire::{
-    BlockRef, Created, ErrorBody, MAX_PENDING_PAGE, NewTransaction, PendingQuery, PostState,
-    TransactionJson, TransactionStatus, signature_from_hex,
+    BlockRef, Created, DEFAULT_POSTS_PAGE, ErrorBody, MAX_PENDING_PAGE, MAX_POSTS_PAGE,
+    NewTransaction, PendingQuery, PostCursor, PostState, PostsPage, PostsQuery, TransactionJson,
+    TransactionStatus, signature_from_hex,
 };
 
 /// Submit a post.
@@ -134,12 +136,71 @@ pub(crate) async fn by_id(
 
 async fn read_confirmed(node: &Node, id: TxId) -> Result<Option<TransactionStatus>, ApiError> {
     let confirmed = read_store(node, move |reader| reader.confirmed_post(&id)).await?;
-    Ok(confirmed.map(|post| TransactionStatus {
+    Ok(confirmed.map(|post| confirmed_status(&post)))
+}
+
+fn confirmed_status(post: &crate::store::ConfirmedPost) -> TransactionStatus {
+    TransactionStatus {
         transaction: TransactionJson::from_transaction(&post.transaction),
         status: PostState::Confirmed,
         block: Some(BlockRef {
             index: post.height,
             hash: post.block,
         }),
+    }
+}
+
+/// Confirmed posts, newest first: all of them, or one author's.
+///
+/// An author is a name (`author`: the unsigned posts that give it) or a key (`key`: the
+/// posts it signed, whatever names they give); never both. Page on with `before` set to
+/// the answer's `next`. Pending posts are in `/pending_tx`.
+#[utoipa::path(get, path = "/posts", tag = "posts", params(PostsQuery),
+    responses((status = 200, description = "Posts, newest first", body = PostsPage),
+        (status = 400, description = "Malformed or invalid input", body = ErrorBody)))]
+pub(crate) async fn posts(
+    State(node): State<Arc<Node>>,
+    QueryParams(query): QueryParams<PostsQuery>,
+) -> Result<Json<PostsPage>, ApiError> {
+    let limit = match query.limit {
+        None => DEFAULT_POSTS_PAGE,
+        Some(limit @ 1..=MAX_POSTS_PAGE) => limit,
+        Some(limit) => {
+            return Err(ApiError::BadRequest(format!(
+                "limit {limit} is out of range: 1 to {MAX_POSTS_PAGE} posts per page"
+            )));
+        }
+    };
+    let author = match (query.author, query.key.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "give `author` (a name) or `key` (a signing key), not both".into(),
+            ));
+        }
+        (Some(name), None) => Some(Author::Name(name)),
+        (None, Some(key)) => Some(Author::Key(
+            key.parse::<Hash256>()
+                .map_err(|error| ApiError::BadRequest(format!("key: {error}")))?
+                .0,
+        )),
+        (None, None) => None,
+    };
+    let before: Option<PostPlace> = query
+        .before
+        .as_deref()
+        .map(str::parse::<PostCursor>)
+        .transpose()
+        .map_err(|error| ApiError::BadRequest(format!("before: {error}")))?
+        .map(|cursor| (cursor.height, cursor.position));
+    node.store().await_queued().await;
+    let page = read_store(&node, move |reader| {
+        reader.posts(author.as_ref(), before, limit)
+    })
+    .await?;
+    Ok(Json(PostsPage {
+        posts: page.posts.iter().map(confirmed_status).collect(),
+        next: page
+            .next
+            .map(|(height, position)| PostCursor { height, position }.to_string()),
     }))
 }

@@ -6,20 +6,58 @@
 //! - `post_location`: post id → (height, position in the block) for every post of the
 //!   best chain. A reorganization removes the reverted blocks' posts first and then adds
 //!   the applied blocks', so a post on both branches keeps its new place.
+//! - `posts_by_author`: (author, height, position) for every post of the best chain, so an
+//!   author's posts are one range read, newest last. The author of a signed post is its
+//!   key, whatever name it gives; of an unsigned post, the name it gives ([`Author`]).
+//!
+//! Time order is chain order: a post's own timestamp is whatever its author claims (a
+//! miner may confirm posts dated in any year), while heights only grow, under block
+//! timestamps that consensus checks. So `best_chain` is also the index by time.
 //!
 //! **Invariant:** after every commit, `best_chain` is the path from genesis to the stored
-//! best tip and `post_location` indexes exactly its posts.
+//! best tip and `post_location` and `posts_by_author` index exactly its posts.
 
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use chainpost_chain::block::Block;
 use chainpost_chain::hash::{BlockHash, Hash256};
+use chainpost_chain::tx::Transaction;
 
 use super::{BLOCKS, StoreError, db_error, decode_block};
 
 pub(super) const BEST_CHAIN: TableDefinition<u64, [u8; 32]> = TableDefinition::new("best_chain");
 pub(super) const POST_LOCATION: TableDefinition<[u8; 32], (u64, u32)> =
     TableDefinition::new("post_location");
+pub(super) const POSTS_BY_AUTHOR: TableDefinition<(&[u8], u64, u32), ()> =
+    TableDefinition::new("posts_by_author");
+
+/// Whose posts: a key for signed posts, a self-declared name for unsigned ones. The two
+/// never mix: an unsigned post that gives a key's usual name is not that key's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Author {
+    Key([u8; 32]),
+    Name(String),
+}
+
+impl Author {
+    pub(crate) fn of(tx: &Transaction) -> Author {
+        match tx.signature() {
+            Some(signed) => Author::Key(signed.public_key),
+            None => Author::Name(tx.author().to_owned()),
+        }
+    }
+
+    /// The index's key: a tag byte keeps a name from ever reading as a key.
+    pub(super) fn index_key(&self) -> Vec<u8> {
+        match self {
+            Author::Key(key) => [&[KEY_TAG][..], key].concat(),
+            Author::Name(name) => [&[NAME_TAG][..], name.as_bytes()].concat(),
+        }
+    }
+}
+
+const NAME_TAG: u8 = 0;
+const KEY_TAG: u8 = 1;
 
 /// A block leaving or joining the best chain, in the order the chain state decided it.
 #[derive(Debug, Clone)]
@@ -32,6 +70,7 @@ pub(crate) enum ChainStep {
 pub(super) struct Indexes<'txn> {
     best_chain: Table<'txn, u64, [u8; 32]>,
     post_location: Table<'txn, [u8; 32], (u64, u32)>,
+    posts_by_author: Table<'txn, (&'static [u8], u64, u32), ()>,
 }
 
 impl<'txn> Indexes<'txn> {
@@ -39,6 +78,7 @@ impl<'txn> Indexes<'txn> {
         Ok(Indexes {
             best_chain: txn.open_table(BEST_CHAIN).map_err(db_error)?,
             post_location: txn.open_table(POST_LOCATION).map_err(db_error)?,
+            posts_by_author: txn.open_table(POSTS_BY_AUTHOR).map_err(db_error)?,
         })
     }
 
@@ -54,12 +94,20 @@ impl<'txn> Indexes<'txn> {
         self.best_chain
             .insert(height, *block.hash().as_bytes())
             .map_err(db_error)?;
-        for (position, tx) in block.transactions().iter().enumerate() {
-            let position = u32::try_from(position).map_err(|_| {
-                StoreError::Corrupt(format!("block {} holds over 2^32 posts", block.hash()))
-            })?;
+        for (position, tx) in positioned(block)? {
             self.post_location
                 .insert(*tx.id().as_bytes(), (height, position))
+                .map_err(db_error)?;
+        }
+        self.index_authors(block)
+    }
+
+    fn index_authors(&mut self, block: &Block) -> Result<(), StoreError> {
+        let height = block.header().index;
+        for (position, tx) in positioned(block)? {
+            let author = Author::of(tx).index_key();
+            self.posts_by_author
+                .insert((author.as_slice(), height, position), ())
                 .map_err(db_error)?;
         }
         Ok(())
@@ -68,13 +116,50 @@ impl<'txn> Indexes<'txn> {
     fn revert(&mut self, block: &Block) -> Result<(), StoreError> {
         let height = block.header().index;
         self.best_chain.remove(height).map_err(db_error)?;
-        for tx in block.transactions() {
+        for (position, tx) in positioned(block)? {
             self.post_location
                 .remove(*tx.id().as_bytes())
+                .map_err(db_error)?;
+            let author = Author::of(tx).index_key();
+            self.posts_by_author
+                .remove((author.as_slice(), height, position))
                 .map_err(db_error)?;
         }
         Ok(())
     }
+}
+
+/// A block's posts with their positions, as the indexes number them.
+pub(super) fn positioned(
+    block: &Block,
+) -> Result<impl DoubleEndedIterator<Item = (u32, &Transaction)>, StoreError> {
+    let count = u32::try_from(block.transactions().len()).map_err(|_| {
+        StoreError::Corrupt(format!("block {} holds over 2^32 posts", block.hash()))
+    })?;
+    Ok((0..count).zip(block.transactions().iter().map(AsRef::as_ref)))
+}
+
+/// Adds the author index to a store of schema version 2, which has the others: every
+/// block of the best chain is read once, in the transaction that opens the store.
+pub(super) fn build_author_index(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let blocks = txn.open_table(BLOCKS).map_err(db_error)?;
+    let mut indexes = Indexes::open(txn)?;
+    let best_chain = indexes
+        .best_chain
+        .range(1..)
+        .map_err(db_error)?
+        .map(|row| row.map(|(_, hash)| hash.value()).map_err(db_error))
+        .collect::<Result<Vec<_>, _>>()?;
+    for hash in best_chain {
+        let bytes = blocks.get(hash).map_err(db_error)?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "block {} of the best chain is missing from the store",
+                Hash256(hash)
+            ))
+        })?;
+        indexes.index_authors(&decode_block(hash, bytes.value())?)?;
+    }
+    Ok(())
 }
 
 /// Builds the indexes of a store that has none (a fresh one, or one a release before

@@ -63,8 +63,9 @@ use redb::{
 mod index;
 mod read;
 
+pub(crate) use index::Author;
 pub(crate) use index::ChainStep;
-pub(crate) use read::Reader;
+pub(crate) use read::{ConfirmedPost, PostPlace, Reader};
 
 use chainpost_chain::block::Block;
 use chainpost_chain::encoding;
@@ -87,14 +88,17 @@ const PEERS: TableDefinition<&str, ()> = TableDefinition::new("peers");
 
 const GENESIS_KEY: &str = "genesis";
 const SCHEMA_KEY: &str = "schema";
+/// 3: version 2 and the index of posts by author.
+const SCHEMA_VERSION: u64 = 3;
 /// 2: blocks (genesis included) and posts in the core's binary form, and the best chain's
-/// indexes (`index`). (1, never written down: the API's JSON, no genesis, no indexes.)
-const SCHEMA_VERSION: u64 = 2;
+/// height and post-location indexes. (1, never written down: the API's JSON, no genesis,
+/// no indexes.)
+const AUTHORLESS_SCHEMA: u64 = 2;
 const BEST_TIP_KEY: &str = "best_tip";
 
 /// redb's page cache, a fixed bound whatever the chain's size: readers mostly ask for the
-/// newest pages, and the chain state still holds every block in memory, so a cache the
-/// size of the file (redb's default allows a gigabyte) would keep a second copy resident.
+/// newest pages, and a cache the size of the file (redb's default allows a gigabyte)
+/// would make the node's memory grow with history.
 const CACHE_BYTES: usize = 16 << 20;
 
 /// Most batches folded into one commit.
@@ -648,6 +652,12 @@ fn check_network(db: &Database, genesis_block: &Block) -> Result<(), StoreError>
         match schema {
             Some(SCHEMA_VERSION) => {}
             Some(newer) if newer > SCHEMA_VERSION => return Err(StoreError::NewerSchema(newer)),
+            Some(AUTHORLESS_SCHEMA) => {
+                index::build_author_index(&txn)?;
+                meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())
+                    .map_err(db_error)?;
+                tracing::info!("indexed the best chain's posts by author");
+            }
             Some(older) => {
                 return Err(StoreError::Corrupt(format!(
                     "it claims schema version {older}, which no release wrote"
@@ -1344,6 +1354,62 @@ mod tests {
         for tx in &first.mempool {
             assert!(reader.confirmed_post(&tx.id()).expect("reads").is_none());
         }
+        for tx in first_blocks.iter().flat_map(|block| block.transactions()) {
+            let by_author = reader
+                .posts(Some(&Author::of(tx)), None, 10)
+                .expect("reads");
+            assert!(
+                by_author
+                    .posts
+                    .iter()
+                    .any(|post| post.transaction.id() == tx.id())
+            );
+        }
+    }
+
+    #[test]
+    fn a_store_of_schema_2_gains_the_author_index_in_place() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-babd85d");
+        let path = dir.path().join("chain.redb");
+        std::fs::copy(fixture.join("chain.redb"), &path).expect("fixture copied");
+        assert_eq!(
+            stored_schema(&path),
+            Some(AUTHORLESS_SCHEMA.to_be_bytes().to_vec())
+        );
+        let (store, loaded) =
+            Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("upgrades");
+        assert_eq!(loaded.mempool.len(), 2);
+        let contents = |author: Author| {
+            store
+                .reader()
+                .posts(Some(&author), None, 10)
+                .expect("reads")
+                .posts
+                .iter()
+                .map(|post| (post.height, post.transaction.content().to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
+        assert_eq!(
+            contents(Author::Key(key.to_bytes())),
+            [(1, "signed by a key".to_owned())]
+        );
+        assert_eq!(
+            contents(Author::Name("alice".into())),
+            [(1, "first post".to_owned())]
+        );
+        assert_eq!(
+            contents(Author::Name("bob".into())),
+            [(2, "non-ASCII: 山田 ✓".to_owned())]
+        );
+        // The signed post's name is not an author of its own.
+        assert!(contents(Author::Name("Zoë".into())).is_empty());
+        drop(store);
+        assert_eq!(
+            stored_schema(&path),
+            Some(SCHEMA_VERSION.to_be_bytes().to_vec())
+        );
     }
 
     /// `blocks` as a batch stores them, numbered in connection order from `seq`.
@@ -1406,6 +1472,17 @@ mod tests {
         assert_eq!(at(&both), Some((3, b3.hash())));
         assert_eq!(at(&only_b), Some((2, b2.hash())));
         assert_eq!(at(&only_a), None);
+        let by = |name: &str| {
+            reader
+                .posts(Some(&Author::Name(name.into())), None, 10)
+                .expect("reads")
+                .posts
+                .iter()
+                .map(|post| (post.height, post.transaction.id()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(by("a"), [(3, both.id())]);
+        assert_eq!(by("b"), [(2, only_b.id())]);
         // The abandoned branch's blocks stay stored, for `/blocks/{hash}`.
         assert_eq!(
             reader
@@ -1434,6 +1511,8 @@ mod tests {
         assert_eq!(reader.best_chain_length().expect("reads"), 2);
         assert_eq!(at(&only_a), Some((1, c1.hash())));
         assert_eq!((at(&both), at(&only_b)), (None, None));
+        assert_eq!(by("a"), [(1, only_a.id())]);
+        assert!(by("b").is_empty());
     }
 
     #[tokio::test]

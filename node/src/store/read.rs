@@ -14,7 +14,7 @@ use chainpost_chain::encoding;
 use chainpost_chain::hash::{BlockHash, Hash256, TxId};
 use chainpost_chain::tx::Transaction;
 
-use super::index::{BEST_CHAIN, POST_LOCATION, hash_of};
+use super::index::{Author, BEST_CHAIN, POST_LOCATION, POSTS_BY_AUTHOR, hash_of, positioned};
 use super::{BLOCK_INDEX, BLOCKS, SharedDb, StoreError, db_error, decode_block};
 use chainpost_chain::tree::{BlockSource, IndexedBlock, Unreadable};
 
@@ -30,8 +30,31 @@ pub(crate) struct BestChainPage {
 pub(crate) struct ConfirmedPost {
     pub(crate) transaction: Transaction,
     pub(crate) height: u64,
+    pub(crate) position: u32,
     pub(crate) block: BlockHash,
 }
+
+impl ConfirmedPost {
+    pub(crate) fn place(&self) -> PostPlace {
+        (self.height, self.position)
+    }
+}
+
+/// A place in the best chain's posts: a height and a position in that block. Posts are
+/// ordered by it, oldest first.
+pub(crate) type PostPlace = (u64, u32);
+
+/// Posts of the best chain, newest first, and where the next older page starts (`None`
+/// when there are no older posts).
+#[derive(Debug)]
+pub(crate) struct PostsPage {
+    pub(crate) posts: Vec<ConfirmedPost>,
+    pub(crate) next: Option<PostPlace>,
+}
+
+/// Most blocks one page of all posts reads: a stretch of empty blocks ends a page early
+/// (with a cursor to go on from) rather than making one read walk the whole chain.
+const MAX_BLOCKS_PER_PAGE: usize = 256;
 
 /// Reads the committed chain; cheap to clone.
 #[derive(Clone)]
@@ -167,6 +190,20 @@ impl Reader {
         })
     }
 
+    /// Up to `limit` posts of the best chain older than `before` (from the newest without
+    /// it), newest first: every post, or those of one author.
+    pub(crate) fn posts(
+        &self,
+        author: Option<&Author>,
+        before: Option<PostPlace>,
+        limit: usize,
+    ) -> Result<PostsPage, StoreError> {
+        self.with_snapshot(|txn| match author {
+            Some(author) => posts_by(txn, author, before, limit),
+            None => all_posts(txn, before, limit),
+        })
+    }
+
     /// The best chain's post with this id, decoding only that post of its block.
     pub(crate) fn confirmed_post(&self, id: &TxId) -> Result<Option<ConfirmedPost>, StoreError> {
         self.with_snapshot(|txn| confirmed_post(txn, id))
@@ -180,15 +217,7 @@ fn confirmed_post(txn: &ReadTransaction, id: &TxId) -> Result<Option<ConfirmedPo
     };
     let (height, position) = location.value();
     let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
-    let hash = best
-        .get(height)
-        .map_err(db_error)?
-        .ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "post {id} is indexed at height {height}, past the best chain"
-            ))
-        })?
-        .value();
+    let hash = block_at(&best, height)?;
     let stored = txn.open_table(BLOCKS).map_err(db_error)?;
     let bytes = stored
         .get(hash)
@@ -206,8 +235,126 @@ fn confirmed_post(txn: &ReadTransaction, id: &TxId) -> Result<Option<ConfirmedPo
     Ok(Some(ConfirmedPost {
         transaction,
         height,
+        position,
         block: hash_of(hash),
     }))
+}
+
+fn posts_by(
+    txn: &ReadTransaction,
+    author: &Author,
+    before: Option<PostPlace>,
+    limit: usize,
+) -> Result<PostsPage, StoreError> {
+    let by_author = txn.open_table(POSTS_BY_AUTHOR).map_err(db_error)?;
+    let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
+    let stored = txn.open_table(BLOCKS).map_err(db_error)?;
+    let key = author.index_key();
+    let (height, position) = before.unwrap_or((u64::MAX, u32::MAX));
+    let mut places = Vec::with_capacity(limit.saturating_add(1).min(1024));
+    for row in by_author
+        .range((key.as_slice(), 0, 0)..(key.as_slice(), height, position))
+        .map_err(db_error)?
+        .rev()
+        .take(limit.saturating_add(1))
+    {
+        let (place, _) = row.map_err(db_error)?;
+        let (_, height, position) = place.value();
+        places.push((height, position));
+    }
+    let more = places.len() > limit;
+    places.truncate(limit);
+    let mut posts = Vec::with_capacity(places.len());
+    for &(height, position) in &places {
+        let hash = block_at(&best, height)?;
+        let bytes = stored
+            .get(hash)
+            .map_err(db_error)?
+            .ok_or_else(|| missing(hash))?;
+        let transaction = encoding::decode_transaction_at(bytes.value(), position as usize)
+            .map_err(|error| StoreError::Corrupt(format!("block {}: {error}", Hash256(hash))))?;
+        if Author::of(&transaction) != *author {
+            return Err(StoreError::Corrupt(format!(
+                "post {position} of block {} is indexed under another author",
+                Hash256(hash)
+            )));
+        }
+        posts.push(ConfirmedPost {
+            transaction,
+            height,
+            position,
+            block: hash_of(hash),
+        });
+    }
+    Ok(PostsPage {
+        posts,
+        next: places.last().copied().filter(|_| more),
+    })
+}
+
+fn all_posts(
+    txn: &ReadTransaction,
+    before: Option<PostPlace>,
+    limit: usize,
+) -> Result<PostsPage, StoreError> {
+    let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
+    let stored = txn.open_table(BLOCKS).map_err(db_error)?;
+    let (end_height, end_position) = before.unwrap_or((u64::MAX, u32::MAX));
+    let mut posts = Vec::new();
+    // Genesis (height 0) holds no posts.
+    for (blocks_read, row) in (1..).zip(
+        best.range(1..=end_height)
+            .map_err(db_error)?
+            .rev()
+            .take(MAX_BLOCKS_PER_PAGE),
+    ) {
+        let (height, hash) = row.map_err(db_error)?;
+        let (height, hash) = (height.value(), hash.value());
+        let block = read_block(&stored, hash)?;
+        let below = if height == end_height {
+            end_position
+        } else {
+            u32::MAX
+        };
+        for (position, tx) in positioned(&block)?.rev() {
+            if position >= below {
+                continue;
+            }
+            if posts.len() == limit {
+                let next = posts.last().map(ConfirmedPost::place);
+                return Ok(PostsPage { posts, next });
+            }
+            posts.push(ConfirmedPost {
+                transaction: tx.clone(),
+                height,
+                position,
+                block: hash_of(hash),
+            });
+        }
+        if blocks_read == MAX_BLOCKS_PER_PAGE && height > 1 {
+            // Not the end of history: the next page goes on below this block.
+            return Ok(PostsPage {
+                posts,
+                next: Some((height, 0)),
+            });
+        }
+    }
+    Ok(PostsPage { posts, next: None })
+}
+
+fn block_at(
+    best: &redb::ReadOnlyTable<u64, [u8; 32]>,
+    height: u64,
+) -> Result<[u8; 32], StoreError> {
+    Ok(best
+        .get(height)
+        .map_err(db_error)?
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "a post is indexed at height {height}, past the best chain"
+            ))
+        })?
+        .value())
 }
 
 fn read_block(
@@ -228,4 +375,148 @@ fn missing(hash: [u8; 32]) -> StoreError {
 fn decode_index_entry(bytes: &[u8]) -> Result<IndexedBlock, StoreError> {
     encoding::decode_indexed(bytes)
         .map_err(|error| StoreError::Corrupt(format!("the block index: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Batch, ChainStep, Store};
+    use super::*;
+    use chainpost_chain::ChainParams;
+    use chainpost_chain::test_support::*;
+    use ed25519_dalek::SigningKey;
+
+    /// A store whose best chain is `blocks`, each extending the one before from genesis.
+    async fn store_of(p: &ChainParams, posts_per_block: &[Vec<Arc<Transaction>>]) -> Store {
+        let genesis = p.genesis();
+        let (store, _) = Store::in_memory(&genesis, 1_000).expect("opens");
+        let mut parent = Arc::new(genesis);
+        let mut blocks = Vec::new();
+        for posts in posts_per_block {
+            let block = Arc::new(mine_child(&parent, posts.clone(), p));
+            blocks.push(block.clone());
+            parent = block;
+        }
+        store
+            .write(Batch {
+                blocks: (1..).zip(blocks.iter().cloned()).collect(),
+                best_tip: Some(parent.hash()),
+                best_chain: blocks.iter().cloned().map(ChainStep::Apply).collect(),
+                ..Batch::default()
+            })
+            .await
+            .expect("durable");
+        store
+    }
+
+    /// Every page of `author`'s posts (all posts with `None`), `limit` at a time.
+    fn paged(reader: &Reader, author: Option<&Author>, limit: usize) -> Vec<(u64, u32, String)> {
+        let mut seen = Vec::new();
+        let mut before = None;
+        for _ in 0..1_000 {
+            let page = reader.posts(author, before, limit).expect("reads");
+            assert!(page.posts.len() <= limit);
+            seen.extend(page.posts.iter().map(|post| {
+                (
+                    post.height,
+                    post.position,
+                    post.transaction.content().to_owned(),
+                )
+            }));
+            match page.next {
+                Some(next) => before = Some(next),
+                None => return seen,
+            }
+        }
+        panic!("paging never ended");
+    }
+
+    #[tokio::test]
+    async fn pages_of_posts_hold_each_post_once_newest_first_for_every_limit() {
+        let p = ChainParams::new(0, false).expect("valid");
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let signed = |name: &str, content: &str| {
+            Arc::new(Transaction::signed(name.into(), content.into(), 1.0, &key))
+        };
+        let blocks = vec![
+            vec![unsigned_arc("alice", "a1", 1.0), signed("alice", "k1")],
+            vec![],
+            vec![
+                unsigned_arc("bob", "b1", 2.0),
+                unsigned_arc("alice", "a2", 3.0),
+                signed("carol", "k2"),
+                unsigned_arc("alice", "a3", 4.0),
+            ],
+            vec![],
+            vec![signed("alice", "k3")],
+        ];
+        let store = store_of(&p, &blocks).await;
+        let reader = store.reader();
+        let mut all: Vec<(u64, u32, String)> = Vec::new();
+        for (height, posts) in (1..).zip(&blocks) {
+            for (position, tx) in (0..).zip(posts) {
+                all.push((height, position, tx.content().to_owned()));
+            }
+        }
+        all.reverse();
+        let contents = |expected: &[&str]| {
+            all.iter()
+                .filter(|(_, _, content)| expected.contains(&content.as_str()))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let alice = Author::Name("alice".into());
+        let the_key = Author::Key(key.verifying_key().to_bytes());
+        for limit in 1..=8 {
+            assert_eq!(paged(&reader, None, limit), all, "limit {limit}");
+            // The name of an unsigned post is its author; a signed post's is its key's.
+            assert_eq!(
+                paged(&reader, Some(&alice), limit),
+                contents(&["a1", "a2", "a3"]),
+                "limit {limit}"
+            );
+            assert_eq!(
+                paged(&reader, Some(&the_key), limit),
+                contents(&["k1", "k2", "k3"]),
+                "limit {limit}"
+            );
+        }
+        assert!(paged(&reader, Some(&Author::Name("nobody".into())), 3).is_empty());
+        assert!(paged(&reader, Some(&Author::Key([9; 32])), 3).is_empty());
+        // A cursor names a place, not a post: it works past the tip and between posts.
+        let from_height_3 = reader.posts(None, Some((3, 2)), 10).expect("reads");
+        let got: Vec<_> = from_height_3
+            .posts
+            .iter()
+            .map(|post| post.transaction.content().to_owned())
+            .collect();
+        assert_eq!(got, ["a2", "b1", "k1", "a1"]);
+        assert_eq!(from_height_3.next, None);
+        let past_tip = reader.posts(None, Some((99, 0)), 1).expect("reads");
+        assert_eq!(past_tip.posts[0].transaction.content(), "k3");
+        assert!(
+            reader
+                .posts(None, Some((1, 0)), 5)
+                .expect("reads")
+                .posts
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_of_all_posts_reads_a_bounded_number_of_blocks() {
+        let p = ChainParams::new(0, false).expect("valid");
+        let mut blocks = vec![vec![unsigned_arc("a", "oldest", 1.0)]];
+        blocks.extend(std::iter::repeat_n(Vec::new(), MAX_BLOCKS_PER_PAGE + 10));
+        let store = store_of(&p, &blocks).await;
+        let reader = store.reader();
+        let tip = blocks.len() as u64;
+        let first = reader.posts(None, None, 5).expect("reads");
+        assert!(first.posts.is_empty());
+        let below = tip + 1 - MAX_BLOCKS_PER_PAGE as u64;
+        assert_eq!(first.next, Some((below, 0)));
+        let second = reader.posts(None, first.next, 5).expect("reads");
+        assert_eq!(second.posts.len(), 1);
+        assert_eq!(second.posts[0].transaction.content(), "oldest");
+        assert_eq!(second.next, None);
+    }
 }

@@ -11,6 +11,7 @@ mod helpers;
 mod mining;
 mod network;
 mod persistence;
+mod posts;
 mod reads;
 mod soak;
 mod tutorial_api;

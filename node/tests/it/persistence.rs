@@ -374,3 +374,37 @@ async fn a_data_directory_of_the_json_release_is_upgraded_and_serves_the_same_ch
         node.stop().await.expect("stops");
     }
 }
+
+/// A data directory written by babd85d (schema version 2; see
+/// `tests/fixtures/store-babd85d/README.md`) gains the author index in place: the node
+/// serves the same chain and pending posts, and each author's posts, before and after a
+/// restart.
+#[tokio::test]
+async fn a_data_directory_of_schema_2_is_upgraded_and_lists_each_authors_posts() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-babd85d");
+    let read_json = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(fixture.join(name)).expect("fixture file"))
+            .expect("fixture JSON")
+    };
+    let (chain, pending) = (read_json("chain.json"), read_json("pending.json"));
+    let signed = &chain["chain"][1]["transactions"][1];
+    assert_eq!(signed["author"], "Zoë");
+    let key = signed["public_key"].as_str().expect("a signed post");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(fixture.join("chain.redb"), dir.path().join("chain.redb")).expect("copied");
+
+    for run in ["upgrading", "after the upgrade"] {
+        let node = TestNode::spawn_persistent(DIFFICULTY, dir.path()).await;
+        assert_eq!(node.api.chain().await["chain"], chain["chain"], "{run}");
+        assert_eq!(node.api.pending().await, pending, "{run}");
+        let by_key = node.api.get_json(&format!("/posts?key={key}")).await;
+        assert_eq!(by_key["posts"][0]["transaction"], *signed, "{run}");
+        assert_eq!(by_key["posts"].as_array().map(Vec::len), Some(1), "{run}");
+        let by_bob = node.api.get_json("/posts?author=bob").await;
+        assert_eq!(
+            by_bob["posts"][0]["transaction"], chain["chain"][2]["transactions"][0],
+            "{run}"
+        );
+        node.stop().await.expect("stops");
+    }
+}

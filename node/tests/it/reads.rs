@@ -6,8 +6,8 @@ use std::time::Duration;
 use crate::helpers::TestNode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_chain_pages_the_whole_chain_and_confirmed_posts_answer_while_the_chain_lock_is_held()
- {
+async fn status_chain_pages_the_whole_chain_posts_and_lookups_answer_while_the_chain_lock_is_held()
+{
     let node = TestNode::spawn(8).await;
     let id = node.post("alice", "confirmed before the lock").await;
     node.mine().await;
@@ -31,7 +31,8 @@ async fn status_chain_pages_the_whole_chain_and_confirmed_posts_answer_while_the
         let whole = node.chain().await;
         let lookup = node.get_json(&format!("/transactions/{id}")).await;
         let status = node.status().await;
-        (page, whole, lookup, status)
+        let by_author = node.get_json("/posts?author=alice").await;
+        (page, whole, lookup, status, by_author)
     };
     // A read that waited for the lock would wait for good: the bound only turns that hang
     // into a failure.
@@ -39,7 +40,8 @@ async fn status_chain_pages_the_whole_chain_and_confirmed_posts_answer_while_the
     release.send(()).expect("the holder waits");
     holder.join().expect("the holder ends");
 
-    let (page, whole, lookup, status) = answered.expect("reads answered while the lock was held");
+    let (page, whole, lookup, status, by_author) =
+        answered.expect("reads answered while the lock was held");
     assert_eq!(status["height"], 1);
     assert_eq!(status["tip"], expected_chain["chain"][1]["hash"]);
     assert_eq!(whole, expected_chain);
@@ -47,4 +49,5 @@ async fn status_chain_pages_the_whole_chain_and_confirmed_posts_answer_while_the
     assert_eq!(page["chain"][0], expected_chain["chain"][1]);
     assert_eq!(lookup["status"], "confirmed", "{lookup}");
     assert_eq!(lookup["block"]["index"], 1);
+    assert_eq!(by_author["posts"][0]["transaction"]["id"], id.as_str());
 }
