@@ -9,9 +9,13 @@
 //! - `stream`: how much memory serving a long chain's full `/chain` takes;
 //! - `propagation`: how long a mined block takes to reach a peer by gossip, with and
 //!   without 1,000 junk registrations (addresses that are no chainpost node) beforehand;
-//! - `read_load`: post latency alone and while four clients loop on the heaviest reads.
+//! - `read_load`: post latency alone and while four clients loop on the heaviest reads;
+//! - `mine_pending`: how long `GET /mine` takes with 100,000 and 1,000,000 posts pending
+//!   (`MINE_PENDING=N,M,...` for other sizes), and post latency meanwhile;
+//! - `sustained`: a `--mine` node under a post load for 60 s (`SUSTAINED_SECONDS`):
+//!   posts confirmed per second against the bare-axum ceiling, and the drain after.
 //!
-//! `cargo bench -p node --bench load [-- ingest|memory|history|stream|propagation|read_load]`.
+//! `cargo bench -p node --bench load [-- ingest|memory|history|stream|propagation|read_load|mine_pending|sustained]`.
 //! Needs `wrk` on the PATH (Debian: `apt-get install wrk`).
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
@@ -32,7 +36,9 @@ use chainpost_node::p2p::peers::MAX_CANDIDATES_PER_SOURCE;
 use chainpost_wire::BlockJson;
 use serde::Deserialize;
 use serde_json::Value;
-use support::{ChildNode, InProcessNode, Posts, chain, chain_on, median, percentile};
+use support::{
+    CeilingServer, ChildNode, InProcessNode, Posts, chain, chain_on, median, percentile,
+};
 use tokio::runtime::Runtime;
 
 const DIFFICULTY: u32 = 8;
@@ -62,6 +68,12 @@ fn main() {
     }
     if runs("read_load") {
         read_load(&runtime);
+    }
+    if runs("mine_pending") {
+        mine_pending(&runtime);
+    }
+    if runs("sustained") {
+        sustained(&runtime);
     }
 }
 
@@ -166,6 +178,7 @@ fn ingest(runtime: &Runtime) {
     }
     let mut rounds = Vec::new();
     for round in 1..=3 {
+        let ceiling = ceiling_round(CONNECTIONS as u32, SECONDS);
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::copy(
             seeded.path().join("chain.redb"),
@@ -232,13 +245,44 @@ fn ingest(runtime: &Runtime) {
             stalls.pause.as_secs_f64() * 1e3,
             stalls.sync.as_secs_f64() * 1e3,
         );
-        rounds.push((posts.ok_per_second(), posts.p99_us as f64 / 1e3));
+        println!(
+            "ingest round {round} ceiling (bare axum, same posts, no readers): {:.0} posts/s \
+             (p99 {:.2} ms); the node: {:.2} of it",
+            ceiling.ok_per_second(),
+            ceiling.p99_us as f64 / 1e3,
+            posts.ok_per_second() / ceiling.ok_per_second(),
+        );
+        rounds.push((
+            posts.ok_per_second(),
+            posts.p99_us as f64 / 1e3,
+            ceiling.ok_per_second(),
+        ));
     }
     println!(
-        "ingest median: {:.0} posts/s, p99 {:.2} ms",
+        "ingest median: {:.0} posts/s, p99 {:.2} ms; ceiling {:.0} posts/s; ratio {:.2} (target ≥ 0.7)",
         median(rounds.iter().map(|r| r.0).collect()),
         median(rounds.iter().map(|r| r.1).collect()),
+        median(rounds.iter().map(|r| r.2).collect()),
+        median(rounds.iter().map(|r| r.0 / r.2).collect()),
     );
+}
+
+/// One round of the same post load against [`CeilingServer`]: what the machine, HTTP
+/// and JSON allow before the node does any work of its own.
+fn ceiling_round(connections: u32, seconds: u32) -> WrkResult {
+    let ceiling = CeilingServer::start();
+    let url = format!("{}/new_transaction", ceiling.url);
+    run_wrk(wrk(connections, 1, "post.lua", &url, &["warm-up".into()]));
+    let posts = run_wrk(wrk(
+        connections,
+        seconds,
+        "post.lua",
+        &url,
+        &["measured".into()],
+    ));
+    assert_eq!(posts.socket_errors, 0, "socket errors");
+    assert_eq!(posts.non_2xx, 0, "the ceiling refused a post");
+    posts
 }
 
 /// Two threads that watch the machine while a round runs, to tell its stalls from the
@@ -467,15 +511,25 @@ fn history(runtime: &Runtime) {
             sent.elapsed().as_secs_f64() * 1e3
         };
         let (mut pages, mut by_hash, mut by_id) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut feed, mut by_author) = (Vec::new(), Vec::new());
         for _ in 0..300 {
             pages.push(timed(format!("/chain?from={}&limit=100", next(length) + 1)));
             let (block, _) = &blocks[usize::try_from(next(length)).expect("fits")];
             by_hash.push(timed(format!("/blocks/{}", block.hash())));
             let post = &block.transactions()[usize::try_from(next(1_000)).expect("fits")];
             by_id.push(timed(format!("/transactions/{}", post.id())));
+            let before = format!("{}.{}", next(length) + 1, next(1_000));
+            feed.push(timed(format!("/posts?limit=20&before={before}")));
+            // Every generated post is by `bench`: the author index's longest range.
+            by_author.push(timed(format!(
+                "/posts?author=bench&limit=20&before={before}"
+            )));
         }
         println!(
-            "history: {posts} confirmed posts: synced in {:.1} s; store {:.0} MB; resident              {:.1} MiB after syncing (peak {:.1}), {:.1} MiB after a restart of {:.2} s; p99 of              /chain?from=H&limit=100 {:.2} ms, /blocks/{{hash}} {:.2} ms,              /transactions/{{id}} {:.2} ms",
+            "history: {posts} confirmed posts: synced in {:.1} s; store {:.0} MB; resident \
+             {:.1} MiB after syncing (peak {:.1}), {:.1} MiB after a restart of {:.2} s; p99 of \
+             /chain?from=H&limit=100 {:.2} ms, /blocks/{{hash}} {:.2} ms, \
+             /transactions/{{id}} {:.2} ms, /posts?before=C {:.2} ms, /posts?author=A&before=C {:.2} ms",
             sync.as_secs_f64(),
             store_bytes as f64 / 1e6,
             synced.resident,
@@ -485,6 +539,8 @@ fn history(runtime: &Runtime) {
             percentile(pages, 0.99),
             percentile(by_hash, 0.99),
             percentile(by_id, 0.99),
+            percentile(feed, 0.99),
+            percentile(by_author, 0.99),
         );
     }
 }
@@ -889,9 +945,15 @@ impl KeepAlive {
     /// Posts one after another for `duration`, each as soon as the last is answered; the
     /// latency of each (all must be accepted).
     fn post_for(&mut self, duration: Duration, tag: &str) -> Vec<Duration> {
-        let mut latencies = Vec::new();
         let started = Instant::now();
-        while started.elapsed() < duration {
+        self.post_while(tag, || started.elapsed() < duration)
+    }
+
+    /// Posts one after another while `going` holds; the latency of each (all must be
+    /// accepted).
+    fn post_while(&mut self, tag: &str, going: impl Fn() -> bool) -> Vec<Duration> {
+        let mut latencies = Vec::new();
+        while going() {
             let post = serde_json::json!({
                 "author": "bench",
                 "content": format!("{tag} post {}", latencies.len()),
@@ -1008,5 +1070,152 @@ fn read_load(runtime: &Runtime) {
     println!(
         "read_load ratio loaded / unloaded post p99: {:.2}× (target ≤ 2×)",
         loaded.p99 / unloaded.p99
+    );
+}
+
+/// Sealing a block with a full mempool: a fresh node (store on disk) takes `pending` posts
+/// from `wrk`, then one client posts back to back, first for 3 s alone and then while
+/// another mines 10 blocks of 1,000 posts with `GET /mine`, one after another. Reports each
+/// `/mine`'s time and the posts' latency in both phases.
+fn mine_pending(runtime: &Runtime) {
+    const MINES: usize = 10;
+    let sizes: Vec<u64> = std::env::var("MINE_PENDING")
+        .ok()
+        .map(|sizes| {
+            sizes
+                .split(',')
+                .map(|size| size.trim().parse().expect("MINE_PENDING: numbers"))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![100_000, 1_000_000]);
+    for pending in sizes {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The node's bound is 1,000,000; below it there must be room for the measured posts.
+        const MAX_PENDING: u64 = 1_000_000;
+        const ROOM: u64 = 15_000;
+        let pending = pending.min(MAX_PENDING - ROOM);
+        let max_pending = MAX_PENDING.to_string();
+        let node = ChildNode::start(
+            dir.path(),
+            &[
+                "--difficulty",
+                DIFFICULTY_ARG,
+                "--max-pending",
+                &max_pending,
+            ],
+        );
+        let url = format!("{}/new_transaction", node.url);
+        // Fast bursts of `wrk` while far from the mark (each may overshoot by a second's
+        // posts), then the rest one by one.
+        let mut burst = 0;
+        while mempool_size(runtime, &node.url) + 150_000 < pending {
+            burst += 1;
+            let filled = run_wrk(wrk(64, 1, "post.lua", &url, &[format!("fill {burst}")]));
+            assert_eq!(filled.socket_errors, 0, "socket errors");
+        }
+        let rest = pending.saturating_sub(mempool_size(runtime, &node.url));
+        runtime.block_on(fill_mempool(&node.url, rest));
+        let held = mempool_size(runtime, &node.url);
+        let mut poster = KeepAlive::connect(&node.url);
+        poster.post_for(Duration::from_secs(1), "warm-up");
+        let alone = Spread::of(&poster.post_for(Duration::from_secs(3), "alone"));
+        let mining = Arc::new(AtomicBool::new(true));
+        let miner = std::thread::spawn({
+            let (url, mining) = (node.url.clone(), mining.clone());
+            move || {
+                let mut miner = KeepAlive::connect(&url);
+                let mut took = Vec::new();
+                for _ in 0..MINES {
+                    let started = Instant::now();
+                    let (status, body) = miner.request("GET", "/mine", None);
+                    took.push(started.elapsed());
+                    let answer = String::from_utf8_lossy(&body);
+                    assert!(status == 200 && answer.ends_with("is mined."), "{answer}");
+                }
+                mining.store(false, Ordering::Relaxed);
+                took
+            }
+        });
+        let meanwhile =
+            Spread::of(&poster.post_while("meanwhile", || mining.load(Ordering::Relaxed)));
+        let mines = Spread::of(&miner.join().expect("the miner finished"));
+        let left = mempool_size(runtime, &node.url);
+        println!(
+            "mine_pending {held} pending: {MINES} × /mine of 1,000 posts: p50 {:.1} ms, max {:.1} ms \
+             (target < 50 ms); {left} pending after",
+            mines.p50, mines.max
+        );
+        for (name, posts) in [("alone", &alone), ("while mining", &meanwhile)] {
+            println!(
+                "mine_pending {held} pending, posts {name}: {} posts, p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms",
+                posts.count, posts.p50, posts.p99, posts.max
+            );
+        }
+    }
+}
+
+/// A `--mine` node under a continuous post load: `wrk` (64 connections) posts for
+/// `SUSTAINED_SECONDS` (60 by default) while the node mines; posts confirmed per second
+/// in that time (accepted less what is still pending at its end) against the ceiling
+/// measured just before, the posts' latency, and how long the mempool takes to drain
+/// once the load stops.
+fn sustained(runtime: &Runtime) {
+    const CONNECTIONS: u32 = 64;
+    let seconds: u32 = std::env::var("SUSTAINED_SECONDS")
+        .ok()
+        .map(|seconds| seconds.parse().expect("SUSTAINED_SECONDS: a number"))
+        .unwrap_or(60);
+    let ceiling = ceiling_round(CONNECTIONS, 10);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = ChildNode::start(
+        dir.path(),
+        &[
+            "--difficulty",
+            DIFFICULTY_ARG,
+            "--mine",
+            "--max-pending",
+            "1000000",
+        ],
+    );
+    let url = format!("{}/new_transaction", node.url);
+    run_wrk(wrk(CONNECTIONS, 1, "post.lua", &url, &["warm-up".into()]));
+    runtime.block_on(wait_for(&node.url, |status| status["mempool_size"] == 0));
+    let height_before = runtime.block_on(status(&node.url))["height"]
+        .as_u64()
+        .expect("height");
+    let posts = run_wrk(wrk(
+        CONNECTIONS,
+        seconds,
+        "post.lua",
+        &url,
+        &["measured".into()],
+    ));
+    let pending_at_end = mempool_size(runtime, &node.url);
+    let stopped = Instant::now();
+    runtime.block_on(wait_for(&node.url, |status| status["mempool_size"] == 0));
+    let drained = stopped.elapsed();
+    let height_after = runtime.block_on(status(&node.url))["height"]
+        .as_u64()
+        .expect("height");
+    assert_eq!(posts.socket_errors, 0, "socket errors");
+    let accepted = posts.requests - posts.non_2xx;
+    let confirmed = accepted.saturating_sub(pending_at_end);
+    let confirmed_per_second = confirmed as f64 / (posts.duration_us as f64 / 1e6);
+    println!(
+        "sustained {seconds} s with --mine: {:.0} posts/s accepted (p50 {:.2} ms, p99 {:.2} ms, \
+         max {:.1} ms, {} refused), {confirmed_per_second:.0} posts/s confirmed in {} blocks; \
+         {pending_at_end} pending at the end, drained in {:.2} s",
+        posts.ok_per_second(),
+        posts.p50_us as f64 / 1e3,
+        posts.p99_us as f64 / 1e3,
+        posts.max_us as f64 / 1e3,
+        posts.non_2xx,
+        height_after - height_before,
+        drained.as_secs_f64(),
+    );
+    println!(
+        "sustained: ceiling {:.0} posts/s; confirmed / ceiling {:.2} (target ≥ 0.5)",
+        ceiling.ok_per_second(),
+        confirmed_per_second / ceiling.ok_per_second(),
     );
 }

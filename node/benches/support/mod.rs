@@ -250,3 +250,78 @@ pub(crate) fn percentile(mut figures: Vec<f64>, fraction: f64) -> f64 {
     let (below, above) = (rank.floor() as usize, rank.ceil() as usize);
     figures[below] + (figures[above] - figures[below]) * (rank - below as f64)
 }
+
+/// The ceiling a node's ingest is measured against: a bare axum server on a runtime of
+/// its own, as many workers as the node's, whose `POST /new_transaction` parses the same
+/// JSON into the same type and answers 201 with the same shape, keeping nothing and
+/// writing nothing. Stops when dropped.
+pub(crate) struct CeilingServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CeilingServer {
+    pub(crate) fn start() -> Self {
+        use axum::serve::ListenerExt as _;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (bound, address) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(
+                    std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+                )
+                .enable_all()
+                .build()
+                .expect("the ceiling's runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("a free port");
+                bound
+                    .send(listener.local_addr().expect("bound"))
+                    .expect("the bench waits");
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                let app = axum::Router::new()
+                    .route("/new_transaction", axum::routing::post(accept_and_forget));
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .expect("the ceiling serves");
+            });
+        });
+        let address = address.recv().expect("the ceiling binds");
+        CeilingServer {
+            url: format!("http://{address}"),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+async fn accept_and_forget(
+    axum::Json(post): axum::Json<chainpost_wire::NewTransaction>,
+) -> (axum::http::StatusCode, axum::Json<chainpost_wire::Created>) {
+    let timestamp = post.timestamp.unwrap_or(1.0);
+    let id = chainpost_chain::TxId(chainpost_chain::Hash256([0; 32]));
+    (
+        axum::http::StatusCode::CREATED,
+        axum::Json(chainpost_wire::Created::new(id, timestamp)),
+    )
+}
+
+impl Drop for CeilingServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
