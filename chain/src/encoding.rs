@@ -110,6 +110,22 @@ pub fn decode_transaction_at(block: &[u8], position: usize) -> Result<Transactio
     decode_transaction(reader.take(len)?)
 }
 
+/// The canonical size ([`Block::encoded_len`]) of a block written by [`encode_block`],
+/// read from its framing alone: no post is decoded, no hash computed.
+pub fn stored_block_encoded_len(block: &[u8]) -> Result<usize, DecodeError> {
+    let mut reader = Reader::new(block, "a block");
+    reader.take(HEADER_LEN)?;
+    let count = reader.u32()? as usize;
+    let mut posts = 0usize;
+    for _ in 0..count {
+        let len = reader.u32()? as usize;
+        reader.take(len)?;
+        posts += len;
+    }
+    reader.finish()?;
+    Ok(HEADER_LEN + posts)
+}
+
 /// Reads a post's canonical encoding.
 pub fn decode_transaction(bytes: &[u8]) -> Result<Transaction, DecodeError> {
     let mut reader = Reader::new(bytes, "a post");
@@ -273,6 +289,17 @@ mod tests {
                 prop_assert_eq!(read.timestamp().to_bits(), tx.timestamp().to_bits());
                 prop_assert_eq!(read.signature(), tx.signature());
             }
+        }
+
+        #[test]
+        fn the_stored_size_is_the_canonical_size_and_a_cut_block_has_none(block in arb_block(), cut in 0usize..64) {
+            let bytes = encode_block(&block);
+            prop_assert_eq!(stored_block_encoded_len(&bytes), Ok(block.encoded_len()));
+            let cut = bytes.len().saturating_sub(cut + 1);
+            prop_assert!(stored_block_encoded_len(&bytes[..cut]).is_err());
+            let mut longer = bytes.clone();
+            longer.push(0);
+            prop_assert!(stored_block_encoded_len(&longer).is_err());
         }
 
         #[test]

@@ -57,13 +57,19 @@ pub(crate) async fn chain(
     let from = query.from.unwrap_or(0);
     // A page stops early rather than grow past what a client can take in one answer; it
     // always holds at least one block, so paging always advances.
+    // The page is measured in one snapshot; its blocks are read and encoded a chunk at a
+    // time as they are sent, so no one read holds a core for the whole page.
+    let read = reader.clone();
     let page = heavy
-        .run(move || reader.best_chain_page(from, limit, MAX_PAGE_BYTES))
+        .run(move || read.best_chain_page(from, limit, MAX_PAGE_BYTES))
         .await?
         .map_err(NodeError::Storage)?;
     Ok(ChainDocument {
         length: page.length,
-        blocks: ChainBlocks::Page(page.blocks),
+        blocks: ChainBlocks {
+            reader,
+            hashes: page.hashes,
+        },
         peers,
         heavy,
     })

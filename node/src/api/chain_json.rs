@@ -41,16 +41,11 @@ pub(crate) struct ChainDocument {
     pub(crate) heavy: HeavyReads,
 }
 
-/// The blocks of a [`ChainDocument`].
-pub(crate) enum ChainBlocks {
-    /// A page's blocks, read from one snapshot of the store.
-    Page(Vec<Arc<Block>>),
-    /// A whole chain by hash, its blocks read a chunk at a time while sending.
-    Hashes {
-        reader: Reader,
-        /// The best chain's hashes when the request came.
-        hashes: Vec<BlockHash>,
-    },
+/// The blocks of a [`ChainDocument`]: the best chain's hashes of one commit (a page of
+/// them, or all), each chunk's blocks read from the store as the socket wants them.
+pub(crate) struct ChainBlocks {
+    pub(crate) reader: Reader,
+    pub(crate) hashes: Vec<BlockHash>,
 }
 
 impl ChainBlocks {
@@ -73,22 +68,16 @@ impl ChainBlocks {
             })
             .await?
             .map_err(NodeError::Storage)?;
-        Ok((length, ChainBlocks::Hashes { reader, hashes }))
+        Ok((length, ChainBlocks { reader, hashes }))
     }
 
     fn len(&self) -> usize {
-        match self {
-            ChainBlocks::Page(blocks) => blocks.len(),
-            ChainBlocks::Hashes { hashes, .. } => hashes.len(),
-        }
+        self.hashes.len()
     }
 
     /// Blocks `start..end`.
     fn blocks(&self, start: usize, end: usize) -> Result<Vec<Arc<Block>>, StoreError> {
-        match self {
-            ChainBlocks::Page(blocks) => Ok(blocks[start..end].to_vec()),
-            ChainBlocks::Hashes { reader, hashes } => reader.blocks(&hashes[start..end]),
-        }
+        self.reader.blocks(&self.hashes[start..end])
     }
 }
 
@@ -107,7 +96,7 @@ impl ChainDocument {
         let (head, tail) = (self.head(), self.tail());
         let blocks = Arc::new(self.blocks);
         let body = chunk_starts(blocks.len())
-            .map(move |start| encode_chunk(&blocks, start).expect("a page is in memory"));
+            .map(move |start| encode_chunk(&blocks, start).expect("the blocks are stored"));
         std::iter::once(head)
             .chain(body)
             .chain(std::iter::once(tail))
@@ -171,29 +160,46 @@ impl IntoResponse for ChainDocument {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Batch, ChainStep, Store};
     use chainpost_chain::ChainParams;
     use chainpost_chain::test_support::*;
     use serde_json::Value;
 
-    fn document(blocks: usize) -> (ChainDocument, Vec<Arc<Block>>) {
+    /// A document of the first `blocks` blocks of a stored chain of one post a block.
+    async fn document(blocks: usize) -> (ChainDocument, Vec<Arc<Block>>) {
         let params = ChainParams::new(0, false).expect("valid");
-        let mut chain = vec![Arc::new(params.genesis())];
-        for i in 1..blocks {
+        let genesis = params.genesis();
+        let (store, _) = Store::in_memory(&genesis, 10).expect("opens");
+        let mut chain = vec![Arc::new(genesis)];
+        for i in 1..blocks.max(1) {
             let parent = chain[i - 1].clone();
             let post = unsigned_arc("a", &format!("post {i}"), i as f64);
             chain.push(Arc::new(mine_child(&parent, vec![post], &params)));
         }
+        store
+            .write(Batch {
+                blocks: (1..).zip(chain[1..].iter().cloned()).collect(),
+                best_tip: chain.last().map(|block| block.hash()),
+                best_chain: chain[1..].iter().cloned().map(ChainStep::Apply).collect(),
+                ..Batch::default()
+            })
+            .await
+            .expect("durable");
+        chain.truncate(blocks);
         let document = ChainDocument {
             length: 1_000,
-            blocks: ChainBlocks::Page(chain.clone()),
+            blocks: ChainBlocks {
+                reader: store.reader(),
+                hashes: chain.iter().map(|block| block.hash()).collect(),
+            },
             peers: vec!["http://127.0.0.1:9".into()],
             heavy: HeavyReads::for_this_machine(),
         };
         (document, chain)
     }
 
-    #[test]
-    fn the_streamed_document_is_the_tutorials_json_at_every_chunk_boundary() {
+    #[tokio::test]
+    async fn the_streamed_document_is_the_tutorials_json_at_every_chunk_boundary() {
         for blocks in [
             0,
             1,
@@ -201,12 +207,7 @@ mod tests {
             BLOCKS_PER_CHUNK + 1,
             3 * BLOCKS_PER_CHUNK,
         ] {
-            let (document, chain) = document(blocks.max(1));
-            let chain = if blocks == 0 { Vec::new() } else { chain };
-            let document = ChainDocument {
-                blocks: ChainBlocks::Page(chain.clone()),
-                ..document
-            };
+            let (document, chain) = document(blocks).await;
             let text: Vec<u8> = document.chunks().flat_map(|chunk| chunk.to_vec()).collect();
             let parsed: Value = serde_json::from_slice(&text).expect("valid JSON");
             let expected: Vec<Value> = chain
@@ -219,9 +220,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn no_chunk_holds_more_than_its_share_of_blocks() {
-        let (document, _) = document(5 * BLOCKS_PER_CHUNK);
+    #[tokio::test]
+    async fn no_chunk_holds_more_than_its_share_of_blocks() {
+        let (document, _) = document(5 * BLOCKS_PER_CHUNK).await;
         let blocks_per_chunk: Vec<usize> = document
             .chunks()
             .map(|chunk| chunk.windows(7).filter(|w| w == br#""index""#).count())

@@ -18,11 +18,11 @@ use super::index::{Author, BEST_CHAIN, POST_LOCATION, POSTS_BY_AUTHOR, hash_of, 
 use super::{BLOCK_INDEX, BLOCKS, SharedDb, StoreError, db_error, decode_block};
 use chainpost_chain::tree::{BlockSource, IndexedBlock, Unreadable};
 
-/// A page of the best chain, with the length of the chain it was read from.
+/// A page of the best chain by hash, with the length of the chain it was read from.
 #[derive(Debug)]
 pub(crate) struct BestChainPage {
     pub(crate) length: u64,
-    pub(crate) blocks: Vec<Arc<Block>>,
+    pub(crate) hashes: Vec<BlockHash>,
 }
 
 /// A post of the best chain and where it is.
@@ -104,9 +104,11 @@ impl Reader {
         self.db.read(|db| read(&db.begin_read().map_err(db_error)?))
     }
 
-    /// Up to `limit` blocks of the best chain from height `from`, stopping before the
-    /// block that would take the page past `max_bytes` (but always holding one, so that
-    /// paging advances).
+    /// The hashes of up to `limit` blocks of the best chain from height `from`, stopping
+    /// before the block that would take the page past `max_bytes` of canonical encoding
+    /// (but always holding one, so that paging advances). Sizes come from the stored
+    /// framing: nothing is decoded, so the snapshot is held only as long as the page takes
+    /// to measure; callers read the blocks by hash, a few at a time ([`Reader::blocks`]).
     pub(crate) fn best_chain_page(
         &self,
         from: u64,
@@ -117,18 +119,25 @@ impl Reader {
             let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
             let stored = txn.open_table(BLOCKS).map_err(db_error)?;
             let length = best.len().map_err(db_error)?;
-            let mut blocks = Vec::new();
+            let mut hashes = Vec::new();
             let mut bytes = 0usize;
             for row in best.range(from..).map_err(db_error)?.take(limit) {
                 let (_, hash) = row.map_err(db_error)?;
-                let block = read_block(&stored, hash.value())?;
-                bytes = bytes.saturating_add(block.encoded_len());
-                if bytes > max_bytes && !blocks.is_empty() {
+                let hash = hash.value();
+                let block = stored
+                    .get(hash)
+                    .map_err(db_error)?
+                    .ok_or_else(|| missing(hash))?;
+                let size = encoding::stored_block_encoded_len(block.value()).map_err(|error| {
+                    StoreError::Corrupt(format!("block {}: {error}", Hash256(hash)))
+                })?;
+                bytes = bytes.saturating_add(size);
+                if bytes > max_bytes && !hashes.is_empty() {
                     break;
                 }
-                blocks.push(Arc::new(block));
+                hashes.push(hash_of(hash));
             }
-            Ok(BestChainPage { length, blocks })
+            Ok(BestChainPage { length, hashes })
         })
     }
 
