@@ -444,15 +444,7 @@ fn memory(runtime: &Runtime) {
 /// store, is restarted, and answers 300 each of `/chain?from=H&limit=100`,
 /// `/blocks/{hash}` and `/transactions/{id}` at random places, one at a time.
 fn history(runtime: &Runtime) {
-    let sizes: Vec<u64> = std::env::var("HISTORY_POSTS")
-        .ok()
-        .map(|sizes| {
-            sizes
-                .split(',')
-                .map(|size| size.trim().parse().expect("HISTORY_POSTS: numbers"))
-                .collect()
-        })
-        .unwrap_or_else(|| vec![100_000, 1_000_000]);
+    let sizes = sizes_from_env("HISTORY_POSTS", &[100_000, 1_000_000]);
     let params = ChainParams::new(DIFFICULTY, false).expect("params");
     for posts in sizes {
         let length = posts / 1_000;
@@ -1076,15 +1068,7 @@ fn read_load(runtime: &Runtime) {
 /// `/mine`'s time and the posts' latency in both phases.
 fn mine_pending(runtime: &Runtime) {
     const MINES: usize = 10;
-    let sizes: Vec<u64> = std::env::var("MINE_PENDING")
-        .ok()
-        .map(|sizes| {
-            sizes
-                .split(',')
-                .map(|size| size.trim().parse().expect("MINE_PENDING: numbers"))
-                .collect()
-        })
-        .unwrap_or_else(|| vec![100_000, 1_000_000]);
+    let sizes = sizes_from_env("MINE_PENDING", &[100_000, 1_000_000]);
     for pending in sizes {
         let dir = tempfile::tempdir().expect("temp dir");
         // The node's bound is 1,000,000; below it there must be room for the measured posts.
@@ -1227,4 +1211,21 @@ fn read_load_paths() -> Vec<String> {
                 .map(str::to_owned)
                 .to_vec()
         })
+}
+
+/// The comma-separated numbers in the environment variable `name`, or `default`.
+fn sizes_from_env(name: &str, default: &[u64]) -> Vec<u64> {
+    std::env::var(name).map_or_else(
+        |_| default.to_vec(),
+        |sizes| {
+            sizes
+                .split(',')
+                .map(|size| {
+                    size.trim()
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{name}: numbers, not {size:?}"))
+                })
+                .collect()
+        },
+    )
 }

@@ -11,7 +11,7 @@ use super::error::{ApiError, JsonBody, PathParam, QueryParams};
 use super::heavy::HeavyReads;
 use super::read_store;
 use crate::node::Node;
-use crate::store::{Author, PostPlace};
+use crate::store::{Author, ConfirmedPost, PostPlace};
 use axum::response::Response;
 use chainpost_chain::{Hash256, Transaction, TxId};
 use chainpost_edge::clock::unix_now_f64;
@@ -139,7 +139,7 @@ async fn read_confirmed(node: &Node, id: TxId) -> Result<Option<TransactionStatu
     Ok(confirmed.map(|post| confirmed_status(&post)))
 }
 
-fn confirmed_status(post: &crate::store::ConfirmedPost) -> TransactionStatus {
+fn confirmed_status(post: &ConfirmedPost) -> TransactionStatus {
     TransactionStatus {
         transaction: TransactionJson::from_transaction(&post.transaction),
         status: PostState::Confirmed,

@@ -151,15 +151,23 @@ pub(super) fn build_author_index(txn: &WriteTransaction) -> Result<(), StoreErro
         .map(|row| row.map(|(_, hash)| hash.value()).map_err(db_error))
         .collect::<Result<Vec<_>, _>>()?;
     for hash in best_chain {
-        let bytes = blocks.get(hash).map_err(db_error)?.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "block {} of the best chain is missing from the store",
-                Hash256(hash)
-            ))
-        })?;
-        indexes.index_authors(&decode_block(hash, bytes.value())?)?;
+        indexes.index_authors(&best_chain_block(&blocks, hash)?)?;
     }
     Ok(())
+}
+
+/// A block of the best chain, which the store must hold.
+fn best_chain_block(
+    blocks: &Table<'_, [u8; 32], &'static [u8]>,
+    hash: [u8; 32],
+) -> Result<Block, StoreError> {
+    let bytes = blocks.get(hash).map_err(db_error)?.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "block {} of the best chain is missing from the store",
+            Hash256(hash)
+        ))
+    })?;
+    decode_block(hash, bytes.value())
 }
 
 /// Builds the indexes of a store that has none (a fresh one, or one a release before
@@ -174,15 +182,7 @@ pub(super) fn build(
     let mut path = Vec::new();
     let mut cursor = tip.unwrap_or(genesis);
     while cursor != genesis {
-        let bytes = blocks
-            .get(cursor.as_bytes())
-            .map_err(db_error)?
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "block {cursor} of the best chain is missing from the store"
-                ))
-            })?;
-        let block = decode_block(*cursor.as_bytes(), bytes.value())?;
+        let block = best_chain_block(&blocks, *cursor.as_bytes())?;
         cursor = block.header().previous_hash;
         path.push(block);
     }

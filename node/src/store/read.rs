@@ -124,13 +124,8 @@ impl Reader {
             for row in best.range(from..).map_err(db_error)?.take(limit) {
                 let (_, hash) = row.map_err(db_error)?;
                 let hash = hash.value();
-                let block = stored
-                    .get(hash)
-                    .map_err(db_error)?
-                    .ok_or_else(|| missing(hash))?;
-                let size = encoding::stored_block_encoded_len(block.value()).map_err(|error| {
-                    StoreError::Corrupt(format!("block {}: {error}", Hash256(hash)))
-                })?;
+                let size = encoding::stored_block_encoded_len(stored_bytes(&stored, hash)?.value())
+                    .map_err(|error| corrupt_block(hash, error))?;
                 bytes = bytes.saturating_add(size);
                 if bytes > max_bytes && !hashes.is_empty() {
                     break;
@@ -228,12 +223,7 @@ fn confirmed_post(txn: &ReadTransaction, id: &TxId) -> Result<Option<ConfirmedPo
     let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
     let hash = block_at(&best, height)?;
     let stored = txn.open_table(BLOCKS).map_err(db_error)?;
-    let bytes = stored
-        .get(hash)
-        .map_err(db_error)?
-        .ok_or_else(|| missing(hash))?;
-    let transaction = encoding::decode_transaction_at(bytes.value(), position as usize)
-        .map_err(|error| StoreError::Corrupt(format!("block {}: {error}", Hash256(hash))))?;
+    let transaction = post_at(&stored, hash, position)?;
     if transaction.id() != *id {
         return Err(StoreError::Corrupt(format!(
             "post {id} is indexed at position {position} of block {}, which holds {}",
@@ -276,12 +266,7 @@ fn posts_by(
     let mut posts = Vec::with_capacity(places.len());
     for &(height, position) in &places {
         let hash = block_at(&best, height)?;
-        let bytes = stored
-            .get(hash)
-            .map_err(db_error)?
-            .ok_or_else(|| missing(hash))?;
-        let transaction = encoding::decode_transaction_at(bytes.value(), position as usize)
-            .map_err(|error| StoreError::Corrupt(format!("block {}: {error}", Hash256(hash))))?;
+        let transaction = post_at(&stored, hash, position)?;
         if Author::of(&transaction) != *author {
             return Err(StoreError::Corrupt(format!(
                 "post {position} of block {} is indexed under another author",
@@ -366,15 +351,34 @@ fn block_at(
         .value())
 }
 
-fn read_block(
-    stored: &redb::ReadOnlyTable<[u8; 32], &[u8]>,
+type StoredBlocks = redb::ReadOnlyTable<[u8; 32], &'static [u8]>;
+
+fn stored_bytes(
+    stored: &StoredBlocks,
     hash: [u8; 32],
-) -> Result<Block, StoreError> {
-    let bytes = stored
+) -> Result<redb::AccessGuard<'_, &'static [u8]>, StoreError> {
+    stored
         .get(hash)
         .map_err(db_error)?
-        .ok_or_else(|| missing(hash))?;
-    decode_block(hash, bytes.value())
+        .ok_or_else(|| missing(hash))
+}
+
+fn read_block(stored: &StoredBlocks, hash: [u8; 32]) -> Result<Block, StoreError> {
+    decode_block(hash, stored_bytes(stored, hash)?.value())
+}
+
+/// The post at `position` of a stored block, decoding only that post.
+fn post_at(
+    stored: &StoredBlocks,
+    hash: [u8; 32],
+    position: u32,
+) -> Result<Transaction, StoreError> {
+    encoding::decode_transaction_at(stored_bytes(stored, hash)?.value(), position as usize)
+        .map_err(|error| corrupt_block(hash, error))
+}
+
+fn corrupt_block(hash: [u8; 32], error: encoding::DecodeError) -> StoreError {
+    StoreError::Corrupt(format!("block {}: {error}", Hash256(hash)))
 }
 
 fn missing(hash: [u8; 32]) -> StoreError {

@@ -353,19 +353,27 @@ async fn json_logs_are_one_object_per_line() {
     assert_eq!(node.status().await["height"], 0);
 }
 
+/// A data directory holding a copy of the fixture store `name` (under `tests/fixtures`),
+/// with the `GET /chain` and `GET /pending_tx` its node answered when it was made.
+fn data_directory_of(name: &str) -> (tempfile::TempDir, Value, Value) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let read_json = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(fixture.join(name)).expect("fixture file"))
+            .expect("fixture JSON")
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(fixture.join("chain.redb"), dir.path().join("chain.redb")).expect("copied");
+    (dir, read_json("chain.json"), read_json("pending.json"))
+}
+
 /// A data directory written by 7470ebd, the last release that stored the API's JSON (see
 /// `tests/fixtures/store-7470ebd/README.md`), is upgraded in place to the binary form: the
 /// node serves the same chain and pending posts, byte for byte, before and after a restart.
 #[tokio::test]
 async fn a_data_directory_of_the_json_release_is_upgraded_and_serves_the_same_chain() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-7470ebd");
-    let read_json = |name: &str| -> Value {
-        serde_json::from_slice(&std::fs::read(fixture.join(name)).expect("fixture file"))
-            .expect("fixture JSON")
-    };
-    let (chain, pending) = (read_json("chain.json"), read_json("pending.json"));
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::copy(fixture.join("chain.redb"), dir.path().join("chain.redb")).expect("copied");
+    let (dir, chain, pending) = data_directory_of("store-7470ebd");
 
     for run in ["upgrading", "after the upgrade"] {
         let node = TestNode::spawn_persistent(DIFFICULTY, dir.path()).await;
@@ -381,17 +389,10 @@ async fn a_data_directory_of_the_json_release_is_upgraded_and_serves_the_same_ch
 /// restart.
 #[tokio::test]
 async fn a_data_directory_of_schema_2_is_upgraded_and_lists_each_authors_posts() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-babd85d");
-    let read_json = |name: &str| -> Value {
-        serde_json::from_slice(&std::fs::read(fixture.join(name)).expect("fixture file"))
-            .expect("fixture JSON")
-    };
-    let (chain, pending) = (read_json("chain.json"), read_json("pending.json"));
+    let (dir, chain, pending) = data_directory_of("store-babd85d");
     let signed = &chain["chain"][1]["transactions"][1];
     assert_eq!(signed["author"], "Zoë");
     let key = signed["public_key"].as_str().expect("a signed post");
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::copy(fixture.join("chain.redb"), dir.path().join("chain.redb")).expect("copied");
 
     for run in ["upgrading", "after the upgrade"] {
         let node = TestNode::spawn_persistent(DIFFICULTY, dir.path()).await;
