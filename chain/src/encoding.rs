@@ -12,9 +12,9 @@
 use std::sync::Arc;
 
 use crate::block::{Block, BlockHeader, HEADER_LEN};
-use crate::hash::Hash256;
+use crate::hash::{Hash256, TxId};
 use crate::tree::IndexedBlock;
-use crate::tx::{PostSignature, TX_DOMAIN, Transaction};
+use crate::tx::{PostSignature, REPLY_TAG, TX_DOMAIN, Transaction};
 
 /// Why bytes are not a stored block or post.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +27,10 @@ pub enum DecodeError {
     NotUtf8(&'static str),
     #[error("a post's signature flag is {0}, not 0 or 1")]
     SignatureFlag(u8),
+    #[error(
+        "a post's field after its signature has tag {0}; only 1 (the post it replies to) exists"
+    )]
+    UnknownField(u8),
     #[error("{0} bytes follow the end of a {1}")]
     Trailing(usize, &'static str),
     #[error("a block of {count} posts has none at position {position}")]
@@ -143,8 +147,17 @@ pub fn decode_transaction(bytes: &[u8]) -> Result<Transaction, DecodeError> {
         }),
         flag => return Err(DecodeError::SignatureFlag(flag)),
     };
+    let reply_to = match reader.remaining() {
+        0 => None,
+        _ => match reader.byte()? {
+            REPLY_TAG => Some(TxId(Hash256(reader.array()?))),
+            tag => return Err(DecodeError::UnknownField(tag)),
+        },
+    };
     reader.finish()?;
-    Ok(Transaction::new(author, content, timestamp, signature))
+    Ok(Transaction::with_reply_to(
+        author, content, timestamp, reply_to, signature,
+    ))
 }
 
 fn decode_header(bytes: &[u8]) -> BlockHeader {
@@ -249,12 +262,17 @@ mod tests {
             ".{0,60}",
             any::<f64>(),
             proptest::option::of(any::<[u8; 32]>()),
+            proptest::option::of(any::<[u8; 32]>().prop_map(|id| TxId(Hash256(id)))),
         )
-            .prop_map(|(author, content, timestamp, key)| match key {
-                None => Transaction::new(author, content, timestamp, None),
-                Some(seed) => {
-                    Transaction::signed(author, content, timestamp, &SigningKey::from_bytes(&seed))
-                }
+            .prop_map(|(author, content, timestamp, key, reply_to)| match key {
+                None => Transaction::with_reply_to(author, content, timestamp, reply_to, None),
+                Some(seed) => Transaction::signed_reply(
+                    author,
+                    content,
+                    timestamp,
+                    reply_to,
+                    &SigningKey::from_bytes(&seed),
+                ),
             })
     }
 
@@ -288,6 +306,7 @@ mod tests {
             for (read, tx) in read.transactions().iter().zip(block.transactions()) {
                 prop_assert_eq!(read.timestamp().to_bits(), tx.timestamp().to_bits());
                 prop_assert_eq!(read.signature(), tx.signature());
+                prop_assert_eq!(read.reply_to(), tx.reply_to());
             }
         }
 
@@ -377,5 +396,23 @@ mod tests {
             decode_transaction(&not_utf8),
             Err(DecodeError::NotUtf8("author"))
         );
+        let mut unknown_field = post.clone();
+        unknown_field.extend_from_slice(&[2; 33]);
+        assert_eq!(
+            decode_transaction(&unknown_field),
+            Err(DecodeError::UnknownField(2))
+        );
+        let mut short_reply = post.clone();
+        short_reply.extend_from_slice(&[REPLY_TAG; 32]);
+        assert!(matches!(
+            decode_transaction(&short_reply),
+            Err(DecodeError::Truncated { .. })
+        ));
+        let mut long_reply = post;
+        long_reply.extend_from_slice(&[REPLY_TAG; 34]);
+        assert!(matches!(
+            decode_transaction(&long_reply),
+            Err(DecodeError::Trailing(1, _))
+        ));
     }
 }

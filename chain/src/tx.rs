@@ -6,9 +6,16 @@
 //!
 //! Canonical encoding (all integers big-endian):
 //! `"chainpost/tx/v1\0" | u32 len | author | u32 len | content | f64 bits timestamp | 0`
-//! or the same ending in `1 | public key (32) | signature (64)`.
+//! or the same ending in `1 | public key (32) | signature (64)`; a reply then ends in
+//! `1 | the id of the post it replies to (32)`.
 //! The signature covers `"chainpost/post/v1\0" | author | content | timestamp | public key`
-//! in the same field encoding, so a signed post can be checked by anyone, byte for byte.
+//! in the same field encoding, and a reply's `1 | id` after it, so a signed post can be
+//! checked by anyone, byte for byte, and a signed reply cannot be moved to another thread.
+//!
+//! A post that replies to nothing encodes exactly as before replies existed, so every id
+//! and signature made then is unchanged. What a reply names is only an id: the post it
+//! answers may be pending, on another branch or never seen, as a Nostr reply may name
+//! an event its relay does not hold.
 
 use ed25519_dalek::{Signer, SigningKey};
 
@@ -16,6 +23,8 @@ use crate::hash::{Hash256, TxId};
 
 pub(crate) const TX_DOMAIN: &[u8] = b"chainpost/tx/v1\0";
 const SIGNING_DOMAIN: &[u8] = b"chainpost/post/v1\0";
+/// The tag of the optional field after the signature: the id the post replies to.
+pub(crate) const REPLY_TAG: u8 = 1;
 
 /// An Ed25519 public key and the signature it made over a post.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +42,7 @@ pub struct Transaction {
     content: String,
     timestamp: f64,
     signature: Option<PostSignature>,
+    reply_to: Option<TxId>,
     id: TxId,
     encoded_len: usize,
 }
@@ -47,14 +57,31 @@ impl PartialEq for Transaction {
 impl Eq for Transaction {}
 
 impl Transaction {
-    /// Seals a post from its fields, computing its id.
+    /// Seals a post that replies to nothing from its fields, computing its id.
     pub fn new(
         author: String,
         content: String,
         timestamp: f64,
         signature: Option<PostSignature>,
     ) -> Self {
-        let encoded = encode(&author, &content, timestamp, signature.as_ref());
+        Self::with_reply_to(author, content, timestamp, None, signature)
+    }
+
+    /// Seals a post from its fields, a reply if `reply_to` names a post, computing its id.
+    pub fn with_reply_to(
+        author: String,
+        content: String,
+        timestamp: f64,
+        reply_to: Option<TxId>,
+        signature: Option<PostSignature>,
+    ) -> Self {
+        let encoded = encode(
+            &author,
+            &content,
+            timestamp,
+            signature.as_ref(),
+            reply_to.as_ref(),
+        );
         Transaction {
             id: TxId(Hash256::digest(&encoded)),
             encoded_len: encoded.len(),
@@ -62,17 +89,32 @@ impl Transaction {
             content,
             timestamp,
             signature,
+            reply_to,
         }
     }
 
+    /// A post that replies to nothing, signed with `key`.
     pub fn signed(author: String, content: String, timestamp: f64, key: &SigningKey) -> Self {
+        Self::signed_reply(author, content, timestamp, None, key)
+    }
+
+    /// A post signed with `key`, a reply if `reply_to` names a post.
+    pub fn signed_reply(
+        author: String,
+        content: String,
+        timestamp: f64,
+        reply_to: Option<TxId>,
+        key: &SigningKey,
+    ) -> Self {
         let public_key = key.verifying_key().to_bytes();
-        let message = Self::signing_message(&author, &content, timestamp, &public_key);
+        let message =
+            Self::signing_message(&author, &content, timestamp, reply_to.as_ref(), &public_key);
         let signature = key.sign(&message).to_bytes();
-        Self::new(
+        Self::with_reply_to(
             author,
             content,
             timestamp,
+            reply_to,
             Some(PostSignature {
                 public_key,
                 signature,
@@ -85,12 +127,14 @@ impl Transaction {
         author: &str,
         content: &str,
         timestamp: f64,
+        reply_to: Option<&TxId>,
         public_key: &[u8; 32],
     ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(SIGNING_DOMAIN.len() + author.len() + content.len() + 48);
+        let mut out = Vec::with_capacity(SIGNING_DOMAIN.len() + author.len() + content.len() + 81);
         out.extend_from_slice(SIGNING_DOMAIN);
         encode_fields(&mut out, author, content, timestamp);
         out.extend_from_slice(public_key);
+        encode_reply_to(&mut out, reply_to);
         out
     }
 
@@ -101,6 +145,7 @@ impl Transaction {
             &self.content,
             self.timestamp,
             self.signature.as_ref(),
+            self.reply_to.as_ref(),
         )
     }
 
@@ -120,6 +165,11 @@ impl Transaction {
 
     pub fn signature(&self) -> Option<&PostSignature> {
         self.signature.as_ref()
+    }
+
+    /// The post this one replies to, if it is a reply.
+    pub fn reply_to(&self) -> Option<&TxId> {
+        self.reply_to.as_ref()
     }
 
     /// The post's identity: SHA-256 of the canonical encoding.
@@ -148,8 +198,9 @@ fn encode(
     content: &str,
     timestamp: f64,
     signature: Option<&PostSignature>,
+    reply_to: Option<&TxId>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(TX_DOMAIN.len() + author.len() + content.len() + 120);
+    let mut out = Vec::with_capacity(TX_DOMAIN.len() + author.len() + content.len() + 153);
     out.extend_from_slice(TX_DOMAIN);
     encode_fields(&mut out, author, content, timestamp);
     match signature {
@@ -160,7 +211,15 @@ fn encode(
             out.extend_from_slice(&signed.signature);
         }
     }
+    encode_reply_to(&mut out, reply_to);
     out
+}
+
+fn encode_reply_to(out: &mut Vec<u8>, reply_to: Option<&TxId>) {
+    if let Some(parent) = reply_to {
+        out.push(REPLY_TAG);
+        out.extend_from_slice(parent.as_bytes());
+    }
 }
 
 #[cfg(test)]
@@ -194,6 +253,7 @@ mod tests {
             Transaction::signed("alice".into(), "hj".into(), 10.0, &key),
             Transaction::signed("alice".into(), "hi".into(), 10.5, &key),
             Transaction::signed("alice".into(), "hi".into(), 10.0, &other_key),
+            Transaction::signed_reply("alice".into(), "hi".into(), 10.0, Some(base.id()), &key),
             post("alice", "hi", 10.0),
         ];
         for variant in variants {
@@ -206,7 +266,7 @@ mod tests {
         let key = SigningKey::from_bytes(&[7; 32]);
         let tx = Transaction::signed("alice".into(), "hi".into(), 10.0, &key);
         let signed = tx.signature().expect("signed");
-        let message = Transaction::signing_message("alice", "hi", 10.0, &signed.public_key);
+        let message = Transaction::signing_message("alice", "hi", 10.0, None, &signed.public_key);
         assert!(
             key.verifying_key()
                 .verify_strict(
@@ -215,5 +275,54 @@ mod tests {
                 )
                 .is_ok()
         );
+    }
+
+    /// Pinned by an encoder outside this crate (Python's hashlib over the layout in the
+    /// module comment), so that replies cannot have changed what a post without one is.
+    #[test]
+    fn a_post_that_replies_to_nothing_keeps_the_encoding_and_id_it_had_before_replies() {
+        let tx = post("alice", "hello", 1.5);
+        let mut expected = b"chainpost/tx/v1\0".to_vec();
+        expected.extend_from_slice(&[0, 0, 0, 5]);
+        expected.extend_from_slice(b"alice");
+        expected.extend_from_slice(&[0, 0, 0, 5]);
+        expected.extend_from_slice(b"hello");
+        expected.extend_from_slice(&1.5f64.to_bits().to_be_bytes());
+        expected.push(0);
+        assert_eq!(tx.canonical_bytes(), expected);
+        assert_eq!(tx.id().to_string(), PINNED_ID);
+    }
+
+    const PINNED_ID: &str = "d20669ec25d25f4085e4ab0c4101acb6b463bdc95b445aa64dcc6069dd10f311";
+
+    #[test]
+    fn a_reply_names_its_parent_after_the_signature_and_the_signature_covers_it() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let parent = post("alice", "hello", 1.5).id();
+        let other = post("bob", "hello", 1.5).id();
+        let reply = Transaction::signed_reply("carol".into(), "hi".into(), 2.0, Some(parent), &key);
+        assert_eq!(reply.reply_to(), Some(&parent));
+        let bytes = reply.canonical_bytes();
+        assert_eq!(bytes[bytes.len() - 33], REPLY_TAG);
+        assert_eq!(&bytes[bytes.len() - 32..], parent.as_bytes());
+        assert_eq!(reply.encoded_len(), bytes.len());
+        let top_level = Transaction::signed("carol".into(), "hi".into(), 2.0, &key);
+        assert_eq!(top_level.encoded_len() + 33, reply.encoded_len());
+        assert_ne!(top_level.id(), reply.id());
+
+        let signed = reply.signature().expect("signed");
+        let verifies = |reply_to: Option<&TxId>| {
+            let message =
+                Transaction::signing_message("carol", "hi", 2.0, reply_to, &signed.public_key);
+            key.verifying_key()
+                .verify_strict(
+                    &message,
+                    &ed25519_dalek::Signature::from_bytes(&signed.signature),
+                )
+                .is_ok()
+        };
+        assert!(verifies(Some(&parent)));
+        assert!(!verifies(Some(&other)), "moved to another thread");
+        assert!(!verifies(None), "taken out of its thread");
     }
 }

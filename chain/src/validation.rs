@@ -252,6 +252,7 @@ pub fn validate_transaction(tx: &Transaction, params: &ChainParams) -> Result<()
                 tx.author(),
                 tx.content(),
                 timestamp,
+                tx.reply_to(),
                 &signed.public_key,
             );
             // Strict verification rejects malleable signatures and non-canonical points,

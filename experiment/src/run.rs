@@ -266,6 +266,7 @@ async fn post_until(
             timestamp: None,
             public_key: None,
             signature: None,
+            reply_to: None,
         };
         let request = http
             .post(format!("{}/new_transaction", apis[node]))

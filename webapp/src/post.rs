@@ -5,8 +5,8 @@
 //! core), so the two can never disagree; `static/app.js` builds the same bytes in the
 //! browser, which the browser tests check against a real node. Nothing here talks to a node.
 
-use chainpost_chain::Transaction;
 use chainpost_chain::params::{MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS};
+use chainpost_chain::{Transaction, TxId};
 use chainpost_wire::NewTransaction;
 use chainpost_wire::lenient::Post;
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -98,6 +98,7 @@ impl PostForm {
             timestamp,
             public_key,
             signature,
+            reply_to: None,
         })
     }
 
@@ -200,13 +201,20 @@ fn authorship(post: &Post) -> Authorship {
     let mut signature = [0u8; 64];
     let decoded = hex::decode_to_slice(key_hex, &mut key).is_ok()
         && hex::decode_to_slice(signature_hex, &mut signature).is_ok();
-    let (true, Some(timestamp)) = (decoded, post.timestamp) else {
+    let reply_to = post.reply_to.as_deref().map(str::parse::<TxId>).transpose();
+    let (true, Some(timestamp), Ok(reply_to)) = (decoded, post.timestamp, reply_to) else {
         return Authorship::Invalid;
     };
     let Ok(verifying_key) = VerifyingKey::from_bytes(&key) else {
         return Authorship::Invalid;
     };
-    let message = Transaction::signing_message(&post.author, &post.content, timestamp, &key);
+    let message = Transaction::signing_message(
+        &post.author,
+        &post.content,
+        timestamp,
+        reply_to.as_ref(),
+        &key,
+    );
     match verifying_key.verify_strict(&message, &Signature::from_bytes(&signature)) {
         Ok(()) => Authorship::Verified {
             public_key: key_hex.to_ascii_lowercase(),
@@ -274,6 +282,7 @@ mod tests {
             id: None,
             public_key: Some("11".repeat(32)),
             signature: Some("22".repeat(64)),
+            reply_to: None,
         };
         assert_eq!(authorship(&post), Authorship::Invalid);
         let unsigned = Post {
@@ -282,5 +291,30 @@ mod tests {
             ..post
         };
         assert_eq!(authorship(&unsigned), Authorship::Unsigned);
+    }
+
+    #[test]
+    fn a_signed_reply_is_verified_only_in_the_thread_it_signed() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let parent = Transaction::new("a".into(), "first".into(), 1.0, None).id();
+        let reply = Transaction::signed_reply("b".into(), "second".into(), 2.0, Some(parent), &key);
+        let signed = reply.signature().expect("signed");
+        let post = Post {
+            author: "b".into(),
+            content: "second".into(),
+            timestamp: Some(2.0),
+            id: Some(reply.id().to_string()),
+            public_key: Some(hex::encode(signed.public_key)),
+            signature: Some(hex::encode(signed.signature)),
+            reply_to: Some(parent.to_string()),
+        };
+        assert!(matches!(authorship(&post), Authorship::Verified { .. }));
+        for reply_to in [None, Some(reply.id().to_string()), Some("zz".into())] {
+            let moved = Post {
+                reply_to,
+                ..post.clone()
+            };
+            assert_eq!(authorship(&moved), Authorship::Invalid);
+        }
     }
 }

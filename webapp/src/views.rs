@@ -852,6 +852,7 @@ mod tests {
             id: None,
             public_key: None,
             signature: None,
+            reply_to: None,
         };
         let block = |index: u64, posts: Vec<Post>| Block {
             index,

@@ -55,6 +55,9 @@ pub struct TransactionJson {
     /// Hex Ed25519 signature of a signed post.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) signature: Option<String>,
+    /// Hex id of the post this one replies to; absent on a post that replies to nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reply_to: Option<String>,
     /// The post's id; always sent, checked when received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -68,6 +71,7 @@ impl TransactionJson {
             timestamp: tx.timestamp(),
             public_key: tx.signature().map(|s| hex::encode(s.public_key)),
             signature: tx.signature().map(|s| hex::encode(s.signature)),
+            reply_to: tx.reply_to().map(ToString::to_string),
             id: Some(tx.id().to_string()),
         }
     }
@@ -75,7 +79,14 @@ impl TransactionJson {
     /// The post this JSON describes; its `id`, when given, must match.
     pub fn into_transaction(self) -> Result<Transaction, WireError> {
         let signature = signature_from_hex(self.public_key.as_deref(), self.signature.as_deref())?;
-        let tx = Transaction::new(self.author, self.content, self.timestamp, signature);
+        let reply_to = reply_to_from_hex(self.reply_to.as_deref())?;
+        let tx = Transaction::with_reply_to(
+            self.author,
+            self.content,
+            self.timestamp,
+            reply_to,
+            signature,
+        );
         match self.id {
             Some(claimed) if claimed != tx.id().to_string() => Err(WireError::IdMismatch {
                 claimed: truncated(&claimed),
@@ -99,6 +110,13 @@ pub fn signature_from_hex(
         })),
         _ => Err(WireError::IncompleteSignature),
     }
+}
+
+/// Decodes the optional id of the post a post replies to from hex.
+pub fn reply_to_from_hex(reply_to: Option<&str>) -> Result<Option<TxId>, WireError> {
+    reply_to
+        .map(|hex| decode_hex("reply_to", hex).map(|id| TxId(Hash256(id))))
+        .transpose()
 }
 
 /// A block as JSON: the tutorial's fields plus `difficulty` and `merkle_root`.
@@ -190,12 +208,17 @@ mod tests {
             arb_text(),
             any::<f64>(),
             any::<Option<[u8; 32]>>(),
+            any::<Option<[u8; 32]>>().prop_map(|id| id.map(|id| TxId(Hash256(id)))),
         )
-            .prop_map(|(author, content, timestamp, key)| match key {
-                Some(seed) => {
-                    Transaction::signed(author, content, timestamp, &SigningKey::from_bytes(&seed))
-                }
-                None => Transaction::new(author, content, timestamp, None),
+            .prop_map(|(author, content, timestamp, key, reply_to)| match key {
+                Some(seed) => Transaction::signed_reply(
+                    author,
+                    content,
+                    timestamp,
+                    reply_to,
+                    &SigningKey::from_bytes(&seed),
+                ),
+                None => Transaction::with_reply_to(author, content, timestamp, reply_to, None),
             })
     }
 
@@ -233,6 +256,7 @@ mod tests {
             for (a, b) in decoded.transactions().iter().zip(block.transactions()) {
                 prop_assert_eq!(a.id(), b.id());
                 prop_assert_eq!(a.timestamp().to_bits(), b.timestamp().to_bits());
+                prop_assert_eq!(a.reply_to(), b.reply_to());
             }
         }
 
@@ -271,13 +295,17 @@ mod tests {
         }
 
         #[test]
-        fn any_change_to_a_post_changes_its_id(tx in arb_tx(), field in 0usize..3) {
+        fn any_change_to_a_post_changes_its_id(tx in arb_tx(), field in 0usize..4) {
             prop_assume!(tx.timestamp().is_finite());
             let mut json = TransactionJson::from_transaction(&tx);
             json.id = None;
             match field {
                 0 => json.author.push('x'),
                 1 => json.content.push('x'),
+                2 => json.reply_to = match json.reply_to {
+                    Some(_) => None,
+                    None => Some(tx.id().to_string()),
+                },
                 _ => json.timestamp = if json.timestamp == 0.0 { 1.0 } else { json.timestamp * 2.0 + 1.0 },
             }
             prop_assert_ne!(json.into_transaction().expect("decodes").id(), tx.id());

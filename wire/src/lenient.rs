@@ -39,6 +39,9 @@ pub struct Post {
     /// Hex Ed25519 signature of a signed post.
     #[serde(default)]
     pub signature: Option<String>,
+    /// Hex id of the post this one replies to (chainpost nodes only).
+    #[serde(default)]
+    pub reply_to: Option<String>,
 }
 
 /// A block as any node's `/chain` sends it; reads [`crate::BlockJson`].

@@ -22,7 +22,7 @@ mod peers;
 mod posts;
 mod status;
 
-pub use blocks::{BlockJson, TransactionJson, WireError, signature_from_hex};
+pub use blocks::{BlockJson, TransactionJson, WireError, reply_to_from_hex, signature_from_hex};
 pub use chain::{
     AddBlockResponse, BlockDetail, BlockOutcome, ChainPage, ChainQuery, MAX_PAGE, MAX_PAGE_BYTES,
     TreeBlock, TreeQuery, TreeView,

@@ -30,6 +30,9 @@ pub struct NewTransaction {
     /// Hex Ed25519 signature of a signed post.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// Hex id of the post this one replies to (covered by the signature of a signed post).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
 }
 
 /// The word `POST /new_transaction` answers with, as the tutorial's.
@@ -257,6 +260,7 @@ mod tests {
             timestamp: None,
             public_key: None,
             signature: None,
+            reply_to: None,
         };
         assert_eq!(
             serde_json::to_string(&post).expect("serializes"),

@@ -18,13 +18,15 @@ use chainpost_edge::clock::unix_now_f64;
 use chainpost_wire::{
     BlockRef, Created, DEFAULT_POSTS_PAGE, ErrorBody, MAX_PENDING_PAGE, MAX_POSTS_PAGE,
     NewTransaction, PendingQuery, PostCursor, PostState, PostsPage, PostsQuery, TransactionJson,
-    TransactionStatus, signature_from_hex,
+    TransactionStatus, reply_to_from_hex, signature_from_hex,
 };
 
 /// Submit a post.
 ///
 /// As the tutorial: `author` and `content`; the node stamps the time. A signed post also
-/// carries the `timestamp` it signed, its Ed25519 `public_key` and `signature` (hex).
+/// carries the `timestamp` it signed, its Ed25519 `public_key` and `signature` (hex). A
+/// reply names the post it answers in `reply_to` (hex id); that post need not be known
+/// here, as a reply may travel ahead of what it answers.
 #[utoipa::path(post, path = "/new_transaction", tag = "posts", request_body = NewTransaction,
     responses((status = 201, description = "Durably pending", body = Created), (status = 400, description = "Malformed or invalid input", body = ErrorBody),
         (status = 409, description = "Already pending or confirmed", body = ErrorBody),
@@ -36,6 +38,7 @@ pub(crate) async fn new_transaction(
     JsonBody(body): JsonBody<NewTransaction>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let signature = signature_from_hex(body.public_key.as_deref(), body.signature.as_deref())?;
+    let reply_to = reply_to_from_hex(body.reply_to.as_deref())?;
     let timestamp = match (body.timestamp, &signature) {
         (Some(timestamp), _) => timestamp,
         (None, None) => unix_now_f64(),
@@ -45,7 +48,7 @@ pub(crate) async fn new_transaction(
             ));
         }
     };
-    let tx = Transaction::new(body.author, body.content, timestamp, signature);
+    let tx = Transaction::with_reply_to(body.author, body.content, timestamp, reply_to, signature);
     let tx = node.submit_transaction(tx, super::origin(&headers)).await?;
     Ok((
         StatusCode::CREATED,

@@ -136,8 +136,13 @@ impl Api {
 /// A signed post body for `POST /new_transaction`, in the node's canonical encoding.
 pub(crate) fn signed_post(key: &SigningKey, author: &str, content: &str, timestamp: f64) -> Value {
     let public_key = key.verifying_key().to_bytes();
-    let message =
-        chainpost_chain::Transaction::signing_message(author, content, timestamp, &public_key);
+    let message = chainpost_chain::Transaction::signing_message(
+        author,
+        content,
+        timestamp,
+        None,
+        &public_key,
+    );
     json!({
         "author": author,
         "content": content,

@@ -150,8 +150,13 @@ fn signed_fields(
     timestamp: f64,
 ) -> [(String, String); 5] {
     let public_key = key.verifying_key().to_bytes();
-    let message =
-        chainpost_chain::Transaction::signing_message(author, content, timestamp, &public_key);
+    let message = chainpost_chain::Transaction::signing_message(
+        author,
+        content,
+        timestamp,
+        None,
+        &public_key,
+    );
     [
         ("author".into(), author.into()),
         ("content".into(), content.into()),
