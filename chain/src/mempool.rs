@@ -14,7 +14,7 @@
 //! The mempool does not validate posts or know the chain; [`crate::state`] decides
 //! what may enter and keeps it consistent with the best chain.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::block::Block;
@@ -73,6 +73,8 @@ const SELECT_SCAN_MIN: usize = 4_096;
 pub struct Mempool {
     by_arrival: BTreeMap<u64, Arc<Transaction>>,
     arrivals: HashMap<TxId, u64>,
+    /// (the post replied to, the reply's arrival) for each pending reply.
+    replies: BTreeSet<(TxId, u64)>,
     next_arrival: u64,
     bytes: usize,
     limits: MempoolLimits,
@@ -85,6 +87,7 @@ impl Mempool {
         Mempool {
             by_arrival: BTreeMap::new(),
             arrivals: HashMap::with_capacity(limits.max_count),
+            replies: BTreeSet::new(),
             next_arrival: 0,
             bytes: 0,
             limits,
@@ -121,8 +124,21 @@ impl Mempool {
     fn push(&mut self, tx: Arc<Transaction>) {
         self.bytes += tx.encoded_len();
         self.arrivals.insert(tx.id(), self.next_arrival);
+        if let Some(parent) = tx.reply_to() {
+            self.replies.insert((*parent, self.next_arrival));
+        }
         self.by_arrival.insert(self.next_arrival, tx);
         self.next_arrival += 1;
+    }
+
+    /// Removes the post that arrived `arrival`th from every index but `arrivals`.
+    fn take(&mut self, arrival: u64) -> Option<Arc<Transaction>> {
+        let tx = self.by_arrival.remove(&arrival)?;
+        self.bytes -= tx.encoded_len();
+        if let Some(parent) = tx.reply_to() {
+            self.replies.remove(&(*parent, arrival));
+        }
+        Some(tx)
     }
 
     /// Removes the posts of `blocks`; returns the ids that were pending. Costs
@@ -131,9 +147,8 @@ impl Mempool {
         let mut removed = Vec::new();
         for tx in blocks.iter().flat_map(|block| block.transactions()) {
             if let Some(arrival) = self.arrivals.remove(&tx.id())
-                && let Some(tx) = self.by_arrival.remove(&arrival)
+                && let Some(tx) = self.take(arrival)
             {
-                self.bytes -= tx.encoded_len();
                 removed.push(tx.id());
             }
         }
@@ -160,14 +175,13 @@ impl Mempool {
     /// not hold for; returns their ids, newest first.
     pub(crate) fn forget_newest_while(&mut self, forget: impl Fn(&TxId) -> bool) -> Vec<TxId> {
         let mut forgotten = Vec::new();
-        while let Some(entry) = self.by_arrival.last_entry() {
-            let id = entry.get().id();
+        while let Some((&arrival, tx)) = self.by_arrival.last_key_value() {
+            let id = tx.id();
             if !forget(&id) {
                 break;
             }
-            let tx = entry.remove();
+            self.take(arrival);
             self.arrivals.remove(&id);
-            self.bytes -= tx.encoded_len();
             forgotten.push(id);
         }
         forgotten
@@ -207,6 +221,22 @@ impl Mempool {
             selected.push(tx.clone());
         }
         selected
+    }
+
+    /// Up to `limit` pending replies to `parent`, in arrival order.
+    pub fn replies_to(&self, parent: &TxId, limit: usize) -> Vec<Arc<Transaction>> {
+        self.replies
+            .range((*parent, 0)..=(*parent, u64::MAX))
+            .take(limit)
+            .filter_map(|(_, arrival)| self.by_arrival.get(arrival).cloned())
+            .collect()
+    }
+
+    /// How many pending posts reply to `parent`; O(those replies).
+    pub fn reply_count(&self, parent: &TxId) -> usize {
+        self.replies
+            .range((*parent, 0)..=(*parent, u64::MAX))
+            .count()
     }
 
     pub fn get(&self, id: &TxId) -> Option<&Arc<Transaction>> {
@@ -400,5 +430,49 @@ mod tests {
             ids(pool.select(10, room, |_| true)),
             vec![small.id(), small2.id()]
         );
+    }
+
+    #[test]
+    fn pending_replies_are_listed_by_parent_until_they_leave_by_any_way() {
+        let (mut pool, txs) = holding(2);
+        let reply = |parent: &Arc<Transaction>, content: &str| {
+            Arc::new(Transaction::with_reply_to(
+                "b".into(),
+                content.into(),
+                1.0,
+                Some(parent.id()),
+                None,
+            ))
+        };
+        let (first, second, other) = (
+            reply(&txs[0], "1"),
+            reply(&txs[0], "2"),
+            reply(&txs[1], "3"),
+        );
+        for tx in [&first, &second, &other] {
+            pool.insert(tx.clone()).expect("room");
+        }
+        let ids = |txs: Vec<Arc<Transaction>>| txs.iter().map(|t| t.id()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(pool.replies_to(&txs[0].id(), 10)),
+            vec![first.id(), second.id()]
+        );
+        assert_eq!(ids(pool.replies_to(&txs[0].id(), 1)), vec![first.id()]);
+        assert_eq!(pool.reply_count(&txs[1].id()), 1);
+        assert_eq!(pool.reply_count(&first.id()), 0);
+
+        let p = crate::ChainParams::new(0, false).expect("valid");
+        let block = Arc::new(unmined_child(&p.genesis(), vec![first.clone()], &p));
+        pool.remove_included(&[block]);
+        assert_eq!(ids(pool.replies_to(&txs[0].id(), 10)), vec![second.id()]);
+        pool.forget_newest_while(|id| *id == other.id());
+        assert_eq!(pool.reply_count(&txs[1].id()), 0);
+        assert!(pool.restore(first.clone()));
+        assert_eq!(
+            ids(pool.replies_to(&txs[0].id(), 10)),
+            vec![second.id(), first.id()],
+            "a returned reply arrives anew"
+        );
+        assert_eq!(pool.replies.len(), 2, "no entry outlives its post");
     }
 }

@@ -96,16 +96,18 @@ fn check_admission(tx: &Transaction, params: &ChainParams) {
 /// that does not require signatures: a signature never hides or causes a field error.
 fn assert_signing_keeps_the_field_verdict(tx: &Transaction) {
     let [lenient, strict] = &*NETWORKS;
-    let unsigned = Transaction::new(
+    let unsigned = Transaction::with_reply_to(
         tx.author().to_owned(),
         tx.content().to_owned(),
         tx.timestamp(),
+        tx.reply_to().copied(),
         None,
     );
-    let signed = Transaction::signed(
+    let signed = Transaction::signed_reply(
         tx.author().to_owned(),
         tx.content().to_owned(),
         tx.timestamp(),
+        tx.reply_to().copied(),
         &KEY,
     );
     assert_eq!(

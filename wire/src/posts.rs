@@ -181,6 +181,34 @@ pub struct PostsPage {
     pub next: Option<String>,
 }
 
+/// The query of `GET /posts/{id}/thread`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
+pub struct ThreadQuery {
+    /// The `next` of the previous page: only replies confirmed after it.
+    // Text: the node names a malformed cursor in its own words.
+    pub after: Option<String>,
+    /// Replies to list (default 20, at most 100).
+    pub limit: Option<usize>,
+}
+
+/// `GET /posts/{id}/thread`: a post and a page of the replies to it, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Thread {
+    /// The post replied to, pending or confirmed.
+    pub post: TransactionStatus,
+    /// Its confirmed replies in chain order; on the last page (`next` null), then up to
+    /// `limit` of its pending replies in the order they arrived.
+    pub replies: Vec<TransactionStatus>,
+    /// The `after` of the next page; `null` on the last.
+    pub next: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

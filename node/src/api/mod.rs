@@ -133,6 +133,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(transactions::pending))
         .routes(routes!(transactions::by_id))
         .routes(routes!(transactions::posts))
+        .routes(routes!(transactions::thread))
         .routes(routes!(chain::chain))
         .routes(routes!(chain::block_by_hash))
         .routes(routes!(chain::tree))

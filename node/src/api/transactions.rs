@@ -1,10 +1,12 @@
 //! Posts: submit one (`POST /new_transaction`), list the pending ones (`GET /pending_tx`),
-//! look one up (`GET /transactions/{id}`), page through the confirmed ones (`GET /posts`).
+//! look one up (`GET /transactions/{id}`), page through the confirmed ones (`GET /posts`),
+//! read a thread (`GET /posts/{id}/thread`).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::error::{ApiError, JsonBody, PathParam, QueryParams};
@@ -17,8 +19,8 @@ use chainpost_chain::{Hash256, Transaction, TxId};
 use chainpost_edge::clock::unix_now_f64;
 use chainpost_wire::{
     BlockRef, Created, DEFAULT_POSTS_PAGE, ErrorBody, MAX_PENDING_PAGE, MAX_POSTS_PAGE,
-    NewTransaction, PendingQuery, PostCursor, PostState, PostsPage, PostsQuery, TransactionJson,
-    TransactionStatus, reply_to_from_hex, signature_from_hex,
+    NewTransaction, PendingQuery, PostCursor, PostState, PostsPage, PostsQuery, Thread,
+    ThreadQuery, TransactionJson, TransactionStatus, reply_to_from_hex, signature_from_hex,
 };
 
 /// Submit a post.
@@ -108,33 +110,40 @@ pub(crate) async fn by_id(
     State(node): State<Arc<Node>>,
     PathParam(id): PathParam,
 ) -> Result<Json<TransactionStatus>, ApiError> {
-    let id: TxId = id
-        .parse()
-        .map_err(|error| ApiError::BadRequest(format!("transaction id: {error}")))?;
-    // Confirmed posts are read from disk, off the lock; only a miss asks the mempool. A
-    // post that left the mempool for a block not yet committed is in neither: waiting for
-    // the commit in flight finds it.
-    if let Some(confirmed) = read_confirmed(&node, id).await? {
-        return Ok(Json(confirmed));
-    }
-    let pending = node.with_chain(|chain| {
-        chain
-            .mempool()
-            .get(&id)
-            .map(|tx| TransactionJson::from_transaction(tx))
-    });
-    if let Some(transaction) = pending {
-        return Ok(Json(TransactionStatus {
-            transaction,
-            status: PostState::Pending,
-            block: None,
-        }));
-    }
-    node.store().await_queued().await;
-    read_confirmed(&node, id)
+    let id = parse_id(&id)?;
+    post_status(&node, id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no pending or confirmed transaction {id}")))
+}
+
+fn parse_id(id: &str) -> Result<TxId, ApiError> {
+    id.parse()
+        .map_err(|error| ApiError::BadRequest(format!("transaction id: {error}")))
+}
+
+/// The post with this id, confirmed or pending, if this node knows it.
+async fn post_status(node: &Node, id: TxId) -> Result<Option<TransactionStatus>, ApiError> {
+    // Confirmed posts are read from disk, off the lock; only a miss asks the mempool. A
+    // post that left the mempool for a block not yet committed is in neither: waiting for
+    // the commit in flight finds it.
+    if let Some(confirmed) = read_confirmed(node, id).await? {
+        return Ok(Some(confirmed));
+    }
+    let pending = node.with_chain(|chain| chain.mempool().get(&id).map(|tx| pending_status(tx)));
+    if pending.is_some() {
+        return Ok(pending);
+    }
+    node.store().await_queued().await;
+    read_confirmed(node, id).await
+}
+
+fn pending_status(tx: &Transaction) -> TransactionStatus {
+    TransactionStatus {
+        transaction: TransactionJson::from_transaction(tx),
+        status: PostState::Pending,
+        block: None,
+    }
 }
 
 async fn read_confirmed(node: &Node, id: TxId) -> Result<Option<TransactionStatus>, ApiError> {
@@ -165,15 +174,7 @@ pub(crate) async fn posts(
     State(node): State<Arc<Node>>,
     QueryParams(query): QueryParams<PostsQuery>,
 ) -> Result<Json<PostsPage>, ApiError> {
-    let limit = match query.limit {
-        None => DEFAULT_POSTS_PAGE,
-        Some(limit @ 1..=MAX_POSTS_PAGE) => limit,
-        Some(limit) => {
-            return Err(ApiError::BadRequest(format!(
-                "limit {limit} is out of range: 1 to {MAX_POSTS_PAGE} posts per page"
-            )));
-        }
-    };
+    let limit = page_limit(query.limit)?;
     let author = match (query.author, query.key.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(ApiError::BadRequest(
@@ -188,13 +189,7 @@ pub(crate) async fn posts(
         )),
         (None, None) => None,
     };
-    let before: Option<PostPlace> = query
-        .before
-        .as_deref()
-        .map(str::parse::<PostCursor>)
-        .transpose()
-        .map_err(|error| ApiError::BadRequest(format!("before: {error}")))?
-        .map(|cursor| (cursor.height, cursor.position));
+    let before = place("before", query.before.as_deref())?;
     node.store().await_queued().await;
     let page = read_store(&node, move |reader| {
         reader.posts(author.as_ref(), before, limit)
@@ -202,8 +197,78 @@ pub(crate) async fn posts(
     .await?;
     Ok(Json(PostsPage {
         posts: page.posts.iter().map(confirmed_status).collect(),
-        next: page
-            .next
-            .map(|(height, position)| PostCursor { height, position }.to_string()),
+        next: page.next.map(cursor),
     }))
+}
+
+/// A post and the replies to it: those confirmed in chain order, a page at a time, then
+/// on the last page those pending, in the order they arrived.
+///
+/// The post must be known here, pending or confirmed. Page on with `after` set to the
+/// answer's `next`.
+#[utoipa::path(get, path = "/posts/{id}/thread", tag = "posts",
+    params(("id" = String, Path, description = "Transaction id (64 hex characters)"), ThreadQuery),
+    responses((status = 200, description = "The post and a page of its replies", body = Thread),
+        (status = 400, description = "Malformed or invalid input", body = ErrorBody),
+        (status = 404, description = "Unknown post", body = ErrorBody)))]
+pub(crate) async fn thread(
+    State(node): State<Arc<Node>>,
+    PathParam(id): PathParam,
+    QueryParams(query): QueryParams<ThreadQuery>,
+) -> Result<Json<Thread>, ApiError> {
+    let id = parse_id(&id)?;
+    let limit = page_limit(query.limit)?;
+    let after = place("after", query.after.as_deref())?;
+    let post = post_status(&node, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no pending or confirmed transaction {id}")))?;
+    // Pending first: a reply that leaves the mempool for a block meanwhile is then in the
+    // commit that the read below waits for, so no reply is missed (one may show twice, and
+    // is listed once).
+    let pending = node.with_chain(|chain| chain.mempool().replies_to(&id, limit));
+    node.store().await_queued().await;
+    let page = read_store(&node, move |reader| reader.replies(&id, after, limit)).await?;
+    let mut replies: Vec<_> = page.posts.iter().map(confirmed_status).collect();
+    if page.next.is_none() {
+        let confirmed: HashSet<TxId> = page
+            .posts
+            .iter()
+            .map(|post| post.transaction.id())
+            .collect();
+        replies.extend(
+            pending
+                .iter()
+                .filter(|tx| !confirmed.contains(&tx.id()))
+                .map(|tx| pending_status(tx)),
+        );
+    }
+    Ok(Json(Thread {
+        post,
+        replies,
+        next: page.next.map(cursor),
+    }))
+}
+
+/// A page's `limit`: 1 to [`MAX_POSTS_PAGE`], [`DEFAULT_POSTS_PAGE`] unasked.
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_POSTS_PAGE),
+        Some(limit @ 1..=MAX_POSTS_PAGE) => Ok(limit),
+        Some(limit) => Err(ApiError::BadRequest(format!(
+            "limit {limit} is out of range: 1 to {MAX_POSTS_PAGE} posts per page"
+        ))),
+    }
+}
+
+/// The place a cursor given as `name` names.
+fn place(name: &str, cursor: Option<&str>) -> Result<Option<PostPlace>, ApiError> {
+    Ok(cursor
+        .map(str::parse::<PostCursor>)
+        .transpose()
+        .map_err(|error| ApiError::BadRequest(format!("{name}: {error}")))?
+        .map(|cursor| (cursor.height, cursor.position)))
+}
+
+fn cursor((height, position): PostPlace) -> String {
+    PostCursor { height, position }.to_string()
 }

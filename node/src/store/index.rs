@@ -9,13 +9,16 @@
 //! - `posts_by_author`: (author, height, position) for every post of the best chain, so an
 //!   author's posts are one range read, newest last. The author of a signed post is its
 //!   key, whatever name it gives; of an unsigned post, the name it gives ([`Author`]).
+//! - `replies`: (the id a post replies to, height, position) for every reply of the best
+//!   chain, so a thread is one range read, oldest first. The post replied to need not be
+//!   on the chain: a reply names an id, not a place.
 //!
 //! Time order is chain order: a post's own timestamp is whatever its author claims (a
 //! miner may confirm posts dated in any year), while heights only grow, under block
 //! timestamps that consensus checks. So `best_chain` is also the index by time.
 //!
 //! **Invariant:** after every commit, `best_chain` is the path from genesis to the stored
-//! best tip and `post_location` and `posts_by_author` index exactly its posts.
+//! best tip and `post_location`, `posts_by_author` and `replies` index exactly its posts.
 
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
@@ -30,6 +33,8 @@ pub(super) const POST_LOCATION: TableDefinition<[u8; 32], (u64, u32)> =
     TableDefinition::new("post_location");
 pub(super) const POSTS_BY_AUTHOR: TableDefinition<(&[u8], u64, u32), ()> =
     TableDefinition::new("posts_by_author");
+pub(super) const REPLIES: TableDefinition<([u8; 32], u64, u32), ()> =
+    TableDefinition::new("replies");
 
 /// Whose posts: a key for signed posts, a self-declared name for unsigned ones. The two
 /// never mix: an unsigned post that gives a key's usual name is not that key's.
@@ -71,6 +76,7 @@ pub(super) struct Indexes<'txn> {
     best_chain: Table<'txn, u64, [u8; 32]>,
     post_location: Table<'txn, [u8; 32], (u64, u32)>,
     posts_by_author: Table<'txn, (&'static [u8], u64, u32), ()>,
+    replies: Table<'txn, ([u8; 32], u64, u32), ()>,
 }
 
 impl<'txn> Indexes<'txn> {
@@ -79,6 +85,7 @@ impl<'txn> Indexes<'txn> {
             best_chain: txn.open_table(BEST_CHAIN).map_err(db_error)?,
             post_location: txn.open_table(POST_LOCATION).map_err(db_error)?,
             posts_by_author: txn.open_table(POSTS_BY_AUTHOR).map_err(db_error)?,
+            replies: txn.open_table(REPLIES).map_err(db_error)?,
         })
     }
 
@@ -98,6 +105,11 @@ impl<'txn> Indexes<'txn> {
             self.post_location
                 .insert(*tx.id().as_bytes(), (height, position))
                 .map_err(db_error)?;
+            if let Some(parent) = tx.reply_to() {
+                self.replies
+                    .insert((*parent.as_bytes(), height, position), ())
+                    .map_err(db_error)?;
+            }
         }
         self.index_authors(block)
     }
@@ -124,6 +136,11 @@ impl<'txn> Indexes<'txn> {
             self.posts_by_author
                 .remove((author.as_slice(), height, position))
                 .map_err(db_error)?;
+            if let Some(parent) = tx.reply_to() {
+                self.replies
+                    .remove((*parent.as_bytes(), height, position))
+                    .map_err(db_error)?;
+            }
         }
         Ok(())
     }

@@ -88,8 +88,11 @@ const PEERS: TableDefinition<&str, ()> = TableDefinition::new("peers");
 
 const GENESIS_KEY: &str = "genesis";
 const SCHEMA_KEY: &str = "schema";
-/// 3: version 2 and the index of posts by author.
-const SCHEMA_VERSION: u64 = 3;
+/// 4: version 3 and the index of replies by the post they answer.
+const SCHEMA_VERSION: u64 = 4;
+/// 3: version 2 and the index of posts by author. No post of it replies to another: the
+/// post encoding had no field after the signature then, and its decoder refused one.
+const REPLYLESS_SCHEMA: u64 = 3;
 /// 2: blocks (genesis included) and posts in the core's binary form, and the best chain's
 /// height and post-location indexes. (1, never written down: the API's JSON, no genesis,
 /// no indexes.)
@@ -642,6 +645,7 @@ fn check_network(db: &Database, genesis_block: &Block) -> Result<(), StoreError>
         txn.open_table(BLOCKS).map_err(db_error)?;
         txn.open_table(BLOCK_INDEX).map_err(db_error)?;
         txn.open_table(PEERS).map_err(db_error)?;
+        txn.open_table(index::REPLIES).map_err(db_error)?;
         let mut pending = txn.open_table(MEMPOOL).map_err(db_error)?;
         migrate_pending_by_id(&txn, &mut pending)?;
         let schema = meta
@@ -652,11 +656,15 @@ fn check_network(db: &Database, genesis_block: &Block) -> Result<(), StoreError>
         match schema {
             Some(SCHEMA_VERSION) => {}
             Some(newer) if newer > SCHEMA_VERSION => return Err(StoreError::NewerSchema(newer)),
-            Some(AUTHORLESS_SCHEMA) => {
-                index::build_author_index(&txn)?;
+            Some(older @ (AUTHORLESS_SCHEMA | REPLYLESS_SCHEMA)) => {
+                if older == AUTHORLESS_SCHEMA {
+                    index::build_author_index(&txn)?;
+                    tracing::info!("indexed the best chain's posts by author");
+                }
+                // The replies index, created above, is complete while empty: no post of these
+                // versions replies to another.
                 meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())
                     .map_err(db_error)?;
-                tracing::info!("indexed the best chain's posts by author");
             }
             Some(older) => {
                 return Err(StoreError::Corrupt(format!(
@@ -1406,6 +1414,46 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_store_of_schema_3_gains_the_replies_index_in_place_and_keeps_its_chain() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-babd85d");
+        let path = dir.path().join("chain.redb");
+        std::fs::copy(fixture.join("chain.redb"), &path).expect("fixture copied");
+        let (store, _) = Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("opens");
+        let chain = store.reader().best_chain_hashes().expect("reads");
+        drop(store);
+        // What schema 3 wrote: no replies table, and its version.
+        {
+            let db = open_database(&path).expect("reopens");
+            let txn = db.begin_write().expect("write");
+            assert!(txn.delete_table(index::REPLIES).expect("deletes"));
+            txn.open_table(META)
+                .expect("meta")
+                .insert(SCHEMA_KEY, REPLYLESS_SCHEMA.to_be_bytes().as_slice())
+                .expect("inserts");
+            txn.commit().expect("commits");
+        }
+        let (store, loaded) =
+            Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("upgrades");
+        assert_eq!(loaded.mempool.len(), 2);
+        let reader = store.reader();
+        assert_eq!(reader.best_chain_hashes().expect("reads"), chain);
+        let first_post = reader.posts(None, None, 100).expect("reads").posts;
+        assert!(!first_post.is_empty());
+        for post in &first_post {
+            let replies = reader
+                .replies(&post.transaction.id(), None, 10)
+                .expect("the table exists");
+            assert!(replies.posts.is_empty());
+        }
+        drop((reader, store));
+        assert_eq!(
+            stored_schema(&path),
+            Some(SCHEMA_VERSION.to_be_bytes().to_vec())
+        );
+    }
+
     /// `blocks` as a batch stores them, numbered in connection order from `seq`.
     fn connect(seq: u64, blocks: &[&Arc<Block>]) -> Vec<(u64, Arc<Block>)> {
         (0..)
@@ -1419,11 +1467,17 @@ mod tests {
         let p = params();
         let genesis = p.genesis();
         let (store, _) = Store::in_memory(&genesis, TEST_MAX_PENDING).expect("opens");
-        let (both, only_a, only_b) = (
-            unsigned_arc("a", "on both branches", 1.0),
-            unsigned_arc("a", "only on a", 2.0),
-            unsigned_arc("b", "only on b", 3.0),
-        );
+        let both = unsigned_arc("a", "on both branches", 1.0);
+        let reply = |author: &str, content: &str, timestamp| {
+            Arc::new(Transaction::with_reply_to(
+                author.into(),
+                content.into(),
+                timestamp,
+                Some(both.id()),
+                None,
+            ))
+        };
+        let (only_a, only_b) = (reply("a", "only on a", 2.0), reply("b", "only on b", 3.0));
         let a1 = Arc::new(mine_child(&genesis, vec![both.clone(), only_a.clone()], &p));
         let a2 = Arc::new(mine_child(&a1, vec![], &p));
         let b1 = Arc::new(mine_child(&genesis, vec![], &p));
@@ -1477,6 +1531,16 @@ mod tests {
         };
         assert_eq!(by("a"), [(3, both.id())]);
         assert_eq!(by("b"), [(2, only_b.id())]);
+        let replies = || {
+            reader
+                .replies(&both.id(), None, 10)
+                .expect("reads")
+                .posts
+                .iter()
+                .map(|post| (post.height, post.transaction.id()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(replies(), [(2, only_b.id())]);
         // The abandoned branch's blocks stay stored, for `/blocks/{hash}`.
         assert_eq!(
             reader
@@ -1507,6 +1571,7 @@ mod tests {
         assert_eq!((at(&both), at(&only_b)), (None, None));
         assert_eq!(by("a"), [(1, only_a.id())]);
         assert!(by("b").is_empty());
+        assert_eq!(replies(), [(1, only_a.id())]);
     }
 
     #[tokio::test]

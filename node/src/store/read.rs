@@ -5,6 +5,7 @@
 //! Reads are blocking (they decode what they return: every hash and id is recomputed);
 //! callers run them on blocking threads.
 
+use std::ops::Bound;
 use std::sync::Arc;
 
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
@@ -14,7 +15,9 @@ use chainpost_chain::encoding;
 use chainpost_chain::hash::{BlockHash, Hash256, TxId};
 use chainpost_chain::tx::Transaction;
 
-use super::index::{Author, BEST_CHAIN, POST_LOCATION, POSTS_BY_AUTHOR, hash_of, positioned};
+use super::index::{
+    Author, BEST_CHAIN, POST_LOCATION, POSTS_BY_AUTHOR, REPLIES, hash_of, positioned,
+};
 use super::{BLOCK_INDEX, BLOCKS, SharedDb, StoreError, db_error, decode_block};
 use chainpost_chain::tree::{BlockSource, IndexedBlock, Unreadable};
 
@@ -44,8 +47,8 @@ impl ConfirmedPost {
 /// ordered by it, oldest first.
 pub(crate) type PostPlace = (u64, u32);
 
-/// Posts of the best chain, newest first, and where the next older page starts (`None`
-/// when there are no older posts).
+/// Posts of the best chain in the order asked for, and where the next page starts (`None`
+/// when there are no more posts).
 #[derive(Debug)]
 pub(crate) struct PostsPage {
     pub(crate) posts: Vec<ConfirmedPost>,
@@ -208,6 +211,17 @@ impl Reader {
         })
     }
 
+    /// Up to `limit` replies of the best chain to `parent` that come after `after` (from
+    /// the oldest without it), oldest first, as a thread is read.
+    pub(crate) fn replies(
+        &self,
+        parent: &TxId,
+        after: Option<PostPlace>,
+        limit: usize,
+    ) -> Result<PostsPage, StoreError> {
+        self.with_snapshot(|txn| replies_to(txn, parent, after, limit))
+    }
+
     /// The best chain's post with this id, decoding only that post of its block.
     pub(crate) fn confirmed_post(&self, id: &TxId) -> Result<Option<ConfirmedPost>, StoreError> {
         self.with_snapshot(|txn| confirmed_post(txn, id))
@@ -246,30 +260,79 @@ fn posts_by(
     limit: usize,
 ) -> Result<PostsPage, StoreError> {
     let by_author = txn.open_table(POSTS_BY_AUTHOR).map_err(db_error)?;
-    let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
-    let stored = txn.open_table(BLOCKS).map_err(db_error)?;
     let key = author.index_key();
     let (height, position) = before.unwrap_or((u64::MAX, u32::MAX));
-    let mut places = Vec::with_capacity(limit.saturating_add(1).min(1024));
-    for row in by_author
+    let places = by_author
         .range((key.as_slice(), 0, 0)..(key.as_slice(), height, position))
         .map_err(db_error)?
         .rev()
         .take(limit.saturating_add(1))
-    {
-        let (place, _) = row.map_err(db_error)?;
-        let (_, height, position) = place.value();
-        places.push((height, position));
-    }
+        .map(|row| {
+            let (place, _) = row.map_err(db_error)?;
+            let (_, height, position) = place.value();
+            Ok((height, position))
+        });
+    page_at(
+        txn,
+        places,
+        limit,
+        |tx| Author::of(tx) == *author,
+        "another author",
+    )
+}
+
+fn replies_to(
+    txn: &ReadTransaction,
+    parent: &TxId,
+    after: Option<PostPlace>,
+    limit: usize,
+) -> Result<PostsPage, StoreError> {
+    let replies = txn.open_table(REPLIES).map_err(db_error)?;
+    let parent_key = *parent.as_bytes();
+    let start = match after {
+        Some((height, position)) => Bound::Excluded((parent_key, height, position)),
+        None => Bound::Included((parent_key, 0, 0)),
+    };
+    let end = Bound::Included((parent_key, u64::MAX, u32::MAX));
+    let places = replies
+        .range::<([u8; 32], u64, u32)>((start, end))
+        .map_err(db_error)?
+        .take(limit.saturating_add(1))
+        .map(|row| {
+            let (place, _) = row.map_err(db_error)?;
+            let (_, height, position) = place.value();
+            Ok((height, position))
+        });
+    page_at(
+        txn,
+        places,
+        limit,
+        |tx| tx.reply_to() == Some(parent),
+        "another thread",
+    )
+}
+
+/// The posts at up to `limit` of `places` (one more says there are more), each checked
+/// with `indexed_rightly` against the index the places came from.
+fn page_at(
+    txn: &ReadTransaction,
+    places: impl Iterator<Item = Result<PostPlace, StoreError>>,
+    limit: usize,
+    indexed_rightly: impl Fn(&Transaction) -> bool,
+    wrongly: &str,
+) -> Result<PostsPage, StoreError> {
+    let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
+    let stored = txn.open_table(BLOCKS).map_err(db_error)?;
+    let mut places = places.collect::<Result<Vec<_>, _>>()?;
     let more = places.len() > limit;
     places.truncate(limit);
     let mut posts = Vec::with_capacity(places.len());
     for &(height, position) in &places {
         let hash = block_at(&best, height)?;
         let transaction = post_at(&stored, hash, position)?;
-        if Author::of(&transaction) != *author {
+        if !indexed_rightly(&transaction) {
             return Err(StoreError::Corrupt(format!(
-                "post {position} of block {} is indexed under another author",
+                "post {position} of block {} is indexed under {wrongly}",
                 Hash256(hash)
             )));
         }
@@ -531,5 +594,87 @@ mod tests {
         assert_eq!(second.posts.len(), 1);
         assert_eq!(second.posts[0].transaction.content(), "oldest");
         assert_eq!(second.next, None);
+    }
+
+    #[tokio::test]
+    async fn a_thread_pages_its_replies_once_each_oldest_first_for_every_limit() {
+        let p = ChainParams::new(0, false).expect("valid");
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let root = unsigned_arc("alice", "root", 1.0);
+        let reply = |parent: &Transaction, content: &str| {
+            Arc::new(Transaction::with_reply_to(
+                "bob".into(),
+                content.into(),
+                2.0,
+                Some(parent.id()),
+                None,
+            ))
+        };
+        let r1 = reply(&root, "r1");
+        let nested = reply(&r1, "nested");
+        let signed = Arc::new(Transaction::signed_reply(
+            "carol".into(),
+            "r2".into(),
+            3.0,
+            Some(root.id()),
+            &key,
+        ));
+        // A reply to a post the chain never held is indexed all the same.
+        let unseen = TxId(Hash256([5; 32]));
+        let orphan = Arc::new(Transaction::with_reply_to(
+            "dave".into(),
+            "to nothing here".into(),
+            4.0,
+            Some(unseen),
+            None,
+        ));
+        let blocks = vec![
+            vec![root.clone(), r1.clone()],
+            vec![],
+            vec![nested, signed, unsigned_arc("erin", "not a reply", 5.0)],
+            vec![reply(&root, "r3"), orphan],
+        ];
+        let store = store_of(&p, &blocks).await;
+        let reader = store.reader();
+        let thread = |parent: &TxId, limit: usize| {
+            let mut seen = Vec::new();
+            let mut after = None;
+            for _ in 0..100 {
+                let page = reader.replies(parent, after, limit).expect("reads");
+                assert!(page.posts.len() <= limit);
+                seen.extend(page.posts.iter().map(|post| {
+                    (
+                        post.height,
+                        post.position,
+                        post.transaction.content().to_owned(),
+                    )
+                }));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return seen,
+                }
+            }
+            panic!("paging never ended");
+        };
+        for limit in 1..=5 {
+            assert_eq!(
+                thread(&root.id(), limit),
+                [
+                    (1, 1, "r1".to_owned()),
+                    (3, 1, "r2".to_owned()),
+                    (4, 0, "r3".to_owned())
+                ],
+                "limit {limit}"
+            );
+            assert_eq!(thread(&r1.id(), limit), [(3, 0, "nested".to_owned())]);
+            assert_eq!(
+                thread(&unseen, limit),
+                [(4, 1, "to nothing here".to_owned())]
+            );
+        }
+        assert!(thread(&TxId(Hash256([6; 32])), 3).is_empty());
+        // A cursor names a place: past the last reply it finds none.
+        let after_all = reader.replies(&root.id(), Some((9, 0)), 5).expect("reads");
+        assert!(after_all.posts.is_empty() && after_all.next.is_none());
     }
 }

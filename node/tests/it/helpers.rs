@@ -135,21 +135,37 @@ impl Api {
 
 /// A signed post body for `POST /new_transaction`, in the node's canonical encoding.
 pub(crate) fn signed_post(key: &SigningKey, author: &str, content: &str, timestamp: f64) -> Value {
+    signed_reply(key, author, content, timestamp, None)
+}
+
+/// A signed post body, a reply to the post with id `reply_to` (hex) if given.
+pub(crate) fn signed_reply(
+    key: &SigningKey,
+    author: &str,
+    content: &str,
+    timestamp: f64,
+    reply_to: Option<&str>,
+) -> Value {
     let public_key = key.verifying_key().to_bytes();
+    let parent = reply_to.map(|id| id.parse::<chainpost_chain::TxId>().expect("an id"));
     let message = chainpost_chain::Transaction::signing_message(
         author,
         content,
         timestamp,
-        None,
+        parent.as_ref(),
         &public_key,
     );
-    json!({
+    let mut body = json!({
         "author": author,
         "content": content,
         "timestamp": timestamp,
         "public_key": hex::encode(public_key),
         "signature": hex::encode(key.sign(&message).to_bytes()),
-    })
+    });
+    if let Some(id) = reply_to {
+        body["reply_to"] = json!(id);
+    }
+    body
 }
 
 /// A node running inside the test's runtime.

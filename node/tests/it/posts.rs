@@ -1,5 +1,6 @@
 //! `GET /posts`: the best chain's posts, newest first, all of them or one author's, paged
-//! by cursor, read from the store's indexes; and they follow a reorganization.
+//! by cursor, read from the store's indexes; and they follow a reorganization. Threads
+//! (`GET /posts/{id}/thread`): replies in chain order, then the pending ones.
 
 use ed25519_dalek::SigningKey;
 use reqwest::StatusCode;
@@ -7,7 +8,7 @@ use serde_json::Value;
 
 use chainpost_edge::clock::unix_now_f64 as now_f64;
 
-use crate::helpers::{Api, TestNode, signed_post};
+use crate::helpers::{Api, TestNode, signed_post, signed_reply};
 
 const DIFFICULTY: u32 = 8;
 
@@ -140,4 +141,109 @@ async fn an_authors_posts_follow_a_reorganization() {
     // The abandoned branch's post is pending again, so no longer listed as confirmed.
     let pending = a.pending().await;
     assert!(pending.to_string().contains("only on a"), "{pending}");
+}
+
+/// Every page of the thread of `id`, `limit` replies at a time: each reply's content and
+/// state, and the post the thread is of.
+async fn thread(api: &Api, id: &str, limit: usize) -> (Value, Vec<(String, String)>) {
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let cursor = after
+            .as_ref()
+            .map(|cursor| format!("&after={cursor}"))
+            .unwrap_or_default();
+        let page = api
+            .get_json(&format!("/posts/{id}/thread?limit={limit}{cursor}"))
+            .await;
+        let replies = page["replies"].as_array().expect("replies");
+        for reply in replies {
+            assert_eq!(reply["transaction"]["reply_to"], id, "{reply}");
+            seen.push((
+                reply["transaction"]["content"]
+                    .as_str()
+                    .expect("content")
+                    .to_owned(),
+                reply["status"].as_str().expect("status").to_owned(),
+            ));
+        }
+        match &page["next"] {
+            Value::Null => return (page["post"].clone(), seen),
+            Value::String(next) => {
+                assert!(replies.len() == limit, "{page}");
+                after = Some(next.clone());
+            }
+            other => panic!("next is {other}"),
+        }
+    }
+}
+
+async fn reply(node: &TestNode, author: &str, content: &str, parent: &str) -> String {
+    let response = node
+        .post_json(
+            "/new_transaction",
+            &serde_json::json!({ "author": author, "content": content, "reply_to": parent }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("JSON body");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn a_thread_lists_confirmed_replies_in_chain_order_then_pending_ones() {
+    let node = TestNode::spawn(DIFFICULTY).await;
+    let key = SigningKey::from_bytes(&[3; 32]);
+    let root = node.post("alice", "root").await;
+    let r1 = reply(&node, "bob", "r1", &root).await;
+    node.mine().await;
+    let signed = node
+        .post_json(
+            "/new_transaction",
+            &signed_reply(&key, "carol", "r2", now_f64(), Some(&root)),
+        )
+        .await;
+    assert_eq!(signed.status(), StatusCode::CREATED);
+    reply(&node, "dave", "to r1", &r1).await;
+    node.post("erin", "not a reply").await;
+    node.mine().await;
+    reply(&node, "frank", "r3, pending", &root).await;
+
+    let expected = [
+        ("r1", "confirmed"),
+        ("r2", "confirmed"),
+        ("r3, pending", "pending"),
+    ]
+    .map(|(content, state)| (content.to_owned(), state.to_owned()));
+    for limit in [1, 2, 100] {
+        let (post, replies) = thread(&node.api, &root, limit).await;
+        assert_eq!(post["transaction"]["id"], root.as_str());
+        assert_eq!(post["status"], "confirmed");
+        assert_eq!(replies, expected, "limit {limit}");
+    }
+    let (post, replies) = thread(&node.api, &r1, 5).await;
+    assert_eq!(post["transaction"]["reply_to"], root.as_str());
+    assert_eq!(replies, [("to r1".to_owned(), "confirmed".to_owned())]);
+
+    // Replies travel in blocks as any field does, and a post that replies to nothing
+    // keeps the tutorial's shape.
+    let chain = node.chain().await.to_string();
+    assert!(
+        chain.contains(&format!(r#""reply_to":"{root}""#)),
+        "{chain}"
+    );
+    let top_level = node.get_json(&format!("/transactions/{root}")).await;
+    assert!(
+        top_level["transaction"].get("reply_to").is_none(),
+        "{top_level}"
+    );
+    // A thread of a pending post: its replies may already be confirmed or pending.
+    let pending_root = node.post("gina", "pending root").await;
+    reply(&node, "hal", "to a pending post", &pending_root).await;
+    let (post, replies) = thread(&node.api, &pending_root, 5).await;
+    assert_eq!(post["status"], "pending");
+    assert_eq!(
+        replies,
+        [("to a pending post".to_owned(), "pending".to_owned())]
+    );
 }

@@ -97,6 +97,9 @@ fn one_field_wrong(now: u64) -> Vec<(&'static str, &'static str, Value, &'static
         ("timestamp three hours ago", "timestamp", json!(now - THREE_HOURS), "too far in the past"),
         ("public key without signature", "public_key", json!(own_public_key), "`public_key` and `signature` must be given together"),
         ("signature without public key", "signature", json!("00".repeat(64)), "`public_key` and `signature` must be given together"),
+        ("reply_to not hex", "reply_to", json!("zz".repeat(32)), "field `reply_to` must be 32 bytes as 64 hexadecimal characters"),
+        ("reply_to of 31 bytes", "reply_to", json!("ab".repeat(31)), "field `reply_to` must be 32 bytes"),
+        ("reply_to is a number", "reply_to", json!(5), "invalid type: integer `5`, expected a string"),
     ]
 }
 
@@ -122,6 +125,7 @@ const SPOILED_SIGNED: &[BodyRow<fn() -> Value>] = &[
     ("signature over other content", || with(signed("original"), "content", json!("altered after signing")), "signature does not match the post and public key"),
     ("signature by another key", || with(signed("hello"), "public_key", json!(hex::encode(other_key().verifying_key().to_bytes()))), "signature does not match"),
     ("non-canonical signature", || with(signed("hello"), "signature", json!("ff".repeat(64))), "signature does not match"),
+    ("signed post moved into a thread", || with(signed("hello"), "reply_to", json!("11".repeat(32))), "signature does not match"),
     ("signed post without timestamp", || without(signed("hello"), "timestamp"), "must include the `timestamp` it signed"),
     ("signed post with an empty author", || signed_post(&key(), "", "hello", now_f64()), "author must not be empty"),
     ("signed, stamped three hours ago", || signed_post(&key(), "mallory", "hello", now_f64() - THREE_HOURS as f64), "too far in the past"),

@@ -40,6 +40,12 @@ const REQUESTS: &[Request<'static>] = &[
     ("posts limit over a page", Method::GET, "/posts?limit=101", "", BAD, "limit 101 is out of range"),
     ("posts by a name and a key", Method::GET, "/posts?author=a&key=0000000000000000000000000000000000000000000000000000000000000000", "", BAD, "not both"),
     ("posts by a key that is not hex", Method::GET, "/posts?key=alice", "", BAD, "key: expected 64 hexadecimal characters"),
+    ("thread of an id that is not hex", Method::GET, "/posts/nothex/thread", "", BAD, "transaction id: expected 64 hexadecimal characters"),
+    ("thread of an unknown post", Method::GET, "/posts/0000000000000000000000000000000000000000000000000000000000000000/thread", "", NOT_FOUND, "no pending or confirmed transaction 0000000000000000000000000000000000000000000000000000000000000000"),
+    ("thread after a word", Method::GET, "/posts/0000000000000000000000000000000000000000000000000000000000000000/thread?after=first", "", BAD, "after: \"first\" is not a cursor this node gave"),
+    ("thread limit 0", Method::GET, "/posts/0000000000000000000000000000000000000000000000000000000000000000/thread?limit=0", "", BAD, "limit 0 is out of range: 1 to 100"),
+    ("thread limit over a page", Method::GET, "/posts/0000000000000000000000000000000000000000000000000000000000000000/thread?limit=101", "", BAD, "limit 101 is out of range"),
+    ("thread of a post below its path", Method::GET, "/posts/0000000000000000000000000000000000000000000000000000000000000000/thread/more", "", NOT_FOUND, "no such endpoint"),
     ("posts by a key too long", Method::GET, "/posts?key=000000000000000000000000000000000000000000000000000000000000000000", "", BAD, "key: expected 64"),
 
     ("block hash not hex", Method::GET, "/blocks/nothex", "", BAD, "block hash: expected 64 hexadecimal characters"),
