@@ -23,15 +23,20 @@
     return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
   }
 
+  const fromHex = (text) => Uint8Array.from(text.match(/../g) || [], (pair) => parseInt(pair, 16));
+
   // The node's signing message: domain tag, then author and content as u32 big-endian
-  // length + UTF-8 bytes, the timestamp as a big-endian f64, then the public key.
-  function signingMessage(author, content, timestamp, publicKey) {
+  // length + UTF-8 bytes, the timestamp as a big-endian f64, then the public key; a reply
+  // ends with the byte 1 and the 32-byte id of the post it answers.
+  function signingMessage(author, content, timestamp, publicKey, replyTo) {
     const encoder = new TextEncoder();
     const domain = encoder.encode(DOMAIN);
     const authorBytes = encoder.encode(author);
     const contentBytes = encoder.encode(content);
+    const parent = replyTo ? fromHex(replyTo) : null;
     const message = new Uint8Array(
-      domain.length + 4 + authorBytes.length + 4 + contentBytes.length + 8 + publicKey.length,
+      domain.length + 4 + authorBytes.length + 4 + contentBytes.length + 8 + publicKey.length +
+        (parent ? 1 + parent.length : 0),
     );
     const view = new DataView(message.buffer);
     let offset = 0;
@@ -46,6 +51,11 @@
     view.setFloat64(offset, timestamp);
     offset += 8;
     message.set(publicKey, offset);
+    offset += publicKey.length;
+    if (parent) {
+      message[offset] = 1;
+      message.set(parent, offset + 1);
+    }
     return message;
   }
 
@@ -148,7 +158,8 @@
           // back into LF, so both sides see the same bytes.
           const content = fields.content.value.replace(/\r\n?/g, "\n");
           const timestamp = Date.now() / 1000;
-          const message = signingMessage(author, content, timestamp, id.publicKey);
+          const replyTo = fields.reply_to ? fields.reply_to.value : "";
+          const message = signingMessage(author, content, timestamp, id.publicKey, replyTo);
           const signature = new Uint8Array(await crypto.subtle.sign(ED25519, id.privateKey, message));
           fields.timestamp.value = String(timestamp);
           fields.public_key.value = hex(id.publicKey);

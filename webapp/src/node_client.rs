@@ -10,13 +10,13 @@
 
 use std::time::Duration;
 
-use chainpost_chain::BlockHash;
+use chainpost_chain::{BlockHash, TxId};
 use chainpost_wire::lenient::{
-    BlockDetail, ChainPage, MineOutcome, NodeStatus, Post, Resolution, Tree,
+    BlockDetail, ChainPage, MineOutcome, NodeStatus, Post, Resolution, Thread, Tree,
 };
 use chainpost_wire::{
-    ChainQuery, Created, ErrorBody, NO_SUCH_ENDPOINT, NewTransaction, PendingQuery, TreeQuery,
-    lenient,
+    ChainQuery, Created, ErrorBody, NO_SUCH_ENDPOINT, NewTransaction, PendingQuery, PostCursor,
+    ThreadQuery, TreeQuery, lenient,
 };
 use reqwest::StatusCode;
 use serde::Serialize;
@@ -163,6 +163,19 @@ impl NodeClient {
     /// `GET /blocks/{hash}`.
     pub(crate) async fn block(&self, hash: &BlockHash) -> Result<BlockDetail, NodeError> {
         self.get_json(&format!("/blocks/{hash}"), &()).await
+    }
+
+    /// `GET /posts/{id}/thread?after=C`: the post and a page of its replies.
+    pub(crate) async fn thread(
+        &self,
+        id: &TxId,
+        after: Option<PostCursor>,
+    ) -> Result<Thread, NodeError> {
+        let query = ThreadQuery {
+            after: after.map(|cursor| cursor.to_string()),
+            limit: None,
+        };
+        self.get_json(&format!("/posts/{id}/thread"), &query).await
     }
 
     /// `GET /tree?from=H`.

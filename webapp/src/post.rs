@@ -29,6 +29,9 @@ pub(crate) struct PostForm {
     /// Hex Ed25519 signature.
     #[serde(default)]
     signature: String,
+    /// Hex id of the post this one answers; empty for a post that starts a thread.
+    #[serde(default)]
+    pub(crate) reply_to: String,
 }
 
 /// What is wrong with a submitted form, field by field, for display next to the form.
@@ -83,6 +86,13 @@ impl PostForm {
                 None
             }
         };
+        let reply_to = match self.reply_to() {
+            Ok(reply_to) => reply_to,
+            Err(problem) => {
+                errors.general = Some(problem);
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -98,8 +108,20 @@ impl PostForm {
             timestamp,
             public_key,
             signature,
-            reply_to: None,
+            reply_to: reply_to.map(|id| id.to_string()),
         })
+    }
+
+    /// The post this one answers, if any.
+    pub(crate) fn reply_to(&self) -> Result<Option<TxId>, String> {
+        match self.reply_to.trim() {
+            "" => Ok(None),
+            id => id.parse().map(Some).map_err(|_| {
+                "The post you are answering is not named by a post id; go back to it and reply \
+                 again."
+                    .to_owned()
+            }),
+        }
     }
 
     /// The timestamp, key and signature when all three are given, none when none is.

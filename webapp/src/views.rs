@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use chainpost_chain::params::{MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS};
 use chainpost_chain::{BlockHash, TxId};
-use chainpost_wire::lenient::{Block, BlockDetail, NodeStatus, Post, Tree};
+use chainpost_wire::lenient::{Block, BlockDetail, BlockPlace, NodeStatus, Post, Tree};
 
 use crate::node_client::NodeError;
 use crate::post::{Authorship, CheckedPost, FormErrors, PostForm};
@@ -336,6 +336,8 @@ pub(crate) struct PostView {
     authorship: AuthorshipView,
     /// The post's id, when the node sends one (only chainpost nodes do, so it reads as ours).
     id: Option<TxId>,
+    /// The post it answers, when it is a reply.
+    reply_to: Option<TxId>,
 }
 
 impl PostView {
@@ -360,6 +362,45 @@ impl PostView {
             block,
             authorship: AuthorshipView::of(checked.authorship()),
             id: post.id.as_deref().and_then(|id| id.parse().ok()),
+            reply_to: post.reply_to.as_deref().and_then(|id| id.parse().ok()),
+        }
+    }
+
+    /// A post as `/transactions/{id}` or a thread sends it: pending, or in its block.
+    pub(crate) fn placed(
+        checked: &CheckedPost,
+        block: Option<&BlockPlace>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let link = block.map(|block| BlockLink::named(block.index, &block.hash));
+        PostView::new(checked, link, now)
+    }
+
+    /// Its own thread.
+    fn thread_link(&self) -> Option<ThreadLink> {
+        self.id.as_ref().map(ThreadLink::of)
+    }
+
+    /// The thread of the post it answers.
+    fn parent_link(&self) -> Option<ThreadLink> {
+        self.reply_to.as_ref().map(ThreadLink::of)
+    }
+}
+
+/// A link to the thread of a post.
+#[derive(Debug, Clone)]
+struct ThreadLink {
+    href: String,
+    /// The post's short id.
+    short: String,
+}
+
+impl ThreadLink {
+    fn of(id: &TxId) -> Self {
+        let id = id.to_string();
+        ThreadLink {
+            href: format!("/posts/{id}"),
+            short: short(&id),
         }
     }
 }
@@ -425,11 +466,21 @@ pub(crate) struct FormView {
     max_author: usize,
     /// Longest content, for `maxlength`.
     max_content: usize,
+    /// The post a reply answers; `None` for a post that starts a thread.
+    reply_to: Option<TxId>,
 }
 
 impl FormView {
     pub(crate) fn empty() -> Self {
         FormView::refill(&PostForm::default(), FormErrors::default())
+    }
+
+    /// An empty form for a reply to `parent`.
+    pub(crate) fn reply(parent: TxId) -> Self {
+        FormView {
+            reply_to: Some(parent),
+            ..FormView::empty()
+        }
     }
 
     pub(crate) fn refill(form: &PostForm, errors: FormErrors) -> Self {
@@ -439,6 +490,7 @@ impl FormView {
             errors,
             max_author: MAX_AUTHOR_CHARS,
             max_content: MAX_CONTENT_CHARS,
+            reply_to: form.reply_to().ok().flatten(),
         }
     }
 }
@@ -526,6 +578,21 @@ pub(crate) struct HomePage {
     pub(crate) more_in_explorer: bool,
     /// False when the node could not be read at all.
     pub(crate) node_ok: bool,
+}
+
+/// A post and its replies: the confirmed ones in chain order, then the pending ones.
+#[derive(Template)]
+#[template(path = "thread.html")]
+pub(crate) struct ThreadPage {
+    pub(crate) layout: Layout,
+    pub(crate) flash: Option<Flash>,
+    pub(crate) form: FormView,
+    pub(crate) post: PostView,
+    pub(crate) replies: Vec<PostView>,
+    /// The address of the next page of replies, when there is one.
+    pub(crate) more: Option<String>,
+    /// Whether this page starts after the first replies.
+    pub(crate) later_page: bool,
 }
 
 /// Which branch a block is on.

@@ -216,6 +216,33 @@ pub struct Tree {
     pub blocks: Vec<TreeBlock>,
 }
 
+/// A post and where it is, as `/transactions/{id}` and `/posts` send it; reads
+/// [`crate::TransactionStatus`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PostStatus {
+    pub transaction: Post,
+    /// The block that confirms it; `None` while it is pending.
+    #[serde(default)]
+    pub block: Option<BlockPlace>,
+}
+
+/// A block by height and hash; reads [`crate::BlockRef`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BlockPlace {
+    pub index: u64,
+    pub hash: String,
+}
+
+/// `/posts/{id}/thread`: a post and a page of its replies; reads [`crate::Thread`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Thread {
+    pub post: PostStatus,
+    pub replies: Vec<PostStatus>,
+    /// The cursor of the next page of replies; `None` on the last.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
 /// What `/nodes/resolve` reported; every field is optional, as nodes differ. Reads
 /// [`crate::Resolved`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -388,6 +415,46 @@ mod tests {
         assert!(serde_json::from_str::<PeerStatus>(&no_work).is_err());
         let bad_tip = r#"{"height": 7, "tip": "0", "cumulative_work": 1}"#;
         assert!(serde_json::from_str::<PeerStatus>(bad_tip).is_err());
+    }
+
+    #[test]
+    fn a_thread_reads_its_post_replies_places_and_cursor() {
+        let parent = Transaction::new("ann".into(), "first".into(), 1.0, None);
+        let reply =
+            Transaction::with_reply_to("bo".into(), "second".into(), 2.0, Some(parent.id()), None);
+        let place = crate::BlockRef {
+            index: 3,
+            hash: hash(4),
+        };
+        let status = |tx: &Transaction, block: Option<crate::BlockRef>| crate::TransactionStatus {
+            transaction: TransactionJson::from_transaction(tx),
+            status: if block.is_some() {
+                crate::PostState::Confirmed
+            } else {
+                crate::PostState::Pending
+            },
+            block,
+        };
+        let thread = crate::Thread {
+            post: status(&parent, Some(place)),
+            replies: vec![status(&reply, None)],
+            next: Some("3.1".into()),
+        };
+        let read: Thread = read_as(&thread);
+        assert_eq!(read.next.as_deref(), Some("3.1"));
+        assert_eq!(
+            read.post.block,
+            Some(BlockPlace {
+                index: 3,
+                hash: hash(4).to_string()
+            })
+        );
+        assert_eq!(read.post.transaction.reply_to, None);
+        assert_eq!(read.replies[0].block, None);
+        assert_eq!(
+            read.replies[0].transaction.reply_to,
+            Some(parent.id().to_string())
+        );
     }
 
     #[test]

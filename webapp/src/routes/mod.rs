@@ -1,7 +1,8 @@
 //! The web app's router, `app`: one file per page or action. What they share is in
 //! `state` (`AppState`, the layout, the error page) and `status` (a node's status and live
 //! fingerprint); the home page that `GET /` and a refused `POST /submit` both draw is
-//! `home_page`; the live feeds behind `/events` are `live`. Children import those, never
+//! `home_page`, and the thread page that `GET /posts/{id}` and a refused reply both draw
+//! is `thread_page`; the live feeds behind `/events` are `live`. Children import those, never
 //! this module or a sibling route.
 //!
 //! **Boundary:** handlers ask the chosen node through [`crate::node_client`], shape the
@@ -18,6 +19,8 @@ mod resync;
 pub(crate) mod state;
 mod status;
 mod submit;
+mod thread;
+mod thread_page;
 
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS};
@@ -39,6 +42,7 @@ pub(crate) fn app(state: AppState, static_dir: &std::path::Path) -> Router {
     let pages = Router::new()
         .route("/", get(home::home))
         .route("/submit", post(submit::submit))
+        .route("/posts/{id}", get(thread::thread))
         .route("/mine", post(mine::mine))
         .route("/resync", post(resync::resync))
         .route("/events", get(events::events))

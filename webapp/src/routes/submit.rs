@@ -1,8 +1,9 @@
 //! `POST /submit`: the tutorial's form post (fields `author` and `content`), optionally
 //! signed in the browser, forwarded to the node's `POST /new_transaction`.
 //!
-//! Success redirects home with a flash message. Any refusal, ours or the node's, draws
-//! the home page again with the message next to the form and the text as typed.
+//! Success redirects home (a reply: to its thread) with a flash message. Any refusal, ours
+//! or the node's, draws that page again with the message next to the form and the text as
+//! typed.
 
 use axum::Form;
 use axum::extract::State;
@@ -15,6 +16,7 @@ use crate::node_client::NodeError;
 use crate::post::{FormErrors, PostForm};
 use crate::routes::home_page::home_page;
 use crate::routes::state::AppState;
+use crate::routes::thread_page::thread_page;
 use crate::session::{Flash, Session};
 use crate::views::{FormView, banner, short};
 
@@ -58,13 +60,17 @@ pub(crate) async fn submit(
                 Some(key) => format!(" It is signed with your key {}.", short(key)),
                 None => " It is not signed.".to_owned(),
             };
+            let (what, back) = match form.reply_to() {
+                Ok(Some(parent)) => ("reply", format!("/posts/{parent}")),
+                _ => ("post", "/".to_owned()),
+            };
             let flash = Flash::success(format!(
-                "Your post was sent to {} and is waiting to be mined.{signed}",
+                "Your {what} was sent to {} and is waiting to be mined.{signed}",
                 node.base()
             ));
             (
                 AppendHeaders([(SET_COOKIE, flash.set_cookie())]),
-                Redirect::to("/"),
+                Redirect::to(&back),
             )
                 .into_response()
         }
@@ -97,6 +103,7 @@ pub(crate) async fn submit(
     }
 }
 
+/// The page the form was on, drawn again with the form refilled and what is wrong.
 async fn refused(
     state: &AppState,
     session: &Session,
@@ -104,6 +111,16 @@ async fn refused(
     errors: FormErrors,
     status: StatusCode,
 ) -> Response {
-    let (_, page) = home_page(state, session, FormView::refill(form, errors)).await;
-    (status, page).into_response()
+    let refilled = FormView::refill(form, errors);
+    let page = match form.reply_to() {
+        Ok(Some(parent)) => thread_page(state, session, parent, None, refilled).await,
+        _ => home_page(state, session, refilled).await.1.into_response(),
+    };
+    // The page's own status says the node is down or the post unknown; a refused form
+    // says what the form got wrong.
+    if page.status().is_success() {
+        (status, page).into_response()
+    } else {
+        page
+    }
 }

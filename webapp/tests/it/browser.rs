@@ -496,6 +496,75 @@ async fn a_post_signed_in_the_browser_shows_as_verified_with_the_key_fingerprint
 }
 
 #[tokio::test]
+async fn a_reply_signed_in_the_browser_joins_its_thread_and_is_confirmed_there() {
+    let node = TestNode::spawn().await;
+    let root = node.post("alice", "Who else runs a node at home?").await;
+    node.mine().await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let browser = Browser::start().await;
+    browser.goto(&web.url("/")).await;
+    let card = browser
+        .wait_for(&post_with("Who else runs a node at home?"))
+        .await;
+    card.find(Locator::Css(".thread-link"))
+        .await
+        .expect("a reply link")
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait_for("//h2[@class='composer-title'][. = 'Reply']")
+        .await;
+    browser
+        .wait_for("//p[@id='identity'][starts-with(., 'Signed with your key')]")
+        .await;
+    browser.type_into("#author", "bob").await;
+    browser.type_into("#content", "Me, on a Raspberry Pi").await;
+    browser
+        .css("#post-button")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait_for("//div[@id='flash'][contains(., 'Your reply was sent')]")
+        .await;
+    // Verified by the web app against the bytes the node checks, parent id included.
+    let reply = format!(
+        "//div[contains(@class,'replies')]{}[contains(@class,'post-pending')]",
+        post_with("Me, on a Raspberry Pi")
+    );
+    browser
+        .wait_for(&format!("{reply}//span[contains(@class,'badge-verified')]"))
+        .await;
+    let parent_link = browser
+        .wait_for(&format!("{reply}//a[@class='in-reply-to']"))
+        .await;
+    assert_eq!(
+        parent_link.attr("href").await.expect("href").as_deref(),
+        Some(format!("/posts/{root}").as_str())
+    );
+    let pending = node.pending().await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["reply_to"], root.as_str());
+    assert!(pending[0]["signature"].is_string(), "{}", pending[0]);
+
+    // Mined elsewhere, the reply is confirmed in the thread without a reload.
+    node.mine().await;
+    browser
+        .wait_for(&format!(
+            "//div[contains(@class,'replies')]{}[@data-block='2']",
+            post_with("Me, on a Raspberry Pi")
+        ))
+        .await;
+    browser.set_size(1280, 1000).await;
+    browser.screenshot("thread.png").await;
+    browser.close().await;
+    web.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn a_post_and_a_block_made_elsewhere_appear_without_a_reload() {
     let node = TestNode::spawn().await;
     let web = TestWeb::spawn(vec![node.url()]).await;

@@ -307,3 +307,109 @@ async fn resync_on_a_node_without_the_endpoint_says_it_is_not_available() {
     );
     web.stop().await;
 }
+
+#[tokio::test]
+async fn a_reply_goes_back_to_its_thread_and_a_refused_one_keeps_its_text_there() {
+    let node = TestNode::spawn().await;
+    let root = node.post("alice", "the root post").await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let mut cookies = Cookies::default();
+
+    let response = web
+        .post_form(
+            "/submit",
+            &[
+                ("author", "bob"),
+                ("content", "an answer"),
+                ("reply_to", &root),
+            ],
+            &cookies,
+        )
+        .await;
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|location| location.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(location, Some(format!("/posts/{root}")));
+    let (status, html) = web.follow(response, &mut cookies).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Your reply was sent"), "{html}");
+    let replies = between(&html, "class=\"posts replies\"", "</section>").expect("replies");
+    let replies = articles(replies);
+    assert_eq!(replies.len(), 1);
+    assert!(replies[0].contains("an answer") && replies[0].contains(">pending<"));
+    assert_eq!(node.pending().await[1]["reply_to"], root.as_str());
+
+    // Refused, the reply is drawn again in its thread, the text kept and still a reply.
+    let response = web
+        .post_form(
+            "/submit",
+            &[("author", "bob"), ("content", " "), ("reply_to", &root)],
+            &cookies,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.expect("page");
+    assert!(html.contains("the root post"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "<input type=\"hidden\" name=\"reply_to\" value=\"{root}\">"
+        )),
+        "{html}"
+    );
+    assert!(html.contains("value=\"bob\""), "{html}");
+
+    // A reply to something that is not a post id never reaches the node.
+    let response = web
+        .post_form(
+            "/submit",
+            &[("author", "bob"), ("content", "x"), ("reply_to", "../mine")],
+            &cookies,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("page")
+            .contains("is not named by a post id")
+    );
+    assert_eq!(node.pending().await.len(), 2);
+    web.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_thread_address_that_names_no_post_says_so() {
+    let node = TestNode::spawn().await;
+    let root = node.post("alice", "the root post").await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let cookies = Cookies::default();
+    let unknown = "ab".repeat(32);
+    for (path, says) in [
+        ("/posts/nothex".to_owned(), "Not a post id"),
+        (format!("/posts/{unknown}"), "Unknown post"),
+        (
+            format!("/posts/{root}?after=7"),
+            "Not a place in this thread",
+        ),
+    ] {
+        let response = web.get(&path, &cookies).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let html = response.text().await.expect("page");
+        assert!(html.contains(says), "{path}: {html}");
+    }
+    let response = web.get(&format!("/posts/{root}"), &cookies).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("page")
+            .contains("No replies yet")
+    );
+    web.stop().await;
+    node.stop().await;
+}
