@@ -486,10 +486,19 @@ mod tests {
 
     /// Every page of `author`'s posts (all posts with `None`), `limit` at a time.
     fn paged(reader: &Reader, author: Option<&Author>, limit: usize) -> Vec<(u64, u32, String)> {
+        every_page(limit, |before| reader.posts(author, before, limit))
+    }
+
+    /// Every page `read` gives from the cursor before it, each at most `limit` posts:
+    /// each post's place and content.
+    fn every_page(
+        limit: usize,
+        read: impl Fn(Option<PostPlace>) -> Result<PostsPage, StoreError>,
+    ) -> Vec<(u64, u32, String)> {
         let mut seen = Vec::new();
-        let mut before = None;
+        let mut cursor = None;
         for _ in 0..1_000 {
-            let page = reader.posts(author, before, limit).expect("reads");
+            let page = read(cursor).expect("reads");
             assert!(page.posts.len() <= limit);
             seen.extend(page.posts.iter().map(|post| {
                 (
@@ -499,7 +508,7 @@ mod tests {
                 )
             }));
             match page.next {
-                Some(next) => before = Some(next),
+                Some(next) => cursor = Some(next),
                 None => return seen,
             }
         }
@@ -637,24 +646,7 @@ mod tests {
         let store = store_of(&p, &blocks).await;
         let reader = store.reader();
         let thread = |parent: &TxId, limit: usize| {
-            let mut seen = Vec::new();
-            let mut after = None;
-            for _ in 0..100 {
-                let page = reader.replies(parent, after, limit).expect("reads");
-                assert!(page.posts.len() <= limit);
-                seen.extend(page.posts.iter().map(|post| {
-                    (
-                        post.height,
-                        post.position,
-                        post.transaction.content().to_owned(),
-                    )
-                }));
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => return seen,
-                }
-            }
-            panic!("paging never ended");
+            every_page(limit, |after| reader.replies(parent, after, limit))
         };
         for limit in 1..=5 {
             assert_eq!(
