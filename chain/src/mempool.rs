@@ -75,6 +75,9 @@ pub struct Mempool {
     arrivals: HashMap<TxId, u64>,
     /// (the post replied to, the reply's arrival) for each pending reply.
     replies: BTreeSet<(TxId, u64)>,
+    /// Arrivals of the posts a reorganization took out of the best chain, until they are
+    /// confirmed again.
+    returned: BTreeSet<u64>,
     next_arrival: u64,
     bytes: usize,
     limits: MempoolLimits,
@@ -88,6 +91,7 @@ impl Mempool {
             by_arrival: BTreeMap::new(),
             arrivals: HashMap::with_capacity(limits.max_count),
             replies: BTreeSet::new(),
+            returned: BTreeSet::new(),
             next_arrival: 0,
             bytes: 0,
             limits,
@@ -111,9 +115,21 @@ impl Mempool {
         Ok(())
     }
 
-    /// Re-admits a post that left the best chain, whatever the bounds; false if it was
-    /// already here.
+    /// Re-admits a post that a reorganization took out of the best chain, whatever the
+    /// bounds, and marks it returned; false if it was already here.
     pub(crate) fn restore(&mut self, tx: Arc<Transaction>) -> bool {
+        if self.arrivals.contains_key(&tx.id()) {
+            return false;
+        }
+        let arrival = self.next_arrival;
+        self.push(tx);
+        self.returned.insert(arrival);
+        true
+    }
+
+    /// Re-admits a post that was pending when the node stopped, whatever the bounds; false
+    /// if it is already here.
+    pub(crate) fn reload(&mut self, tx: Arc<Transaction>) -> bool {
         if self.arrivals.contains_key(&tx.id()) {
             return false;
         }
@@ -138,6 +154,7 @@ impl Mempool {
         if let Some(parent) = tx.reply_to() {
             self.replies.remove(&(*parent, arrival));
         }
+        self.returned.remove(&arrival);
         Some(tx)
     }
 
@@ -241,6 +258,14 @@ impl Mempool {
 
     pub fn get(&self, id: &TxId) -> Option<&Arc<Transaction>> {
         self.by_arrival.get(self.arrivals.get(id)?)
+    }
+
+    /// Whether the pending post `id` is pending again because a reorganization took the
+    /// block that confirmed it off the best chain. Not kept across a restart.
+    pub fn was_returned(&self, id: &TxId) -> bool {
+        self.arrivals
+            .get(id)
+            .is_some_and(|arrival| self.returned.contains(arrival))
     }
 
     pub fn contains(&self, id: &TxId) -> bool {
@@ -358,6 +383,35 @@ mod tests {
             vec![txs[2].id()],
             "a returned post arrives anew"
         );
+    }
+
+    #[test]
+    fn a_returned_post_is_marked_until_it_leaves_and_a_reloaded_one_never() {
+        let mut pool = pool(10, 10_000);
+        let returned = unsigned_arc("a", "returned", 1.0);
+        let reloaded = unsigned_arc("a", "reloaded", 1.0);
+        let fresh = unsigned_arc("a", "fresh", 1.0);
+        assert!(pool.restore(returned.clone()));
+        assert!(pool.reload(reloaded.clone()));
+        pool.insert(fresh.clone()).expect("room");
+        assert!(pool.was_returned(&returned.id()));
+        assert!(!pool.was_returned(&reloaded.id()));
+        assert!(!pool.was_returned(&fresh.id()));
+        assert!(!pool.reload(returned.clone()), "already pending");
+        let p = crate::ChainParams::new(0, false).expect("valid");
+        let block = Arc::new(unmined_child(&p.genesis(), vec![returned.clone()], &p));
+        pool.remove_included(&[block]);
+        assert!(!pool.was_returned(&returned.id()), "confirmed again");
+        assert!(pool.returned.is_empty(), "no mark outlives its post");
+        pool.insert(returned.clone()).expect("room");
+        assert!(
+            !pool.was_returned(&returned.id()),
+            "submitted anew, not returned"
+        );
+        let forgotten = unsigned_arc("a", "forgotten", 1.0);
+        assert!(pool.restore(forgotten.clone()));
+        pool.forget_newest_while(|id| *id == forgotten.id());
+        assert!(pool.returned.is_empty(), "forgetting a post drops its mark");
     }
 
     #[test]

@@ -189,7 +189,7 @@ impl ChainState {
                 .confirming_block(&tx.id())
                 .map_err(|error| RestoreError::Unreadable(error.to_string()))?;
             if confirmed.is_none() {
-                state.mempool.restore(Arc::new(tx));
+                state.mempool.reload(Arc::new(tx));
             }
         }
         Ok(self)
@@ -450,6 +450,10 @@ mod tests {
             vec![x.id()]
         );
         assert!(state.mempool().contains(&x.id()) && state.mempool().contains(&y.id()));
+        assert!(
+            state.mempool().was_returned(&x.id()) && !state.mempool().was_returned(&y.id()),
+            "only the post the reorganization took back is marked returned"
+        );
     }
 
     #[test]

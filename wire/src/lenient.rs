@@ -42,6 +42,10 @@ pub struct Post {
     /// Hex id of the post this one replies to (chainpost nodes only).
     #[serde(default)]
     pub reply_to: Option<String>,
+    /// Whether a reorganization put this pending post back (in `/pending_tx`; chainpost
+    /// nodes only).
+    #[serde(default)]
+    pub returned: bool,
 }
 
 /// A block as any node's `/chain` sends it; reads [`crate::BlockJson`].
@@ -224,6 +228,18 @@ pub struct PostStatus {
     /// The block that confirms it; `None` while it is pending.
     #[serde(default)]
     pub block: Option<BlockPlace>,
+    /// Whether a reorganization put it back to pending.
+    #[serde(default)]
+    pub returned: bool,
+}
+
+/// `/posts`: a page of confirmed posts, newest first; reads [`crate::PostsPage`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PostsPage {
+    pub posts: Vec<PostStatus>,
+    /// The cursor of the next older page; `None` at the oldest post.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// A block by height and hash; reads [`crate::BlockRef`].
@@ -434,6 +450,7 @@ mod tests {
                 crate::PostState::Pending
             },
             block,
+            returned: false,
         };
         let thread = crate::Thread {
             post: status(&parent, Some(place)),

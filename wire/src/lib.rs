@@ -32,8 +32,8 @@ pub use mining::MineAnswer;
 pub use peers::{NodeAddress, REGISTERED, RegisterQuery, Resolved};
 pub use posts::{
     BadCursor, BlockRef, Created, DEFAULT_POSTS_PAGE, MAX_PENDING_PAGE, MAX_POSTS_PAGE,
-    NewTransaction, PendingQuery, PostCursor, PostState, PostsPage, PostsQuery, Thread,
-    ThreadQuery, TransactionStatus,
+    NewTransaction, PendingQuery, PendingTransaction, PostCursor, PostState, PostsPage, PostsQuery,
+    Thread, ThreadQuery, TransactionStatus,
 };
 pub use status::Status;
 

@@ -77,6 +77,23 @@ pub struct PendingQuery {
     pub after: Option<String>,
 }
 
+/// A pending post as `GET /pending_tx` lists it: the post's fields, and `returned` when
+/// it is pending again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingTransaction {
+    #[serde(flatten)]
+    pub transaction: TransactionJson,
+    /// Present, and true, while a reorganization has put the post back to pending: the
+    /// block that confirmed it left the best chain. Not kept across a restart of the node.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub returned: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
 /// Where a post is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -98,6 +115,10 @@ pub struct TransactionStatus {
     pub status: PostState,
     /// The block that confirms it; `null` while pending.
     pub block: Option<BlockRef>,
+    /// Present, and true, while a reorganization has put the post back to pending (see
+    /// [`PendingTransaction`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub returned: bool,
 }
 
 /// A block by height and hash.
@@ -222,6 +243,7 @@ mod tests {
             transaction: post.clone(),
             status: PostState::Pending,
             block: None,
+            returned: false,
         };
         let text = serde_json::to_string(&pending).expect("serializes");
         assert!(
@@ -235,12 +257,38 @@ mod tests {
                 index: 1,
                 hash: BlockHash(Hash256([5; 32])),
             }),
+            returned: false,
         };
         let text = serde_json::to_string(&confirmed).expect("serializes");
         assert!(text.contains(r#""status":"confirmed""#), "{text}");
         assert_eq!(
             serde_json::from_str::<TransactionStatus>(&text).expect("parses"),
             confirmed
+        );
+    }
+
+    #[test]
+    fn a_pending_post_lists_as_the_tutorials_and_says_returned_only_when_it_is() {
+        let post =
+            TransactionJson::from_transaction(&Transaction::new("a".into(), "b".into(), 1.0, None));
+        let fresh = PendingTransaction {
+            transaction: post.clone(),
+            returned: false,
+        };
+        assert_eq!(
+            serde_json::to_value(&fresh).expect("serializes"),
+            serde_json::to_value(&post).expect("serializes"),
+            "a tutorial client sees the post's fields and nothing else"
+        );
+        let returned = PendingTransaction {
+            transaction: post,
+            returned: true,
+        };
+        let text = serde_json::to_string(&returned).expect("serializes");
+        assert!(text.ends_with(r#","returned":true}"#), "{text}");
+        assert_eq!(
+            serde_json::from_str::<PendingTransaction>(&text).expect("parses"),
+            returned
         );
     }
 

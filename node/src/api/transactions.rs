@@ -19,8 +19,8 @@ use chainpost_chain::{Hash256, Transaction, TxId};
 use chainpost_edge::clock::unix_now_f64;
 use chainpost_wire::{
     BlockRef, Created, DEFAULT_POSTS_PAGE, ErrorBody, MAX_PENDING_PAGE, MAX_POSTS_PAGE,
-    NewTransaction, PendingQuery, PostCursor, PostState, PostsPage, PostsQuery, Thread,
-    ThreadQuery, TransactionJson, TransactionStatus, reply_to_from_hex, signature_from_hex,
+    NewTransaction, PendingQuery, PendingTransaction, PostCursor, PostState, PostsPage, PostsQuery,
+    Thread, ThreadQuery, TransactionJson, TransactionStatus, reply_to_from_hex, signature_from_hex,
 };
 
 /// Submit a post.
@@ -60,7 +60,7 @@ pub(crate) async fn new_transaction(
 
 /// Pending posts, oldest first: the oldest 1000, or a page of them.
 #[utoipa::path(get, path = "/pending_tx", tag = "posts", params(PendingQuery),
-    responses((status = 200, description = "Pending posts", body = Vec<TransactionJson>),
+    responses((status = 200, description = "Pending posts", body = Vec<PendingTransaction>),
         (status = 400, description = "Malformed or invalid input", body = ErrorBody),
         (status = 404, description = "The `after` post is not pending (mined, or never seen)", body = ErrorBody)))]
 pub(crate) async fn pending(
@@ -85,7 +85,18 @@ pub(crate) async fn pending(
         .map_err(|error| ApiError::BadRequest(format!("after: {error}")))?;
     // Under the lock only the page's handles are copied; JSON is built after.
     let page = node
-        .with_chain(|chain| chain.mempool().page(after.as_ref(), limit))
+        .with_chain(|chain| {
+            let mempool = chain.mempool();
+            let page = mempool.page(after.as_ref(), limit)?;
+            Some(
+                page.into_iter()
+                    .map(|tx| {
+                        let returned = mempool.was_returned(&tx.id());
+                        (tx, returned)
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
         .ok_or_else(|| match &after {
             Some(id) => ApiError::NotFound(format!(
                 "transaction {id} is not pending (mined, or never seen); page again from the start"
@@ -95,7 +106,10 @@ pub(crate) async fn pending(
     heavy
         .json(move || {
             page.iter()
-                .map(|tx| TransactionJson::from_transaction(tx))
+                .map(|(tx, returned)| PendingTransaction {
+                    transaction: TransactionJson::from_transaction(tx),
+                    returned: *returned,
+                })
                 .collect::<Vec<_>>()
         })
         .await
@@ -130,7 +144,12 @@ async fn post_status(node: &Node, id: TxId) -> Result<Option<TransactionStatus>,
     if let Some(confirmed) = read_confirmed(node, id).await? {
         return Ok(Some(confirmed));
     }
-    let pending = node.with_chain(|chain| chain.mempool().get(&id).map(|tx| pending_status(tx)));
+    let pending = node.with_chain(|chain| {
+        let mempool = chain.mempool();
+        mempool
+            .get(&id)
+            .map(|tx| pending_status(tx, mempool.was_returned(&id)))
+    });
     if pending.is_some() {
         return Ok(pending);
     }
@@ -138,11 +157,12 @@ async fn post_status(node: &Node, id: TxId) -> Result<Option<TransactionStatus>,
     read_confirmed(node, id).await
 }
 
-fn pending_status(tx: &Transaction) -> TransactionStatus {
+fn pending_status(tx: &Transaction, returned: bool) -> TransactionStatus {
     TransactionStatus {
         transaction: TransactionJson::from_transaction(tx),
         status: PostState::Pending,
         block: None,
+        returned,
     }
 }
 
@@ -159,6 +179,7 @@ fn confirmed_status(post: &ConfirmedPost) -> TransactionStatus {
             index: post.height,
             hash: post.block,
         }),
+        returned: false,
     }
 }
 
@@ -225,7 +246,17 @@ pub(crate) async fn thread(
     // Pending first: a reply that leaves the mempool for a block meanwhile is then in the
     // commit that the read below waits for, so no reply is missed (one may show twice, and
     // is listed once).
-    let pending = node.with_chain(|chain| chain.mempool().replies_to(&id, limit));
+    let pending = node.with_chain(|chain| {
+        let mempool = chain.mempool();
+        mempool
+            .replies_to(&id, limit)
+            .into_iter()
+            .map(|tx| {
+                let returned = mempool.was_returned(&tx.id());
+                (tx, returned)
+            })
+            .collect::<Vec<_>>()
+    });
     node.store().await_queued().await;
     let page = read_store(&node, move |reader| reader.replies(&id, after, limit)).await?;
     let mut replies: Vec<_> = page.posts.iter().map(confirmed_status).collect();
@@ -238,8 +269,8 @@ pub(crate) async fn thread(
         replies.extend(
             pending
                 .iter()
-                .filter(|tx| !confirmed.contains(&tx.id()))
-                .map(|tx| pending_status(tx)),
+                .filter(|(tx, _)| !confirmed.contains(&tx.id()))
+                .map(|(tx, returned)| pending_status(tx, *returned)),
         );
     }
     Ok(Json(Thread {

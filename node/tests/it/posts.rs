@@ -4,7 +4,7 @@
 
 use ed25519_dalek::SigningKey;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use chainpost_edge::clock::unix_now_f64 as now_f64;
 
@@ -110,13 +110,14 @@ async fn posts_page_newest_first_by_name_and_by_key() {
 }
 
 #[tokio::test]
-async fn an_authors_posts_follow_a_reorganization() {
+async fn an_authors_posts_follow_a_reorganization_and_the_abandoned_post_is_returned() {
     let (a, b) = (
         TestNode::spawn(DIFFICULTY).await,
         TestNode::spawn(DIFFICULTY).await,
     );
-    a.post("alice", "only on a").await;
+    let abandoned = a.post("alice", "only on a").await;
     a.mine().await;
+    let fresh = a.post("carol", "sent after the block").await;
     b.post("alice", "only on b").await;
     b.mine().await;
     // The tutorial's `/mine` mines nothing without pending posts.
@@ -138,9 +139,38 @@ async fn an_authors_posts_follow_a_reorganization() {
         paged(&a.api, "&author=alice", 10).await,
         [("only on b".to_owned(), 1)]
     );
-    // The abandoned branch's post is pending again, so no longer listed as confirmed.
+    // The abandoned branch's post is pending again, so no longer listed as confirmed, and
+    // says why; a post that was only ever pending does not.
     let pending = a.pending().await;
-    assert!(pending.to_string().contains("only on a"), "{pending}");
+    let returned: Vec<(&str, bool)> = pending
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|post| {
+            (
+                post["content"].as_str().expect("content"),
+                post["returned"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        returned,
+        [("sent after the block", false), ("only on a", true)],
+        "{pending}"
+    );
+    let status = a.get_json(&format!("/transactions/{abandoned}")).await;
+    assert_eq!(
+        (&status["status"], &status["returned"]),
+        (&json!("pending"), &json!(true))
+    );
+    let status = a.get_json(&format!("/transactions/{fresh}")).await;
+    assert_eq!(status["returned"], Value::Null, "{status}");
+
+    // Confirmed again, it is an ordinary confirmed post.
+    a.mine().await;
+    let status = a.get_json(&format!("/transactions/{abandoned}")).await;
+    assert_eq!(status["status"], "confirmed");
+    assert_eq!(status["returned"], Value::Null, "{status}");
 }
 
 /// Every page of the thread of `id`, `limit` replies at a time: each reply's content and
