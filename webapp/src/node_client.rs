@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use chainpost_chain::{BlockHash, TxId};
 use chainpost_wire::lenient::{
-    BlockDetail, ChainPage, MineOutcome, NodeStatus, Post, Resolution, Thread, Tree,
+    BlockDetail, ChainPage, MineOutcome, NodeStatus, Post, PostsPage, Resolution, Thread, Tree,
 };
 use chainpost_wire::{
     ChainQuery, Created, ErrorBody, NO_SUCH_ENDPOINT, NewTransaction, PendingQuery, PostCursor,
-    ThreadQuery, TreeQuery, lenient,
+    PostsQuery, ThreadQuery, TreeQuery, lenient,
 };
 use reqwest::StatusCode;
 use serde::Serialize;
@@ -163,6 +163,21 @@ impl NodeClient {
     /// `GET /blocks/{hash}`.
     pub(crate) async fn block(&self, hash: &BlockHash) -> Result<BlockDetail, NodeError> {
         self.get_json(&format!("/blocks/{hash}"), &()).await
+    }
+
+    /// `GET /posts?before=C&limit=N`: a page of the best chain's posts, newest first.
+    pub(crate) async fn posts(
+        &self,
+        before: Option<PostCursor>,
+        limit: usize,
+    ) -> Result<PostsPage, NodeError> {
+        let query = PostsQuery {
+            author: None,
+            key: None,
+            before: before.map(|cursor| cursor.to_string()),
+            limit: Some(limit),
+        };
+        self.get_json("/posts", &query).await
     }
 
     /// `GET /posts/{id}/thread?after=C`: the post and a page of its replies.

@@ -8,7 +8,7 @@
 use chainpost_chain::params::{MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS};
 use chainpost_chain::{Transaction, TxId};
 use chainpost_wire::NewTransaction;
-use chainpost_wire::lenient::Post;
+use chainpost_wire::lenient::{BlockPlace, Post, PostStatus};
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
 
@@ -205,6 +205,14 @@ impl CheckedPost {
         CheckedPost { post, authorship }
     }
 
+    /// Checks a post as `/posts` or a thread lists it, keeping where it is: in its block,
+    /// or pending (and whether a reorganization put it back).
+    pub(crate) fn check_placed(status: PostStatus) -> (Self, Option<BlockPlace>) {
+        let mut post = status.transaction;
+        post.returned = status.returned;
+        (CheckedPost::check(post), status.block)
+    }
+
     pub(crate) fn post(&self) -> &Post {
         &self.post
     }
@@ -305,6 +313,7 @@ mod tests {
             public_key: Some("11".repeat(32)),
             signature: Some("22".repeat(64)),
             reply_to: None,
+            returned: false,
         };
         assert_eq!(authorship(&post), Authorship::Invalid);
         let unsigned = Post {
@@ -329,6 +338,7 @@ mod tests {
             public_key: Some(hex::encode(signed.public_key)),
             signature: Some(hex::encode(signed.signature)),
             reply_to: Some(parent.to_string()),
+            returned: false,
         };
         assert!(matches!(authorship(&post), Authorship::Verified { .. }));
         for reply_to in [None, Some(reply.id().to_string()), Some("zz".into())] {

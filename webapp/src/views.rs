@@ -257,6 +257,11 @@ impl BlockLink {
         }
     }
 
+    /// A link to the block a node placed a post in.
+    pub(crate) fn placed(place: &BlockPlace) -> Self {
+        BlockLink::named(place.index, &place.hash)
+    }
+
     fn ours(index: u64, hash: BlockHash) -> Self {
         BlockLink {
             index,
@@ -333,6 +338,11 @@ pub(crate) struct PostView {
     time: Option<TimeView>,
     /// The confirming block; `None` while pending or on the block's own page.
     block: Option<BlockLink>,
+    /// Blocks of the best chain from the confirming block to the tip, both counted; `None`
+    /// when the tip is not known.
+    confirmations: Option<u64>,
+    /// Pending again because a reorganization took its block off the best chain.
+    returned: bool,
     authorship: AuthorshipView,
     /// The post's id, when the node sends one (only chainpost nodes do, so it reads as ours).
     id: Option<TxId>,
@@ -359,7 +369,9 @@ impl PostView {
             time: post
                 .timestamp
                 .and_then(|seconds| TimeView::from_unix(seconds, now)),
+            returned: post.returned && block.is_none(),
             block,
+            confirmations: None,
             authorship: AuthorshipView::of(checked.authorship()),
             id: post.id.as_deref().and_then(|id| id.parse().ok()),
             reply_to: post.reply_to.as_deref().and_then(|id| id.parse().ok()),
@@ -372,8 +384,25 @@ impl PostView {
         block: Option<&BlockPlace>,
         now: DateTime<Utc>,
     ) -> Self {
-        let link = block.map(|block| BlockLink::named(block.index, &block.hash));
-        PostView::new(checked, link, now)
+        PostView::new(checked, block.map(BlockLink::placed), now)
+    }
+
+    /// The post seen from a best chain whose tip is at height `tip`: its confirmations.
+    pub(crate) fn under_tip(mut self, tip: u64) -> Self {
+        self.confirmations = self
+            .block
+            .as_ref()
+            .and_then(|block| tip.checked_sub(block.index))
+            .map(|depth| depth + 1);
+        self
+    }
+
+    /// "1 confirmation", "12 confirmations"; `None` when not known.
+    fn confirmations_text(&self) -> Option<String> {
+        self.confirmations.map(|count| match count {
+            1 => "1 confirmation".to_owned(),
+            count => format!("{count} confirmations"),
+        })
     }
 
     /// Its own thread.
@@ -433,14 +462,16 @@ pub(crate) fn newest_first(blocks: &[Block], limit: usize) -> Vec<(&Block, &Post
     posts
 }
 
-/// Confirmed posts, each with a link to its block, in the order given.
+/// Confirmed posts, each with a link to its block and its confirmations under a tip at
+/// height `tip`, in the order given.
 pub(crate) fn confirmed_posts(
     posts: &[(BlockLink, CheckedPost)],
+    tip: u64,
     now: DateTime<Utc>,
 ) -> Vec<PostView> {
     posts
         .iter()
-        .map(|(block, post)| PostView::new(post, Some(block.clone()), now))
+        .map(|(block, post)| PostView::new(post, Some(block.clone()), now).under_tip(tip))
         .collect()
 }
 
@@ -574,7 +605,11 @@ pub(crate) struct HomePage {
     pub(crate) pending_count: u64,
     /// Confirmed posts, newest first.
     pub(crate) posts: Vec<PostView>,
-    /// True when older posts exist than those shown.
+    /// The address of the next older page, when there is one.
+    pub(crate) older: Option<String>,
+    /// Whether this page starts below the newest posts.
+    pub(crate) older_page: bool,
+    /// True when older posts exist that only the explorer reaches (a node without `/posts`).
     pub(crate) more_in_explorer: bool,
     /// False when the node could not be read at all.
     pub(crate) node_ok: bool,
@@ -920,6 +955,7 @@ mod tests {
             public_key: None,
             signature: None,
             reply_to: None,
+            returned: false,
         };
         let block = |index: u64, posts: Vec<Post>| Block {
             index,

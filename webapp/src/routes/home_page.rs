@@ -1,9 +1,13 @@
 //! The home page: the post form, the node's status, pending posts and the chain's posts,
-//! newest first. `GET /` draws it, and `POST /submit` draws it again, with the form
-//! refilled, when a post is refused.
+//! newest first, a page at a time back to genesis (`?before=CURSOR`, "Older posts").
+//! `GET /` draws it, and `POST /submit` draws its first page again, with the form refilled,
+//! when a post is refused.
 
 use axum::http::StatusCode;
 use chrono::Utc;
+
+use chainpost_wire::PostCursor;
+use chainpost_wire::lenient::{Post, PostsPage};
 
 use crate::node_client::{NodeClient, NodeError};
 use crate::post::CheckedPost;
@@ -15,52 +19,88 @@ use crate::views::{
     newest_first, pending_posts,
 };
 
-/// How many of the latest blocks the home page reads.
-const RECENT_BLOCKS: usize = 50;
-/// Most confirmed posts the home page lists.
-const MAX_POSTS: usize = 200;
+/// Confirmed posts on a page of the home feed.
+pub(crate) const FEED_PAGE: usize = 50;
+/// Most confirmed posts the home page lists from a node without `/posts` (tutorial-style),
+/// which sends its whole chain at once.
+const MAX_UNPAGED_POSTS: usize = 200;
 
 /// What the home page shows of a node, signatures checked.
 struct Feed {
     status: StatusView,
-    /// The oldest few pending posts, oldest first.
+    /// The oldest few pending posts, oldest first; none on an older page.
     pending: Vec<CheckedPost>,
-    /// The newest confirmed posts, newest first.
+    /// The page's confirmed posts, newest first.
     confirmed: Vec<(BlockLink, CheckedPost)>,
-    /// Whether older blocks exist than those read.
+    /// Where the next older page starts, when there is one.
+    older: Option<PostCursor>,
+    /// Whether older posts exist that only the explorer reaches (a node without `/posts`).
     more_in_explorer: bool,
 }
 
-/// Reads the home page's data: `/status` and `/pending_tx` together, then the latest
-/// blocks. A node without `/status` (tutorial-style) gets its whole chain read instead.
-/// The posts shown are then checked on a blocking thread.
-async fn fetch_feed(node: &NodeClient) -> Result<Feed, NodeError> {
-    let (status, pending) = tokio::join!(node.status(), node.pending(PENDING_SHOWN));
-    let status = match status {
-        Ok(status) => Some(status),
-        Err(NodeError::EndpointMissing { .. }) => None,
+/// The posts a page shows, before their signatures are checked.
+struct Unchecked {
+    pending: Vec<Post>,
+    confirmed: Vec<(BlockLink, Post)>,
+    older: Option<PostCursor>,
+    more_in_explorer: bool,
+}
+
+/// Reads the home page's data: `/status`, `/pending_tx` (on the first page) and a page of
+/// `/posts` together. A node without `/status` (tutorial-style) gets its whole chain read
+/// instead. The posts shown are then checked on a blocking thread.
+async fn fetch_feed(node: &NodeClient, before: Option<PostCursor>) -> Result<Feed, NodeError> {
+    let first_page = before.is_none();
+    let pending = async {
+        if first_page {
+            node.pending(PENDING_SHOWN).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (status, pending, page) =
+        tokio::join!(node.status(), pending, node.posts(before, FEED_PAGE));
+    let (status, unchecked) = match status {
+        Ok(status) => {
+            let PostsPage { posts, next } = page?;
+            // `/posts` lists confirmed posts only, each with its block.
+            let confirmed = posts
+                .into_iter()
+                .filter_map(|status| {
+                    Some((
+                        BlockLink::placed(status.block.as_ref()?),
+                        status.transaction,
+                    ))
+                })
+                .collect();
+            let mut pending = pending?;
+            pending.truncate(PENDING_SHOWN);
+            (
+                StatusView::new(&status),
+                Unchecked {
+                    pending,
+                    confirmed,
+                    // A cursor the web app cannot read ends the feed rather than the page.
+                    older: next.and_then(|next| next.parse().ok()),
+                    more_in_explorer: false,
+                },
+            )
+        }
+        Err(NodeError::EndpointMissing { .. }) => unpaged_feed(node, pending?).await?,
         Err(error) => return Err(error),
     };
-    let mut pending = pending?;
-    let chain = match &status {
-        Some(status) => {
-            let from = status.length().saturating_sub(RECENT_BLOCKS as u64);
-            node.chain_page(from, RECENT_BLOCKS).await?
-        }
-        None => node.chain().await?,
-    };
-    let status = match &status {
-        Some(status) => StatusView::new(status),
-        None => StatusView::from_chain(chain.length, chain.chain.last(), pending.len() as u64),
-    };
-    let first_shown = chain.chain.first().map_or(0, |block| block.index);
-    pending.truncate(PENDING_SHOWN);
     // Checking signatures is CPU work: keep it off the async executor.
+    let Unchecked {
+        pending,
+        confirmed,
+        older,
+        more_in_explorer,
+    } = unchecked;
     let checked = tokio::task::spawn_blocking(move || {
         let pending: Vec<CheckedPost> = pending.into_iter().map(CheckedPost::check).collect();
-        let confirmed: Vec<(BlockLink, CheckedPost)> = newest_first(&chain.chain, MAX_POSTS)
+        let confirmed: Vec<(BlockLink, CheckedPost)> = confirmed
             .into_iter()
-            .map(|(block, post)| (BlockLink::to(block), CheckedPost::check(post.clone())))
+            .map(|(place, post)| (place, CheckedPost::check(post)))
             .collect();
         (pending, confirmed)
     })
@@ -76,21 +116,58 @@ async fn fetch_feed(node: &NodeClient) -> Result<Feed, NodeError> {
         status,
         pending,
         confirmed,
-        more_in_explorer: first_shown > 0,
+        older,
+        more_in_explorer,
     })
 }
 
-/// The home page for this session, with `form` as the post form.
+/// The feed of a node without `/status` or `/posts`: its whole chain, of which the newest
+/// posts are shown.
+async fn unpaged_feed(
+    node: &NodeClient,
+    mut pending: Vec<Post>,
+) -> Result<(StatusView, Unchecked), NodeError> {
+    let chain = node.chain().await?;
+    let status = StatusView::from_chain(chain.length, chain.chain.last(), pending.len() as u64);
+    pending.truncate(PENDING_SHOWN);
+    let newest = newest_first(&chain.chain, MAX_UNPAGED_POSTS + 1);
+    let more_in_explorer = newest.len() > MAX_UNPAGED_POSTS;
+    let confirmed = newest
+        .into_iter()
+        .take(MAX_UNPAGED_POSTS)
+        .map(|(block, post)| (BlockLink::to(block), post.clone()))
+        .collect();
+    Ok((
+        status,
+        Unchecked {
+            pending,
+            confirmed,
+            older: None,
+            more_in_explorer,
+        },
+    ))
+}
+
+/// The home page for this session, from the newest posts or from `before`, with `form` as
+/// the post form.
 pub(crate) async fn home_page(
     state: &AppState,
     session: &Session,
+    before: Option<PostCursor>,
     form: FormView,
 ) -> (StatusCode, Page<HomePage>) {
     let node = state.node(session);
-    let mut layout = state.layout(session, "Posts", Section::Posts);
-    layout.refresh = Some("/");
+    let older_page = before.is_some();
+    let mut layout = state.layout(
+        session,
+        if older_page { "Older posts" } else { "Posts" },
+        Section::Posts,
+    );
+    if !older_page {
+        layout.refresh = Some("/");
+    }
     let flash = session.flash.clone();
-    let feed = match fetch_feed(node).await {
+    let feed = match fetch_feed(node, before).await {
         Ok(feed) => feed,
         Err(error) => {
             tracing::warn!(node = %node.base(), %error, "cannot read the node for the home page");
@@ -104,6 +181,8 @@ pub(crate) async fn home_page(
                 pending: Vec::new(),
                 pending_count: 0,
                 posts: Vec::new(),
+                older: None,
+                older_page,
                 more_in_explorer: false,
                 node_ok: false,
             };
@@ -119,9 +198,11 @@ pub(crate) async fn home_page(
         flash,
         form,
         pending_count: feed.status.pending,
-        status: Some(feed.status),
         pending: pending_posts(&feed.pending, now),
-        posts: confirmed_posts(&feed.confirmed, now),
+        posts: confirmed_posts(&feed.confirmed, feed.status.height, now),
+        status: Some(feed.status),
+        older: feed.older.map(|cursor| format!("/?before={cursor}")),
+        older_page,
         more_in_explorer: feed.more_in_explorer,
         node_ok: true,
     };

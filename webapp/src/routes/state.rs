@@ -107,3 +107,20 @@ impl FromRef<AppState> for NodeCount {
         NodeCount(state.nodes.len())
     }
 }
+
+/// The cursor a page's address names as `name` (`?before=` or `?after=`): `Ok(None)` when
+/// there is none, `Err` when it is not `HEIGHT.POSITION`, which the caller answers with a
+/// 404 page in its own words. So a node is only ever asked with a well-formed cursor.
+pub(crate) fn cursor_param(
+    query: Option<&str>,
+    name: &str,
+) -> Result<Option<chainpost_wire::PostCursor>, chainpost_wire::BadCursor> {
+    let pairs: Vec<(String, String)> = query
+        .and_then(|query| serde_urlencoded::from_str(query).ok())
+        .unwrap_or_default();
+    pairs
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.parse())
+        .transpose()
+}

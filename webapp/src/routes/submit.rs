@@ -114,7 +114,10 @@ async fn refused(
     let refilled = FormView::refill(form, errors);
     let page = match form.reply_to() {
         Ok(Some(parent)) => thread_page(state, session, parent, None, refilled).await,
-        _ => home_page(state, session, refilled).await.1.into_response(),
+        _ => home_page(state, session, None, refilled)
+            .await
+            .1
+            .into_response(),
     };
     // The page's own status says the node is down or the post unknown; a refused form
     // says what the form got wrong.

@@ -4,20 +4,13 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
 
 use chainpost_chain::TxId;
-use chainpost_wire::PostCursor;
 
-use crate::routes::state::AppState;
+use crate::routes::state::{AppState, cursor_param};
 use crate::routes::thread_page::thread_page;
 use crate::session::Session;
 use crate::views::FormView;
-
-#[derive(Debug, Default, Deserialize)]
-struct ThreadParams {
-    after: Option<String>,
-}
 
 pub(crate) async fn thread(
     State(state): State<AppState>,
@@ -34,14 +27,9 @@ pub(crate) async fn thread(
             "A post id is 64 hexadecimal digits (0-9, a-f).",
         );
     };
-    let params: ThreadParams = query
-        .as_deref()
-        .and_then(|query| serde_urlencoded::from_str(query).ok())
-        .unwrap_or_default();
-    let after = match params.after.as_deref().map(str::parse::<PostCursor>) {
-        None => None,
-        Some(Ok(cursor)) => Some(cursor),
-        Some(Err(_)) => {
+    let after = match cursor_param(query.as_deref(), "after") {
+        Ok(after) => after,
+        Err(_) => {
             return state.error_page(
                 &session,
                 StatusCode::NOT_FOUND,

@@ -11,14 +11,16 @@ use chrono::Utc;
 
 use chainpost_chain::TxId;
 use chainpost_wire::PostCursor;
-use chainpost_wire::lenient::{BlockPlace, PostStatus, Thread};
+use chainpost_wire::lenient::{BlockPlace, Thread};
 
 use crate::node_client::NodeError;
 use crate::post::CheckedPost;
 use crate::routes::state::AppState;
-use crate::routes::status::live_fingerprint;
+use crate::routes::status::read_status;
 use crate::session::Session;
-use crate::views::{FormView, LIVE_DOWN, Page, PostView, Section, ThreadPage, banner, short};
+use crate::views::{
+    FormView, LIVE_DOWN, Page, PostView, Section, StatusView, ThreadPage, banner, short,
+};
 
 /// The thread of `id` for this session from `after` on, with `form` as the reply form.
 pub(crate) async fn thread_page(
@@ -29,7 +31,8 @@ pub(crate) async fn thread_page(
     form: FormView,
 ) -> Response {
     let node = state.node(session);
-    let thread = match node.thread(&id, after).await {
+    let (thread, status) = tokio::join!(node.thread(&id, after), read_status(node));
+    let thread = match thread {
         Ok(thread) => thread,
         Err(NodeError::Rejected { status, .. }) if status == StatusCode::NOT_FOUND => {
             return state.error_page(
@@ -73,9 +76,19 @@ pub(crate) async fn thread_page(
         }
     };
     let mut layout = state.layout(session, "Thread", Section::Posts);
-    layout.live = live_fingerprint(node).await;
+    let status = status.ok();
+    layout.live = status
+        .as_ref()
+        .map_or_else(|| LIVE_DOWN.to_owned(), StatusView::live_fingerprint);
+    let tip = status.as_ref().map(|status| status.height);
     let now = Utc::now();
-    let view = |(post, block): &Checked| PostView::placed(post, block.as_ref(), now);
+    let view = |(post, block): &Checked| {
+        let view = PostView::placed(post, block.as_ref(), now);
+        match tip {
+            Some(tip) => view.under_tip(tip),
+            None => view,
+        }
+    };
     Page(ThreadPage {
         layout,
         flash: session.flash.clone(),
@@ -95,10 +108,13 @@ type Checked = (CheckedPost, Option<BlockPlace>);
 /// CPU work.
 async fn check(thread: Thread) -> Option<(Checked, Vec<Checked>)> {
     let checked = tokio::task::spawn_blocking(move || {
-        let check = |status: PostStatus| (CheckedPost::check(status.transaction), status.block);
         (
-            check(thread.post),
-            thread.replies.into_iter().map(check).collect(),
+            CheckedPost::check_placed(thread.post),
+            thread
+                .replies
+                .into_iter()
+                .map(CheckedPost::check_placed)
+                .collect(),
         )
     })
     .await;

@@ -763,3 +763,54 @@ async fn a_page_of_another_site_can_neither_post_nor_mine_through_the_visitor() 
     web.stop().await;
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_reader_pages_back_through_500_posts_to_the_first_and_returns_to_the_newest() {
+    let node = TestNode::spawn().await;
+    for block in 0..10 {
+        for n in 0..50 {
+            node.post("alice", &format!("post {}", block * 50 + n))
+                .await;
+        }
+        node.mine().await;
+    }
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let browser = Browser::start().await;
+    browser.goto(&web.url("/")).await;
+    let mut seen = Vec::new();
+    for page in 0..10 {
+        let newest = 499 - 50 * page;
+        browser
+            .wait_for(&post_with(&format!("post {newest}")))
+            .await;
+        for card in browser
+            .client
+            .find_all(Locator::Css("#live-posts article .content"))
+            .await
+            .expect("posts")
+        {
+            seen.push(card.text().await.expect("text"));
+        }
+        let older = browser.client.find(Locator::Id("older-posts")).await;
+        match (page, older) {
+            (9, Err(_)) => {}
+            (9, Ok(_)) => panic!("an older page after the first post"),
+            (_, Ok(link)) => link.click().await.expect("click"),
+            (_, Err(error)) => panic!("page {page} has no older page: {error}"),
+        }
+    }
+    let expected: Vec<String> = (0..500).rev().map(|i| format!("post {i}")).collect();
+    assert_eq!(seen, expected, "every post once, newest first");
+    browser.set_size(1280, 1000).await;
+    browser.screenshot("oldest-posts.png").await;
+    browser
+        .css("#newest-posts")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser.wait_for(&post_with("post 499")).await;
+    browser.close().await;
+    web.stop().await;
+    node.stop().await;
+}

@@ -6,7 +6,7 @@ use axum::routing::get;
 use chainpost_webapp::config::NodeUrl;
 use reqwest::StatusCode;
 
-use crate::helpers::{Cookies, TestNode, TestWeb, articles, between};
+use crate::helpers::{Cookies, TestNode, TestWeb, articles, between, fork_and_reorganize};
 
 #[tokio::test]
 async fn the_home_page_lists_the_chains_posts_newest_first_with_their_block_numbers() {
@@ -212,4 +212,117 @@ async fn a_node_built_from_the_tutorial_is_read_too() {
         "{tree}"
     );
     web.stop().await;
+}
+
+/// Every post of the home feed from `/` on, following "Older posts": each page's posts'
+/// HTML, and the address each page was read at.
+async fn feed_pages(web: &TestWeb) -> Vec<(String, Vec<String>)> {
+    let mut pages = Vec::new();
+    let mut next = Some("/".to_owned());
+    while let Some(path) = next {
+        let (status, html) = web.page(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {html}");
+        let posts = articles(&html).into_iter().map(str::to_owned).collect();
+        next = between(&html, "id=\"older-posts\" href=\"", "\"")
+            .map(|href| href.replace("&amp;", "&"));
+        pages.push((path, posts));
+        assert!(pages.len() < 20, "the feed does not end");
+    }
+    pages
+}
+
+#[tokio::test]
+async fn the_home_feed_pages_back_to_genesis_newest_first_with_confirmations() {
+    let node = TestNode::spawn().await;
+    // 12 blocks of 10 posts; post i is the (i % 10)th of block i / 10 + 1.
+    for block in 0..12 {
+        for n in 0..10 {
+            node.post("alice", &format!("post {}", block * 10 + n))
+                .await;
+        }
+        node.mine().await;
+    }
+    node.post("bob", "still waiting").await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+
+    let pages = feed_pages(&web).await;
+
+    let sizes: Vec<usize> = pages.iter().map(|(_, posts)| posts.len()).collect();
+    assert_eq!(
+        sizes,
+        [51, 50, 20],
+        "50 a page, the pending post on the first"
+    );
+    assert!(pages[0].1[0].contains("still waiting") && pages[0].1[0].contains("pending"));
+    let confirmed: Vec<&String> = pages
+        .iter()
+        .flat_map(|(_, posts)| posts)
+        .filter(|post| !post.contains("still waiting"))
+        .collect();
+    for (post, i) in confirmed.iter().zip((0..120).rev()) {
+        assert!(
+            post.contains(&format!(">post {i}<")),
+            "post {i} expected: {post}"
+        );
+        let block = i / 10 + 1;
+        assert!(post.contains(&format!("Block #{block}")), "{post}");
+        let confirmations = 12 - block + 1;
+        let text = if confirmations == 1 {
+            "1 confirmation<".to_owned()
+        } else {
+            format!("{confirmations} confirmations<")
+        };
+        assert!(post.contains(&text), "{text} expected: {post}");
+    }
+    assert_eq!(confirmed.len(), 120, "every post once");
+    for (path, _) in &pages[1..] {
+        let (_, html) = web.page(path).await;
+        assert!(html.contains("id=\"newest-posts\""), "{path} links back");
+        assert!(
+            !html.contains("Waiting to be mined"),
+            "{path}: pending only on the first"
+        );
+    }
+
+    let (status, html) = web.page("/?before=1.0").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("No older posts: this is the start of the chain"),
+        "{html}"
+    );
+    for bad in ["/?before=nonsense", "/?before=1.", "/?before=-1.0"] {
+        let (status, html) = web.page(bad).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{bad}");
+        assert!(html.contains("Not a place in the feed"), "{bad}: {html}");
+    }
+    web.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_post_a_reorganization_took_back_shows_as_returned_to_pending() {
+    let (node, other) = (TestNode::spawn().await, TestNode::spawn().await);
+    fork_and_reorganize(&node, &other).await;
+    node.post("carol", "only ever pending").await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+
+    let (_, html) = web.page("/").await;
+
+    let posts = articles(&html);
+    let returned = posts
+        .iter()
+        .find(|post| post.contains("a post on the branch that loses"))
+        .expect("the abandoned post is listed");
+    assert!(returned.contains("returned to pending"), "{returned}");
+    let fresh = posts
+        .iter()
+        .find(|post| post.contains("only ever pending"))
+        .expect("the new post is listed");
+    assert!(
+        fresh.contains(">pending<") && !fresh.contains("returned"),
+        "{fresh}"
+    );
+    web.stop().await;
+    node.stop().await;
+    other.stop().await;
 }
