@@ -17,6 +17,7 @@
 //! See ARCHITECTURE.md at the repository root for the whole workspace.
 
 pub mod config;
+mod links;
 mod node_client;
 mod post;
 mod routes;

@@ -17,6 +17,7 @@ use chainpost_chain::params::{MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS};
 use chainpost_chain::{BlockHash, TxId};
 use chainpost_wire::lenient::{Block, BlockDetail, BlockPlace, NodeStatus, Post, Tree};
 
+use crate::links::{TextPart, split_links};
 use crate::node_client::NodeError;
 use crate::post::{Authorship, CheckedPost, FormErrors, PostForm};
 use crate::session::Flash;
@@ -330,7 +331,8 @@ impl AuthorshipView {
 #[derive(Debug, Clone)]
 pub(crate) struct PostView {
     author: String,
-    content: String,
+    /// The text, split so that its `http(s)` addresses can be drawn as links.
+    content: Vec<TextPart>,
     /// First letter of the author, for the avatar.
     initial: String,
     /// Avatar colour, 0 to 11, stable per author.
@@ -363,7 +365,7 @@ impl PostView {
             .unwrap_or_else(|| "?".to_owned());
         PostView {
             author: post.author.clone(),
-            content: post.content.clone(),
+            content: split_links(&post.content),
             initial,
             hue: hue_of(&post.author),
             time: post

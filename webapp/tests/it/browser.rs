@@ -251,7 +251,19 @@ async fn a_post_written_in_the_browser_is_mined_and_listed_with_its_block_number
         .await;
     browser.set_size(1280, 1400).await;
     browser.screenshot("home.png").await;
+    // On a phone the form comes first, then the node's status and actions, then posts.
     browser.set_size(420, 1400).await;
+    let mut tops = Vec::new();
+    for selector in ["#post-form", "#live-status", "#mine-button", "#live-posts"] {
+        let (_, y, _, _) = browser
+            .css(selector)
+            .await
+            .rectangle()
+            .await
+            .expect("laid out");
+        tops.push(y);
+    }
+    assert!(tops.is_sorted(), "top to bottom, form first: {tops:?}");
     browser.screenshot("home-narrow.png").await;
     browser.close().await;
     web.stop().await;

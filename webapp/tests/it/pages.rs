@@ -326,3 +326,28 @@ async fn a_post_a_reorganization_took_back_shows_as_returned_to_pending() {
     node.stop().await;
     other.stop().await;
 }
+
+#[tokio::test]
+async fn web_addresses_in_a_post_are_links_for_strangers_and_nothing_else_is() {
+    let node = TestNode::spawn().await;
+    node.post(
+        "alice",
+        "read https://example.com/a?b=1&c=2, not javascript:alert(1) or \"https://x.y/\"onclick=alert(1)",
+    )
+    .await;
+    node.mine().await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+
+    let (_, html) = web.page("/").await;
+
+    let post = articles(&html)[0];
+    let content = between(post, "<p class=\"content\">", "</p>").expect("content");
+    assert_eq!(
+        content,
+        "read <a href=\"https://example.com/a?b=1&#38;c=2\" rel=\"nofollow ugc noopener\">\
+         https://example.com/a?b=1&#38;c=2</a>, not javascript:alert(1) or &#34;<a \
+         href=\"https://x.y/\" rel=\"nofollow ugc noopener\">https://x.y/</a>&#34;onclick=alert(1)",
+    );
+    web.stop().await;
+    node.stop().await;
+}
