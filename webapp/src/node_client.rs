@@ -30,6 +30,16 @@ const MAX_ANSWER_BYTES: usize = 16 << 20;
 /// Largest error answer read: enough for any explanation.
 const MAX_REFUSAL_BYTES: usize = 64 << 10;
 
+/// Whose posts `GET /posts` lists.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PostsOf<'a> {
+    Everyone,
+    /// The unsigned posts that give this name.
+    Name(&'a str),
+    /// The posts this Ed25519 key signed.
+    Key(&'a [u8; 32]),
+}
+
 /// Why a call to a node failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum NodeError {
@@ -165,15 +175,22 @@ impl NodeClient {
         self.get_json(&format!("/blocks/{hash}"), &()).await
     }
 
-    /// `GET /posts?before=C&limit=N`: a page of the best chain's posts, newest first.
+    /// `GET /posts?before=C&limit=N`: a page of the best chain's posts (or one author's),
+    /// newest first.
     pub(crate) async fn posts(
         &self,
+        of: PostsOf<'_>,
         before: Option<PostCursor>,
         limit: usize,
     ) -> Result<PostsPage, NodeError> {
+        let (author, key) = match of {
+            PostsOf::Everyone => (None, None),
+            PostsOf::Name(name) => (Some(name.to_owned()), None),
+            PostsOf::Key(key) => (None, Some(hex::encode(key))),
+        };
         let query = PostsQuery {
-            author: None,
-            key: None,
+            author,
+            key,
             before: before.map(|cursor| cursor.to_string()),
             limit: Some(limit),
         };

@@ -34,6 +34,25 @@ pub(crate) struct PostForm {
     pub(crate) reply_to: String,
 }
 
+/// An author as the web app names one: a signing key, or a name that unsigned posts give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Author {
+    Key([u8; 32]),
+    Name(String),
+}
+
+impl Author {
+    /// The author an address names: 64 hex digits are a key, anything else a name.
+    pub(crate) fn parse(text: &str) -> Self {
+        let mut key = [0u8; 32];
+        if text.len() == 64 && hex::decode_to_slice(text, &mut key).is_ok() {
+            Author::Key(key)
+        } else {
+            Author::Name(text.to_owned())
+        }
+    }
+}
+
 /// What is wrong with a submitted form, field by field, for display next to the form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct FormErrors {

@@ -12,14 +12,16 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use chainpost_chain::params::{MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS};
 use chainpost_chain::{BlockHash, TxId};
+use chainpost_wire::PostCursor;
 use chainpost_wire::lenient::{Block, BlockDetail, BlockPlace, NodeStatus, Post, Tree};
 
 use crate::links::{TextPart, split_links};
 use crate::node_client::NodeError;
-use crate::post::{Authorship, CheckedPost, FormErrors, PostForm};
+use crate::post::{Author, Authorship, CheckedPost, FormErrors, PostForm};
 use crate::session::Flash;
 
 /// A rendered template as a response; a template that fails to render is logged and
@@ -346,6 +348,9 @@ pub(crate) struct PostView {
     /// Pending again because a reorganization took its block off the best chain.
     returned: bool,
     authorship: AuthorshipView,
+    /// The author's page: the key's for a verified post, the name's for an unsigned one,
+    /// none for a post whose signature does not hold.
+    author_href: Option<String>,
     /// The post's id, when the node sends one (only chainpost nodes do, so it reads as ours).
     id: Option<TxId>,
     /// The post it answers, when it is a reply.
@@ -356,13 +361,7 @@ impl PostView {
     /// `checked`, confirmed in `block` (or pending when `None`), seen at `now`.
     pub(crate) fn new(checked: &CheckedPost, block: Option<BlockLink>, now: DateTime<Utc>) -> Self {
         let post = checked.post();
-        let initial = post
-            .author
-            .trim()
-            .chars()
-            .next()
-            .map(|c| c.to_uppercase().collect())
-            .unwrap_or_else(|| "?".to_owned());
+        let initial = initial_of(&post.author);
         PostView {
             author: post.author.clone(),
             content: split_links(&post.content),
@@ -374,6 +373,11 @@ impl PostView {
             returned: post.returned && block.is_none(),
             block,
             confirmations: None,
+            author_href: match checked.authorship() {
+                Authorship::Verified { public_key } => Some(format!("/authors/{public_key}")),
+                Authorship::Unsigned => Some(author_href(&Author::Name(post.author.clone()))),
+                Authorship::Invalid => None,
+            },
             authorship: AuthorshipView::of(checked.authorship()),
             id: post.id.as_deref().and_then(|id| id.parse().ok()),
             reply_to: post.reply_to.as_deref().and_then(|id| id.parse().ok()),
@@ -434,6 +438,87 @@ impl ThreadLink {
             short: short(&id),
         }
     }
+}
+
+/// What a path segment keeps unescaped: RFC 3986's unreserved characters.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The address of `author`'s page. A name that a path segment cannot carry (`.` and `..`,
+/// which browsers resolve away, escaped or not) goes in the query instead.
+fn author_href(author: &Author) -> String {
+    match author {
+        Author::Key(key) => format!("/authors/{}", hex::encode(key)),
+        Author::Name(name) if name == "." || name == ".." => {
+            format!("/authors?name={}", utf8_percent_encode(name, PATH_SEGMENT))
+        }
+        Author::Name(name) => format!("/authors/{}", utf8_percent_encode(name, PATH_SEGMENT)),
+    }
+}
+
+/// An author, ready to show at the top of their page.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthorView {
+    /// The name shown: a key's latest post's name, or the unsigned name itself.
+    display: String,
+    initial: String,
+    hue: u8,
+    /// The whole key, for a key's page.
+    key: Option<String>,
+    fingerprint: String,
+    href: String,
+}
+
+impl AuthorView {
+    /// `author`, named after `latest`, their newest post shown, if any.
+    pub(crate) fn new(author: &Author, latest: Option<&CheckedPost>) -> Self {
+        let (display, key) = match author {
+            Author::Key(key) => (
+                latest.map_or_else(String::new, |post| post.post().author.clone()),
+                Some(hex::encode(key)),
+            ),
+            Author::Name(name) => (name.clone(), None),
+        };
+        let fingerprint = key.as_deref().map_or_else(String::new, short);
+        AuthorView {
+            initial: initial_of(&display),
+            hue: hue_of(key.as_deref().unwrap_or(&display)),
+            display,
+            key,
+            fingerprint,
+            href: author_href(author),
+        }
+    }
+
+    /// The page's title: the name, and the key's fingerprint for a key.
+    pub(crate) fn title(&self) -> String {
+        match (&self.key, self.display.is_empty()) {
+            (Some(_), true) => format!("Key {}", self.fingerprint),
+            (Some(_), false) => format!("{} · {}", self.display, self.fingerprint),
+            (None, _) => self.display.clone(),
+        }
+    }
+
+    /// The address of the page, from its newest posts or from `before`.
+    pub(crate) fn page(&self, before: Option<PostCursor>) -> String {
+        match before {
+            None => self.href.clone(),
+            Some(cursor) if self.href.contains('?') => format!("{}&before={cursor}", self.href),
+            Some(cursor) => format!("{}?before={cursor}", self.href),
+        }
+    }
+}
+
+/// First letter of a name, upper-cased, for an avatar.
+fn initial_of(name: &str) -> String {
+    name.trim()
+        .chars()
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 fn hue_of(author: &str) -> u8 {
@@ -615,6 +700,19 @@ pub(crate) struct HomePage {
     pub(crate) more_in_explorer: bool,
     /// False when the node could not be read at all.
     pub(crate) node_ok: bool,
+}
+
+/// One author's confirmed posts, newest first.
+#[derive(Template)]
+#[template(path = "author.html")]
+pub(crate) struct AuthorPage {
+    pub(crate) layout: Layout,
+    pub(crate) author: AuthorView,
+    pub(crate) posts: Vec<PostView>,
+    /// The address of the next older page, when there is one.
+    pub(crate) older: Option<String>,
+    /// The address of the newest page, on an older one.
+    pub(crate) newest: Option<String>,
 }
 
 /// A post and its replies: the confirmed ones in chain order, then the pending ones.

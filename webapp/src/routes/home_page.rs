@@ -9,7 +9,7 @@ use chrono::Utc;
 use chainpost_wire::PostCursor;
 use chainpost_wire::lenient::{Post, PostsPage};
 
-use crate::node_client::{NodeClient, NodeError};
+use crate::node_client::{NodeClient, NodeError, PostsOf};
 use crate::post::CheckedPost;
 use crate::routes::state::AppState;
 use crate::routes::status::PENDING_SHOWN;
@@ -58,8 +58,11 @@ async fn fetch_feed(node: &NodeClient, before: Option<PostCursor>) -> Result<Fee
             Ok(Vec::new())
         }
     };
-    let (status, pending, page) =
-        tokio::join!(node.status(), pending, node.posts(before, FEED_PAGE));
+    let (status, pending, page) = tokio::join!(
+        node.status(),
+        pending,
+        node.posts(PostsOf::Everyone, before, FEED_PAGE)
+    );
     let (status, unchecked) = match status {
         Ok(status) => {
             let PostsPage { posts, next } = page?;

@@ -9,6 +9,7 @@
 //! answer with [`crate::views`] and never fail with a 500 because a node is down, slow or
 //! odd: those become a banner on a working page. Only a template bug is a 500.
 
+mod author;
 mod events;
 mod explorer;
 mod home;
@@ -43,6 +44,8 @@ pub(crate) fn app(state: AppState, static_dir: &std::path::Path) -> Router {
         .route("/", get(home::home))
         .route("/submit", post(submit::submit))
         .route("/posts/{id}", get(thread::thread))
+        .route("/authors", get(author::author_by_name))
+        .route("/authors/{author}", get(author::author))
         .route("/mine", post(mine::mine))
         .route("/resync", post(resync::resync))
         .route("/events", get(events::events))

@@ -13,10 +13,10 @@ use axum::response::{IntoResponse, Response};
 use chainpost_edge::cross_site::AllowedHosts;
 use tokio::sync::watch;
 
-use crate::node_client::NodeClient;
+use crate::node_client::{NodeClient, NodeError};
 use crate::routes::live::LiveFeeds;
 use crate::session::{NodeCount, Session};
-use crate::views::{ErrorPage, Layout, Page, Section};
+use crate::views::{ErrorPage, LIVE_DOWN, Layout, Page, Section, banner};
 
 pub(crate) type AppState = Arc<WebState>;
 
@@ -68,6 +68,26 @@ impl WebState {
     /// The layout of a page titled `title` for this session.
     pub(crate) fn layout(&self, session: &Session, title: &str, section: Section) -> Layout {
         Layout::new(title, section, &self.nodes.urls(), session.node)
+    }
+
+    /// The page shown instead of one read from the node, when the node cannot be read:
+    /// a banner saying why, and `message` saying what the page would have shown.
+    pub(crate) fn unavailable_page(
+        &self,
+        session: &Session,
+        error: &NodeError,
+        message: &str,
+    ) -> Response {
+        tracing::warn!(node = %self.node(session).base(), %error, "cannot read the node for a page");
+        let mut layout = self.layout(session, "Node unavailable", Section::Posts);
+        layout.banner = Some(banner(error));
+        layout.live = LIVE_DOWN.to_owned();
+        Page(ErrorPage {
+            layout,
+            heading: "The node is not available".to_owned(),
+            message: message.to_owned(),
+        })
+        .into_response()
     }
 
     /// A page that explains a failure, with `status`.

@@ -18,9 +18,7 @@ use crate::post::CheckedPost;
 use crate::routes::state::AppState;
 use crate::routes::status::read_status;
 use crate::session::Session;
-use crate::views::{
-    FormView, LIVE_DOWN, Page, PostView, Section, StatusView, ThreadPage, banner, short,
-};
+use crate::views::{FormView, LIVE_DOWN, Page, PostView, Section, StatusView, ThreadPage, short};
 
 /// The thread of `id` for this session from `after` on, with `form` as the reply form.
 pub(crate) async fn thread_page(
@@ -58,7 +56,13 @@ pub(crate) async fn thread_page(
                 ),
             );
         }
-        Err(error) => return unavailable(state, session, &error),
+        Err(error) => {
+            return state.unavailable_page(
+                session,
+                &error,
+                "The thread is read from the node, which is not answering right now.",
+            );
+        }
     };
     let next = thread
         .next
@@ -125,17 +129,4 @@ async fn check(thread: Thread) -> Option<(Checked, Vec<Checked>)> {
             None
         }
     }
-}
-
-fn unavailable(state: &AppState, session: &Session, error: &NodeError) -> Response {
-    tracing::warn!(node = %state.node(session).base(), %error, "cannot read the node for a thread");
-    let mut layout = state.layout(session, "Node unavailable", Section::Posts);
-    layout.banner = Some(banner(error));
-    layout.live = LIVE_DOWN.to_owned();
-    Page(crate::views::ErrorPage {
-        layout,
-        heading: "The node is not available".to_owned(),
-        message: "The thread is read from the node, which is not answering right now.".to_owned(),
-    })
-    .into_response()
 }

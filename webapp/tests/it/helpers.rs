@@ -75,6 +75,39 @@ impl TestNode {
         body["id"].as_str().expect("id").to_owned()
     }
 
+    /// Posts directly to the node, signed with `key`, as another browser would.
+    pub async fn post_signed(
+        &self,
+        key: &ed25519_dalek::SigningKey,
+        author: &str,
+        content: &str,
+    ) -> String {
+        use ed25519_dalek::Signer;
+        let public_key = key.verifying_key().to_bytes();
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs_f64();
+        let message = chainpost_chain::Transaction::signing_message(
+            author,
+            content,
+            timestamp,
+            None,
+            &public_key,
+        );
+        let body = json!({
+            "author": author,
+            "content": content,
+            "timestamp": timestamp,
+            "public_key": hex::encode(public_key),
+            "signature": hex::encode(key.sign(&message).to_bytes()),
+        });
+        self.post_json("/new_transaction", &body).await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> Value {
         let response = self
             .http

@@ -2,6 +2,7 @@
 //! real headless Chromium driven through chromedriver.
 
 mod attack;
+mod authors;
 mod browser;
 mod explorer;
 mod failures;

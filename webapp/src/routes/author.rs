@@ -1,0 +1,153 @@
+//! `GET /authors/{author}`: one author's confirmed posts, newest first, a page at a time
+//! (`?before=CURSOR`). An author is a key (64 hex digits: the posts it signed, whatever
+//! names they give) or a name (the unsigned posts that give it, which anyone can write).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+
+use chainpost_chain::params::MAX_AUTHOR_CHARS;
+use chainpost_wire::PostCursor;
+use chainpost_wire::lenient::PostsPage;
+
+use crate::node_client::{NodeError, PostsOf};
+use crate::post::{Author, CheckedPost};
+use crate::routes::home_page::FEED_PAGE;
+use crate::routes::state::{AppState, cursor_param};
+use crate::routes::status::read_status;
+use crate::session::Session;
+use crate::views::{
+    AuthorPage, AuthorView, BlockLink, LIVE_DOWN, Page, Section, StatusView, confirmed_posts,
+};
+
+pub(crate) async fn author(
+    State(state): State<AppState>,
+    session: Session,
+    Path(author): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    author_page(&state, &session, Author::parse(&author), query.as_deref()).await
+}
+
+/// `GET /authors?name=NAME`: the page of a name that a path cannot carry (`.`, `..`).
+pub(crate) async fn author_by_name(
+    State(state): State<AppState>,
+    session: Session,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let pairs: Vec<(String, String)> = query
+        .as_deref()
+        .and_then(|query| serde_urlencoded::from_str(query).ok())
+        .unwrap_or_default();
+    let name = pairs
+        .into_iter()
+        .find_map(|(key, value)| (key == "name").then_some(value))
+        .unwrap_or_default();
+    author_page(&state, &session, Author::Name(name), query.as_deref()).await
+}
+
+async fn author_page(
+    state: &AppState,
+    session: &Session,
+    author: Author,
+    query: Option<&str>,
+) -> Response {
+    if let Author::Name(name) = &author
+        && (name.trim().is_empty() || name.chars().count() > MAX_AUTHOR_CHARS)
+    {
+        return state.error_page(
+            session,
+            StatusCode::NOT_FOUND,
+            "No such author",
+            &format!(
+                "An author is a signing key (64 hexadecimal digits) or a name of 1 to \
+                 {MAX_AUTHOR_CHARS} characters."
+            ),
+        );
+    }
+    let Ok(before) = cursor_param(query, "before") else {
+        return state.error_page(
+            session,
+            StatusCode::NOT_FOUND,
+            "Not a place in these posts",
+            "This page of posts is named by a cursor this site did not give. Start from the \
+             author's newest posts.",
+        );
+    };
+    let node = state.node(session);
+    let of = match &author {
+        Author::Key(key) => PostsOf::Key(key),
+        Author::Name(name) => PostsOf::Name(name),
+    };
+    let (page, status) = tokio::join!(node.posts(of, before, FEED_PAGE), read_status(node));
+    let page = match page {
+        Ok(page) => page,
+        Err(NodeError::EndpointMissing { .. }) => {
+            return state.error_page(
+                session,
+                StatusCode::NOT_FOUND,
+                "No author pages on this node",
+                &format!(
+                    "The node at {} keeps no index of authors: it is not a chainpost node.",
+                    node.base()
+                ),
+            );
+        }
+        Err(error) => {
+            return state.unavailable_page(
+                session,
+                &error,
+                "The author's posts are read from the node, which is not answering right now.",
+            );
+        }
+    };
+    let Some((posts, older)) = check(page).await else {
+        return state.error_page(
+            session,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "The posts could not be shown. The error is in the web app's log.",
+        );
+    };
+    let status = status.ok();
+    let tip = status.as_ref().map_or(0, |status| status.height);
+    let view = AuthorView::new(&author, posts.first().map(|(_, post)| post));
+    let mut layout = state.layout(session, &view.title(), Section::Posts);
+    layout.live = status
+        .as_ref()
+        .map_or_else(|| LIVE_DOWN.to_owned(), StatusView::live_fingerprint);
+    Page(AuthorPage {
+        layout,
+        posts: confirmed_posts(&posts, tip, Utc::now()),
+        older: older.map(|cursor| view.page(Some(cursor))),
+        newest: before.is_some().then(|| view.page(None)),
+        author: view,
+    })
+    .into_response()
+}
+
+/// The page's posts with their signatures checked, off the async executor, and the cursor
+/// of the next older page.
+async fn check(page: PostsPage) -> Option<(Vec<(BlockLink, CheckedPost)>, Option<PostCursor>)> {
+    let PostsPage { posts, next } = page;
+    let checked = tokio::task::spawn_blocking(move || {
+        // `/posts` lists confirmed posts only, each with its block.
+        posts
+            .into_iter()
+            .filter_map(|status| {
+                let place = BlockLink::placed(status.block.as_ref()?);
+                Some((place, CheckedPost::check(status.transaction)))
+            })
+            .collect()
+    })
+    .await;
+    match checked {
+        // A cursor the web app cannot read ends the list rather than the page.
+        Ok(posts) => Some((posts, next.and_then(|next| next.parse().ok()))),
+        Err(error) => {
+            tracing::error!(%error, "checking an author's posts failed");
+            None
+        }
+    }
+}
