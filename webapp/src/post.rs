@@ -214,6 +214,8 @@ pub(crate) enum Authorship {
 pub(crate) struct CheckedPost {
     post: Post,
     authorship: Authorship,
+    /// How many replies the node counts for it, when it says.
+    reply_count: Option<u64>,
 }
 
 impl CheckedPost {
@@ -221,7 +223,11 @@ impl CheckedPost {
     /// thread, where they fetched them.
     pub(crate) fn check(post: Post) -> Self {
         let authorship = authorship(&post);
-        CheckedPost { post, authorship }
+        CheckedPost {
+            post,
+            authorship,
+            reply_count: None,
+        }
     }
 
     /// Checks a post as `/posts` or a thread lists it, keeping where it is: in its block,
@@ -229,7 +235,15 @@ impl CheckedPost {
     pub(crate) fn check_placed(status: PostStatus) -> (Self, Option<BlockPlace>) {
         let mut post = status.transaction;
         post.returned = status.returned;
-        (CheckedPost::check(post), status.block)
+        let checked = CheckedPost {
+            reply_count: status.reply_count,
+            ..CheckedPost::check(post)
+        };
+        (checked, status.block)
+    }
+
+    pub(crate) fn reply_count(&self) -> Option<u64> {
+        self.reply_count
     }
 
     pub(crate) fn post(&self) -> &Post {

@@ -347,6 +347,8 @@ pub(crate) struct PostView {
     confirmations: Option<u64>,
     /// Pending again because a reorganization took its block off the best chain.
     returned: bool,
+    /// How many replies the node counts for it; `None` when it does not say.
+    reply_count: Option<u64>,
     authorship: AuthorshipView,
     /// The author's page: the key's for a verified post, the name's for an unsigned one,
     /// none for a post whose signature does not hold.
@@ -371,6 +373,7 @@ impl PostView {
                 .timestamp
                 .and_then(|seconds| TimeView::from_unix(seconds, now)),
             returned: post.returned && block.is_none(),
+            reply_count: checked.reply_count(),
             block,
             confirmations: None,
             author_href: match checked.authorship() {
@@ -409,6 +412,15 @@ impl PostView {
             1 => "1 confirmation".to_owned(),
             count => format!("{count} confirmations"),
         })
+    }
+
+    /// What its thread link says: "Reply", or how many replies it has.
+    fn thread_text(&self) -> String {
+        match self.reply_count {
+            None | Some(0) => "Reply".to_owned(),
+            Some(1) => "1 reply".to_owned(),
+            Some(count) => format!("{count} replies"),
+        }
     }
 
     /// Its own thread.

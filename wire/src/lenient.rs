@@ -231,6 +231,9 @@ pub struct PostStatus {
     /// Whether a reorganization put it back to pending.
     #[serde(default)]
     pub returned: bool,
+    /// How many posts the node knows reply to it.
+    #[serde(default)]
+    pub reply_count: Option<u64>,
 }
 
 /// `/posts`: a page of confirmed posts, newest first; reads [`crate::PostsPage`].
@@ -451,6 +454,7 @@ mod tests {
             },
             block,
             returned: false,
+            reply_count: 0,
         };
         let thread = crate::Thread {
             post: status(&parent, Some(place)),

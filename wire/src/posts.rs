@@ -119,6 +119,10 @@ pub struct TransactionStatus {
     /// [`PendingTransaction`]).
     #[serde(default, skip_serializing_if = "is_false")]
     pub returned: bool,
+    /// How many posts this node knows reply to it: those of the best chain and those
+    /// pending.
+    #[serde(default)]
+    pub reply_count: u64,
 }
 
 /// A block by height and hash.
@@ -244,6 +248,7 @@ mod tests {
             status: PostState::Pending,
             block: None,
             returned: false,
+            reply_count: 0,
         };
         let text = serde_json::to_string(&pending).expect("serializes");
         assert!(
@@ -258,6 +263,7 @@ mod tests {
                 hash: BlockHash(Hash256([5; 32])),
             }),
             returned: false,
+            reply_count: 0,
         };
         let text = serde_json::to_string(&confirmed).expect("serializes");
         assert!(text.contains(r#""status":"confirmed""#), "{text}");

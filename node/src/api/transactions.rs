@@ -146,15 +146,19 @@ async fn post_status(node: &Node, id: TxId) -> Result<Option<TransactionStatus>,
     }
     let pending = node.with_chain(|chain| {
         let mempool = chain.mempool();
-        mempool
-            .get(&id)
-            .map(|tx| pending_status(tx, mempool.was_returned(&id)))
+        mempool.get(&id).map(|tx| {
+            let mut status = pending_status(tx, mempool.was_returned(&id));
+            status.reply_count = mempool.reply_count(&id) as u64;
+            status
+        })
     });
-    if pending.is_some() {
-        return Ok(pending);
-    }
-    node.store().await_queued().await;
-    read_confirmed(node, id).await
+    let Some(mut pending) = pending else {
+        node.store().await_queued().await;
+        return read_confirmed(node, id).await;
+    };
+    // Its confirmed replies: a pending post can have some, as a reply may be mined first.
+    pending.reply_count += read_store(node, move |reader| reader.reply_count(&id)).await?;
+    Ok(Some(pending))
 }
 
 fn pending_status(tx: &Transaction, returned: bool) -> TransactionStatus {
@@ -163,12 +167,33 @@ fn pending_status(tx: &Transaction, returned: bool) -> TransactionStatus {
         status: PostState::Pending,
         block: None,
         returned,
+        reply_count: 0,
     }
 }
 
 async fn read_confirmed(node: &Node, id: TxId) -> Result<Option<TransactionStatus>, ApiError> {
     let confirmed = read_store(node, move |reader| reader.confirmed_post(&id)).await?;
-    Ok(confirmed.map(|post| confirmed_status(&post)))
+    Ok(confirmed.and_then(|post| confirmed_statuses(node, std::slice::from_ref(&post)).pop()))
+}
+
+/// The statuses of confirmed posts, each one's count of replies with those pending here
+/// added: one short hold of the lock for the whole page.
+fn confirmed_statuses(node: &Node, posts: &[ConfirmedPost]) -> Vec<TransactionStatus> {
+    let pending = node.with_chain(|chain| {
+        posts
+            .iter()
+            .map(|post| chain.mempool().reply_count(&post.transaction.id()) as u64)
+            .collect::<Vec<_>>()
+    });
+    posts
+        .iter()
+        .zip(pending)
+        .map(|(post, pending)| {
+            let mut status = confirmed_status(post);
+            status.reply_count += pending;
+            status
+        })
+        .collect()
 }
 
 fn confirmed_status(post: &ConfirmedPost) -> TransactionStatus {
@@ -180,6 +205,7 @@ fn confirmed_status(post: &ConfirmedPost) -> TransactionStatus {
             hash: post.block,
         }),
         returned: false,
+        reply_count: post.replies,
     }
 }
 
@@ -217,7 +243,7 @@ pub(crate) async fn posts(
     })
     .await?;
     Ok(Json(PostsPage {
-        posts: page.posts.iter().map(confirmed_status).collect(),
+        posts: confirmed_statuses(&node, &page.posts),
         next: page.next.map(cursor),
     }))
 }
@@ -252,14 +278,15 @@ pub(crate) async fn thread(
             .replies_to(&id, limit)
             .into_iter()
             .map(|tx| {
-                let returned = mempool.was_returned(&tx.id());
-                (tx, returned)
+                let mut status = pending_status(&tx, mempool.was_returned(&tx.id()));
+                status.reply_count = mempool.reply_count(&tx.id()) as u64;
+                (tx.id(), status)
             })
             .collect::<Vec<_>>()
     });
     node.store().await_queued().await;
     let page = read_store(&node, move |reader| reader.replies(&id, after, limit)).await?;
-    let mut replies: Vec<_> = page.posts.iter().map(confirmed_status).collect();
+    let mut replies = confirmed_statuses(&node, &page.posts);
     if page.next.is_none() {
         let confirmed: HashSet<TxId> = page
             .posts
@@ -268,9 +295,9 @@ pub(crate) async fn thread(
             .collect();
         replies.extend(
             pending
-                .iter()
-                .filter(|(tx, _)| !confirmed.contains(&tx.id()))
-                .map(|(tx, returned)| pending_status(tx, *returned)),
+                .into_iter()
+                .filter(|(id, _)| !confirmed.contains(id))
+                .map(|(_, status)| status),
         );
     }
     Ok(Json(Thread {

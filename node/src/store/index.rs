@@ -12,18 +12,21 @@
 //! - `replies`: (the id a post replies to, height, position) for every reply of the best
 //!   chain, so a thread is one range read, oldest first. The post replied to need not be
 //!   on the chain: a reply names an id, not a place.
+//! - `reply_counts`: post id → how many entries `replies` holds for it (no row for none),
+//!   so a page shows each post's count at one lookup, however long its thread.
 //!
 //! Time order is chain order: a post's own timestamp is whatever its author claims (a
 //! miner may confirm posts dated in any year), while heights only grow, under block
 //! timestamps that consensus checks. So `best_chain` is also the index by time.
 //!
 //! **Invariant:** after every commit, `best_chain` is the path from genesis to the stored
-//! best tip and `post_location`, `posts_by_author` and `replies` index exactly its posts.
+//! best tip; `post_location`, `posts_by_author` and `replies` index exactly its posts, and
+//! `reply_counts` counts `replies`.
 
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use chainpost_chain::block::Block;
-use chainpost_chain::hash::{BlockHash, Hash256};
+use chainpost_chain::hash::{BlockHash, Hash256, TxId};
 use chainpost_chain::tx::Transaction;
 
 use super::{BLOCKS, StoreError, db_error, decode_block};
@@ -35,6 +38,10 @@ pub(super) const POSTS_BY_AUTHOR: TableDefinition<(&[u8], u64, u32), ()> =
     TableDefinition::new("posts_by_author");
 pub(super) const REPLIES: TableDefinition<([u8; 32], u64, u32), ()> =
     TableDefinition::new("replies");
+/// Post id → how many posts of the best chain reply to it (absent: none), so a page of
+/// posts shows its reply counts at one lookup a post however long the threads.
+pub(super) const REPLY_COUNTS: TableDefinition<[u8; 32], u64> =
+    TableDefinition::new("reply_counts");
 
 /// Whose posts: a key for signed posts, a self-declared name for unsigned ones. The two
 /// never mix: an unsigned post that gives a key's usual name is not that key's.
@@ -77,6 +84,7 @@ pub(super) struct Indexes<'txn> {
     post_location: Table<'txn, [u8; 32], (u64, u32)>,
     posts_by_author: Table<'txn, (&'static [u8], u64, u32), ()>,
     replies: Table<'txn, ([u8; 32], u64, u32), ()>,
+    reply_counts: Table<'txn, [u8; 32], u64>,
 }
 
 impl<'txn> Indexes<'txn> {
@@ -86,6 +94,7 @@ impl<'txn> Indexes<'txn> {
             post_location: txn.open_table(POST_LOCATION).map_err(db_error)?,
             posts_by_author: txn.open_table(POSTS_BY_AUTHOR).map_err(db_error)?,
             replies: txn.open_table(REPLIES).map_err(db_error)?,
+            reply_counts: txn.open_table(REPLY_COUNTS).map_err(db_error)?,
         })
     }
 
@@ -109,6 +118,7 @@ impl<'txn> Indexes<'txn> {
                 self.replies
                     .insert((*parent.as_bytes(), height, position), ())
                     .map_err(db_error)?;
+                self.count_reply(parent, 1)?;
             }
         }
         self.index_authors(block)
@@ -140,10 +150,63 @@ impl<'txn> Indexes<'txn> {
                 self.replies
                     .remove((*parent.as_bytes(), height, position))
                     .map_err(db_error)?;
+                self.count_reply(parent, -1)?;
             }
         }
         Ok(())
     }
+
+    /// Adds `change` (1 or -1) to the replies counted for `parent`; a count of 0 is no row.
+    fn count_reply(&mut self, parent: &TxId, change: i8) -> Result<(), StoreError> {
+        let count = self
+            .reply_counts
+            .get(parent.as_bytes())
+            .map_err(db_error)?
+            .map_or(0, |count| count.value());
+        let count = if change > 0 {
+            count + 1
+        } else {
+            count.checked_sub(1).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "a reply to {parent} left the best chain, which counted none"
+                ))
+            })?
+        };
+        if count == 0 {
+            self.reply_counts
+                .remove(parent.as_bytes())
+                .map_err(db_error)?;
+        } else {
+            self.reply_counts
+                .insert(parent.as_bytes(), count)
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts the replies of a store of schema version 4, which has the replies index but no
+/// counts: the index is read once, in the transaction that opens the store.
+pub(super) fn count_replies(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let replies = txn.open_table(REPLIES).map_err(db_error)?;
+    let mut counts = txn.open_table(REPLY_COUNTS).map_err(db_error)?;
+    let mut current: Option<([u8; 32], u64)> = None;
+    for row in replies.iter().map_err(db_error)? {
+        let (key, _) = row.map_err(db_error)?;
+        let (parent, _, _) = key.value();
+        current = match current {
+            Some((counted, count)) if counted == parent => Some((counted, count + 1)),
+            Some((counted, count)) => {
+                counts.insert(counted, count).map_err(db_error)?;
+                Some((parent, 1))
+            }
+            None => Some((parent, 1)),
+        };
+    }
+    if let Some((counted, count)) = current {
+        counts.insert(counted, count).map_err(db_error)?;
+    }
+    Ok(())
 }
 
 /// A block's posts with their positions, as the indexes number them.

@@ -88,8 +88,10 @@ const PEERS: TableDefinition<&str, ()> = TableDefinition::new("peers");
 
 const GENESIS_KEY: &str = "genesis";
 const SCHEMA_KEY: &str = "schema";
+/// 5: version 4 and each post's count of replies.
+const SCHEMA_VERSION: u64 = 5;
 /// 4: version 3 and the index of replies by the post they answer.
-const SCHEMA_VERSION: u64 = 4;
+const UNCOUNTED_SCHEMA: u64 = 4;
 /// 3: version 2 and the index of posts by author. No post of it replies to another: the
 /// post encoding had no field after the signature then, and its decoder refused one.
 const REPLYLESS_SCHEMA: u64 = 3;
@@ -646,6 +648,7 @@ fn check_network(db: &Database, genesis_block: &Block) -> Result<(), StoreError>
         txn.open_table(BLOCK_INDEX).map_err(db_error)?;
         txn.open_table(PEERS).map_err(db_error)?;
         txn.open_table(index::REPLIES).map_err(db_error)?;
+        txn.open_table(index::REPLY_COUNTS).map_err(db_error)?;
         let mut pending = txn.open_table(MEMPOOL).map_err(db_error)?;
         migrate_pending_by_id(&txn, &mut pending)?;
         let schema = meta
@@ -656,13 +659,19 @@ fn check_network(db: &Database, genesis_block: &Block) -> Result<(), StoreError>
         match schema {
             Some(SCHEMA_VERSION) => {}
             Some(newer) if newer > SCHEMA_VERSION => return Err(StoreError::NewerSchema(newer)),
+            Some(UNCOUNTED_SCHEMA) => {
+                index::count_replies(&txn)?;
+                tracing::info!("counted the replies of the best chain's posts");
+                meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())
+                    .map_err(db_error)?;
+            }
             Some(older @ (AUTHORLESS_SCHEMA | REPLYLESS_SCHEMA)) => {
                 if older == AUTHORLESS_SCHEMA {
                     index::build_author_index(&txn)?;
                     tracing::info!("indexed the best chain's posts by author");
                 }
-                // The replies index, created above, is complete while empty: no post of these
-                // versions replies to another.
+                // The replies index and counts, created above, are complete while empty: no
+                // post of these versions replies to another.
                 meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())
                     .map_err(db_error)?;
             }
@@ -1541,6 +1550,15 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(replies(), [(2, only_b.id())]);
+        let count = |tx: &Arc<Transaction>| reader.reply_count(&tx.id()).expect("reads");
+        assert_eq!(count(&both), 1, "only_a's reply left with its block");
+        assert_eq!(
+            reader
+                .confirmed_post(&both.id())
+                .expect("reads")
+                .map(|post| post.replies),
+            Some(1)
+        );
         // The abandoned branch's blocks stay stored, for `/blocks/{hash}`.
         assert_eq!(
             reader
@@ -1572,6 +1590,72 @@ mod tests {
         assert_eq!(by("a"), [(1, only_a.id())]);
         assert!(by("b").is_empty());
         assert_eq!(replies(), [(1, only_a.id())]);
+        assert_eq!(count(&both), 1, "a count follows its replies, not its post");
+        assert_eq!(count(&only_a), 0);
+    }
+
+    #[tokio::test]
+    async fn a_store_of_schema_4_counts_its_replies_in_place() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("chain.redb");
+        let p = params();
+        let genesis = p.genesis();
+        let (root, other) = (
+            unsigned_arc("a", "root", 1.0),
+            unsigned_arc("a", "other", 1.0),
+        );
+        let reply = |parent: &Arc<Transaction>, content: &str| {
+            Arc::new(Transaction::with_reply_to(
+                "b".into(),
+                content.into(),
+                2.0,
+                Some(parent.id()),
+                None,
+            ))
+        };
+        let b1 = Arc::new(mine_child(
+            &genesis,
+            vec![root.clone(), other.clone(), reply(&root, "1")],
+            &p,
+        ));
+        let b2 = Arc::new(mine_child(
+            &b1,
+            vec![reply(&root, "2"), reply(&other, "3"), reply(&root, "4")],
+            &p,
+        ));
+        {
+            let (store, _) = Store::open(&path, &genesis, TEST_MAX_PENDING).expect("opens");
+            store
+                .write(Batch {
+                    blocks: connect(1, &[&b1, &b2]),
+                    best_tip: Some(b2.hash()),
+                    best_chain: vec![ChainStep::Apply(b1.clone()), ChainStep::Apply(b2.clone())],
+                    ..Batch::default()
+                })
+                .await
+                .expect("durable");
+        }
+        // What schema 4 wrote: no counts, and its version.
+        {
+            let db = open_database(&path).expect("reopens");
+            let txn = db.begin_write().expect("write");
+            assert!(txn.delete_table(index::REPLY_COUNTS).expect("deletes"));
+            txn.open_table(META)
+                .expect("meta")
+                .insert(SCHEMA_KEY, UNCOUNTED_SCHEMA.to_be_bytes().as_slice())
+                .expect("inserts");
+            txn.commit().expect("commits");
+        }
+        let (store, _) = Store::open(&path, &genesis, TEST_MAX_PENDING).expect("upgrades");
+        let reader = store.reader();
+        let count = |tx: &Arc<Transaction>| reader.reply_count(&tx.id()).expect("reads");
+        assert_eq!((count(&root), count(&other)), (3, 1));
+        assert_eq!(count(&reply(&root, "1")), 0);
+        drop((reader, store));
+        assert_eq!(
+            stored_schema(&path),
+            Some(SCHEMA_VERSION.to_be_bytes().to_vec())
+        );
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use chainpost_chain::hash::{BlockHash, Hash256, TxId};
 use chainpost_chain::tx::Transaction;
 
 use super::index::{
-    Author, BEST_CHAIN, POST_LOCATION, POSTS_BY_AUTHOR, REPLIES, hash_of, positioned,
+    Author, BEST_CHAIN, POST_LOCATION, POSTS_BY_AUTHOR, REPLIES, REPLY_COUNTS, hash_of, positioned,
 };
 use super::{BLOCK_INDEX, BLOCKS, SharedDb, StoreError, db_error, decode_block};
 use chainpost_chain::tree::{BlockSource, IndexedBlock, Unreadable};
@@ -35,6 +35,8 @@ pub(crate) struct ConfirmedPost {
     pub(crate) height: u64,
     pub(crate) position: u32,
     pub(crate) block: BlockHash,
+    /// How many posts of the best chain reply to it.
+    pub(crate) replies: u64,
 }
 
 impl ConfirmedPost {
@@ -222,6 +224,11 @@ impl Reader {
         self.with_snapshot(|txn| replies_to(txn, parent, after, limit))
     }
 
+    /// How many posts of the best chain reply to `id`.
+    pub(crate) fn reply_count(&self, id: &TxId) -> Result<u64, StoreError> {
+        self.with_snapshot(|txn| reply_count(&txn.open_table(REPLY_COUNTS).map_err(db_error)?, id))
+    }
+
     /// The best chain's post with this id, decoding only that post of its block.
     pub(crate) fn confirmed_post(&self, id: &TxId) -> Result<Option<ConfirmedPost>, StoreError> {
         self.with_snapshot(|txn| confirmed_post(txn, id))
@@ -245,11 +252,13 @@ fn confirmed_post(txn: &ReadTransaction, id: &TxId) -> Result<Option<ConfirmedPo
             transaction.id()
         )));
     }
+    let replies = reply_count(&txn.open_table(REPLY_COUNTS).map_err(db_error)?, id)?;
     Ok(Some(ConfirmedPost {
         transaction,
         height,
         position,
         block: hash_of(hash),
+        replies,
     }))
 }
 
@@ -323,6 +332,7 @@ fn page_at(
 ) -> Result<PostsPage, StoreError> {
     let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
     let stored = txn.open_table(BLOCKS).map_err(db_error)?;
+    let counts = txn.open_table(REPLY_COUNTS).map_err(db_error)?;
     let mut places = places.collect::<Result<Vec<_>, _>>()?;
     let more = places.len() > limit;
     places.truncate(limit);
@@ -337,6 +347,7 @@ fn page_at(
             )));
         }
         posts.push(ConfirmedPost {
+            replies: reply_count(&counts, &transaction.id())?,
             transaction,
             height,
             position,
@@ -356,6 +367,7 @@ fn all_posts(
 ) -> Result<PostsPage, StoreError> {
     let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
     let stored = txn.open_table(BLOCKS).map_err(db_error)?;
+    let counts = txn.open_table(REPLY_COUNTS).map_err(db_error)?;
     let (end_height, end_position) = before.unwrap_or((u64::MAX, u32::MAX));
     let mut posts = Vec::new();
     // Genesis (height 0) holds no posts.
@@ -386,6 +398,7 @@ fn all_posts(
                 height,
                 position,
                 block: hash_of(hash),
+                replies: reply_count(&counts, &tx.id())?,
             });
         }
         if blocks_read == MAX_BLOCKS_PER_PAGE && height > 1 {
@@ -397,6 +410,14 @@ fn all_posts(
         }
     }
     Ok(PostsPage { posts, next: None })
+}
+
+/// How many posts of the best chain reply to `id`.
+fn reply_count(counts: &redb::ReadOnlyTable<[u8; 32], u64>, id: &TxId) -> Result<u64, StoreError> {
+    Ok(counts
+        .get(id.as_bytes())
+        .map_err(db_error)?
+        .map_or(0, |count| count.value()))
 }
 
 fn block_at(

@@ -137,7 +137,7 @@ async fn check(page: PostsPage) -> Option<(Vec<(BlockLink, CheckedPost)>, Option
             .into_iter()
             .filter_map(|status| {
                 let place = BlockLink::placed(status.block.as_ref()?);
-                Some((place, CheckedPost::check(status.transaction)))
+                Some((place, CheckedPost::check_placed(status).0))
             })
             .collect()
     })

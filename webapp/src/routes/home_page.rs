@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 
 use chainpost_wire::PostCursor;
-use chainpost_wire::lenient::{Post, PostsPage};
+use chainpost_wire::lenient::{Post, PostStatus, PostsPage};
 
 use crate::node_client::{NodeClient, NodeError, PostsOf};
 use crate::post::CheckedPost;
@@ -41,7 +41,7 @@ struct Feed {
 /// The posts a page shows, before their signatures are checked.
 struct Unchecked {
     pending: Vec<Post>,
-    confirmed: Vec<(BlockLink, Post)>,
+    confirmed: Vec<(BlockLink, PostStatus)>,
     older: Option<PostCursor>,
     more_in_explorer: bool,
 }
@@ -69,12 +69,7 @@ async fn fetch_feed(node: &NodeClient, before: Option<PostCursor>) -> Result<Fee
             // `/posts` lists confirmed posts only, each with its block.
             let confirmed = posts
                 .into_iter()
-                .filter_map(|status| {
-                    Some((
-                        BlockLink::placed(status.block.as_ref()?),
-                        status.transaction,
-                    ))
-                })
+                .filter_map(|status| Some((BlockLink::placed(status.block.as_ref()?), status)))
                 .collect();
             let mut pending = pending?;
             pending.truncate(PENDING_SHOWN);
@@ -103,7 +98,7 @@ async fn fetch_feed(node: &NodeClient, before: Option<PostCursor>) -> Result<Fee
         let pending: Vec<CheckedPost> = pending.into_iter().map(CheckedPost::check).collect();
         let confirmed: Vec<(BlockLink, CheckedPost)> = confirmed
             .into_iter()
-            .map(|(place, post)| (place, CheckedPost::check(post)))
+            .map(|(place, status)| (place, CheckedPost::check_placed(status).0))
             .collect();
         (pending, confirmed)
     })
@@ -138,7 +133,15 @@ async fn unpaged_feed(
     let confirmed = newest
         .into_iter()
         .take(MAX_UNPAGED_POSTS)
-        .map(|(block, post)| (BlockLink::to(block), post.clone()))
+        .map(|(block, post)| {
+            let status = PostStatus {
+                transaction: post.clone(),
+                block: None,
+                returned: false,
+                reply_count: None,
+            };
+            (BlockLink::to(block), status)
+        })
         .collect();
     Ok((
         status,

@@ -351,3 +351,44 @@ async fn web_addresses_in_a_post_are_links_for_strangers_and_nothing_else_is() {
     web.stop().await;
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_post_card_says_how_many_replies_its_thread_has() {
+    let node = TestNode::spawn().await;
+    let root = node.post("alice", "a question").await;
+    let reply = |content: &'static str| {
+        let body = serde_json::json!({ "author": "bob", "content": content, "reply_to": root });
+        let node = &node;
+        async move { node.post_json("/new_transaction", &body).await }
+    };
+    reply("one answer").await;
+    node.mine().await;
+    reply("another, still pending").await;
+    node.post("carol", "unanswered").await;
+    node.mine().await;
+    reply("a third, pending").await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+
+    let (_, home) = web.page("/").await;
+    let (_, thread) = web.page(&format!("/posts/{root}")).await;
+
+    for html in [&home, &thread] {
+        let card = articles(html)
+            .into_iter()
+            .find(|post| post.contains(">a question<"))
+            .expect("the question is shown");
+        assert!(
+            card.contains(&format!("href=\"/posts/{root}\">3 replies</a>")),
+            "{} on {}",
+            between(card, "thread-link", "</a>").unwrap_or_default(),
+            between(html, "<title>", "</title>").unwrap_or_default()
+        );
+    }
+    let unanswered = articles(&home)
+        .into_iter()
+        .find(|post| post.contains(">unanswered<"))
+        .expect("listed");
+    assert!(unanswered.contains("\">Reply</a>"), "{unanswered}");
+    web.stop().await;
+    node.stop().await;
+}
