@@ -231,7 +231,7 @@ pub struct PostStatus {
     /// Whether a reorganization put it back to pending.
     #[serde(default)]
     pub returned: bool,
-    /// How many posts the node knows reply to it.
+    /// How many posts of the best chain reply to it.
     #[serde(default)]
     pub reply_count: Option<u64>,
 }

@@ -119,8 +119,9 @@ pub struct TransactionStatus {
     /// [`PendingTransaction`]).
     #[serde(default, skip_serializing_if = "is_false")]
     pub returned: bool,
-    /// How many posts this node knows reply to it: those of the best chain and those
-    /// pending.
+    /// How many posts of the best chain reply to it (its pending replies are in its
+    /// thread, not counted here: counting them would read the mempool under the chain
+    /// lock, which post listings never take).
     #[serde(default)]
     pub reply_count: u64,
 }

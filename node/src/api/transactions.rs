@@ -146,18 +146,16 @@ async fn post_status(node: &Node, id: TxId) -> Result<Option<TransactionStatus>,
     }
     let pending = node.with_chain(|chain| {
         let mempool = chain.mempool();
-        mempool.get(&id).map(|tx| {
-            let mut status = pending_status(tx, mempool.was_returned(&id));
-            status.reply_count = mempool.reply_count(&id) as u64;
-            status
-        })
+        mempool
+            .get(&id)
+            .map(|tx| pending_status(tx, mempool.was_returned(&id)))
     });
     let Some(mut pending) = pending else {
         node.store().await_queued().await;
         return read_confirmed(node, id).await;
     };
-    // Its confirmed replies: a pending post can have some, as a reply may be mined first.
-    pending.reply_count += read_store(node, move |reader| reader.reply_count(&id)).await?;
+    // A pending post may have confirmed replies: a reply can be mined first.
+    pending.reply_count = read_store(node, move |reader| reader.reply_count(&id)).await?;
     Ok(Some(pending))
 }
 
@@ -173,27 +171,7 @@ fn pending_status(tx: &Transaction, returned: bool) -> TransactionStatus {
 
 async fn read_confirmed(node: &Node, id: TxId) -> Result<Option<TransactionStatus>, ApiError> {
     let confirmed = read_store(node, move |reader| reader.confirmed_post(&id)).await?;
-    Ok(confirmed.and_then(|post| confirmed_statuses(node, std::slice::from_ref(&post)).pop()))
-}
-
-/// The statuses of confirmed posts, each one's count of replies with those pending here
-/// added: one short hold of the lock for the whole page.
-fn confirmed_statuses(node: &Node, posts: &[ConfirmedPost]) -> Vec<TransactionStatus> {
-    let pending = node.with_chain(|chain| {
-        posts
-            .iter()
-            .map(|post| chain.mempool().reply_count(&post.transaction.id()) as u64)
-            .collect::<Vec<_>>()
-    });
-    posts
-        .iter()
-        .zip(pending)
-        .map(|(post, pending)| {
-            let mut status = confirmed_status(post);
-            status.reply_count += pending;
-            status
-        })
-        .collect()
+    Ok(confirmed.map(|post| confirmed_status(&post)))
 }
 
 fn confirmed_status(post: &ConfirmedPost) -> TransactionStatus {
@@ -243,7 +221,7 @@ pub(crate) async fn posts(
     })
     .await?;
     Ok(Json(PostsPage {
-        posts: confirmed_statuses(&node, &page.posts),
+        posts: page.posts.iter().map(confirmed_status).collect(),
         next: page.next.map(cursor),
     }))
 }
@@ -277,28 +255,28 @@ pub(crate) async fn thread(
         mempool
             .replies_to(&id, limit)
             .into_iter()
-            .map(|tx| {
-                let mut status = pending_status(&tx, mempool.was_returned(&tx.id()));
-                status.reply_count = mempool.reply_count(&tx.id()) as u64;
-                (tx.id(), status)
-            })
+            .map(|tx| (tx.id(), pending_status(&tx, mempool.was_returned(&tx.id()))))
             .collect::<Vec<_>>()
     });
     node.store().await_queued().await;
     let page = read_store(&node, move |reader| reader.replies(&id, after, limit)).await?;
-    let mut replies = confirmed_statuses(&node, &page.posts);
+    let mut replies: Vec<_> = page.posts.iter().map(confirmed_status).collect();
     if page.next.is_none() {
         let confirmed: HashSet<TxId> = page
             .posts
             .iter()
             .map(|post| post.transaction.id())
             .collect();
-        replies.extend(
-            pending
-                .into_iter()
-                .filter(|(id, _)| !confirmed.contains(id))
-                .map(|(_, status)| status),
-        );
+        let (ids, mut pending): (Vec<TxId>, Vec<TransactionStatus>) = pending
+            .into_iter()
+            .filter(|(id, _)| !confirmed.contains(id))
+            .unzip();
+        // Pending replies may have confirmed replies of their own.
+        let counts = read_store(&node, move |reader| reader.reply_counts(&ids)).await?;
+        for (status, count) in pending.iter_mut().zip(counts) {
+            status.reply_count = count;
+        }
+        replies.extend(pending);
     }
     Ok(Json(Thread {
         post,

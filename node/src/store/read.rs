@@ -226,7 +226,15 @@ impl Reader {
 
     /// How many posts of the best chain reply to `id`.
     pub(crate) fn reply_count(&self, id: &TxId) -> Result<u64, StoreError> {
-        self.with_snapshot(|txn| reply_count(&txn.open_table(REPLY_COUNTS).map_err(db_error)?, id))
+        Ok(self.reply_counts(std::slice::from_ref(id))?.iter().sum())
+    }
+
+    /// How many posts of the best chain reply to each of `ids`, from one snapshot.
+    pub(crate) fn reply_counts(&self, ids: &[TxId]) -> Result<Vec<u64>, StoreError> {
+        self.with_snapshot(|txn| {
+            let counts = txn.open_table(REPLY_COUNTS).map_err(db_error)?;
+            ids.iter().map(|id| reply_count(&counts, id)).collect()
+        })
     }
 
     /// The best chain's post with this id, decoding only that post of its block.
