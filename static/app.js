@@ -1,8 +1,10 @@
 // chainpost web app: signs posts in the browser and keeps pages live.
 //
-// - Identity: an Ed25519 key pair made with WebCrypto, its private key kept in this
-//   browser's localStorage (as a JWK). Each post is signed over the exact bytes the node
-//   verifies (see webapp/src/post.rs, `signing_message`).
+// - Identity: Ed25519 key pairs made with WebCrypto, kept in this browser's localStorage
+//   (as JWKs) in a keyring, one of them the key that signs. Each post is signed over the
+//   exact bytes the node verifies (see webapp/src/post.rs, `signing_message`). A key is
+//   backed up as a password-encrypted file (PBKDF2-SHA256 and AES-GCM) and imported from
+//   one.
 // - Live pages: the server's /events stream says when the node's state changed; the page
 //   then fetches itself and swaps its [data-live-part] sections, leaving the form alone.
 //
@@ -11,7 +13,9 @@
 "use strict";
 
 (() => {
+  // Version 1: one key. Read once, into the keyring.
   const STORE_KEY = "chainpost.identity.v1";
+  const KEYRING_KEY = "chainpost.keyring.v2";
   const DOMAIN = "chainpost/post/v1\u0000";
   const ED25519 = { name: "Ed25519" };
 
@@ -59,34 +63,67 @@
     return message;
   }
 
-  function remember(jwk) {
+  // The keyring: every key this browser made or imported, and which one signs. Kept in
+  // localStorage as JWKs; version 1 kept a single key, which becomes the keyring's first.
+  function readKeyring() {
     try {
-      localStorage.setItem(STORE_KEY, JSON.stringify(jwk));
+      const stored = localStorage.getItem(KEYRING_KEY);
+      if (stored) {
+        const ring = JSON.parse(stored);
+        if (Array.isArray(ring.keys)) return ring;
+      }
+      const single = localStorage.getItem(STORE_KEY);
+      if (single) {
+        const jwk = JSON.parse(single);
+        return { current: jwk.x, keys: [jwk] };
+      }
     } catch (error) {
-      // Private windows may refuse storage: the key then lasts as long as the page.
-      console.warn("chainpost: cannot store the signing key", error);
+      console.warn("chainpost: the stored keys are unreadable", error);
     }
+    return { current: null, keys: [] };
+  }
+
+  function writeKeyring(ring) {
+    try {
+      localStorage.setItem(KEYRING_KEY, JSON.stringify(ring));
+    } catch (error) {
+      // Private windows may refuse storage: the keys then last as long as the page.
+      console.warn("chainpost: cannot store the signing keys", error);
+    }
+  }
+
+  let keyring = { current: null, keys: [] };
+
+  async function identityOf(jwk) {
+    const privateKey = await crypto.subtle.importKey("jwk", jwk, ED25519, false, ["sign"]);
+    return { privateKey, publicKey: fromBase64Url(jwk.x), jwk };
+  }
+
+  // Adds `jwk` to the keyring (once) and makes it the key that signs.
+  async function useKey(jwk) {
+    const id = await identityOf(jwk);
+    if (!keyring.keys.some((known) => known.x === jwk.x)) keyring.keys.push(jwk);
+    keyring.current = jwk.x;
+    writeKeyring(keyring);
+    return id;
   }
 
   async function createIdentity() {
     const pair = await crypto.subtle.generateKey(ED25519, true, ["sign", "verify"]);
-    remember(await crypto.subtle.exportKey("jwk", pair.privateKey));
-    const publicKey = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
-    return { privateKey: pair.privateKey, publicKey };
+    return useKey(await crypto.subtle.exportKey("jwk", pair.privateKey));
   }
 
   async function loadIdentity() {
     // WebCrypto exists only on secure origins (https, or http on localhost).
     if (!window.crypto || !crypto.subtle) return null;
-    try {
-      const stored = localStorage.getItem(STORE_KEY);
-      if (stored) {
-        const jwk = JSON.parse(stored);
-        const privateKey = await crypto.subtle.importKey("jwk", jwk, ED25519, false, ["sign"]);
-        return { privateKey, publicKey: fromBase64Url(jwk.x) };
+    keyring = readKeyring();
+    const current = keyring.keys.find((jwk) => jwk.x === keyring.current) || keyring.keys[0];
+    if (current) {
+      try {
+        return await useKey(current);
+      } catch (error) {
+        console.warn("chainpost: the stored key is unusable; making a new one", error);
       }
-    } catch (error) {
-      console.warn("chainpost: the stored key is unusable; making a new one", error);
     }
     try {
       return await createIdentity();
@@ -94,6 +131,79 @@
       console.warn("chainpost: this browser cannot make Ed25519 keys", error);
       return null;
     }
+  }
+
+  // A backup is the key's JWK encrypted with AES-GCM under a key derived from a password
+  // with PBKDF2-SHA256, as JSON; any browser with the password can import it.
+  const BACKUP_FORMAT = "chainpost-key-backup";
+  const BACKUP_ITERATIONS = 600000;
+  const toBase64 = (bytes) => btoa(String.fromCharCode(...bytes));
+  const fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
+  async function passwordKey(password, salt, iterations, usage) {
+    const material = await crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(password),
+      "PBKDF2",
+      false,
+      ["deriveKey"],
+    );
+    return crypto.subtle.deriveKey(
+      { name: "PBKDF2", hash: "SHA-256", salt, iterations },
+      material,
+      { name: "AES-GCM", length: 256 },
+      false,
+      [usage],
+    );
+  }
+
+  async function exportBackup(id, password) {
+    const salt = crypto.getRandomValues(new Uint8Array(16));
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const key = await passwordKey(password, salt, BACKUP_ITERATIONS, "encrypt");
+    const plain = new TextEncoder().encode(JSON.stringify(id.jwk));
+    const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, plain));
+    return JSON.stringify({
+      format: BACKUP_FORMAT,
+      version: 1,
+      public_key: hex(id.publicKey),
+      kdf: { name: "PBKDF2", hash: "SHA-256", iterations: BACKUP_ITERATIONS, salt: toBase64(salt) },
+      cipher: { name: "AES-GCM", iv: toBase64(iv) },
+      ciphertext: toBase64(sealed),
+    });
+  }
+
+  // The JWK in a backup, or an Error saying in the reader's words what is wrong.
+  async function openBackup(text, password) {
+    let backup;
+    try {
+      backup = JSON.parse(text);
+    } catch {
+      throw new Error("This is not a chainpost key backup (it is not JSON).");
+    }
+    if (!backup || backup.format !== BACKUP_FORMAT || backup.version !== 1) {
+      throw new Error("This is not a chainpost key backup.");
+    }
+    const iterations = Number(backup.kdf && backup.kdf.iterations);
+    if (!Number.isInteger(iterations) || iterations < 1 || iterations > 10000000) {
+      throw new Error("This backup names an unusable key derivation.");
+    }
+    let plain;
+    try {
+      const key = await passwordKey(password, fromBase64(backup.kdf.salt), iterations, "decrypt");
+      plain = await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: fromBase64(backup.cipher.iv) },
+        key,
+        fromBase64(backup.ciphertext),
+      );
+    } catch {
+      throw new Error("Wrong password, or the backup was changed.");
+    }
+    const jwk = JSON.parse(new TextDecoder().decode(plain));
+    if (hex(fromBase64Url(jwk.x)) !== backup.public_key) {
+      throw new Error("The backup's key does not match the key it names.");
+    }
+    return jwk;
   }
 
   let identity = loadIdentity();
@@ -104,7 +214,7 @@
     const status = document.getElementById("key-status");
     const keyLine = document.getElementById("key-line");
     const fingerprint = document.getElementById("key-fingerprint");
-    const newKey = document.getElementById("new-key");
+    const tools = document.getElementById("key-tools");
     if (!id) {
       if (line) line.textContent = "This browser cannot sign posts, so they are sent unsigned.";
       if (status) {
@@ -128,8 +238,82 @@
       fingerprint.title = keyHex;
     }
     if (keyLine) keyLine.hidden = false;
-    if (newKey) newKey.hidden = false;
+    if (tools) tools.hidden = false;
+    const select = document.getElementById("key-select");
+    if (select) {
+      select.replaceChildren(
+        ...keyring.keys.map((jwk) => {
+          const keyHex = hex(fromBase64Url(jwk.x));
+          const option = new Option(keyHex.slice(0, 8), jwk.x, false, jwk.x === keyring.current);
+          option.title = keyHex;
+          return option;
+        }),
+      );
+    }
     markOwnPosts();
+  }
+
+  function setUpKeyChoice() {
+    const select = document.getElementById("key-select");
+    if (!select) return;
+    select.addEventListener("change", async () => {
+      const jwk = keyring.keys.find((known) => known.x === select.value);
+      if (!jwk) return;
+      identity = useKey(jwk).catch(() => null);
+      await showIdentity();
+    });
+  }
+
+  function setUpBackup() {
+    const panel = document.getElementById("backup-panel");
+    if (!panel) return;
+    const password = document.getElementById("backup-password");
+    const text = document.getElementById("backup-text");
+    const status = document.getElementById("backup-status");
+    const say = (message, problem) => {
+      status.textContent = message;
+      status.classList.toggle("form-error", Boolean(problem));
+    };
+    const longEnough = () => {
+      if (password.value.length >= 8) return true;
+      say("Choose a password of at least 8 characters.", true);
+      password.focus();
+      return false;
+    };
+    document.getElementById("export-key").addEventListener("click", async () => {
+      const id = await identity;
+      if (!id || !longEnough()) return;
+      say("Encrypting…");
+      const backup = await exportBackup(id, password.value);
+      text.value = backup;
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(new Blob([backup], { type: "application/json" }));
+      link.download = `chainpost-key-${hex(id.publicKey).slice(0, 8)}.json`;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 0);
+      say("Exported: the file is downloaded, and the backup is in the box above to copy.");
+    });
+    document.getElementById("backup-file").addEventListener("change", async (event) => {
+      const file = event.target.files && event.target.files[0];
+      // A backup is well under a kilobyte; a large file is not one.
+      if (file && file.size < 64 * 1024) text.value = await file.text();
+    });
+    document.getElementById("import-key").addEventListener("click", async () => {
+      if (!text.value.trim()) {
+        say("Paste a backup, or choose its file, first.", true);
+        return;
+      }
+      if (!longEnough()) return;
+      say("Decrypting…");
+      try {
+        const jwk = await openBackup(text.value, password.value);
+        identity = Promise.resolve(await useKey(jwk));
+        await showIdentity();
+        say(`Imported: you now sign as ${hex(fromBase64Url(jwk.x)).slice(0, 8)}.`);
+      } catch (error) {
+        say(error.message || "This backup could not be imported.", true);
+      }
+    });
   }
 
   function markOwnPosts() {
@@ -180,10 +364,7 @@
     const button = document.getElementById("new-key");
     if (!button) return;
     button.addEventListener("click", async () => {
-      const sure = window.confirm(
-        "Make a new signing key? Posts you signed stay verified, but future posts will show a new fingerprint.",
-      );
-      if (!sure) return;
+      // The current key stays in the keyring: switching back is one choice away.
       identity = createIdentity().catch(() => null);
       await showIdentity();
     });
@@ -291,6 +472,8 @@
 
   setUpPostForm();
   setUpNewKeyButton();
+  setUpKeyChoice();
+  setUpBackup();
   setUpBusyButtons();
   setUpNodePicker();
   setUpLiveUpdates();

@@ -454,7 +454,7 @@ async fn a_post_signed_in_the_browser_shows_as_verified_with_the_key_fingerprint
     let stored: Value = browser
         .client
         .execute(
-            "return JSON.parse(localStorage.getItem('chainpost.identity.v1')).x;",
+            "return JSON.parse(localStorage.getItem('chainpost.keyring.v2')).current;",
             Vec::new(),
         )
         .await
@@ -822,6 +822,191 @@ async fn a_reader_pages_back_through_500_posts_to_the_first_and_returns_to_the_n
         .await
         .expect("click");
     browser.wait_for(&post_with("post 499")).await;
+    browser.close().await;
+    web.stop().await;
+    node.stop().await;
+}
+
+/// The fingerprint the key card shows once the page's key is ready.
+async fn shown_fingerprint(browser: &Browser) -> String {
+    browser
+        .wait_for("//p[@id='identity'][starts-with(., 'Signed with your key')]")
+        .await;
+    browser
+        .css("#key-fingerprint")
+        .await
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn fill(browser: &Browser, selector: &str, text: &str) {
+    let field = browser.css(selector).await;
+    field.clear().await.expect("clears");
+    field.send_keys(text).await.expect("typing works");
+}
+
+#[tokio::test]
+async fn a_key_exported_with_a_password_signs_again_after_storage_is_cleared() {
+    let node = TestNode::spawn().await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let browser = Browser::start().await;
+    browser.goto(&web.url("/")).await;
+    let original = shown_fingerprint(&browser).await;
+
+    browser
+        .css("#backup-panel summary")
+        .await
+        .click()
+        .await
+        .expect("opens");
+    fill(&browser, "#backup-password", "short").await;
+    browser
+        .css("#export-key")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait_for("//p[@id='backup-status'][contains(., 'at least 8 characters')]")
+        .await;
+    fill(&browser, "#backup-password", "correct horse battery").await;
+    browser
+        .css("#export-key")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait_for("//p[@id='backup-status'][starts-with(., 'Exported')]")
+        .await;
+    let backup = browser
+        .css("#backup-text")
+        .await
+        .prop("value")
+        .await
+        .expect("value")
+        .expect("a backup");
+    let parsed: Value = serde_json::from_str(&backup).expect("a backup is JSON");
+    assert_eq!(parsed["kdf"]["name"], "PBKDF2");
+    assert_eq!(parsed["cipher"]["name"], "AES-GCM");
+    assert!(
+        !backup.contains("\"d\""),
+        "the private key is not in clear: {backup}"
+    );
+
+    // A browser that lost everything makes a new key...
+    browser
+        .client
+        .execute("localStorage.clear();", Vec::new())
+        .await
+        .expect("storage cleared");
+    browser.goto(&web.url("/")).await;
+    let fresh = shown_fingerprint(&browser).await;
+    assert_ne!(fresh, original);
+
+    // ...and takes the old one back with the password, not without it.
+    browser
+        .css("#backup-panel summary")
+        .await
+        .click()
+        .await
+        .expect("opens");
+    fill(&browser, "#backup-text", &backup).await;
+    fill(&browser, "#backup-password", "wrong horse battery").await;
+    browser
+        .css("#import-key")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait_for("//p[@id='backup-status'][starts-with(., 'Wrong password')]")
+        .await;
+    fill(&browser, "#backup-password", "correct horse battery").await;
+    browser
+        .css("#import-key")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait_for(&format!(
+            "//p[@id='backup-status'][starts-with(., 'Imported: you now sign as {original}')]"
+        ))
+        .await;
+    assert_eq!(shown_fingerprint(&browser).await, original);
+
+    browser.type_into("#author", "alice").await;
+    browser.type_into("#content", "still me").await;
+    browser
+        .css("#post-button")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait_for("//div[@id='flash'][contains(., 'is waiting to be mined')]")
+        .await;
+    let pending = node.pending().await;
+    let key = pending[0]["public_key"].as_str().expect("signed");
+    assert!(
+        key.starts_with(&original),
+        "{key} signed, {original} imported"
+    );
+
+    // Both keys stay in the browser, and either can sign.
+    let choices = browser
+        .client
+        .find_all(Locator::Css("#key-select option"))
+        .await
+        .expect("options");
+    let mut shown = Vec::new();
+    for option in &choices {
+        shown.push(option.text().await.expect("text"));
+    }
+    shown.sort();
+    let mut expected = vec![original.clone(), fresh.clone()];
+    expected.sort();
+    assert_eq!(shown, expected);
+    let select = browser.css("#key-select").await;
+    select.select_by_label(&fresh).await.expect("switches");
+    browser
+        .wait_for(&format!("//code[@id='key-fingerprint'][. = '{fresh}']"))
+        .await;
+    browser.goto(&web.url("/")).await;
+    assert_eq!(
+        shown_fingerprint(&browser).await,
+        fresh,
+        "the choice is kept"
+    );
+    browser.set_size(1280, 1100).await;
+    browser.screenshot("key-backup.png").await;
+    browser.close().await;
+    web.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_kept_by_the_previous_release_is_still_the_key_that_signs() {
+    let node = TestNode::spawn().await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let browser = Browser::start().await;
+    browser.goto(&web.url("/")).await;
+    let made = shown_fingerprint(&browser).await;
+    // What the previous release kept: one JWK under its own name.
+    browser
+        .client
+        .execute(
+            "const ring = JSON.parse(localStorage.getItem('chainpost.keyring.v2')); \
+             localStorage.clear(); \
+             localStorage.setItem('chainpost.identity.v1', JSON.stringify(ring.keys[0]));",
+            Vec::new(),
+        )
+        .await
+        .expect("storage rewritten");
+    browser.goto(&web.url("/")).await;
+    assert_eq!(shown_fingerprint(&browser).await, made);
     browser.close().await;
     web.stop().await;
     node.stop().await;
