@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use chainpost_chain::{BlockHash, TxId};
 use chainpost_wire::lenient::{
-    BlockDetail, ChainPage, MineOutcome, NodeStatus, Post, PostsPage, Resolution, Thread, Tree,
+    BlockDetail, ChainPage, MineOutcome, NodeStatus, Post, PostStatus, PostsPage, Resolution,
+    Thread, Tree,
 };
 use chainpost_wire::{
     ChainQuery, Created, ErrorBody, NO_SUCH_ENDPOINT, NewTransaction, PendingQuery, PostCursor,
@@ -195,6 +196,11 @@ impl NodeClient {
             limit: Some(limit),
         };
         self.get_json("/posts", &query).await
+    }
+
+    /// `GET /transactions/{id}`: a post, pending or in its block.
+    pub(crate) async fn post_status(&self, id: &TxId) -> Result<PostStatus, NodeError> {
+        self.get_json(&format!("/transactions/{id}"), &()).await
     }
 
     /// `GET /posts/{id}/thread?after=C`: the post and a page of its replies.

@@ -461,7 +461,7 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// The address of `author`'s page. A name that a path segment cannot carry (`.` and `..`,
 /// which browsers resolve away, escaped or not) goes in the query instead.
-fn author_href(author: &Author) -> String {
+pub(crate) fn author_href(author: &Author) -> String {
     match author {
         Author::Key(key) => format!("/authors/{}", hex::encode(key)),
         Author::Name(name) if name == "." || name == ".." => {
@@ -725,6 +725,16 @@ pub(crate) struct AuthorPage {
     pub(crate) older: Option<String>,
     /// The address of the newest page, on an older one.
     pub(crate) newest: Option<String>,
+}
+
+/// What the search box was given, when it names nothing to go to.
+#[derive(Template)]
+#[template(path = "search.html")]
+pub(crate) struct SearchPage {
+    pub(crate) layout: Layout,
+    pub(crate) query: String,
+    /// The page of the posts that give the query as their name.
+    pub(crate) name_page: Option<String>,
 }
 
 /// A post and its replies: the confirmed ones in chain order, then the pending ones.

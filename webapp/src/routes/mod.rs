@@ -17,6 +17,7 @@ mod home_page;
 pub(crate) mod live;
 mod mine;
 mod resync;
+mod search;
 pub(crate) mod state;
 mod status;
 mod submit;
@@ -46,6 +47,7 @@ pub(crate) fn app(state: AppState, static_dir: &std::path::Path) -> Router {
         .route("/posts/{id}", get(thread::thread))
         .route("/authors", get(author::author_by_name))
         .route("/authors/{author}", get(author::author))
+        .route("/search", get(search::search))
         .route("/mine", post(mine::mine))
         .route("/resync", post(resync::resync))
         .route("/events", get(events::events))

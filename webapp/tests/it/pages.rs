@@ -393,3 +393,61 @@ async fn a_post_card_says_how_many_replies_its_thread_has() {
     web.stop().await;
     node.stop().await;
 }
+
+#[tokio::test]
+async fn the_search_box_goes_straight_to_a_height_a_block_a_post_a_key_or_a_name() {
+    let node = TestNode::spawn().await;
+    let id = node.post("alice", "findable").await;
+    node.mine().await;
+    let hash = node.blocks().await[1]["hash"]
+        .as_str()
+        .expect("hash")
+        .to_owned();
+    let key = "ab".repeat(32);
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let cookies = Cookies::default();
+    for (asked, location) in [
+        ("1", "/height/1".to_owned()),
+        (&hash, format!("/blocks/{hash}")),
+        (&hash.to_uppercase(), format!("/blocks/{hash}")),
+        (&id, format!("/posts/{id}")),
+        (&format!("  {id}\n"), format!("/posts/{id}")),
+        (&key, format!("/authors/{key}")),
+        ("from:alice", "/authors/alice".to_owned()),
+        (
+            "from: Zoë 山田",
+            "/authors/Zo%C3%AB%20%E5%B1%B1%E7%94%B0".to_owned(),
+        ),
+    ] {
+        let response = web
+            .get(&format!("/search?q={}", urlencode(asked)), &cookies)
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{asked}");
+        assert_eq!(
+            response.headers()["location"].to_str().expect("ASCII"),
+            location,
+            "{asked}"
+        );
+    }
+    let (status, words) = web.page("/search?q=hello%20world").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(words.contains("Searching posts by their words is not available yet"));
+    assert!(
+        words.contains("href=\"/authors/hello%20world\" id=\"name-page\""),
+        "{words}"
+    );
+    let (status, _) = web.page("/search").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, long) = web.page(&format!("/search?q={}", "x".repeat(201))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(long.contains("Search too long"));
+    web.stop().await;
+    node.stop().await;
+}
+
+fn urlencode(text: &str) -> String {
+    serde_urlencoded::to_string([("q", text)])
+        .expect("encodes")
+        .trim_start_matches("q=")
+        .to_owned()
+}
