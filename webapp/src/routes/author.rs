@@ -14,7 +14,7 @@ use chainpost_wire::lenient::PostsPage;
 use crate::node_client::{NodeError, PostsOf};
 use crate::post::{Author, CheckedPost};
 use crate::routes::home_page::FEED_PAGE;
-use crate::routes::state::{AppState, cursor_param};
+use crate::routes::state::{AppState, cursor_param, query_param};
 use crate::routes::status::read_status;
 use crate::session::Session;
 use crate::views::{
@@ -36,14 +36,7 @@ pub(crate) async fn author_by_name(
     session: Session,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let pairs: Vec<(String, String)> = query
-        .as_deref()
-        .and_then(|query| serde_urlencoded::from_str(query).ok())
-        .unwrap_or_default();
-    let name = pairs
-        .into_iter()
-        .find_map(|(key, value)| (key == "name").then_some(value))
-        .unwrap_or_default();
+    let name = query_param(query.as_deref(), "name").unwrap_or_default();
     author_page(&state, &session, Author::Name(name), query.as_deref()).await
 }
 

@@ -15,7 +15,7 @@ use chainpost_chain::{BlockHash, TxId};
 
 use crate::node_client::NodeError;
 use crate::post::Author;
-use crate::routes::state::AppState;
+use crate::routes::state::{AppState, query_param};
 use crate::session::Session;
 use crate::views::{Page, SearchPage, Section, author_href};
 
@@ -27,14 +27,7 @@ pub(crate) async fn search(
     session: Session,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let pairs: Vec<(String, String)> = query
-        .as_deref()
-        .and_then(|query| serde_urlencoded::from_str(query).ok())
-        .unwrap_or_default();
-    let asked = pairs
-        .into_iter()
-        .find_map(|(key, value)| (key == "q").then_some(value))
-        .unwrap_or_default();
+    let asked = query_param(query.as_deref(), "q").unwrap_or_default();
     let asked = asked.trim();
     if asked.chars().count() > MAX_QUERY_CHARS {
         return state.error_page(

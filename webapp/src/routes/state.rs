@@ -128,6 +128,17 @@ impl FromRef<AppState> for NodeCount {
     }
 }
 
+/// The value of the parameter `name` in a page's query string, if it is there (the first,
+/// if it is there twice). A query that is not form-encoded has none.
+pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = query
+        .and_then(|query| serde_urlencoded::from_str(query).ok())
+        .unwrap_or_default();
+    pairs
+        .into_iter()
+        .find_map(|(key, value)| (key == name).then_some(value))
+}
+
 /// The cursor a page's address names as `name` (`?before=` or `?after=`): `Ok(None)` when
 /// there is none, `Err` when it is not `HEIGHT.POSITION`, which the caller answers with a
 /// 404 page in its own words. So a node is only ever asked with a well-formed cursor.
@@ -135,12 +146,7 @@ pub(crate) fn cursor_param(
     query: Option<&str>,
     name: &str,
 ) -> Result<Option<chainpost_wire::PostCursor>, chainpost_wire::BadCursor> {
-    let pairs: Vec<(String, String)> = query
-        .and_then(|query| serde_urlencoded::from_str(query).ok())
-        .unwrap_or_default();
-    pairs
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.parse())
+    query_param(query, name)
+        .map(|value| value.parse())
         .transpose()
 }

@@ -1011,3 +1011,49 @@ async fn a_key_kept_by_the_previous_release_is_still_the_key_that_signs() {
     web.stop().await;
     node.stop().await;
 }
+
+#[tokio::test]
+async fn the_search_box_takes_a_reader_to_the_block_the_post_and_the_name_typed() {
+    let node = TestNode::spawn().await;
+    let id = node.post("alice", "Where did I put that post?").await;
+    node.mine().await;
+    let hash = node.blocks().await[1]["hash"]
+        .as_str()
+        .expect("hash")
+        .to_owned();
+    let web = TestWeb::spawn(vec![node.url()]).await;
+    let browser = Browser::start().await;
+    browser.goto(&web.url("/")).await;
+    // WebDriver's Enter key submits the header's search form, as a reader's would.
+    let search = |text: String| {
+        let browser = &browser;
+        async move {
+            let field = browser.css(".search-box input").await;
+            field.clear().await.expect("clears");
+            field
+                .send_keys(&format!("{text}\u{e007}"))
+                .await
+                .expect("typing works");
+        }
+    };
+    search(hash.clone()).await;
+    // Each wait is for what only the page searched for shows.
+    browser.wait_for(&format!("//code[. = '{hash}']")).await;
+    search(id.clone()).await;
+    browser
+        .wait_for("//h2[@class='composer-title'][. = 'Reply']")
+        .await;
+    browser
+        .wait_for(&format!(
+            "//div[contains(@class,'thread-root')]{}",
+            post_with("Where did I put that post?")
+        ))
+        .await;
+    search("from:alice".to_owned()).await;
+    browser
+        .wait_for("//h1[@class='author-title'][. = 'alice']")
+        .await;
+    browser.close().await;
+    web.stop().await;
+    node.stop().await;
+}
