@@ -253,7 +253,7 @@ mod tests {
         };
         let text = serde_json::to_string(&pending).expect("serializes");
         assert!(
-            text.ends_with(r#","status":"pending","block":null}"#),
+            text.ends_with(r#","status":"pending","block":null,"reply_count":0}"#),
             "{text}"
         );
         let confirmed = TransactionStatus {
