@@ -251,10 +251,26 @@ async fn a_post_written_in_the_browser_is_mined_and_listed_with_its_block_number
         .await;
     browser.set_size(1280, 1400).await;
     browser.screenshot("home.png").await;
-    // On a phone the form comes first, then the node's status and actions, then posts.
+    // On a phone the form comes first, then the node's status and actions, then posts,
+    // then the key card with its backups.
     browser.set_size(420, 1400).await;
+    assert!(
+        browser
+            .css("#backup-panel")
+            .await
+            .is_displayed()
+            .await
+            .expect("laid out"),
+        "a phone can back its key up too"
+    );
     let mut tops = Vec::new();
-    for selector in ["#post-form", "#live-status", "#mine-button", "#live-posts"] {
+    for selector in [
+        "#post-form",
+        "#live-status",
+        "#mine-button",
+        "#live-posts",
+        "#backup-panel",
+    ] {
         let (_, y, _, _) = browser
             .css(selector)
             .await
