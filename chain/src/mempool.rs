@@ -118,20 +118,21 @@ impl Mempool {
     /// Re-admits a post that a reorganization took out of the best chain, whatever the
     /// bounds, and marks it returned; false if it was already here.
     pub(crate) fn restore(&mut self, tx: Arc<Transaction>) -> bool {
-        if self.arrivals.contains_key(&tx.id()) {
-            return false;
-        }
-        let arrival = self.next_arrival;
-        self.push(tx);
-        self.returned.insert(arrival);
-        true
+        self.readmit(tx, true)
     }
 
     /// Re-admits a post that was pending when the node stopped, whatever the bounds; false
     /// if it is already here.
     pub(crate) fn reload(&mut self, tx: Arc<Transaction>) -> bool {
+        self.readmit(tx, false)
+    }
+
+    fn readmit(&mut self, tx: Arc<Transaction>, returned: bool) -> bool {
         if self.arrivals.contains_key(&tx.id()) {
             return false;
+        }
+        if returned {
+            self.returned.insert(self.next_arrival);
         }
         self.push(tx);
         true

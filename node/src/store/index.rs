@@ -118,7 +118,7 @@ impl<'txn> Indexes<'txn> {
                 self.replies
                     .insert((*parent.as_bytes(), height, position), ())
                     .map_err(db_error)?;
-                self.count_reply(parent, 1)?;
+                self.count_reply(parent, Counted::Joined)?;
             }
         }
         self.index_authors(block)
@@ -150,27 +150,27 @@ impl<'txn> Indexes<'txn> {
                 self.replies
                     .remove((*parent.as_bytes(), height, position))
                     .map_err(db_error)?;
-                self.count_reply(parent, -1)?;
+                self.count_reply(parent, Counted::Left)?;
             }
         }
         Ok(())
     }
 
-    /// Adds `change` (1 or -1) to the replies counted for `parent`; a count of 0 is no row.
-    fn count_reply(&mut self, parent: &TxId, change: i8) -> Result<(), StoreError> {
+    /// Counts a reply to `parent` that joined or left the best chain; a count of 0 is no
+    /// row.
+    fn count_reply(&mut self, parent: &TxId, reply: Counted) -> Result<(), StoreError> {
         let count = self
             .reply_counts
             .get(parent.as_bytes())
             .map_err(db_error)?
             .map_or(0, |count| count.value());
-        let count = if change > 0 {
-            count + 1
-        } else {
-            count.checked_sub(1).ok_or_else(|| {
+        let count = match reply {
+            Counted::Joined => count + 1,
+            Counted::Left => count.checked_sub(1).ok_or_else(|| {
                 StoreError::Corrupt(format!(
                     "a reply to {parent} left the best chain, which counted none"
                 ))
-            })?
+            })?,
         };
         if count == 0 {
             self.reply_counts
@@ -183,6 +183,13 @@ impl<'txn> Indexes<'txn> {
         }
         Ok(())
     }
+}
+
+/// What happened to a reply that [`Indexes::count_reply`] counts.
+#[derive(Debug, Clone, Copy)]
+enum Counted {
+    Joined,
+    Left,
 }
 
 /// Counts the replies of a store of schema version 4, which has the replies index but no

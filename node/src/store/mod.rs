@@ -1432,17 +1432,10 @@ mod tests {
         let (store, _) = Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("opens");
         let chain = store.reader().best_chain_hashes().expect("reads");
         drop(store);
-        // What schema 3 wrote: no replies table, and its version.
-        {
-            let db = open_database(&path).expect("reopens");
-            let txn = db.begin_write().expect("write");
+        as_written_by(&path, REPLYLESS_SCHEMA, |txn| {
             assert!(txn.delete_table(index::REPLIES).expect("deletes"));
-            txn.open_table(META)
-                .expect("meta")
-                .insert(SCHEMA_KEY, REPLYLESS_SCHEMA.to_be_bytes().as_slice())
-                .expect("inserts");
-            txn.commit().expect("commits");
-        }
+            assert!(txn.delete_table(index::REPLY_COUNTS).expect("deletes"));
+        });
         let (store, loaded) =
             Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("upgrades");
         assert_eq!(loaded.mempool.len(), 2);
@@ -1635,17 +1628,9 @@ mod tests {
                 .await
                 .expect("durable");
         }
-        // What schema 4 wrote: no counts, and its version.
-        {
-            let db = open_database(&path).expect("reopens");
-            let txn = db.begin_write().expect("write");
+        as_written_by(&path, UNCOUNTED_SCHEMA, |txn| {
             assert!(txn.delete_table(index::REPLY_COUNTS).expect("deletes"));
-            txn.open_table(META)
-                .expect("meta")
-                .insert(SCHEMA_KEY, UNCOUNTED_SCHEMA.to_be_bytes().as_slice())
-                .expect("inserts");
-            txn.commit().expect("commits");
-        }
+        });
         let (store, _) = Store::open(&path, &genesis, TEST_MAX_PENDING).expect("upgrades");
         let reader = store.reader();
         let count = |tx: &Arc<Transaction>| reader.reply_count(&tx.id()).expect("reads");
@@ -1694,15 +1679,7 @@ mod tests {
         let path = dir.path().join("chain.redb");
         let genesis = params().genesis();
         drop(Store::open(&path, &genesis, TEST_MAX_PENDING).expect("creates"));
-        {
-            let db = open_database(&path).expect("reopens");
-            let txn = db.begin_write().expect("write");
-            txn.open_table(META)
-                .expect("meta")
-                .insert(SCHEMA_KEY, (SCHEMA_VERSION + 1).to_be_bytes().as_slice())
-                .expect("insert");
-            txn.commit().expect("commit");
-        }
+        as_written_by(&path, SCHEMA_VERSION + 1, |_| {});
         assert!(matches!(
             Store::open(&path, &genesis, TEST_MAX_PENDING),
             Err(StoreError::NewerSchema(version)) if version == SCHEMA_VERSION + 1
@@ -1714,6 +1691,19 @@ mod tests {
     }
 
     /// The schema version a closed store's file records, as stored.
+    /// Rewrites the store at `path` as a release of `schema` left it: with that version,
+    /// and without the tables `missing` deletes, which that release did not have.
+    fn as_written_by(path: &Path, schema: u64, missing: impl FnOnce(&redb::WriteTransaction)) {
+        let db = open_database(path).expect("reopens");
+        let txn = db.begin_write().expect("write");
+        missing(&txn);
+        txn.open_table(META)
+            .expect("meta")
+            .insert(SCHEMA_KEY, schema.to_be_bytes().as_slice())
+            .expect("inserts");
+        txn.commit().expect("commits");
+    }
+
     fn stored_schema(path: &Path) -> Option<Vec<u8>> {
         let db = open_database(path).expect("reopens");
         let txn = db.begin_read().expect("read");

@@ -226,7 +226,7 @@ impl Reader {
 
     /// How many posts of the best chain reply to `id`.
     pub(crate) fn reply_count(&self, id: &TxId) -> Result<u64, StoreError> {
-        Ok(self.reply_counts(std::slice::from_ref(id))?.iter().sum())
+        self.with_snapshot(|txn| reply_count(&txn.open_table(REPLY_COUNTS).map_err(db_error)?, id))
     }
 
     /// How many posts of the best chain reply to each of `ids`, from one snapshot.
