@@ -377,7 +377,9 @@ impl PostView {
             block,
             confirmations: None,
             author_href: match checked.authorship() {
-                Authorship::Verified { public_key } => Some(format!("/authors/{public_key}")),
+                Authorship::Verified { public_key } => {
+                    Some(author_href(&Author::parse(public_key)))
+                }
                 Authorship::Unsigned => Some(author_href(&Author::Name(post.author.clone()))),
                 Authorship::Invalid => None,
             },

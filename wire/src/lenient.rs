@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use chainpost_chain::BlockHash;
 
-use crate::{Created, MineAnswer};
+use crate::{Created, MineAnswer, PostCursor};
 
 /// A post as any node sends it; reads [`crate::TransactionJson`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -252,6 +252,18 @@ pub struct BlockPlace {
     pub hash: String,
 }
 
+impl PostsPage {
+    /// Where the next older page starts; `None` at the oldest post, and for a cursor this
+    /// crate cannot read, which ends the list rather than the page.
+    pub fn next_cursor(&self) -> Option<PostCursor> {
+        read_cursor(self.next.as_deref())
+    }
+}
+
+fn read_cursor(next: Option<&str>) -> Option<PostCursor> {
+    next.and_then(|next| next.parse().ok())
+}
+
 /// `/posts/{id}/thread`: a post and a page of its replies; reads [`crate::Thread`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Thread {
@@ -260,6 +272,14 @@ pub struct Thread {
     /// The cursor of the next page of replies; `None` on the last.
     #[serde(default)]
     pub next: Option<String>,
+}
+
+impl Thread {
+    /// Where the next page of replies starts; `None` on the last, and for a cursor this
+    /// crate cannot read.
+    pub fn next_cursor(&self) -> Option<PostCursor> {
+        read_cursor(self.next.as_deref())
+    }
 }
 
 /// What `/nodes/resolve` reported; every field is optional, as nodes differ. Reads
@@ -463,6 +483,22 @@ mod tests {
         };
         let read: Thread = read_as(&thread);
         assert_eq!(read.next.as_deref(), Some("3.1"));
+        assert_eq!(
+            read.next_cursor(),
+            Some(PostCursor {
+                height: 3,
+                position: 1
+            })
+        );
+        let odd = Thread {
+            next: Some("yesterday".into()),
+            ..read.clone()
+        };
+        assert_eq!(
+            odd.next_cursor(),
+            None,
+            "an unreadable cursor ends the list"
+        );
         assert_eq!(
             read.post.block,
             Some(BlockPlace {

@@ -123,7 +123,8 @@ async fn author_page(
 /// The page's posts with their signatures checked, off the async executor, and the cursor
 /// of the next older page.
 async fn check(page: PostsPage) -> Option<(Vec<(BlockLink, CheckedPost)>, Option<PostCursor>)> {
-    let PostsPage { posts, next } = page;
+    let older = page.next_cursor();
+    let posts = page.posts;
     let checked = tokio::task::spawn_blocking(move || {
         // `/posts` lists confirmed posts only, each with its block.
         posts
@@ -136,8 +137,7 @@ async fn check(page: PostsPage) -> Option<(Vec<(BlockLink, CheckedPost)>, Option
     })
     .await;
     match checked {
-        // A cursor the web app cannot read ends the list rather than the page.
-        Ok(posts) => Some((posts, next.and_then(|next| next.parse().ok()))),
+        Ok(posts) => Some((posts, older)),
         Err(error) => {
             tracing::error!(%error, "checking an author's posts failed");
             None

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 
 use chainpost_wire::PostCursor;
-use chainpost_wire::lenient::{Post, PostStatus, PostsPage};
+use chainpost_wire::lenient::{Post, PostStatus};
 
 use crate::node_client::{NodeClient, NodeError, PostsOf};
 use crate::post::CheckedPost;
@@ -65,9 +65,11 @@ async fn fetch_feed(node: &NodeClient, before: Option<PostCursor>) -> Result<Fee
     );
     let (status, unchecked) = match status {
         Ok(status) => {
-            let PostsPage { posts, next } = page?;
+            let page = page?;
+            let older = page.next_cursor();
             // `/posts` lists confirmed posts only, each with its block.
-            let confirmed = posts
+            let confirmed = page
+                .posts
                 .into_iter()
                 .filter_map(|status| Some((BlockLink::placed(status.block.as_ref()?), status)))
                 .collect();
@@ -78,8 +80,7 @@ async fn fetch_feed(node: &NodeClient, before: Option<PostCursor>) -> Result<Fee
                 Unchecked {
                     pending,
                     confirmed,
-                    // A cursor the web app cannot read ends the feed rather than the page.
-                    older: next.and_then(|next| next.parse().ok()),
+                    older,
                     more_in_explorer: false,
                 },
             )

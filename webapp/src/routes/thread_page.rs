@@ -64,10 +64,7 @@ pub(crate) async fn thread_page(
             );
         }
     };
-    let next = thread
-        .next
-        .as_deref()
-        .and_then(|next| next.parse::<PostCursor>().ok());
+    let next = thread.next_cursor();
     let (post, replies) = match check(thread).await {
         Some(checked) => checked,
         None => {

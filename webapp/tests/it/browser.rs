@@ -127,6 +127,14 @@ impl Browser {
             .unwrap_or_else(|error| panic!("{selector}: {error}"))
     }
 
+    async fn click(&self, selector: &str) {
+        self.css(selector)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|error| panic!("clicking {selector}: {error}"));
+    }
+
     async fn type_into(&self, selector: &str, text: &str) {
         self.css(selector)
             .await
@@ -140,7 +148,7 @@ impl Browser {
     async fn mine_once_the_post_is_pending(&self) {
         self.wait_for("//div[@id='flash'][contains(., 'is waiting to be mined')]")
             .await;
-        self.css("#mine-button").await.click().await.expect("click");
+        self.click("#mine-button").await;
     }
 
     async fn screenshot(&self, name: &str) {
@@ -206,12 +214,7 @@ async fn a_post_written_in_the_browser_is_mined_and_listed_with_its_block_number
     browser
         .type_into("#content", "Hello from a real browser")
         .await;
-    browser
-        .css("#post-button")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("#post-button").await;
     browser
         .wait_for(&format!(
             "{}[contains(@class,'post-pending')]",
@@ -300,12 +303,7 @@ async fn a_script_injection_post_shows_as_text_and_runs_nothing() {
             "<script>alert(1)</script><img src=x onerror=alert(2)>",
         )
         .await;
-    browser
-        .css("#post-button")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("#post-button").await;
     browser.mine_once_the_post_is_pending().await;
     let card = browser
         .wait_for(&format!(
@@ -457,12 +455,7 @@ async fn a_post_signed_in_the_browser_shows_as_verified_with_the_key_fingerprint
     browser
         .type_into("#content", "Signed in the browser 🦀\nover two lines")
         .await;
-    browser
-        .css("#post-button")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("#post-button").await;
     let card = browser
         .wait_for("//article[contains(@class,'post-pending')][.//p[@class='content' and starts-with(., 'Signed in the browser')]]")
         .await;
@@ -504,12 +497,7 @@ async fn a_post_signed_in_the_browser_shows_as_verified_with_the_key_fingerprint
         .await;
     browser.type_into("#author", "Zoë").await;
     browser.type_into("#content", "and again").await;
-    browser
-        .css("#post-button")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("#post-button").await;
     browser
         .wait_for(&format!(
             "{}//span[contains(@class,'badge-verified')]",
@@ -548,12 +536,7 @@ async fn a_reply_signed_in_the_browser_joins_its_thread_and_is_confirmed_there()
         .await;
     browser.type_into("#author", "bob").await;
     browser.type_into("#content", "Me, on a Raspberry Pi").await;
-    browser
-        .css("#post-button")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("#post-button").await;
     browser
         .wait_for("//div[@id='flash'][contains(., 'Your reply was sent')]")
         .await;
@@ -831,12 +814,7 @@ async fn a_reader_pages_back_through_500_posts_to_the_first_and_returns_to_the_n
     assert_eq!(seen, expected, "every post once, newest first");
     browser.set_size(1280, 1000).await;
     browser.screenshot("oldest-posts.png").await;
-    browser
-        .css("#newest-posts")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("#newest-posts").await;
     browser.wait_for(&post_with("post 499")).await;
     browser.close().await;
     web.stop().await;
@@ -870,29 +848,14 @@ async fn a_key_exported_with_a_password_signs_again_after_storage_is_cleared() {
     browser.goto(&web.url("/")).await;
     let original = shown_fingerprint(&browser).await;
 
-    browser
-        .css("#backup-panel summary")
-        .await
-        .click()
-        .await
-        .expect("opens");
+    browser.click("#backup-panel summary").await;
     fill(&browser, "#backup-password", "short").await;
-    browser
-        .css("#export-key")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("#export-key").await;
     browser
         .wait_for("//p[@id='backup-status'][contains(., 'at least 8 characters')]")
         .await;
     fill(&browser, "#backup-password", "correct horse battery").await;
-    browser
-        .css("#export-key")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("#export-key").await;
     browser
         .wait_for("//p[@id='backup-status'][starts-with(., 'Exported')]")
         .await;
@@ -922,30 +885,15 @@ async fn a_key_exported_with_a_password_signs_again_after_storage_is_cleared() {
     assert_ne!(fresh, original);
 
     // ...and takes the old one back with the password, not without it.
-    browser
-        .css("#backup-panel summary")
-        .await
-        .click()
-        .await
-        .expect("opens");
+    browser.click("#backup-panel summary").await;
     fill(&browser, "#backup-text", &backup).await;
     fill(&browser, "#backup-password", "wrong horse battery").await;
-    browser
-        .css("#import-key")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("#import-key").await;
     browser
         .wait_for("//p[@id='backup-status'][starts-with(., 'Wrong password')]")
         .await;
     fill(&browser, "#backup-password", "correct horse battery").await;
-    browser
-        .css("#import-key")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("#import-key").await;
     browser
         .wait_for(&format!(
             "//p[@id='backup-status'][starts-with(., 'Imported: you now sign as {original}')]"
@@ -955,12 +903,7 @@ async fn a_key_exported_with_a_password_signs_again_after_storage_is_cleared() {
 
     browser.type_into("#author", "alice").await;
     browser.type_into("#content", "still me").await;
-    browser
-        .css("#post-button")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("#post-button").await;
     browser
         .wait_for("//div[@id='flash'][contains(., 'is waiting to be mined')]")
         .await;
