@@ -295,8 +295,14 @@
     });
     document.getElementById("backup-file").addEventListener("change", async (event) => {
       const file = event.target.files && event.target.files[0];
-      // A backup is well under a kilobyte; a large file is not one.
-      if (file && file.size < 64 * 1024) text.value = await file.text();
+      if (!file) return;
+      // A backup is well under a kilobyte; a large file is not one, and is not read.
+      if (file.size >= 64 * 1024) {
+        say("This file is too large to be a chainpost key backup.", true);
+        return;
+      }
+      text.value = await file.text();
+      say("");
     });
     document.getElementById("import-key").addEventListener("click", async () => {
       if (!text.value.trim()) {

@@ -886,6 +886,47 @@ async fn a_key_exported_with_a_password_signs_again_after_storage_is_cleared() {
 
     // ...and takes the old one back with the password, not without it.
     browser.click("#backup-panel summary").await;
+    // A file too large to be a backup is not read.
+    let files = tempfile::tempdir().expect("temp dir");
+    let large = files.path().join("large.json");
+    std::fs::write(&large, vec![b' '; 64 * 1024]).expect("written");
+    browser
+        .css("#backup-file")
+        .await
+        .send_keys(&large.display().to_string())
+        .await
+        .expect("a file chosen");
+    browser
+        .wait_for("//p[@id='backup-status'][starts-with(., 'This file is too large')]")
+        .await;
+    let small = files.path().join("backup.json");
+    std::fs::write(&small, &backup).expect("written");
+    browser
+        .css("#backup-file")
+        .await
+        .send_keys(&small.display().to_string())
+        .await
+        .expect("a file chosen");
+    // Reading the file clears the complaint, once the box holds what the file did.
+    browser.wait_for("//p[@id='backup-status'][. = '']").await;
+    let read_back = browser
+        .css("#backup-text")
+        .await
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(read_back.as_deref(), Some(backup.as_str()));
+
+    // A backup asking for more key-derivation rounds than any export uses is refused
+    // before a round is run: it could otherwise hold the tab for minutes.
+    let mut greedy = parsed.clone();
+    greedy["kdf"]["iterations"] = json!(10_000_001);
+    fill(&browser, "#backup-text", &greedy.to_string()).await;
+    fill(&browser, "#backup-password", "correct horse battery").await;
+    browser.click("#import-key").await;
+    browser
+        .wait_for("//p[@id='backup-status'][. = 'This backup names an unusable key derivation.']")
+        .await;
     fill(&browser, "#backup-text", &backup).await;
     fill(&browser, "#backup-password", "wrong horse battery").await;
     browser.click("#import-key").await;
