@@ -12,9 +12,10 @@
 use std::sync::Arc;
 
 use crate::block::{Block, BlockHeader, HEADER_LEN};
+use crate::handle::{Handle, HandleError};
 use crate::hash::{Hash256, TxId};
 use crate::tree::IndexedBlock;
-use crate::tx::{PostSignature, REPLY_TAG, TX_DOMAIN, Transaction};
+use crate::tx::{PROFILE_TAG, PostKind, PostSignature, REPLY_TAG, TX_DOMAIN, Transaction};
 
 /// Why bytes are not a stored block or post.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,9 +29,11 @@ pub enum DecodeError {
     #[error("a post's signature flag is {0}, not 0 or 1")]
     SignatureFlag(u8),
     #[error(
-        "a post's field after its signature has tag {0}; only 1 (the post it replies to) exists"
+        "a post's field after its signature has tag {0}; only 1 (the post it replies to) and 2 (the handle a profile claims) exist"
     )]
     UnknownField(u8),
+    #[error("a profile's handle is not one: {0}")]
+    BadHandle(HandleError),
     #[error("{0} bytes follow the end of a {1}")]
     Trailing(usize, &'static str),
     #[error("a block of {count} posts has none at position {position}")]
@@ -147,16 +150,22 @@ pub fn decode_transaction(bytes: &[u8]) -> Result<Transaction, DecodeError> {
         }),
         flag => return Err(DecodeError::SignatureFlag(flag)),
     };
-    let reply_to = match reader.remaining() {
-        0 => None,
+    let kind = match reader.remaining() {
+        0 => PostKind::Post,
         _ => match reader.byte()? {
-            REPLY_TAG => Some(TxId(Hash256(reader.array()?))),
+            REPLY_TAG => PostKind::Reply(TxId(Hash256(reader.array()?))),
+            PROFILE_TAG => {
+                let len = usize::from(reader.byte()?);
+                let text = std::str::from_utf8(reader.take(len)?)
+                    .map_err(|_| DecodeError::NotUtf8("handle"))?;
+                PostKind::Profile(Handle::parse(text).map_err(DecodeError::BadHandle)?)
+            }
             tag => return Err(DecodeError::UnknownField(tag)),
         },
     };
     reader.finish()?;
-    Ok(Transaction::with_reply_to(
-        author, content, timestamp, reply_to, signature,
+    Ok(Transaction::of_kind(
+        author, content, timestamp, kind, signature,
     ))
 }
 
@@ -262,18 +271,27 @@ mod tests {
             ".{0,60}",
             any::<f64>(),
             proptest::option::of(any::<[u8; 32]>()),
-            proptest::option::of(any::<[u8; 32]>().prop_map(|id| TxId(Hash256(id)))),
+            arb_kind(),
         )
-            .prop_map(|(author, content, timestamp, key, reply_to)| match key {
-                None => Transaction::with_reply_to(author, content, timestamp, reply_to, None),
-                Some(seed) => Transaction::signed_reply(
+            .prop_map(|(author, content, timestamp, key, kind)| match key {
+                None => Transaction::of_kind(author, content, timestamp, kind, None),
+                Some(seed) => Transaction::signed_of_kind(
                     author,
                     content,
                     timestamp,
-                    reply_to,
+                    kind,
                     &SigningKey::from_bytes(&seed),
                 ),
             })
+    }
+
+    fn arb_kind() -> impl Strategy<Value = PostKind> {
+        prop_oneof![
+            Just(PostKind::Post),
+            any::<[u8; 32]>().prop_map(|id| PostKind::Reply(TxId(Hash256(id)))),
+            "[a-z0-9_]{1,30}"
+                .prop_map(|text| PostKind::Profile(Handle::parse(&text).expect("a handle"))),
+        ]
     }
 
     fn arb_block() -> impl Strategy<Value = Block> {
@@ -306,7 +324,7 @@ mod tests {
             for (read, tx) in read.transactions().iter().zip(block.transactions()) {
                 prop_assert_eq!(read.timestamp().to_bits(), tx.timestamp().to_bits());
                 prop_assert_eq!(read.signature(), tx.signature());
-                prop_assert_eq!(read.reply_to(), tx.reply_to());
+                prop_assert_eq!(read.kind(), tx.kind());
             }
         }
 
@@ -397,11 +415,40 @@ mod tests {
             Err(DecodeError::NotUtf8("author"))
         );
         let mut unknown_field = post.clone();
-        unknown_field.extend_from_slice(&[2; 33]);
+        unknown_field.extend_from_slice(&[3; 33]);
         assert_eq!(
             decode_transaction(&unknown_field),
-            Err(DecodeError::UnknownField(2))
+            Err(DecodeError::UnknownField(3))
         );
+        let with_handle = |handle: &[u8]| {
+            let mut bytes = post.clone();
+            bytes.push(PROFILE_TAG);
+            bytes.push(u8::try_from(handle.len()).expect("short"));
+            bytes.extend_from_slice(handle);
+            decode_transaction(&bytes)
+        };
+        assert!(with_handle(b"alice").is_ok());
+        assert_eq!(
+            with_handle(b"Alice"),
+            Err(DecodeError::BadHandle(HandleError::Character {
+                found: 'A'
+            }))
+        );
+        assert_eq!(
+            with_handle(b""),
+            Err(DecodeError::BadHandle(HandleError::Empty))
+        );
+        assert_eq!(
+            with_handle(&[b'a'; 31]),
+            Err(DecodeError::BadHandle(HandleError::TooLong { len: 31 }))
+        );
+        assert_eq!(with_handle(&[0xff]), Err(DecodeError::NotUtf8("handle")));
+        let mut short_handle = post.clone();
+        short_handle.extend_from_slice(&[PROFILE_TAG, 5, b'a']);
+        assert!(matches!(
+            decode_transaction(&short_handle),
+            Err(DecodeError::Truncated { .. })
+        ));
         let mut short_reply = post.clone();
         short_reply.extend_from_slice(&[REPLY_TAG; 32]);
         assert!(matches!(

@@ -7,6 +7,7 @@
 
 pub mod block;
 pub mod encoding;
+pub mod handle;
 pub mod hash;
 pub mod mempool;
 pub mod params;
@@ -21,10 +22,11 @@ pub mod validation;
 pub mod test_support;
 
 pub use block::{Block, BlockHeader};
+pub use handle::{Handle, HandleError};
 pub use hash::{BlockHash, Hash256, TxId};
 pub use mempool::{Mempool, MempoolError, MempoolLimits};
 pub use params::ChainParams;
 pub use state::{BlockAccepted, BlockTemplate, ChainState, CheckedTransaction, SubmitTxError};
 pub use tree::{BlockTree, CheckedBlock, InsertOutcome};
-pub use tx::{PostSignature, Transaction};
+pub use tx::{PostKind, PostSignature, Transaction};
 pub use validation::{BlockError, TxError};

@@ -6,25 +6,51 @@
 //!
 //! Canonical encoding (all integers big-endian):
 //! `"chainpost/tx/v1\0" | u32 len | author | u32 len | content | f64 bits timestamp | 0`
-//! or the same ending in `1 | public key (32) | signature (64)`; a reply then ends in
-//! `1 | the id of the post it replies to (32)`.
+//! or the same ending in `1 | public key (32) | signature (64)`; then, by the post's
+//! [`PostKind`], nothing (a post), `1 | the id of the post it replies to (32)` (a reply) or
+//! `2 | u8 len | handle` (a profile).
 //! The signature covers `"chainpost/post/v1\0" | author | content | timestamp | public key`
-//! in the same field encoding, and a reply's `1 | id` after it, so a signed post can be
-//! checked by anyone, byte for byte, and a signed reply cannot be moved to another thread.
+//! in the same field encoding, and the kind's bytes after it, so a signed post can be
+//! checked by anyone, byte for byte, a signed reply cannot be moved to another thread and
+//! a profile cannot be made to claim another handle.
 //!
-//! A post that replies to nothing encodes exactly as before replies existed, so every id
-//! and signature made then is unchanged. What a reply names is only an id: the post it
+//! A plain post encodes exactly as before replies and profiles existed, so every id and
+//! signature made then is unchanged. What a reply names is only an id: the post it
 //! answers may be pending, on another branch or never seen, as a Nostr reply may name
 //! an event its relay does not hold.
 
 use ed25519_dalek::{Signer, SigningKey};
 
+use crate::handle::Handle;
 use crate::hash::{Hash256, TxId};
 
 pub(crate) const TX_DOMAIN: &[u8] = b"chainpost/tx/v1\0";
 const SIGNING_DOMAIN: &[u8] = b"chainpost/post/v1\0";
-/// The tag of the optional field after the signature: the id the post replies to.
+/// The tag after the signature of a reply; the id it replies to follows.
 pub(crate) const REPLY_TAG: u8 = 1;
+/// The tag after the signature of a profile; the handle it claims follows.
+pub(crate) const PROFILE_TAG: u8 = 2;
+
+/// What a post is besides its text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PostKind {
+    /// A post of its own.
+    #[default]
+    Post,
+    /// A reply to the post with this id.
+    Reply(TxId),
+    /// A key's profile (as Nostr's kind-0 event): the post's author is the display name,
+    /// its content the bio, and it claims the handle. Only a signed post can be one
+    /// ([`crate::validation::validate_transaction`]); a key's latest confirmed profile
+    /// is the one that counts, and a handle belongs to the key whose claim confirmed first.
+    Profile(Handle),
+}
+
+impl From<Option<TxId>> for PostKind {
+    fn from(reply_to: Option<TxId>) -> Self {
+        reply_to.map_or(PostKind::Post, PostKind::Reply)
+    }
+}
 
 /// An Ed25519 public key and the signature it made over a post.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +68,7 @@ pub struct Transaction {
     content: String,
     timestamp: f64,
     signature: Option<PostSignature>,
-    reply_to: Option<TxId>,
+    kind: PostKind,
     id: TxId,
     encoded_len: usize,
 }
@@ -75,13 +101,18 @@ impl Transaction {
         reply_to: Option<TxId>,
         signature: Option<PostSignature>,
     ) -> Self {
-        let encoded = encode(
-            &author,
-            &content,
-            timestamp,
-            signature.as_ref(),
-            reply_to.as_ref(),
-        );
+        Self::of_kind(author, content, timestamp, reply_to.into(), signature)
+    }
+
+    /// Seals a post of any kind from its fields, computing its id.
+    pub fn of_kind(
+        author: String,
+        content: String,
+        timestamp: f64,
+        kind: PostKind,
+        signature: Option<PostSignature>,
+    ) -> Self {
+        let encoded = encode(&author, &content, timestamp, signature.as_ref(), &kind);
         Transaction {
             id: TxId(Hash256::digest(&encoded)),
             encoded_len: encoded.len(),
@@ -89,13 +120,13 @@ impl Transaction {
             content,
             timestamp,
             signature,
-            reply_to,
+            kind,
         }
     }
 
     /// A post that replies to nothing, signed with `key`.
     pub fn signed(author: String, content: String, timestamp: f64, key: &SigningKey) -> Self {
-        Self::signed_reply(author, content, timestamp, None, key)
+        Self::signed_of_kind(author, content, timestamp, PostKind::Post, key)
     }
 
     /// A post signed with `key`, a reply if `reply_to` names a post.
@@ -106,15 +137,25 @@ impl Transaction {
         reply_to: Option<TxId>,
         key: &SigningKey,
     ) -> Self {
+        Self::signed_of_kind(author, content, timestamp, reply_to.into(), key)
+    }
+
+    /// A post of any kind signed with `key`.
+    pub fn signed_of_kind(
+        author: String,
+        content: String,
+        timestamp: f64,
+        kind: PostKind,
+        key: &SigningKey,
+    ) -> Self {
         let public_key = key.verifying_key().to_bytes();
-        let message =
-            Self::signing_message(&author, &content, timestamp, reply_to.as_ref(), &public_key);
+        let message = Self::signing_message(&author, &content, timestamp, &kind, &public_key);
         let signature = key.sign(&message).to_bytes();
-        Self::with_reply_to(
+        Self::of_kind(
             author,
             content,
             timestamp,
-            reply_to,
+            kind,
             Some(PostSignature {
                 public_key,
                 signature,
@@ -127,14 +168,14 @@ impl Transaction {
         author: &str,
         content: &str,
         timestamp: f64,
-        reply_to: Option<&TxId>,
+        kind: &PostKind,
         public_key: &[u8; 32],
     ) -> Vec<u8> {
         let mut out = Vec::with_capacity(SIGNING_DOMAIN.len() + author.len() + content.len() + 81);
         out.extend_from_slice(SIGNING_DOMAIN);
         encode_fields(&mut out, author, content, timestamp);
         out.extend_from_slice(public_key);
-        encode_reply_to(&mut out, reply_to);
+        encode_kind(&mut out, kind);
         out
     }
 
@@ -145,7 +186,7 @@ impl Transaction {
             &self.content,
             self.timestamp,
             self.signature.as_ref(),
-            self.reply_to.as_ref(),
+            &self.kind,
         )
     }
 
@@ -167,9 +208,25 @@ impl Transaction {
         self.signature.as_ref()
     }
 
+    /// What the post is besides its text.
+    pub fn kind(&self) -> &PostKind {
+        &self.kind
+    }
+
     /// The post this one replies to, if it is a reply.
     pub fn reply_to(&self) -> Option<&TxId> {
-        self.reply_to.as_ref()
+        match &self.kind {
+            PostKind::Reply(parent) => Some(parent),
+            _ => None,
+        }
+    }
+
+    /// The handle this post claims, if it is a profile.
+    pub fn profile_handle(&self) -> Option<&Handle> {
+        match &self.kind {
+            PostKind::Profile(handle) => Some(handle),
+            _ => None,
+        }
     }
 
     /// The post's identity: SHA-256 of the canonical encoding.
@@ -198,7 +255,7 @@ fn encode(
     content: &str,
     timestamp: f64,
     signature: Option<&PostSignature>,
-    reply_to: Option<&TxId>,
+    kind: &PostKind,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(TX_DOMAIN.len() + author.len() + content.len() + 153);
     out.extend_from_slice(TX_DOMAIN);
@@ -211,14 +268,23 @@ fn encode(
             out.extend_from_slice(&signed.signature);
         }
     }
-    encode_reply_to(&mut out, reply_to);
+    encode_kind(&mut out, kind);
     out
 }
 
-fn encode_reply_to(out: &mut Vec<u8>, reply_to: Option<&TxId>) {
-    if let Some(parent) = reply_to {
-        out.push(REPLY_TAG);
-        out.extend_from_slice(parent.as_bytes());
+fn encode_kind(out: &mut Vec<u8>, kind: &PostKind) {
+    match kind {
+        PostKind::Post => {}
+        PostKind::Reply(parent) => {
+            out.push(REPLY_TAG);
+            out.extend_from_slice(parent.as_bytes());
+        }
+        PostKind::Profile(handle) => {
+            out.push(PROFILE_TAG);
+            // A handle is at most 30 bytes (`Handle::parse`), so its length fits a byte.
+            out.push(u8::try_from(handle.as_str().len()).unwrap_or(u8::MAX));
+            out.extend_from_slice(handle.as_str().as_bytes());
+        }
     }
 }
 
@@ -266,7 +332,8 @@ mod tests {
         let key = SigningKey::from_bytes(&[7; 32]);
         let tx = Transaction::signed("alice".into(), "hi".into(), 10.0, &key);
         let signed = tx.signature().expect("signed");
-        let message = Transaction::signing_message("alice", "hi", 10.0, None, &signed.public_key);
+        let message =
+            Transaction::signing_message("alice", "hi", 10.0, &PostKind::Post, &signed.public_key);
         assert!(
             key.verifying_key()
                 .verify_strict(
@@ -312,8 +379,9 @@ mod tests {
 
         let signed = reply.signature().expect("signed");
         let verifies = |reply_to: Option<&TxId>| {
+            let kind = PostKind::from(reply_to.copied());
             let message =
-                Transaction::signing_message("carol", "hi", 2.0, reply_to, &signed.public_key);
+                Transaction::signing_message("carol", "hi", 2.0, &kind, &signed.public_key);
             key.verifying_key()
                 .verify_strict(
                     &message,
@@ -324,5 +392,48 @@ mod tests {
         assert!(verifies(Some(&parent)));
         assert!(!verifies(Some(&other)), "moved to another thread");
         assert!(!verifies(None), "taken out of its thread");
+    }
+
+    #[test]
+    fn a_profile_names_its_handle_after_the_signature_and_the_signature_covers_it() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let handle = |text: &str| Handle::parse(text).expect("a handle");
+        let profile = Transaction::signed_of_kind(
+            "Alice A.".into(),
+            "I write things".into(),
+            2.0,
+            PostKind::Profile(handle("alice")),
+            &key,
+        );
+        assert_eq!(profile.profile_handle(), Some(&handle("alice")));
+        assert_eq!(profile.reply_to(), None);
+        let bytes = profile.canonical_bytes();
+        assert_eq!(&bytes[bytes.len() - 7..], b"\x02\x05alice");
+        assert_eq!(profile.encoded_len(), bytes.len());
+        let plain = Transaction::signed("Alice A.".into(), "I write things".into(), 2.0, &key);
+        assert_eq!(plain.encoded_len() + 7, profile.encoded_len());
+
+        let signed = profile.signature().expect("signed");
+        let verifies = |kind: PostKind| {
+            let message = Transaction::signing_message(
+                "Alice A.",
+                "I write things",
+                2.0,
+                &kind,
+                &signed.public_key,
+            );
+            key.verifying_key()
+                .verify_strict(
+                    &message,
+                    &ed25519_dalek::Signature::from_bytes(&signed.signature),
+                )
+                .is_ok()
+        };
+        assert!(verifies(PostKind::Profile(handle("alice"))));
+        assert!(
+            !verifies(PostKind::Profile(handle("alicf"))),
+            "another handle"
+        );
+        assert!(!verifies(PostKind::Post), "no longer a profile");
     }
 }

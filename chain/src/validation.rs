@@ -60,6 +60,9 @@ pub enum TxError {
     WeakPublicKey,
     #[error("signature does not match the post and public key")]
     BadSignature,
+    /// A profile claims a handle for a key; without a signature there is no key.
+    #[error("a profile must be signed: it claims a handle for the key that signs it")]
+    UnsignedProfile,
 }
 
 /// Why a block is invalid.
@@ -226,7 +229,8 @@ pub fn validate_transaction(tx: &Transaction, params: &ChainParams) -> Result<()
         return Err(TxError::ControlCharacterInAuthor);
     }
     let content_chars = tx.content().chars().count();
-    if tx.content().trim().is_empty() {
+    // A profile's content is its bio, which may be left empty.
+    if tx.content().trim().is_empty() && tx.profile_handle().is_none() {
         return Err(TxError::EmptyContent);
     }
     if content_chars > params.max_content_chars {
@@ -240,6 +244,7 @@ pub fn validate_transaction(tx: &Transaction, params: &ChainParams) -> Result<()
         return Err(TxError::InvalidTimestamp { got: timestamp });
     }
     match tx.signature() {
+        None if tx.profile_handle().is_some() => Err(TxError::UnsignedProfile),
         None if params.require_signatures => Err(TxError::MissingSignature),
         None => Ok(()),
         Some(signed) => {
@@ -252,7 +257,7 @@ pub fn validate_transaction(tx: &Transaction, params: &ChainParams) -> Result<()
                 tx.author(),
                 tx.content(),
                 timestamp,
-                tx.reply_to(),
+                tx.kind(),
                 &signed.public_key,
             );
             // Strict verification rejects malleable signatures and non-canonical points,
@@ -464,7 +469,9 @@ pub(crate) fn median(mut timestamps: Vec<u64>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handle::Handle;
     use crate::test_support::*;
+    use crate::tx::PostKind;
     use ed25519_dalek::SigningKey;
 
     fn params() -> ChainParams {
@@ -549,6 +556,37 @@ mod tests {
             validate_transaction(&nan, &p),
             Err(TxError::InvalidTimestamp { .. })
         ));
+    }
+
+    #[test]
+    fn a_profile_must_be_signed_and_may_have_an_empty_bio() {
+        let p = params();
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let alice = || PostKind::Profile(Handle::parse("alice").expect("a handle"));
+        let profile = Transaction::signed_of_kind("Alice".into(), "".into(), 5.0, alice(), &key);
+        assert_eq!(validate_transaction(&profile, &p), Ok(()));
+        let unsigned_profile =
+            Transaction::of_kind("Alice".into(), "bio".into(), 5.0, alice(), None);
+        assert_eq!(
+            validate_transaction(&unsigned_profile, &p),
+            Err(TxError::UnsignedProfile)
+        );
+        let claimed_elsewhere = Transaction::of_kind(
+            "Alice".into(),
+            "".into(),
+            5.0,
+            PostKind::Profile(Handle::parse("alicf").expect("a handle")),
+            profile.signature().copied(),
+        );
+        assert_eq!(
+            validate_transaction(&claimed_elsewhere, &p),
+            Err(TxError::BadSignature)
+        );
+        let empty_post = Transaction::signed("Alice".into(), " ".into(), 5.0, &key);
+        assert_eq!(
+            validate_transaction(&empty_post, &p),
+            Err(TxError::EmptyContent)
+        );
     }
 
     #[test]

@@ -267,6 +267,7 @@ async fn post_until(
             public_key: None,
             signature: None,
             reply_to: None,
+            handle: None,
         };
         let request = http
             .post(format!("{}/new_transaction", apis[node]))

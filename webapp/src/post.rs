@@ -7,8 +7,8 @@
 
 use chainpost_chain::params::{MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS};
 use chainpost_chain::{Transaction, TxId};
-use chainpost_wire::NewTransaction;
 use chainpost_wire::lenient::{BlockPlace, Post, PostStatus};
+use chainpost_wire::{NewTransaction, post_kind};
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
 
@@ -128,6 +128,7 @@ impl PostForm {
             public_key,
             signature,
             reply_to: reply_to.map(|id| id.to_string()),
+            handle: None,
         })
     }
 
@@ -264,20 +265,14 @@ fn authorship(post: &Post) -> Authorship {
     let mut signature = [0u8; 64];
     let decoded = hex::decode_to_slice(key_hex, &mut key).is_ok()
         && hex::decode_to_slice(signature_hex, &mut signature).is_ok();
-    let reply_to = post.reply_to.as_deref().map(str::parse::<TxId>).transpose();
-    let (true, Some(timestamp), Ok(reply_to)) = (decoded, post.timestamp, reply_to) else {
+    let kind = post_kind(post.reply_to.as_deref(), post.handle.as_deref());
+    let (true, Some(timestamp), Ok(kind)) = (decoded, post.timestamp, kind) else {
         return Authorship::Invalid;
     };
     let Ok(verifying_key) = VerifyingKey::from_bytes(&key) else {
         return Authorship::Invalid;
     };
-    let message = Transaction::signing_message(
-        &post.author,
-        &post.content,
-        timestamp,
-        reply_to.as_ref(),
-        &key,
-    );
+    let message = Transaction::signing_message(&post.author, &post.content, timestamp, &kind, &key);
     match verifying_key.verify_strict(&message, &Signature::from_bytes(&signature)) {
         Ok(()) => Authorship::Verified {
             public_key: key_hex.to_ascii_lowercase(),
@@ -346,6 +341,7 @@ mod tests {
             public_key: Some("11".repeat(32)),
             signature: Some("22".repeat(64)),
             reply_to: None,
+            handle: None,
             returned: false,
         };
         assert_eq!(authorship(&post), Authorship::Invalid);
@@ -371,6 +367,7 @@ mod tests {
             public_key: Some(hex::encode(signed.public_key)),
             signature: Some(hex::encode(signed.signature)),
             reply_to: Some(parent.to_string()),
+            handle: None,
             returned: false,
         };
         assert!(matches!(authorship(&post), Authorship::Verified { .. }));

@@ -1079,6 +1079,7 @@ mod tests {
             public_key: None,
             signature: None,
             reply_to: None,
+            handle: None,
             returned: false,
         };
         let block = |index: u64, posts: Vec<Post>| Block {

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use chainpost_chain::block::{Block, BlockHeader};
 use chainpost_chain::hash::{BlockHash, Hash256, TxId};
-use chainpost_chain::tx::{PostSignature, Transaction};
+use chainpost_chain::tx::{PostKind, PostSignature, Transaction};
+use chainpost_chain::{Handle, HandleError};
 
 /// Why a JSON post or block cannot become a core value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +30,12 @@ pub enum WireError {
     /// Only one of `public_key` and `signature` is present.
     #[error("`public_key` and `signature` must be given together")]
     IncompleteSignature,
+    /// A profile's `handle` is not one.
+    #[error("field `handle`: {0}")]
+    BadHandle(HandleError),
+    /// Both `reply_to` and `handle` are present.
+    #[error("a post is a reply (`reply_to`) or a profile (`handle`), not both")]
+    ReplyAndProfile,
     /// The `id` sent does not match the post.
     #[error("transaction id {claimed} does not match the post, whose id is {computed}")]
     IdMismatch {
@@ -58,6 +65,10 @@ pub struct TransactionJson {
     /// Hex id of the post this one replies to; absent on a post that replies to nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reply_to: Option<String>,
+    /// The handle a profile claims (`author` is then the display name and `content` the
+    /// bio); absent on every other post.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) handle: Option<String>,
     /// The post's id; always sent, checked when received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -72,6 +83,7 @@ impl TransactionJson {
             public_key: tx.signature().map(|s| hex::encode(s.public_key)),
             signature: tx.signature().map(|s| hex::encode(s.signature)),
             reply_to: tx.reply_to().map(ToString::to_string),
+            handle: tx.profile_handle().map(ToString::to_string),
             id: Some(tx.id().to_string()),
         }
     }
@@ -79,14 +91,8 @@ impl TransactionJson {
     /// The post this JSON describes; its `id`, when given, must match.
     pub fn into_transaction(self) -> Result<Transaction, WireError> {
         let signature = signature_from_hex(self.public_key.as_deref(), self.signature.as_deref())?;
-        let reply_to = reply_to_from_hex(self.reply_to.as_deref())?;
-        let tx = Transaction::with_reply_to(
-            self.author,
-            self.content,
-            self.timestamp,
-            reply_to,
-            signature,
-        );
+        let kind = post_kind(self.reply_to.as_deref(), self.handle.as_deref())?;
+        let tx = Transaction::of_kind(self.author, self.content, self.timestamp, kind, signature);
         match self.id {
             Some(claimed) if claimed != tx.id().to_string() => Err(WireError::IdMismatch {
                 claimed: truncated(&claimed),
@@ -112,11 +118,16 @@ pub fn signature_from_hex(
     }
 }
 
-/// Decodes the optional id of the post a post replies to from hex.
-pub fn reply_to_from_hex(reply_to: Option<&str>) -> Result<Option<TxId>, WireError> {
-    reply_to
-        .map(|hex| decode_hex("reply_to", hex).map(|id| TxId(Hash256(id))))
-        .transpose()
+/// What a post is, from its optional `reply_to` (a hex id) and `handle`.
+pub fn post_kind(reply_to: Option<&str>, handle: Option<&str>) -> Result<PostKind, WireError> {
+    match (reply_to, handle) {
+        (None, None) => Ok(PostKind::Post),
+        (Some(hex), None) => Ok(PostKind::Reply(TxId(Hash256(decode_hex("reply_to", hex)?)))),
+        (None, Some(handle)) => Handle::parse(handle)
+            .map(PostKind::Profile)
+            .map_err(WireError::BadHandle),
+        (Some(_), Some(_)) => Err(WireError::ReplyAndProfile),
+    }
 }
 
 /// A block as JSON: the tutorial's fields plus `difficulty` and `merkle_root`.
@@ -208,17 +219,22 @@ mod tests {
             arb_text(),
             any::<f64>(),
             any::<Option<[u8; 32]>>(),
-            any::<Option<[u8; 32]>>().prop_map(|id| id.map(|id| TxId(Hash256(id)))),
+            prop_oneof![
+                Just(PostKind::Post),
+                any::<[u8; 32]>().prop_map(|id| PostKind::Reply(TxId(Hash256(id)))),
+                "[a-z0-9_]{1,30}"
+                    .prop_map(|text| PostKind::Profile(Handle::parse(&text).expect("a handle"))),
+            ],
         )
-            .prop_map(|(author, content, timestamp, key, reply_to)| match key {
-                Some(seed) => Transaction::signed_reply(
+            .prop_map(|(author, content, timestamp, key, kind)| match key {
+                Some(seed) => Transaction::signed_of_kind(
                     author,
                     content,
                     timestamp,
-                    reply_to,
+                    kind,
                     &SigningKey::from_bytes(&seed),
                 ),
-                None => Transaction::with_reply_to(author, content, timestamp, reply_to, None),
+                None => Transaction::of_kind(author, content, timestamp, kind, None),
             })
     }
 
@@ -256,7 +272,7 @@ mod tests {
             for (a, b) in decoded.transactions().iter().zip(block.transactions()) {
                 prop_assert_eq!(a.id(), b.id());
                 prop_assert_eq!(a.timestamp().to_bits(), b.timestamp().to_bits());
-                prop_assert_eq!(a.reply_to(), b.reply_to());
+                prop_assert_eq!(a.kind(), b.kind());
             }
         }
 
@@ -295,21 +311,48 @@ mod tests {
         }
 
         #[test]
-        fn any_change_to_a_post_changes_its_id(tx in arb_tx(), field in 0usize..4) {
+        fn any_change_to_a_post_changes_its_id(tx in arb_tx(), field in 0usize..5) {
             prop_assume!(tx.timestamp().is_finite());
             let mut json = TransactionJson::from_transaction(&tx);
             json.id = None;
             match field {
                 0 => json.author.push('x'),
                 1 => json.content.push('x'),
-                2 => json.reply_to = match json.reply_to {
+                2 if json.handle.is_none() => json.reply_to = match json.reply_to {
                     Some(_) => None,
                     None => Some(tx.id().to_string()),
+                },
+                3 if json.reply_to.is_none() => json.handle = match json.handle {
+                    Some(_) => None,
+                    None => Some("a_handle".into()),
                 },
                 _ => json.timestamp = if json.timestamp == 0.0 { 1.0 } else { json.timestamp * 2.0 + 1.0 },
             }
             prop_assert_ne!(json.into_transaction().expect("decodes").id(), tx.id());
         }
+    }
+
+    #[test]
+    fn a_post_is_a_reply_or_a_profile_or_neither() {
+        let id = "ab".repeat(32);
+        assert_eq!(post_kind(None, None), Ok(PostKind::Post));
+        assert!(matches!(post_kind(Some(&id), None), Ok(PostKind::Reply(_))));
+        assert_eq!(
+            post_kind(None, Some("alice")),
+            Ok(PostKind::Profile(Handle::parse("alice").expect("a handle")))
+        );
+        assert_eq!(
+            post_kind(Some(&id), Some("alice")),
+            Err(WireError::ReplyAndProfile)
+        );
+        assert_eq!(
+            post_kind(None, Some("Alice")),
+            Err(WireError::BadHandle(HandleError::Character { found: 'A' }))
+        );
+        assert!(matches!(
+            post_kind(Some("abc"), None),
+            Err(WireError::BadHex { .. })
+        ));
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Post {
     /// Hex id of the post this one replies to (chainpost nodes only).
     #[serde(default)]
     pub reply_to: Option<String>,
+    /// The handle a profile claims (chainpost nodes only).
+    #[serde(default)]
+    pub handle: Option<String>,
     /// Whether a reorganization put this pending post back (in `/pending_tx`; chainpost
     /// nodes only).
     #[serde(default)]

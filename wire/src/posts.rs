@@ -33,6 +33,10 @@ pub struct NewTransaction {
     /// Hex id of the post this one replies to (covered by the signature of a signed post).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// The handle a signed profile claims (covered by its signature); `author` is then the
+    /// display name and `content` the bio, which may be empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
 }
 
 /// The word `POST /new_transaction` answers with, as the tutorial's.
@@ -344,6 +348,7 @@ mod tests {
             public_key: None,
             signature: None,
             reply_to: None,
+            handle: None,
         };
         assert_eq!(
             serde_json::to_string(&post).expect("serializes"),

@@ -20,6 +20,7 @@ use utoipa::openapi::path::Operation;
     ),
     tags(
         (name = "posts", description = "Submit and find posts (transactions)"),
+        (name = "profiles", description = "Who a key says it is, and which key owns a handle"),
         (name = "chain", description = "Read and extend the block tree"),
         (name = "mining", description = "Proof of work on request"),
         (name = "network", description = "Peers and consensus"),

@@ -12,6 +12,7 @@ pub(crate) mod error;
 mod heavy;
 mod mining;
 mod peers;
+mod profiles;
 mod transactions;
 
 use std::sync::Arc;
@@ -134,6 +135,9 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(transactions::by_id))
         .routes(routes!(transactions::posts))
         .routes(routes!(transactions::thread))
+        .routes(routes!(profiles::profiles))
+        .routes(routes!(profiles::profile_of_key))
+        .routes(routes!(profiles::handle_owner))
         .routes(routes!(chain::chain))
         .routes(routes!(chain::block_by_hash))
         .routes(routes!(chain::tree))

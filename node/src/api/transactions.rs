@@ -20,7 +20,7 @@ use chainpost_edge::clock::unix_now_f64;
 use chainpost_wire::{
     BlockRef, Created, DEFAULT_POSTS_PAGE, ErrorBody, MAX_PENDING_PAGE, MAX_POSTS_PAGE,
     NewTransaction, PendingQuery, PendingTransaction, PostCursor, PostState, PostsPage, PostsQuery,
-    Thread, ThreadQuery, TransactionJson, TransactionStatus, reply_to_from_hex, signature_from_hex,
+    Thread, ThreadQuery, TransactionJson, TransactionStatus, post_kind, signature_from_hex,
 };
 
 /// Submit a post.
@@ -28,7 +28,8 @@ use chainpost_wire::{
 /// As the tutorial: `author` and `content`; the node stamps the time. A signed post also
 /// carries the `timestamp` it signed, its Ed25519 `public_key` and `signature` (hex). A
 /// reply names the post it answers in `reply_to` (hex id); that post need not be known
-/// here, as a reply may travel ahead of what it answers.
+/// here, as a reply may travel ahead of what it answers. A profile is a signed post with a
+/// `handle` (`[a-z0-9_]`, 1 to 30): its `author` is the display name, its `content` the bio.
 #[utoipa::path(post, path = "/new_transaction", tag = "posts", request_body = NewTransaction,
     responses((status = 201, description = "Durably pending", body = Created), (status = 400, description = "Malformed or invalid input", body = ErrorBody),
         (status = 409, description = "Already pending or confirmed", body = ErrorBody),
@@ -40,7 +41,7 @@ pub(crate) async fn new_transaction(
     JsonBody(body): JsonBody<NewTransaction>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let signature = signature_from_hex(body.public_key.as_deref(), body.signature.as_deref())?;
-    let reply_to = reply_to_from_hex(body.reply_to.as_deref())?;
+    let kind = post_kind(body.reply_to.as_deref(), body.handle.as_deref())?;
     let timestamp = match (body.timestamp, &signature) {
         (Some(timestamp), _) => timestamp,
         (None, None) => unix_now_f64(),
@@ -50,7 +51,7 @@ pub(crate) async fn new_transaction(
             ));
         }
     };
-    let tx = Transaction::with_reply_to(body.author, body.content, timestamp, reply_to, signature);
+    let tx = Transaction::of_kind(body.author, body.content, timestamp, kind, signature);
     let tx = node.submit_transaction(tx, super::origin(&headers)).await?;
     Ok((
         StatusCode::CREATED,
@@ -174,7 +175,7 @@ async fn read_confirmed(node: &Node, id: TxId) -> Result<Option<TransactionStatu
     Ok(confirmed.map(|post| confirmed_status(&post)))
 }
 
-fn confirmed_status(post: &ConfirmedPost) -> TransactionStatus {
+pub(super) fn confirmed_status(post: &ConfirmedPost) -> TransactionStatus {
     TransactionStatus {
         transaction: TransactionJson::from_transaction(&post.transaction),
         status: PostState::Confirmed,

@@ -14,14 +14,21 @@
 //!   on the chain: a reply names an id, not a place.
 //! - `reply_counts`: post id → how many entries `replies` holds for it (no row for none),
 //!   so a page shows each post's count at one lookup, however long its thread.
+//! - `handle_claims`: (handle, height, position) → key, for every profile of the best
+//!   chain; a handle's first row is its owner, the key whose claim confirmed first. A
+//!   reorganization that takes the owner's claim off the chain hands the handle to the
+//!   next claim by removing one row, and the pages follow.
+//! - `profiles`: (key, height, position) for every profile of the best chain, so a key's
+//!   latest profile is the last row of its range.
 //!
 //! Time order is chain order: a post's own timestamp is whatever its author claims (a
 //! miner may confirm posts dated in any year), while heights only grow, under block
 //! timestamps that consensus checks. So `best_chain` is also the index by time.
 //!
 //! **Invariant:** after every commit, `best_chain` is the path from genesis to the stored
-//! best tip; `post_location`, `posts_by_author` and `replies` index exactly its posts, and
-//! `reply_counts` counts `replies`.
+//! best tip; `post_location`, `posts_by_author` and `replies` index exactly its posts,
+//! `reply_counts` counts `replies`, and `handle_claims` and `profiles` index exactly its
+//! profiles.
 
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
@@ -42,6 +49,10 @@ pub(super) const REPLIES: TableDefinition<([u8; 32], u64, u32), ()> =
 /// posts shows its reply counts at one lookup a post however long the threads.
 pub(super) const REPLY_COUNTS: TableDefinition<[u8; 32], u64> =
     TableDefinition::new("reply_counts");
+pub(super) const HANDLE_CLAIMS: TableDefinition<(&str, u64, u32), [u8; 32]> =
+    TableDefinition::new("handle_claims");
+pub(super) const PROFILES: TableDefinition<([u8; 32], u64, u32), ()> =
+    TableDefinition::new("profiles");
 
 /// Whose posts: a key for signed posts, a self-declared name for unsigned ones. The two
 /// never mix: an unsigned post that gives a key's usual name is not that key's.
@@ -85,6 +96,8 @@ pub(super) struct Indexes<'txn> {
     posts_by_author: Table<'txn, (&'static [u8], u64, u32), ()>,
     replies: Table<'txn, ([u8; 32], u64, u32), ()>,
     reply_counts: Table<'txn, [u8; 32], u64>,
+    handle_claims: Table<'txn, (&'static str, u64, u32), [u8; 32]>,
+    profiles: Table<'txn, ([u8; 32], u64, u32), ()>,
 }
 
 impl<'txn> Indexes<'txn> {
@@ -95,6 +108,8 @@ impl<'txn> Indexes<'txn> {
             posts_by_author: txn.open_table(POSTS_BY_AUTHOR).map_err(db_error)?,
             replies: txn.open_table(REPLIES).map_err(db_error)?,
             reply_counts: txn.open_table(REPLY_COUNTS).map_err(db_error)?,
+            handle_claims: txn.open_table(HANDLE_CLAIMS).map_err(db_error)?,
+            profiles: txn.open_table(PROFILES).map_err(db_error)?,
         })
     }
 
@@ -119,6 +134,14 @@ impl<'txn> Indexes<'txn> {
                     .insert((*parent.as_bytes(), height, position), ())
                     .map_err(db_error)?;
                 self.count_reply(parent, Counted::Joined)?;
+            }
+            if let Some((handle, key)) = profile_of(tx) {
+                self.handle_claims
+                    .insert((handle, height, position), key)
+                    .map_err(db_error)?;
+                self.profiles
+                    .insert((key, height, position), ())
+                    .map_err(db_error)?;
             }
         }
         self.index_authors(block)
@@ -152,6 +175,14 @@ impl<'txn> Indexes<'txn> {
                     .map_err(db_error)?;
                 self.count_reply(parent, Counted::Left)?;
             }
+            if let Some((handle, key)) = profile_of(tx) {
+                self.handle_claims
+                    .remove((handle, height, position))
+                    .map_err(db_error)?;
+                self.profiles
+                    .remove((key, height, position))
+                    .map_err(db_error)?;
+            }
         }
         Ok(())
     }
@@ -183,6 +214,12 @@ impl<'txn> Indexes<'txn> {
         }
         Ok(())
     }
+}
+
+/// The handle a profile claims and the key claiming it; validation makes every profile
+/// on a chain signed.
+fn profile_of(tx: &Transaction) -> Option<(&str, [u8; 32])> {
+    Some((tx.profile_handle()?.as_str(), tx.signature()?.public_key))
 }
 
 /// What happened to a reply that [`Indexes::count_reply`] counts.

@@ -65,7 +65,7 @@ mod read;
 
 pub(crate) use index::Author;
 pub(crate) use index::ChainStep;
-pub(crate) use read::{ConfirmedPost, PostPlace, Reader};
+pub(crate) use read::{ConfirmedPost, PostPlace, ProfileRecord, Reader};
 
 use chainpost_chain::block::Block;
 use chainpost_chain::encoding;
@@ -88,8 +88,11 @@ const PEERS: TableDefinition<&str, ()> = TableDefinition::new("peers");
 
 const GENESIS_KEY: &str = "genesis";
 const SCHEMA_KEY: &str = "schema";
-/// 5: version 4 and each post's count of replies.
-const SCHEMA_VERSION: u64 = 5;
+/// 6: version 5 and the indexes of profiles: handle claims and each key's profiles.
+const SCHEMA_VERSION: u64 = 6;
+/// 5: version 4 and each post's count of replies. No post of it is a profile: the post
+/// encoding had no profile tag then, and its decoder refused one.
+const PROFILELESS_SCHEMA: u64 = 5;
 /// 4: version 3 and the index of replies by the post they answer.
 const UNCOUNTED_SCHEMA: u64 = 4;
 /// 3: version 2 and the index of posts by author. No post of it replies to another: the
@@ -649,6 +652,8 @@ fn check_network(db: &Database, genesis_block: &Block) -> Result<(), StoreError>
         txn.open_table(PEERS).map_err(db_error)?;
         txn.open_table(index::REPLIES).map_err(db_error)?;
         txn.open_table(index::REPLY_COUNTS).map_err(db_error)?;
+        txn.open_table(index::HANDLE_CLAIMS).map_err(db_error)?;
+        txn.open_table(index::PROFILES).map_err(db_error)?;
         let mut pending = txn.open_table(MEMPOOL).map_err(db_error)?;
         migrate_pending_by_id(&txn, &mut pending)?;
         let schema = meta
@@ -659,6 +664,12 @@ fn check_network(db: &Database, genesis_block: &Block) -> Result<(), StoreError>
         match schema {
             Some(SCHEMA_VERSION) => {}
             Some(newer) if newer > SCHEMA_VERSION => return Err(StoreError::NewerSchema(newer)),
+            // The profile indexes, created above, are complete while empty: no post of
+            // these versions is a profile.
+            Some(PROFILELESS_SCHEMA) => {
+                meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())
+                    .map_err(db_error)?;
+            }
             Some(UNCOUNTED_SCHEMA) => {
                 index::count_replies(&txn)?;
                 tracing::info!("counted the replies of the best chain's posts");
@@ -1174,6 +1185,8 @@ mod tests {
     use super::*;
     use chainpost_chain::ChainParams;
     use chainpost_chain::test_support::*;
+    use chainpost_chain::{Handle, PostKind};
+    use ed25519_dalek::SigningKey;
 
     const TEST_MAX_PENDING: usize = 1_000;
 
@@ -1636,6 +1649,155 @@ mod tests {
         let count = |tx: &Arc<Transaction>| reader.reply_count(&tx.id()).expect("reads");
         assert_eq!((count(&root), count(&other)), (3, 1));
         assert_eq!(count(&reply(&root, "1")), 0);
+        drop((reader, store));
+        assert_eq!(
+            stored_schema(&path),
+            Some(SCHEMA_VERSION.to_be_bytes().to_vec())
+        );
+    }
+
+    fn profile(key: &SigningKey, name: &str, handle: &str, timestamp: f64) -> Arc<Transaction> {
+        Arc::new(Transaction::signed_of_kind(
+            name.into(),
+            format!("{name}'s bio"),
+            timestamp,
+            PostKind::Profile(Handle::parse(handle).expect("a handle")),
+            key,
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_handle_belongs_to_the_first_claim_on_the_best_chain_and_moves_with_a_reorganization()
+    {
+        let p = params();
+        let genesis = p.genesis();
+        let (store, _) = Store::in_memory(&genesis, TEST_MAX_PENDING).expect("opens");
+        let (alice, mallory) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
+        let alice_claims = profile(&alice, "Alice", "alice", 1.0);
+        let mallory_claims = profile(&mallory, "Alice!", "alice", 2.0);
+        let alice_renames = profile(&alice, "Alice Liddell", "alice", 3.0);
+        let a1 = Arc::new(mine_child(&genesis, vec![alice_claims.clone()], &p));
+        let a2 = Arc::new(mine_child(
+            &a1,
+            vec![mallory_claims.clone(), alice_renames.clone()],
+            &p,
+        ));
+        store
+            .write(Batch {
+                blocks: connect(1, &[&a1, &a2]),
+                best_tip: Some(a2.hash()),
+                best_chain: vec![ChainStep::Apply(a1.clone()), ChainStep::Apply(a2.clone())],
+                ..Batch::default()
+            })
+            .await
+            .expect("durable");
+        let reader = store.reader();
+        let alice_handle = Handle::parse("alice").expect("a handle");
+        let owner = |reader: &Reader| {
+            reader.handle(&alice_handle).expect("reads").map(|record| {
+                (
+                    record.claim.transaction.id(),
+                    record.profile.post.transaction.id(),
+                )
+            })
+        };
+        let keys = [
+            alice.verifying_key().to_bytes(),
+            mallory.verifying_key().to_bytes(),
+        ];
+        let profiles = |reader: &Reader| {
+            reader
+                .profiles(&keys)
+                .expect("reads")
+                .into_iter()
+                .map(|record| {
+                    record.map(|record| (record.post.transaction.id(), record.owns_handle))
+                })
+                .collect::<Vec<_>>()
+        };
+        // The first claim owns the handle; the owner's latest profile is the one shown.
+        assert_eq!(
+            owner(&reader),
+            Some((alice_claims.id(), alice_renames.id()))
+        );
+        assert_eq!(
+            profiles(&reader),
+            [
+                Some((alice_renames.id(), true)),
+                Some((mallory_claims.id(), false))
+            ]
+        );
+
+        // A branch without Alice's first claim: Mallory's is now the first.
+        let b1 = Arc::new(mine_child(&genesis, vec![mallory_claims.clone()], &p));
+        let b2 = Arc::new(mine_child(&b1, vec![], &p));
+        let b3 = Arc::new(mine_child(&b2, vec![alice_claims.clone()], &p));
+        store
+            .write(Batch {
+                blocks: connect(3, &[&b1, &b2, &b3]),
+                best_tip: Some(b3.hash()),
+                best_chain: vec![
+                    ChainStep::Revert(a2.clone()),
+                    ChainStep::Revert(a1.clone()),
+                    ChainStep::Apply(b1.clone()),
+                    ChainStep::Apply(b2.clone()),
+                    ChainStep::Apply(b3.clone()),
+                ],
+                ..Batch::default()
+            })
+            .await
+            .expect("durable");
+        let reader = store.reader();
+        assert_eq!(
+            owner(&reader),
+            Some((mallory_claims.id(), mallory_claims.id()))
+        );
+        assert_eq!(
+            profiles(&reader),
+            [
+                Some((alice_claims.id(), false)),
+                Some((mallory_claims.id(), true))
+            ]
+        );
+        assert!(
+            reader
+                .handle(&Handle::parse("bob").expect("a handle"))
+                .expect("reads")
+                .is_none()
+        );
+        assert_eq!(
+            reader
+                .profiles(&[[9; 32]])
+                .expect("reads")
+                .into_iter()
+                .flatten()
+                .count(),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_of_schema_5_gains_the_empty_profile_indexes_in_place() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-babd85d");
+        let path = dir.path().join("chain.redb");
+        std::fs::copy(fixture.join("chain.redb"), &path).expect("fixture copied");
+        let (store, _) = Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("opens");
+        let chain = store.reader().best_chain_hashes().expect("reads");
+        drop(store);
+        as_written_by(&path, PROFILELESS_SCHEMA, |txn| {
+            assert!(txn.delete_table(index::HANDLE_CLAIMS).expect("deletes"));
+            assert!(txn.delete_table(index::PROFILES).expect("deletes"));
+        });
+        let (store, _) =
+            Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("upgrades");
+        let reader = store.reader();
+        assert_eq!(reader.best_chain_hashes().expect("reads"), chain);
+        let handle = Handle::parse("alice").expect("a handle");
+        assert!(reader.handle(&handle).expect("the table exists").is_none());
         drop((reader, store));
         assert_eq!(
             stored_schema(&path),

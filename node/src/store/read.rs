@@ -15,8 +15,11 @@ use chainpost_chain::encoding;
 use chainpost_chain::hash::{BlockHash, Hash256, TxId};
 use chainpost_chain::tx::Transaction;
 
+use chainpost_chain::Handle;
+
 use super::index::{
-    Author, BEST_CHAIN, POST_LOCATION, POSTS_BY_AUTHOR, REPLIES, REPLY_COUNTS, hash_of, positioned,
+    Author, BEST_CHAIN, HANDLE_CLAIMS, POST_LOCATION, POSTS_BY_AUTHOR, PROFILES, REPLIES,
+    REPLY_COUNTS, hash_of, positioned,
 };
 use super::{BLOCK_INDEX, BLOCKS, SharedDb, StoreError, db_error, decode_block};
 use chainpost_chain::tree::{BlockSource, IndexedBlock, Unreadable};
@@ -55,6 +58,25 @@ pub(crate) type PostPlace = (u64, u32);
 pub(crate) struct PostsPage {
     pub(crate) posts: Vec<ConfirmedPost>,
     pub(crate) next: Option<PostPlace>,
+}
+
+/// A key's latest profile on the best chain.
+#[derive(Debug)]
+pub(crate) struct ProfileRecord {
+    /// The profile post: signed by the key, its author the display name, its content the
+    /// bio, naming a handle.
+    pub(crate) post: ConfirmedPost,
+    /// Whether the key owns the handle the profile names: its claim confirmed first.
+    pub(crate) owns_handle: bool,
+}
+
+/// Who owns a handle.
+#[derive(Debug)]
+pub(crate) struct HandleRecord {
+    /// The first profile of the best chain to claim the handle; its key is the owner.
+    pub(crate) claim: ConfirmedPost,
+    /// The owner's latest profile, which may name another handle it claimed since.
+    pub(crate) profile: ProfileRecord,
 }
 
 /// Most blocks one page of all posts reads: a stretch of empty blocks ends a page early
@@ -241,6 +263,132 @@ impl Reader {
     pub(crate) fn confirmed_post(&self, id: &TxId) -> Result<Option<ConfirmedPost>, StoreError> {
         self.with_snapshot(|txn| confirmed_post(txn, id))
     }
+
+    /// The latest profile of each of `keys` (`None` for a key without one), from one
+    /// snapshot.
+    pub(crate) fn profiles(
+        &self,
+        keys: &[[u8; 32]],
+    ) -> Result<Vec<Option<ProfileRecord>>, StoreError> {
+        self.with_snapshot(|txn| {
+            let profiles = Profiles::open(txn)?;
+            keys.iter().map(|key| profiles.latest(key)).collect()
+        })
+    }
+
+    /// Who owns `handle`, if any profile of the best chain claims it.
+    pub(crate) fn handle(&self, handle: &Handle) -> Result<Option<HandleRecord>, StoreError> {
+        self.with_snapshot(|txn| {
+            let profiles = Profiles::open(txn)?;
+            let Some((owner, height, position)) = profiles.owner(handle.as_str())? else {
+                return Ok(None);
+            };
+            let claim = profiles.posts.at(height, position)?;
+            if claim.transaction.profile_handle() != Some(handle) {
+                return Err(StoreError::Corrupt(format!(
+                    "post {} is indexed as a claim of @{handle}, which it does not make",
+                    claim.transaction.id()
+                )));
+            }
+            let profile = profiles.latest(&owner)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("the owner of @{handle} has no indexed profile"))
+            })?;
+            Ok(Some(HandleRecord { claim, profile }))
+        })
+    }
+}
+
+/// The tables a post of the best chain is read from by its place.
+struct PostTables {
+    best: redb::ReadOnlyTable<u64, [u8; 32]>,
+    stored: StoredBlocks,
+    counts: redb::ReadOnlyTable<[u8; 32], u64>,
+}
+
+impl PostTables {
+    fn open(txn: &ReadTransaction) -> Result<Self, StoreError> {
+        Ok(PostTables {
+            best: txn.open_table(BEST_CHAIN).map_err(db_error)?,
+            stored: txn.open_table(BLOCKS).map_err(db_error)?,
+            counts: txn.open_table(REPLY_COUNTS).map_err(db_error)?,
+        })
+    }
+
+    /// The post at `position` of the best chain's block at `height`, decoding only it.
+    fn at(&self, height: u64, position: u32) -> Result<ConfirmedPost, StoreError> {
+        let hash = block_at(&self.best, height)?;
+        let transaction = post_at(&self.stored, hash, position)?;
+        Ok(ConfirmedPost {
+            replies: reply_count(&self.counts, &transaction.id())?,
+            transaction,
+            height,
+            position,
+            block: hash_of(hash),
+        })
+    }
+}
+
+/// The profile indexes and the posts they point at.
+struct Profiles {
+    claims: redb::ReadOnlyTable<(&'static str, u64, u32), [u8; 32]>,
+    by_key: redb::ReadOnlyTable<([u8; 32], u64, u32), ()>,
+    posts: PostTables,
+}
+
+impl Profiles {
+    fn open(txn: &ReadTransaction) -> Result<Self, StoreError> {
+        Ok(Profiles {
+            claims: txn.open_table(HANDLE_CLAIMS).map_err(db_error)?,
+            by_key: txn.open_table(PROFILES).map_err(db_error)?,
+            posts: PostTables::open(txn)?,
+        })
+    }
+
+    /// The owner of `handle` and the place of its claim: the first claim in chain order.
+    fn owner(&self, handle: &str) -> Result<Option<([u8; 32], u64, u32)>, StoreError> {
+        let first = self
+            .claims
+            .range::<(&str, u64, u32)>((handle, 0, 0)..=(handle, u64::MAX, u32::MAX))
+            .map_err(db_error)?
+            .next();
+        first
+            .map(|row| {
+                let (place, key) = row.map_err(db_error)?;
+                let (_, height, position) = place.value();
+                Ok((key.value(), height, position))
+            })
+            .transpose()
+    }
+
+    /// `key`'s latest profile: the last of its range.
+    fn latest(&self, key: &[u8; 32]) -> Result<Option<ProfileRecord>, StoreError> {
+        let last = self
+            .by_key
+            .range::<([u8; 32], u64, u32)>((*key, 0, 0)..=(*key, u64::MAX, u32::MAX))
+            .map_err(db_error)?
+            .next_back();
+        let Some(row) = last else {
+            return Ok(None);
+        };
+        let (place, _) = row.map_err(db_error)?;
+        let (_, height, position) = place.value();
+        let post = self.posts.at(height, position)?;
+        let tx = &post.transaction;
+        let Some(handle) = tx
+            .profile_handle()
+            .filter(|_| tx.signature().map(|signed| &signed.public_key) == Some(key))
+        else {
+            return Err(StoreError::Corrupt(format!(
+                "post {} is indexed as a profile of key {}, which it is not",
+                tx.id(),
+                Hash256(*key)
+            )));
+        };
+        let owns_handle = self
+            .owner(handle.as_str())?
+            .is_some_and(|(owner, _, _)| owner == *key);
+        Ok(Some(ProfileRecord { post, owns_handle }))
+    }
 }
 
 fn confirmed_post(txn: &ReadTransaction, id: &TxId) -> Result<Option<ConfirmedPost>, StoreError> {
@@ -249,25 +397,15 @@ fn confirmed_post(txn: &ReadTransaction, id: &TxId) -> Result<Option<ConfirmedPo
         return Ok(None);
     };
     let (height, position) = location.value();
-    let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
-    let hash = block_at(&best, height)?;
-    let stored = txn.open_table(BLOCKS).map_err(db_error)?;
-    let transaction = post_at(&stored, hash, position)?;
-    if transaction.id() != *id {
+    let post = PostTables::open(txn)?.at(height, position)?;
+    if post.transaction.id() != *id {
         return Err(StoreError::Corrupt(format!(
             "post {id} is indexed at position {position} of block {}, which holds {}",
-            Hash256(hash),
-            transaction.id()
+            post.block,
+            post.transaction.id()
         )));
     }
-    let replies = reply_count(&txn.open_table(REPLY_COUNTS).map_err(db_error)?, id)?;
-    Ok(Some(ConfirmedPost {
-        transaction,
-        height,
-        position,
-        block: hash_of(hash),
-        replies,
-    }))
+    Ok(Some(post))
 }
 
 fn posts_by(
@@ -338,29 +476,20 @@ fn page_at(
     indexed_rightly: impl Fn(&Transaction) -> bool,
     wrongly: &str,
 ) -> Result<PostsPage, StoreError> {
-    let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
-    let stored = txn.open_table(BLOCKS).map_err(db_error)?;
-    let counts = txn.open_table(REPLY_COUNTS).map_err(db_error)?;
+    let tables = PostTables::open(txn)?;
     let mut places = places.collect::<Result<Vec<_>, _>>()?;
     let more = places.len() > limit;
     places.truncate(limit);
     let mut posts = Vec::with_capacity(places.len());
     for &(height, position) in &places {
-        let hash = block_at(&best, height)?;
-        let transaction = post_at(&stored, hash, position)?;
-        if !indexed_rightly(&transaction) {
+        let post = tables.at(height, position)?;
+        if !indexed_rightly(&post.transaction) {
             return Err(StoreError::Corrupt(format!(
                 "post {position} of block {} is indexed under {wrongly}",
-                Hash256(hash)
+                post.block
             )));
         }
-        posts.push(ConfirmedPost {
-            replies: reply_count(&counts, &transaction.id())?,
-            transaction,
-            height,
-            position,
-            block: hash_of(hash),
-        });
+        posts.push(post);
     }
     Ok(PostsPage {
         posts,

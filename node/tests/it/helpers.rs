@@ -146,13 +146,41 @@ pub(crate) fn signed_reply(
     timestamp: f64,
     reply_to: Option<&str>,
 ) -> Value {
-    let public_key = key.verifying_key().to_bytes();
     let parent = reply_to.map(|id| id.parse::<chainpost_chain::TxId>().expect("an id"));
+    signed_of_kind(key, author, content, timestamp, parent.into())
+}
+
+/// A signed profile body: `display_name` and `bio` claiming `handle`.
+pub(crate) fn signed_profile(
+    key: &SigningKey,
+    display_name: &str,
+    bio: &str,
+    timestamp: f64,
+    handle: &str,
+) -> Value {
+    let handle = chainpost_chain::Handle::parse(handle).expect("a handle");
+    signed_of_kind(
+        key,
+        display_name,
+        bio,
+        timestamp,
+        chainpost_chain::PostKind::Profile(handle),
+    )
+}
+
+fn signed_of_kind(
+    key: &SigningKey,
+    author: &str,
+    content: &str,
+    timestamp: f64,
+    kind: chainpost_chain::PostKind,
+) -> Value {
+    let public_key = key.verifying_key().to_bytes();
     let message = chainpost_chain::Transaction::signing_message(
         author,
         content,
         timestamp,
-        parent.as_ref(),
+        &kind,
         &public_key,
     );
     let mut body = json!({
@@ -162,8 +190,10 @@ pub(crate) fn signed_reply(
         "public_key": hex::encode(public_key),
         "signature": hex::encode(key.sign(&message).to_bytes()),
     });
-    if let Some(id) = reply_to {
-        body["reply_to"] = json!(id);
+    match kind {
+        chainpost_chain::PostKind::Post => {}
+        chainpost_chain::PostKind::Reply(parent) => body["reply_to"] = json!(parent.to_string()),
+        chainpost_chain::PostKind::Profile(handle) => body["handle"] = json!(handle.to_string()),
     }
     body
 }

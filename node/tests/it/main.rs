@@ -12,6 +12,7 @@ mod mining;
 mod network;
 mod persistence;
 mod posts;
+mod profiles;
 mod reads;
 mod soak;
 mod tutorial_api;

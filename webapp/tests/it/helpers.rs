@@ -92,7 +92,7 @@ impl TestNode {
             author,
             content,
             timestamp,
-            None,
+            &chainpost_chain::PostKind::Post,
             &public_key,
         );
         let body = json!({

@@ -154,7 +154,7 @@ fn signed_fields(
         author,
         content,
         timestamp,
-        None,
+        &chainpost_chain::PostKind::Post,
         &public_key,
     );
     [
