@@ -31,16 +31,23 @@
 
   // The node's signing message: domain tag, then author and content as u32 big-endian
   // length + UTF-8 bytes, the timestamp as a big-endian f64, then the public key; a reply
-  // ends with the byte 1 and the 32-byte id of the post it answers.
-  function signingMessage(author, content, timestamp, publicKey, replyTo) {
+  // ends with the byte 1 and the 32-byte id of the post it answers, a profile with the
+  // byte 2, the handle's length as one byte and the handle (ASCII).
+  function signingMessage(author, content, timestamp, publicKey, replyTo, handle) {
     const encoder = new TextEncoder();
     const domain = encoder.encode(DOMAIN);
     const authorBytes = encoder.encode(author);
     const contentBytes = encoder.encode(content);
-    const parent = replyTo ? fromHex(replyTo) : null;
+    let kind = new Uint8Array(0);
+    if (replyTo) {
+      kind = new Uint8Array([1, ...fromHex(replyTo)]);
+    } else if (handle) {
+      const handleBytes = encoder.encode(handle);
+      kind = new Uint8Array([2, handleBytes.length, ...handleBytes]);
+    }
     const message = new Uint8Array(
       domain.length + 4 + authorBytes.length + 4 + contentBytes.length + 8 + publicKey.length +
-        (parent ? 1 + parent.length : 0),
+        kind.length,
     );
     const view = new DataView(message.buffer);
     let offset = 0;
@@ -56,10 +63,7 @@
     offset += 8;
     message.set(publicKey, offset);
     offset += publicKey.length;
-    if (parent) {
-      message[offset] = 1;
-      message.set(parent, offset + 1);
-    }
+    message.set(kind, offset);
     return message;
   }
 
@@ -239,6 +243,15 @@
     }
     if (keyLine) keyLine.hidden = false;
     if (tools) tools.hidden = false;
+    const profileLink = document.getElementById("profile-link");
+    if (profileLink) profileLink.href = `/profile?key=${keyHex}`;
+    // The profile page edits the profile of the key that signs here.
+    if (
+      location.pathname === "/profile" &&
+      new URLSearchParams(location.search).get("key") !== keyHex
+    ) {
+      location.replace(`/profile?key=${keyHex}`);
+    }
     const select = document.getElementById("key-select");
     if (select) {
       select.replaceChildren(
@@ -331,9 +344,12 @@
     }
   }
 
-  function setUpPostForm() {
-    const form = document.getElementById("post-form");
-    if (!form) return;
+  function setUpSignedForms() {
+    for (const form of document.querySelectorAll("form[data-signs]")) signOnSubmit(form);
+  }
+
+  // The post, reply and profile forms: signed with this browser's key as they are sent.
+  function signOnSubmit(form) {
     form.addEventListener("submit", async (event) => {
       if (form.dataset.ready === "yes") return;
       event.preventDefault();
@@ -349,7 +365,8 @@
           const content = fields.content.value.replace(/\r\n?/g, "\n");
           const timestamp = Date.now() / 1000;
           const replyTo = fields.reply_to ? fields.reply_to.value : "";
-          const message = signingMessage(author, content, timestamp, id.publicKey, replyTo);
+          const handle = fields.handle ? fields.handle.value.trim() : "";
+          const message = signingMessage(author, content, timestamp, id.publicKey, replyTo, handle);
           const signature = new Uint8Array(await crypto.subtle.sign(ED25519, id.privateKey, message));
           fields.timestamp.value = String(timestamp);
           fields.public_key.value = hex(id.publicKey);
@@ -476,7 +493,7 @@
     });
   }
 
-  setUpPostForm();
+  setUpSignedForms();
   setUpNewKeyButton();
   setUpKeyChoice();
   setUpBackup();

@@ -9,15 +9,17 @@
 //! - [`startup`]: bind and serve with graceful shutdown.
 //!
 //! The rest is the crate's own (module map and boundaries in ARCHITECTURE.md):
-//! `node_client` (the typed HTTP client for one node), `post` (the post form, its checks,
-//! signature verification), `session` (the cookies that remember the chosen node and one
-//! flash message), `views` (template structs and display-ready values, no crypto, no I/O)
-//! and `routes` (the router, a file per page or action, and what they share).
+//! `node_client` (the typed HTTP client for one node), `names` (what the node says each
+//! key is called), `post` (the post form, its checks, signature verification), `session`
+//! (the cookies that remember the chosen node and one flash message), `views` (template
+//! structs and display-ready values, no crypto, no I/O) and `routes` (the router, a file
+//! per page or action, and what they share).
 //!
 //! See ARCHITECTURE.md at the repository root for the whole workspace.
 
 pub mod config;
 mod links;
+mod names;
 mod node_client;
 mod post;
 mod routes;

@@ -10,14 +10,15 @@
 
 use std::time::Duration;
 
+use chainpost_chain::Handle;
 use chainpost_chain::{BlockHash, TxId};
 use chainpost_wire::lenient::{
-    BlockDetail, ChainPage, MineOutcome, NodeStatus, Post, PostStatus, PostsPage, Resolution,
-    Thread, Tree,
+    BlockDetail, ChainPage, HandleOwner, MineOutcome, NodeStatus, Post, PostStatus, PostsPage,
+    ProfilesPage, Resolution, Thread, Tree,
 };
 use chainpost_wire::{
     ChainQuery, Created, ErrorBody, NO_SUCH_ENDPOINT, NewTransaction, PendingQuery, PostCursor,
-    PostsQuery, ThreadQuery, TreeQuery, lenient,
+    PostsQuery, ProfilesQuery, ThreadQuery, TreeQuery, lenient,
 };
 use reqwest::StatusCode;
 use serde::Serialize;
@@ -38,7 +39,7 @@ pub(crate) enum PostsOf<'a> {
     /// The unsigned posts that give this name.
     Name(&'a str),
     /// The posts this Ed25519 key signed.
-    Key(&'a [u8; 32]),
+    Key([u8; 32]),
 }
 
 /// Why a call to a node failed.
@@ -214,6 +215,20 @@ impl NodeClient {
             limit: None,
         };
         self.get_json(&format!("/posts/{id}/thread"), &query).await
+    }
+
+    /// `GET /profiles?keys=K1,K2`: the latest profiles of up to
+    /// [`chainpost_wire::MAX_PROFILE_KEYS`] keys (hex).
+    pub(crate) async fn profiles(&self, keys: &[&str]) -> Result<ProfilesPage, NodeError> {
+        let query = ProfilesQuery {
+            keys: Some(keys.join(",")),
+        };
+        self.get_json("/profiles", &query).await
+    }
+
+    /// `GET /handles/{handle}`: the key that owns a handle.
+    pub(crate) async fn handle_owner(&self, handle: &Handle) -> Result<HandleOwner, NodeError> {
+        self.get_json(&format!("/handles/{handle}"), &()).await
     }
 
     /// `GET /tree?from=H`.

@@ -6,7 +6,7 @@
 //! browser, which the browser tests check against a real node. Nothing here talks to a node.
 
 use chainpost_chain::params::{MAX_AUTHOR_CHARS, MAX_CONTENT_CHARS};
-use chainpost_chain::{Transaction, TxId};
+use chainpost_chain::{Handle, Transaction, TxId};
 use chainpost_wire::lenient::{BlockPlace, Post, PostStatus};
 use chainpost_wire::{NewTransaction, post_kind};
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -32,23 +32,32 @@ pub(crate) struct PostForm {
     /// Hex id of the post this one answers; empty for a post that starts a thread.
     #[serde(default)]
     pub(crate) reply_to: String,
+    /// The handle a profile claims; empty for every other post. The profile form sends
+    /// it, with the display name as `author` and the bio as `content`.
+    #[serde(default)]
+    pub(crate) handle: String,
 }
 
-/// An author as the web app names one: a signing key, or a name that unsigned posts give.
+/// An author as the web app names one: a signing key, the handle a key owns, or a name
+/// that unsigned posts give.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Author {
     Key([u8; 32]),
+    Handle(Handle),
     Name(String),
 }
 
 impl Author {
-    /// The author an address names: 64 hex digits are a key, anything else a name.
+    /// The author an address names: 64 hex digits are a key, `@` and a handle a handle,
+    /// anything else a name.
     pub(crate) fn parse(text: &str) -> Self {
         let mut key = [0u8; 32];
         if text.len() == 64 && hex::decode_to_slice(text, &mut key).is_ok() {
-            Author::Key(key)
-        } else {
-            Author::Name(text.to_owned())
+            return Author::Key(key);
+        }
+        match text.strip_prefix('@').map(Handle::parse) {
+            Some(Ok(handle)) => Author::Handle(handle),
+            _ => Author::Name(text.to_owned()),
         }
     }
 }
@@ -58,6 +67,7 @@ impl Author {
 pub(crate) struct FormErrors {
     pub(crate) author: Option<String>,
     pub(crate) content: Option<String>,
+    pub(crate) handle: Option<String>,
     /// About the post as a whole (signature, or the node's refusal).
     pub(crate) general: Option<String>,
 }
@@ -71,7 +81,10 @@ impl FormErrors {
     }
 
     fn is_empty(&self) -> bool {
-        self.author.is_none() && self.content.is_none() && self.general.is_none()
+        self.author.is_none()
+            && self.content.is_none()
+            && self.handle.is_none()
+            && self.general.is_none()
     }
 }
 
@@ -83,16 +96,34 @@ impl PostForm {
         PostForm {
             author: normalize_newlines(&self.author),
             content: normalize_newlines(&self.content),
+            handle: self.handle.trim().to_owned(),
             ..self
         }
+    }
+
+    /// The key the browser's script signed with, as sent (empty if it did not sign).
+    pub(crate) fn signing_key(&self) -> &str {
+        self.public_key.trim()
+    }
+
+    /// Whether this is the profile form.
+    pub(crate) fn is_profile(&self) -> bool {
+        !self.handle.is_empty()
     }
 
     /// The post to send to the node, or what the person must fix. Field rules are the
     /// node's, so most mistakes are caught before a round trip.
     pub(crate) fn to_new_transaction(&self) -> Result<NewTransaction, FormErrors> {
+        let profile = self.is_profile();
         let mut errors = FormErrors {
             author: text_problem("author", &self.author, MAX_AUTHOR_CHARS),
-            content: text_problem("content", &self.content, MAX_CONTENT_CHARS),
+            // A profile's content is its bio, which may be left empty.
+            content: text_problem("content", &self.content, MAX_CONTENT_CHARS)
+                .filter(|_| !(profile && self.content.trim().is_empty())),
+            handle: match Handle::parse(&self.handle) {
+                Err(problem) if profile => Some(format!("{problem}.")),
+                _ => None,
+            },
             general: None,
         };
         if errors.author.is_none() && self.author.chars().any(char::is_control) {
@@ -112,6 +143,13 @@ impl PostForm {
                 None
             }
         };
+        if profile && signed.is_none() && errors.general.is_none() {
+            errors.general = Some(
+                "A profile must be signed by your key, and this browser did not sign it: \
+                 signing needs JavaScript and a secure address (https, or localhost)."
+                    .into(),
+            );
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -128,7 +166,7 @@ impl PostForm {
             public_key,
             signature,
             reply_to: reply_to.map(|id| id.to_string()),
-            handle: None,
+            handle: profile.then(|| self.handle.clone()),
         })
     }
 
@@ -300,6 +338,57 @@ mod tests {
             .expect_err("refused");
         assert!(errors.author.is_some());
         assert_eq!((errors.content, errors.general), (None, None));
+    }
+
+    #[test]
+    fn a_profile_needs_a_handle_and_a_signature_but_no_bio() {
+        let profile = |handle: &str, signed: bool| PostForm {
+            handle: handle.into(),
+            timestamp: if signed { "1.5".into() } else { String::new() },
+            public_key: if signed {
+                "ab".repeat(32)
+            } else {
+                String::new()
+            },
+            signature: if signed {
+                "cd".repeat(64)
+            } else {
+                String::new()
+            },
+            ..form("Alice", "")
+        };
+        let sent = profile("alice", true)
+            .normalized()
+            .to_new_transaction()
+            .expect("a signed profile with an empty bio");
+        assert_eq!(sent.handle.as_deref(), Some("alice"));
+        assert_eq!(sent.content, "");
+        let unsigned = profile("alice", false)
+            .to_new_transaction()
+            .expect_err("refused");
+        assert!(
+            unsigned
+                .general
+                .is_some_and(|problem| problem.contains("must be signed"))
+        );
+        let bad = profile("Alice", true)
+            .to_new_transaction()
+            .expect_err("refused");
+        assert!(bad.handle.is_some_and(|problem| problem.contains("a-z")));
+        let padded = profile(" alice ", true).normalized();
+        assert!(padded.is_profile());
+        assert_eq!(
+            padded
+                .to_new_transaction()
+                .expect("trimmed")
+                .handle
+                .as_deref(),
+            Some("alice")
+        );
+        // A post is no profile, and still needs its content.
+        let post = form("Alice", "").to_new_transaction().expect_err("refused");
+        assert!(post.content.is_some());
+        assert_eq!(post.handle, None);
     }
 
     #[test]

@@ -20,9 +20,11 @@ use chainpost_wire::PostCursor;
 use chainpost_wire::lenient::{Block, BlockDetail, BlockPlace, NodeStatus, Post, Tree};
 
 use crate::links::{TextPart, split_links};
+use crate::names::Names;
 use crate::node_client::NodeError;
 use crate::post::{Author, Authorship, CheckedPost, FormErrors, PostForm};
 use crate::session::Flash;
+use chainpost_wire::lenient::Profile;
 
 /// A rendered template as a response; a template that fails to render is logged and
 /// becomes a plain 500 page.
@@ -290,7 +292,9 @@ impl BlockLink {
 /// What a post's signature says, for the badge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AuthorshipState {
-    Verified,
+    /// Signed by the key it carries; the name is the key's own claim, unless the key owns
+    /// a handle ([`AuthorshipView::handle`]).
+    Signed,
     /// Not signed.
     Unverified,
     /// Signed, but the signature does not hold.
@@ -301,30 +305,27 @@ enum AuthorshipState {
 #[derive(Debug, Clone)]
 struct AuthorshipView {
     state: AuthorshipState,
-    /// First 8 hex characters of the key of a verified post.
+    /// First 8 hex characters of the key of a signed post.
     fingerprint: String,
-    /// The whole key of a verified post.
+    /// The whole key of a signed post.
     public_key: String,
+    /// The handle the signing key owns and names in its latest profile: the only name a
+    /// post is shown as verified under.
+    handle: Option<String>,
 }
 
 impl AuthorshipView {
     fn of(authorship: &Authorship) -> Self {
-        match authorship {
-            Authorship::Verified { public_key } => AuthorshipView {
-                state: AuthorshipState::Verified,
-                fingerprint: short(public_key),
-                public_key: public_key.clone(),
-            },
-            Authorship::Unsigned => AuthorshipView {
-                state: AuthorshipState::Unverified,
-                fingerprint: String::new(),
-                public_key: String::new(),
-            },
-            Authorship::Invalid => AuthorshipView {
-                state: AuthorshipState::Invalid,
-                fingerprint: String::new(),
-                public_key: String::new(),
-            },
+        let (state, public_key) = match authorship {
+            Authorship::Verified { public_key } => (AuthorshipState::Signed, public_key.clone()),
+            Authorship::Unsigned => (AuthorshipState::Unverified, String::new()),
+            Authorship::Invalid => (AuthorshipState::Invalid, String::new()),
+        };
+        AuthorshipView {
+            state,
+            fingerprint: short(&public_key),
+            public_key,
+            handle: None,
         }
     }
 }
@@ -357,6 +358,8 @@ pub(crate) struct PostView {
     id: Option<TxId>,
     /// The post it answers, when it is a reply.
     reply_to: Option<TxId>,
+    /// The handle it claims, when it is a profile.
+    claims: Option<String>,
 }
 
 impl PostView {
@@ -386,7 +389,28 @@ impl PostView {
             authorship: AuthorshipView::of(checked.authorship()),
             id: post.id.as_deref().and_then(|id| id.parse().ok()),
             reply_to: post.reply_to.as_deref().and_then(|id| id.parse().ok()),
+            claims: post.handle.clone(),
         }
+    }
+
+    /// The post under what the node says its key is called: the display name of the key's
+    /// latest profile, and its handle when it owns it (the page of the handle is then the
+    /// author's page). Unsigned posts and keys without a profile keep the post's own name.
+    pub(crate) fn named(mut self, names: &Names) -> Self {
+        if self.authorship.state != AuthorshipState::Signed {
+            return self;
+        }
+        let Some(profile) = names.get(&self.authorship.public_key) else {
+            return self;
+        };
+        self.author = profile.display_name.clone();
+        self.initial = initial_of(&self.author);
+        self.hue = hue_of(&self.author);
+        if profile.handle_owned {
+            self.author_href = Some(handle_href(&profile.handle));
+            self.authorship.handle = Some(profile.handle.clone());
+        }
+        self
     }
 
     /// A post as `/transactions/{id}` or a thread sends it: pending, or in its block.
@@ -462,40 +486,64 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// The address of `author`'s page. A name that a path segment cannot carry (`.` and `..`,
-/// which browsers resolve away, escaped or not) goes in the query instead.
+/// which browsers resolve away, escaped or not) goes in the query instead, as does one
+/// that starts with `@`, which in a path names a handle.
 pub(crate) fn author_href(author: &Author) -> String {
     match author {
         Author::Key(key) => format!("/authors/{}", hex::encode(key)),
-        Author::Name(name) if name == "." || name == ".." => {
+        Author::Handle(handle) => handle_href(handle.as_str()),
+        Author::Name(name) if name == "." || name == ".." || name.starts_with('@') => {
             format!("/authors?name={}", utf8_percent_encode(name, PATH_SEGMENT))
         }
         Author::Name(name) => format!("/authors/{}", utf8_percent_encode(name, PATH_SEGMENT)),
     }
 }
 
+/// The page of the key that owns `handle`.
+pub(crate) fn handle_href(handle: &str) -> String {
+    format!("/authors/@{}", utf8_percent_encode(handle, PATH_SEGMENT))
+}
+
 /// An author, ready to show at the top of their page.
 #[derive(Debug, Clone)]
 pub(crate) struct AuthorView {
-    /// The name shown: a key's latest post's name, or the unsigned name itself.
+    /// The name shown: a key's profile's display name (or its latest post's name), or the
+    /// unsigned name itself.
     display: String,
     initial: String,
     hue: u8,
     /// The whole key, for a key's page.
     key: Option<String>,
     fingerprint: String,
+    /// The handle the key owns and names in its latest profile.
+    handle: Option<String>,
+    /// The handle the key's latest profile names but another key owns.
+    claimed: Option<String>,
+    /// The bio of the key's latest profile.
+    bio: Vec<TextPart>,
     href: String,
 }
 
 impl AuthorView {
-    /// `author`, named after `latest`, their newest post shown, if any.
-    pub(crate) fn new(author: &Author, latest: Option<&CheckedPost>) -> Self {
+    /// `author`, named by its `profile` (a key's) or after `latest`, its newest post.
+    pub(crate) fn new(
+        author: &Author,
+        latest: Option<&CheckedPost>,
+        profile: Option<&Profile>,
+    ) -> Self {
         let (display, key) = match author {
             Author::Key(key) => (
-                latest.map_or_else(String::new, |post| post.post().author.clone()),
+                profile.map_or_else(
+                    || latest.map_or_else(String::new, |post| post.post().author.clone()),
+                    |profile| profile.display_name.clone(),
+                ),
                 Some(hex::encode(key)),
             ),
+            // A handle's page is drawn as its owner's key's: one nobody owns has none.
+            Author::Handle(handle) => (format!("@{handle}"), None),
             Author::Name(name) => (name.clone(), None),
         };
+        let owned = profile.filter(|profile| profile.handle_owned);
         let fingerprint = key.as_deref().map_or_else(String::new, short);
         AuthorView {
             initial: initial_of(&display),
@@ -503,12 +551,23 @@ impl AuthorView {
             display,
             key,
             fingerprint,
-            href: author_href(author),
+            handle: owned.map(|profile| profile.handle.clone()),
+            claimed: profile
+                .filter(|profile| !profile.handle_owned)
+                .map(|profile| profile.handle.clone()),
+            bio: profile.map_or_else(Vec::new, |profile| split_links(&profile.bio)),
+            href: owned.map_or_else(
+                || author_href(author),
+                |profile| handle_href(&profile.handle),
+            ),
         }
     }
 
-    /// The page's title: the name, and the key's fingerprint for a key.
+    /// The page's title: the name, and the handle it owns or the key's fingerprint.
     pub(crate) fn title(&self) -> String {
+        if let Some(handle) = &self.handle {
+            return format!("{} (@{handle})", self.display);
+        }
         match (&self.key, self.display.is_empty()) {
             (Some(_), true) => format!("Key {}", self.fingerprint),
             (Some(_), false) => format!("{} · {}", self.display, self.fingerprint),
@@ -568,20 +627,29 @@ pub(crate) fn newest_first(blocks: &[Block], limit: usize) -> Vec<(&Block, &Post
 pub(crate) fn confirmed_posts(
     posts: &[(BlockLink, CheckedPost)],
     tip: u64,
+    names: &Names,
     now: DateTime<Utc>,
 ) -> Vec<PostView> {
     posts
         .iter()
-        .map(|(block, post)| PostView::new(post, Some(block.clone()), now).under_tip(tip))
+        .map(|(block, post)| {
+            PostView::new(post, Some(block.clone()), now)
+                .under_tip(tip)
+                .named(names)
+        })
         .collect()
 }
 
 /// Pending posts (oldest first, as the node lists them), newest first.
-pub(crate) fn pending_posts(pending: &[CheckedPost], now: DateTime<Utc>) -> Vec<PostView> {
+pub(crate) fn pending_posts(
+    pending: &[CheckedPost],
+    names: &Names,
+    now: DateTime<Utc>,
+) -> Vec<PostView> {
     pending
         .iter()
         .rev()
-        .map(|post| PostView::new(post, None, now))
+        .map(|post| PostView::new(post, None, now).named(names))
         .collect()
 }
 
@@ -600,6 +668,8 @@ pub(crate) struct FormView {
     max_content: usize,
     /// The post a reply answers; `None` for a post that starts a thread.
     reply_to: Option<TxId>,
+    /// The handle of the profile form, as typed.
+    handle: String,
 }
 
 impl FormView {
@@ -623,6 +693,17 @@ impl FormView {
             max_author: MAX_AUTHOR_CHARS,
             max_content: MAX_CONTENT_CHARS,
             reply_to: form.reply_to().ok().flatten(),
+            handle: form.handle.clone(),
+        }
+    }
+
+    /// The profile form filled with a key's current profile.
+    pub(crate) fn profile(profile: &Profile) -> Self {
+        FormView {
+            author: profile.display_name.clone(),
+            content: profile.bio.clone(),
+            handle: profile.handle.clone(),
+            ..FormView::empty()
         }
     }
 }
@@ -737,6 +818,19 @@ pub(crate) struct SearchPage {
     pub(crate) query: String,
     /// The page of the posts that give the query as their name.
     pub(crate) name_page: Option<String>,
+}
+
+/// The profile form: a key's handle, display name and bio, signed in the browser.
+#[derive(Template)]
+#[template(path = "profile.html")]
+pub(crate) struct ProfilePage {
+    pub(crate) layout: Layout,
+    pub(crate) flash: Option<Flash>,
+    pub(crate) form: FormView,
+    /// What the node says of that key's current profile.
+    pub(crate) current: Option<AuthorView>,
+    /// The longest handle, for `maxlength`.
+    pub(crate) max_handle: usize,
 }
 
 /// A post and its replies: the confirmed ones in chain order, then the pending ones.

@@ -285,6 +285,35 @@ impl Thread {
     }
 }
 
+/// A key's profile; reads [`crate::Profile`]. Only chainpost nodes have profiles.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Profile {
+    pub public_key: String,
+    pub handle: String,
+    /// Whether the key owns `handle`; only then is `@handle` the key's.
+    #[serde(default)]
+    pub handle_owned: bool,
+    pub display_name: String,
+    #[serde(default)]
+    pub bio: String,
+}
+
+/// `/profiles?keys=`; reads [`crate::ProfilesPage`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ProfilesPage {
+    pub profiles: Vec<Profile>,
+}
+
+/// `/handles/{handle}`: who owns it; reads [`crate::HandleOwner`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HandleOwner {
+    pub handle: String,
+    /// The owner's key.
+    pub owner: String,
+    /// The owner's latest profile.
+    pub profile: Profile,
+}
+
 /// What `/nodes/resolve` reported; every field is optional, as nodes differ. Reads
 /// [`crate::Resolved`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -515,6 +544,67 @@ mod tests {
             read.replies[0].transaction.reply_to,
             Some(parent.id().to_string())
         );
+    }
+
+    #[test]
+    fn profiles_and_handle_owners_read_as_written() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let handle = chainpost_chain::Handle::parse("ann").expect("a handle");
+        let post = Transaction::signed_of_kind(
+            "Ann".into(),
+            "".into(),
+            1.0,
+            chainpost_chain::PostKind::Profile(handle),
+            &key,
+        );
+        let profile = crate::Profile {
+            public_key: hex::encode(key.verifying_key().to_bytes()),
+            handle: "ann".into(),
+            handle_owned: true,
+            display_name: "Ann".into(),
+            bio: "".into(),
+            post: crate::TransactionStatus {
+                transaction: TransactionJson::from_transaction(&post),
+                status: crate::PostState::Confirmed,
+                block: Some(crate::BlockRef {
+                    index: 1,
+                    hash: hash(1),
+                }),
+                returned: false,
+                reply_count: 0,
+            },
+        };
+        let expected = Profile {
+            public_key: profile.public_key.clone(),
+            handle: "ann".into(),
+            handle_owned: true,
+            display_name: "Ann".into(),
+            bio: "".into(),
+        };
+        let page: ProfilesPage = read_as(&crate::ProfilesPage {
+            profiles: vec![profile.clone()],
+        });
+        assert_eq!(page.profiles, std::slice::from_ref(&expected));
+        let owner: HandleOwner = read_as(&crate::HandleOwner {
+            handle: "ann".into(),
+            owner: profile.public_key.clone(),
+            claim: profile.post.clone(),
+            profile,
+        });
+        assert_eq!(owner.profile, expected);
+        assert_eq!(owner.owner, expected.public_key);
+        let listed: PostStatus = read_as(&owner_claim_status(&post));
+        assert_eq!(listed.transaction.handle.as_deref(), Some("ann"));
+    }
+
+    fn owner_claim_status(post: &Transaction) -> crate::TransactionStatus {
+        crate::TransactionStatus {
+            transaction: TransactionJson::from_transaction(post),
+            status: crate::PostState::Pending,
+            block: None,
+            returned: false,
+            reply_count: 0,
+        }
     }
 
     #[test]

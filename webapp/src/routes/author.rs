@@ -1,16 +1,19 @@
 //! `GET /authors/{author}`: one author's confirmed posts, newest first, a page at a time
 //! (`?before=CURSOR`). An author is a key (64 hex digits: the posts it signed, whatever
-//! names they give) or a name (the unsigned posts that give it, which anyone can write).
+//! names they give, under its profile), a handle (`@alice`: the page of the key that owns
+//! it) or a name (the unsigned posts that give it, which anyone can write).
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
+use chainpost_chain::Handle;
 use chainpost_chain::params::MAX_AUTHOR_CHARS;
 use chainpost_wire::PostCursor;
-use chainpost_wire::lenient::PostsPage;
+use chainpost_wire::lenient::{PostsPage, Profile};
 
+use crate::names::Names;
 use crate::node_client::{NodeError, PostsOf};
 use crate::post::{Author, CheckedPost};
 use crate::routes::home_page::FEED_PAGE;
@@ -69,9 +72,13 @@ async fn author_page(
         );
     };
     let node = state.node(session);
-    let of = match &author {
-        Author::Key(key) => PostsOf::Key(key),
-        Author::Name(name) => PostsOf::Name(name),
+    let (of, profile) = match &author {
+        Author::Key(key) => (PostsOf::Key(*key), None),
+        Author::Name(name) => (PostsOf::Name(name), None),
+        Author::Handle(handle) => match owner_of(state, session, handle).await {
+            Ok((key, profile)) => (PostsOf::Key(key), Some(profile)),
+            Err(page) => return page,
+        },
     };
     let (page, status) = tokio::join!(node.posts(of, before, FEED_PAGE), read_status(node));
     let page = match page {
@@ -105,19 +112,81 @@ async fn author_page(
     };
     let status = status.ok();
     let tip = status.as_ref().map_or(0, |status| status.height);
-    let view = AuthorView::new(&author, posts.first().map(|(_, post)| post));
+    // A key's page is named by its profile: the handle's answer brought it, or it is asked
+    // for with the posts' keys (all this one).
+    let names = match profile {
+        Some(profile) => {
+            let mut names = Names::default();
+            names.add([profile]);
+            names
+        }
+        None => Names::of(node, posts.iter().map(|(_, post)| post)).await,
+    };
+    // A handle's page is its owner's key's.
+    let (author, profile) = match of {
+        PostsOf::Key(key) => (Author::Key(key), names.get(&hex::encode(key))),
+        _ => (author, None),
+    };
+    let view = AuthorView::new(&author, posts.first().map(|(_, post)| post), profile);
     let mut layout = state.layout(session, &view.title(), Section::Posts);
     layout.live = status
         .as_ref()
         .map_or_else(|| LIVE_DOWN.to_owned(), StatusView::live_fingerprint);
     Page(AuthorPage {
         layout,
-        posts: confirmed_posts(&posts, tip, Utc::now()),
+        posts: confirmed_posts(&posts, tip, &names, Utc::now()),
         older: older.map(|cursor| view.page(Some(cursor))),
         newest: before.is_some().then(|| view.page(None)),
         author: view,
     })
     .into_response()
+}
+
+/// The key that owns `handle` and its latest profile, or the page that says why not.
+async fn owner_of(
+    state: &AppState,
+    session: &Session,
+    handle: &Handle,
+) -> Result<([u8; 32], Profile), Response> {
+    let node = state.node(session);
+    match node.handle_owner(handle).await {
+        Ok(owner) => match Author::parse(&owner.owner) {
+            Author::Key(key) => Ok((key, owner.profile)),
+            _ => Err(state.unavailable_page(
+                session,
+                &NodeError::BadResponse {
+                    endpoint: format!("/handles/{handle}"),
+                    reason: "its owner is not a key".into(),
+                },
+                "Who holds a handle is read from the node.",
+            )),
+        },
+        Err(NodeError::Rejected { status, .. }) if status == StatusCode::NOT_FOUND => Err(state
+            .error_page(
+                session,
+                StatusCode::NOT_FOUND,
+                &format!("Nobody holds @{handle}"),
+                &format!(
+                    "No confirmed profile on this node's chain claims @{handle}. A handle belongs \
+                     to the key whose claim is confirmed first; a claim waiting to be mined holds \
+                     nothing yet."
+                ),
+            )),
+        Err(NodeError::EndpointMissing { .. }) => Err(state.error_page(
+            session,
+            StatusCode::NOT_FOUND,
+            "No handles on this node",
+            &format!(
+                "The node at {} keeps no profiles: it is not a chainpost node.",
+                node.base()
+            ),
+        )),
+        Err(error) => Err(state.unavailable_page(
+            session,
+            &error,
+            "Who holds a handle is read from the node, which is not answering right now.",
+        )),
+    }
 }
 
 /// The page's posts with their signatures checked, off the async executor, and the cursor

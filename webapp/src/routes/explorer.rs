@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use serde::Deserialize;
 
+use crate::names::Names;
 use crate::node_client::{NodeClient, NodeError};
 use crate::post::CheckedPost;
 use crate::routes::state::AppState;
@@ -151,12 +152,13 @@ async fn block_page(state: &AppState, session: &Session, detail: BlockDetail) ->
             );
         }
     };
+    let names = Names::of(state.node(session), &posts).await;
     let now = Utc::now();
     let block = BlockView::new(&detail, now);
     let link = BlockLink::to(&detail.block);
     let posts: Vec<PostView> = posts
         .iter()
-        .map(|post| PostView::new(post, Some(link.clone()), now))
+        .map(|post| PostView::new(post, Some(link.clone()), now).named(&names))
         .collect();
     let title = format!("Block #{}", block.index);
     let mut layout = state.layout(session, &title, Section::Explorer);

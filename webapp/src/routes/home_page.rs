@@ -9,6 +9,7 @@ use chrono::Utc;
 use chainpost_wire::PostCursor;
 use chainpost_wire::lenient::{Post, PostStatus};
 
+use crate::names::Names;
 use crate::node_client::{NodeClient, NodeError, PostsOf};
 use crate::post::CheckedPost;
 use crate::routes::state::AppState;
@@ -36,6 +37,8 @@ struct Feed {
     older: Option<PostCursor>,
     /// Whether older posts exist that only the explorer reaches (a node without `/posts`).
     more_in_explorer: bool,
+    /// What the node calls the keys that signed them.
+    names: Names,
 }
 
 /// The posts a page shows, before their signatures are checked.
@@ -48,7 +51,8 @@ struct Unchecked {
 
 /// Reads the home page's data: `/status`, `/pending_tx` (on the first page) and a page of
 /// `/posts` together. A node without `/status` (tutorial-style) gets its whole chain read
-/// instead. The posts shown are then checked on a blocking thread.
+/// instead. The posts shown are then checked on a blocking thread, and their keys' profiles
+/// asked for.
 async fn fetch_feed(node: &NodeClient, before: Option<PostCursor>) -> Result<Feed, NodeError> {
     let first_page = before.is_none();
     let pending = async {
@@ -111,12 +115,18 @@ async fn fetch_feed(node: &NodeClient, before: Option<PostCursor>) -> Result<Fee
             (Vec::new(), Vec::new())
         }
     };
+    let names = Names::of(
+        node,
+        pending.iter().chain(confirmed.iter().map(|(_, post)| post)),
+    )
+    .await;
     Ok(Feed {
         status,
         pending,
         confirmed,
         older,
         more_in_explorer,
+        names,
     })
 }
 
@@ -205,8 +215,8 @@ pub(crate) async fn home_page(
         flash,
         form,
         pending_count: feed.status.pending,
-        pending: pending_posts(&feed.pending, now),
-        posts: confirmed_posts(&feed.confirmed, feed.status.height, now),
+        pending: pending_posts(&feed.pending, &feed.names, now),
+        posts: confirmed_posts(&feed.confirmed, feed.status.height, &feed.names, now),
         status: Some(feed.status),
         older: feed.older.map(|cursor| format!("/?before={cursor}")),
         older_page,

@@ -16,6 +16,7 @@ mod home;
 mod home_page;
 pub(crate) mod live;
 mod mine;
+mod profile;
 mod resync;
 mod search;
 pub(crate) mod state;
@@ -48,6 +49,7 @@ pub(crate) fn app(state: AppState, static_dir: &std::path::Path) -> Router {
         .route("/authors", get(author::author_by_name))
         .route("/authors/{author}", get(author::author))
         .route("/search", get(search::search))
+        .route("/profile", get(profile::profile))
         .route("/mine", post(mine::mine))
         .route("/resync", post(resync::resync))
         .route("/events", get(events::events))

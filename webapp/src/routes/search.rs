@@ -1,7 +1,8 @@
 //! `GET /search?q=`: the one search box. What it is given decides where it goes, as
 //! mempool.space's box does: a height goes to that block, 64 hex digits to the block, the
-//! post or the key they name (asked of the node in that order), `from:NAME` to a name's
-//! posts. Anything else is words, and full-text search is not built yet: the page says so
+//! post or the key they name (asked of the node in that order), `@handle` (or
+//! `from:@handle`) to the page of the key that owns it, `from:NAME` to a name's posts.
+//! Anything else is words, and full-text search is not built yet: the page says so
 //! and offers the name's page.
 //!
 //! Only typed values (a height, a `BlockHash`, a `TxId`, a percent-encoded name) go into a
@@ -11,7 +12,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use chainpost_chain::{BlockHash, TxId};
+use chainpost_chain::{BlockHash, Handle, TxId};
 
 use crate::node_client::NodeError;
 use crate::post::Author;
@@ -63,8 +64,13 @@ async fn destination(
     session: &Session,
     asked: &str,
 ) -> Result<Option<String>, NodeError> {
-    if let Some(name) = asked.strip_prefix("from:") {
-        let name = name.trim();
+    let from = asked.strip_prefix("from:").map(str::trim);
+    if let Some(handle) = from.unwrap_or(asked).strip_prefix('@')
+        && let Ok(handle) = Handle::parse(&handle.to_ascii_lowercase())
+    {
+        return Ok(Some(author_href(&Author::Handle(handle))));
+    }
+    if let Some(name) = from {
         return Ok((!name.is_empty()).then(|| author_href(&Author::Name(name.to_owned()))));
     }
     if !asked.is_empty() && asked.len() <= 20 && asked.bytes().all(|b| b.is_ascii_digit()) {

@@ -15,6 +15,7 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use crate::node_client::NodeError;
 use crate::post::{FormErrors, PostForm};
 use crate::routes::home_page::home_page;
+use crate::routes::profile::profile_page;
 use crate::routes::state::AppState;
 use crate::routes::thread_page::thread_page;
 use crate::session::{Flash, Session};
@@ -61,11 +62,23 @@ pub(crate) async fn submit(
                 None => " It is not signed.".to_owned(),
             };
             let (what, back) = match form.reply_to() {
+                _ if form.is_profile() => {
+                    ("profile", format!("/profile?key={}", form.signing_key()))
+                }
                 Ok(Some(parent)) => ("reply", format!("/posts/{parent}")),
                 _ => ("post", "/".to_owned()),
             };
+            let after = if form.is_profile() {
+                format!(
+                    " Once it is mined, @{} is yours if no other key's claim to it was \
+                     confirmed first.",
+                    form.handle
+                )
+            } else {
+                String::new()
+            };
             let flash = Flash::success(format!(
-                "Your {what} was sent to {} and is waiting to be mined.{signed}",
+                "Your {what} was sent to {} and is waiting to be mined.{signed}{after}",
                 node.base()
             ));
             (
@@ -113,6 +126,9 @@ async fn refused(
 ) -> Response {
     let refilled = FormView::refill(form, errors);
     let page = match form.reply_to() {
+        _ if form.is_profile() => {
+            profile_page(state, session, Some(form.signing_key()), Some(refilled)).await
+        }
         Ok(Some(parent)) => thread_page(state, session, parent, None, refilled).await,
         _ => home_page(state, session, None, refilled)
             .await

@@ -13,6 +13,7 @@ use chainpost_chain::TxId;
 use chainpost_wire::PostCursor;
 use chainpost_wire::lenient::{BlockPlace, Thread};
 
+use crate::names::Names;
 use crate::node_client::NodeError;
 use crate::post::CheckedPost;
 use crate::routes::state::AppState;
@@ -82,9 +83,14 @@ pub(crate) async fn thread_page(
         .as_ref()
         .map_or_else(|| LIVE_DOWN.to_owned(), StatusView::live_fingerprint);
     let tip = status.as_ref().map(|status| status.height);
+    let names = Names::of(
+        state.node(session),
+        std::iter::once(&post.0).chain(replies.iter().map(|(post, _)| post)),
+    )
+    .await;
     let now = Utc::now();
     let view = |(post, block): &Checked| {
-        let view = PostView::placed(post, block.as_ref(), now);
+        let view = PostView::placed(post, block.as_ref(), now).named(&names);
         match tip {
             Some(tip) => view.under_tip(tip),
             None => view,

@@ -36,7 +36,7 @@ async fn a_name_and_a_key_each_have_a_page_of_their_own_posts_linked_from_every_
 
     let (_, home) = web.page("/").await;
     for post in articles(&home) {
-        let expected = if post.contains("badge-verified") {
+        let expected = if post.contains("badge-signed") {
             format!("<a class=\"author\" href=\"/authors/{key_hex}\">")
         } else if post.contains("not alice") {
             "<a class=\"author\" href=\"/authors/bob\">".to_owned()

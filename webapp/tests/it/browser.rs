@@ -441,7 +441,7 @@ fn hex_of_base64url(text: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_post_signed_in_the_browser_shows_as_verified_with_the_key_fingerprint() {
+async fn a_post_signed_in_the_browser_shows_the_key_fingerprint_and_no_verified_name() {
     let node = TestNode::spawn().await;
     let web = TestWeb::spawn(vec![node.url()]).await;
     let browser = Browser::start().await;
@@ -470,9 +470,9 @@ async fn a_post_signed_in_the_browser_shows_as_verified_with_the_key_fingerprint
         .expect("the key is kept in localStorage");
     let public_key = hex_of_base64url(stored.as_str().expect("x"));
     let badge = card
-        .find(Locator::Css(".badge-verified .fingerprint"))
+        .find(Locator::Css(".badge-signed .fingerprint"))
         .await
-        .expect("verified");
+        .expect("signed");
     assert_eq!(badge.text().await.expect("text"), &public_key[..8]);
     let you = card.find(Locator::Css(".badge-you")).await.expect("badge");
     assert!(
@@ -500,7 +500,7 @@ async fn a_post_signed_in_the_browser_shows_as_verified_with_the_key_fingerprint
     browser.click("#post-button").await;
     browser
         .wait_for(&format!(
-            "{}//span[contains(@class,'badge-verified')]",
+            "{}//span[contains(@class,'badge-signed')]",
             post_with("and again")
         ))
         .await;
@@ -546,7 +546,7 @@ async fn a_reply_signed_in_the_browser_joins_its_thread_and_is_confirmed_there()
         post_with("Me, on a Raspberry Pi")
     );
     browser
-        .wait_for(&format!("{reply}//span[contains(@class,'badge-verified')]"))
+        .wait_for(&format!("{reply}//span[contains(@class,'badge-signed')]"))
         .await;
     let parent_link = browser
         .wait_for(&format!("{reply}//a[@class='in-reply-to']"))

@@ -82,6 +82,35 @@ impl TestNode {
         author: &str,
         content: &str,
     ) -> String {
+        self.post_signed_of_kind(key, author, content, chainpost_chain::PostKind::Post)
+            .await
+    }
+
+    /// Posts `key`'s profile, claiming `handle`; its id.
+    pub async fn post_profile(
+        &self,
+        key: &ed25519_dalek::SigningKey,
+        display_name: &str,
+        bio: &str,
+        handle: &str,
+    ) -> String {
+        let handle = chainpost_chain::Handle::parse(handle).expect("a handle");
+        self.post_signed_of_kind(
+            key,
+            display_name,
+            bio,
+            chainpost_chain::PostKind::Profile(handle),
+        )
+        .await
+    }
+
+    async fn post_signed_of_kind(
+        &self,
+        key: &ed25519_dalek::SigningKey,
+        author: &str,
+        content: &str,
+        kind: chainpost_chain::PostKind,
+    ) -> String {
         use ed25519_dalek::Signer;
         let public_key = key.verifying_key().to_bytes();
         let timestamp = std::time::SystemTime::now()
@@ -92,16 +121,19 @@ impl TestNode {
             author,
             content,
             timestamp,
-            &chainpost_chain::PostKind::Post,
+            &kind,
             &public_key,
         );
-        let body = json!({
+        let mut body = json!({
             "author": author,
             "content": content,
             "timestamp": timestamp,
             "public_key": hex::encode(public_key),
             "signature": hex::encode(key.sign(&message).to_bytes()),
         });
+        if let chainpost_chain::PostKind::Profile(handle) = kind {
+            body["handle"] = json!(handle.to_string());
+        }
         self.post_json("/new_transaction", &body).await["id"]
             .as_str()
             .expect("id")

@@ -8,5 +8,6 @@ mod explorer;
 mod failures;
 mod helpers;
 mod live;
+mod names;
 mod pages;
 mod posting;

@@ -177,7 +177,7 @@ fn now() -> f64 {
 }
 
 #[tokio::test]
-async fn a_signed_post_is_forwarded_with_its_signature_and_shown_as_verified() {
+async fn a_signed_post_is_forwarded_with_its_signature_and_shown_with_its_key() {
     let node = TestNode::spawn().await;
     let web = TestWeb::spawn(vec![node.url()]).await;
     let key = SigningKey::from_bytes(&[42u8; 32]);
@@ -201,7 +201,11 @@ async fn a_signed_post_is_forwarded_with_its_signature_and_shown_as_verified() {
     );
     let posts = articles(&html);
     assert_eq!(posts.len(), 1);
-    assert!(posts[0].contains("badge-verified"), "{}", posts[0]);
+    assert!(posts[0].contains("badge-signed"), "{}", posts[0]);
+    assert!(
+        !posts[0].contains("verified"),
+        "a key without a handle is not a verified name"
+    );
     assert!(posts[0].contains(&format!("<code class=\"fingerprint\">{fingerprint}</code>")));
     let pending = node.pending().await;
     assert_eq!(pending[0]["public_key"], fields[3].1.as_str());
