@@ -10,7 +10,7 @@ use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 const NODE_COOKIE: &str = "node";
@@ -103,6 +103,18 @@ pub(crate) struct Session {
     pub(crate) node: usize,
     /// The message left by the previous request, if any.
     pub(crate) flash: Option<Flash>,
+}
+
+impl Session {
+    /// `page`, drawn with this request's flash message, then told to forget it, so that a
+    /// message shows once, on the page its action led to.
+    pub(crate) fn showing_flash(&self, page: impl IntoResponse) -> Response {
+        if self.flash.is_some() {
+            (AppendHeaders([(SET_COOKIE, Flash::clear_cookie())]), page).into_response()
+        } else {
+            page.into_response()
+        }
+    }
 }
 
 impl<S> FromRequestParts<S> for Session

@@ -3,12 +3,11 @@
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::http::header::SET_COOKIE;
-use axum::response::{AppendHeaders, IntoResponse, Response};
+use axum::response::Response;
 
 use crate::routes::home_page::home_page;
 use crate::routes::state::{AppState, cursor_param};
-use crate::session::{Flash, Session};
+use crate::session::Session;
 use crate::views::FormView;
 
 pub(crate) async fn home(
@@ -28,11 +27,5 @@ pub(crate) async fn home(
             );
         }
     };
-    let clear_flash = session.flash.is_some();
-    let page = home_page(&state, &session, before, FormView::empty()).await;
-    if clear_flash {
-        (AppendHeaders([(SET_COOKIE, Flash::clear_cookie())]), page).into_response()
-    } else {
-        page.into_response()
-    }
+    session.showing_flash(home_page(&state, &session, before, FormView::empty()).await)
 }

@@ -20,7 +20,7 @@ pub(crate) async fn profile(
     RawQuery(query): RawQuery,
 ) -> Response {
     let key = query_param(query.as_deref(), "key");
-    profile_page(&state, &session, key.as_deref(), None).await
+    session.showing_flash(profile_page(&state, &session, key.as_deref(), None).await)
 }
 
 /// The profile page of `key` (hex, as the address gave it), with `form` when a submission

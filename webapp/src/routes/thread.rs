@@ -1,5 +1,5 @@
 //! `GET /posts/{id}`: a post and its replies a page at a time (`?after=CURSOR`), with the
-//! reply form.
+//! reply form; a shown flash message is then forgotten.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -39,5 +39,5 @@ pub(crate) async fn thread(
             );
         }
     };
-    thread_page(&state, &session, id, after, FormView::reply(id)).await
+    session.showing_flash(thread_page(&state, &session, id, after, FormView::reply(id)).await)
 }

@@ -1057,3 +1057,113 @@ async fn the_search_box_takes_a_reader_to_the_block_the_post_and_the_name_typed(
     web.stop().await;
     node.stop().await;
 }
+
+/// Publishes the browser key's profile from the profile form, reached from the key card.
+async fn publish_profile(browser: &Browser, web: &TestWeb, handle: &str, name: &str, bio: &str) {
+    browser.goto(&web.url("/")).await;
+    let fingerprint = shown_fingerprint(browser).await;
+    browser.click("#profile-link").await;
+    // The page's address names the key that signs here.
+    browser
+        .wait_for(&format!(
+            "//form[@id='profile-form']//p[@id='identity']/code[. = '{fingerprint}']"
+        ))
+        .await;
+    for (selector, text) in [("#handle", handle), ("#author", name), ("#content", bio)] {
+        fill(browser, selector, text).await;
+    }
+    browser.click("#profile-button").await;
+    browser
+        .wait_for(&format!(
+            "//div[@id='flash'][contains(., 'Your profile was sent')][contains(., '@{handle} is yours if')]"
+        ))
+        .await;
+}
+
+#[tokio::test]
+async fn a_handle_claimed_in_the_browser_is_its_keys_on_another_node_and_a_second_claim_is_not() {
+    let (first, second) = (TestNode::spawn().await, TestNode::spawn().await);
+    let web = TestWeb::spawn(vec![first.url(), second.url()]).await;
+    let browser = Browser::start().await;
+    publish_profile(
+        &browser,
+        &web,
+        "alice",
+        "Alice Liddell",
+        "Down the rabbit hole",
+    )
+    .await;
+    let pending = first.pending().await;
+    assert_eq!(
+        pending[0]["handle"], "alice",
+        "signed as a profile, accepted by the node"
+    );
+    first.mine().await;
+    // The block reaches the other node as the tutorial's nodes announce one.
+    let block = first.blocks().await.pop().expect("the new block");
+    second.post_json("/add_block", &block).await;
+
+    // Read from the other node, the handle is this key's.
+    browser.goto(&web.url("/?node=1")).await;
+    browser.wait_for("//p[@class='node-url']/code").await;
+    assert!(
+        browser.client.find(Locator::Id("flash")).await.is_err(),
+        "the profile page showed the message, which is then forgotten"
+    );
+    browser.click("#profile-link").await;
+    browser
+        .wait_for("//span[@id='owned-handle'][. = '✓ @alice is yours']")
+        .await;
+    // And the search box finds it.
+    let field = browser.css(".search-box input").await;
+    field
+        .send_keys("@alice\u{e007}")
+        .await
+        .expect("typing works");
+    browser
+        .wait_for("//h1[@class='author-title'][. = 'Alice Liddell']")
+        .await;
+    browser
+        .wait_for("//span[@id='author-handle'][. = '✓ @alice']")
+        .await;
+    browser
+        .wait_for("//p[@id='author-bio'][. = 'Down the rabbit hole']")
+        .await;
+
+    // A second key of the same browser claims the same handle on the other node.
+    browser.goto(&web.url("/")).await;
+    let original = shown_fingerprint(&browser).await;
+    browser.click("#new-key").await;
+    browser
+        .wait_for(&format!("//code[@id='key-fingerprint'][. != '{original}']"))
+        .await;
+    publish_profile(&browser, &web, "alice", "Alice", "the real one, honest").await;
+    second.mine().await;
+    browser.goto(&web.url("/profile")).await;
+    browser.wait_for("//p[@id='claim-lost']").await;
+    assert!(
+        browser
+            .client
+            .find(Locator::Id("owned-handle"))
+            .await
+            .is_err(),
+        "the second key does not hold @alice"
+    );
+    // In the feed, its posts carry its key, not the handle.
+    browser.goto(&web.url("/")).await;
+    let claim = browser.wait_for(&post_with("the real one, honest")).await;
+    let badges = claim
+        .find_all(Locator::Css(".badge-verified"))
+        .await
+        .expect("badges");
+    assert!(badges.is_empty(), "no ✓ for a handle the key does not hold");
+    claim
+        .find(Locator::Css(".badge-signed .fingerprint"))
+        .await
+        .expect("its key instead");
+    browser.screenshot("handles.png").await;
+    browser.close().await;
+    web.stop().await;
+    first.stop().await;
+    second.stop().await;
+}
