@@ -16,5 +16,6 @@ pub mod miner;
 pub mod node;
 pub mod p2p;
 mod peer_url;
+mod search;
 pub mod startup;
 pub mod store;

@@ -23,6 +23,7 @@ use crate::node::Node;
 use crate::node::{NodeError, NodeEvent};
 use crate::p2p::{Network, NetworkOptions};
 use crate::peer_url::PeerUrl;
+use crate::search::{self, SearchIndex};
 use crate::store::{Batch, ChainStep, Loaded, Store};
 use chainpost_chain::mempool::MempoolLimits;
 use chainpost_chain::tree::{BlockTree, Bodies};
@@ -35,6 +36,7 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     node: Arc<Node>,
+    search: Arc<SearchIndex>,
     network: Arc<Network>,
     event_queue: mpsc::Receiver<NodeEvent>,
     join: Vec<String>,
@@ -61,6 +63,7 @@ impl Application {
         let address = listener.local_addr()?;
 
         let (store, loaded) = open_store(&config, params.genesis(), address.port()).await?;
+        let search = open_search(&config, &store, params.genesis().hash(), address.port()).await?;
         let remembered_peers = loaded.peers.clone();
         let chain = restore_chain(
             &store,
@@ -101,6 +104,7 @@ impl Application {
             listener,
             address,
             node,
+            search,
             network,
             event_queue,
             join,
@@ -142,6 +146,7 @@ impl Application {
             network: self.network,
             allowed_hosts: Arc::new(self.allowed_hosts),
             heavy_reads: api::HeavyReads::for_this_machine(),
+            search: self.search,
         });
         serve::serve(self.listener, router, self.serve_limits, async move {
             shutdown.await;
@@ -169,6 +174,14 @@ async fn mine_continuously(node: Arc<Node>) {
     }
 }
 
+/// The data directory: `--data-dir`, or one per port.
+fn data_dir(config: &Config, port: u16) -> PathBuf {
+    config
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("./data/node-{port}")))
+}
+
 /// The store `config` names (in memory, or `chain.redb` in the data directory, which
 /// defaults to one per port), opened off the runtime's threads: redb verifies and fsyncs
 /// on open.
@@ -177,10 +190,7 @@ async fn open_store(config: &Config, genesis: Block, port: u16) -> anyhow::Resul
     if config.in_memory {
         return Ok(Store::in_memory(&genesis, max_pending)?);
     }
-    let dir = config
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("./data/node-{port}")));
+    let dir = data_dir(config, port);
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     let path = dir.join("chain.redb");
@@ -189,6 +199,28 @@ async fn open_store(config: &Config, genesis: Block, port: u16) -> anyhow::Resul
     tokio::task::spawn_blocking(move || Store::open(&path, &genesis, max_pending))
         .await?
         .with_context(|| format!("cannot open the chain database {shown}"))
+}
+
+/// The search index beside the store (in memory for an in-memory node), opened off the
+/// runtime's threads. It catches up with the chain in the background.
+async fn open_search(
+    config: &Config,
+    store: &Store,
+    genesis: BlockHash,
+    port: u16,
+) -> anyhow::Result<Arc<SearchIndex>> {
+    let dir = (!config.in_memory).then(|| search::index_dir(&data_dir(config, port)));
+    let (reader, chain_moved) = (store.reader(), store.chain_moved());
+    let shown = dir
+        .as_ref()
+        .map(|dir| dir.display().to_string())
+        .unwrap_or_default();
+    let index = tokio::task::spawn_blocking(move || {
+        SearchIndex::open(dir.as_deref(), reader, chain_moved, genesis)
+    })
+    .await?
+    .with_context(|| format!("cannot open the search index {shown}"))?;
+    Ok(Arc::new(index))
 }
 
 /// Rebuilds the chain state from the store's block index, without reading the bodies of

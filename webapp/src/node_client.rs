@@ -14,11 +14,11 @@ use chainpost_chain::Handle;
 use chainpost_chain::{BlockHash, TxId};
 use chainpost_wire::lenient::{
     BlockDetail, ChainPage, HandleOwner, MineOutcome, NodeStatus, Post, PostStatus, PostsPage,
-    ProfilesPage, Resolution, Thread, Tree,
+    ProfilesPage, Resolution, SearchResults, Thread, Tree,
 };
 use chainpost_wire::{
     ChainQuery, Created, ErrorBody, NO_SUCH_ENDPOINT, NewTransaction, PendingQuery, PostCursor,
-    PostsQuery, ProfilesQuery, ThreadQuery, TreeQuery, lenient,
+    PostsQuery, ProfilesQuery, SearchQuery, ThreadQuery, TreeQuery, lenient,
 };
 use reqwest::StatusCode;
 use serde::Serialize;
@@ -229,6 +229,22 @@ impl NodeClient {
     /// `GET /handles/{handle}`: the key that owns a handle.
     pub(crate) async fn handle_owner(&self, handle: &Handle) -> Result<HandleOwner, NodeError> {
         self.get_json(&format!("/handles/{handle}"), &()).await
+    }
+
+    /// `GET /search?q=WORDS&before=C`: a page of the confirmed posts having the words,
+    /// newest first.
+    pub(crate) async fn search(
+        &self,
+        words: &str,
+        before: Option<PostCursor>,
+        limit: usize,
+    ) -> Result<SearchResults, NodeError> {
+        let query = SearchQuery {
+            q: Some(words.to_owned()),
+            before: before.map(|cursor| cursor.to_string()),
+            limit: Some(limit),
+        };
+        self.get_json("/search", &query).await
     }
 
     /// `GET /tree?from=H`.

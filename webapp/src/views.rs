@@ -810,7 +810,7 @@ pub(crate) struct AuthorPage {
     pub(crate) newest: Option<String>,
 }
 
-/// What the search box was given, when it names nothing to go to.
+/// The posts having the words the search box was given, or why there are none.
 #[derive(Template)]
 #[template(path = "search.html")]
 pub(crate) struct SearchPage {
@@ -818,6 +818,16 @@ pub(crate) struct SearchPage {
     pub(crate) query: String,
     /// The page of the posts that give the query as their name.
     pub(crate) name_page: Option<String>,
+    /// The posts found, newest first.
+    pub(crate) posts: Vec<PostView>,
+    /// Why nothing was searched: the node's reason, or that it has no search.
+    pub(crate) problem: Option<String>,
+    /// The address of the next page of results.
+    pub(crate) more: Option<String>,
+    /// Whether this page starts after the first results.
+    pub(crate) later_page: bool,
+    /// How far the node's index had got, when it is behind the tip shown in the status.
+    pub(crate) indexed_below: Option<u64>,
 }
 
 /// The profile form: a key's handle, display name and bio, signed in the browser.

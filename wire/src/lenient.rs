@@ -285,6 +285,26 @@ impl Thread {
     }
 }
 
+/// `/search?q=`: a page of confirmed posts having the words; reads
+/// [`crate::SearchResults`]. Only chainpost nodes search.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SearchResults {
+    pub posts: Vec<PostStatus>,
+    #[serde(default)]
+    pub next: Option<String>,
+    /// How far the node's index had got.
+    #[serde(default)]
+    pub indexed: Option<BlockPlace>,
+}
+
+impl SearchResults {
+    /// Where the next page starts; `None` on the last, and for a cursor this crate cannot
+    /// read.
+    pub fn next_cursor(&self) -> Option<PostCursor> {
+        read_cursor(self.next.as_deref())
+    }
+}
+
 /// A key's profile; reads [`crate::Profile`]. Only chainpost nodes have profiles.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Profile {

@@ -3,7 +3,7 @@
 //! and its peer client, the web app and the experiment read them.
 //!
 //! **Boundary:** shapes and their encoding only: no HTTP, no I/O, no state. Modules go
-//! by resource (`blocks`, `chain`, `status`, `posts`, `profiles`, `peers`, `mining`, `error`, and
+//! by resource (`blocks`, `chain`, `status`, `posts`, `profiles`, `search`, `peers`, `mining`, `error`, and
 //! `events` for the node's `--events` stream); the
 //! tolerant reading of nodes this code does not control (the tutorial's) is [`lenient`]
 //! and nowhere else. Hashes decode into the core's types at this edge; converting a post
@@ -21,6 +21,7 @@ mod mining;
 mod peers;
 mod posts;
 mod profiles;
+mod search;
 mod status;
 
 pub use blocks::{BlockJson, TransactionJson, WireError, post_kind, signature_from_hex};
@@ -37,6 +38,7 @@ pub use posts::{
     Thread, ThreadQuery, TransactionStatus,
 };
 pub use profiles::{HandleOwner, MAX_PROFILE_KEYS, Profile, ProfilesPage, ProfilesQuery};
+pub use search::{SearchQuery, SearchResults};
 pub use status::Status;
 
 /// Header naming the sending node, so a receiver can ask it first for missing ancestors.

@@ -18,6 +18,8 @@ use chainpost_chain::mempool::MempoolError;
 use chainpost_chain::state::SubmitTxError;
 use chainpost_wire::{ErrorBody, WireError};
 
+use crate::search::SearchError;
+
 /// An API failure, mapped to a status code and a JSON body.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
@@ -48,6 +50,9 @@ pub(crate) enum ApiError {
     /// What the node said.
     #[error(transparent)]
     Node(#[from] NodeError),
+    /// A search that could not run.
+    #[error(transparent)]
+    Search(#[from] SearchError),
 }
 
 impl ApiError {
@@ -59,6 +64,11 @@ impl ApiError {
             ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Search(SearchError::BadQuery(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Search(SearchError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Search(SearchError::Index(_) | SearchError::Io(_)) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ApiError::Node(error) => match error {
                 NodeError::Transaction(SubmitTxError::Invalid(_)) => StatusCode::BAD_REQUEST,
                 NodeError::Transaction(SubmitTxError::StoreUnreadable { .. }) => {
@@ -89,6 +99,12 @@ impl ApiError {
         match self {
             ApiError::Node(NodeError::Storage(_)) => {
                 "storage failed; nothing was written, try again later".into()
+            }
+            ApiError::Search(SearchError::Store(_)) => {
+                "storage failed; try the search again later".into()
+            }
+            ApiError::Search(SearchError::Index(_) | SearchError::Io(_)) => {
+                "the search index failed".into()
             }
             ApiError::Node(NodeError::Internal(_)) => "internal error".into(),
             ApiError::Node(NodeError::Block(error)) => {

@@ -13,6 +13,7 @@ mod heavy;
 mod mining;
 mod peers;
 mod profiles;
+mod search;
 mod transactions;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use axum::middleware::{self, Next};
 use crate::node::{Node, NodeError, Origin};
 use crate::p2p::Network;
 use crate::peer_url::PeerUrl;
+use crate::search::SearchIndex;
 use crate::store::{Reader, StoreError};
 use chainpost_edge::cross_site::{self, AllowedHosts};
 use chainpost_wire::{NO_SUCH_ENDPOINT, PEER_HEADER};
@@ -59,6 +61,14 @@ pub(crate) struct AppState {
     pub(crate) allowed_hosts: Arc<AllowedHosts>,
     /// The limit on large answers encoded at once.
     pub(crate) heavy_reads: HeavyReads,
+    /// Full-text search over the best chain's posts.
+    pub(crate) search: Arc<SearchIndex>,
+}
+
+impl FromRef<AppState> for Arc<SearchIndex> {
+    fn from_ref(state: &AppState) -> Self {
+        state.search.clone()
+    }
 }
 
 impl FromRef<AppState> for HeavyReads {
@@ -138,6 +148,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(profiles::profiles))
         .routes(routes!(profiles::profile_of_key))
         .routes(routes!(profiles::handle_owner))
+        .routes(routes!(search::search))
         .routes(routes!(chain::chain))
         .routes(routes!(chain::block_by_hash))
         .routes(routes!(chain::tree))

@@ -287,7 +287,7 @@ pub(crate) async fn thread(
 }
 
 /// A page's `limit`: 1 to [`MAX_POSTS_PAGE`], [`DEFAULT_POSTS_PAGE`] unasked.
-fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+pub(super) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit {
         None => Ok(DEFAULT_POSTS_PAGE),
         Some(limit @ 1..=MAX_POSTS_PAGE) => Ok(limit),
@@ -298,7 +298,7 @@ fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
 }
 
 /// The place a cursor given as `name` names.
-fn place(name: &str, cursor: Option<&str>) -> Result<Option<PostPlace>, ApiError> {
+pub(super) fn place(name: &str, cursor: Option<&str>) -> Result<Option<PostPlace>, ApiError> {
     Ok(cursor
         .map(str::parse::<PostCursor>)
         .transpose()
@@ -306,6 +306,6 @@ fn place(name: &str, cursor: Option<&str>) -> Result<Option<PostPlace>, ApiError
         .map(|cursor| (cursor.height, cursor.position)))
 }
 
-fn cursor((height, position): PostPlace) -> String {
+pub(super) fn cursor((height, position): PostPlace) -> String {
     PostCursor { height, position }.to_string()
 }

@@ -292,6 +292,49 @@ impl Committed {
     }
 }
 
+/// Counts the commits that moved the best chain, for whoever follows it from outside the
+/// chain lock (the search index): it waits here instead of polling.
+#[derive(Debug, Default)]
+pub(crate) struct ChainMoved {
+    commits: Mutex<u64>,
+    moved: Condvar,
+}
+
+impl ChainMoved {
+    fn bump(&self) {
+        *self.commits.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.moved.notify_all();
+    }
+
+    /// How many commits have moved the chain so far.
+    pub(crate) fn count(&self) -> u64 {
+        *self.commits.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until the count passes `seen`, `stopped()` holds (checked whenever
+    /// [`ChainMoved::wake`] is called) or `timeout` passes, and returns the count.
+    pub(crate) fn wait_past(
+        &self,
+        seen: u64,
+        timeout: Duration,
+        stopped: impl Fn() -> bool,
+    ) -> u64 {
+        let commits = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
+        let (commits, _) = self
+            .moved
+            .wait_timeout_while(commits, timeout, |commits| *commits <= seen && !stopped())
+            .unwrap_or_else(PoisonError::into_inner);
+        *commits
+    }
+
+    /// Wakes every waiter without a commit, to look at what it is stopped by. Taking the
+    /// lock first means no waiter is between its check and its wait, so none misses it.
+    pub(crate) fn wake(&self) {
+        let _waiters_waiting = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
+        self.moved.notify_all();
+    }
+}
+
 struct Job {
     batch: Batch,
     done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
@@ -309,6 +352,7 @@ enum Message {
 pub(crate) struct Store {
     writer: Arc<Writer>,
     db: SharedDb,
+    chain_moved: Arc<ChainMoved>,
 }
 
 /// The open database, shared by the writer thread and the readers. Each holds it for one
@@ -472,11 +516,13 @@ impl Store {
         let committed = Arc::new(Mutex::new(committed));
         let (messages, queue) = mpsc::channel();
         let db = SharedDb::new(db);
+        let chain_moved = Arc::new(ChainMoved::default());
         let writer_thread = WriterThread {
             disk: Disk::Open,
             db: db.clone(),
             reopen,
             committed: committed.clone(),
+            chain_moved: chain_moved.clone(),
             failures: 0,
             failing: false,
         };
@@ -493,9 +539,15 @@ impl Store {
             Store {
                 writer: Arc::new(writer),
                 db,
+                chain_moved,
             },
             loaded,
         ))
+    }
+
+    /// Signalled after every commit that moved the best chain.
+    pub(crate) fn chain_moved(&self) -> Arc<ChainMoved> {
+        self.chain_moved.clone()
     }
 
     /// Reads of what the last commit left on disk, which never wait for the writer.
@@ -910,6 +962,7 @@ struct WriterThread {
     /// Where to reopen the database after a failure (none for an in-memory store).
     reopen: Option<PathBuf>,
     committed: Arc<Mutex<Committed>>,
+    chain_moved: Arc<ChainMoved>,
     failures: u64,
     /// Whether the last commit attempted failed.
     failing: bool,
@@ -949,6 +1002,9 @@ impl WriterThread {
             } else {
                 self.commit(&jobs)
             };
+            if result.is_ok() && jobs.iter().any(|job| job.batch.best_tip.is_some()) {
+                self.chain_moved.bump();
+            }
             for job in jobs {
                 // A caller that went away no longer needs the answer.
                 let _ = job.done.send(result.clone());

@@ -185,6 +185,68 @@ impl Reader {
         })
     }
 
+    /// The best chain's tip and its height.
+    pub(crate) fn best_chain_tip(&self) -> Result<(u64, BlockHash), StoreError> {
+        self.with_snapshot(|txn| {
+            let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
+            let (height, hash) = best
+                .last()
+                .map_err(db_error)?
+                .ok_or_else(|| StoreError::Corrupt("the best chain has no genesis".into()))?;
+            Ok((height.value(), hash_of(hash.value())))
+        })
+    }
+
+    /// The hashes of up to `limit` best-chain blocks above `height`, if the block there is
+    /// `hash`; `None` if it is not (the chain moved away from it). One snapshot, so the
+    /// blocks returned do follow `hash`.
+    pub(crate) fn best_chain_after(
+        &self,
+        height: u64,
+        hash: &BlockHash,
+        limit: usize,
+    ) -> Result<Option<Vec<BlockHash>>, StoreError> {
+        self.with_snapshot(|txn| {
+            let best = txn.open_table(BEST_CHAIN).map_err(db_error)?;
+            let there = best.get(height).map_err(db_error)?.map(|hash| hash.value());
+            if there != Some(*hash.as_bytes()) {
+                return Ok(None);
+            }
+            let mut hashes = Vec::new();
+            for row in best
+                .range(height.saturating_add(1)..)
+                .map_err(db_error)?
+                .take(limit)
+            {
+                hashes.push(hash_of(row.map_err(db_error)?.1.value()));
+            }
+            Ok(Some(hashes))
+        })
+    }
+
+    /// The best chain's posts at these places, each given with the first 8 bytes of the
+    /// hash of the block it was found in (as an index that may lag the chain has it):
+    /// a place whose block is no longer that one is left out.
+    pub(crate) fn posts_at(
+        &self,
+        places: &[(PostPlace, [u8; 8])],
+    ) -> Result<Vec<ConfirmedPost>, StoreError> {
+        self.with_snapshot(|txn| {
+            let tables = PostTables::open(txn)?;
+            let mut posts = Vec::with_capacity(places.len());
+            for &((height, position), block) in places {
+                let Some(hash) = tables.best.get(height).map_err(db_error)? else {
+                    continue;
+                };
+                if hash.value()[..8] != block {
+                    continue;
+                }
+                posts.push(tables.at(height, position)?);
+            }
+            Ok(posts)
+        })
+    }
+
     /// The best chain's hashes, genesis first: 32 bytes a block, for a reader that then
     /// fetches the blocks a few at a time.
     pub(crate) fn best_chain_hashes(&self) -> Result<Vec<BlockHash>, StoreError> {

@@ -14,5 +14,6 @@ mod persistence;
 mod posts;
 mod profiles;
 mod reads;
+mod search;
 mod soak;
 mod tutorial_api;

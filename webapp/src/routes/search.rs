@@ -2,8 +2,8 @@
 //! mempool.space's box does: a height goes to that block, 64 hex digits to the block, the
 //! post or the key they name (asked of the node in that order), `@handle` (or
 //! `from:@handle`) to the page of the key that owns it, `from:NAME` to a name's posts.
-//! Anything else is words, and full-text search is not built yet: the page says so
-//! and offers the name's page.
+//! Anything else is words: the node's full-text search lists the confirmed posts having
+//! them all, newest first, a page at a time (`&before=CURSOR`), and offers the name's page.
 //!
 //! Only typed values (a height, a `BlockHash`, a `TxId`, a percent-encoded name) go into a
 //! node's URL or a `Location`.
@@ -14,14 +14,22 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use chainpost_chain::{BlockHash, Handle, TxId};
 
-use crate::node_client::NodeError;
-use crate::post::Author;
-use crate::routes::state::{AppState, query_param};
-use crate::session::Session;
-use crate::views::{Page, SearchPage, Section, author_href};
+use chainpost_wire::PostCursor;
+use chrono::Utc;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-/// Longest query read: far above any hash, id, key or name.
+use crate::names::Names;
+use crate::node_client::NodeError;
+use crate::post::{Author, CheckedPost};
+use crate::routes::state::{AppState, cursor_param, query_param};
+use crate::routes::status::read_status;
+use crate::session::Session;
+use crate::views::{BlockLink, Page, SearchPage, Section, author_href, confirmed_posts};
+
+/// Longest query read: far above any hash, id, key or name, and the node's own bound.
 const MAX_QUERY_CHARS: usize = 200;
+/// Posts on a page of results.
+const SEARCH_PAGE: usize = 20;
 
 pub(crate) async fn search(
     State(state): State<AppState>,
@@ -38,24 +46,106 @@ pub(crate) async fn search(
             &format!("A search is at most {MAX_QUERY_CHARS} characters."),
         );
     }
+    let Ok(before) = cursor_param(query.as_deref(), "before") else {
+        return state.error_page(
+            &session,
+            StatusCode::NOT_FOUND,
+            "Not a place in these results",
+            "This page of results is named by a cursor this site did not give. Search again \
+             from the first page.",
+        );
+    };
     match destination(&state, &session, asked).await {
         Ok(Some(location)) => Redirect::to(&location).into_response(),
-        Ok(None) => {
-            let layout = state.layout(&session, "Search", Section::Posts);
-            let name = (!asked.is_empty()).then(|| author_href(&Author::Name(asked.to_owned())));
-            Page(SearchPage {
-                layout,
-                query: asked.to_owned(),
-                name_page: name,
-            })
-            .into_response()
-        }
+        Ok(None) => results(&state, &session, asked, before).await,
         Err(error) => state.unavailable_page(
             &session,
             &error,
             "Searching asks the node what a hash names, and it is not answering right now.",
         ),
     }
+}
+
+/// The posts having the words `asked`, from `before` on.
+async fn results(
+    state: &AppState,
+    session: &Session,
+    asked: &str,
+    before: Option<PostCursor>,
+) -> Response {
+    let mut page = SearchPage {
+        layout: state.layout(session, "Search", Section::Posts),
+        query: asked.to_owned(),
+        name_page: (!asked.is_empty()).then(|| author_href(&Author::Name(asked.to_owned()))),
+        posts: Vec::new(),
+        problem: None,
+        more: None,
+        later_page: before.is_some(),
+        indexed_below: None,
+    };
+    if asked.is_empty() {
+        return Page(page).into_response();
+    }
+    let node = state.node(session);
+    let (found, status) = tokio::join!(node.search(asked, before, SEARCH_PAGE), read_status(node));
+    let found = match found {
+        Ok(found) => found,
+        Err(NodeError::Rejected { status, message }) if status == StatusCode::BAD_REQUEST => {
+            page.problem = Some(format!("The node cannot search for that: {message}."));
+            return (StatusCode::BAD_REQUEST, Page(page)).into_response();
+        }
+        Err(NodeError::EndpointMissing { .. }) => {
+            page.problem = Some(format!(
+                "The node at {} cannot search posts by their words: it is not a chainpost \
+                 node.",
+                node.base()
+            ));
+            return Page(page).into_response();
+        }
+        Err(error) => {
+            return state.unavailable_page(
+                session,
+                &error,
+                "Searching asks the node, which is not answering right now.",
+            );
+        }
+    };
+    let more = found.next_cursor().map(|cursor| {
+        format!(
+            "/search?q={}&before={cursor}",
+            utf8_percent_encode(asked, NON_ALPHANUMERIC)
+        )
+    });
+    let indexed = found.indexed.as_ref().map(|block| block.index);
+    let checked = tokio::task::spawn_blocking(move || {
+        found
+            .posts
+            .into_iter()
+            .filter_map(|status| {
+                let place = BlockLink::placed(status.block.as_ref()?);
+                Some((place, CheckedPost::check_placed(status).0))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    let Ok(posts) = checked else {
+        return state.error_page(
+            session,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "The results could not be shown. The error is in the web app's log.",
+        );
+    };
+    let names = Names::of(node, posts.iter().map(|(_, post)| post)).await;
+    let status = status.ok();
+    let tip = status.as_ref().map_or(0, |status| status.height);
+    page.indexed_below = indexed.filter(|&indexed| indexed < tip);
+    page.posts = confirmed_posts(&posts, tip, &names, Utc::now());
+    page.more = more;
+    if let Some(status) = &status {
+        page.layout.live = status.live_fingerprint();
+    }
+    Page(page).into_response()
 }
 
 /// Where `asked` leads, if it names something: `None` for words.

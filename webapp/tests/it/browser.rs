@@ -1013,10 +1013,12 @@ async fn a_key_kept_by_the_previous_release_is_still_the_key_that_signs() {
 }
 
 #[tokio::test]
-async fn the_search_box_takes_a_reader_to_the_block_the_post_and_the_name_typed() {
+async fn the_search_box_takes_a_reader_to_the_block_the_post_the_name_and_the_words_typed() {
     let node = TestNode::spawn().await;
     let id = node.post("alice", "Where did I put that post?").await;
+    node.post("bob", "Nothing misplaced here").await;
     node.mine().await;
+    node.search_indexed().await;
     let hash = node.blocks().await[1]["hash"]
         .as_str()
         .expect("hash")
@@ -1053,6 +1055,19 @@ async fn the_search_box_takes_a_reader_to_the_block_the_post_and_the_name_typed(
     browser
         .wait_for("//h1[@class='author-title'][. = 'alice']")
         .await;
+    search("where PUT".to_owned()).await;
+    browser
+        .wait_for(&format!(
+            "//section[@id='search-results']{}",
+            post_with("Where did I put that post?")
+        ))
+        .await;
+    let found = browser
+        .client
+        .find_all(Locator::Css("#search-results article"))
+        .await
+        .expect("results");
+    assert_eq!(found.len(), 1, "only the post with both words");
     browser.close().await;
     web.stop().await;
     node.stop().await;

@@ -167,6 +167,20 @@ impl TestNode {
             .expect("text")
     }
 
+    /// Waits until the node's search index has reached its tip (it follows the chain on
+    /// a thread of its own).
+    pub async fn search_indexed(&self) {
+        let tip = self.get_json("/status").await["tip"].clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.get_json("/search?q=x").await["indexed"]["hash"] != tip {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the search index never reached {tip}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn pending(&self) -> Vec<Value> {
         match self.get_json("/pending_tx").await {
             Value::Array(posts) => posts,

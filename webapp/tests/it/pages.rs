@@ -431,7 +431,7 @@ async fn the_search_box_goes_straight_to_a_height_a_block_a_post_a_key_or_a_name
     }
     let (status, words) = web.page("/search?q=hello%20world").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(words.contains("Searching posts by their words is not available yet"));
+    assert!(words.contains("id=\"no-results\""), "{words}");
     assert!(
         words.contains("href=\"/authors/hello%20world\" id=\"name-page\""),
         "{words}"
@@ -441,6 +441,50 @@ async fn the_search_box_goes_straight_to_a_height_a_block_a_post_a_key_or_a_name
     let (status, long) = web.page(&format!("/search?q={}", "x".repeat(201))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(long.contains("Search too long"));
+    web.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn words_find_the_posts_having_them_all_newest_first_a_page_at_a_time() {
+    let node = TestNode::spawn().await;
+    for n in 0..25 {
+        node.post("alice", &format!("needle number {n}")).await;
+    }
+    node.post("bob", "a needle alone").await;
+    node.mine().await;
+    node.search_indexed().await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+
+    let (status, first) = web.page("/search?q=Needle%20NUMBER").await;
+    assert_eq!(status, StatusCode::OK);
+    let posts = articles(&first);
+    assert_eq!(posts.len(), 20, "a page");
+    assert!(
+        posts[0].contains("needle number 24"),
+        "newest first: {}",
+        posts[0]
+    );
+    let more = between(&first, "<a id=\"more-results\" href=\"", "\"")
+        .expect("a link to more")
+        .replace("&#38;", "&");
+    assert!(
+        more.starts_with("/search?q=Needle%20NUMBER&before="),
+        "{more}"
+    );
+    let (status, second) = web.page(&more).await;
+    assert_eq!(status, StatusCode::OK);
+    let posts = articles(&second);
+    assert_eq!(posts.len(), 5);
+    assert!(posts[4].contains("needle number 0"));
+    assert!(!second.contains("more-results"), "the last page");
+
+    // The node's refusal, in its words.
+    let (status, page) = web.page("/search?q=%21%3F").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("needs a word"), "{page}");
+    let (status, _) = web.page("/search?q=needle&before=nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     web.stop().await;
     node.stop().await;
 }

@@ -1,0 +1,48 @@
+//! `GET /search?q=`: the posts of the best chain having every word, newest first, from the
+//! search index; each hit is read back from the store and checked to be where the index
+//! saw it, so a search never shows a post the chain no longer has there.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+
+use chainpost_wire::{BlockRef, ErrorBody, SearchQuery, SearchResults};
+
+use super::error::{ApiError, QueryParams};
+use super::read_store;
+use super::transactions::{confirmed_status, cursor, page_limit, place};
+use crate::node::{Node, NodeError};
+use crate::search::SearchIndex;
+
+/// Search the best chain's posts by their words.
+///
+/// A post is found by the words of its text, its author's name and (a profile) its
+/// handle, in any case and with accents folded; every word must be there. Posts come
+/// newest first; page on with `before` set to the answer's `next`. The index follows the
+/// chain a moment behind: `indexed` says how far it had got.
+#[utoipa::path(get, path = "/search", tag = "posts", params(SearchQuery),
+    responses((status = 200, description = "Posts having every word, newest first", body = SearchResults),
+        (status = 400, description = "No words, too many, too long, or a malformed cursor or limit", body = ErrorBody)))]
+pub(crate) async fn search(
+    State(node): State<Arc<Node>>,
+    State(index): State<Arc<SearchIndex>>,
+    QueryParams(query): QueryParams<SearchQuery>,
+) -> Result<Json<SearchResults>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let before = place("before", query.before.as_deref())?;
+    let words = query.q.unwrap_or_default();
+    let hits = tokio::task::spawn_blocking(move || index.search(&words, before, limit))
+        .await
+        .map_err(NodeError::from)??;
+    let places = hits.places;
+    let posts = read_store(&node, move |reader| reader.posts_at(&places)).await?;
+    Ok(Json(SearchResults {
+        posts: posts.iter().map(confirmed_status).collect(),
+        next: hits.next.map(cursor),
+        indexed: BlockRef {
+            index: hits.indexed.height,
+            hash: hits.indexed.hash,
+        },
+    }))
+}

@@ -1,0 +1,522 @@
+//! Full-text search over the best chain's posts: a tantivy index beside the store, which
+//! follows the store's best chain on a thread of its own.
+//!
+//! The index holds, for each post of the best chain, the words of its author's name, its
+//! text and (for a profile) its handle, and where it is: its height (indexed, so that one
+//! term removes a whole block), its place `height << 32 | position` (a fast field: results
+//! come newest first, and a cursor is a place) and the first 8 bytes of its block's hash
+//! (a fast field: a hit is checked against the store's chain before it is shown). Nothing
+//! of a post is stored in the index; hits are read back from the store.
+//!
+//! The index is derived data, so it never holds the chain up: the store commits and
+//! answers first, and the indexer, woken by every commit that moved the chain
+//! ([`ChainMoved`]), walks from the block it last indexed to the store's tip. Below a block
+//! that left the best chain it removes that block's posts and steps to its parent; on the
+//! best chain it adds the next blocks (removing their height first, so that doing it twice
+//! is harmless), a bounded number a commit. Each tantivy commit records the block it
+//! reached in its payload, so a restart, a crash, or a store that moved on meanwhile is
+//! caught up from there; an index that is missing, unreadable or of another version is
+//! built again from the chain, in the background. A search therefore shows the chain up
+//! to [`Indexed`], which may be a moment behind the tip.
+//!
+//! **Boundary:** with `store/`, the only module that touches disk (its own directory).
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use tantivy::collector::TopDocs;
+use tantivy::directory::MmapDirectory;
+use tantivy::indexer::IndexWriterOptions;
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
+};
+use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+
+use chainpost_chain::block::Block;
+use chainpost_chain::hash::BlockHash;
+use chainpost_chain::tx::Transaction;
+
+use crate::store::{ChainMoved, PostPlace, Reader, StoreError};
+
+/// Most words a search may have: each is one more posting list to intersect.
+pub const MAX_SEARCH_WORDS: usize = 8;
+/// Longest search text read, in characters.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// Blocks indexed in one tantivy commit while catching up, so that progress is kept and
+/// searches see it as the index is built.
+const BLOCKS_PER_COMMIT: usize = 64;
+/// The indexer's memory for documents not yet written (tantivy's minimum).
+const WRITER_MEMORY_BYTES: usize = 15_000_000;
+/// How often the indexer looks again after a failure, when no commit wakes it.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// A word longer than this is not indexed (nor searched): no language needs it, and
+/// long random strings would only grow the term dictionary.
+const MAX_WORD_BYTES: usize = 40;
+const TOKENIZER: &str = "chainpost";
+/// What the payload of every commit starts with; another start is an index to rebuild.
+const PAYLOAD_VERSION: &str = "chainpost-search/1";
+
+/// Why a search or the index failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SearchError {
+    /// What was asked is not a search this index can run.
+    #[error("{0}")]
+    BadQuery(String),
+    #[error("the search index failed: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the search index's directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The best-chain block up to which the index describes the chain, and its height.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Indexed {
+    pub(crate) height: u64,
+    pub(crate) hash: BlockHash,
+}
+
+/// A page of hits, newest first.
+#[derive(Debug)]
+pub(crate) struct Hits {
+    /// Each hit's place and the first 8 bytes of the hash of the block it was indexed in.
+    pub(crate) places: Vec<(PostPlace, [u8; 8])>,
+    /// Where the next page starts, if there are more hits.
+    pub(crate) next: Option<PostPlace>,
+    /// How far the index had got when it was searched.
+    pub(crate) indexed: Indexed,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    text: Field,
+    height: Field,
+    place: Field,
+    block: Field,
+}
+
+impl Fields {
+    fn schema() -> (Schema, Fields) {
+        let mut builder = Schema::builder();
+        let text = builder.add_text_field(
+            "text",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(TOKENIZER)
+                    // Whether a post has a word, not how often or where: results are in
+                    // chain order, not ranked, and the index stays small.
+                    .set_index_option(IndexRecordOption::Basic),
+            ),
+        );
+        let height = builder.add_u64_field("height", INDEXED);
+        let place = builder.add_u64_field("place", FAST);
+        let block = builder.add_u64_field("block", FAST);
+        (
+            builder.build(),
+            Fields {
+                text,
+                height,
+                place,
+                block,
+            },
+        )
+    }
+}
+
+fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(MAX_WORD_BYTES))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .build()
+}
+
+/// What the indexer thread and the searches share.
+struct Shared {
+    reader: IndexReader,
+    fields: Fields,
+    indexed: RwLock<Indexed>,
+    stop: AtomicBool,
+    chain_moved: Arc<ChainMoved>,
+}
+
+/// The search index and the thread that keeps it following the best chain. Dropping it
+/// stops the thread.
+pub(crate) struct SearchIndex {
+    shared: Arc<Shared>,
+    indexer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex")
+            .field("indexed", &self.indexed())
+            .finish()
+    }
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir` (in memory without one), or makes it afresh when it is
+    /// missing, unreadable or of another version, and starts following the store's best
+    /// chain from where it was left. `genesis` is where an empty index starts.
+    pub(crate) fn open(
+        dir: Option<&Path>,
+        store: Reader,
+        chain_moved: Arc<ChainMoved>,
+        genesis: BlockHash,
+    ) -> Result<SearchIndex, SearchError> {
+        let (schema, fields) = Fields::schema();
+        let (index, payload) = match dir {
+            None => (Index::create_in_ram(schema), None),
+            Some(dir) => open_dir(dir, schema)?,
+        };
+        index.tokenizers().register(TOKENIZER, analyzer());
+        let mut writer: IndexWriter<TantivyDocument> = index.writer_with_options(
+            IndexWriterOptions::builder()
+                .memory_budget_per_thread(WRITER_MEMORY_BYTES)
+                .num_worker_threads(1)
+                .num_merge_threads(1)
+                .build(),
+        )?;
+        let start = payload
+            .as_deref()
+            .and_then(read_payload)
+            .filter(|indexed| matches!(store.block(&indexed.hash), Ok(Some(_))));
+        let indexed = match start {
+            Some(indexed) => indexed,
+            None => {
+                if payload.is_some() {
+                    tracing::warn!("the search index describes no stored block; rebuilding it");
+                }
+                writer.delete_all_documents()?;
+                let empty = Indexed {
+                    height: 0,
+                    hash: genesis,
+                };
+                commit(&mut writer, empty)?;
+                empty
+            }
+        };
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let shared = Arc::new(Shared {
+            reader,
+            fields,
+            indexed: RwLock::new(indexed),
+            stop: AtomicBool::new(false),
+            chain_moved,
+        });
+        let indexer = Indexer {
+            shared: shared.clone(),
+            writer,
+            store,
+        };
+        let thread = std::thread::Builder::new()
+            .name("search-indexer".into())
+            .spawn(move || indexer.run())?;
+        Ok(SearchIndex {
+            shared,
+            indexer: Some(thread),
+        })
+    }
+
+    /// How far the index has got.
+    pub(crate) fn indexed(&self) -> Indexed {
+        *self
+            .shared
+            .indexed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Up to `limit` posts having every word of `words`, older than `before`, newest
+    /// first. Blocking: callers run it on a blocking thread.
+    pub(crate) fn search(
+        &self,
+        words: &str,
+        before: Option<PostPlace>,
+        limit: usize,
+    ) -> Result<Hits, SearchError> {
+        let terms = search_terms(words, self.shared.fields.text)?;
+        // Read before searching: the index searched is then at least this far.
+        let indexed = self.indexed();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = terms
+            .into_iter()
+            .map(|term| {
+                let query: Box<dyn Query> =
+                    Box::new(TermQuery::new(term, IndexRecordOption::Basic));
+                (Occur::Must, query)
+            })
+            .collect();
+        if let Some(before) = before {
+            clauses.push((
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    Bound::Unbounded,
+                    Bound::Excluded(Term::from_field_u64(
+                        self.shared.fields.place,
+                        place_value(before),
+                    )),
+                )),
+            ));
+        }
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.shared.reader.searcher();
+        let top = searcher.search(
+            &query,
+            &TopDocs::with_limit(limit.saturating_add(1))
+                .order_by_fast_field::<u64>("place", Order::Desc),
+        )?;
+        let more = top.len() > limit;
+        let mut places = Vec::with_capacity(top.len().min(limit));
+        for (place, address) in top.into_iter().take(limit) {
+            let Some(place) = place else { continue };
+            let block = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .u64("block")?
+                .first(address.doc_id)
+                .unwrap_or(0);
+            places.push((place_of(place), block.to_be_bytes()));
+        }
+        let next = places.last().map(|(place, _)| *place).filter(|_| more);
+        Ok(Hits {
+            places,
+            next,
+            indexed,
+        })
+    }
+}
+
+impl Drop for SearchIndex {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.chain_moved.wake();
+        if let Some(thread) = self.indexer.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The index in `dir`, and the payload of its last commit; a fresh one when there is
+/// none, or one tantivy cannot open (it is derived data: the old files are removed).
+fn open_dir(dir: &Path, schema: Schema) -> Result<(Index, Option<String>), SearchError> {
+    if dir.join("meta.json").exists() {
+        let opened = MmapDirectory::open(dir)
+            .map_err(tantivy::TantivyError::from)
+            .and_then(Index::open)
+            .and_then(|index| {
+                let payload = index.load_metas()?.payload;
+                match index.schema() == schema {
+                    true => Ok((index, payload)),
+                    false => Err(tantivy::TantivyError::SchemaError("another schema".into())),
+                }
+            });
+        match opened {
+            Ok(opened) => return Ok(opened),
+            Err(error) => {
+                tracing::warn!(%error, dir = %dir.display(), "the search index cannot be used; rebuilding it");
+                std::fs::remove_dir_all(dir)?;
+            }
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    let directory = MmapDirectory::open(dir).map_err(tantivy::TantivyError::from)?;
+    Ok((Index::create(directory, schema, Default::default())?, None))
+}
+
+/// The words of a search as the index's terms: at most [`MAX_SEARCH_WORDS`], each once.
+fn search_terms(words: &str, field: Field) -> Result<Vec<Term>, SearchError> {
+    if words.chars().count() > MAX_SEARCH_CHARS {
+        return Err(SearchError::BadQuery(format!(
+            "a search is at most {MAX_SEARCH_CHARS} characters"
+        )));
+    }
+    let mut analyzer = analyzer();
+    let mut stream = analyzer.token_stream(words);
+    let mut terms: Vec<String> = Vec::new();
+    while let Some(token) = stream.next() {
+        if !terms.contains(&token.text) {
+            terms.push(token.text.clone());
+        }
+    }
+    match terms.len() {
+        0 => Err(SearchError::BadQuery(
+            "a search needs a word: letters or digits".into(),
+        )),
+        count if count > MAX_SEARCH_WORDS => Err(SearchError::BadQuery(format!(
+            "a search is at most {MAX_SEARCH_WORDS} different words; this one has {count}"
+        ))),
+        _ => Ok(terms
+            .iter()
+            .map(|term| Term::from_field_text(field, term))
+            .collect()),
+    }
+}
+
+fn place_value((height, position): PostPlace) -> u64 {
+    (height << 32) | u64::from(position)
+}
+
+fn place_of(value: u64) -> PostPlace {
+    (value >> 32, (value & u64::from(u32::MAX)) as u32)
+}
+
+fn write_payload(indexed: Indexed) -> String {
+    format!("{PAYLOAD_VERSION} {} {}", indexed.height, indexed.hash)
+}
+
+fn read_payload(payload: &str) -> Option<Indexed> {
+    let mut parts = payload.split(' ');
+    if parts.next() != Some(PAYLOAD_VERSION) {
+        return None;
+    }
+    let height = parts.next()?.parse().ok()?;
+    let hash = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some(Indexed { height, hash })
+}
+
+fn commit(writer: &mut IndexWriter<TantivyDocument>, indexed: Indexed) -> tantivy::Result<()> {
+    let mut prepared = writer.prepare_commit()?;
+    prepared.set_payload(&write_payload(indexed));
+    prepared.commit()?;
+    Ok(())
+}
+
+/// The thread that moves the index along the best chain.
+struct Indexer {
+    shared: Arc<Shared>,
+    writer: IndexWriter<TantivyDocument>,
+    store: Reader,
+}
+
+impl Indexer {
+    fn run(mut self) {
+        let mut seen = self.shared.chain_moved.count();
+        while !self.shared.stop.load(Ordering::SeqCst) {
+            if let Err(error) = self.catch_up() {
+                tracing::warn!(%error, "the search index could not follow the chain; trying again");
+                // What was added since the last commit is dropped, and done again from it.
+                if let Err(error) = self.writer.rollback() {
+                    tracing::error!(%error, "the search index could not roll back");
+                }
+            }
+            seen = self.shared.chain_moved.wait_past(seen, RETRY_AFTER, || {
+                self.shared.stop.load(Ordering::SeqCst)
+            });
+        }
+    }
+
+    /// Moves the index from the block it describes to the store's best tip.
+    fn catch_up(&mut self) -> Result<(), SearchError> {
+        let mut indexed = *self
+            .shared
+            .indexed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if self.shared.stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let (_, tip) = self.store.best_chain_tip()?;
+            if indexed.hash == tip {
+                return Ok(());
+            }
+            indexed = match self.store.best_chain_after(
+                indexed.height,
+                &indexed.hash,
+                BLOCKS_PER_COMMIT,
+            )? {
+                Some(above) => self.add(indexed, &above)?,
+                None => self.remove(indexed)?,
+            };
+            commit(&mut self.writer, indexed)?;
+            self.shared.reader.reload()?;
+            *self
+                .shared
+                .indexed
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = indexed;
+        }
+    }
+
+    /// Adds the blocks `above` the indexed one, which follow it on the best chain.
+    fn add(&mut self, mut indexed: Indexed, above: &[BlockHash]) -> Result<Indexed, SearchError> {
+        for block in self.store.blocks(above)? {
+            let height = block.header().index;
+            if height != indexed.height + 1 || block.header().previous_hash != indexed.hash {
+                return Err(StoreError::Corrupt(format!(
+                    "block {} is indexed at height {} of the best chain, above {}",
+                    block.hash(),
+                    indexed.height + 1,
+                    indexed.hash
+                ))
+                .into());
+            }
+            self.index_block(&block)?;
+            indexed = Indexed {
+                height,
+                hash: block.hash(),
+            };
+        }
+        Ok(indexed)
+    }
+
+    /// Removes the indexed block, which left the best chain: the index then describes its
+    /// parent.
+    fn remove(&mut self, indexed: Indexed) -> Result<Indexed, SearchError> {
+        let block = self.store.block(&indexed.hash)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("indexed block {} is not stored", indexed.hash))
+        })?;
+        self.writer.delete_term(Term::from_field_u64(
+            self.shared.fields.height,
+            indexed.height,
+        ));
+        Ok(Indexed {
+            height: indexed.height.saturating_sub(1),
+            hash: block.header().previous_hash,
+        })
+    }
+
+    fn index_block(&mut self, block: &Block) -> Result<(), SearchError> {
+        let fields = self.shared.fields;
+        let height = block.header().index;
+        // Whatever an earlier attempt left at this height goes first.
+        self.writer
+            .delete_term(Term::from_field_u64(fields.height, height));
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&block.hash().as_bytes()[..8]);
+        let block_value = u64::from_be_bytes(prefix);
+        for (position, tx) in (0u32..).zip(block.transactions()) {
+            let mut doc = TantivyDocument::default();
+            doc.add_text(fields.text, searchable_text(tx));
+            doc.add_u64(fields.height, height);
+            doc.add_u64(fields.place, place_value((height, position)));
+            doc.add_u64(fields.block, block_value);
+            self.writer.add_document(doc)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a post is found by: its author's name, its text, and a profile's handle.
+fn searchable_text(tx: &Transaction) -> String {
+    let handle = tx.profile_handle().map_or("", |handle| handle.as_str());
+    format!("{}\n{}\n{handle}", tx.author(), tx.content())
+}
+
+/// Where the index of a node keeping its data in `data_dir` lives.
+pub(crate) fn index_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("search")
+}
