@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI's check of the crate boundaries ARCHITECTURE.md draws: the core stays pure, and the
 # web app and research mode reach nodes only over HTTP, so none of the node's storage,
-# OpenAPI, metrics or allocator comes into their builds.
+# search, OpenAPI, metrics or allocator comes into their builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,6 @@ refuse() {
 
 refuse chain serde serde_json tokio reqwest redb
 refuse wire tokio reqwest redb utoipa node
-refuse webapp node redb utoipa utoipa-axum prometheus-client mimalloc
-refuse experiment node redb utoipa utoipa-axum prometheus-client mimalloc
+refuse webapp node redb tantivy utoipa utoipa-axum prometheus-client mimalloc
+refuse experiment node redb tantivy utoipa utoipa-axum prometheus-client mimalloc
 exit "$status"

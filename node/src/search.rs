@@ -27,17 +27,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Collector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::IndexWriterOptions;
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
 };
-use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
+};
 
 use chainpost_chain::block::Block;
 use chainpost_chain::hash::BlockHash;
@@ -273,11 +275,35 @@ impl SearchIndex {
         }
         let query = BooleanQuery::new(clauses);
         let searcher = self.shared.reader.searcher();
-        let top = searcher.search(
-            &query,
-            &TopDocs::with_limit(limit.saturating_add(1))
-                .order_by_fast_field::<u64>("place", Order::Desc),
-        )?;
+        let collector = TopDocs::with_limit(limit.saturating_add(1))
+            .order_by_fast_field::<u64>("place", Order::Desc);
+        let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+        // Newest segments first: once enough hits are newer than everything a segment
+        // holds, it and every older one are skipped, so a word in every post costs about
+        // one segment, not the whole chain.
+        let mut segments = Vec::with_capacity(searcher.segment_readers().len());
+        for (ord, segment) in (0u32..).zip(searcher.segment_readers()) {
+            let places = segment.fast_fields().u64("place")?;
+            segments.push((places.max_value(), places.min_value(), ord, segment));
+        }
+        segments.sort_unstable_by_key(|&(newest, ..)| std::cmp::Reverse(newest));
+        let mut top: Vec<(Option<u64>, DocAddress)> = Vec::new();
+        for (newest, oldest, ord, segment) in segments {
+            if top
+                .get(limit)
+                .and_then(|(place, _)| *place)
+                .is_some_and(|kth| kth > newest)
+            {
+                break;
+            }
+            if before.is_some_and(|before| oldest >= place_value(before)) {
+                continue;
+            }
+            let fruit = collector.collect_segment(weight.as_ref(), ord, segment)?;
+            top.extend(collector.merge_fruits(vec![fruit])?);
+            top.sort_unstable_by(|(a, _), (b, _)| b.cmp(a));
+            top.truncate(limit.saturating_add(1));
+        }
         let more = top.len() > limit;
         let mut places = Vec::with_capacity(top.len().min(limit));
         for (place, address) in top.into_iter().take(limit) {
@@ -519,4 +545,82 @@ fn searchable_text(tx: &Transaction) -> String {
 /// Where the index of a node keeping its data in `data_dir` lives.
 pub(crate) fn index_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("search")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chainpost_chain::hash::Hash256;
+
+    #[test]
+    fn a_place_packs_into_one_number_in_chain_order() {
+        let places = [
+            (0, 0),
+            (1, 0),
+            (1, 1),
+            (1, u32::MAX),
+            (2, 0),
+            (u32::MAX.into(), 7),
+        ];
+        for pair in places.windows(2) {
+            assert!(place_value(pair[0]) < place_value(pair[1]), "{pair:?}");
+        }
+        for place in places {
+            assert_eq!(place_of(place_value(place)), place);
+        }
+    }
+
+    #[test]
+    fn the_payload_names_the_block_reached_and_any_other_is_no_payload() {
+        let indexed = Indexed {
+            height: 42,
+            hash: BlockHash(Hash256([7; 32])),
+        };
+        assert_eq!(read_payload(&write_payload(indexed)), Some(indexed));
+        for other in [
+            "",
+            "chainpost-search/0 42 0707",
+            &write_payload(indexed).replace("42", "x"),
+            &format!("{} extra", write_payload(indexed)),
+            &write_payload(indexed)[..30],
+        ] {
+            assert_eq!(read_payload(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn search_words_are_folded_counted_once_and_bounded() {
+        let (_, fields) = Fields::schema();
+        let words = |text: &str| {
+            search_terms(text, fields.text).map(|terms| {
+                terms
+                    .iter()
+                    .map(|term| term.value().as_str().unwrap_or_default().to_owned())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            words("Zoë, ZOE and zoe! Café").expect("words"),
+            ["zoe", "and", "cafe"]
+        );
+        let long_word = "x".repeat(MAX_WORD_BYTES + 1);
+        assert!(
+            matches!(words(&long_word), Err(SearchError::BadQuery(_))),
+            "not indexed either"
+        );
+        assert!(matches!(words(" !? "), Err(SearchError::BadQuery(_))));
+        let eight = (0..MAX_SEARCH_WORDS)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            words(&eight.join(" ")).expect("eight").len(),
+            MAX_SEARCH_WORDS
+        );
+        let nine = format!("{} w8", eight.join(" "));
+        assert!(matches!(words(&nine), Err(SearchError::BadQuery(_))));
+        assert!(matches!(
+            words(&"a ".repeat(MAX_SEARCH_CHARS)),
+            Err(SearchError::BadQuery(_))
+        ));
+    }
 }

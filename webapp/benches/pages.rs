@@ -1,9 +1,12 @@
 //! What a reader waits for: each page of the web app, timed from outside as a browser asks
 //! for it, with a node on disk holding many confirmed posts (`PAGES_POSTS`, default
 //! 1,000,000, in blocks of 1,000, every post by `bench` so the author page walks the
-//! author index's longest range). One request at a time, 300 of each at random places:
-//! the home page, an older page of the feed, the author's page at a random cursor, a
-//! thread, and a search for a block hash (which asks the node what it names).
+//! author index's longest range; each post names one of 1,000 topics, so a topic is in
+//! one post of 1,000). One request at a time, 300 of each at random places: the home
+//! page, an older page of the feed, the author's page at a random cursor, a thread, a
+//! search for a block hash (which asks the node what it names), and full-text searches:
+//! a word every post has (also from a random place, as a later page), a topic, and both,
+//! through the web app and from the node's `/search` itself. Building the search index is timed too.
 //!
 //! `PAGES_POSTS=1000000 cargo bench -p webapp --bench pages`.
 
@@ -22,6 +25,7 @@ use tokio::runtime::Runtime;
 
 const DIFFICULTY: u32 = 8;
 const POSTS_PER_BLOCK: usize = 1_000;
+const TOPICS: u64 = 1_000;
 
 fn main() {
     let posts: usize = std::env::var("PAGES_POSTS")
@@ -51,6 +55,28 @@ fn main() {
             length * POSTS_PER_BLOCK,
             loading.elapsed().as_secs_f64()
         );
+        let indexing = Instant::now();
+        let tip = chain_state.summary().tip.to_string();
+        let client = reqwest::Client::new();
+        loop {
+            let answer: serde_json::Value = client
+                .get(format!("{node_url}/search?q=forty&limit=1"))
+                .send()
+                .await
+                .expect("answers")
+                .json()
+                .await
+                .expect("JSON");
+            if answer["indexed"]["hash"] == tip.as_str() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        println!(
+            "pages: the search index reached the tip {:.1} s later; {} MB on disk",
+            indexing.elapsed().as_secs_f64(),
+            dir_bytes(&dir.path().join("search")) / 1_000_000
+        );
         let web = WebApplication::build(WebConfig::ephemeral(vec![
             NodeUrl::parse(&node_url).expect("URL"),
         ]))
@@ -60,8 +86,6 @@ fn main() {
         tokio::spawn(web.run_until(std::future::pending::<()>()));
         (node_url, web_url)
     });
-    drop(node_url);
-
     let client = reqwest::Client::new();
     let mut random = 0x9e37_79b9_7f4a_7c15_u64;
     let mut next = move |bound: u64| {
@@ -70,11 +94,11 @@ fn main() {
         random ^= random << 17;
         random % bound
     };
-    let timed = |path: String| {
+    let timed_at = |base: &str, path: String| {
         let sent = Instant::now();
         let status = runtime.block_on(async {
             let response = client
-                .get(format!("{web_url}{path}"))
+                .get(format!("{base}{path}"))
                 .send()
                 .await
                 .expect("answers");
@@ -89,10 +113,22 @@ fn main() {
         );
         sent.elapsed().as_secs_f64() * 1e3
     };
+    let timed = |path: String| timed_at(&web_url, path);
     let length = length as u64;
     let (mut home, mut older, mut author, mut thread, mut search) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut common, mut topic, mut both, mut node_common, mut node_topic) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut deep = Vec::new();
     for _ in 0..300 {
+        let chosen = next(TOPICS);
+        common.push(timed("/search?q=forty".to_owned()));
+        topic.push(timed(format!("/search?q=topic{chosen}")));
+        both.push(timed(format!("/search?q=forty+topic{chosen}")));
+        node_common.push(timed_at(&node_url, "/search?q=forty".to_owned()));
+        node_topic.push(timed_at(&node_url, format!("/search?q=topic{chosen}")));
+        let before = format!("{}.{}", next(length) + 1, next(POSTS_PER_BLOCK as u64));
+        deep.push(timed(format!("/search?q=forty&before={before}")));
         home.push(timed("/".to_owned()));
         let before = format!("{}.{}", next(length) + 1, next(POSTS_PER_BLOCK as u64));
         older.push(timed(format!("/?before={before}")));
@@ -115,6 +151,34 @@ fn main() {
     report("author page (/authors/bench?before=C)", author);
     report("thread (/posts/{id})", thread);
     report("search for a block hash (/search?q=HASH)", search);
+    report("search for a word in every post (/search?q=forty)", common);
+    report(
+        "search for a word in 1 post of 1,000 (/search?q=topicN)",
+        topic,
+    );
+    report("search for both (/search?q=forty+topicN)", both);
+    report(
+        "a later page of a word in every post (/search?q=forty&before=C)",
+        deep,
+    );
+    report("node: /search?q=forty", node_common);
+    report("node: /search?q=topicN", node_topic);
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| match entry.metadata() {
+                    Ok(meta) if meta.is_dir() => dir_bytes(&entry.path()),
+                    Ok(meta) => meta.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// A valid chain of `length` blocks of [`POSTS_PER_BLOCK`] unsigned posts by `bench`,
@@ -126,7 +190,8 @@ fn chain(params: &ChainParams, length: usize) -> Vec<(Block, BlockHash)> {
         let timestamp = parent.header().timestamp + 1;
         let txs: Vec<_> = (0..POSTS_PER_BLOCK)
             .map(|i| {
-                let content = format!("post {height}.{i}: forty bytes of text for a post body");
+                let topic = (height * POSTS_PER_BLOCK as u64 + i as u64 * 7) % TOPICS;
+                let content = format!("post {height}.{i}: forty bytes of text about topic{topic}");
                 Arc::new(Transaction::new(
                     "bench".to_owned(),
                     content,

@@ -9,10 +9,11 @@ use axum::extract::State;
 
 use chainpost_wire::{BlockRef, ErrorBody, SearchQuery, SearchResults};
 
+use super::HeavyReads;
 use super::error::{ApiError, QueryParams};
 use super::read_store;
 use super::transactions::{confirmed_status, cursor, page_limit, place};
-use crate::node::{Node, NodeError};
+use crate::node::Node;
 use crate::search::SearchIndex;
 
 /// Search the best chain's posts by their words.
@@ -27,14 +28,17 @@ use crate::search::SearchIndex;
 pub(crate) async fn search(
     State(node): State<Arc<Node>>,
     State(index): State<Arc<SearchIndex>>,
+    State(heavy): State<HeavyReads>,
     QueryParams(query): QueryParams<SearchQuery>,
 ) -> Result<Json<SearchResults>, ApiError> {
     let limit = page_limit(query.limit)?;
     let before = place("before", query.before.as_deref())?;
     let words = query.q.unwrap_or_default();
-    let hits = tokio::task::spawn_blocking(move || index.search(&words, before, limit))
-        .await
-        .map_err(NodeError::from)??;
+    // A word every post has costs time in proportion to the chain: such searches run a few
+    // at a time, as large reads do, so they cannot take every core from posting.
+    let hits = heavy
+        .run(move || index.search(&words, before, limit))
+        .await??;
     let places = hits.places;
     let posts = read_store(&node, move |reader| reader.posts_at(&places)).await?;
     Ok(Json(SearchResults {

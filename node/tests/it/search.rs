@@ -79,7 +79,15 @@ async fn every_word_must_match_in_text_name_or_handle_newest_first_and_paged() {
         ]
     );
     for limit in [1, 2] {
-        assert_eq!(found(&node, "rust", limit).await.len(), 3, "limit {limit}");
+        assert_eq!(
+            found(&node, "rust", limit).await,
+            [
+                "rust never sleeps",
+                "I like RUST, and tea",
+                "Rust and blockchains"
+            ],
+            "limit {limit}"
+        );
     }
     assert_eq!(
         found(&node, "Rust%20TEA", 10).await,
@@ -98,6 +106,32 @@ async fn every_word_must_match_in_text_name_or_handle_newest_first_and_paged() {
     assert_eq!(found(&node, "coffee", 10).await, Vec::<String>::new());
     let page = node.get_json("/search?q=tea").await;
     assert_eq!(page["indexed"]["index"], 2);
+}
+
+#[tokio::test]
+async fn pages_stay_newest_first_across_the_index_segments_of_many_blocks() {
+    let node = TestNode::spawn(DIFFICULTY).await;
+    let mut expected = Vec::new();
+    // A block a commit of the index: each is a segment of its own until tantivy merges.
+    for block in 0..12 {
+        for post in 0..(block % 4 + 1) {
+            let content = format!("common word, block {block} post {post}");
+            node.post("alice", &content).await;
+            expected.push(content);
+        }
+        node.post("bob", "another word").await;
+        node.mine().await;
+        indexed(&node).await;
+    }
+    // Within a block, positions are the mempool's order of arrival.
+    expected.reverse();
+    for limit in [1, 2, 3, 5, 100] {
+        assert_eq!(
+            found(&node, "common", limit).await,
+            expected,
+            "limit {limit}"
+        );
+    }
 }
 
 #[tokio::test]
