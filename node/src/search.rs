@@ -55,6 +55,9 @@ pub const MAX_SEARCH_CHARS: usize = 200;
 /// Blocks indexed in one tantivy commit while catching up, so that progress is kept and
 /// searches see it as the index is built.
 const BLOCKS_PER_COMMIT: usize = 64;
+/// Blocks read from the store at once: the bodies in memory while they are indexed (a
+/// thread's freed memory is kept by the allocator for a while, so this bounds that too).
+const BLOCKS_PER_READ: usize = 4;
 /// The indexer's memory for documents not yet written (tantivy's minimum).
 const WRITER_MEMORY_BYTES: usize = 15_000_000;
 /// How often the indexer looks again after a failure, when no commit wakes it.
@@ -479,6 +482,17 @@ impl Indexer {
 
     /// Adds the blocks `above` the indexed one, which follow it on the best chain.
     fn add(&mut self, mut indexed: Indexed, above: &[BlockHash]) -> Result<Indexed, SearchError> {
+        for read in above.chunks(BLOCKS_PER_READ) {
+            indexed = self.add_read(indexed, read)?;
+        }
+        Ok(indexed)
+    }
+
+    fn add_read(
+        &mut self,
+        mut indexed: Indexed,
+        above: &[BlockHash],
+    ) -> Result<Indexed, SearchError> {
         for block in self.store.blocks(above)? {
             let height = block.header().index;
             if height != indexed.height + 1 || block.header().previous_hash != indexed.hash {
