@@ -10,19 +10,16 @@ use chrono::Utc;
 
 use chainpost_chain::Handle;
 use chainpost_chain::params::MAX_AUTHOR_CHARS;
-use chainpost_wire::PostCursor;
-use chainpost_wire::lenient::{PostsPage, Profile};
+use chainpost_wire::lenient::Profile;
 
 use crate::names::Names;
 use crate::node_client::{NodeError, PostsOf};
-use crate::post::{Author, CheckedPost};
+use crate::post::Author;
 use crate::routes::home_page::FEED_PAGE;
-use crate::routes::state::{AppState, cursor_param, query_param};
+use crate::routes::state::{AppState, check_confirmed, cursor_param, query_param};
 use crate::routes::status::read_status;
 use crate::session::Session;
-use crate::views::{
-    AuthorPage, AuthorView, BlockLink, LIVE_DOWN, Page, Section, StatusView, confirmed_posts,
-};
+use crate::views::{AuthorPage, AuthorView, LIVE_DOWN, Page, Section, StatusView, confirmed_posts};
 
 pub(crate) async fn author(
     State(state): State<AppState>,
@@ -102,7 +99,8 @@ async fn author_page(
             );
         }
     };
-    let Some((posts, older)) = check(page).await else {
+    let older = page.next_cursor();
+    let Some(posts) = check_confirmed(page.posts).await else {
         return state.error_page(
             session,
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -186,30 +184,5 @@ async fn owner_of(
             &error,
             "Who holds a handle is read from the node, which is not answering right now.",
         )),
-    }
-}
-
-/// The page's posts with their signatures checked, off the async executor, and the cursor
-/// of the next older page.
-async fn check(page: PostsPage) -> Option<(Vec<(BlockLink, CheckedPost)>, Option<PostCursor>)> {
-    let older = page.next_cursor();
-    let posts = page.posts;
-    let checked = tokio::task::spawn_blocking(move || {
-        // `/posts` lists confirmed posts only, each with its block.
-        posts
-            .into_iter()
-            .filter_map(|status| {
-                let place = BlockLink::placed(status.block.as_ref()?);
-                Some((place, CheckedPost::check_placed(status).0))
-            })
-            .collect()
-    })
-    .await;
-    match checked {
-        Ok(posts) => Some((posts, older)),
-        Err(error) => {
-            tracing::error!(%error, "checking an author's posts failed");
-            None
-        }
     }
 }

@@ -20,11 +20,11 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::names::Names;
 use crate::node_client::NodeError;
-use crate::post::{Author, CheckedPost};
-use crate::routes::state::{AppState, cursor_param, query_param};
+use crate::post::Author;
+use crate::routes::state::{AppState, check_confirmed, cursor_param, query_param};
 use crate::routes::status::read_status;
 use crate::session::Session;
-use crate::views::{BlockLink, Page, SearchPage, Section, author_href, confirmed_posts};
+use crate::views::{Page, SearchPage, Section, author_href, confirmed_posts};
 
 /// Longest query read: far above any hash, id, key or name, and the node's own bound.
 const MAX_QUERY_CHARS: usize = 200;
@@ -117,18 +117,7 @@ async fn results(
         )
     });
     let indexed = found.indexed.as_ref().map(|block| block.index);
-    let checked = tokio::task::spawn_blocking(move || {
-        found
-            .posts
-            .into_iter()
-            .filter_map(|status| {
-                let place = BlockLink::placed(status.block.as_ref()?);
-                Some((place, CheckedPost::check_placed(status).0))
-            })
-            .collect::<Vec<_>>()
-    })
-    .await;
-    let Ok(posts) = checked else {
+    let Some(posts) = check_confirmed(found.posts).await else {
         return state.error_page(
             session,
             StatusCode::INTERNAL_SERVER_ERROR,

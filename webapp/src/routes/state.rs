@@ -13,10 +13,13 @@ use axum::response::{IntoResponse, Response};
 use chainpost_edge::cross_site::AllowedHosts;
 use tokio::sync::watch;
 
+use chainpost_wire::lenient::PostStatus;
+
 use crate::node_client::{NodeClient, NodeError};
+use crate::post::CheckedPost;
 use crate::routes::live::LiveFeeds;
 use crate::session::{NodeCount, Session};
-use crate::views::{ErrorPage, LIVE_DOWN, Layout, Page, Section, banner};
+use crate::views::{BlockLink, ErrorPage, LIVE_DOWN, Layout, Page, Section, banner};
 
 pub(crate) type AppState = Arc<WebState>;
 
@@ -149,4 +152,28 @@ pub(crate) fn cursor_param(
     query_param(query, name)
         .map(|value| value.parse())
         .transpose()
+}
+
+/// Confirmed posts, as `/posts` and `/search` list them (each with its block), with their
+/// signatures checked off the async executor; `None` if checking failed (logged).
+pub(crate) async fn check_confirmed(
+    posts: Vec<PostStatus>,
+) -> Option<Vec<(BlockLink, CheckedPost)>> {
+    let checked = tokio::task::spawn_blocking(move || {
+        posts
+            .into_iter()
+            .filter_map(|status| {
+                let place = BlockLink::placed(status.block.as_ref()?);
+                Some((place, CheckedPost::check_placed(status).0))
+            })
+            .collect()
+    })
+    .await;
+    match checked {
+        Ok(posts) => Some(posts),
+        Err(error) => {
+            tracing::error!(%error, "checking posts failed");
+            None
+        }
+    }
 }
