@@ -24,12 +24,12 @@
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use tantivy::collector::{Collector, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::indexer::IndexWriterOptions;
+use tantivy::indexer::{IndexWriterOptions, LogMergePolicy};
 use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
@@ -60,6 +60,10 @@ const BLOCKS_PER_COMMIT: usize = 64;
 const BLOCKS_PER_READ: usize = 4;
 /// The indexer's memory for documents not yet written (tantivy's minimum).
 const WRITER_MEMORY_BYTES: usize = 15_000_000;
+/// Segments of more documents than this are not merged again (a merge of eight can still
+/// make one of up to eight times as many): a later page of a common word scans the segment
+/// its cursor falls in, and a merge's memory grows with what it merges.
+const MAX_DOCS_BEFORE_MERGE: usize = 250_000;
 /// How often the indexer looks again after a failure, when no commit wakes it.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// A word longer than this is not indexed (nor searched): no language needs it, and
@@ -75,6 +79,9 @@ pub(crate) enum SearchError {
     /// What was asked is not a search this index can run.
     #[error("{0}")]
     BadQuery(String),
+    /// The index is not open yet (the node has just started).
+    #[error("the search index is opening; try again in a moment")]
+    Opening,
     #[error("the search index failed: {0}")]
     Index(#[from] tantivy::TantivyError),
     #[error(transparent)]
@@ -147,7 +154,8 @@ fn analyzer() -> TextAnalyzer {
 
 /// What the indexer thread and the searches share.
 struct Shared {
-    reader: IndexReader,
+    /// Set once the indexer thread has opened the index.
+    reader: OnceLock<IndexReader>,
     fields: Fields,
     indexed: RwLock<Indexed>,
     stop: AtomicBool,
@@ -170,66 +178,38 @@ impl std::fmt::Debug for SearchIndex {
 }
 
 impl SearchIndex {
-    /// Opens the index in `dir` (in memory without one), or makes it afresh when it is
-    /// missing, unreadable or of another version, and starts following the store's best
-    /// chain from where it was left. `genesis` is where an empty index starts.
+    /// Starts the index in `dir` (in memory without one) on a thread of its own, which
+    /// opens it, or makes it afresh when it is missing, unreadable or of another version,
+    /// and then follows the store's best chain from where it was left. `genesis` is where
+    /// an empty index starts. Opening many segments takes a while at ten million posts, so
+    /// the node does not wait for it: searches are refused ([`SearchError::Opening`]) until
+    /// it is open, and one that fails to open is tried again.
     pub(crate) fn open(
         dir: Option<&Path>,
         store: Reader,
         chain_moved: Arc<ChainMoved>,
         genesis: BlockHash,
     ) -> Result<SearchIndex, SearchError> {
-        let (schema, fields) = Fields::schema();
-        let (index, payload) = match dir {
-            None => (Index::create_in_ram(schema), None),
-            Some(dir) => open_dir(dir, schema)?,
-        };
-        index.tokenizers().register(TOKENIZER, analyzer());
-        let mut writer: IndexWriter<TantivyDocument> = index.writer_with_options(
-            IndexWriterOptions::builder()
-                .memory_budget_per_thread(WRITER_MEMORY_BYTES)
-                .num_worker_threads(1)
-                .num_merge_threads(1)
-                .build(),
-        )?;
-        let start = payload
-            .as_deref()
-            .and_then(read_payload)
-            .filter(|indexed| matches!(store.block(&indexed.hash), Ok(Some(_))));
-        let indexed = match start {
-            Some(indexed) => indexed,
-            None => {
-                if payload.is_some() {
-                    tracing::warn!("the search index describes no stored block; rebuilding it");
-                }
-                writer.delete_all_documents()?;
-                let empty = Indexed {
-                    height: 0,
-                    hash: genesis,
-                };
-                commit(&mut writer, empty)?;
-                empty
-            }
-        };
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
+        let (_, fields) = Fields::schema();
         let shared = Arc::new(Shared {
-            reader,
+            reader: OnceLock::new(),
             fields,
-            indexed: RwLock::new(indexed),
+            indexed: RwLock::new(Indexed {
+                height: 0,
+                hash: genesis,
+            }),
             stop: AtomicBool::new(false),
             chain_moved,
         });
-        let indexer = Indexer {
-            shared: shared.clone(),
-            writer,
-            store,
-        };
+        let dir = dir.map(Path::to_path_buf);
+        let opening = shared.clone();
         let thread = std::thread::Builder::new()
             .name("search-indexer".into())
-            .spawn(move || indexer.run())?;
+            .spawn(move || {
+                if let Some(indexer) = Indexer::open(opening, dir.as_deref(), store, genesis) {
+                    indexer.run();
+                }
+            })?;
         Ok(SearchIndex {
             shared,
             indexer: Some(thread),
@@ -254,6 +234,7 @@ impl SearchIndex {
         limit: usize,
     ) -> Result<Hits, SearchError> {
         let terms = search_terms(words, self.shared.fields.text)?;
+        let reader = self.shared.reader.get().ok_or(SearchError::Opening)?;
         // Read before searching: the index searched is then at least this far.
         let indexed = self.indexed();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = terms
@@ -277,7 +258,7 @@ impl SearchIndex {
             ));
         }
         let query = BooleanQuery::new(clauses);
-        let searcher = self.shared.reader.searcher();
+        let searcher = reader.searcher();
         let collector = TopDocs::with_limit(limit.saturating_add(1))
             .order_by_fast_field::<u64>("place", Order::Desc);
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
@@ -336,6 +317,55 @@ impl Drop for SearchIndex {
             let _ = thread.join();
         }
     }
+}
+
+/// The index's writer and reader, and the block its last commit reached: a fresh index at
+/// genesis when the payload is missing, of another version or names no stored block.
+fn open_index(
+    dir: Option<&Path>,
+    store: &Reader,
+    genesis: BlockHash,
+) -> Result<(IndexWriter<TantivyDocument>, IndexReader, Indexed), SearchError> {
+    let (schema, _) = Fields::schema();
+    let (index, payload) = match dir {
+        None => (Index::create_in_ram(schema), None),
+        Some(dir) => open_dir(dir, schema)?,
+    };
+    index.tokenizers().register(TOKENIZER, analyzer());
+    let mut writer: IndexWriter<TantivyDocument> = index.writer_with_options(
+        IndexWriterOptions::builder()
+            .memory_budget_per_thread(WRITER_MEMORY_BYTES)
+            .num_worker_threads(1)
+            .num_merge_threads(1)
+            .build(),
+    )?;
+    let mut merges = LogMergePolicy::default();
+    merges.set_max_docs_before_merge(MAX_DOCS_BEFORE_MERGE);
+    writer.set_merge_policy(Box::new(merges));
+    let start = payload
+        .as_deref()
+        .and_then(read_payload)
+        .filter(|indexed| matches!(store.block(&indexed.hash), Ok(Some(_))));
+    let indexed = match start {
+        Some(indexed) => indexed,
+        None => {
+            if payload.is_some() {
+                tracing::warn!("the search index describes no stored block; rebuilding it");
+            }
+            writer.delete_all_documents()?;
+            let empty = Indexed {
+                height: 0,
+                hash: genesis,
+            };
+            commit(&mut writer, empty)?;
+            empty
+        }
+    };
+    let reader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()?;
+    Ok((writer, reader, indexed))
 }
 
 /// The index in `dir`, and the payload of its last commit; a fresh one when there is
@@ -431,6 +461,42 @@ struct Indexer {
 }
 
 impl Indexer {
+    /// Opens the index, trying again after a failure, until it is open or the node stops.
+    fn open(
+        shared: Arc<Shared>,
+        dir: Option<&Path>,
+        store: Reader,
+        genesis: BlockHash,
+    ) -> Option<Indexer> {
+        loop {
+            if shared.stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            match open_index(dir, &store, genesis) {
+                Ok((writer, reader, indexed)) => {
+                    *shared
+                        .indexed
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner) = indexed;
+                    // Set once, here, by the one thread that opens.
+                    let _ = shared.reader.set(reader);
+                    return Some(Indexer {
+                        shared,
+                        writer,
+                        store,
+                    });
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the search index cannot be opened; trying again");
+                    let seen = shared.chain_moved.count();
+                    shared
+                        .chain_moved
+                        .wait_past(seen, RETRY_AFTER, || shared.stop.load(Ordering::SeqCst));
+                }
+            }
+        }
+    }
+
     fn run(mut self) {
         let mut seen = self.shared.chain_moved.count();
         while !self.shared.stop.load(Ordering::SeqCst) {
@@ -471,7 +537,9 @@ impl Indexer {
                 None => self.remove(indexed)?,
             };
             commit(&mut self.writer, indexed)?;
-            self.shared.reader.reload()?;
+            if let Some(reader) = self.shared.reader.get() {
+                reader.reload()?;
+            }
             *self
                 .shared
                 .indexed

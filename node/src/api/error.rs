@@ -65,7 +65,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Search(SearchError::BadQuery(_)) => StatusCode::BAD_REQUEST,
-            ApiError::Search(SearchError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Search(SearchError::Store(_) | SearchError::Opening) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Search(SearchError::Index(_) | SearchError::Io(_)) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

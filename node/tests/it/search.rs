@@ -15,13 +15,21 @@ use crate::helpers::{Api, ChildNode, TestNode, signed_profile, wait_until};
 
 const DIFFICULTY: u32 = 8;
 
-/// Waits until the node's search index has reached its tip.
+/// Waits until the node's search index is open (503 until then) and has reached its tip.
 async fn indexed(api: &Api) {
     let tip = api.tip().await;
     wait_until(
         "the search index reaches the tip",
         Duration::from_secs(30),
-        || async { api.get_json("/search?q=anything").await["indexed"]["hash"] == tip.as_str() },
+        || async {
+            let response = api.get("/search?q=anything").await;
+            if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+                return false;
+            }
+            assert_eq!(response.status(), StatusCode::OK);
+            let answer: Value = response.json().await.expect("JSON");
+            answer["indexed"]["hash"] == tip.as_str()
+        },
     )
     .await;
 }

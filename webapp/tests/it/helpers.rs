@@ -167,12 +167,24 @@ impl TestNode {
             .expect("text")
     }
 
-    /// Waits until the node's search index has reached its tip (it follows the chain on
-    /// a thread of its own).
+    /// Waits until the node's search index is open and has reached its tip (it follows
+    /// the chain on a thread of its own; `/search` answers 503 until it is open).
     pub async fn search_indexed(&self) {
         let tip = self.get_json("/status").await["tip"].clone();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while self.get_json("/search?q=x").await["indexed"]["hash"] != tip {
+        loop {
+            let response = self
+                .http
+                .get(format!("{}/search?q=x", self.base))
+                .send()
+                .await
+                .expect("node answers");
+            if response.status().is_success() {
+                let answer: Value = response.json().await.expect("JSON");
+                if answer["indexed"]["hash"] == tip {
+                    return;
+                }
+            }
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "the search index never reached {tip}"

@@ -404,6 +404,7 @@ async fn the_search_box_goes_straight_to_a_height_a_block_a_post_a_key_or_a_name
         .expect("hash")
         .to_owned();
     let key = "ab".repeat(32);
+    node.search_indexed().await;
     let web = TestWeb::spawn(vec![node.url()]).await;
     let cookies = Cookies::default();
     for (asked, location) in [
