@@ -601,6 +601,9 @@ mod tests {
             display_name: "Ann".into(),
             bio: "".into(),
         };
+        // A profile post is listed like any post, with its handle.
+        let listed: PostStatus = read_as(&profile.post);
+        assert_eq!(listed.transaction.handle.as_deref(), Some("ann"));
         let page: ProfilesPage = read_as(&crate::ProfilesPage {
             profiles: vec![profile.clone()],
         });
@@ -613,18 +616,6 @@ mod tests {
         });
         assert_eq!(owner.profile, expected);
         assert_eq!(owner.owner, expected.public_key);
-        let listed: PostStatus = read_as(&owner_claim_status(&post));
-        assert_eq!(listed.transaction.handle.as_deref(), Some("ann"));
-    }
-
-    fn owner_claim_status(post: &Transaction) -> crate::TransactionStatus {
-        crate::TransactionStatus {
-            transaction: TransactionJson::from_transaction(post),
-            status: crate::PostState::Pending,
-            block: None,
-            returned: false,
-            reply_count: 0,
-        }
     }
 
     #[test]

@@ -43,8 +43,7 @@ pub(crate) async fn profiles(
         .into_iter()
         .map(parse_key)
         .collect::<Result<Vec<_>, _>>()?;
-    node.store().await_queued().await;
-    let found = read_store(&node, move |reader| reader.profiles(&keys)).await?;
+    let found = latest_profiles(&node, keys).await?;
     Ok(Json(ProfilesPage {
         profiles: found.iter().flatten().map(profile).collect(),
     }))
@@ -61,9 +60,8 @@ pub(crate) async fn profile_of_key(
     PathParam(key): PathParam,
 ) -> Result<Json<Profile>, ApiError> {
     let key = parse_key(&key)?;
-    node.store().await_queued().await;
-    let found = read_store(&node, move |reader| reader.profiles(&[key])).await?;
-    found
+    latest_profiles(&node, vec![key])
+        .await?
         .first()
         .and_then(Option::as_ref)
         .map(|record| Json(profile(record)))
@@ -93,6 +91,16 @@ pub(crate) async fn handle_owner(
         claim: confirmed_status(&record.claim),
         profile: profile(&record.profile),
     }))
+}
+
+/// The latest confirmed profile of each of `keys`, once the commits already queued are on
+/// disk.
+async fn latest_profiles(
+    node: &Node,
+    keys: Vec<[u8; 32]>,
+) -> Result<Vec<Option<ProfileRecord>>, ApiError> {
+    node.store().await_queued().await;
+    read_store(node, move |reader| reader.profiles(&keys)).await
 }
 
 fn parse_key(text: &str) -> Result<[u8; 32], ApiError> {

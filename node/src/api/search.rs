@@ -11,10 +11,9 @@ use chainpost_wire::{BlockRef, ErrorBody, SearchQuery, SearchResults};
 
 use super::HeavyReads;
 use super::error::{ApiError, QueryParams};
-use super::read_store;
 use super::transactions::{confirmed_status, cursor, page_limit, place};
 use crate::node::Node;
-use crate::search::SearchIndex;
+use crate::search::{SearchError, SearchIndex};
 
 /// Search the best chain's posts by their words.
 ///
@@ -24,7 +23,8 @@ use crate::search::SearchIndex;
 /// chain a moment behind: `indexed` says how far it had got.
 #[utoipa::path(get, path = "/search", tag = "posts", params(SearchQuery),
     responses((status = 200, description = "Posts having every word, newest first", body = SearchResults),
-        (status = 400, description = "No words, too many, too long, or a malformed cursor or limit", body = ErrorBody)))]
+        (status = 400, description = "No words, too many, too long, or a malformed cursor or limit", body = ErrorBody),
+        (status = 503, description = "The index is still opening (just after a start), or storage failed", body = ErrorBody)))]
 pub(crate) async fn search(
     State(node): State<Arc<Node>>,
     State(index): State<Arc<SearchIndex>>,
@@ -34,13 +34,17 @@ pub(crate) async fn search(
     let limit = page_limit(query.limit)?;
     let before = place("before", query.before.as_deref())?;
     let words = query.q.unwrap_or_default();
-    // A word every post has costs time in proportion to the chain: such searches run a few
-    // at a time, as large reads do, so they cannot take every core from posting.
-    let hits = heavy
-        .run(move || index.search(&words, before, limit))
+    // A word many posts have costs time in proportion to an index segment: searches run a
+    // few at a time, as large reads do, so they cannot take every core from posting. The
+    // hits are read back from the store in the same blocking task.
+    let reader = node.store().reader();
+    let (hits, posts) = heavy
+        .run(move || {
+            let hits = index.search(&words, before, limit)?;
+            let posts = reader.posts_at(&hits.places)?;
+            Ok::<_, SearchError>((hits, posts))
+        })
         .await??;
-    let places = hits.places;
-    let posts = read_store(&node, move |reader| reader.posts_at(&places)).await?;
     Ok(Json(SearchResults {
         posts: posts.iter().map(confirmed_status).collect(),
         next: hits.next.map(cursor),

@@ -1360,6 +1360,30 @@ mod tests {
         path
     }
 
+    /// A copy, in `dir`, of the store a schema-2 release wrote (commit babd85d).
+    fn store_of_babd85d(dir: &Path) -> PathBuf {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-babd85d");
+        let path = dir.join("chain.redb");
+        std::fs::copy(fixture.join("chain.redb"), &path).expect("fixture copied");
+        path
+    }
+
+    /// The babd85d store, upgraded by this release and then rewritten as a release of
+    /// `schema` left it (`missing` drops what that release did not have): its path, and the
+    /// best chain it holds.
+    fn fixture_as_written_by(
+        dir: &Path,
+        schema: u64,
+        missing: impl FnOnce(&redb::WriteTransaction),
+    ) -> (PathBuf, Vec<BlockHash>) {
+        let path = store_of_babd85d(dir);
+        let (store, _) = Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("opens");
+        let chain = store.reader().best_chain_hashes().expect("reads");
+        drop(store);
+        as_written_by(&path, schema, missing);
+        (path, chain)
+    }
+
     fn fixture_genesis() -> Block {
         ChainParams::new(8, false).expect("valid").genesis()
     }
@@ -1450,9 +1474,7 @@ mod tests {
     #[test]
     fn a_store_of_schema_2_gains_the_author_index_in_place() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-babd85d");
-        let path = dir.path().join("chain.redb");
-        std::fs::copy(fixture.join("chain.redb"), &path).expect("fixture copied");
+        let path = store_of_babd85d(dir.path());
         assert_eq!(
             stored_schema(&path),
             Some(AUTHORLESS_SCHEMA.to_be_bytes().to_vec())
@@ -1495,13 +1517,7 @@ mod tests {
     #[test]
     fn a_store_of_schema_3_gains_the_replies_index_in_place_and_keeps_its_chain() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-babd85d");
-        let path = dir.path().join("chain.redb");
-        std::fs::copy(fixture.join("chain.redb"), &path).expect("fixture copied");
-        let (store, _) = Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("opens");
-        let chain = store.reader().best_chain_hashes().expect("reads");
-        drop(store);
-        as_written_by(&path, REPLYLESS_SCHEMA, |txn| {
+        let (path, chain) = fixture_as_written_by(dir.path(), REPLYLESS_SCHEMA, |txn| {
             assert!(txn.delete_table(index::REPLIES).expect("deletes"));
             assert!(txn.delete_table(index::REPLY_COUNTS).expect("deletes"));
         });
@@ -1835,16 +1851,10 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_store_of_schema_5_gains_the_empty_profile_indexes_in_place() {
+    #[test]
+    fn a_store_of_schema_5_gains_the_empty_profile_indexes_in_place() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-babd85d");
-        let path = dir.path().join("chain.redb");
-        std::fs::copy(fixture.join("chain.redb"), &path).expect("fixture copied");
-        let (store, _) = Store::open(&path, &fixture_genesis(), TEST_MAX_PENDING).expect("opens");
-        let chain = store.reader().best_chain_hashes().expect("reads");
-        drop(store);
-        as_written_by(&path, PROFILELESS_SCHEMA, |txn| {
+        let (path, chain) = fixture_as_written_by(dir.path(), PROFILELESS_SCHEMA, |txn| {
             assert!(txn.delete_table(index::HANDLE_CLAIMS).expect("deletes"));
             assert!(txn.delete_table(index::PROFILES).expect("deletes"));
         });
