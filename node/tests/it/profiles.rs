@@ -178,4 +178,12 @@ async fn bad_profiles_and_lookups_are_refused_with_a_reason() {
         assert_eq!(status, expected, "{path}: {error}");
         assert!(error.contains(says), "{path}: {error}");
     }
+    // The bound itself is taken.
+    let hundred = node
+        .get_json(&format!(
+            "/profiles?keys={}",
+            vec![key_hex(&key); 100].join(",")
+        ))
+        .await;
+    assert_eq!(hundred, json!({"profiles": []}));
 }
