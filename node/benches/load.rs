@@ -5,7 +5,8 @@
 //! - `memory`: resident memory of a node holding 100,000 posts, pending or confirmed;
 //! - `history`: memory, restart time, store size and read latencies of a node holding
 //!   100,000 and 1,000,000 confirmed posts (`HISTORY_POSTS=N,M,...` for other sizes,
-//!   `HISTORY_BLOCK_CACHE_MIB` for the syncing node's `--block-cache-mib`);
+//!   `HISTORY_BLOCK_CACHE_MIB` for the syncing node's `--block-cache-mib`, `HISTORY_KEEP=1`
+//!   to keep each store and print where it is, for profiling a start-up);
 //! - `stream`: how much memory serving a long chain's full `/chain` takes;
 //! - `propagation`: how long a mined block takes to reach a peer by gossip, with and
 //!   without 1,000 junk registrations (addresses that are no chainpost node) beforehand;
@@ -457,7 +458,11 @@ fn history(runtime: &Runtime) {
                 signer: None,
             },
         );
-        let dir = tempfile::tempdir().expect("temp dir");
+        let mut dir = tempfile::tempdir().expect("temp dir");
+        if std::env::var_os("HISTORY_KEEP").is_some() {
+            dir.disable_cleanup(true);
+            println!("history: {posts} posts: the store is kept in {}", dir.path().display());
+        }
         let seeder = runtime.block_on(InProcessNode::holding(
             Config::ephemeral(DIFFICULTY),
             &blocks,
