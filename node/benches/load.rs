@@ -461,7 +461,10 @@ fn history(runtime: &Runtime) {
         let mut dir = tempfile::tempdir().expect("temp dir");
         if std::env::var_os("HISTORY_KEEP").is_some() {
             dir.disable_cleanup(true);
-            println!("history: {posts} posts: the store is kept in {}", dir.path().display());
+            println!(
+                "history: {posts} posts: the store is kept in {}",
+                dir.path().display()
+            );
         }
         let seeder = runtime.block_on(InProcessNode::holding(
             Config::ephemeral(DIFFICULTY),

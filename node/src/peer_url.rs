@@ -40,14 +40,20 @@ pub enum PeerUrlError {
 pub(crate) const MAX_PEER_URL_BYTES: usize = 512;
 
 impl PeerUrl {
-    /// Parses an address and writes it in its one canonical form.
+    /// Parses an address and writes it in its one canonical form. A bare `host:port` (no
+    /// `scheme://`) is read as http, as curl reads it: `localhost:8000` is what people type.
     pub(crate) fn parse(text: &str) -> Result<Self, PeerUrlError> {
         let text = text.trim();
         if text.len() > MAX_PEER_URL_BYTES {
             return Err(PeerUrlError::TooLong(text.len()));
         }
         let not_a_url = || PeerUrlError::NotAUrl(text.chars().take(100).collect());
-        let url = Url::parse(text).map_err(|_| not_a_url())?;
+        let url = if text.contains("://") {
+            Url::parse(text)
+        } else {
+            Url::parse(&format!("http://{text}"))
+        }
+        .map_err(|_| not_a_url())?;
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err(PeerUrlError::Scheme(
                 url.scheme().chars().take(20).collect(),
@@ -145,6 +151,10 @@ mod tests {
             ("http://[2001:DB8::1]:8000/", "http://[2001:db8::1]:8000"),
             ("http://node.example.:80", "http://node.example"),
             ("https://node.example:443", "https://node.example"),
+            ("localhost:8000", "http://localhost:8000"),
+            ("127.0.0.1:8001/", "http://127.0.0.1:8001"),
+            ("[::1]:8000", "http://[::1]:8000"),
+            ("node1", "http://node1"),
         ] {
             assert_eq!(url(given).as_str(), canonical, "{given}");
         }
@@ -165,6 +175,15 @@ mod tests {
             PeerUrl::parse("file:///etc/passwd"),
             Err(PeerUrlError::Scheme(_))
         ));
+        for not_an_address in ["localhost:port", "mailto:someone", ":8000", ""] {
+            assert!(
+                matches!(
+                    PeerUrl::parse(not_an_address),
+                    Err(PeerUrlError::NotAUrl(_))
+                ),
+                "{not_an_address}"
+            );
+        }
         assert_eq!(
             PeerUrl::parse("http://u:p@a:1"),
             Err(PeerUrlError::Credentials)

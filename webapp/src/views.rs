@@ -880,7 +880,8 @@ pub(crate) struct BlockView {
     time: Option<TimeView>,
     /// The nonce, as the node wrote it.
     nonce: String,
-    /// "16 bits" or "unknown".
+    /// "16 bits", "unknown", or for the genesis block, which every node makes the same way
+    /// and nobody mines, that it carries no proof of work.
     difficulty: String,
     /// Hex merkle root, or "—".
     merkle_root: String,
@@ -909,9 +910,13 @@ impl BlockView {
                 .nonce
                 .as_ref()
                 .map_or_else(|| "—".to_owned(), ToString::to_string),
-            difficulty: block
-                .difficulty
-                .map_or_else(|| "unknown".to_owned(), |bits| format!("{bits} bits")),
+            difficulty: if is_genesis {
+                "none: the genesis block is fixed by the network's rules, not mined".to_owned()
+            } else {
+                block
+                    .difficulty
+                    .map_or_else(|| "unknown".to_owned(), |bits| format!("{bits} bits"))
+            },
             merkle_root: block.merkle_root.clone().unwrap_or_else(|| "—".to_owned()),
             cumulative_work: detail
                 .cumulative_work

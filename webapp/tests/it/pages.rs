@@ -496,3 +496,39 @@ fn urlencode(text: &str) -> String {
         .trim_start_matches("q=")
         .to_owned()
 }
+
+#[tokio::test]
+async fn a_fresh_node_knows_1_block_and_its_genesis_is_shown_as_unmined() {
+    let node = TestNode::spawn().await;
+    let web = TestWeb::spawn(vec![node.url()]).await;
+
+    let (status, html) = web.page("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("· 1 block known"), "{html}");
+
+    let genesis = node.blocks().await[0]["hash"]
+        .as_str()
+        .expect("hash")
+        .to_owned();
+    let (status, html) = web.page(&format!("/blocks/{genesis}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("none: the genesis block is fixed by the network"),
+        "{html}"
+    );
+    assert!(!html.contains(" bits</dd>"), "{html}");
+
+    node.post("alice", "a post to mine").await;
+    node.mine().await;
+    let mined = node.blocks().await[1]["hash"]
+        .as_str()
+        .expect("hash")
+        .to_owned();
+    let (_, html) = web.page(&format!("/blocks/{mined}")).await;
+    assert!(
+        html.contains(" bits</dd>"),
+        "a mined block shows its difficulty: {html}"
+    );
+    web.stop().await;
+    node.stop().await;
+}
