@@ -39,6 +39,21 @@ pub enum PeerUrlError {
 /// from the megabytes a request body could carry.
 pub(crate) const MAX_PEER_URL_BYTES: usize = 512;
 
+/// Whether `text` is a host with at most a port after it, and no scheme: `node1`,
+/// `localhost:8000`, `[::1]:8000`. `javascript:alert(1)` is a scheme, not a port.
+fn is_bare_host(text: &str) -> bool {
+    if text.contains("://") {
+        return false;
+    }
+    match text.rsplit_once(':') {
+        None => true,
+        Some((_, port)) => {
+            let port = port.strip_suffix('/').unwrap_or(port);
+            !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit())
+        }
+    }
+}
+
 impl PeerUrl {
     /// Parses an address and writes it in its one canonical form. A bare `host:port` (no
     /// `scheme://`) is read as http, as curl reads it: `localhost:8000` is what people type.
@@ -48,10 +63,10 @@ impl PeerUrl {
             return Err(PeerUrlError::TooLong(text.len()));
         }
         let not_a_url = || PeerUrlError::NotAUrl(text.chars().take(100).collect());
-        let url = if text.contains("://") {
-            Url::parse(text)
-        } else {
+        let url = if is_bare_host(text) {
             Url::parse(&format!("http://{text}"))
+        } else {
+            Url::parse(text)
         }
         .map_err(|_| not_a_url())?;
         if url.scheme() != "http" && url.scheme() != "https" {
@@ -175,7 +190,13 @@ mod tests {
             PeerUrl::parse("file:///etc/passwd"),
             Err(PeerUrlError::Scheme(_))
         ));
-        for not_an_address in ["localhost:port", "mailto:someone", ":8000", ""] {
+        for scheme in ["localhost:port", "mailto:someone", "javascript:alert(1)"] {
+            assert!(
+                matches!(PeerUrl::parse(scheme), Err(PeerUrlError::Scheme(_))),
+                "{scheme}"
+            );
+        }
+        for not_an_address in [":8000", "", "a b:80"] {
             assert!(
                 matches!(
                     PeerUrl::parse(not_an_address),
