@@ -18,7 +18,6 @@ pub mod tree;
 pub mod tx;
 pub mod validation;
 
-#[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 
 pub use block::{Block, BlockHeader};

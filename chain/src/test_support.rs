@@ -1,4 +1,6 @@
-//! Builders for the core's unit tests: posts and blocks on demand.
+//! Builders of posts and blocks on demand, for the tests and benchmarks of this crate and
+//! the crates above it. Always compiled: behind a feature that only tests turn on, it
+//! gave `cargo test` and `cargo build` two different builds of every crate above this one.
 
 use std::sync::Arc;
 

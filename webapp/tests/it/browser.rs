@@ -1,8 +1,9 @@
 //! Real headless Chromium, driven through chromedriver with fantoccini, against a node
 //! and the web app started in-process: what a person sees and does.
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them); without them
-//! these tests fail and say so. Screenshots go to `$SCREENSHOT_DIR` (default
+//! Needs Chromium and chromedriver, on the PATH or named by `CHROME_BIN` and `CHROMEDRIVER`
+//! (scripts/test.sh, the test command, installs them); without them these tests fail and
+//! say so. Screenshots go to `$SCREENSHOT_DIR` (default
 //! /work/screenshots).
 
 use std::io::{BufRead, BufReader};
@@ -32,24 +33,28 @@ struct Browser {
     _permit: tokio::sync::SemaphorePermit<'static>,
 }
 
-fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
-    let chosen = std::env::var_os(env).map(PathBuf::from);
-    let mut paths = chosen
-        .into_iter()
-        .chain(candidates.iter().map(PathBuf::from));
-    paths.find(|path| path.is_file())
+/// The program `env` names, else the first of `names` found on the PATH.
+fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(chosen) = std::env::var_os(env) {
+        return Some(PathBuf::from(chosen)).filter(|path| path.is_file());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
 }
 
 impl Browser {
     async fn start() -> Self {
         let permit = BROWSERS.acquire().await.expect("semaphore open");
-        let install = "install Debian's chromium and chromium-driver \
-                       (apt-get install chromium chromium-driver), as .ci/run does";
-        let chromedriver = find_program("CHROMEDRIVER", &["/usr/bin/chromedriver"])
+        let install = "run scripts/test.sh, which installs Chromium and chromedriver";
+        let chromedriver = find_program("CHROMEDRIVER", &["chromedriver"])
             .unwrap_or_else(|| panic!("chromedriver not found: {install}, or set CHROMEDRIVER"));
         let chromium = find_program(
             "CHROME_BIN",
-            &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+            &["chromium", "chromium-browser", "google-chrome"],
         )
         .unwrap_or_else(|| panic!("chromium not found: {install}, or set CHROME_BIN"));
 

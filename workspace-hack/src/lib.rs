@@ -1,0 +1,2 @@
+//! No code: this crate only names dependencies with the features every build uses (see
+//! its Cargo.toml).
