@@ -7,6 +7,7 @@ use clap::Parser;
 use clap::builder::TypedValueParser as _;
 
 use crate::p2p::peers::DEFAULT_MAX_PEERS;
+use crate::p2p::seeds::SeedName;
 use chainpost_chain::mempool::MempoolLimits;
 use chainpost_chain::params::ChainParams;
 use chainpost_chain::retarget::{self, Retarget};
@@ -62,6 +63,13 @@ pub struct Config {
     /// A node to join at start-up (repeatable); joining retries while it is unreachable.
     #[arg(long = "peer", env = "CHAINPOST_PEERS", value_delimiter = ',')]
     pub peers: Vec<String>,
+
+    /// A DNS name whose A and AAAA records list nodes to peer with, `NAME[:PORT]` (port
+    /// 8000 unless given; repeatable): a Kubernetes headless Service, Swarm's
+    /// `tasks.<service>`, a seed of Bitcoin's kind. Asked again every sync round; each
+    /// address goes through the same handshake and limits as any other.
+    #[arg(long = "seed-dns", env = "CHAINPOST_SEED_DNS", value_delimiter = ',')]
+    pub seed_dns: Vec<SeedName>,
 
     /// Host names this node answers to (repeatable; `*` for any), against DNS rebinding;
     /// IP addresses are always answered. Default: `localhost` when listening on loopback,
@@ -205,6 +213,7 @@ impl Config {
             in_memory: true,
             require_signatures: false,
             peers: Vec::new(),
+            seed_dns: Vec::new(),
             allowed_hosts: Vec::new(),
             advertise: None,
             sync_interval: 30,
@@ -266,6 +275,30 @@ mod tests {
         assert!(Config::try_parse_from(["node", "--max-connections", "0"]).is_err());
         assert!(Config::try_parse_from(["node", "--header-timeout", "0"]).is_err());
         assert!(Config::try_parse_from(["node", "--body-timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn dns_seeds_are_names_with_an_optional_port_and_repeat() {
+        let config = Config::try_parse_from([
+            "node",
+            "--seed-dns",
+            "tasks.chainpost_node",
+            "--seed-dns",
+            "nodes.example:8001,other.example",
+        ])
+        .expect("parses");
+        let seeds: Vec<String> = config.seed_dns.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            seeds,
+            [
+                "tasks.chainpost_node:8000",
+                "nodes.example:8001",
+                "other.example:8000"
+            ]
+        );
+        let error = Config::try_parse_from(["node", "--seed-dns", "http://seed.example"])
+            .expect_err("a URL is not a name");
+        assert!(error.to_string().contains("NAME:PORT"), "{error}");
     }
 
     #[test]

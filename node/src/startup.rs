@@ -98,6 +98,7 @@ impl Application {
             discovery: !config.no_peer_discovery,
             max_peers: config.max_peers,
             public_peers_only: config.public_peers_only,
+            seeds: config.seed_dns.clone(),
         };
         let network = Network::new(node.clone(), own, options);
         Ok(Application {

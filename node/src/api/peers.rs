@@ -12,7 +12,7 @@ use super::AppState;
 use super::chain_json::{ChainBlocks, ChainDocument};
 use super::error::{ApiError, JsonBody, QueryParams};
 use crate::node::Node;
-use crate::p2p::{HandshakeError, Network, NetworkError};
+use crate::p2p::{HandshakeError, Network, NetworkError, Source};
 use chainpost_edge::serve::address_group;
 use chainpost_wire::{ChainPage, ErrorBody, NodeAddress, REGISTERED, RegisterQuery, Resolved};
 
@@ -26,7 +26,7 @@ pub(crate) async fn register_node(
     JsonBody(body): JsonBody<NodeAddress>,
 ) -> Result<ChainDocument, ApiError> {
     // A full peer set still shares its chain and peers, so newcomers can join others.
-    let source = Some(address_group(caller));
+    let source = Source::Stranger(address_group(caller));
     if let Err(error) = state.network.add_peer(&body.node_address, source).await {
         return Err(ApiError::BadRequest(error.to_string()));
     }

@@ -22,6 +22,7 @@
 
 pub(crate) mod client;
 pub mod peers;
+pub mod seeds;
 pub(crate) mod sync;
 
 use std::collections::{HashMap, HashSet};
@@ -39,8 +40,10 @@ use chainpost_edge::clock::unix_now;
 use chainpost_wire::lenient::PeerStatus;
 use chainpost_wire::{BlockJson, TransactionJson};
 use client::{ClientError, PeerClient};
-use peers::{FailureVerdict, MAX_CANDIDATES, PeerError, PeerSet, Source};
+pub(crate) use peers::Source;
+use peers::{FailureVerdict, MAX_CANDIDATES, PeerError, PeerSet};
 use reqwest::StatusCode;
+use seeds::SeedName;
 use sync::{SyncError, SyncReport};
 
 /// Block batches waiting for one peer; beyond this that peer misses them (sync repairs).
@@ -60,6 +63,9 @@ const HANDSHAKE_SLOTS: usize = 8;
 const REGISTRATIONS_AT_ONCE: usize = 8;
 /// Candidates tried per sync round.
 const CANDIDATES_PER_ROUND: usize = 8;
+
+/// How long a DNS seed may take to answer before the round goes on without it.
+const SEED_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Longest one sync with one peer may take; a peer that keeps us longer is cut off.
 const SYNC_DEADLINE: Duration = Duration::from_secs(600);
@@ -125,7 +131,7 @@ impl NetworkError {
 }
 
 /// How a node meets peers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NetworkOptions {
     /// Whether registering with a node links us with the peers it knows too.
     pub(crate) discovery: bool,
@@ -133,6 +139,8 @@ pub(crate) struct NetworkOptions {
     /// Whether peers at private, loopback and link-local addresses are refused (for nodes
     /// on the public internet: no stranger can make them call into their own network).
     pub(crate) public_peers_only: bool,
+    /// DNS names asked for candidate peers every round (`--seed-dns`).
+    pub(crate) seeds: Vec<SeedName>,
 }
 
 /// What a round of consensus with every peer achieved.
@@ -167,6 +175,7 @@ pub struct Network {
     /// Whether registering with a node also links us with the peers it knows.
     discovery: bool,
     public_peers_only: bool,
+    seeds: Vec<SeedName>,
     /// This run's random identity, shown in `/status`: a handshake that meets it has
     /// reached this node itself (Bitcoin's version nonce).
     node_id: String,
@@ -236,6 +245,7 @@ impl Network {
             fetch: Mutex::default(),
             discovery: options.discovery,
             public_peers_only: options.public_peers_only,
+            seeds: options.seeds,
             node_id,
             genesis,
         })
@@ -371,9 +381,10 @@ impl Network {
         // Sync before adopting the remote or its peers: one that cannot serve the chain
         // it claims is not kept, whatever way its answers fail.
         let report = self.sync_with(&remote).await?;
-        self.adopt(remote.clone(), None).await;
+        self.adopt(remote.clone(), Source::Own).await;
         if self.discovery {
-            self.meet(their_peers, remote.ip()).await;
+            let source = remote.ip().map_or(Source::Own, Source::Stranger);
+            self.meet(their_peers, source).await;
         }
         Ok(report)
     }
@@ -541,6 +552,7 @@ impl Network {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
+                network.ask_seeds().await;
                 network.resolve().await;
                 network.try_candidates().await;
             }
@@ -576,9 +588,45 @@ impl Network {
         let mut peers = self.lock_peers();
         for address in pending {
             if let Ok(peer) = PeerUrl::parse(&address) {
-                peers.offer_candidate(peer, None, unix_now());
+                peers.offer_candidate(peer, Source::Own, unix_now());
             }
         }
+    }
+
+    /// Asks each DNS seed for its addresses and offers each as a candidate (checked like
+    /// any address: public-only if so configured, never this node's own). A name that
+    /// does not resolve, or not in time, is asked again next round.
+    async fn ask_seeds(&self) {
+        let answers = self.seeds.iter().map(|seed| async move {
+            let lookup = tokio::net::lookup_host((seed.host(), seed.port()));
+            match tokio::time::timeout(SEED_LOOKUP_TIMEOUT, lookup).await {
+                Ok(Ok(answer)) => seeds::candidates(answer),
+                Ok(Err(error)) => {
+                    tracing::warn!(%seed, %error, "DNS seed does not resolve");
+                    Vec::new()
+                }
+                Err(_) => {
+                    tracing::warn!(%seed, "DNS seed did not answer in time");
+                    Vec::new()
+                }
+            }
+        });
+        // Asked together: a seed that takes its whole timeout delays no other.
+        let found: Vec<PeerUrl> = futures_util::future::join_all(answers)
+            .await
+            .into_iter()
+            .flatten()
+            .filter(|peer| self.acceptable(peer.as_str()).is_ok())
+            .collect();
+        if found.is_empty() {
+            return;
+        }
+        let mut peers = self.lock_peers();
+        let offered = found
+            .into_iter()
+            .filter(|peer| peers.offer_candidate(peer.clone(), Source::Seed, unix_now()))
+            .count();
+        tracing::debug!(offered, "asked the DNS seeds");
     }
 
     /// Handshakes a few candidates while there is room for peers; those that pass
@@ -597,12 +645,15 @@ impl Network {
                         self.introduce_ourselves(peer);
                     }
                 }
-                Err(HandshakeError::Unreachable(_)) if source.is_none() => {
+                Err(HandshakeError::Unreachable(_)) if source == Source::Own => {
                     self.lock_peers().offer_candidate(peer, source, unix_now());
+                }
+                Err(HandshakeError::Itself(_)) => {
+                    self.lock_peers().learn_own_alias(peer);
                 }
                 Err(error) => {
                     tracing::debug!(%error, "candidate refused");
-                    if source.is_none() {
+                    if source == Source::Own {
                         self.persist_peers(Vec::new(), vec![peer.to_string()]).await;
                     }
                 }

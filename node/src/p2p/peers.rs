@@ -11,7 +11,7 @@
 //! peer. A failing peer backs off exponentially and is dropped once it has failed often
 //! enough for long enough. Pure: time is passed in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::peer_url::PeerUrl;
@@ -22,6 +22,9 @@ pub(crate) const DEFAULT_MAX_PEERS: usize = 32;
 /// Most peers on one host (an IP address or a name), so that one machine cannot take the
 /// peer table; loopback is exempt, for networks run on one machine.
 pub(crate) const MAX_PEERS_PER_HOST: usize = 4;
+/// Most addresses remembered as this node's own besides the one it advertises.
+const MAX_OWN_ALIASES: usize = 16;
+
 /// Most candidates kept, whoever announced them.
 pub(crate) const MAX_CANDIDATES: usize = 256;
 /// Most candidates kept from one source, so one stranger cannot fill the table.
@@ -105,8 +108,18 @@ struct Health {
     retry_at: u64,
 }
 
-/// Who announced a candidate: the IP address that sent it, or this node's own records.
-pub(crate) type Source = Option<IpAddr>;
+/// Who announced a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// This node's own records (`--peer`, the peers it remembers): an unreachable one is
+    /// kept, to be tried again.
+    Own,
+    /// A DNS seed's answer (`--seed-dns`): tried once; the name is asked again each round,
+    /// so a replica that is gone is forgotten and one that is back is offered again.
+    Seed,
+    /// A stranger, by the address group it sent from: it has a bounded share of the table.
+    Stranger(IpAddr),
+}
 
 #[derive(Debug, Clone)]
 struct Candidate {
@@ -127,6 +140,9 @@ pub(crate) enum FailureVerdict {
 #[derive(Debug, Clone)]
 pub(crate) struct PeerSet {
     own: PeerUrl,
+    /// Other addresses that reached this node itself (a DNS seed lists every replica,
+    /// this one too), so they are not handshaken again; at most [`MAX_OWN_ALIASES`].
+    own_aliases: BTreeSet<PeerUrl>,
     peers: BTreeMap<PeerUrl, Health>,
     max_peers: usize,
     candidates: BTreeMap<PeerUrl, Candidate>,
@@ -137,6 +153,7 @@ impl PeerSet {
     pub(crate) fn new(own: PeerUrl, max_peers: usize) -> Self {
         PeerSet {
             own,
+            own_aliases: BTreeSet::new(),
             peers: BTreeMap::new(),
             max_peers,
             candidates: BTreeMap::new(),
@@ -145,6 +162,16 @@ impl PeerSet {
 
     pub(crate) fn own(&self) -> &PeerUrl {
         &self.own
+    }
+
+    /// Records that `alias` reached this node itself; false if the table of aliases is
+    /// full (the address is then handshaken again when offered, which costs one request).
+    pub(crate) fn learn_own_alias(&mut self, alias: PeerUrl) -> bool {
+        if self.own_aliases.len() >= MAX_OWN_ALIASES {
+            return false;
+        }
+        self.candidates.remove(&alias);
+        self.own_aliases.insert(alias)
     }
 
     /// Adds a peer that passed the handshake; true if it is new.
@@ -231,10 +258,11 @@ impl PeerSet {
 
     /// Remembers an address that `source` announced, to be tried later; false if it was
     /// not kept. A stranger over its share replaces its own oldest candidate (this node's
-    /// own records have no share but the table's); a full table refuses newcomers. Peers
+    /// own records and DNS seeds have no share but the table's); a full table refuses newcomers. Peers
     /// are never touched.
     pub(crate) fn offer_candidate(&mut self, candidate: PeerUrl, source: Source, now: u64) -> bool {
         if candidate == self.own
+            || self.own_aliases.contains(&candidate)
             || self.peers.contains_key(&candidate)
             || self.candidates.contains_key(&candidate)
         {
@@ -245,7 +273,7 @@ impl PeerSet {
             .iter()
             .filter(|(_, known)| known.source == source)
             .collect();
-        if source.is_some() && from_source.len() >= MAX_CANDIDATES_PER_SOURCE {
+        if matches!(source, Source::Stranger(_)) && from_source.len() >= MAX_CANDIDATES_PER_SOURCE {
             let oldest = from_source
                 .iter()
                 .min_by_key(|(url, known)| (known.announced_at, (*url).clone()))
@@ -408,7 +436,7 @@ mod tests {
     #[test]
     fn candidates_are_bounded_per_source_and_never_displace_peers() {
         let mut set = PeerSet::new(url("http://me:1"), 2);
-        let stranger: Source = Some(IpAddr::from([203, 0, 113, 7]));
+        let stranger = Source::Stranger(IpAddr::from([203, 0, 113, 7]));
         set.add(url("http://peer:1")).expect("room");
         assert!(!set.offer_candidate(url("http://peer:1"), stranger, 0));
         assert!(!set.offer_candidate(url("http://me:1"), stranger, 0));
@@ -416,7 +444,7 @@ mod tests {
             set.offer_candidate(url(&format!("http://junk:{}", port + 100)), stranger, port);
         }
         assert_eq!(set.candidate_count(), MAX_CANDIDATES_PER_SOURCE);
-        let honest: Source = Some(IpAddr::from([198, 51, 100, 1]));
+        let honest = Source::Stranger(IpAddr::from([198, 51, 100, 1]));
         assert!(set.offer_candidate(url("http://honest:1"), honest, 50));
         assert_eq!(set.list().len(), 1, "peers are untouched");
         let oldest = set.take_candidates(1);
@@ -432,7 +460,7 @@ mod tests {
     fn a_full_candidate_table_refuses_newcomers() {
         let mut set = PeerSet::new(url("http://me:1"), 2);
         for index in 0..MAX_CANDIDATES {
-            let source: Source = Some(IpAddr::from([
+            let source = Source::Stranger(IpAddr::from([
                 10,
                 0,
                 (index / 250) as u8,
@@ -440,7 +468,7 @@ mod tests {
             ]));
             assert!(set.offer_candidate(url(&format!("http://c:{}", index + 1)), source, 0));
         }
-        assert!(!set.offer_candidate(url("http://late:1"), None, 1));
+        assert!(!set.offer_candidate(url("http://late:1"), Source::Own, 1));
         assert_eq!(set.candidate_count(), MAX_CANDIDATES);
         set.add(url("http://c:1")).expect("room");
         assert_eq!(
@@ -448,5 +476,19 @@ mod tests {
             MAX_CANDIDATES - 1,
             "a new peer leaves the table"
         );
+    }
+
+    #[test]
+    fn an_address_that_reached_this_node_is_never_a_candidate_again() {
+        let mut set = PeerSet::new(url("http://me:1"), 2);
+        assert!(set.offer_candidate(url("http://10.0.0.5:8000"), Source::Seed, 0));
+        assert!(set.learn_own_alias(url("http://10.0.0.5:8000")));
+        assert_eq!(set.candidate_count(), 0, "it leaves the table");
+        assert!(!set.offer_candidate(url("http://10.0.0.5:8000"), Source::Seed, 1));
+        for index in 1..MAX_OWN_ALIASES {
+            assert!(set.learn_own_alias(url(&format!("http://10.0.1.{index}:8000"))));
+        }
+        assert!(!set.learn_own_alias(url("http://10.0.2.1:8000")), "bounded");
+        assert!(set.offer_candidate(url("http://10.0.2.1:8000"), Source::Seed, 2));
     }
 }

@@ -516,3 +516,34 @@ async fn a_backlog_of_post_gossip_never_holds_up_a_block() {
     let delivered = posts_delivered.load(std::sync::atomic::Ordering::SeqCst);
     assert!(delivered < 16, "the block waited for {delivered} posts");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_finds_its_peers_through_a_dns_seed_and_they_learn_of_it() {
+    let a = TestNode::spawn(DIFFICULTY).await;
+    let port = a.api.base.rsplit(':').next().expect("a port").to_owned();
+    let mut config = chainpost_node::config::Config::ephemeral(DIFFICULTY);
+    // localhost resolves to 127.0.0.1, where `a` listens, and may also give ::1, where
+    // nothing does; a name that does not resolve at all is asked beside it.
+    config.seed_dns = [
+        "no-such-seed.invalid".to_owned(),
+        format!("localhost:{port}"),
+    ]
+    .iter()
+    .map(|seed| seed.parse().expect("a seed name"))
+    .collect();
+    let b = TestNode::spawn_with(config).await;
+    let expected_a = format!("http://127.0.0.1:{port}");
+    wait_until("b takes a from the seed as a peer", PATIENCE, || async {
+        b.peers().await.contains(&expected_a)
+    })
+    .await;
+    wait_until("a learns of b", PATIENCE, || async {
+        a.peers().await.contains(&b.api.base)
+    })
+    .await;
+
+    a.post("alice", "found through DNS").await;
+    a.mine().await;
+    let tip = converged(&[&a, &b], PATIENCE).await;
+    assert_eq!(tip, a.tip().await);
+}
