@@ -166,3 +166,45 @@ async fn a_block_of_another_network_is_refused() {
     );
     assert_eq!(hard.status().await["blocks_known"], 1);
 }
+
+#[tokio::test]
+async fn a_nonce_beyond_what_a_javascript_number_holds_is_written_with_every_digit() {
+    use chainpost_chain::block::{Block, BlockHeader, merkle_root};
+    use chainpost_chain::pow::meets_difficulty;
+    use chainpost_wire::BlockJson;
+
+    let node = TestNode::spawn(8).await;
+    let genesis = block_at(&node, 0).await;
+    let header = BlockHeader {
+        index: 1,
+        previous_hash: genesis["hash"]
+            .as_str()
+            .expect("hash")
+            .parse()
+            .expect("hex"),
+        merkle_root: merkle_root(&[]),
+        timestamp: genesis["timestamp"].as_u64().expect("timestamp") + 1,
+        difficulty: 8,
+        nonce: 0,
+    };
+    let nonce = ((1u64 << 60) + 1..)
+        .find(|&nonce| meets_difficulty(&BlockHeader { nonce, ..header }.hash(), 8))
+        .expect("a nonce within reach");
+    assert_ne!(
+        nonce as f64 as u64, nonce,
+        "a double cannot hold this nonce"
+    );
+    let block = Block::new(BlockHeader { nonce, ..header }, Vec::new());
+    let json = serde_json::to_value(BlockJson::from_block(&block)).expect("block JSON");
+    let (status, body) = add(&node, &json).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let exact = format!("\"nonce\":{nonce}");
+    for path in ["/chain".to_owned(), format!("/blocks/{}", block.hash())] {
+        let text = node.get(&path).await.text().await.expect("a body");
+        assert!(
+            text.contains(&exact),
+            "{path} does not write {exact}: {text}"
+        );
+    }
+}
