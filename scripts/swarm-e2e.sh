@@ -42,6 +42,14 @@ check() {
   shift
   if "$@"; then ok "$what"; else fail "$what"; fi
 }
+# Runs a command showing its output only if it fails.
+quietly() {
+  local out
+  out=$("$@" 2>&1) && return 0
+  local status=$?
+  printf '%s\n' "$out" | tail -n 20 | sed 's/^/   /'
+  return "$status"
+}
 # Retries a command until it succeeds or `seconds` pass.
 wait_until() {
   local what=$1 seconds=$2
@@ -91,6 +99,8 @@ finish() {
   if $made_swarm; then
     step "leaving the swarm this test made"
     docker swarm leave --force >/dev/null 2>&1 || true
+    # Made by `swarm init` for the tasks' published ports; nothing else uses it.
+    docker network rm docker_gwbridge >/dev/null 2>&1 || true
   fi
   echo "swarm-e2e: $passed passed, $failed failed"
   [ "$failed" -eq 0 ] && exit 0 || exit 1
@@ -138,21 +148,21 @@ step "swarm"
 case "$(docker info -f '{{.Swarm.LocalNodeState}}' 2>/dev/null)" in
   active) ok "the engine is already in a swarm; using it and leaving it as it is" ;;
   inactive)
-    check "docker swarm init" docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+    check "docker swarm init" quietly docker swarm init --advertise-addr 127.0.0.1
     made_swarm=true ;;
   *) fail "the Docker engine is not reachable or its swarm is in an odd state" ;;
 esac
 
 step "image"
 check "the Dockerfile's base images are present (built locally if missing)" \
-  bash scripts/docker-base-images.sh >/dev/null
-check "docker build -t chainpost:latest" docker build -q -t chainpost:latest . >/dev/null
+  quietly bash scripts/docker-base-images.sh
+check "docker build -t chainpost:latest" quietly docker build -q -t chainpost:latest .
 
 step "deploy: 10 node replicas and the web app"
 export CHAINPOST_REPLICAS=10
 deployed=true
 check "docker stack deploy" \
-  docker stack deploy --detach=true -c deploy/swarm/chainpost.yml "$stack" >/dev/null
+  quietly docker stack deploy --detach=true -c deploy/swarm/chainpost.yml "$stack"
 wait_until "10 node replicas are up" 180 replicas_up 10
 wait_until "every replica found the 9 others through tasks.node" 120 all_peered 9
 wait_until "all 10 are on one tip" 60 one_tip
@@ -160,7 +170,14 @@ volumes=$(docker volume ls -q --filter "name=^$CHAINPOST_VOLUME_PREFIX-" | wc -l
 check "each replica has a volume of its own ($volumes)" [ "$volumes" -eq 10 ]
 
 step "a post through the web app reaches every replica"
-wait_until "the web app answers on $web" 120 curl -fsS -o /dev/null "$web/"
+# The home page says "Node unavailable" (a 200) when the web app cannot reach a node.
+web_reads_a_node() {
+  local page
+  page=$(curl -fsS "$web/") || return 1
+  ! printf '%s' "$page" | grep 'Node unavailable' >/dev/null &&
+    printf '%s' "$page" | grep -E 'blocks? known' >/dev/null
+}
+wait_until "the web app answers on $web and reads a node" 120 web_reads_a_node
 content="hello from the swarm $$"
 status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$web/submit" \
   --data-urlencode 'author=swarm' --data-urlencode "content=$content")
@@ -173,7 +190,7 @@ check "all 10 share the tip ${tip:0:16}" [ -n "$tip" ]
 
 step "scale to 15: the new replicas find the others and sync"
 check "docker service scale ${stack}_node=15" \
-  docker service scale --detach=true "${stack}_node=15" >/dev/null
+  quietly docker service scale --detach=true "${stack}_node=15"
 wait_until "15 node replicas are up" 180 replicas_up 15
 wait_until "all 15 have the post" 120 post_everywhere "$content"
 wait_until "every replica peers with at least 10 others" 120 all_peered 10
@@ -182,7 +199,7 @@ check "all 15 are on the tip" [ "$(one_tip)" = "$tip" ]
 step "one task fails: Swarm replaces it, and the replacement rejoins on its own volume"
 victim=$(nodes | head -n 1)
 slot=$(slot_of "$victim")
-check "removed the container of slot $slot" docker rm -f "$victim" >/dev/null
+check "removed the container of slot $slot" quietly docker rm -f "$victim"
 replaced() {
   local c
   for c in $(nodes); do
