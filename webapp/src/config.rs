@@ -73,6 +73,13 @@ pub struct Config {
     )]
     pub(crate) allowed_hosts: Vec<String>,
 
+    /// Whether a reader may add a node to the list from the page (kept in a cookie, at most
+    /// 4, each checked like --node and by a `/status` before it is kept). The web app then
+    /// connects wherever a reader says, so the default is on only when it listens on
+    /// loopback, where the reader is the one who started it.
+    #[arg(long = "reader-nodes", env = "WEBAPP_READER_NODES", value_enum)]
+    pub reader_nodes: Option<Switch>,
+
     /// Most reader connections open at once (lowered to fit the open-files limit); when
     /// full, a newcomer replaces the connection idle longest.
     #[arg(long, env = "WEBAPP_MAX_CONNECTIONS", default_value_t = ServeLimits::default().max_connections,
@@ -111,6 +118,7 @@ impl Config {
             poll_interval: Duration::from_millis(200),
             log_format: LogFormat::Text,
             allowed_hosts: Vec::new(),
+            reader_nodes: None,
             max_connections: ServeLimits::default().max_connections,
             max_connections_per_address: ServeLimits::default().max_connections_per_address,
             header_timeout: ServeLimits::default().header_timeout,
@@ -125,6 +133,24 @@ impl Config {
             max_connections_per_address: self.max_connections_per_address,
             header_timeout: self.header_timeout,
             body_timeout: self.body_timeout,
+        }
+    }
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Config {
+    /// Whether readers may add nodes: as `--reader-nodes` says, else only when the web app
+    /// listens on loopback (`listening` is where it does).
+    pub(crate) fn reader_nodes_allowed(&self, listening: std::net::IpAddr) -> bool {
+        match self.reader_nodes {
+            Some(switch) => switch == Switch::On,
+            None => listening.is_loopback(),
         }
     }
 }

@@ -116,6 +116,14 @@ impl NodeClient {
         })
     }
 
+    /// The same client for the node at `base`.
+    pub(crate) fn with_base(&self, base: NodeUrl) -> Self {
+        NodeClient {
+            base,
+            ..self.clone()
+        }
+    }
+
     pub(crate) fn base(&self) -> &NodeUrl {
         &self.base
     }

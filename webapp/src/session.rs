@@ -1,9 +1,12 @@
 //! What the web app remembers about a browser between requests, all of it in cookies:
-//! which node the reader chose, and one flash message (the outcome of "Request to mine",
-//! "Resync" or a post) shown once on the next page.
+//! which node the reader chose, the nodes the reader added (when the app lets readers add
+//! them), and one flash message (the outcome of "Request to mine", "Resync" or a post)
+//! shown once on the next page.
 //!
 //! Nothing is kept on the server and nothing here is trusted: a forged cookie can only
-//! pick another configured node or show its sender a message, which templates escape.
+//! pick another node of the list, add nodes when readers may add any (each checked like
+//! `--node`, at most [`MAX_READER_NODES`]), or show its sender a message, which templates
+//! escape.
 
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
@@ -11,10 +14,20 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{AppendHeaders, IntoResponse, Response};
+use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
+
+use crate::config::NodeUrl;
 
 const NODE_COOKIE: &str = "node";
 const FLASH_COOKIE: &str = "flash";
+const READER_NODES_COOKIE: &str = "nodes";
+
+/// Most nodes a reader may add to the configured ones.
+pub(crate) const MAX_READER_NODES: usize = 4;
+
+/// Longest added-nodes cookie read; a longer (forged) one is ignored whole.
+const MAX_READER_NODES_COOKIE_BYTES: usize = 2048;
 
 /// How a flash message looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,24 +96,80 @@ impl Flash {
     }
 }
 
-/// How many nodes the web app reads from: what a reader's choice of node is checked
-/// against. The app's state provides it (`FromRef`), so this module needs nothing else of
-/// it.
+/// The nodes a reader may choose from: the configured ones, then, when readers may add
+/// nodes, the ones this reader added. The app's state provides it (`FromRef`), so this
+/// module needs nothing else of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct NodeCount(pub(crate) usize);
+pub(crate) struct NodeChoices {
+    pub(crate) configured: usize,
+    pub(crate) reader_nodes: bool,
+}
 
-impl NodeCount {
-    /// `chosen` when it names a configured node.
-    fn check(self, chosen: Option<usize>) -> Option<usize> {
-        chosen.filter(|&index| index < self.0)
+impl NodeChoices {
+    /// The nodes this request's cookies add, when readers may add nodes.
+    fn added(self, cookies: &[(String, String)]) -> Vec<NodeUrl> {
+        if !self.reader_nodes {
+            return Vec::new();
+        }
+        cookie(cookies, READER_NODES_COOKIE)
+            .map(decode_reader_nodes)
+            .unwrap_or_default()
     }
+
+    /// `chosen` when it names one of the configured nodes or of the `added` ones.
+    fn check(self, added: usize, chosen: Option<usize>) -> Option<usize> {
+        chosen.filter(|&index| index < self.configured + added)
+    }
+}
+
+/// The nodes an added-nodes cookie names: each that parses as a node URL, once, at most
+/// [`MAX_READER_NODES`]; nothing from a cookie over its byte bound.
+fn decode_reader_nodes(value: &str) -> Vec<NodeUrl> {
+    if value.len() > MAX_READER_NODES_COOKIE_BYTES {
+        return Vec::new();
+    }
+    let Ok(text) = percent_decode_str(value).decode_utf8() else {
+        return Vec::new();
+    };
+    let mut nodes: Vec<NodeUrl> = Vec::new();
+    for url in text
+        .split_whitespace()
+        .filter_map(|url| NodeUrl::parse(url).ok())
+    {
+        if nodes.len() == MAX_READER_NODES {
+            break;
+        }
+        if !nodes.contains(&url) {
+            nodes.push(url);
+        }
+    }
+    nodes
+}
+
+/// The `Set-Cookie` value that keeps `nodes` as this reader's added nodes.
+pub(crate) fn reader_nodes_cookie(nodes: &[NodeUrl]) -> HeaderValue {
+    let joined: Vec<&str> = nodes.iter().map(NodeUrl::as_str).collect();
+    let value = utf8_percent_encode(&joined.join(" "), NON_ALPHANUMERIC).to_string();
+    header_value(&format!(
+        "{READER_NODES_COOKIE}={value}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax"
+    ))
+}
+
+/// The `Set-Cookie` value that makes node `index` the reader's choice.
+pub(crate) fn chosen_node_cookie(index: usize) -> HeaderValue {
+    header_value(&format!(
+        "{NODE_COOKIE}={index}; Path=/; Max-Age=31536000; SameSite=Lax"
+    ))
 }
 
 /// The reader's choices for this request: which node, and the flash message to show.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
-    /// Index of the chosen node among the configured ones (always valid).
+    /// Index of the chosen node among the configured ones, then the added ones (always
+    /// valid).
     pub(crate) node: usize,
+    /// The nodes this reader added, after the configured ones.
+    pub(crate) added: Vec<NodeUrl>,
     /// The message left by the previous request, if any.
     pub(crate) flash: Option<Flash>,
 }
@@ -120,39 +189,39 @@ impl Session {
 impl<S> FromRequestParts<S> for Session
 where
     S: Send + Sync,
-    NodeCount: FromRef<S>,
+    NodeChoices: FromRef<S>,
 {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let cookies = cookies(&parts.headers);
+        let choices = NodeChoices::from_ref(state);
+        let added = choices.added(&cookies);
         // `?node=i` wins over the cookie so a link or a second tab can show another node.
         let chosen = node_in_query(parts.uri.query())
             .or_else(|| cookie(&cookies, NODE_COOKIE).and_then(|value| value.parse().ok()));
-        let node = NodeCount::from_ref(state).check(chosen).unwrap_or(0);
+        let node = choices.check(added.len(), chosen).unwrap_or(0);
         let flash = cookie(&cookies, FLASH_COOKIE)
             .filter(|value| !value.is_empty())
             .and_then(|value| serde_urlencoded::from_str(value).ok());
-        Ok(Session { node, flash })
+        Ok(Session { node, added, flash })
     }
 }
 
 /// Middleware: when a request picks a node with `?node=i`, remember the choice in a
 /// cookie so the following pages, forms and the live updates use the same node.
 pub(crate) async fn remember_node(
-    State(nodes): State<NodeCount>,
+    State(choices): State<NodeChoices>,
     request: Request,
     next: Next,
 ) -> Response {
-    let chosen = nodes.check(node_in_query(request.uri().query()));
+    let added = choices.added(&cookies(request.headers())).len();
+    let chosen = choices.check(added, node_in_query(request.uri().query()));
     let mut response = next.run(request).await;
     if let Some(node) = chosen {
-        response.headers_mut().append(
-            SET_COOKIE,
-            header_value(&format!(
-                "{NODE_COOKIE}={node}; Path=/; Max-Age=31536000; SameSite=Lax"
-            )),
-        );
+        response
+            .headers_mut()
+            .append(SET_COOKIE, chosen_node_cookie(node));
     }
     response
 }
@@ -215,5 +284,61 @@ mod tests {
         assert_eq!(node_in_query(Some("x=2&node=3")), Some(3));
         assert_eq!(node_in_query(Some("node=abc")), None);
         assert_eq!(node_in_query(None), None);
+    }
+
+    fn value_of(set_cookie: &HeaderValue) -> String {
+        let text = set_cookie.to_str().expect("ascii");
+        let (_, rest) = text.split_once('=').expect("name=value");
+        rest.split(';').next().expect("value").to_owned()
+    }
+
+    #[test]
+    fn added_nodes_survive_their_cookie_and_a_forged_one_adds_only_valid_nodes() {
+        let nodes: Vec<NodeUrl> = ["http://127.0.0.1:8003", "https://node.example"]
+            .iter()
+            .map(|url| NodeUrl::parse(url).expect("valid"))
+            .collect();
+        let value = value_of(&reader_nodes_cookie(&nodes));
+        assert!(!value.contains([' ', '"', ';', ',']));
+        assert_eq!(decode_reader_nodes(&value), nodes);
+
+        let forged = "javascript%3Aalert(1)%20http%3A%2F%2Fa%3A1%20http%3A%2F%2Fa%3A1%20\
+                      ftp%3A%2F%2Fb%20http%3A%2F%2Fc%3A1%20http%3A%2F%2Fd%3A1%20http%3A%2F%2Fe%3A1\
+                      %20http%3A%2F%2Ff%3A1";
+        let read: Vec<String> = decode_reader_nodes(forged)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            read,
+            ["http://a:1", "http://c:1", "http://d:1", "http://e:1"],
+            "valid ones, each once, at most {MAX_READER_NODES}"
+        );
+        assert!(decode_reader_nodes(&"a".repeat(MAX_READER_NODES_COOKIE_BYTES + 1)).is_empty());
+        assert!(decode_reader_nodes("%FF%FE").is_empty(), "not UTF-8");
+    }
+
+    #[test]
+    fn added_nodes_count_only_when_readers_may_add_them() {
+        let cookies = vec![(
+            READER_NODES_COOKIE.to_owned(),
+            value_of(&reader_nodes_cookie(&[
+                NodeUrl::parse("http://x:1").expect("valid")
+            ])),
+        )];
+        let closed = NodeChoices {
+            configured: 2,
+            reader_nodes: false,
+        };
+        assert!(closed.added(&cookies).is_empty());
+        assert_eq!(closed.check(0, Some(2)), None);
+        let open = NodeChoices {
+            reader_nodes: true,
+            ..closed
+        };
+        let added = open.added(&cookies);
+        assert_eq!(added.len(), 1);
+        assert_eq!(open.check(added.len(), Some(2)), Some(2));
+        assert_eq!(open.check(added.len(), Some(3)), None);
     }
 }

@@ -58,8 +58,11 @@ impl Application {
             AllowedHosts::from_names(config.allowed_hosts.iter().map(String::as_str))
         };
         tracing::info!(%allowed_hosts, "answering to");
+        let reader_nodes = config.reader_nodes_allowed(address.ip());
+        tracing::info!(reader_nodes, "readers may add nodes");
         let state = Arc::new(WebState {
             nodes,
+            reader_nodes,
             poll_interval: config.poll_interval,
             shutdown,
             live,

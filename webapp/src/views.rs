@@ -88,6 +88,10 @@ pub(crate) struct Layout {
     pub(crate) refresh: Option<&'static str>,
     /// Version, to make browsers fetch new static files after an upgrade.
     version: &'static str,
+    /// Whether the page offers to add a node (`--reader-nodes`).
+    pub(crate) reader_nodes: bool,
+    /// How many of `nodes` a reader added (the last ones).
+    pub(crate) added: usize,
 }
 
 impl Layout {
@@ -115,7 +119,22 @@ impl Layout {
             banner: None,
             refresh: None,
             version: env!("CARGO_PKG_VERSION"),
+            reader_nodes: false,
+            added: 0,
         }
+    }
+
+    /// The index of the node at `url` in this page's list.
+    pub(crate) fn index_of(&self, url: &str) -> Option<usize> {
+        self.nodes
+            .iter()
+            .find(|choice| choice.url == url)
+            .map(|choice| choice.index)
+    }
+
+    /// Whether the list holds nodes a reader added (`configured` are the app's own).
+    fn has_added(&self) -> bool {
+        self.added > 0
     }
 
     fn is_posts(&self) -> bool {

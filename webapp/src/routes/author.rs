@@ -68,7 +68,7 @@ async fn author_page(
              author's newest posts.",
         );
     };
-    let node = state.node(session);
+    let node = &state.node(session);
     let (of, profile) = match &author {
         Author::Key(key) => (PostsOf::Key(*key), None),
         Author::Name(name) => (PostsOf::Name(name), None),
@@ -146,7 +146,7 @@ async fn owner_of(
     session: &Session,
     handle: &Handle,
 ) -> Result<([u8; 32], Profile), Response> {
-    let node = state.node(session);
+    let node = &state.node(session);
     match node.handle_owner(handle).await {
         Ok(owner) => match Author::parse(&owner.owner) {
             Author::Key(key) => Ok((key, owner.profile)),

@@ -38,7 +38,7 @@ pub(crate) async fn block(
             "A block hash is written in hexadecimal digits (0-9, a-f).",
         );
     };
-    let node = state.node(&session);
+    let node = &state.node(&session);
     match find_block(node, &hash).await {
         Ok(Some(detail)) => block_page(&state, &session, detail).await,
         Ok(None) => unknown_block(&state, &session, &hash),
@@ -59,7 +59,7 @@ pub(crate) async fn block_at_height(
             "A block height is a whole number: 0 for the genesis block, 1 for the next, ...",
         );
     };
-    let node = state.node(&session);
+    let node = &state.node(&session);
     let page = match node.chain_page(index, 1).await {
         Ok(page) => page,
         Err(error) => return node_down(&state, &session, &error),
@@ -152,7 +152,7 @@ async fn block_page(state: &AppState, session: &Session, detail: BlockDetail) ->
             );
         }
     };
-    let names = Names::of(state.node(session), &posts).await;
+    let names = Names::of(&state.node(session), &posts).await;
     let now = Utc::now();
     let block = BlockView::new(&detail, now);
     let link = BlockLink::to(&detail.block);
@@ -162,7 +162,7 @@ async fn block_page(state: &AppState, session: &Session, detail: BlockDetail) ->
         .collect();
     let title = format!("Block #{}", block.index);
     let mut layout = state.layout(session, &title, Section::Explorer);
-    layout.live = live_fingerprint(state.node(session)).await;
+    layout.live = live_fingerprint(&state.node(session)).await;
     Page(BlockPage {
         layout,
         block,
@@ -172,7 +172,7 @@ async fn block_page(state: &AppState, session: &Session, detail: BlockDetail) ->
 }
 
 fn unknown_block(state: &AppState, session: &Session, hash: &BlockHash) -> Response {
-    let node = state.node(session);
+    let node = &state.node(session);
     state.error_page(
         session,
         StatusCode::NOT_FOUND,
@@ -217,7 +217,7 @@ pub(crate) async fn tree(
         .and_then(|query| serde_urlencoded::from_str(query).ok())
         .unwrap_or_default();
     let from = query.from.and_then(|from| from.trim().parse::<u64>().ok());
-    let node = state.node(&session);
+    let node = &state.node(&session);
     let mut layout = state.layout(&session, "Block tree", Section::Explorer);
     let (tree, best_chain_only) = match node.tree(from).await {
         Ok(tree) => (tree, false),

@@ -173,7 +173,7 @@ pub(crate) async fn home_page(
     before: Option<PostCursor>,
     form: FormView,
 ) -> (StatusCode, Page<HomePage>) {
-    let node = state.node(session);
+    let node = &state.node(session);
     let older_page = before.is_some();
     let mut layout = state.layout(
         session,

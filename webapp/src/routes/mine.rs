@@ -12,7 +12,7 @@ use crate::views::banner;
 use chainpost_wire::lenient::MineOutcome;
 
 pub(crate) async fn mine(State(state): State<AppState>, session: Session) -> Response {
-    let node = state.node(&session);
+    let node = &state.node(&session);
     let flash = match node.mine().await {
         Ok(MineOutcome::Mined { index: Some(index) }) => Flash::success(format!(
             "Block #{index} is mined: the pending posts are now in the chain."

@@ -16,6 +16,7 @@ mod home;
 mod home_page;
 pub(crate) mod live;
 mod mine;
+mod nodes;
 mod profile;
 mod resync;
 mod search;
@@ -51,6 +52,8 @@ pub(crate) fn app(state: AppState, static_dir: &std::path::Path) -> Router {
         .route("/search", get(search::search))
         .route("/profile", get(profile::profile))
         .route("/mine", post(mine::mine))
+        .route("/nodes", post(nodes::add_node))
+        .route("/nodes/forget", post(nodes::forget_nodes))
         .route("/resync", post(resync::resync))
         .route("/events", get(events::events))
         .route("/tree", get(explorer::tree))

@@ -15,7 +15,7 @@ use crate::views::{StatusView, banner};
 use chainpost_wire::lenient::Resolution;
 
 pub(crate) async fn resync(State(state): State<AppState>, session: Session) -> Response {
-    let node = state.node(&session);
+    let node = &state.node(&session);
     let before = read_status(node).await.ok();
     let flash = match node.resolve().await {
         Ok(resolution) => {

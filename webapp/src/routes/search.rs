@@ -86,7 +86,7 @@ async fn results(
     if asked.is_empty() {
         return Page(page).into_response();
     }
-    let node = state.node(session);
+    let node = &state.node(session);
     let (found, status) = tokio::join!(node.search(asked, before, SEARCH_PAGE), read_status(node));
     let found = match found {
         Ok(found) => found,
@@ -162,7 +162,7 @@ async fn destination(
     let (Ok(hash), Ok(id)) = (lower.parse::<BlockHash>(), lower.parse::<TxId>()) else {
         return Ok(None);
     };
-    let node = state.node(session);
+    let node = &state.node(session);
     match node.block(&hash).await {
         Ok(_) => return Ok(Some(format!("/blocks/{hash}"))),
         Err(error) if is_absent(&error) => {}

@@ -4,6 +4,7 @@
 //!
 //! **Boundary:** imports no route; the routes import it.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,10 +16,11 @@ use tokio::sync::watch;
 
 use chainpost_wire::lenient::PostStatus;
 
+use crate::config::NodeUrl;
 use crate::node_client::{NodeClient, NodeError};
 use crate::post::CheckedPost;
 use crate::routes::live::LiveFeeds;
-use crate::session::{NodeCount, Session};
+use crate::session::{NodeChoices, Session};
 use crate::views::{BlockLink, ErrorPage, LIVE_DOWN, Layout, Page, Section, banner};
 
 pub(crate) type AppState = Arc<WebState>;
@@ -47,11 +49,19 @@ impl Nodes {
     fn urls(&self) -> Vec<String> {
         self.0.iter().map(|node| node.base().to_string()).collect()
     }
+
+    /// A client for a node a reader added, sharing the configured nodes' connection pool
+    /// and timeouts.
+    pub(crate) fn reader_node(&self, base: NodeUrl) -> NodeClient {
+        self.0[0].with_base(base)
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct WebState {
     pub(crate) nodes: Nodes,
+    /// Whether readers may add nodes of their own (`--reader-nodes`).
+    pub(crate) reader_nodes: bool,
     /// How often live pages ask the node for changes.
     pub(crate) poll_interval: Duration,
     /// Turns true when the app is shutting down, so endless streams end.
@@ -63,14 +73,26 @@ pub(crate) struct WebState {
 }
 
 impl WebState {
-    /// The node this session reads from and posts to.
-    pub(crate) fn node(&self, session: &Session) -> &NodeClient {
-        self.nodes.get(session.node)
+    /// The node this session reads from and posts to: a configured one, or one the
+    /// reader added.
+    pub(crate) fn node(&self, session: &Session) -> Cow<'_, NodeClient> {
+        match session.node.checked_sub(self.nodes.len()) {
+            None => Cow::Borrowed(self.nodes.get(session.node)),
+            Some(added) => match session.added.get(added) {
+                Some(url) => Cow::Owned(self.nodes.reader_node(url.clone())),
+                None => Cow::Borrowed(self.nodes.get(0)),
+            },
+        }
     }
 
     /// The layout of a page titled `title` for this session.
     pub(crate) fn layout(&self, session: &Session, title: &str, section: Section) -> Layout {
-        Layout::new(title, section, &self.nodes.urls(), session.node)
+        let mut urls = self.nodes.urls();
+        urls.extend(session.added.iter().map(ToString::to_string));
+        let mut layout = Layout::new(title, section, &urls, session.node);
+        layout.reader_nodes = self.reader_nodes;
+        layout.added = session.added.len();
+        layout
     }
 
     /// The page shown instead of one read from the node, when the node cannot be read:
@@ -124,10 +146,14 @@ impl WebState {
     }
 }
 
-/// The session reads how many nodes there are to check the reader's choice.
-impl FromRef<AppState> for NodeCount {
+/// The session reads how many nodes there are, and whether readers may add more, to
+/// check the reader's choice.
+impl FromRef<AppState> for NodeChoices {
     fn from_ref(state: &AppState) -> Self {
-        NodeCount(state.nodes.len())
+        NodeChoices {
+            configured: state.nodes.len(),
+            reader_nodes: state.reader_nodes,
+        }
     }
 }
 

@@ -54,7 +54,7 @@ pub(crate) async fn submit(
             .await;
         }
     };
-    let node = state.node(&session);
+    let node = &state.node(&session);
     match node.new_transaction(&post).await {
         Ok(_) => {
             let signed = match &post.public_key {

@@ -29,7 +29,7 @@ pub(crate) async fn thread_page(
     after: Option<PostCursor>,
     form: FormView,
 ) -> Response {
-    let node = state.node(session);
+    let node = &state.node(session);
     let (thread, status) = tokio::join!(node.thread(&id, after), read_status(node));
     let thread = match thread {
         Ok(thread) => thread,
@@ -84,7 +84,7 @@ pub(crate) async fn thread_page(
         .map_or_else(|| LIVE_DOWN.to_owned(), StatusView::live_fingerprint);
     let tip = status.as_ref().map(|status| status.height);
     let names = Names::of(
-        state.node(session),
+        &state.node(session),
         std::iter::once(&post.0).chain(replies.iter().map(|(post, _)| post)),
     )
     .await;

@@ -11,3 +11,4 @@ mod live;
 mod names;
 mod pages;
 mod posting;
+mod reader_nodes;
