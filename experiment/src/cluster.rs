@@ -351,6 +351,9 @@ fn node_args(
     };
     flag("--difficulty", config.difficulty.to_string());
     flag("--hash-rate", config.hash_rate(node).to_string());
+    if let Some(seed) = config.simulated_mining_seed(node) {
+        flag("--simulated-mining-seed", seed.to_string());
+    }
     flag("--sync-interval", config.sync_interval_secs.to_string());
     flag("--advertise", urls[node].clone());
     // Each link is joined once, from its higher end: registering makes the other end

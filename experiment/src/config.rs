@@ -95,6 +95,11 @@ pub struct Settings {
     /// Blocks between difficulty retargets (passed to the nodes as `--retarget-interval`).
     #[arg(long)]
     pub retarget_interval: Option<u64>,
+    /// Simulated mining: each node draws when it finds a block from a seeded exponential
+    /// distribution with its hash rate's mean, instead of hashing (its nodes run with
+    /// `--simulated-mining-seed`) [default: false].
+    #[arg(long)]
+    pub simulated_mining: Option<bool>,
     /// Directory the run writes its logs, record and results to.
     #[arg(long = "out")]
     pub out_dir: Option<PathBuf>,
@@ -145,6 +150,7 @@ impl Settings {
                 .target_block_time_secs
                 .or(self.target_block_time_secs),
             retarget_interval: overrides.retarget_interval.or(self.retarget_interval),
+            simulated_mining: overrides.simulated_mining.or(self.simulated_mining),
             out_dir: overrides.out_dir.or(self.out_dir),
             sweep: overrides.sweep.or(self.sweep),
         }
@@ -269,6 +275,8 @@ pub struct ExperimentConfig {
     /// Seconds between each node's sync rounds.
     pub(crate) sync_interval_secs: u64,
     pub(crate) retarget: Option<Retarget>,
+    /// Whether the nodes draw discovery times instead of hashing.
+    pub(crate) simulated_mining: bool,
     pub out_dir: PathBuf,
 }
 
@@ -317,7 +325,19 @@ impl ExperimentConfig {
             settle_timeout_secs,
             sync_interval_secs,
             retarget,
+            simulated_mining: settings.simulated_mining.unwrap_or(false),
             out_dir,
+        })
+    }
+
+    /// The `--simulated-mining-seed` of node `node`, when mining is simulated: one per
+    /// node, all fixed by the run's seed.
+    pub(crate) fn simulated_mining_seed(&self, node: usize) -> Option<u64> {
+        self.simulated_mining.then(|| {
+            // SplitMix64's increment spreads neighbouring seeds far apart.
+            self.seed
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(node as u64)
         })
     }
 
@@ -574,6 +594,26 @@ mod tests {
         let missing_out =
             ExperimentConfig::from_settings(Settings::default()).expect_err("no output directory");
         assert_eq!(field_of(missing_out), "out_dir");
+    }
+
+    #[test]
+    fn simulated_mining_gives_each_node_a_seed_of_its_own_from_the_run_s() {
+        let hashing = check("nodes = 3").expect("valid");
+        assert_eq!(hashing.simulated_mining_seed(0), None);
+        let simulated = check("nodes = 3\nsimulated_mining = true\nseed = 5").expect("valid");
+        let seeds: Vec<u64> = (0..3)
+            .filter_map(|node| simulated.simulated_mining_seed(node))
+            .collect();
+        assert_eq!(seeds.len(), 3);
+        assert!(seeds[0] != seeds[1] && seeds[1] != seeds[2] && seeds[0] != seeds[2]);
+        let again = check("nodes = 3\nsimulated_mining = true\nseed = 5").expect("valid");
+        assert_eq!(
+            again.simulated_mining_seed(2),
+            Some(seeds[2]),
+            "fixed by the run's seed"
+        );
+        let other = check("nodes = 3\nsimulated_mining = true\nseed = 6").expect("valid");
+        assert_ne!(other.simulated_mining_seed(0), Some(seeds[0]));
     }
 
     #[test]

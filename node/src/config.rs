@@ -105,6 +105,13 @@ pub struct Config {
     #[arg(long, env = "CHAINPOST_HASH_RATE", value_parser = clap::value_parser!(u64).range(1..))]
     pub hash_rate: Option<u64>,
 
+    /// Simulated mining (research mode): instead of hashing at --hash-rate, draw when each
+    /// block is found from an exponential distribution with the mean such a search would
+    /// take, seeded by this number, then find its nonce at once. Blocks are real and valid;
+    /// the discovery times are reproducible and cost no CPU. Needs --hash-rate.
+    #[arg(long, env = "CHAINPOST_SIMULATED_MINING_SEED", requires = "hash_rate")]
+    pub simulated_mining_seed: Option<u64>,
+
     /// Most peers this node keeps; nodes that register beyond it are answered but not kept.
     #[arg(long, env = "CHAINPOST_MAX_PEERS", default_value_t = DEFAULT_MAX_PEERS,
           value_parser = clap::value_parser!(u64)
@@ -220,6 +227,7 @@ impl Config {
             mine: false,
             mine_empty_blocks: false,
             hash_rate: None,
+            simulated_mining_seed: None,
             no_peer_discovery: false,
             public_peers_only: false,
             max_peers: DEFAULT_MAX_PEERS,
@@ -275,6 +283,20 @@ mod tests {
         assert!(Config::try_parse_from(["node", "--max-connections", "0"]).is_err());
         assert!(Config::try_parse_from(["node", "--header-timeout", "0"]).is_err());
         assert!(Config::try_parse_from(["node", "--body-timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn simulated_mining_needs_a_hash_rate() {
+        assert!(Config::try_parse_from(["node", "--simulated-mining-seed", "7"]).is_err());
+        let config = Config::try_parse_from([
+            "node",
+            "--simulated-mining-seed",
+            "7",
+            "--hash-rate",
+            "1000",
+        ])
+        .expect("parses");
+        assert_eq!(config.simulated_mining_seed, Some(7));
     }
 
     #[test]

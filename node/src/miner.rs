@@ -9,12 +9,20 @@
 //! network a share of a small total rate, so the CPU is never the bottleneck and the block
 //! interval is what the experiment chose; the hashing stays real.
 //!
+//! Simulated mining (`--simulated-mining-seed`, research mode) draws when the next block is
+//! found from a seeded exponential distribution with the mean a search at the hash rate
+//! would take, waits that long, then finds a nonce flat out: blocks are still real and
+//! valid, but the discovery times are reproducible from the seed and cost no CPU.
+//!
 //! **Boundary:** `mine` blocks its calling thread until done; async callers run it inside
 //! `tokio::task::spawn_blocking`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use chainpost_chain::block::{Block, BlockHeader};
 use chainpost_chain::pow::Midstate;
@@ -31,6 +39,51 @@ pub(crate) struct MiningOptions {
     pub(crate) hash_rate: Option<u64>,
     /// Mine blocks without posts when none are pending (research mode mines nonstop).
     pub(crate) empty_blocks: bool,
+    /// Draw discovery times from this seed instead of hashing at `hash_rate`.
+    pub(crate) simulated_seed: Option<u64>,
+}
+
+/// When simulated mining finds its next block: a seeded sequence of exponential waits.
+/// Pure: the caller does the waiting.
+#[derive(Debug)]
+pub(crate) struct SimulatedDiscovery {
+    rng: StdRng,
+}
+
+impl SimulatedDiscovery {
+    pub(crate) fn new(seed: u64) -> Self {
+        SimulatedDiscovery {
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// How long a search at `hash_rate` would take to find a block of `difficulty`, drawn
+    /// from the exponential distribution with its mean, 2^difficulty / hash_rate seconds
+    /// (a hash meets the difficulty with probability 2^-difficulty). Memoryless, so a wait
+    /// cut short by a new tip is simply drawn again.
+    pub(crate) fn next_wait(&mut self, difficulty: u32, hash_rate: u64) -> Duration {
+        let mean = 2f64.powi(difficulty as i32) / hash_rate.max(1) as f64;
+        // 1 - U lies in (0, 1], so its logarithm is finite.
+        let uniform: f64 = self.rng.random();
+        Duration::from_secs_f64(-(1.0 - uniform).ln() * mean)
+    }
+}
+
+/// Sleeps `wait` in steps of a millisecond; false if `should_stop` said so first.
+fn wait_unless_stopped(wait: Duration, should_stop: &(dyn Fn() -> bool + Sync)) -> bool {
+    let until = Instant::now() + wait;
+    loop {
+        if should_stop() {
+            return false;
+        }
+        let Some(left) = until.checked_duration_since(Instant::now()) else {
+            return true;
+        };
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(1)));
+    }
 }
 
 /// Holds one thread to its share of a hash rate, in chunks of about a millisecond, so a
@@ -75,6 +128,34 @@ pub struct MiningRun {
 /// parent within one second carry no miner identity) would otherwise find the very same
 /// block, and a race between them would be no fork at all.
 pub fn mine(
+    template: BlockTemplate,
+    first_nonce: u64,
+    threads: usize,
+    hash_rate: Option<u64>,
+    should_stop: &(dyn Fn() -> bool + Sync),
+) -> MiningRun {
+    search(template, first_nonce, threads, hash_rate, should_stop)
+}
+
+/// Simulated mining: waits `wait` (a draw of [`SimulatedDiscovery`]), then finds a nonce
+/// flat out; no block if `should_stop` says so first.
+pub(crate) fn mine_after(
+    wait: Duration,
+    template: BlockTemplate,
+    first_nonce: u64,
+    threads: usize,
+    should_stop: &(dyn Fn() -> bool + Sync),
+) -> MiningRun {
+    if !wait_unless_stopped(wait, should_stop) {
+        return MiningRun {
+            block: None,
+            hashes: 0,
+        };
+    }
+    search(template, first_nonce, threads, None, should_stop)
+}
+
+fn search(
     template: BlockTemplate,
     first_nonce: u64,
     threads: usize,
@@ -202,5 +283,36 @@ mod tests {
         assert!(meets_difficulty(&a.hash(), 10) && meets_difficulty(&b.hash(), 10));
         assert!(b.header().nonce >= 1 << 40);
         assert_ne!(a.hash(), b.hash());
+    }
+
+    #[test]
+    fn simulated_discovery_is_the_seed_s_and_has_the_search_s_mean() {
+        let draws = |seed| {
+            let mut discovery = SimulatedDiscovery::new(seed);
+            (0..20_000)
+                .map(|_| discovery.next_wait(8, 1_000).as_secs_f64())
+                .collect::<Vec<_>>()
+        };
+        let first = draws(7);
+        assert_eq!(first, draws(7), "the same seed, the same waits");
+        assert_ne!(first, draws(8));
+        // Exponential with mean 256 / 1000 s: its standard deviation is the mean too.
+        let expected = 256.0 / 1_000.0;
+        let mean = first.iter().sum::<f64>() / first.len() as f64;
+        let standard_error = expected / (first.len() as f64).sqrt();
+        assert!(
+            (mean - expected).abs() < 4.0 * standard_error,
+            "mean {mean} against {expected}"
+        );
+        assert!(first.iter().all(|wait| wait.is_finite() && *wait >= 0.0));
+    }
+
+    #[test]
+    fn a_simulated_search_waits_then_finds_a_valid_block_or_stops() {
+        let run = mine_after(Duration::from_millis(5), template(8), 0, 2, &|| false);
+        let block = run.block.expect("a block");
+        assert!(chainpost_chain::pow::meets_difficulty(&block.hash(), 8));
+        let run = mine_after(Duration::from_secs(3600), template(8), 0, 2, &|| true);
+        assert!(run.block.is_none(), "a stop ends the wait");
     }
 }

@@ -30,7 +30,7 @@ use chainpost_chain::block::merkle_root;
 
 use crate::event_log::EventLog;
 use crate::metrics::Metrics;
-use crate::miner::{self, MiningOptions};
+use crate::miner::{self, MiningOptions, SimulatedDiscovery};
 use crate::peer_url::PeerUrl;
 use crate::store::{Batch, ChainStep, CommitFailure, Durable, Store, StoreError};
 use chainpost_chain::{
@@ -108,6 +108,8 @@ pub struct Node {
     mining_turn: tokio::sync::Mutex<()>,
     signals: Arc<Signals>,
     mining: MiningOptions,
+    /// The discovery times of simulated mining (`--simulated-mining-seed`).
+    simulated: Option<Mutex<SimulatedDiscovery>>,
     events: Option<mpsc::Sender<NodeEvent>>,
     /// Woken when posts become pending, for continuous mining.
     pending: Notify,
@@ -192,6 +194,9 @@ impl Node {
                 threads: mining.threads.max(1),
                 ..mining
             },
+            simulated: mining
+                .simulated_seed
+                .map(|seed| Mutex::new(SimulatedDiscovery::new(seed))),
         }
     }
 
@@ -576,15 +581,24 @@ impl Node {
             let MiningOptions {
                 threads, hash_rate, ..
             } = self.mining;
+            let simulated_wait = self.simulated.as_ref().map(|discovery| {
+                let mut discovery = discovery.lock().unwrap_or_else(PoisonError::into_inner);
+                discovery.next_wait(template.header.difficulty, hash_rate.unwrap_or(1))
+            });
             let cancelled = cancel.flag.clone();
             let signals = self.signals.clone();
             let started = Instant::now();
             let searching = Searching::start(&self.signals);
             // If this future is dropped mid-search, `cancel` stops the threads.
             let run = tokio::task::spawn_blocking(move || {
-                miner::mine(template, rand::random(), threads, hash_rate, &|| {
-                    cancelled.load(Ordering::Relaxed) || signals.should_stop(generation)
-                })
+                let should_stop =
+                    || cancelled.load(Ordering::Relaxed) || signals.should_stop(generation);
+                match simulated_wait {
+                    Some(wait) => {
+                        miner::mine_after(wait, template, rand::random(), threads, &should_stop)
+                    }
+                    None => miner::mine(template, rand::random(), threads, hash_rate, &should_stop),
+                }
             })
             .await;
             drop(searching);
@@ -825,6 +839,7 @@ mod tests {
         let mining = MiningOptions {
             threads: 2,
             hash_rate: None,
+            simulated_seed: None,
             empty_blocks: false,
         };
         Arc::new(Node::new(chain, store, mining, None))
@@ -884,6 +899,7 @@ mod tests {
         let mining = MiningOptions {
             threads: 1,
             hash_rate: None,
+            simulated_seed: None,
             empty_blocks: false,
         };
         let node = Node::new(ChainState::new(params.clone(), limits), store, mining, None);

@@ -315,6 +315,7 @@ fn mining_options(config: &Config) -> MiningOptions {
         threads,
         hash_rate: config.hash_rate,
         empty_blocks: config.mine_empty_blocks,
+        simulated_seed: config.simulated_mining_seed,
     }
 }
 

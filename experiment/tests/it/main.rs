@@ -301,3 +301,51 @@ fn every_example_configuration_is_valid() {
     }
     assert!(checked >= 4, "only {checked} example configurations");
 }
+
+#[test]
+fn a_run_with_simulated_mining_mines_real_blocks_that_every_node_agrees_on() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    let output = experiment()
+        .args(["run", "--node-bin"])
+        .arg(node_binary())
+        .args([
+            "--nodes",
+            "3",
+            "--latency-ms",
+            "10",
+            "--difficulty",
+            "12",
+            "--block-interval-secs",
+            "0.5",
+            "--duration-secs",
+            "4",
+            "--posts-per-sec",
+            "2",
+            "--seed",
+            "3",
+            "--simulated-mining",
+            "true",
+            "--settle-timeout-secs",
+            "15",
+            "--sync-interval-secs",
+            "1",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .expect("experiment runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("config.json")).expect("config.json written"),
+    )
+    .expect("JSON");
+    assert_eq!(config["simulated_mining"], true);
+    let record: RunRecord = serde_json::from_slice(
+        &std::fs::read(out.path().join("run.json")).expect("run.json written"),
+    )
+    .expect("run.json is a run record");
+    assert!(record.settled_after_secs.is_some(), "nodes never agreed");
+    let tip = &record.final_tips[0];
+    assert!(record.final_tips.iter().all(|other| other == tip));
+    assert!(tip.height >= 2, "only {} blocks in 4 s", tip.height);
+}

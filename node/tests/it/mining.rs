@@ -135,3 +135,30 @@ async fn retargeting_raises_the_difficulty_of_fast_blocks_and_peers_enforce_it()
     assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
     assert_eq!(fixed.height().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_mining_makes_real_blocks_that_a_hashing_node_accepts() {
+    let mut config = chainpost_node::config::Config::ephemeral(8);
+    // 2^8 hashes a block at 2,000 hashes a second: a block every 0.128 s on average.
+    config.hash_rate = Some(2_000);
+    config.simulated_mining_seed = Some(42);
+    config.mine = true;
+    config.mine_empty_blocks = true;
+    let simulated = TestNode::spawn_with(config).await;
+    let follower = TestNode::spawn(8).await;
+    follower.register_with(&simulated).await;
+    wait_until(
+        "the follower takes 5 simulated blocks",
+        Duration::from_secs(60),
+        || async { follower.height().await >= 5 },
+    )
+    .await;
+    let chain = follower.chain().await;
+    for block in chain["chain"].as_array().expect("blocks").iter().skip(1) {
+        let hash = block["hash"].as_str().expect("hash");
+        assert!(
+            hash.starts_with("00"),
+            "{hash} carries 8 bits of proof of work"
+        );
+    }
+}
