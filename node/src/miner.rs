@@ -76,9 +76,7 @@ fn wait_unless_stopped(wait: Duration, should_stop: &(dyn Fn() -> bool + Sync)) 
         if should_stop() {
             return false;
         }
-        let Some(left) = until.checked_duration_since(Instant::now()) else {
-            return true;
-        };
+        let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return true;
         }
@@ -120,23 +118,6 @@ pub struct MiningRun {
     pub hashes: u64,
 }
 
-/// Searches nonces for `template` from `first_nonce` on `threads` threads, at most
-/// `hash_rate` hashes per second if given, until one meets the difficulty or `should_stop`
-/// returns true.
-///
-/// Callers start at a random nonce: two miners with the same template (empty blocks on one
-/// parent within one second carry no miner identity) would otherwise find the very same
-/// block, and a race between them would be no fork at all.
-pub fn mine(
-    template: BlockTemplate,
-    first_nonce: u64,
-    threads: usize,
-    hash_rate: Option<u64>,
-    should_stop: &(dyn Fn() -> bool + Sync),
-) -> MiningRun {
-    search(template, first_nonce, threads, hash_rate, should_stop)
-}
-
 /// Simulated mining: waits `wait` (a draw of [`SimulatedDiscovery`]), then finds a nonce
 /// flat out; no block if `should_stop` says so first.
 pub(crate) fn mine_after(
@@ -152,10 +133,17 @@ pub(crate) fn mine_after(
             hashes: 0,
         };
     }
-    search(template, first_nonce, threads, None, should_stop)
+    mine(template, first_nonce, threads, None, should_stop)
 }
 
-fn search(
+/// Searches nonces for `template` from `first_nonce` on `threads` threads, at most
+/// `hash_rate` hashes per second if given, until one meets the difficulty or `should_stop`
+/// returns true.
+///
+/// Callers start at a random nonce: two miners with the same template (empty blocks on one
+/// parent within one second carry no miner identity) would otherwise find the very same
+/// block, and a race between them would be no fork at all.
+pub fn mine(
     template: BlockTemplate,
     first_nonce: u64,
     threads: usize,

@@ -126,6 +126,15 @@ impl Config {
         }
     }
 
+    /// Whether readers may add nodes: as `--reader-nodes` says, else only when the web app
+    /// listens on loopback (`listening` is where it does).
+    pub(crate) fn reader_nodes_allowed(&self, listening: std::net::IpAddr) -> bool {
+        match self.reader_nodes {
+            Some(switch) => switch == Switch::On,
+            None => listening.is_loopback(),
+        }
+    }
+
     /// What readers may hold, as these flags set it.
     pub(crate) fn serve_limits(&self) -> ServeLimits {
         ServeLimits {
@@ -142,17 +151,6 @@ impl Config {
 pub enum Switch {
     On,
     Off,
-}
-
-impl Config {
-    /// Whether readers may add nodes: as `--reader-nodes` says, else only when the web app
-    /// listens on loopback (`listening` is where it does).
-    pub(crate) fn reader_nodes_allowed(&self, listening: std::net::IpAddr) -> bool {
-        match self.reader_nodes {
-            Some(switch) => switch == Switch::On,
-            None => listening.is_loopback(),
-        }
-    }
 }
 
 /// The base URL of a node: `http` or `https`, a host, no query, no trailing slash.

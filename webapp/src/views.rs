@@ -124,15 +124,7 @@ impl Layout {
         }
     }
 
-    /// The index of the node at `url` in this page's list.
-    pub(crate) fn index_of(&self, url: &str) -> Option<usize> {
-        self.nodes
-            .iter()
-            .find(|choice| choice.url == url)
-            .map(|choice| choice.index)
-    }
-
-    /// Whether the list holds nodes a reader added (`configured` are the app's own).
+    /// Whether the list holds nodes a reader added.
     fn has_added(&self) -> bool {
         self.added > 0
     }

@@ -258,8 +258,8 @@ impl PeerSet {
 
     /// Remembers an address that `source` announced, to be tried later; false if it was
     /// not kept. A stranger over its share replaces its own oldest candidate (this node's
-    /// own records and DNS seeds have no share but the table's); a full table refuses newcomers. Peers
-    /// are never touched.
+    /// own records and DNS seeds have no share but the table's); a full table refuses
+    /// newcomers. Peers are never touched.
     pub(crate) fn offer_candidate(&mut self, candidate: PeerUrl, source: Source, now: u64) -> bool {
         if candidate == self.own
             || self.own_aliases.contains(&candidate)

@@ -4,8 +4,8 @@
 
 use axum::Form;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -31,9 +31,11 @@ fn refused(state: &AppState, session: &Session) -> Response {
     )
 }
 
-fn back_home(flash: &Flash) -> Response {
+/// Back to the home page, setting `cookies` and then the cookie of `flash`.
+fn back_home(flash: &Flash, cookies: Vec<HeaderValue>) -> Response {
+    let cookies = cookies.into_iter().chain([flash.set_cookie()]);
     (
-        AppendHeaders([(SET_COOKIE, flash.set_cookie())]),
+        AppendHeaders(cookies.map(|cookie| (SET_COOKIE, cookie))),
         Redirect::to("/"),
     )
         .into_response()
@@ -48,51 +50,42 @@ pub(crate) async fn add_node(
         return refused(&state, &session);
     }
     if form.url.len() > MAX_URL_BYTES {
-        return back_home(&Flash::error(format!(
+        let flash = Flash::error(format!(
             "That node address is {} bytes long; at most {MAX_URL_BYTES} are taken.",
             form.url.len()
-        )));
+        ));
+        return back_home(&flash, Vec::new());
     }
     let url = match NodeUrl::parse(&form.url) {
         Ok(url) => url,
-        Err(reason) => return back_home(&Flash::error(format!("Not added: {reason}."))),
+        Err(reason) => {
+            return back_home(&Flash::error(format!("Not added: {reason}.")), Vec::new());
+        }
     };
-    let layout = state.layout(&session, "", crate::views::Section::Posts);
-    if let Some(index) = layout.index_of(url.as_str()) {
+    let known = state.node_urls(&session);
+    if let Some(index) = known.iter().position(|known| known == url.as_str()) {
         let flash = Flash::info(format!("{url} is in the list already: reading from it."));
-        return (
-            AppendHeaders([
-                (SET_COOKIE, chosen_node_cookie(index)),
-                (SET_COOKIE, flash.set_cookie()),
-            ]),
-            Redirect::to("/"),
-        )
-            .into_response();
+        return back_home(&flash, vec![chosen_node_cookie(index)]);
     }
     if session.added.len() >= MAX_READER_NODES {
-        return back_home(&Flash::error(format!(
+        let flash = Flash::error(format!(
             "Not added: at most {MAX_READER_NODES} nodes can be added; forget the added ones first."
-        )));
+        ));
+        return back_home(&flash, Vec::new());
     }
     if let Err(error) = state.nodes.reader_node(url.clone()).status().await {
-        return back_home(&Flash::error(format!(
+        let flash = Flash::error(format!(
             "Not added: {url} did not answer as a chainpost node. {}",
             banner(&error)
-        )));
+        ));
+        return back_home(&flash, Vec::new());
     }
     let mut added = session.added.clone();
     added.push(url.clone());
-    let index = state.nodes.len() + added.len() - 1;
     let flash = Flash::success(format!("Added {url}: this page now reads from it."));
-    (
-        AppendHeaders([
-            (SET_COOKIE, reader_nodes_cookie(&added)),
-            (SET_COOKIE, chosen_node_cookie(index)),
-            (SET_COOKIE, flash.set_cookie()),
-        ]),
-        Redirect::to("/"),
-    )
-        .into_response()
+    // The new node is the last of the list.
+    let cookies = vec![reader_nodes_cookie(&added), chosen_node_cookie(known.len())];
+    back_home(&flash, cookies)
 }
 
 pub(crate) async fn forget_nodes(State(state): State<AppState>, session: Session) -> Response {
@@ -100,13 +93,8 @@ pub(crate) async fn forget_nodes(State(state): State<AppState>, session: Session
         return refused(&state, &session);
     }
     let flash = Flash::info("The nodes you added are forgotten: reading from the first node.");
-    (
-        AppendHeaders([
-            (SET_COOKIE, reader_nodes_cookie(&[])),
-            (SET_COOKIE, chosen_node_cookie(0)),
-            (SET_COOKIE, flash.set_cookie()),
-        ]),
-        Redirect::to("/"),
+    back_home(
+        &flash,
+        vec![reader_nodes_cookie(&[]), chosen_node_cookie(0)],
     )
-        .into_response()
 }

@@ -85,11 +85,17 @@ impl WebState {
         }
     }
 
-    /// The layout of a page titled `title` for this session.
-    pub(crate) fn layout(&self, session: &Session, title: &str, section: Section) -> Layout {
+    /// The base URLs this session chooses from: the configured nodes', then the ones the
+    /// reader added; `session.node` indexes this list.
+    pub(crate) fn node_urls(&self, session: &Session) -> Vec<String> {
         let mut urls = self.nodes.urls();
         urls.extend(session.added.iter().map(ToString::to_string));
-        let mut layout = Layout::new(title, section, &urls, session.node);
+        urls
+    }
+
+    /// The layout of a page titled `title` for this session.
+    pub(crate) fn layout(&self, session: &Session, title: &str, section: Section) -> Layout {
+        let mut layout = Layout::new(title, section, &self.node_urls(session), session.node);
         layout.reader_nodes = self.reader_nodes;
         layout.added = session.added.len();
         layout
