@@ -33,45 +33,51 @@ fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-#[test]
-fn a_small_ring_mines_together_agrees_and_confirms_its_posts() {
+/// `experiment run` with the workspace's node and `settings`, into a new directory; asserts
+/// that it succeeded and returns the directory and the run record it wrote.
+fn run_experiment(settings: &[&str]) -> (tempfile::TempDir, RunRecord) {
     let out = tempfile::tempdir().expect("temporary directory");
     let output = experiment()
         .args(["run", "--node-bin"])
         .arg(node_binary())
-        .args([
-            "--nodes",
-            "3",
-            "--topology",
-            "ring",
-            "--latency-ms",
-            "20",
-            "--difficulty",
-            "12",
-            "--block-interval-secs",
-            "0.5",
-            "--duration-secs",
-            "7",
-            "--posts-per-sec",
-            "4",
-            "--seed",
-            "11",
-            "--settle-timeout-secs",
-            "15",
-            // A split left when mining stops is decided after a quiet sync interval.
-            "--sync-interval-secs",
-            "1",
-            "--out",
-        ])
+        .args(settings)
+        .arg("--out")
         .arg(out.path())
         .output()
         .expect("experiment runs");
     assert!(output.status.success(), "{}", stderr_of(&output));
-
-    let record: RunRecord = serde_json::from_slice(
+    let record = serde_json::from_slice(
         &std::fs::read(out.path().join("run.json")).expect("run.json written"),
     )
     .expect("run.json is a run record");
+    (out, record)
+}
+
+#[test]
+fn a_small_ring_mines_together_agrees_and_confirms_its_posts() {
+    let (out, record) = run_experiment(&[
+        "--nodes",
+        "3",
+        "--topology",
+        "ring",
+        "--latency-ms",
+        "20",
+        "--difficulty",
+        "12",
+        "--block-interval-secs",
+        "0.5",
+        "--duration-secs",
+        "7",
+        "--posts-per-sec",
+        "4",
+        "--seed",
+        "11",
+        "--settle-timeout-secs",
+        "15",
+        // A split left when mining stops is decided after a quiet sync interval.
+        "--sync-interval-secs",
+        "1",
+    ]);
     for file in ["config.json", "results.json", "blocks.csv", "summary.svg"] {
         assert!(out.path().join(file).is_file(), "{file} not written");
     }
@@ -304,46 +310,33 @@ fn every_example_configuration_is_valid() {
 
 #[test]
 fn a_run_with_simulated_mining_mines_real_blocks_that_every_node_agrees_on() {
-    let out = tempfile::tempdir().expect("temporary directory");
-    let output = experiment()
-        .args(["run", "--node-bin"])
-        .arg(node_binary())
-        .args([
-            "--nodes",
-            "3",
-            "--latency-ms",
-            "10",
-            "--difficulty",
-            "12",
-            "--block-interval-secs",
-            "0.5",
-            "--duration-secs",
-            "4",
-            "--posts-per-sec",
-            "2",
-            "--seed",
-            "3",
-            "--simulated-mining",
-            "true",
-            "--settle-timeout-secs",
-            "15",
-            "--sync-interval-secs",
-            "1",
-            "--out",
-        ])
-        .arg(out.path())
-        .output()
-        .expect("experiment runs");
-    assert!(output.status.success(), "{}", stderr_of(&output));
+    let (out, record) = run_experiment(&[
+        "--nodes",
+        "3",
+        "--latency-ms",
+        "10",
+        "--difficulty",
+        "12",
+        "--block-interval-secs",
+        "0.5",
+        "--duration-secs",
+        "4",
+        "--posts-per-sec",
+        "2",
+        "--seed",
+        "3",
+        "--simulated-mining",
+        "true",
+        "--settle-timeout-secs",
+        "15",
+        "--sync-interval-secs",
+        "1",
+    ]);
     let config: serde_json::Value = serde_json::from_slice(
         &std::fs::read(out.path().join("config.json")).expect("config.json written"),
     )
     .expect("JSON");
     assert_eq!(config["simulated_mining"], true);
-    let record: RunRecord = serde_json::from_slice(
-        &std::fs::read(out.path().join("run.json")).expect("run.json written"),
-    )
-    .expect("run.json is a run record");
     assert!(record.settled_after_secs.is_some(), "nodes never agreed");
     let tip = &record.final_tips[0];
     assert!(record.final_tips.iter().all(|other| other == tip));
