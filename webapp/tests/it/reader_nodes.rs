@@ -126,3 +126,31 @@ async fn with_reader_nodes_off_there_is_no_form_and_no_cookie_adds_a_node() {
     open.stop().await;
     web.stop().await;
 }
+
+#[tokio::test]
+async fn a_reader_adds_at_most_four_nodes() {
+    let configured = TestNode::spawn().await;
+    let mut others = Vec::new();
+    for _ in 0..5 {
+        others.push(TestNode::spawn().await);
+    }
+    let web = TestWeb::spawn(vec![configured.url()]).await;
+    let mut cookies = Cookies::default();
+    for node in &others[..4] {
+        let url = node.url().to_string();
+        let response = web.post_form("/nodes", &[("url", &url)], &cookies).await;
+        let (_, page) = web.follow(response, &mut cookies).await;
+        assert!(flash(&page).starts_with("Added"), "{}", flash(&page));
+    }
+    let fifth = others[4].url().to_string();
+    let response = web.post_form("/nodes", &[("url", &fifth)], &cookies).await;
+    let (_, page) = web.follow(response, &mut cookies).await;
+    assert!(flash(&page).contains("at most 4 nodes"), "{}", flash(&page));
+    assert!(!page.contains(&format!(">{fifth}</option>")));
+    assert_eq!(
+        page.matches("</option>").count(),
+        5,
+        "the configured node and 4 added"
+    );
+    web.stop().await;
+}
