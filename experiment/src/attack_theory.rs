@@ -90,6 +90,59 @@ pub fn overtaking_double_spend(q: f64, z: u32) -> f64 {
     1.0 - sum
 }
 
+/// Which branch a node takes when the attacker's equals its own in work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TieRule {
+    /// The node keeps the branch it saw first (chainpost, Bitcoin Core): the attacker must
+    /// get one block ahead.
+    FirstSeen,
+    /// The attacker's branch wins a tie, as Nakamoto's and Rosenfeld's counting has it.
+    AttackerWins,
+}
+
+/// The chance of the double-spend race under a research run's own rules: the honest
+/// network's `z`-th confirmation is when the merchant relies on the post, nodes break ties
+/// by `rule`, and the attacker gives up once the honest branch leads by `give_up_behind`
+/// blocks after that moment (a run must end; from that far behind the attacker would have
+/// come back with probability `(q/p)^give_up_behind` or so).
+///
+/// The attacker's blocks `m` at the `z`-th honest block are negative binomial, as in
+/// Rosenfeld; from there the lead it still needs is a gambler's ruin with two absorbing
+/// ends, the win and the give-up: from `x` steps short of winning, with `N` steps between
+/// the ends, it wins with `(ρ^x − ρ^N) / (1 − ρ^N)`, `ρ = q/p`. `z` is at least 1: at 0
+/// the post is in no block, so there is nothing to rewrite.
+pub fn double_spend_giving_up(q: f64, z: u32, rule: TieRule, give_up_behind: u32) -> f64 {
+    let p = 1.0 - q;
+    let extra = match rule {
+        TieRule::FirstSeen => 1,
+        TieRule::AttackerWins => 0,
+    };
+    let ends_apart = give_up_behind + extra;
+    let rho = q / p;
+    // From `short` steps short of the win (1 ..= ends_apart - 1).
+    let wins_from = |short: u32| {
+        if (rho - 1.0).abs() < 1e-12 {
+            1.0 - f64::from(short) / f64::from(ends_apart)
+        } else {
+            (rho.powi(short as i32) - rho.powi(ends_apart as i32))
+                / (1.0 - rho.powi(ends_apart as i32))
+        }
+    };
+    let z = z.max(1);
+    // Attacker block counts below `z + extra` leave a race to run; any more win at once.
+    let (mut racing, mut won) = (0.0, 0.0);
+    for m in 0..z + extra {
+        let chance = binomial(m + z - 1, m) * p.powi(z as i32) * q.powi(m as i32);
+        racing += chance;
+        let short = z + extra - m;
+        if short < ends_apart {
+            won += chance * wins_from(short);
+        }
+    }
+    won + (1.0 - racing)
+}
+
 /// Eyal and Sirer's share of main-chain blocks for a selfish pool of share `alpha`, when a
 /// share `gamma` of the honest miners builds on its block in a tie.
 pub fn selfish_mining_revenue(alpha: f64, gamma: f64) -> f64 {
@@ -233,6 +286,78 @@ mod tests {
                 assert!(
                     (measured - formula).abs() < bound,
                     "q {q}, z {z}, overtaking {overtake}: measured {measured}, formula {formula}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn giving_up_far_behind_changes_the_published_formulas_only_in_their_far_digits() {
+        for q in [0.1, 0.2, 0.3] {
+            for z in 1..=6 {
+                for (rule, published) in [
+                    (TieRule::FirstSeen, overtaking_double_spend(q, z)),
+                    (TieRule::AttackerWins, rosenfeld_double_spend(q, z)),
+                ] {
+                    let never = double_spend_giving_up(q, z, rule, 200);
+                    assert!((never - published).abs() < 1e-12, "q {q}, z {z}, {rule:?}");
+                    let at_ten = double_spend_giving_up(q, z, rule, 10);
+                    assert!(
+                        at_ten < published && published - at_ten < 2e-3 * published,
+                        "q {q}, z {z}, {rule:?}: {at_ten} against {published}"
+                    );
+                }
+            }
+        }
+        // Worked by hand: z = 1, giving up one behind. Two attacker blocks before the
+        // honest one win at once (q²); one makes a tie, won by the next block (pq · q);
+        // none is one behind, given up.
+        let (q, p) = (0.2, 0.8);
+        let by_hand = q * q + p * q * q;
+        let formula = double_spend_giving_up(q, 1, TieRule::FirstSeen, 1);
+        assert!(
+            (formula - by_hand).abs() < 1e-12,
+            "{formula} against {by_hand}"
+        );
+    }
+
+    #[test]
+    fn the_runs_formula_matches_the_race_with_its_give_up_played_out() {
+        let trials = 20_000;
+        for (q, z, give_up) in [(0.1, 1, 2), (0.3, 2, 3), (0.3, 6, 4), (0.2, 3, 10)] {
+            for rule in [TieRule::FirstSeen, TieRule::AttackerWins] {
+                let needed = match rule {
+                    TieRule::FirstSeen => 1,
+                    TieRule::AttackerWins => 0,
+                };
+                let mut rng = ChaCha8Rng::seed_from_u64(u64::from(z * 13 + give_up));
+                let mut won = 0;
+                for _ in 0..trials {
+                    let (mut honest, mut attacker) = (0i64, 0i64);
+                    loop {
+                        if rng.random::<f64>() < q {
+                            attacker += 1;
+                        } else {
+                            honest += 1;
+                        }
+                        if honest < i64::from(z) {
+                            continue;
+                        }
+                        if attacker - honest >= needed {
+                            won += 1;
+                            break;
+                        }
+                        if honest - attacker >= i64::from(give_up) {
+                            break;
+                        }
+                    }
+                }
+                let measured = f64::from(won) / f64::from(trials);
+                let formula = double_spend_giving_up(q, z, rule, give_up);
+                let bound = 4.0 * (formula * (1.0 - formula) / f64::from(trials)).sqrt() + 1e-3;
+                assert!(
+                    (measured - formula).abs() < bound,
+                    "q {q}, z {z}, give up {give_up}, {rule:?}: measured {measured}, formula {formula}"
                 );
             }
         }

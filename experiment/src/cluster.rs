@@ -18,7 +18,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::config::ExperimentConfig;
+use crate::config::Retarget;
 use crate::proxy::{BoundRelay, LinkModel, Relay, RelayNetwork};
 use crate::topology::Topology;
 
@@ -114,6 +114,29 @@ pub fn find_node_binary(explicit: Option<&Path>) -> Result<PathBuf, ClusterError
         })
 }
 
+/// What a cluster starts: its links and how each node mines.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NetworkSpec {
+    pub(crate) link: LinkModel,
+    /// Seeds the links' random streams.
+    pub(crate) seed: u64,
+    /// Leading zero bits of proof of work.
+    pub(crate) difficulty: u32,
+    pub(crate) sync_interval_secs: u64,
+    pub(crate) retarget: Option<Retarget>,
+    /// One per node, in node order.
+    pub(crate) miners: Vec<MinerSpec>,
+}
+
+/// How one node mines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MinerSpec {
+    /// Its `--hash-rate`; `None` hashes as fast as the node can.
+    pub(crate) hash_rate: Option<u64>,
+    /// Its `--simulated-mining-seed`.
+    pub(crate) simulated_mining_seed: Option<u64>,
+}
+
 #[derive(Debug)]
 struct NodeProcess {
     child: Child,
@@ -135,11 +158,11 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
-    /// Starts `config.nodes` nodes of `node_bin` behind their relays, linked as
+    /// Starts a node of `node_bin` for each of `spec.miners` behind its relay, linked as
     /// `topology` says, logging to `log_dir`; returns once every node is linked with
     /// exactly its neighbours, from when on the links lose requests.
     pub(crate) async fn start(
-        config: &ExperimentConfig,
+        spec: &NetworkSpec,
         topology: &Topology,
         node_bin: &Path,
         log_dir: &Path,
@@ -157,8 +180,9 @@ impl Cluster {
                 &std::env::temp_dir(),
             ))?;
 
-        let mut bound = Vec::with_capacity(config.nodes);
-        for _ in 0..config.nodes {
+        let nodes = spec.miners.len();
+        let mut bound = Vec::with_capacity(nodes);
+        for _ in 0..nodes {
             bound.push(
                 BoundRelay::bind()
                     .await
@@ -166,35 +190,30 @@ impl Cluster {
             );
         }
         let urls: Vec<String> = bound.iter().map(|relay| relay.url().to_owned()).collect();
-        let model = LinkModel {
-            latency: Duration::from_secs_f64(config.latency_ms / 1000.0),
-            jitter: Duration::from_secs_f64(config.jitter_ms / 1000.0),
-            loss: config.loss,
-        };
-        let network = RelayNetwork::new(topology, model, config.seed, &urls);
+        let network = RelayNetwork::new(topology, spec.link, spec.seed, &urls);
         let relays: Vec<Relay> = bound
             .into_iter()
             .enumerate()
             .map(|(node, relay)| relay.serve(node, network.clone()))
             .collect();
 
-        let mut starting = Vec::with_capacity(config.nodes);
-        for node in 0..config.nodes {
+        let mut starting = Vec::with_capacity(nodes);
+        for node in 0..nodes {
             let data_dir = data.path().join(format!("node-{node}"));
             let log = log_dir.join(format!("node-{node}.log"));
             let events = log_dir.join(format!("node-{node}.events.ndjson"));
-            let args = node_args(config, topology, node, &urls, &data_dir, &events);
+            let args = node_args(spec, topology, node, &urls, &data_dir, &events);
             starting.push(spawn_node(node_bin, args, log, events).await?);
         }
         // Start-up runs concurrently: every node joins its peers while the others start.
-        let mut nodes = Vec::with_capacity(config.nodes);
+        let mut processes = Vec::with_capacity(nodes);
         for (node, starting) in starting.into_iter().enumerate() {
             let process = starting.ready(node).await?;
             relays[node].set_upstream(process.api);
-            nodes.push(process);
+            processes.push(process);
         }
         let cluster = Cluster {
-            nodes,
+            nodes: processes,
             relays,
             _data: data,
         };
@@ -320,7 +339,7 @@ fn peer_client() -> reqwest::Client {
 }
 
 fn node_args(
-    config: &ExperimentConfig,
+    spec: &NetworkSpec,
     topology: &Topology,
     node: usize,
     urls: &[String],
@@ -349,12 +368,15 @@ fn node_args(
         args.push(name.into());
         args.push(value.into());
     };
-    flag("--difficulty", config.difficulty.to_string());
-    flag("--hash-rate", config.hash_rate(node).to_string());
-    if let Some(seed) = config.simulated_mining_seed(node) {
+    flag("--difficulty", spec.difficulty.to_string());
+    let miner = spec.miners[node];
+    if let Some(rate) = miner.hash_rate {
+        flag("--hash-rate", rate.to_string());
+    }
+    if let Some(seed) = miner.simulated_mining_seed {
         flag("--simulated-mining-seed", seed.to_string());
     }
-    flag("--sync-interval", config.sync_interval_secs.to_string());
+    flag("--sync-interval", spec.sync_interval_secs.to_string());
     flag("--advertise", urls[node].clone());
     // Each link is joined once, from its higher end: registering makes the other end
     // add the link back.
@@ -363,7 +385,7 @@ fn node_args(
             flag("--peer", urls[neighbour].clone());
         }
     }
-    if let Some(retarget) = config.retarget {
+    if let Some(retarget) = spec.retarget {
         flag(
             "--target-block-time",
             retarget.target_block_time_secs.to_string(),

@@ -198,7 +198,7 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field,
         reason: reason.into(),
@@ -377,7 +377,7 @@ fn checked_loss(loss: f64) -> Result<f64, ConfigError> {
     }
 }
 
-fn checked_difficulty(difficulty: u32) -> Result<u32, ConfigError> {
+pub(crate) fn checked_difficulty(difficulty: u32) -> Result<u32, ConfigError> {
     // The hash rates are 2^difficulty / interval; 40 bits is already far more than a
     // machine hashes (a CPU-bound run is warned about when it starts).
     if difficulty <= 40 {
@@ -494,7 +494,7 @@ fn normalized_shares(shares: Option<Vec<f64>>, nodes: usize) -> Result<Vec<f64>,
     Ok(shares.into_iter().map(|share| share / total).collect())
 }
 
-fn non_negative(field: &'static str, value: f64) -> Result<f64, ConfigError> {
+pub(crate) fn non_negative(field: &'static str, value: f64) -> Result<f64, ConfigError> {
     if value.is_finite() && value >= 0.0 {
         Ok(value)
     } else {

@@ -3,6 +3,7 @@
 //! shares of hash power while posts stream in, and measure what forks do.
 
 pub mod analysis;
+pub mod attack;
 pub mod attack_theory;
 pub mod cluster;
 pub mod config;

@@ -1,7 +1,7 @@
 //! The `experiment` command: `experiment run` runs one experiment, `experiment sweep` one
-//! per latency of a list; both write the run record, results and charts to `--out`.
-//! `experiment reanalyze DIR` recomputes results and charts from what a run or sweep
-//! recorded, without running anything.
+//! per latency of a list, `experiment attack` the double-spend race; each writes its
+//! record, results and charts to `--out`. `experiment reanalyze DIR` recomputes results
+//! and charts from what a run, sweep or attack recorded, without running anything.
 //!
 //! Glue only: configuration, runs, analysis and reports are library code; this is the one
 //! place errors become exit codes.
@@ -14,6 +14,10 @@ use clap::{Parser, Subcommand};
 
 use chainpost_edge::shutdown::shutdown_signal;
 use chainpost_experiment::analysis::{self, Results};
+use chainpost_experiment::attack::analysis::AttackResults;
+use chainpost_experiment::attack::config::{AttackConfig, AttackSettings};
+use chainpost_experiment::attack::record::AttackRecord;
+use chainpost_experiment::attack::{self, report as attack_report};
 use chainpost_experiment::cluster::find_node_binary;
 use chainpost_experiment::config::{ConfigError, ExperimentConfig, Settings};
 use chainpost_experiment::record::RunRecord;
@@ -45,8 +49,21 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Recompute the results and charts of a run directory (one with run.json), or of a
-    /// sweep directory (one whose subdirectories hold runs), from the recorded runs and logs.
+    /// Rewrite a post after z confirmations: trials of the double-spend race on real
+    /// nodes for each attacker share and confirmation count, against the formulas.
+    Attack {
+        /// TOML file of parameters; the flags below override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The node executable [default: `node` beside this one].
+        #[arg(long)]
+        node_bin: Option<PathBuf>,
+        #[command(flatten)]
+        settings: AttackSettings,
+    },
+    /// Recompute the results and charts of a run directory (one with run.json), an attack
+    /// directory (one with attack.json), or a sweep directory (one whose subdirectories
+    /// hold runs), from what they recorded.
     Reanalyze {
         /// The run's or sweep's output directory.
         dir: PathBuf,
@@ -123,11 +140,59 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             }
             write_sweep(&runs, base.nodes, &base.out_dir)
         }
+        Command::Attack {
+            config,
+            node_bin,
+            settings,
+        } => {
+            let file = match &config {
+                Some(path) => AttackSettings::from_file(path)?,
+                None => AttackSettings::default(),
+            };
+            let config = AttackConfig::from_settings(file.overridden_by(settings))?;
+            let node_bin = find_node_binary(node_bin.as_deref())?;
+            attack(&config, &node_bin).await
+        }
         Command::Reanalyze { dir } => reanalyze(&dir),
     }
 }
 
+/// Runs the attack `config` describes and writes `attack.json` and its reports.
+async fn attack(config: &AttackConfig, node_bin: &Path) -> anyhow::Result<()> {
+    let out = &config.out_dir;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let record = attack::run::run(config, node_bin).await?;
+    write_json(&out.join("attack.json"), &record)?;
+    let results = analyze_attack(&record, out)?;
+    tracing::info!(
+        trials = results.trials,
+        followed_first_seen = results.followed_first_seen,
+        followed_attacker_wins_ties = results.followed_attacker_wins_ties,
+        posts_lost = results.posts_lost,
+        secs = record.took_secs,
+        out = %out.display(),
+        "attack written"
+    );
+    Ok(())
+}
+
+/// Writes the results of `record` into `dir`.
+fn analyze_attack(record: &AttackRecord, dir: &Path) -> anyhow::Result<AttackResults> {
+    let results = attack::analysis::analyze(record);
+    attack_report::write_attack(&results, dir)?;
+    Ok(results)
+}
+
 fn reanalyze(dir: &Path) -> anyhow::Result<()> {
+    let attack = dir.join("attack.json");
+    if attack.is_file() {
+        let text = std::fs::read_to_string(&attack)
+            .with_context(|| format!("reading {}", attack.display()))?;
+        let record: AttackRecord = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not an attack record", attack.display()))?;
+        analyze_attack(&record, dir)?;
+        return Ok(());
+    }
     if dir.join("run.json").is_file() {
         analyze_recorded(dir)?;
         return Ok(());

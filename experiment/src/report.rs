@@ -51,12 +51,12 @@ const SWEEP_HEADER: &[&str] = &[
 ];
 
 // Colours that stay apart for readers with the common colour-vision deficiencies.
-const BLUE: RGBColor = RGBColor(0, 114, 178);
-const ORANGE: RGBColor = RGBColor(230, 159, 0);
-const VERMILION: RGBColor = RGBColor(213, 94, 0);
-const GREY: RGBColor = RGBColor(90, 90, 90);
+pub(crate) const BLUE: RGBColor = RGBColor(0, 114, 178);
+pub(crate) const ORANGE: RGBColor = RGBColor(230, 159, 0);
+pub(crate) const VERMILION: RGBColor = RGBColor(213, 94, 0);
+pub(crate) const GREY: RGBColor = RGBColor(90, 90, 90);
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
 /// Why a report could not be written.
 ///
@@ -95,7 +95,7 @@ pub enum ReportError {
 }
 
 /// Why plotters could not draw a chart into its SVG file.
-type DrawError = DrawingAreaErrorKind<std::io::Error>;
+pub(crate) type DrawError = DrawingAreaErrorKind<std::io::Error>;
 
 /// Writes one run's `results.json`, `blocks.csv`, `propagation.csv`, `reorgs.csv`,
 /// `posts.csv` and `summary.svg` into `out_dir`, creating it if needed.
@@ -132,14 +132,14 @@ pub fn write_sweep(points: &[SweepPoint], nodes: usize, out_dir: &Path) -> Resul
     })
 }
 
-fn create_dir(path: &Path) -> Result<(), ReportError> {
+pub(crate) fn create_dir(path: &Path) -> Result<(), ReportError> {
     std::fs::create_dir_all(path).map_err(|source| ReportError::Create {
         path: path.to_owned(),
         source,
     })
 }
 
-fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ReportError> {
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ReportError> {
     let file = File::create(path).map_err(|source| ReportError::Create {
         path: path.to_owned(),
         source,
@@ -158,7 +158,11 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ReportError> {
         })
 }
 
-fn write_csv<T: Serialize>(path: &Path, header: &[&str], rows: &[T]) -> Result<(), ReportError> {
+pub(crate) fn write_csv<T: Serialize>(
+    path: &Path,
+    header: &[&str],
+    rows: &[T],
+) -> Result<(), ReportError> {
     let csv_error = |source| ReportError::Csv {
         path: path.to_owned(),
         source,
@@ -600,7 +604,7 @@ fn padded_max(max: f64) -> f64 {
 }
 
 /// An axis label without the trailing zeros of its floating-point key point.
-fn tidy_number(value: &f64) -> String {
+pub(crate) fn tidy_number(value: &f64) -> String {
     let text = format!("{value:.3}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
     // Rounding can leave "-0" from a key point a hair below zero.
@@ -617,7 +621,7 @@ fn whole_numbers_only(value: &f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -957,7 +961,7 @@ mod tests {
     /// Compares `written` with the file of the same name under `testdata/<case>/`; with
     /// `CHAINPOST_BLESS=1` set, makes that file `written` instead, for a change meant to
     /// alter the output.
-    fn assert_same_as_recorded(case: &str, written: &Path) {
+    pub(crate) fn assert_same_as_recorded(case: &str, written: &Path) {
         let name = written.file_name().expect("a file name");
         let recorded = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("testdata")

@@ -23,8 +23,9 @@ use rand_chacha::ChaCha8Rng;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::cluster::{Cluster, ClusterError};
+use crate::cluster::{Cluster, ClusterError, MinerSpec, NetworkSpec};
 use crate::config::ExperimentConfig;
+use crate::proxy::LinkModel;
 use crate::record::{ChainBlock, FinalTip, PostSubmission, RunRecord};
 
 /// Longest any single request of the runner (other than `/mine`) may take.
@@ -121,7 +122,7 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
             source,
         })?;
     let log_dir = out_dir.join("logs");
-    let mut cluster = Cluster::start(config, &topology, node_bin, &log_dir).await?;
+    let mut cluster = Cluster::start(&network(config), &topology, node_bin, &log_dir).await?;
     tracing::info!(
         secs = began.elapsed().as_secs_f64(),
         "every node is linked with its neighbours"
@@ -204,6 +205,27 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
         main_chain,
         settled_after_secs,
     })
+}
+
+/// The nodes and links of `config`'s run.
+fn network(config: &ExperimentConfig) -> NetworkSpec {
+    NetworkSpec {
+        link: LinkModel {
+            latency: Duration::from_secs_f64(config.latency_ms / 1000.0),
+            jitter: Duration::from_secs_f64(config.jitter_ms / 1000.0),
+            loss: config.loss,
+        },
+        seed: config.seed,
+        difficulty: config.difficulty,
+        sync_interval_secs: config.sync_interval_secs,
+        retarget: config.retarget,
+        miners: (0..config.nodes)
+            .map(|node| MinerSpec {
+                hash_rate: Some(config.hash_rate(node)),
+                simulated_mining_seed: config.simulated_mining_seed(node),
+            })
+            .collect(),
+    }
 }
 
 /// Writes `value` as pretty JSON to `path`.

@@ -2,7 +2,8 @@
 //!
 //! **Boundary:** pure graph construction; it knows nothing of processes, ports or relays.
 //! **Invariant:** links are undirected, stored once as `(a, b)` with `a < b`, sorted, with
-//! no self-loops and no duplicates; every topology built here is connected.
+//! no self-loops and no duplicates; every topology built here is connected, but for
+//! [`Topology::apart_from_mesh`], whose first node is alone by design.
 
 use std::collections::BTreeSet;
 
@@ -80,6 +81,15 @@ impl Topology {
             }
         }
         Self::from_links(nodes, links.into_iter().collect())
+    }
+
+    /// Node 0 linked with nobody, beside a mesh of nodes `1..=mesh`: an attacker whose
+    /// blocks reach the others only when it publishes them.
+    pub(crate) fn apart_from_mesh(mesh: usize) -> Self {
+        let links = (1..=mesh)
+            .flat_map(|a| (a + 1..=mesh).map(move |b| (a, b)))
+            .collect();
+        Self::from_links(mesh + 1, links)
     }
 
     fn from_links(nodes: usize, links: Vec<(usize, usize)>) -> Self {
@@ -216,5 +226,15 @@ mod tests {
         let split = Topology::from_links(4, vec![(0, 1), (2, 3)]);
         assert!(!split.is_connected());
         assert_eq!(split.neighbours(2), vec![3]);
+    }
+
+    #[test]
+    fn apart_from_mesh_leaves_the_first_node_alone_and_links_the_rest() {
+        let topology = Topology::apart_from_mesh(3);
+        assert_eq!(topology.nodes(), 4);
+        assert!(topology.neighbours(0).is_empty());
+        assert_eq!(topology.links(), [(1, 2), (1, 3), (2, 3)]);
+        assert!(!topology.is_connected());
+        assert!(Topology::apart_from_mesh(1).links().is_empty());
     }
 }

@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chainpost_experiment::analysis;
+use chainpost_experiment::attack::Outcome;
+use chainpost_experiment::attack::analysis::AttackResults;
+use chainpost_experiment::attack::config::{AttackConfig, AttackSettings};
+use chainpost_experiment::attack::record::AttackRecord;
 use chainpost_experiment::config::{ExperimentConfig, Settings};
 use chainpost_experiment::record::RunRecord;
 
@@ -306,6 +310,110 @@ fn every_example_configuration_is_valid() {
         checked += 1;
     }
     assert!(checked >= 4, "only {checked} example configurations");
+    let mut attacks = 0;
+    for entry in std::fs::read_dir(examples.join("attack")).expect("attack examples") {
+        let path = entry.expect("directory entry").path();
+        let settings = AttackSettings::from_file(&path).unwrap_or_else(|error| panic!("{error:?}"));
+        let out = AttackSettings {
+            out_dir: Some("out".into()),
+            ..AttackSettings::default()
+        };
+        AttackConfig::from_settings(settings.overridden_by(out))
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        attacks += 1;
+    }
+    assert!(attacks >= 2, "only {attacks} attack configurations");
+}
+
+/// The double-spend race on real nodes, a few trials of two cells: every trial ends as the
+/// nodes' first-seen rule says, which a node that took a tie would break, and the
+/// reanalysis of the record rebuilds the same results.
+#[test]
+fn a_small_double_spend_attack_follows_the_first_seen_rule_in_every_trial() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    let output = experiment()
+        .args(["attack", "--node-bin"])
+        .arg(node_binary())
+        .args([
+            "--attacker-shares",
+            "0.3",
+            "--confirmations",
+            "1,2",
+            "--trials",
+            "12",
+            "--give-up-behind",
+            "4",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .expect("experiment runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let record: AttackRecord = serde_json::from_slice(
+        &std::fs::read(out.path().join("attack.json")).expect("attack.json written"),
+    )
+    .expect("attack.json is an attack record");
+    let results: AttackResults = serde_json::from_slice(
+        &std::fs::read(out.path().join("attack-results.json")).expect("results written"),
+    )
+    .expect("attack-results.json is attack results");
+    assert_eq!(record.trials.len(), 24);
+    assert_eq!(results.followed_first_seen, 24, "{results:?}");
+    assert_eq!(results.posts_lost, 0);
+    // The seed gives races that end both ways and ties the nodes refused.
+    let rewritten = record
+        .trials
+        .iter()
+        .filter(|trial| trial.outcome == Outcome::Rewritten)
+        .count();
+    assert!(0 < rewritten && rewritten < 24, "{rewritten} rewritten");
+    assert!(results.ties_kept > 0);
+    assert!(
+        results.followed_attacker_wins_ties < 24,
+        "no trial tells the tie rules apart"
+    );
+    for trial in &record.trials {
+        let honest = trial.finders.matches('H').count() as u64;
+        match trial.outcome {
+            Outcome::Rewritten => assert_eq!(trial.reverted, honest, "{trial:?}"),
+            Outcome::GaveUp => assert_eq!(trial.reverted, 0, "{trial:?}"),
+        }
+    }
+    let csv = std::fs::read_to_string(out.path().join("double-spend.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(out.path().join("double-spend.svg").is_file());
+
+    std::fs::remove_file(out.path().join("double-spend.csv")).expect("removed");
+    let output = experiment()
+        .arg("reanalyze")
+        .arg(out.path())
+        .output()
+        .expect("experiment runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let rebuilt = std::fs::read_to_string(out.path().join("double-spend.csv")).expect("csv");
+    assert_eq!(rebuilt, csv);
+}
+
+#[test]
+fn a_double_spend_attack_with_bad_parameters_starts_nothing() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    for (flags, named) in [
+        (["--confirmations", "0"], "confirmations"),
+        (["--attacker-shares", "0.5"], "attacker_shares"),
+    ] {
+        let output = experiment()
+            .arg("attack")
+            .args(flags)
+            .arg("--out")
+            .arg(out.path())
+            .output()
+            .expect("experiment runs");
+        assert!(!output.status.success());
+        assert!(stderr_of(&output).contains(named), "{}", stderr_of(&output));
+        assert!(!out.path().join("logs").exists(), "a node was started");
+    }
 }
 
 #[test]
