@@ -14,10 +14,11 @@ use clap::{Parser, Subcommand};
 
 use chainpost_edge::shutdown::shutdown_signal;
 use chainpost_experiment::analysis::{self, Results};
-use chainpost_experiment::attack::analysis::AttackResults;
-use chainpost_experiment::attack::config::{AttackConfig, AttackSettings};
-use chainpost_experiment::attack::record::AttackRecord;
-use chainpost_experiment::attack::{self, report as attack_report};
+use chainpost_experiment::attack::double_spend::analysis::AttackResults;
+use chainpost_experiment::attack::double_spend::config::{AttackConfig, AttackSettings};
+use chainpost_experiment::attack::double_spend::record::AttackRecord;
+use chainpost_experiment::attack::double_spend::{self, report as attack_report};
+use chainpost_experiment::attack::selfish::{self, SelfishConfig, SelfishRecord, SelfishSettings};
 use chainpost_experiment::cluster::find_node_binary;
 use chainpost_experiment::config::{ConfigError, ExperimentConfig, Settings};
 use chainpost_experiment::record::RunRecord;
@@ -61,9 +62,21 @@ enum Command {
         #[command(flatten)]
         settings: AttackSettings,
     },
+    /// Selfish mining: a pool withholding its blocks as Eyal and Sirer's strategy says,
+    /// for each pool share and arrival of its matching block, against their revenue.
+    Selfish {
+        /// TOML file of parameters; the flags below override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The node executable [default: `node` beside this one].
+        #[arg(long)]
+        node_bin: Option<PathBuf>,
+        #[command(flatten)]
+        settings: SelfishSettings,
+    },
     /// Recompute the results and charts of a run directory (one with run.json), an attack
-    /// directory (one with attack.json), or a sweep directory (one whose subdirectories
-    /// hold runs), from what they recorded.
+    /// directory (attack.json or selfish.json), or a sweep directory (one whose
+    /// subdirectories hold runs), from what they recorded.
     Reanalyze {
         /// The run's or sweep's output directory.
         dir: PathBuf,
@@ -153,15 +166,40 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             let node_bin = find_node_binary(node_bin.as_deref())?;
             attack(&config, &node_bin).await
         }
+        Command::Selfish {
+            config,
+            node_bin,
+            settings,
+        } => {
+            let file = match &config {
+                Some(path) => SelfishSettings::from_file(path)?,
+                None => SelfishSettings::default(),
+            };
+            let config = SelfishConfig::from_settings(file.overridden_by(settings))?;
+            let node_bin = find_node_binary(node_bin.as_deref())?;
+            selfish_mining(&config, &node_bin).await
+        }
         Command::Reanalyze { dir } => reanalyze(&dir),
     }
+}
+
+/// Runs the selfish mining `config` describes and writes `selfish.json` and its reports.
+async fn selfish_mining(config: &SelfishConfig, node_bin: &Path) -> anyhow::Result<()> {
+    let out = &config.out_dir;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let record = selfish::run::run(config, node_bin).await?;
+    write_json(&out.join("selfish.json"), &record)?;
+    let results = selfish::analysis::analyze(&record);
+    selfish::report::write_selfish(&results, out)?;
+    tracing::info!(runs = record.runs.len(), secs = record.took_secs, out = %out.display(), "selfish mining written");
+    Ok(())
 }
 
 /// Runs the attack `config` describes and writes `attack.json` and its reports.
 async fn attack(config: &AttackConfig, node_bin: &Path) -> anyhow::Result<()> {
     let out = &config.out_dir;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let record = attack::run::run(config, node_bin).await?;
+    let record = double_spend::run::run(config, node_bin).await?;
     write_json(&out.join("attack.json"), &record)?;
     let results = analyze_attack(&record, out)?;
     tracing::info!(
@@ -178,7 +216,7 @@ async fn attack(config: &AttackConfig, node_bin: &Path) -> anyhow::Result<()> {
 
 /// Writes the results of `record` into `dir`.
 fn analyze_attack(record: &AttackRecord, dir: &Path) -> anyhow::Result<AttackResults> {
-    let results = attack::analysis::analyze(record);
+    let results = double_spend::analysis::analyze(record);
     attack_report::write_attack(&results, dir)?;
     Ok(results)
 }
@@ -191,6 +229,19 @@ fn reanalyze(dir: &Path) -> anyhow::Result<()> {
         let record: AttackRecord = serde_json::from_str(&text)
             .with_context(|| format!("{} is not an attack record", attack.display()))?;
         analyze_attack(&record, dir)?;
+        return Ok(());
+    }
+    let selfish_record = dir.join("selfish.json");
+    if selfish_record.is_file() {
+        let text = std::fs::read_to_string(&selfish_record)
+            .with_context(|| format!("reading {}", selfish_record.display()))?;
+        let record: SelfishRecord = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a selfish-mining record",
+                selfish_record.display()
+            )
+        })?;
+        selfish::report::write_selfish(&selfish::analysis::analyze(&record), dir)?;
         return Ok(());
     }
     if dir.join("run.json").is_file() {

@@ -5,10 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chainpost_experiment::analysis;
-use chainpost_experiment::attack::Outcome;
-use chainpost_experiment::attack::analysis::AttackResults;
-use chainpost_experiment::attack::config::{AttackConfig, AttackSettings};
-use chainpost_experiment::attack::record::AttackRecord;
+use chainpost_experiment::attack::double_spend::Outcome;
+use chainpost_experiment::attack::double_spend::analysis::AttackResults;
+use chainpost_experiment::attack::double_spend::config::{AttackConfig, AttackSettings};
+use chainpost_experiment::attack::double_spend::record::AttackRecord;
+use chainpost_experiment::attack::selfish::analysis::SelfishResults;
+use chainpost_experiment::attack::selfish::{
+    Arrival, SelfishConfig, SelfishRecord, SelfishSettings,
+};
 use chainpost_experiment::config::{ExperimentConfig, Settings};
 use chainpost_experiment::record::RunRecord;
 
@@ -313,16 +317,32 @@ fn every_example_configuration_is_valid() {
     let mut attacks = 0;
     for entry in std::fs::read_dir(examples.join("attack")).expect("attack examples") {
         let path = entry.expect("directory entry").path();
-        let settings = AttackSettings::from_file(&path).unwrap_or_else(|error| panic!("{error:?}"));
-        let out = AttackSettings {
-            out_dir: Some("out".into()),
-            ..AttackSettings::default()
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
+        let checked = if name.is_some_and(|name| name.starts_with("selfish")) {
+            let settings = SelfishSettings::from_file(&path);
+            let out = SelfishSettings {
+                out_dir: Some("out".into()),
+                ..SelfishSettings::default()
+            };
+            settings.and_then(|settings| {
+                SelfishConfig::from_settings(settings.overridden_by(out)).map(drop)
+            })
+        } else {
+            let settings = AttackSettings::from_file(&path);
+            let out = AttackSettings {
+                out_dir: Some("out".into()),
+                ..AttackSettings::default()
+            };
+            settings.and_then(|settings| {
+                AttackConfig::from_settings(settings.overridden_by(out)).map(drop)
+            })
         };
-        AttackConfig::from_settings(settings.overridden_by(out))
-            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        checked.unwrap_or_else(|error| panic!("{}: {error}", path.display()));
         attacks += 1;
     }
-    assert!(attacks >= 2, "only {attacks} attack configurations");
+    assert!(attacks >= 4, "only {attacks} attack configurations");
 }
 
 /// The double-spend race on real nodes, a few trials of two cells: every trial ends as the
@@ -449,4 +469,68 @@ fn a_run_with_simulated_mining_mines_real_blocks_that_every_node_agrees_on() {
     let tip = &record.final_tips[0];
     assert!(record.final_tips.iter().all(|other| other == tip));
     assert!(tip.height >= 2, "only {} blocks in 4 s", tip.height);
+}
+
+/// Selfish mining on real nodes, one pool share in both arrivals: the pool's late block
+/// wins no tie, its early one wins some, and the record reanalyses to the same results.
+#[test]
+fn a_small_selfish_mining_run_measures_gamma_from_when_the_pools_block_arrives() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    let output = experiment()
+        .args(["selfish", "--node-bin"])
+        .arg(node_binary())
+        .args([
+            "--pool-shares",
+            "0.4",
+            "--blocks",
+            "120",
+            "--seed",
+            "3",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .expect("experiment runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let record: SelfishRecord = serde_json::from_slice(
+        &std::fs::read(out.path().join("selfish.json")).expect("selfish.json written"),
+    )
+    .expect("selfish.json is a selfish-mining record");
+    let results: SelfishResults = serde_json::from_slice(
+        &std::fs::read(out.path().join("selfish-results.json")).expect("results written"),
+    )
+    .expect("selfish-results.json is selfish-mining results");
+    assert_eq!(record.runs.len(), 2);
+    for run in &record.runs {
+        assert_eq!(run.finders.len(), 120);
+        let found = run.finders.len() as u64;
+        let settled = run.main_chain_pool + run.main_chain_honest;
+        assert!(0 < settled && settled <= found, "{run:?}");
+        assert!(run.tie_blocks > 0, "the seed gives no tie: {run:?}");
+    }
+    let gamma = |arrival| {
+        results
+            .points
+            .iter()
+            .find(|point| point.arrival == arrival)
+            .and_then(|point| point.measured_gamma)
+            .expect("ties measured")
+    };
+    assert_eq!(gamma(Arrival::Last), 0.0);
+    assert!(
+        gamma(Arrival::First) > 0.0,
+        "no honest node took the pool's block"
+    );
+    assert!(out.path().join("selfish-mining.svg").is_file());
+
+    let csv = std::fs::read_to_string(out.path().join("selfish-mining.csv")).expect("csv");
+    std::fs::remove_file(out.path().join("selfish-mining.csv")).expect("removed");
+    let output = experiment()
+        .arg("reanalyze")
+        .arg(out.path())
+        .output()
+        .expect("experiment runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let rebuilt = std::fs::read_to_string(out.path().join("selfish-mining.csv")).expect("csv");
+    assert_eq!(rebuilt, csv);
 }

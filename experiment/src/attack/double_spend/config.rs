@@ -18,11 +18,6 @@ const MAX_CONFIRMATIONS: u32 = 20;
 const MAX_TRIALS: usize = 100_000;
 /// The attacker may give up from at most this far behind.
 const MAX_GIVE_UP_BEHIND: u32 = 50;
-/// Block timestamps run ahead of the clock when blocks come faster than one a second
-/// (each is at least the median of the last eleven plus one second, about one second per
-/// six blocks), and the nodes refuse a block two hours ahead: one network takes at most
-/// this many blocks, well inside that.
-pub(crate) const MAX_BLOCKS_A_NETWORK: u64 = 30_000;
 
 /// Parameters as written, every one optional: the TOML schema and the command-line
 /// overrides.

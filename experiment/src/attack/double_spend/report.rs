@@ -130,7 +130,7 @@ fn draw(results: &AttackResults, path: &Path) -> Result<(), DrawError> {
         });
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::LowerLeft)
         .label_font((FONT, 15))
         .background_style(WHITE.mix(0.85))
         .border_style(GREY)
@@ -201,8 +201,8 @@ fn draw_share(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attack::analysis::analyze;
-    use crate::attack::analysis::tests::sample_record;
+    use crate::attack::double_spend::analysis::analyze;
+    use crate::attack::double_spend::analysis::tests::sample_record;
 
     #[test]
     fn the_files_are_exactly_as_recorded() {

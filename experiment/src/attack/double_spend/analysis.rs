@@ -127,8 +127,8 @@ pub(crate) mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::attack::config::AttackConfig;
-    use crate::attack::record::TrialRecord;
+    use crate::attack::double_spend::config::AttackConfig;
+    use crate::attack::double_spend::record::TrialRecord;
 
     fn trial(q: f64, z: u32, finders: &str, outcome: Outcome, ties_kept: u32) -> TrialRecord {
         TrialRecord {
