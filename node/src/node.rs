@@ -98,9 +98,13 @@ pub(crate) enum MineOutcome {
 
 pub struct Node {
     chain: Mutex<ChainState>,
-    /// The chain state's summary as of its last change, republished by every writer before
-    /// it releases the lock, so that `/status` and the network read it without the lock.
-    summary: RwLock<Arc<ChainSummary>>,
+    /// The chain state's summary as of its last durable change, so that `/status` and the
+    /// network read it without the lock and never see what a crash could take away (nor a
+    /// tip whose posts the store's readers do not show yet).
+    summary: RwLock<Summary>,
+    /// Numbers the summaries taken under the chain lock, so a later change's summary is
+    /// never replaced by an earlier one whose commit finished after it.
+    summaries_taken: AtomicU64,
     /// The network's rules, fixed for the node's life (a copy of the chain state's).
     params: ChainParams,
     store: Store,
@@ -179,7 +183,11 @@ impl Node {
         events: Option<mpsc::Sender<NodeEvent>>,
     ) -> Self {
         Node {
-            summary: RwLock::new(Arc::new(chain.summary())),
+            summary: RwLock::new(Summary {
+                number: 0,
+                summary: Arc::new(chain.summary()),
+            }),
+            summaries_taken: AtomicU64::new(0),
             params: chain.params().clone(),
             chain: Mutex::new(chain),
             store,
@@ -210,12 +218,32 @@ impl Node {
         read(&self.chain.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The chain state at a glance as of its last change; never waits for the chain lock.
+    /// The chain state at a glance as of its last durable change; never waits for the
+    /// chain lock.
     pub fn summary(&self) -> Arc<ChainSummary> {
         self.summary
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .summary
             .clone()
+    }
+
+    /// The summary of `chain` as the lock holder leaves it, to publish once its changes
+    /// are durable.
+    fn take_summary(&self, chain: &ChainState) -> Summary {
+        Summary {
+            number: self.summaries_taken.fetch_add(1, Ordering::Relaxed) + 1,
+            summary: Arc::new(chain.summary()),
+        }
+    }
+
+    /// Publishes `summary` unless a later one is out already: commits finish in order, but
+    /// the tasks that waited for them may wake in any order.
+    fn publish(&self, summary: Summary) {
+        let mut published = self.summary.write().unwrap_or_else(PoisonError::into_inner);
+        if summary.number > published.number {
+            *published = summary;
+        }
     }
 
     /// Whether a proof-of-work search is running.
@@ -248,17 +276,23 @@ impl Node {
         let submitted = {
             let mut chain = self.lock_chain();
             match chain.submit_transaction(checked) {
-                Ok(()) => Ok(self.store.write(Batch {
-                    mempool_added: vec![tx.clone()],
-                    ..Batch::default()
-                })),
+                Ok(()) => Ok((
+                    self.store.write(Batch {
+                        mempool_added: vec![tx.clone()],
+                        ..Batch::default()
+                    }),
+                    self.take_summary(&chain),
+                )),
                 // "Already pending" may name a post whose commit is still in flight: the
                 // refusal waits for it, so it never names a post a crash could take away.
                 Err(refused) => Err((self.store.barrier(), refused)),
             }
         };
         match submitted {
-            Ok(durable) => durable.await.map_err(|error| self.storage_failed(error))?,
+            Ok((durable, summary)) => {
+                durable.await.map_err(|error| self.storage_failed(error))?;
+                self.publish(summary);
+            }
             Err((barrier, refused)) => {
                 barrier.await.map_err(|error| self.storage_failed(error))?;
                 return Err(refused.into());
@@ -426,6 +460,8 @@ impl Node {
         if chain.tree().tip().hash() != old_tip {
             self.signals.tip_generation.fetch_add(1, Ordering::Relaxed);
         }
+        // Memory is what the disk holds again.
+        self.publish(self.take_summary(&chain));
         self.store.resume(failure);
     }
 
@@ -441,7 +477,11 @@ impl Node {
             }
             // The store can give these bodies back now, so memory need not keep them.
             self.lock_chain().mark_durable(inserted.last_seq);
+        } else if let Err(failed) = self.store.barrier().await {
+            // Nothing of this insert to commit, but the summary may show an earlier one's.
+            return (Vec::new(), Some(self.storage_failed(failed)));
         }
+        self.publish(inserted.summary);
         for accepted in &inserted.accepted {
             self.announce(accepted, &origin);
         }
@@ -487,6 +527,7 @@ impl Node {
         Inserted {
             accepted,
             refused,
+            summary: self.take_summary(&chain),
             last_seq: chain.tree().last_seq(),
             durable: (!batch.is_empty()).then(|| self.store.write(batch)),
         }
@@ -634,40 +675,10 @@ impl Node {
         }
     }
 
-    /// The chain state, to change it: the summary is republished when the guard drops.
-    fn lock_chain(&self) -> ChainGuard<'_> {
-        ChainGuard {
-            chain: self.chain.lock().unwrap_or_else(PoisonError::into_inner),
-            summary: &self.summary,
-        }
-    }
-}
-
-/// The chain lock held by a writer; publishes the state's summary before releasing it, so
-/// the published summary changes in the order the state did.
-struct ChainGuard<'a> {
-    chain: std::sync::MutexGuard<'a, ChainState>,
-    summary: &'a RwLock<Arc<ChainSummary>>,
-}
-
-impl std::ops::Deref for ChainGuard<'_> {
-    type Target = ChainState;
-
-    fn deref(&self) -> &ChainState {
-        &self.chain
-    }
-}
-
-impl std::ops::DerefMut for ChainGuard<'_> {
-    fn deref_mut(&mut self) -> &mut ChainState {
-        &mut self.chain
-    }
-}
-
-impl Drop for ChainGuard<'_> {
-    fn drop(&mut self) {
-        let summary = Arc::new(self.chain.summary());
-        *self.summary.write().unwrap_or_else(PoisonError::into_inner) = summary;
+    /// The chain state, to change it; whoever changes it publishes its summary once the
+    /// change is durable.
+    fn lock_chain(&self) -> std::sync::MutexGuard<'_, ChainState> {
+        self.chain.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -748,6 +759,14 @@ struct Inserted {
     last_seq: u64,
     /// The commit of everything `accepted` changed; none when nothing did.
     durable: Option<Durable>,
+    /// The state's summary after the inserts, to publish once they are durable.
+    summary: Summary,
+}
+
+/// The chain state's summary, numbered in the order the chain lock was held.
+struct Summary {
+    number: u64,
+    summary: Arc<ChainSummary>,
 }
 
 /// The net mempool change of a run of inserts, for one store batch.

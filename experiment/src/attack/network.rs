@@ -29,9 +29,9 @@ pub(crate) const ATTACKER: usize = 0;
 /// Longest any one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest the honest nodes may take to share a block.
-pub(crate) const AGREEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+const AGREEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the runner asks again while it waits for the nodes.
-pub(crate) const POLL: Duration = Duration::from_millis(1);
+const POLL: Duration = Duration::from_millis(1);
 
 /// Why an attack run failed.
 #[derive(Debug, thiserror::Error)]

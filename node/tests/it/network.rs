@@ -547,3 +547,52 @@ async fn a_node_finds_its_peers_through_a_dns_seed_and_they_learn_of_it() {
     let tip = converged(&[&a, &b], PATIENCE).await;
     assert_eq!(tip, a.tip().await);
 }
+
+/// A node that reorganizes on gossip shows its new tip on `/status` only once the store's
+/// readers show what the tip holds: the post the abandoned block held is pending at once.
+/// The summary used to be published before the commit, and a reader that saw the new tip
+/// could still read the post as confirmed in the abandoned block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tip_learnt_by_gossip_is_shown_only_with_what_it_holds() {
+    let dirs = [(); 2].map(|()| tempfile::tempdir().expect("temp dir"));
+    let (a, b) = tokio::join!(
+        TestNode::spawn_persistent(DIFFICULTY, dirs[0].path()),
+        TestNode::spawn_persistent(DIFFICULTY, dirs[1].path())
+    );
+    let mut rival_config = chainpost_node::config::Config::ephemeral(DIFFICULTY);
+    rival_config.mine_empty_blocks = true;
+    // Linked with nobody: it builds the branch that takes the post's block away.
+    let rival = TestNode::spawn_with(rival_config).await;
+    b.register_with(&a).await;
+    for round in 0..15 {
+        converged(&[&a, &b, &rival], PATIENCE).await;
+        let id = a.post("payer", &format!("payment {round}")).await;
+        a.mine().await;
+        let confirming = a.tip().await;
+        wait_until("b follows a", PATIENCE, || async {
+            b.tip().await == confirming
+        })
+        .await;
+        let fork_height = rival.height().await;
+        rival.mine().await;
+        rival.mine().await;
+        for block in rival.chain().await["chain"].as_array().expect("chain") {
+            if block["index"].as_u64() > Some(fork_height) {
+                a.add_block(block).await;
+            }
+        }
+        let rival_tip = rival.tip().await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while b.tip().await != rival_tip {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}: b never reorganized"
+            );
+        }
+        let seen = b.get_json(&format!("/transactions/{id}")).await;
+        assert_eq!(
+            seen["status"], "pending",
+            "round {round}: b shows the rival tip but reads the post as {seen}"
+        );
+    }
+}
