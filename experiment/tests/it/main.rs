@@ -534,3 +534,48 @@ fn a_small_selfish_mining_run_measures_gamma_from_when_the_pools_block_arrives()
     let rebuilt = std::fs::read_to_string(out.path().join("selfish-mining.csv")).expect("csv");
     assert_eq!(rebuilt, csv);
 }
+
+/// The README's attack tables and charts come from the records in `docs/`: reanalysing a
+/// record gives back, byte for byte, the files committed beside it.
+#[test]
+fn the_recorded_attack_runs_reanalyze_to_the_files_beside_them() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    for (dir, record, files) in [
+        (
+            "double-spend",
+            "attack.json",
+            [
+                "attack-results.json",
+                "double-spend.csv",
+                "double-spend.svg",
+            ],
+        ),
+        (
+            "selfish-mining",
+            "selfish.json",
+            [
+                "selfish-results.json",
+                "selfish-mining.csv",
+                "selfish-mining.svg",
+            ],
+        ),
+    ] {
+        let committed = docs.join(dir);
+        let out = tempfile::tempdir().expect("temporary directory");
+        std::fs::copy(committed.join(record), out.path().join(record)).expect("record copied");
+        let output = experiment()
+            .arg("reanalyze")
+            .arg(out.path())
+            .output()
+            .expect("experiment runs");
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        for file in files {
+            let written = std::fs::read(out.path().join(file)).expect("written");
+            let expected = std::fs::read(committed.join(file)).expect("committed");
+            assert!(
+                written == expected,
+                "docs/{dir}/{file} is not what `experiment reanalyze` writes from its record"
+            );
+        }
+    }
+}

@@ -40,7 +40,7 @@ const SHARE_COLOURS: [RGBColor; 5] = [
 ];
 
 /// The chart's lowest probability; a measured zero is drawn on it.
-const FLOOR: f64 = 1e-4;
+const FLOOR: f64 = 1e-5;
 
 /// Writes the three files into `out_dir`, creating it if needed.
 pub fn write_attack(results: &AttackResults, out_dir: &Path) -> Result<(), ReportError> {
@@ -85,7 +85,7 @@ fn draw(results: &AttackResults, path: &Path) -> Result<(), DrawError> {
         .x_labels(z_max as usize)
         .x_label_formatter(&|z| format!("{z:.0}"))
         .y_desc("share of trials rewritten (log scale)")
-        .y_label_formatter(&tidy_number)
+        .y_label_formatter(&probability)
         .axis_desc_style((FONT, 18))
         .label_style((FONT, 15))
         .draw()?;
@@ -137,6 +137,15 @@ fn draw(results: &AttackResults, path: &Path) -> Result<(), DrawError> {
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// A log axis label: decimals down to 0.001, powers of ten below.
+fn probability(value: &f64) -> String {
+    if *value >= 1e-3 {
+        tidy_number(value)
+    } else {
+        format!("{value:.0e}")
+    }
 }
 
 type LogChart<'a, 'b> = ChartContext<
