@@ -504,8 +504,10 @@ fn a_small_selfish_mining_run_measures_gamma_from_when_the_pools_block_arrives()
     for run in &record.runs {
         assert_eq!(run.finders.len(), 120);
         let found = run.finders.len() as u64;
-        let settled = run.main_chain_pool + run.main_chain_honest;
+        let settled = run.main_chain.len() as u64;
         assert!(0 < settled && settled <= found, "{run:?}");
+        assert_eq!(run.settled_at.last(), Some(&settled), "{run:?}");
+        assert!(run.settled_at.is_sorted(), "{run:?}");
         assert!(run.tie_blocks > 0, "the seed gives no tie: {run:?}");
     }
     let gamma = |arrival| {

@@ -14,10 +14,11 @@
 //! A trial: every node on one tip; the post is sent to every honest node (one id), so the
 //! first honest block confirms it and the attacker (linked to nobody) never sees it. The
 //! race then runs as [`Race`] says. Publishing posts the attacker's unseen blocks, in
-//! order, to the merchant's node through `POST /add_block`, and its answer for the last
-//! says what the node did: `reorganized` (the post's block is off the chain: rewritten)
-//! or `side_branch` (it kept its own). After a give-up the runner hands the attacker the
-//! honest chain the same way, so the next trial starts from one tip again.
+//! order, to the merchant's node through `POST /add_block`, and its answers say what the
+//! node did: `reorganized` at the block that made the branch heavier (the post's block is
+//! off the chain: rewritten), or `side_branch` for every one (it kept its own). After a
+//! give-up the runner hands the attacker the honest chain the same way, so the next trial
+//! starts from one tip again.
 //!
 //! **Boundary:** produces the [`AttackRecord`]; it computes no result.
 

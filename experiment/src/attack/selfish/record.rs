@@ -28,9 +28,10 @@ pub struct PoolRun {
     pub tie_blocks: u64,
     /// Those of them built on the pool's block: `γ` is their share.
     pub tie_blocks_on_pool_side: u64,
-    /// Blocks of the settled main chain (up to the last point every node shares, genesis
-    /// left out) that the pool mined.
-    pub main_chain_pool: u64,
-    /// The honest nodes' blocks on it.
-    pub main_chain_honest: u64,
+    /// Who mined each block of the settled main chain (up to the last block every node
+    /// shares, genesis left out), in height order: `P` the pool, `H` an honest node.
+    pub main_chain: String,
+    /// The settled height after each race, when every node was on one tip again: the
+    /// run's regeneration points, from which the analysis draws its interval.
+    pub settled_at: Vec<u64>,
 }

@@ -25,6 +25,7 @@ const POINTS_HEADER: &[&str] = &[
     "gamma",
     "measured_gamma",
     "tie_blocks",
+    "races",
     "main_chain_pool",
     "main_chain_blocks",
     "revenue",

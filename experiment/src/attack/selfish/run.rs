@@ -62,6 +62,7 @@ pub async fn run(config: &SelfishConfig, node_bin: &Path) -> Result<SelfishRecor
                 fork_height: 0,
                 shown_up_to: 0,
                 pool_blocks: HashSet::new(),
+                settled_at: Vec::new(),
             };
             let run = miner.run(share, config.blocks, &mut rng).await;
             network.stop().await;
@@ -69,8 +70,8 @@ pub async fn run(config: &SelfishConfig, node_bin: &Path) -> Result<SelfishRecor
             tracing::info!(
                 alpha = share,
                 arrival = arrival.name(),
-                pool = run.main_chain_pool,
-                honest = run.main_chain_honest,
+                pool = run.main_chain.matches('P').count(),
+                main_chain = run.main_chain.len(),
                 secs = began.elapsed().as_secs_f64(),
                 "run done"
             );
@@ -95,6 +96,8 @@ struct SelfishMiner<'a> {
     shown_up_to: u64,
     /// Every block the pool mined.
     pool_blocks: HashSet<BlockHash>,
+    /// `fork_height` after each race.
+    settled_at: Vec<u64>,
 }
 
 impl SelfishMiner<'_> {
@@ -132,8 +135,8 @@ impl SelfishMiner<'_> {
                     self.network
                         .hand_over(miner, POOL, self.fork_height)
                         .await?;
-                    self.fork_height = self.network.status(POOL).await?.height;
-                    self.shown_up_to = self.fork_height;
+                    let height = self.network.status(POOL).await?.height;
+                    self.settle_at(height);
                 }
                 PoolMove::Override => {
                     self.network.wait_until_known(honest, tip).await?;
@@ -150,15 +153,14 @@ impl SelfishMiner<'_> {
                 PoolMove::Withhold => {}
             }
         }
-        let (main_chain_pool, main_chain_honest) = self.settled_main_chain().await?;
         Ok(PoolRun {
             pool_share: share,
             arrival: self.arrival,
             finders,
             tie_blocks,
             tie_blocks_on_pool_side,
-            main_chain_pool,
-            main_chain_honest,
+            main_chain: self.settled_main_chain().await?,
+            settled_at: std::mem::take(&mut self.settled_at),
         })
     }
 
@@ -185,20 +187,32 @@ impl SelfishMiner<'_> {
         self.network
             .wait_for_tip(self.network.honest(), tip.tip)
             .await?;
-        self.fork_height = tip.height;
+        self.settle_at(tip.height);
         Ok(())
     }
 
-    /// Pool and honest blocks of the main chain up to the last point every node shares.
-    async fn settled_main_chain(&self) -> Result<(u64, u64), AttackError> {
+    /// Every node is on one tip again, at `height`: the race starts afresh there.
+    fn settle_at(&mut self, height: u64) {
+        self.fork_height = height;
+        self.shown_up_to = height;
+        self.settled_at.push(height);
+    }
+
+    /// Who mined each block of the main chain up to the last point every node shares.
+    async fn settled_main_chain(&self) -> Result<String, AttackError> {
         let honest = self.network.honest().start;
         let chain = self.network.blocks(honest, 1, self.fork_height).await?;
         let mined_by_pool: HashSet<String> =
             self.pool_blocks.iter().map(BlockHash::to_string).collect();
-        let pool = chain
+        Ok(chain
             .iter()
-            .filter(|block| mined_by_pool.contains(&block.hash))
-            .count() as u64;
-        Ok((pool, chain.len() as u64 - pool))
+            .map(|block| {
+                if mined_by_pool.contains(&block.hash) {
+                    'P'
+                } else {
+                    'H'
+                }
+            })
+            .collect())
     }
 }
