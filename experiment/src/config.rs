@@ -119,14 +119,7 @@ pub struct SweepSettings {
 impl Settings {
     /// Reads a TOML configuration file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })
+        read_toml(path)
     }
 
     /// These settings with every parameter `overrides` gives replaced by its value.
@@ -196,6 +189,18 @@ pub enum ConfigError {
         field: &'static str,
         reason: String,
     },
+}
+
+/// Reads a TOML file of settings; errors name the file, and the parser says the line.
+pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {

@@ -1,7 +1,8 @@
 //! The `experiment` command: `experiment run` runs one experiment, `experiment sweep` one
-//! per latency of a list, `experiment attack` the double-spend race; each writes its
-//! record, results and charts to `--out`. `experiment reanalyze DIR` recomputes results
-//! and charts from what a run, sweep or attack recorded, without running anything.
+//! per latency of a list, `experiment attack` the double-spend race, `experiment selfish`
+//! selfish mining; each writes its record, results and charts to `--out`. `experiment
+//! reanalyze DIR` recomputes results and charts from what a run, sweep or attack
+//! recorded, without running anything.
 //!
 //! Glue only: configuration, runs, analysis and reports are library code; this is the one
 //! place errors become exit codes.

@@ -101,7 +101,7 @@ pub struct Node {
     /// The chain state's summary as of its last durable change, so that `/status` and the
     /// network read it without the lock and never see what a crash could take away (nor a
     /// tip whose posts the store's readers do not show yet).
-    summary: RwLock<Summary>,
+    summary: Arc<RwLock<Summary>>,
     /// Numbers the summaries taken under the chain lock, so a later change's summary is
     /// never replaced by an earlier one whose commit finished after it.
     summaries_taken: AtomicU64,
@@ -183,10 +183,10 @@ impl Node {
         events: Option<mpsc::Sender<NodeEvent>>,
     ) -> Self {
         Node {
-            summary: RwLock::new(Summary {
+            summary: Arc::new(RwLock::new(Summary {
                 number: 0,
                 summary: Arc::new(chain.summary()),
-            }),
+            })),
             summaries_taken: AtomicU64::new(0),
             params: chain.params().clone(),
             chain: Mutex::new(chain),
@@ -237,13 +237,22 @@ impl Node {
         }
     }
 
-    /// Publishes `summary` unless a later one is out already: commits finish in order, but
-    /// the tasks that waited for them may wake in any order.
-    fn publish(&self, summary: Summary) {
+    /// Updates the published count of block bodies held in memory, which `mark_durable`
+    /// just lowered. The count is memory's, not the chain's, so it may be newer than the
+    /// rest of the published summary.
+    fn refresh_held_body_bytes(&self, chain: &ChainState) {
         let mut published = self.summary.write().unwrap_or_else(PoisonError::into_inner);
-        if summary.number > published.number {
-            *published = summary;
-        }
+        Arc::make_mut(&mut published.summary).held_body_bytes = chain.tree().held_body_bytes();
+    }
+
+    /// Queues `batch` (which may be empty: a barrier) with the summary of `chain` after it,
+    /// which the store's writer publishes once the batch is durable. Call under the lock
+    /// that changed `chain`, so queue order is the order of the changes.
+    fn write_and_publish(&self, batch: Batch, chain: &ChainState) -> Durable {
+        let summary = self.take_summary(chain);
+        let published = self.summary.clone();
+        self.store
+            .write_then(batch, Box::new(move || publish(&published, summary)))
     }
 
     /// Whether a proof-of-work search is running.
@@ -276,12 +285,12 @@ impl Node {
         let submitted = {
             let mut chain = self.lock_chain();
             match chain.submit_transaction(checked) {
-                Ok(()) => Ok((
-                    self.store.write(Batch {
+                Ok(()) => Ok(self.write_and_publish(
+                    Batch {
                         mempool_added: vec![tx.clone()],
                         ..Batch::default()
-                    }),
-                    self.take_summary(&chain),
+                    },
+                    &chain,
                 )),
                 // "Already pending" may name a post whose commit is still in flight: the
                 // refusal waits for it, so it never names a post a crash could take away.
@@ -289,10 +298,7 @@ impl Node {
             }
         };
         match submitted {
-            Ok((durable, summary)) => {
-                durable.await.map_err(|error| self.storage_failed(error))?;
-                self.publish(summary);
-            }
+            Ok(durable) => durable.await.map_err(|error| self.storage_failed(error))?,
             Err((barrier, refused)) => {
                 barrier.await.map_err(|error| self.storage_failed(error))?;
                 return Err(refused.into());
@@ -461,7 +467,7 @@ impl Node {
             self.signals.tip_generation.fetch_add(1, Ordering::Relaxed);
         }
         // Memory is what the disk holds again.
-        self.publish(self.take_summary(&chain));
+        publish(&self.summary, self.take_summary(&chain));
         self.store.resume(failure);
     }
 
@@ -476,12 +482,10 @@ impl Node {
                 return (Vec::new(), Some(self.storage_failed(failed)));
             }
             // The store can give these bodies back now, so memory need not keep them.
-            self.lock_chain().mark_durable(inserted.last_seq);
-        } else if let Err(failed) = self.store.barrier().await {
-            // Nothing of this insert to commit, but the summary may show an earlier one's.
-            return (Vec::new(), Some(self.storage_failed(failed)));
+            let mut chain = self.lock_chain();
+            chain.mark_durable(inserted.last_seq);
+            self.refresh_held_body_bytes(&chain);
         }
-        self.publish(inserted.summary);
         for accepted in &inserted.accepted {
             self.announce(accepted, &origin);
         }
@@ -527,9 +531,14 @@ impl Node {
         Inserted {
             accepted,
             refused,
-            summary: self.take_summary(&chain),
             last_seq: chain.tree().last_seq(),
-            durable: (!batch.is_empty()).then(|| self.store.write(batch)),
+            // An empty batch is a barrier: the summary may show an earlier insert's change.
+            durable: if batch.is_empty() {
+                drop(self.write_and_publish(batch, &chain));
+                None
+            } else {
+                Some(self.write_and_publish(batch, &chain))
+            },
         }
     }
 
@@ -759,14 +768,21 @@ struct Inserted {
     last_seq: u64,
     /// The commit of everything `accepted` changed; none when nothing did.
     durable: Option<Durable>,
-    /// The state's summary after the inserts, to publish once they are durable.
-    summary: Summary,
 }
 
 /// The chain state's summary, numbered in the order the chain lock was held.
 struct Summary {
     number: u64,
     summary: Arc<ChainSummary>,
+}
+
+/// Publishes `summary` unless a later one is out already (a rollback publishes at once,
+/// from another thread than the store's writer).
+fn publish(published: &RwLock<Summary>, summary: Summary) {
+    let mut published = published.write().unwrap_or_else(PoisonError::into_inner);
+    if summary.number > published.number {
+        *published = summary;
+    }
 }
 
 /// The net mempool change of a run of inserts, for one store batch.
@@ -985,5 +1001,34 @@ mod tests {
             .expect("mining task");
         assert_eq!(outcome.expect("mined"), MineOutcome::NothingToMine);
         assert!(!node.is_mining());
+    }
+
+    /// A change whose caller stops waiting for its commit (a client that hangs up, a sync
+    /// that times out) is still published once durable: the store's writer publishes it.
+    #[tokio::test]
+    async fn a_change_whose_caller_gave_up_waiting_is_published_once_durable() {
+        let node = unmineable_node();
+        let (mut given_up, posts) = (0, 20);
+        for number in 0..posts {
+            let post = unsigned("alice", &format!("given up {number}"), unix_now() as f64);
+            // Polled once: the post is queued under the lock, then the wait for its commit
+            // is dropped, unless the commit was already done.
+            let submitted = node.submit_transaction(post, None);
+            given_up += usize::from(
+                tokio::time::timeout(Duration::ZERO, submitted)
+                    .await
+                    .is_err(),
+            );
+        }
+        assert!(given_up > 0, "every commit finished within its first poll");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while node.summary().mempool_size < posts {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the summary shows {} of {posts} durable posts",
+                node.summary().mempool_size
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 }

@@ -214,6 +214,9 @@ impl AttackNetwork {
         to: u64,
     ) -> Result<Vec<BlockJson>, AttackError> {
         let mut blocks: Vec<BlockJson> = Vec::new();
+        if from > to {
+            return Ok(blocks);
+        }
         while from + (blocks.len() as u64) <= to {
             let query = ChainQuery {
                 from: Some(from + blocks.len() as u64),

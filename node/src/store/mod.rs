@@ -338,7 +338,13 @@ impl ChainMoved {
 struct Job {
     batch: Batch,
     done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    /// Run by the writer once the batch is durable, whether or not anyone still awaits
+    /// `done`; dropped unrun if the commit fails.
+    on_durable: Option<OnDurable>,
 }
+
+/// What the owner of the state does once a batch of its changes is durable.
+pub(crate) type OnDurable = Box<dyn FnOnce() + Send>;
 
 enum Message {
     Write(Job),
@@ -561,8 +567,23 @@ impl Store {
     /// durable. Queue order is commit order, so call this while still holding whatever
     /// lock decided the batch.
     pub(crate) fn write(&self, batch: Batch) -> Durable {
+        self.queue(batch, None)
+    }
+
+    /// As [`Store::write`], and the writer thread runs `on_durable` right after the commit,
+    /// before it answers: so it runs, in commit order, even if the returned future is
+    /// dropped (a request given up, a sync timed out).
+    pub(crate) fn write_then(&self, batch: Batch, on_durable: OnDurable) -> Durable {
+        self.queue(batch, Some(on_durable))
+    }
+
+    fn queue(&self, batch: Batch, on_durable: Option<OnDurable>) -> Durable {
         let (done, committed) = tokio::sync::oneshot::channel();
-        let queued = self.send(Message::Write(Job { batch, done }));
+        let queued = self.send(Message::Write(Job {
+            batch,
+            done,
+            on_durable,
+        }));
         Durable(queued.then_some(committed))
     }
 
@@ -1006,6 +1027,9 @@ impl WriterThread {
                 self.chain_moved.bump();
             }
             for job in jobs {
+                if let (Ok(()), Some(on_durable)) = (&result, job.on_durable) {
+                    on_durable();
+                }
                 // A caller that went away no longer needs the answer.
                 let _ = job.done.send(result.clone());
             }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, checked_difficulty, invalid, non_negative};
+use crate::config::{ConfigError, checked_difficulty, invalid, non_negative, read_toml};
 
 /// Most honest nodes: each is a process, and every honest block waits for all of them.
 const MAX_HONEST_NODES: usize = 8;
@@ -58,14 +58,7 @@ pub struct AttackSettings {
 impl AttackSettings {
     /// Reads a TOML configuration file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })
+        read_toml(path)
     }
 
     /// These settings with every parameter `overrides` gives replaced by its value.

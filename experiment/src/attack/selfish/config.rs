@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::network::MAX_BLOCKS_A_NETWORK;
-use crate::config::{ConfigError, checked_difficulty, invalid, non_negative};
+use crate::config::{ConfigError, checked_difficulty, invalid, non_negative, read_toml};
 
 /// Most honest nodes: each is a process, and every honest block waits for all of them.
 const MAX_HONEST_NODES: usize = 8;
@@ -79,14 +79,7 @@ pub struct SelfishSettings {
 impl SelfishSettings {
     /// Reads a TOML configuration file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })
+        read_toml(path)
     }
 
     /// These settings with every parameter `overrides` gives replaced by its value.
@@ -159,6 +152,13 @@ impl SelfishConfig {
             ));
         }
         let latency_ms = non_negative("latency_ms", settings.latency_ms.unwrap_or(50.0))?;
+        if latency_ms == 0.0 && pool_block_arrives.contains(&Arrival::First) {
+            return Err(invalid(
+                "latency_ms",
+                "0 leaves the pool's block no head start, so `first` would not set γ; give \
+                 the honest links some latency",
+            ));
+        }
         let difficulty = checked_difficulty(settings.difficulty.unwrap_or(8))?;
         let out_dir = settings
             .out_dir
@@ -205,6 +205,7 @@ mod tests {
             ("blocks = 0", "blocks"),
             ("honest_nodes = 1", "honest_nodes"),
             ("latency_ms = -5.0", "latency_ms"),
+            ("latency_ms = 0.0", "latency_ms"),
         ] {
             match check(&format!("out_dir = \"x\"\n{toml}")) {
                 Err(ConfigError::Invalid { field: named, .. }) => assert_eq!(named, field),

@@ -10,11 +10,19 @@
 //!
 //! Boundary: pure; the runner draws the finders and carries the moves out on the nodes.
 
-/// What the pool does after a block.
+/// What the pool does after its own block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PoolMove {
-    /// Keep its block to itself.
+pub(crate) enum OnPoolBlock {
+    /// Keep it to itself.
     Withhold,
+    /// Publish its whole branch, now longer than the public one (it broke a tie): the
+    /// race starts again on it.
+    Override,
+}
+
+/// What the pool does after an honest block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnHonestBlock {
     /// Take the public chain and mine on its tip: the race starts again there.
     Adopt,
     /// Publish its branch up to the public branch's length: a tie.
@@ -34,33 +42,31 @@ pub(crate) struct Pool {
 
 impl Pool {
     /// The pool's move after its own block.
-    pub(crate) fn pool_found(&mut self) -> PoolMove {
-        let lead_before = self.private.saturating_sub(self.public);
-        let was_tied = self.private == self.public && self.private > 0;
-        self.private += 1;
-        if was_tied && lead_before == 0 {
+    pub(crate) fn pool_found(&mut self) -> OnPoolBlock {
+        if self.tied() {
             *self = Pool::default();
-            PoolMove::Override
+            OnPoolBlock::Override
         } else {
-            PoolMove::Withhold
+            self.private += 1;
+            OnPoolBlock::Withhold
         }
     }
 
     /// The pool's move after an honest block.
-    pub(crate) fn others_found(&mut self) -> PoolMove {
+    pub(crate) fn others_found(&mut self) -> OnHonestBlock {
         let lead_before = self.private.saturating_sub(self.public);
         self.public += 1;
         match lead_before {
             0 => {
                 *self = Pool::default();
-                PoolMove::Adopt
+                OnHonestBlock::Adopt
             }
-            1 => PoolMove::Match,
+            1 => OnHonestBlock::Match,
             2 => {
                 *self = Pool::default();
-                PoolMove::Override
+                OnHonestBlock::Override
             }
-            _ => PoolMove::PublishOne,
+            _ => OnHonestBlock::PublishOne,
         }
     }
 
@@ -69,8 +75,9 @@ impl Pool {
         self.public
     }
 
-    /// Whether the pool and the public chain are tied at one block each (the race a
-    /// share γ of the honest miners settle on the pool's side).
+    /// Whether the pool and the public chain are tied (at one block each: a lead of one
+    /// only ever comes from a first withheld block), the race a share γ of the honest
+    /// miners settle on the pool's side.
     pub(crate) fn tied(&self) -> bool {
         self.private == 1 && self.public == 1
     }
@@ -86,38 +93,38 @@ mod tests {
 
     use crate::attack_theory::selfish_mining_revenue;
 
-    fn moves(finders: &str) -> Vec<PoolMove> {
+    /// The moves as letters: `w`ithhold, `o`verride after the pool's block; `a`dopt,
+    /// `m`atch, `O`verride, `p`ublish one after an honest one.
+    fn moves(finders: &str) -> String {
         let mut pool = Pool::default();
         finders
             .chars()
             .map(|finder| match finder {
-                'P' => pool.pool_found(),
-                _ => pool.others_found(),
+                'P' => match pool.pool_found() {
+                    OnPoolBlock::Withhold => 'w',
+                    OnPoolBlock::Override => 'o',
+                },
+                _ => match pool.others_found() {
+                    OnHonestBlock::Adopt => 'a',
+                    OnHonestBlock::Match => 'm',
+                    OnHonestBlock::Override => 'O',
+                    OnHonestBlock::PublishOne => 'p',
+                },
             })
             .collect()
     }
 
     #[test]
     fn the_pool_follows_eyal_and_sirers_algorithm() {
-        use PoolMove::*;
-        assert_eq!(moves("H"), [Adopt]);
+        assert_eq!(moves("H"), "a");
         // Lead one, matched, then won by the pool or settled by the others.
-        assert_eq!(moves("PHP"), [Withhold, Match, Override]);
-        assert_eq!(moves("PHH"), [Withhold, Match, Adopt]);
+        assert_eq!(moves("PHP"), "wmo");
+        assert_eq!(moves("PHH"), "wma");
         // Lead two: override when the others find one.
-        assert_eq!(moves("PPH"), [Withhold, Withhold, Override]);
+        assert_eq!(moves("PPH"), "wwO");
         // Lead three: publish one at a time until the lead is two.
-        assert_eq!(
-            moves("PPPHHH"),
-            [Withhold, Withhold, Withhold, PublishOne, Override, Adopt]
-        );
-        assert_eq!(
-            moves("PPPPHHPH"),
-            [
-                Withhold, Withhold, Withhold, Withhold, PublishOne, PublishOne, Withhold,
-                PublishOne
-            ]
-        );
+        assert_eq!(moves("PPPHHH"), "wwwpOa");
+        assert_eq!(moves("PPPPHHPH"), "wwwwppwp");
     }
 
     /// Eyal and Sirer's model played out with the strategy: each honest block in a tie
@@ -132,28 +139,28 @@ mod tests {
         for _ in 0..blocks {
             if rng.random_bool(alpha) {
                 private += 1;
-                if pool.pool_found() == PoolMove::Override {
+                if pool.pool_found() == OnPoolBlock::Override {
                     pool_main += private;
                     (private, public) = (0, 0);
                 }
             } else {
                 let on_pool_side = pool.tied() && rng.random_bool(gamma);
                 match pool.others_found() {
-                    PoolMove::Adopt if on_pool_side => {
+                    OnHonestBlock::Adopt if on_pool_side => {
                         // The honest block built on the pool's: both stay.
                         pool_main += private;
                         honest_main += 1;
                         (private, public) = (0, 0);
                     }
-                    PoolMove::Adopt => {
+                    OnHonestBlock::Adopt => {
                         honest_main += public + 1;
                         (private, public) = (0, 0);
                     }
-                    PoolMove::Override => {
+                    OnHonestBlock::Override => {
                         pool_main += private;
                         (private, public) = (0, 0);
                     }
-                    _ => public += 1,
+                    OnHonestBlock::Match | OnHonestBlock::PublishOne => public += 1,
                 }
             }
         }
@@ -180,15 +187,18 @@ mod tests {
             let mut pool = Pool::default();
             for pool_block in finders {
                 let before = pool;
-                let step = if pool_block { pool.pool_found() } else { pool.others_found() };
-                match step {
-                    PoolMove::Match => prop_assert_eq!(before.private, before.public + 1),
-                    PoolMove::PublishOne => prop_assert!(before.private > before.public + 2),
-                    PoolMove::Adopt => prop_assert!(!pool_block && before.private == before.public),
-                    PoolMove::Override => prop_assert!(
-                        before.private == before.public + 2 || (pool_block && before.tied())
-                    ),
-                    PoolMove::Withhold => prop_assert!(pool_block),
+                if pool_block {
+                    match pool.pool_found() {
+                        OnPoolBlock::Override => prop_assert!(before.tied()),
+                        OnPoolBlock::Withhold => prop_assert!(!before.tied()),
+                    }
+                } else {
+                    match pool.others_found() {
+                        OnHonestBlock::Match => prop_assert_eq!(before.private, before.public + 1),
+                        OnHonestBlock::PublishOne => prop_assert!(before.private > before.public + 2),
+                        OnHonestBlock::Adopt => prop_assert_eq!(before.private, before.public),
+                        OnHonestBlock::Override => prop_assert_eq!(before.private, before.public + 2),
+                    }
                 }
                 prop_assert!(pool.private + 1 >= pool.public);
             }

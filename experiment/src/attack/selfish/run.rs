@@ -28,7 +28,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use super::config::{Arrival, SelfishConfig};
-use super::pool::{Pool, PoolMove};
+use super::pool::{OnHonestBlock, OnPoolBlock, Pool};
 use super::record::{PoolRun, SelfishRecord};
 use crate::attack::network::{ATTACKER, AttackError, AttackNetwork, Shape};
 
@@ -114,7 +114,7 @@ impl SelfishMiner<'_> {
                 finders.push('P');
                 let tip = self.network.mine(POOL).await?;
                 self.pool_blocks.insert(tip);
-                if self.pool.pool_found() == PoolMove::Override {
+                if self.pool.pool_found() == OnPoolBlock::Override {
                     self.override_honest_chain().await?;
                 }
                 continue;
@@ -129,7 +129,7 @@ impl SelfishMiner<'_> {
             let tip = self.network.mine(miner).await?;
             let honest = self.network.honest();
             match self.pool.others_found() {
-                PoolMove::Adopt => {
+                OnHonestBlock::Adopt => {
                     // The longest chain is the new block's: every honest node ends on it.
                     self.network.wait_for_tip(honest, tip).await?;
                     self.network
@@ -138,11 +138,11 @@ impl SelfishMiner<'_> {
                     let height = self.network.status(POOL).await?.height;
                     self.settle_at(height);
                 }
-                PoolMove::Override => {
+                OnHonestBlock::Override => {
                     self.network.wait_until_known(honest, tip).await?;
                     self.override_honest_chain().await?;
                 }
-                PoolMove::Match | PoolMove::PublishOne => {
+                OnHonestBlock::Match | OnHonestBlock::PublishOne => {
                     if self.arrival == Arrival::Last {
                         self.network.wait_until_known(honest.clone(), tip).await?;
                     }
@@ -150,7 +150,6 @@ impl SelfishMiner<'_> {
                     self.publish(up_to).await?;
                     self.network.wait_until_known(honest, tip).await?;
                 }
-                PoolMove::Withhold => {}
             }
         }
         Ok(PoolRun {
@@ -170,10 +169,17 @@ impl SelfishMiner<'_> {
             .network
             .blocks(POOL, self.shown_up_to + 1, up_to)
             .await?;
-        for node in self.network.honest() {
-            for block in &blocks {
-                self.network.add_block(node, block).await?;
+        // To every honest node at once: with `first`, each must have them before the honest
+        // block crosses its link.
+        let (network, blocks) = (self.network, &blocks);
+        let shown = network.honest().map(|node| async move {
+            for block in blocks {
+                network.add_block(node, block).await?;
             }
+            Ok::<_, AttackError>(())
+        });
+        for outcome in futures_util::future::join_all(shown).await {
+            outcome?;
         }
         self.shown_up_to = up_to;
         Ok(())
