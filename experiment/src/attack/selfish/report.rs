@@ -52,6 +52,14 @@ pub fn write_selfish(results: &SelfishResults, out_dir: &Path) -> Result<(), Rep
     })
 }
 
+/// How far each arrival's points sit beside their α, so the two stay apart.
+fn nudge(arrival: Arrival) -> f64 {
+    match arrival {
+        Arrival::Last => -0.003,
+        Arrival::First => 0.003,
+    }
+}
+
 fn colour(arrival: Arrival) -> RGBColor {
     match arrival {
         Arrival::Last => BLUE,
@@ -124,7 +132,7 @@ fn draw(results: &SelfishResults, path: &Path) -> Result<(), DrawError> {
         chart
             .draw_series(points.iter().map(|point| {
                 ErrorBar::new_vertical(
-                    point.pool_share,
+                    point.pool_share + nudge(arrival),
                     point.ci_low,
                     point.revenue,
                     point.ci_high,
@@ -137,11 +145,13 @@ fn draw(results: &SelfishResults, path: &Path) -> Result<(), DrawError> {
                 arrival.name()
             ))
             .legend(move |(x, y)| Circle::new((x + 10, y), 4, colour.filled()));
-        chart.draw_series(
-            points
-                .iter()
-                .map(|point| Circle::new((point.pool_share, point.revenue), 4, colour.filled())),
-        )?;
+        chart.draw_series(points.iter().map(|point| {
+            Circle::new(
+                (point.pool_share + nudge(arrival), point.revenue),
+                4,
+                colour.filled(),
+            )
+        }))?;
     }
     chart
         .configure_series_labels()
