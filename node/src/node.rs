@@ -477,10 +477,12 @@ impl Node {
         origin: Origin,
     ) -> (Vec<BlockAccepted>, Option<NodeError>) {
         let inserted = self.insert_blocks(blocks);
-        if let Some(durable) = inserted.durable {
-            if let Err(failed) = durable.await {
-                return (Vec::new(), Some(self.storage_failed(failed)));
-            }
+        // With nothing of its own to commit, the wait is a barrier: the answer then comes
+        // after the summary that shows this insert (an orphan held, say) is published.
+        if let Err(failed) = inserted.durable.await {
+            return (Vec::new(), Some(self.storage_failed(failed)));
+        }
+        if inserted.wrote {
             // The store can give these bodies back now, so memory need not keep them.
             let mut chain = self.lock_chain();
             chain.mark_durable(inserted.last_seq);
@@ -533,12 +535,8 @@ impl Node {
             refused,
             last_seq: chain.tree().last_seq(),
             // An empty batch is a barrier: the summary may show an earlier insert's change.
-            durable: if batch.is_empty() {
-                drop(self.write_and_publish(batch, &chain));
-                None
-            } else {
-                Some(self.write_and_publish(batch, &chain))
-            },
+            wrote: !batch.is_empty(),
+            durable: self.write_and_publish(batch, &chain),
         }
     }
 
@@ -766,8 +764,10 @@ struct Inserted {
     refused: Option<NodeError>,
     /// The connection number of the last block connected by then.
     last_seq: u64,
-    /// The commit of everything `accepted` changed; none when nothing did.
-    durable: Option<Durable>,
+    /// The commit of everything `accepted` changed: a barrier when nothing did.
+    durable: Durable,
+    /// Whether anything was written.
+    wrote: bool,
 }
 
 /// The chain state's summary, numbered in the order the chain lock was held.
