@@ -203,6 +203,29 @@ pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T
     })
 }
 
+/// Hash shares of an attacker or pool, each above 0 and below 1/2, at least one.
+pub(crate) fn checked_minority_shares(
+    field: &'static str,
+    shares: Vec<f64>,
+) -> Result<Vec<f64>, ConfigError> {
+    if shares.is_empty() {
+        return Err(invalid(field, "give at least one share"));
+    }
+    match shares
+        .iter()
+        .find(|share| !(**share > 0.0 && **share < 0.5))
+    {
+        Some(share) => Err(invalid(
+            field,
+            format!(
+                "{share} is not above 0 and below 0.5; from half the hash power up the \
+                 attacker always wins, which needs no experiment"
+            ),
+        )),
+        None => Ok(shares),
+    }
+}
+
 pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field,

@@ -225,23 +225,12 @@ fn analyze_attack(record: &AttackRecord, dir: &Path) -> anyhow::Result<AttackRes
 fn reanalyze(dir: &Path) -> anyhow::Result<()> {
     let attack = dir.join("attack.json");
     if attack.is_file() {
-        let text = std::fs::read_to_string(&attack)
-            .with_context(|| format!("reading {}", attack.display()))?;
-        let record: AttackRecord = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not an attack record", attack.display()))?;
-        analyze_attack(&record, dir)?;
+        analyze_attack(&read_record(&attack, "an attack record")?, dir)?;
         return Ok(());
     }
     let selfish_record = dir.join("selfish.json");
     if selfish_record.is_file() {
-        let text = std::fs::read_to_string(&selfish_record)
-            .with_context(|| format!("reading {}", selfish_record.display()))?;
-        let record: SelfishRecord = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is not a selfish-mining record",
-                selfish_record.display()
-            )
-        })?;
+        let record: SelfishRecord = read_record(&selfish_record, "a selfish-mining record")?;
         selfish::report::write_selfish(&selfish::analysis::analyze(&record), dir)?;
         return Ok(());
     }
@@ -293,14 +282,17 @@ fn write_sweep(runs: &[(RunRecord, Results)], nodes: usize, dir: &Path) -> anyho
 
 /// Re-reads a run's record and logs and rewrites its results and charts.
 fn analyze_recorded(dir: &Path) -> anyhow::Result<(RunRecord, Results)> {
-    let path = dir.join("run.json");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let record: RunRecord = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a run record", path.display()))?;
+    let record: RunRecord = read_record(&dir.join("run.json"), "a run record")?;
     let results = analysis::analyze(&record)?;
     report::write_all(&record, &results, dir)?;
     Ok((record, results))
+}
+
+/// A record a run wrote as JSON to `path`; `what` names it in the error.
+fn read_record<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not {what}", path.display()))
 }
 
 /// Runs one experiment and writes `config.json`, `run.json` and the reports.

@@ -41,6 +41,12 @@ fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The JSON file `name` of `dir`, read as a `T`.
+fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> T {
+    let bytes = std::fs::read(dir.join(name)).unwrap_or_else(|error| panic!("{name}: {error}"));
+    serde_json::from_slice(&bytes).unwrap_or_else(|error| panic!("{name}: {error}"))
+}
+
 /// `experiment run` with the workspace's node and `settings`, into a new directory; asserts
 /// that it succeeded and returns the directory and the run record it wrote.
 fn run_experiment(settings: &[&str]) -> (tempfile::TempDir, RunRecord) {
@@ -54,10 +60,7 @@ fn run_experiment(settings: &[&str]) -> (tempfile::TempDir, RunRecord) {
         .output()
         .expect("experiment runs");
     assert!(output.status.success(), "{}", stderr_of(&output));
-    let record = serde_json::from_slice(
-        &std::fs::read(out.path().join("run.json")).expect("run.json written"),
-    )
-    .expect("run.json is a run record");
+    let record = read_json(out.path(), "run.json");
     (out, record)
 }
 
@@ -371,14 +374,8 @@ fn a_small_double_spend_attack_follows_the_first_seen_rule_in_every_trial() {
         .output()
         .expect("experiment runs");
     assert!(output.status.success(), "{}", stderr_of(&output));
-    let record: AttackRecord = serde_json::from_slice(
-        &std::fs::read(out.path().join("attack.json")).expect("attack.json written"),
-    )
-    .expect("attack.json is an attack record");
-    let results: AttackResults = serde_json::from_slice(
-        &std::fs::read(out.path().join("attack-results.json")).expect("results written"),
-    )
-    .expect("attack-results.json is attack results");
+    let record: AttackRecord = read_json(out.path(), "attack.json");
+    let results: AttackResults = read_json(out.path(), "attack-results.json");
     assert_eq!(record.trials.len(), 24);
     assert_eq!(results.followed_first_seen, 24, "{results:?}");
     assert_eq!(results.posts_lost, 0);
@@ -492,14 +489,8 @@ fn a_small_selfish_mining_run_measures_gamma_from_when_the_pools_block_arrives()
         .output()
         .expect("experiment runs");
     assert!(output.status.success(), "{}", stderr_of(&output));
-    let record: SelfishRecord = serde_json::from_slice(
-        &std::fs::read(out.path().join("selfish.json")).expect("selfish.json written"),
-    )
-    .expect("selfish.json is a selfish-mining record");
-    let results: SelfishResults = serde_json::from_slice(
-        &std::fs::read(out.path().join("selfish-results.json")).expect("results written"),
-    )
-    .expect("selfish-results.json is selfish-mining results");
+    let record: SelfishRecord = read_json(out.path(), "selfish.json");
+    let results: SelfishResults = read_json(out.path(), "selfish-results.json");
     assert_eq!(record.runs.len(), 2);
     for run in &record.runs {
         assert_eq!(run.finders.len(), 120);

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, checked_difficulty, invalid, non_negative, read_toml};
+use crate::config::{
+    ConfigError, checked_difficulty, checked_minority_shares, invalid, non_negative, read_toml,
+};
 
 /// Most honest nodes: each is a process, and every honest block waits for all of them.
 const MAX_HONEST_NODES: usize = 8;
@@ -94,24 +96,12 @@ pub struct AttackConfig {
 impl AttackConfig {
     /// Checks `settings`, filling in defaults; the error names the first bad parameter.
     pub fn from_settings(settings: AttackSettings) -> Result<Self, ConfigError> {
-        let attacker_shares = settings
-            .attacker_shares
-            .unwrap_or_else(|| vec![0.1, 0.2, 0.3]);
-        if attacker_shares.is_empty() {
-            return Err(invalid("attacker_shares", "give at least one share"));
-        }
-        if let Some(share) = attacker_shares
-            .iter()
-            .find(|share| !(**share > 0.0 && **share < 0.5))
-        {
-            return Err(invalid(
-                "attacker_shares",
-                format!(
-                    "{share} is not above 0 and below 0.5; from half the hash power up the \
-                     attacker always wins, which needs no experiment"
-                ),
-            ));
-        }
+        let attacker_shares = checked_minority_shares(
+            "attacker_shares",
+            settings
+                .attacker_shares
+                .unwrap_or_else(|| vec![0.1, 0.2, 0.3]),
+        )?;
         let confirmations = settings.confirmations.unwrap_or_else(|| (1..=6).collect());
         if confirmations.is_empty() {
             return Err(invalid("confirmations", "give at least one count"));

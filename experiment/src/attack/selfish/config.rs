@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::network::MAX_BLOCKS_A_NETWORK;
-use crate::config::{ConfigError, checked_difficulty, invalid, non_negative, read_toml};
+use crate::config::{
+    ConfigError, checked_difficulty, checked_minority_shares, invalid, non_negative, read_toml,
+};
 
 /// Most honest nodes: each is a process, and every honest block waits for all of them.
 const MAX_HONEST_NODES: usize = 8;
@@ -113,21 +115,12 @@ pub struct SelfishConfig {
 impl SelfishConfig {
     /// Checks `settings`, filling in defaults; the error names the first bad parameter.
     pub fn from_settings(settings: SelfishSettings) -> Result<Self, ConfigError> {
-        let pool_shares = settings
-            .pool_shares
-            .unwrap_or_else(|| (2..=9).map(|step| f64::from(step) * 0.05).collect());
-        if pool_shares.is_empty() {
-            return Err(invalid("pool_shares", "give at least one share"));
-        }
-        if let Some(share) = pool_shares
-            .iter()
-            .find(|share| !(**share > 0.0 && **share < 0.5))
-        {
-            return Err(invalid(
-                "pool_shares",
-                format!("{share} is not above 0 and below 0.5"),
-            ));
-        }
+        let pool_shares = checked_minority_shares(
+            "pool_shares",
+            settings
+                .pool_shares
+                .unwrap_or_else(|| (2..=9).map(|step| f64::from(step) * 0.05).collect()),
+        )?;
         let pool_block_arrives = settings
             .pool_block_arrives
             .unwrap_or_else(|| vec![Arrival::Last, Arrival::First]);
