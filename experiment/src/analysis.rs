@@ -541,6 +541,11 @@ mod tests {
             target_block_interval_secs: 25.0,
             link_latency_ms: 100.0,
             link_loss: 0.0,
+            link_bandwidth_bytes_per_sec: None,
+            posts_per_sec: None,
+            link_bytes: None,
+            regions: None,
+            node_regions: vec![],
             topology: "mesh".into(),
             links: vec![],
             mining_started_at: 100.0,
@@ -549,6 +554,7 @@ mod tests {
             posts: vec![],
             final_tips: vec![],
             main_chain: vec![],
+            block_sizes: vec![],
             settled_after_secs: Some(0.5),
         }
     }

@@ -18,8 +18,9 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::config::Retarget;
+use crate::config::{MAX_PEERS, Retarget};
 use crate::proxy::{BoundRelay, LinkModel, Relay, RelayNetwork};
+use crate::regions::Placement;
 use crate::topology::Topology;
 
 /// Longest a node may take to start listening.
@@ -118,6 +119,8 @@ pub fn find_node_binary(explicit: Option<&Path>) -> Result<PathBuf, ClusterError
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NetworkSpec {
     pub(crate) link: LinkModel,
+    /// Where the nodes are; each link then takes its regions' latency, not the model's.
+    pub(crate) placement: Option<Placement>,
     /// Seeds the links' random streams.
     pub(crate) seed: u64,
     /// Leading zero bits of proof of work.
@@ -190,7 +193,19 @@ impl Cluster {
             );
         }
         let urls: Vec<String> = bound.iter().map(|relay| relay.url().to_owned()).collect();
-        let network = RelayNetwork::new(topology, spec.link, spec.seed, &urls);
+        let by_region = spec
+            .placement
+            .as_ref()
+            .map(|placement| move |from: usize, to: usize| placement.latency(from, to));
+        let network = RelayNetwork::new(
+            topology,
+            spec.link,
+            by_region
+                .as_ref()
+                .map(|latency| latency as &dyn Fn(usize, usize) -> Duration),
+            spec.seed,
+            &urls,
+        );
         let relays: Vec<Relay> = bound
             .into_iter()
             .enumerate()
@@ -357,9 +372,6 @@ fn node_args(
         "1",
         "--mine-empty-blocks",
         "--no-peer-discovery",
-        // Room for every other node, so a mesh of any size keeps all its links.
-        "--max-peers",
-        "64",
     ]
     .into_iter()
     .map(OsString::from)
@@ -368,6 +380,8 @@ fn node_args(
         args.push(name.into());
         args.push(value.into());
     };
+    // Configuration keeps every node's neighbours within this, so no link is refused.
+    flag("--max-peers", MAX_PEERS.to_string());
     flag("--difficulty", spec.difficulty.to_string());
     let miner = spec.miners[node];
     if let Some(rate) = miner.hash_rate {

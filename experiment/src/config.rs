@@ -9,12 +9,15 @@ use std::path::{Path, PathBuf};
 use chainpost_chain::retarget;
 use serde::{Deserialize, Serialize};
 
+use crate::regions::{Placement, RegionSettings, Regions};
 use crate::topology::Topology;
 
 /// Fewest nodes a run may have.
 const MIN_NODES: usize = 3;
 /// Most nodes a run may have: each is a process on this machine.
-const MAX_NODES: usize = 50;
+const MAX_NODES: usize = 200;
+/// Peers each node of a run keeps at most (its `--max-peers`).
+pub(crate) const MAX_PEERS: usize = 64;
 
 /// The shape of the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -63,6 +66,11 @@ pub struct Settings {
     /// Probability that a link loses a request, 0 to 1 [default: 0].
     #[arg(long)]
     pub loss: Option<f64>,
+    /// Bits per second each direction of every link carries, in megabits (10^6 bits); a
+    /// message waits for the ones before it and takes its size over this [default:
+    /// unlimited].
+    #[arg(long)]
+    pub bandwidth_mbps: Option<f64>,
     /// Network-wide block interval the hash rates are chosen for, in seconds [default: 10].
     #[arg(long)]
     pub block_interval_secs: Option<f64>,
@@ -78,6 +86,10 @@ pub struct Settings {
     /// Mean rate of posts sent to the network, per second (Poisson arrivals) [default: 1].
     #[arg(long)]
     pub posts_per_sec: Option<f64>,
+    /// Characters of each post's content, 80 to 1,000: its number, then padding, so
+    /// blocks grow with it [default: the number alone, about 40].
+    #[arg(long)]
+    pub post_chars: Option<usize>,
     /// Seed of every random choice of the run [default: 1].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -106,14 +118,66 @@ pub struct Settings {
     /// The latency sweep (`experiment sweep`); only in the file.
     #[arg(skip)]
     pub sweep: Option<SweepSettings>,
+    /// Where the nodes are and the latency between places; only in the file.
+    #[arg(skip)]
+    pub regions: Option<RegionSettings>,
 }
 
-/// The `[sweep]` table of a configuration file.
+/// The `[sweep]` table of a configuration file: one of its keys.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSettings {
     /// One run per one-way link latency, in milliseconds.
-    latency_ms: Vec<f64>,
+    latency_ms: Option<Vec<f64>>,
+    /// One run per mean post rate, so that blocks grow from run to run.
+    posts_per_sec: Option<Vec<f64>>,
+    /// One run per network block interval, in seconds.
+    block_interval_secs: Option<Vec<f64>>,
+}
+
+/// What a sweep varies from run to run, and its values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SweepAxis {
+    /// One-way link latency, in milliseconds: stale rate against propagation delay.
+    LatencyMs(Vec<f64>),
+    /// Mean posts per second: stale rate against block size (with a bandwidth).
+    PostsPerSec(Vec<f64>),
+    /// Network block interval, in seconds: stale rate against d/T where latency is not
+    /// one number (regions).
+    BlockIntervalSecs(Vec<f64>),
+}
+
+impl SweepAxis {
+    /// Each run's settings: `base` with the swept parameter set, writing to its own
+    /// subdirectory of `out_dir`.
+    pub fn runs(&self, base: &Settings, out_dir: &Path) -> Vec<Settings> {
+        match self {
+            SweepAxis::LatencyMs(latencies) => latencies
+                .iter()
+                .map(|&latency_ms| Settings {
+                    latency_ms: Some(latency_ms),
+                    out_dir: Some(out_dir.join(format!("latency-{latency_ms}ms"))),
+                    ..base.clone()
+                })
+                .collect(),
+            SweepAxis::PostsPerSec(rates) => rates
+                .iter()
+                .map(|&posts_per_sec| Settings {
+                    posts_per_sec: Some(posts_per_sec),
+                    out_dir: Some(out_dir.join(format!("posts-{posts_per_sec}-per-sec"))),
+                    ..base.clone()
+                })
+                .collect(),
+            SweepAxis::BlockIntervalSecs(intervals) => intervals
+                .iter()
+                .map(|&block_interval_secs| Settings {
+                    block_interval_secs: Some(block_interval_secs),
+                    out_dir: Some(out_dir.join(format!("interval-{block_interval_secs}s"))),
+                    ..base.clone()
+                })
+                .collect(),
+        }
+    }
 }
 
 impl Settings {
@@ -131,11 +195,13 @@ impl Settings {
             latency_ms: overrides.latency_ms.or(self.latency_ms),
             jitter_ms: overrides.jitter_ms.or(self.jitter_ms),
             loss: overrides.loss.or(self.loss),
+            bandwidth_mbps: overrides.bandwidth_mbps.or(self.bandwidth_mbps),
             block_interval_secs: overrides.block_interval_secs.or(self.block_interval_secs),
             difficulty: overrides.difficulty.or(self.difficulty),
             hash_shares: overrides.hash_shares.or(self.hash_shares),
             duration_secs: overrides.duration_secs.or(self.duration_secs),
             posts_per_sec: overrides.posts_per_sec.or(self.posts_per_sec),
+            post_chars: overrides.post_chars.or(self.post_chars),
             seed: overrides.seed.or(self.seed),
             settle_timeout_secs: overrides.settle_timeout_secs.or(self.settle_timeout_secs),
             sync_interval_secs: overrides.sync_interval_secs.or(self.sync_interval_secs),
@@ -146,20 +212,70 @@ impl Settings {
             simulated_mining: overrides.simulated_mining.or(self.simulated_mining),
             out_dir: overrides.out_dir.or(self.out_dir),
             sweep: overrides.sweep.or(self.sweep),
+            regions: overrides.regions.or(self.regions),
         }
     }
 
-    /// The latencies a sweep runs: `overrides` if given, else the file's `[sweep]` table.
-    pub fn sweep_latencies(&self, overrides: Option<Vec<f64>>) -> Result<Vec<f64>, ConfigError> {
-        overrides
-            .or_else(|| self.sweep.as_ref().map(|sweep| sweep.latency_ms.clone()))
-            .filter(|latencies| !latencies.is_empty())
-            .ok_or_else(|| {
-                invalid(
-                    "sweep.latency_ms",
-                    "no latencies to sweep; give [sweep] latency_ms = [...] or --latencies",
-                )
-            })
+    /// What a sweep varies: `latencies` or `post_rates` from the command line if given,
+    /// else the one key of the file's `[sweep]` table.
+    pub fn sweep_axis(
+        &self,
+        latencies: Option<Vec<f64>>,
+        post_rates: Option<Vec<f64>>,
+    ) -> Result<SweepAxis, ConfigError> {
+        let table = self.sweep.clone().unwrap_or_default();
+        let given = [
+            latencies.map(SweepAxis::LatencyMs),
+            post_rates.map(SweepAxis::PostsPerSec),
+        ];
+        let given: Vec<SweepAxis> = if given.iter().any(Option::is_some) {
+            given.into_iter().flatten().collect()
+        } else {
+            [
+                table.latency_ms.map(SweepAxis::LatencyMs),
+                table.posts_per_sec.map(SweepAxis::PostsPerSec),
+                table.block_interval_secs.map(SweepAxis::BlockIntervalSecs),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()
+        };
+        let mut given = given.into_iter();
+        let axis = match (given.next(), given.next()) {
+            (Some(axis), None) => axis,
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "sweep",
+                    "give one of latency_ms (--latencies), posts_per_sec (--post-rates) and \
+                     block_interval_secs; a sweep varies one parameter",
+                ));
+            }
+            (None, _) => {
+                return Err(invalid(
+                    "sweep",
+                    "nothing to sweep; give [sweep] latency_ms = [...] (or --latencies), \
+                     posts_per_sec = [...] (or --post-rates) or block_interval_secs = [...]",
+                ));
+            }
+        };
+        match &axis {
+            SweepAxis::LatencyMs(values) if values.is_empty() => {
+                Err(invalid("sweep.latency_ms", "no latencies to sweep"))
+            }
+            SweepAxis::PostsPerSec(values) if values.is_empty() => {
+                Err(invalid("sweep.posts_per_sec", "no post rates to sweep"))
+            }
+            SweepAxis::BlockIntervalSecs(values) if values.is_empty() => Err(invalid(
+                "sweep.block_interval_secs",
+                "no block intervals to sweep",
+            )),
+            SweepAxis::PostsPerSec(_) if self.bandwidth_mbps.is_none() => Err(invalid(
+                "bandwidth_mbps",
+                "a sweep of post rates measures stale rate against block size, which only \
+                 a link bandwidth makes matter; give bandwidth_mbps",
+            )),
+            _ => Ok(axis),
+        }
     }
 }
 
@@ -280,12 +396,16 @@ pub(crate) struct Retarget {
 pub struct ExperimentConfig {
     pub nodes: usize,
     pub(crate) topology: TopologySpec,
-    /// One-way latency of every link, in milliseconds.
+    /// One-way latency of every link, in milliseconds (unless regions set it per link).
     pub(crate) latency_ms: f64,
+    /// Where the nodes are; each link then takes the latency between its ends' regions.
+    pub(crate) regions: Option<Regions>,
     /// Uniform variation of each message's latency either way, in milliseconds.
     pub(crate) jitter_ms: f64,
     /// Probability that a link loses a request.
     pub(crate) loss: f64,
+    /// Megabits per second each direction of a link carries; unlimited when `None`.
+    pub(crate) bandwidth_mbps: Option<f64>,
     /// Network-wide block interval the hash rates are chosen for, in seconds.
     pub(crate) block_interval_secs: f64,
     /// Leading zero bits of proof of work.
@@ -296,6 +416,8 @@ pub struct ExperimentConfig {
     pub(crate) duration_secs: f64,
     /// Mean posts per second.
     pub(crate) posts_per_sec: f64,
+    /// Characters of each post's content; the numbered text alone when `None`.
+    pub(crate) post_chars: Option<usize>,
     /// Seed of every random choice.
     pub(crate) seed: u64,
     /// Longest wait for agreement after mining, in seconds.
@@ -313,9 +435,26 @@ impl ExperimentConfig {
     pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
         let nodes = checked_nodes(settings.nodes.unwrap_or(5))?;
         let topology = topology_spec(&settings, nodes)?;
+        let seed = settings.seed.unwrap_or(1);
+        within_peer_limit(topology, nodes, seed)?;
         let latency_ms = non_negative("latency_ms", settings.latency_ms.unwrap_or(50.0))?;
+        let regions = settings
+            .regions
+            .clone()
+            .map(Regions::from_settings)
+            .transpose()?;
+        if regions.is_some() && settings.latency_ms.is_some() {
+            return Err(invalid(
+                "latency_ms",
+                "the [regions] table sets every link's latency; leave latency_ms out",
+            ));
+        }
         let jitter_ms = non_negative("jitter_ms", settings.jitter_ms.unwrap_or(0.0))?;
         let loss = checked_loss(settings.loss.unwrap_or(0.0))?;
+        let bandwidth_mbps = settings
+            .bandwidth_mbps
+            .map(|mbps| positive("bandwidth_mbps", mbps))
+            .transpose()?;
         let block_interval_secs = positive(
             "block_interval_secs",
             settings.block_interval_secs.unwrap_or(10.0),
@@ -328,6 +467,7 @@ impl ExperimentConfig {
         )?;
         let duration_secs = positive("duration_secs", settings.duration_secs.unwrap_or(60.0))?;
         let posts_per_sec = non_negative("posts_per_sec", settings.posts_per_sec.unwrap_or(1.0))?;
+        let post_chars = settings.post_chars.map(checked_post_chars).transpose()?;
         let settle_timeout_secs = non_negative(
             "settle_timeout_secs",
             settings.settle_timeout_secs.unwrap_or(30.0),
@@ -342,20 +482,47 @@ impl ExperimentConfig {
             nodes,
             topology,
             latency_ms,
+            regions,
             jitter_ms,
             loss,
+            bandwidth_mbps,
             block_interval_secs,
             difficulty,
             hash_shares,
             duration_secs,
             posts_per_sec,
-            seed: settings.seed.unwrap_or(1),
+            post_chars,
+            seed,
             settle_timeout_secs,
             sync_interval_secs,
             retarget,
             simulated_mining: settings.simulated_mining.unwrap_or(false),
             out_dir,
         })
+    }
+
+    /// The longest one-way latency of any link, in milliseconds.
+    pub(crate) fn longest_latency_ms(&self) -> f64 {
+        self.regions.as_ref().map_or(self.latency_ms, |regions| {
+            regions
+                .latency_ms
+                .iter()
+                .flatten()
+                .copied()
+                .fold(0.0, f64::max)
+        })
+    }
+
+    /// Where the run's nodes are, if it has regions: fixed by its seed.
+    pub(crate) fn placement(&self) -> Option<Placement> {
+        self.regions
+            .clone()
+            .map(|regions| Placement::new(regions, self.nodes, self.seed))
+    }
+
+    /// Bytes per second each direction of a link carries, if capped.
+    pub(crate) fn bandwidth_bytes_per_sec(&self) -> Option<f64> {
+        self.bandwidth_mbps.map(|mbps| mbps * 1e6 / 8.0)
     }
 
     /// The `--simulated-mining-seed` of node `node`, when mining is simulated: one per
@@ -392,6 +559,21 @@ fn checked_nodes(nodes: usize) -> Result<usize, ConfigError> {
         Err(invalid(
             "nodes",
             format!("{nodes} is out of range; {MIN_NODES} to {MAX_NODES}"),
+        ))
+    }
+}
+
+/// Fewest characters of a padded post: room for its number and the run's seed.
+const MIN_POST_CHARS: usize = 80;
+
+fn checked_post_chars(chars: usize) -> Result<usize, ConfigError> {
+    let most = chainpost_chain::params::MAX_CONTENT_CHARS;
+    if (MIN_POST_CHARS..=most).contains(&chars) {
+        Ok(chars)
+    } else {
+        Err(invalid(
+            "post_chars",
+            format!("{chars} is out of range; {MIN_POST_CHARS} to {most}, what a node accepts"),
         ))
     }
 }
@@ -502,6 +684,25 @@ fn topology_spec(settings: &Settings, nodes: usize) -> Result<TopologySpec, Conf
     }
 }
 
+/// Refuses a topology that gives some node more neighbours than a node keeps peers.
+fn within_peer_limit(topology: TopologySpec, nodes: usize, seed: u64) -> Result<(), ConfigError> {
+    let graph = topology.build(nodes, seed);
+    let most = (0..nodes)
+        .map(|node| graph.neighbours(node).len())
+        .max()
+        .unwrap_or(0);
+    if most > MAX_PEERS {
+        return Err(invalid(
+            "topology",
+            format!(
+                "a node would have {most} neighbours, more than the {MAX_PEERS} peers a node \
+                 keeps; use the random topology with a smaller degree"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn normalized_shares(shares: Option<Vec<f64>>, nodes: usize) -> Result<Vec<f64>, ConfigError> {
     let Some(shares) = shares else {
         return Ok(vec![1.0 / nodes as f64; nodes]);
@@ -595,10 +796,14 @@ mod tests {
     fn errors_name_the_parameter_at_fault() {
         let cases = [
             ("nodes = 2", "nodes"),
-            ("nodes = 51", "nodes"),
+            ("nodes = 201", "nodes"),
             ("loss = 1.0", "loss"),
             ("loss = -0.1", "loss"),
             ("latency_ms = -1.0", "latency_ms"),
+            ("bandwidth_mbps = 0.0", "bandwidth_mbps"),
+            ("bandwidth_mbps = -2.0", "bandwidth_mbps"),
+            ("post_chars = 79", "post_chars"),
+            ("post_chars = 1001", "post_chars"),
             ("block_interval_secs = 0.0", "block_interval_secs"),
             ("nodes = 3\nhash_shares = [1.0, 2.0]", "hash_shares"),
             ("nodes = 3\nhash_shares = [1.0, 0.0, 2.0]", "hash_shares"),
@@ -617,8 +822,19 @@ mod tests {
             let error = check(toml).expect_err(toml);
             assert_eq!(field_of(error), field, "{toml}");
         }
-        // Nodes keep room for every other node, so a mesh may be as large as a run.
-        check("nodes = 50").expect("a mesh of 50 nodes");
+        // Nodes keep room for 64 peers, so a mesh may have 65 nodes.
+        check("nodes = 65").expect("a mesh of 65 nodes");
+        assert_eq!(
+            field_of(check("nodes = 66").expect_err("too many peers")),
+            "topology"
+        );
+        check("nodes = 200\ntopology = \"random\"\ndegree = 8").expect("200 nodes");
+        assert_eq!(
+            field_of(
+                check("nodes = 201\ntopology = \"random\"\ndegree = 8").expect_err("too many")
+            ),
+            "nodes"
+        );
         let missing_out =
             ExperimentConfig::from_settings(Settings::default()).expect_err("no output directory");
         assert_eq!(field_of(missing_out), "out_dir");
@@ -661,32 +877,99 @@ mod tests {
     }
 
     #[test]
-    fn a_sweep_table_is_read() {
+    fn a_sweep_varies_latency_or_post_rate_from_the_command_line_before_the_file() {
         let file = settings("[sweep]\nlatency_ms = [0.0, 100.0]");
         assert_eq!(
-            file.sweep,
-            Some(SweepSettings {
-                latency_ms: vec![0.0, 100.0]
-            })
+            file.sweep_axis(None, None).expect("the file's"),
+            SweepAxis::LatencyMs(vec![0.0, 100.0])
         );
+        assert_eq!(
+            file.sweep_axis(Some(vec![5.0]), None).expect("given"),
+            SweepAxis::LatencyMs(vec![5.0])
+        );
+        let capped = settings("bandwidth_mbps = 1.0\n[sweep]\nlatency_ms = [0.0, 100.0]");
+        assert_eq!(
+            capped.sweep_axis(None, Some(vec![2.0])).expect("given"),
+            SweepAxis::PostsPerSec(vec![2.0])
+        );
+        let rates = settings("bandwidth_mbps = 1.0\n[sweep]\nposts_per_sec = [1.0, 20.0]");
+        assert_eq!(
+            rates.sweep_axis(None, None).expect("the file's"),
+            SweepAxis::PostsPerSec(vec![1.0, 20.0])
+        );
+        let intervals = settings("[sweep]\nblock_interval_secs = [2.0, 8.0]");
+        assert_eq!(
+            intervals.sweep_axis(None, None).expect("the file's"),
+            SweepAxis::BlockIntervalSecs(vec![2.0, 8.0])
+        );
+        for (toml, latencies, post_rates, field) in [
+            ("", None, None, "sweep"),
+            ("[sweep]\nlatency_ms = []", None, None, "sweep.latency_ms"),
+            ("", Some(vec![]), None, "sweep.latency_ms"),
+            ("", None, Some(vec![]), "sweep.posts_per_sec"),
+            ("", None, Some(vec![5.0]), "bandwidth_mbps"),
+            (
+                "[sweep]\nposts_per_sec = [5.0]",
+                None,
+                None,
+                "bandwidth_mbps",
+            ),
+            ("", Some(vec![1.0]), Some(vec![1.0]), "sweep"),
+            (
+                "[sweep]\nlatency_ms = [1.0]\nposts_per_sec = [1.0]",
+                None,
+                None,
+                "sweep",
+            ),
+            (
+                "[sweep]\nblock_interval_secs = [1.0]\nlatency_ms = [1.0]",
+                None,
+                None,
+                "sweep",
+            ),
+            (
+                "[sweep]\nblock_interval_secs = []",
+                None,
+                None,
+                "sweep.block_interval_secs",
+            ),
+        ] {
+            let error = settings(toml)
+                .sweep_axis(latencies, post_rates)
+                .expect_err(toml);
+            assert_eq!(field_of(error), field, "{toml}");
+        }
     }
 
     #[test]
-    fn sweep_latencies_come_from_the_command_line_before_the_file() {
-        let file = settings("[sweep]\nlatency_ms = [0.0, 100.0]");
+    fn each_run_of_a_sweep_sets_its_value_and_writes_to_its_own_directory() {
+        let base = settings("nodes = 3\nposts_per_sec = 1.0");
+        let runs = SweepAxis::PostsPerSec(vec![5.0, 20.0]).runs(&base, Path::new("out"));
+        let set: Vec<_> = runs
+            .iter()
+            .map(|run| (run.posts_per_sec, run.nodes, run.out_dir.clone()))
+            .collect();
         assert_eq!(
-            file.sweep_latencies(None).expect("the file's"),
-            [0.0, 100.0]
+            set,
+            [
+                (Some(5.0), Some(3), Some("out/posts-5-per-sec".into())),
+                (Some(20.0), Some(3), Some("out/posts-20-per-sec".into()))
+            ]
         );
-        assert_eq!(file.sweep_latencies(Some(vec![5.0])).expect("given"), [5.0]);
-        for (toml, given) in [
-            ("", None),
-            ("[sweep]\nlatency_ms = []", None),
-            ("", Some(vec![])),
-        ] {
-            let error = settings(toml).sweep_latencies(given).expect_err(toml);
-            assert_eq!(field_of(error), "sweep.latency_ms", "{toml}");
-        }
+        let runs = SweepAxis::LatencyMs(vec![50.0]).runs(&base, Path::new("out"));
+        assert_eq!(runs[0].latency_ms, Some(50.0));
+        assert_eq!(runs[0].out_dir, Some("out/latency-50ms".into()));
+        let runs = SweepAxis::BlockIntervalSecs(vec![2.5]).runs(&base, Path::new("out"));
+        assert_eq!(runs[0].block_interval_secs, Some(2.5));
+        assert_eq!(runs[0].out_dir, Some("out/interval-2.5s".into()));
+    }
+
+    #[test]
+    fn a_bandwidth_in_megabits_is_bytes_per_second_to_the_links() {
+        let capped = check("bandwidth_mbps = 2.0\npost_chars = 500").expect("valid");
+        assert_eq!(capped.bandwidth_bytes_per_sec(), Some(250_000.0));
+        assert_eq!(capped.post_chars, Some(500));
+        assert_eq!(check("").expect("valid").bandwidth_bytes_per_sec(), None);
     }
 
     #[test]

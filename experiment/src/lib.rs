@@ -5,11 +5,13 @@
 pub mod analysis;
 pub mod attack;
 pub mod attack_theory;
+pub mod bandwidth;
 pub mod cluster;
 pub mod config;
 mod events;
 mod proxy;
 pub mod record;
+pub mod regions;
 pub mod report;
 pub mod run;
 pub mod sweep;

@@ -1,5 +1,5 @@
 //! The `experiment` command: `experiment run` runs one experiment, `experiment sweep` one
-//! per latency of a list, `experiment attack` the double-spend race, `experiment selfish`
+//! per latency or post rate of a list, `experiment attack` the double-spend race, `experiment selfish`
 //! selfish mining; each writes its record, results and charts to `--out`. `experiment
 //! reanalyze DIR` recomputes results and charts from what a run, sweep or attack
 //! recorded, without running anything.
@@ -20,12 +20,14 @@ use chainpost_experiment::attack::double_spend::config::{AttackConfig, AttackSet
 use chainpost_experiment::attack::double_spend::record::AttackRecord;
 use chainpost_experiment::attack::double_spend::{self, report as attack_report};
 use chainpost_experiment::attack::selfish::{self, SelfishConfig, SelfishRecord, SelfishSettings};
+use chainpost_experiment::bandwidth::{self, BlockSizeSweep};
 use chainpost_experiment::cluster::find_node_binary;
-use chainpost_experiment::config::{ConfigError, ExperimentConfig, Settings};
+use chainpost_experiment::config::{ConfigError, ExperimentConfig, Settings, SweepAxis};
 use chainpost_experiment::record::RunRecord;
 use chainpost_experiment::report;
 use chainpost_experiment::run::{self, write_json};
 use chainpost_experiment::sweep::SweepPoint;
+use chainpost_experiment::sweep::Swept;
 
 /// Run networks of real chainpost nodes on this machine and measure their forks.
 #[derive(Debug, Parser)]
@@ -42,12 +44,17 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Run one experiment per latency of the file's `[sweep]` table (or --latencies),
-    /// each in its own subdirectory of --out, then compare them with theory.
+    /// Run one experiment per value of the file's `[sweep]` table (or --latencies, or
+    /// --post-rates), each in its own subdirectory of --out, then compare them with
+    /// theory: latencies give stale rate against propagation delay, post rates (with a
+    /// bandwidth) stale rate against block size.
     Sweep {
-        /// One-way link latencies to run, in milliseconds (replaces `sweep.latency_ms`).
+        /// One-way link latencies to run, in milliseconds (replaces the `[sweep]` table).
         #[arg(long, value_delimiter = ',')]
         latencies: Option<Vec<f64>>,
+        /// Mean post rates to run, per second (replaces the `[sweep]` table).
+        #[arg(long, value_delimiter = ',')]
+        post_rates: Option<Vec<f64>>,
         #[command(flatten)]
         common: Common,
     },
@@ -138,21 +145,34 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             run_one(&config, &node_bin).await?;
             Ok(())
         }
-        Command::Sweep { latencies, common } => {
+        Command::Sweep {
+            latencies,
+            post_rates,
+            common,
+        } => {
             let (settings, node_bin) = common.settings()?;
-            let latencies = settings.sweep_latencies(latencies)?;
+            let axis = settings.sweep_axis(latencies, post_rates)?;
             let base = ExperimentConfig::from_settings(settings.clone())?;
+            // Every run is checked before the first starts.
+            let configs = axis
+                .runs(&settings, &base.out_dir)
+                .into_iter()
+                .map(ExperimentConfig::from_settings)
+                .collect::<Result<Vec<_>, _>>()?;
             let node_bin = find_node_binary(node_bin.as_deref())?;
             let mut runs = Vec::new();
-            for latency_ms in latencies {
-                let config = ExperimentConfig::from_settings(Settings {
-                    latency_ms: Some(latency_ms),
-                    out_dir: Some(base.out_dir.join(format!("latency-{latency_ms}ms"))),
-                    ..settings.clone()
-                })?;
-                runs.push(run_one(&config, &node_bin).await?);
+            for config in &configs {
+                runs.push(run_one(config, &node_bin).await?);
             }
-            write_sweep(&runs, base.nodes, &base.out_dir)
+            match axis {
+                SweepAxis::LatencyMs(_) => {
+                    write_sweep(&runs, base.nodes, Swept::LatencyMs, &base.out_dir)
+                }
+                SweepAxis::BlockIntervalSecs(_) => {
+                    write_sweep(&runs, base.nodes, Swept::BlockIntervalSecs, &base.out_dir)
+                }
+                SweepAxis::PostsPerSec(_) => write_block_size_sweep(&runs, &base.out_dir),
+            }
         }
         Command::Attack {
             config,
@@ -254,14 +274,38 @@ fn reanalyze(dir: &Path) -> anyhow::Result<()> {
             dir.display()
         );
     };
-    // Directory names sort "latency-150ms" before "latency-20ms".
-    runs.sort_by(|(a, _), (b, _)| a.link_latency_ms.total_cmp(&b.link_latency_ms));
-    write_sweep(&runs, nodes, dir)
+    let records: Vec<&RunRecord> = runs.iter().map(|(record, _)| record).collect();
+    let swept = Swept::of(&records);
+    // Directory names sort "latency-150ms" before "latency-20ms": order by the value.
+    let value = |record: &RunRecord| match swept {
+        Swept::LatencyMs => record.link_latency_ms,
+        Swept::BlockIntervalSecs => record.target_block_interval_secs,
+        Swept::PostsPerSec => record.posts_per_sec.unwrap_or(0.0),
+    };
+    runs.sort_by(|(a, _), (b, _)| value(a).total_cmp(&value(b)));
+    match swept {
+        Swept::PostsPerSec => write_block_size_sweep(&runs, dir),
+        Swept::LatencyMs | Swept::BlockIntervalSecs => write_sweep(&runs, nodes, swept, dir),
+    }
 }
 
-/// Writes the sweep of `runs` into `dir`, a point per run in their order; a run that gives
-/// no point is left out with a warning. `nodes` is the miners the prediction is drawn for.
-fn write_sweep(runs: &[(RunRecord, Results)], nodes: usize, dir: &Path) -> anyhow::Result<()> {
+/// Writes the block-size sweep of `runs` into `dir`.
+fn write_block_size_sweep(runs: &[(RunRecord, Results)], dir: &Path) -> anyhow::Result<()> {
+    let sweep = BlockSizeSweep::from_runs(runs)?;
+    bandwidth::report::write_block_size_sweep(&sweep, dir)?;
+    tracing::info!(out = %dir.display(), points = sweep.points().len(), "block-size sweep written");
+    Ok(())
+}
+
+/// Writes the d/T sweep of `runs` into `dir`, a point per run in their order; a run that
+/// gives no point is left out with a warning. `nodes` is the miners the prediction is drawn
+/// for.
+fn write_sweep(
+    runs: &[(RunRecord, Results)],
+    nodes: usize,
+    swept: Swept,
+    dir: &Path,
+) -> anyhow::Result<()> {
     let points: Vec<SweepPoint> = runs
         .iter()
         .filter_map(
@@ -275,7 +319,7 @@ fn write_sweep(runs: &[(RunRecord, Results)], nodes: usize, dir: &Path) -> anyho
             },
         )
         .collect();
-    report::write_sweep(&points, nodes, dir)?;
+    report::write_sweep(&points, nodes, swept, dir)?;
     tracing::info!(out = %dir.display(), points = points.len(), "sweep written");
     Ok(())
 }

@@ -5,7 +5,11 @@
 //! A request to node `i` from node `j` (named by the `x-chainpost-peer` header every node
 //! sends: the advertised relay URL of `j`) is held for the one-way latency of link `j → i`,
 //! lost with the link's loss probability, forwarded to node `i`, and its answer held for the
-//! latency of `i → j`. A request from a node not linked with `i` is refused with 403, so
+//! latency of `i → j`. A link with a bandwidth sends one message at a time, each taking its
+//! size over the bandwidth, in the order they were sent (as one TCP connection would):
+//! a message of `S` bytes sent at `t` on a link last busy until `b` arrives at
+//! `max(t, b) + S / B + latency`. Sizes are the HTTP/1.1 message (request or status line,
+//! headers, body); TCP/IP framing is left out. A request from a node not linked with `i` is refused with 403, so
 //! the topology is enforced rather than hoped for. Requests naming no node of the run (the
 //! runner's own, say) pass untouched.
 //!
@@ -52,6 +56,8 @@ pub(crate) struct LinkModel {
     pub(crate) jitter: Duration,
     /// Probability that a request is lost.
     pub(crate) loss: f64,
+    /// Bytes per second each direction of a link carries; unlimited when `None`.
+    pub(crate) bandwidth: Option<f64>,
 }
 
 /// What happens to one message sent on a link.
@@ -61,12 +67,39 @@ struct Transit {
     lost: bool,
 }
 
-/// One directed link's state: its own random stream and the arrival time of the last
-/// message sent on it.
+/// One directed link's state: its latency, its own random stream, until when it is busy
+/// sending, and the arrival time of the last message sent on it.
 #[derive(Debug)]
 struct LinkState {
+    latency: Duration,
     rng: ChaCha8Rng,
+    busy_until: Instant,
     last_arrival: Instant,
+}
+
+impl LinkState {
+    /// When a message of `bytes` sent at `now` arrives, `delay` after its last byte left:
+    /// it waits for the messages sent before it, then takes `bytes / bandwidth` to send.
+    /// Never before an earlier message's arrival, whatever the delay.
+    fn transmit(
+        &mut self,
+        now: Instant,
+        bytes: usize,
+        bandwidth: Option<f64>,
+        delay: Duration,
+    ) -> Instant {
+        let sent = match bandwidth {
+            Some(bytes_per_sec) => {
+                let start = now.max(self.busy_until);
+                self.busy_until = start + Duration::from_secs_f64(bytes as f64 / bytes_per_sec);
+                self.busy_until
+            }
+            None => now,
+        };
+        let arrives_at = (sent + delay).max(self.last_arrival);
+        self.last_arrival = arrives_at;
+        arrives_at
+    }
 }
 
 /// Every directed link of a run, shared by all relays: link `i → j` carries both requests
@@ -81,8 +114,14 @@ struct Links {
 
 impl Links {
     /// Both directions of every link of `topology`, each with its own random stream
-    /// derived from `seed`, so a run's draws do not depend on other links' traffic.
-    fn new(topology: &Topology, model: LinkModel, seed: u64) -> Self {
+    /// derived from `seed`, so a run's draws do not depend on other links' traffic, and
+    /// the latency `latency_of(from, to)` gives it (the model's when `None`).
+    fn new(
+        topology: &Topology,
+        model: LinkModel,
+        latency_of: Option<&dyn Fn(usize, usize) -> Duration>,
+        seed: u64,
+    ) -> Self {
         let now = Instant::now();
         let links = topology
             .links()
@@ -94,7 +133,9 @@ impl Links {
                 (
                     (from, to),
                     Mutex::new(LinkState {
+                        latency: latency_of.map_or(model.latency, |latency| latency(from, to)),
                         rng,
+                        busy_until: now,
                         last_arrival: now,
                     }),
                 )
@@ -114,9 +155,10 @@ impl Links {
         self.losing.store(true, Ordering::Relaxed);
     }
 
-    /// Sends one message now on `from → to`; `None` if the two are not linked. Only
-    /// requests may be lost (`can_lose`): a lost exchange is decided once, on its way in.
-    fn send(&self, from: usize, to: usize, can_lose: bool) -> Option<Transit> {
+    /// Sends one message of `bytes` now on `from → to`; `None` if the two are not linked.
+    /// Only requests may be lost (`can_lose`): a lost exchange is decided once, on its way
+    /// in, after it took its share of the link.
+    fn send(&self, from: usize, to: usize, bytes: usize, can_lose: bool) -> Option<Transit> {
         let link = self.links.get(&(from, to))?;
         let mut link = link.lock().unwrap_or_else(PoisonError::into_inner);
         let jitter = self.model.jitter.as_secs_f64();
@@ -125,13 +167,12 @@ impl Links {
         } else {
             0.0
         };
-        let delay = Duration::from_secs_f64((self.model.latency.as_secs_f64() + offset).max(0.0));
+        let delay = Duration::from_secs_f64((link.latency.as_secs_f64() + offset).max(0.0));
         let lost = can_lose
             && self.model.loss > 0.0
             && self.losing.load(Ordering::Relaxed)
             && link.rng.random_bool(self.model.loss);
-        let arrives_at = (Instant::now() + delay).max(link.last_arrival);
-        link.last_arrival = arrives_at;
+        let arrives_at = link.transmit(Instant::now(), bytes, self.model.bandwidth, delay);
         Some(Transit { arrives_at, lost })
     }
 }
@@ -145,6 +186,8 @@ pub(crate) struct RelayCounts {
     pub(crate) lost: AtomicU64,
     /// Requests refused because the sender is not linked with this node.
     pub(crate) refused: AtomicU64,
+    /// Bytes of the requests and answers it carried over links (both directions).
+    pub(crate) bytes: AtomicU64,
 }
 
 /// What every relay of a run shares.
@@ -156,15 +199,17 @@ pub(crate) struct RelayNetwork {
 }
 
 impl RelayNetwork {
-    /// The relays' shared view: the topology, its links, and each node's relay URL
-    /// (`urls[i]` is what node `i` advertises and sends in its peer header).
+    /// The relays' shared view: the topology, its links (with the latency `latency_of`
+    /// gives each directed link, or the model's), and each node's relay URL (`urls[i]` is
+    /// what node `i` advertises and sends in its peer header).
     pub(crate) fn new(
         topology: &Topology,
         model: LinkModel,
+        latency_of: Option<&dyn Fn(usize, usize) -> Duration>,
         seed: u64,
         urls: &[String],
     ) -> Arc<Self> {
-        let links = Links::new(topology, model, seed);
+        let links = Links::new(topology, model, latency_of, seed);
         let senders = urls
             .iter()
             .enumerate()
@@ -324,19 +369,22 @@ async fn relay(State(relay): State<Arc<RelayState>>, request: Request) -> Respon
     let network = &relay.network;
     let sender = network.sender(&parts.headers);
     if let Some(sender) = sender {
-        let Some(inbound) = network.links.send(sender, node, true) else {
+        let bytes = request_bytes(&parts, body.len());
+        let Some(inbound) = network.links.send(sender, node, bytes, true) else {
             relay.counts.refused.fetch_add(1, Ordering::Relaxed);
             return error(
                 StatusCode::FORBIDDEN,
                 format!("node {sender} is not linked with node {node} in this run's topology"),
             );
         };
+        relay.counts.carried(bytes);
         tokio::time::sleep_until(inbound.arrives_at).await;
         if inbound.lost {
             relay.counts.lost.fetch_add(1, Ordering::Relaxed);
             // The sender learns of the loss about a round trip later, as a retransmission
             // timer would tell it; 504 is what a node treats as "unreachable, retry".
-            if let Some(back) = network.links.send(node, sender, false) {
+            // Nothing is sent back, so the way back costs latency only.
+            if let Some(back) = network.links.send(node, sender, 0, false) {
                 tokio::time::sleep_until(back.arrives_at).await;
             }
             return error(
@@ -346,16 +394,56 @@ async fn relay(State(relay): State<Arc<RelayState>>, request: Request) -> Respon
         }
         relay.counts.forwarded.fetch_add(1, Ordering::Relaxed);
     }
-    let answer = match forward(&relay, parts, body).await {
+    let (answer, answer_body) = match forward(&relay, parts, body).await {
         Ok(answer) => answer,
         Err(failure) => return error(StatusCode::BAD_GATEWAY, failure.to_string()),
     };
-    if let Some(sender) = sender
-        && let Some(outbound) = network.links.send(node, sender, false)
-    {
-        tokio::time::sleep_until(outbound.arrives_at).await;
+    if let Some(sender) = sender {
+        let bytes = answer_bytes(&answer, answer_body.len());
+        if let Some(outbound) = network.links.send(node, sender, bytes, false) {
+            relay.counts.carried(bytes);
+            tokio::time::sleep_until(outbound.arrives_at).await;
+        }
     }
-    answer
+    answer.map(|()| Body::from(answer_body))
+}
+
+impl RelayCounts {
+    fn carried(&self, bytes: usize) {
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
+/// Bytes of a header block: each line `name: value\r\n`, then the empty line.
+fn header_bytes(headers: &HeaderMap) -> usize {
+    let lines: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    lines + 2
+}
+
+/// Size of a request as HTTP/1.1 sends it: `METHOD target HTTP/1.1\r\n`, headers
+/// (with the `Host` and `Content-Length` the sender wrote), body.
+fn request_bytes(parts: &axum::http::request::Parts, body: usize) -> usize {
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or(1, |path| path.as_str().len());
+    parts.method.as_str().len()
+        + target
+        + " HTTP/1.1\r\n".len()
+        + 1
+        + header_bytes(&parts.headers)
+        + body
+}
+
+/// Size of an answer as HTTP/1.1 sends it: `HTTP/1.1 200 OK\r\n`, headers (the relay's
+/// copy has no `Content-Length`; its own connection writes one), body.
+fn answer_bytes(answer: &Response<()>, body: usize) -> usize {
+    let reason = answer.status().canonical_reason().unwrap_or("").len();
+    let content_length = "content-length: \r\n".len() + body.to_string().len();
+    "HTTP/1.1 200 \r\n".len() + reason + header_bytes(answer.headers()) + content_length + body
 }
 
 /// Why a relay could not pass a request on to its node.
@@ -370,12 +458,13 @@ enum ForwardError {
     AnswerCutShort { node: usize, source: reqwest::Error },
 }
 
-/// Sends the request on to the relay's node and reads the whole answer.
+/// Sends the request on to the relay's node and reads the whole answer: its head, and its
+/// body apart so its size is known before it is sent back.
 async fn forward(
     relay: &RelayState,
     parts: axum::http::request::Parts,
     body: Bytes,
-) -> Result<Response, ForwardError> {
+) -> Result<(Response<()>, Bytes), ForwardError> {
     let mut upstream = relay.upstream.clone();
     let address =
         match tokio::time::timeout(UPSTREAM_WAIT, upstream.wait_for(Option::is_some)).await {
@@ -407,10 +496,10 @@ async fn forward(
             node: relay.node,
             source,
         })?;
-    let mut answer = Response::new(Body::from(body));
+    let mut answer = Response::new(());
     *answer.status_mut() = status;
     *answer.headers_mut() = headers;
-    Ok(answer)
+    Ok((answer, body))
 }
 
 #[cfg(test)]
@@ -424,39 +513,102 @@ mod tests {
             latency: Duration::from_millis(latency_ms),
             jitter: Duration::from_millis(jitter_ms),
             loss,
+            bandwidth: None,
         }
+    }
+
+    #[test]
+    fn a_capped_link_sends_one_message_at_a_time_taking_its_size_over_the_bandwidth() {
+        let start = Instant::now();
+        let mut link = LinkState {
+            latency: Duration::ZERO,
+            rng: ChaCha8Rng::seed_from_u64(1),
+            busy_until: start,
+            last_arrival: start,
+        };
+        let latency = Duration::from_millis(50);
+        let at = |secs: f64| start + Duration::from_secs_f64(secs);
+        let close = |actual: Instant, expected: Instant| {
+            let gap = actual.max(expected) - actual.min(expected);
+            assert!(
+                gap < Duration::from_micros(10),
+                "{actual:?} is not {expected:?}"
+            );
+        };
+        // 1,000 bytes a second: 500 bytes take half a second, then the latency.
+        close(link.transmit(start, 500, Some(1_000.0), latency), at(0.55));
+        // Sent at the same moment, the next waits for the first to leave.
+        close(link.transmit(start, 250, Some(1_000.0), latency), at(0.80));
+        // Once the link is idle, a message starts when it is sent.
+        close(
+            link.transmit(at(2.0), 100, Some(1_000.0), latency),
+            at(2.15),
+        );
+        // Unlimited, only latency: but never before the message sent before it.
+        close(
+            link.transmit(at(2.0), 10_000, None, Duration::ZERO),
+            at(2.15),
+        );
+        close(link.transmit(at(3.0), 10_000, None, latency), at(3.05));
     }
 
     #[tokio::test]
     async fn links_lose_about_their_loss_rate_reproducibly() {
         let ring = Topology::ring(4);
         let draws = |seed| {
-            let links = Links::new(&ring, model(0, 0, 0.2), seed);
+            let links = Links::new(&ring, model(0, 0, 0.2), None, seed);
             links.start_losing();
             (0..2_000)
-                .map(|_| links.send(0, 1, true).expect("0 and 1 are linked").lost)
+                .map(|_| {
+                    links
+                        .send(0, 1, 100, true)
+                        .expect("0 and 1 are linked")
+                        .lost
+                })
                 .collect::<Vec<_>>()
         };
         let lost = draws(7).iter().filter(|lost| **lost).count();
         assert!((300..500).contains(&lost), "lost {lost} of 2000 at 20%");
         assert_eq!(draws(7), draws(7));
         assert_ne!(draws(7), draws(8));
-        let links = Links::new(&ring, model(0, 0, 0.2), 7);
+        let links = Links::new(&ring, model(0, 0, 0.2), None, 7);
         assert!(
-            (0..100).all(|_| !links.send(0, 1, true).expect("linked").lost),
+            (0..100).all(|_| !links.send(0, 1, 100, true).expect("linked").lost),
             "lost a request before losing started"
         );
         links.start_losing();
-        assert!(links.send(0, 2, true).is_none(), "0 and 2 are not linked");
-        assert!((0..100).all(|_| !links.send(1, 0, false).expect("linked").lost));
+        assert!(
+            links.send(0, 2, 100, true).is_none(),
+            "0 and 2 are not linked"
+        );
+        assert!((0..100).all(|_| !links.send(1, 0, 100, false).expect("linked").lost));
+    }
+
+    #[tokio::test]
+    async fn each_direction_of_each_link_takes_the_latency_given_for_it() {
+        let by_link = |from: usize, to: usize| Duration::from_millis((100 * from + to) as u64);
+        let links = Links::new(&Topology::ring(3), model(7, 0, 0.0), Some(&by_link), 1);
+        let sent = Instant::now();
+        for (from, to) in [(0, 1), (1, 0), (2, 1), (0, 2)] {
+            let arrives = links.send(from, to, 0, false).expect("linked").arrives_at;
+            let took = arrives - sent;
+            let wanted = by_link(from, to);
+            assert!(
+                took >= wanted && took < wanted + Duration::from_millis(5),
+                "{from} -> {to} took {took:?}, not {wanted:?}"
+            );
+        }
+        let uniform = Links::new(&Topology::ring(3), model(7, 0, 0.0), None, 1);
+        let took = uniform.send(2, 1, 0, false).expect("linked").arrives_at - Instant::now();
+        assert!(took <= Duration::from_millis(7) && took > Duration::from_millis(5));
     }
 
     #[tokio::test]
     async fn jittered_messages_keep_their_order_on_a_link() {
-        let links = Links::new(&Topology::ring(3), model(50, 40, 0.0), 1);
+        let links = Links::new(&Topology::ring(3), model(50, 40, 0.0), None, 1);
         let sent = Instant::now();
         let arrivals: Vec<Instant> = (0..200)
-            .map(|_| links.send(2, 0, true).expect("linked").arrives_at)
+            .map(|_| links.send(2, 0, 100, true).expect("linked").arrives_at)
             .collect();
         assert!(arrivals.windows(2).all(|pair| pair[0] <= pair[1]));
         assert!(
@@ -467,7 +619,7 @@ mod tests {
     }
 
     /// A ring of four relays in front of one echo server, which answers with the body.
-    async fn ring_of_relays(latency_ms: u64) -> Vec<Relay> {
+    async fn ring_of_relays(link: LinkModel) -> Vec<Relay> {
         let echo = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
         let echo_address = echo.local_addr().expect("address");
         let app = Router::new().route("/echo", post(|body: Bytes| async move { body }));
@@ -477,7 +629,7 @@ mod tests {
             bound.push(BoundRelay::bind().await.expect("bind relay"));
         }
         let urls: Vec<String> = bound.iter().map(|relay| relay.url().to_owned()).collect();
-        let network = RelayNetwork::new(&Topology::ring(4), model(latency_ms, 0, 0.0), 1, &urls);
+        let network = RelayNetwork::new(&Topology::ring(4), link, None, 1, &urls);
         bound
             .into_iter()
             .enumerate()
@@ -492,7 +644,7 @@ mod tests {
     async fn post_from(
         to: &Relay,
         from: Option<&Relay>,
-        body: &'static str,
+        body: impl Into<reqwest::Body>,
     ) -> (StatusCode, String, Duration) {
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -511,7 +663,7 @@ mod tests {
 
     #[tokio::test]
     async fn relays_refuse_nodes_the_topology_does_not_link() {
-        let relays = ring_of_relays(0).await;
+        let relays = ring_of_relays(model(0, 0, 0.0)).await;
         let (status, body, _) = post_from(&relays[0], Some(&relays[2]), "hello").await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert!(body.contains("\"error\""), "{body}");
@@ -520,7 +672,7 @@ mod tests {
 
     #[tokio::test]
     async fn linked_requests_take_a_round_trip_of_latency_and_others_none() {
-        let relays = ring_of_relays(100).await;
+        let relays = ring_of_relays(model(100, 0, 0.0)).await;
         let (status, body, took) = post_from(&relays[0], Some(&relays[1]), "hello").await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "hello"));
         assert!(took >= Duration::from_millis(200), "took {took:?}");
@@ -532,13 +684,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_capped_link_holds_a_message_for_its_size_both_ways() {
+        let link = LinkModel {
+            bandwidth: Some(40_000.0),
+            ..model(0, 0, 0.0)
+        };
+        let relays = ring_of_relays(link).await;
+        let body = "x".repeat(10_000);
+        let (status, echoed, took) = post_from(&relays[0], Some(&relays[1]), body.clone()).await;
+        assert_eq!((status, echoed.len()), (StatusCode::OK, 10_000));
+        // A quarter of a second in, a quarter of a second back.
+        assert!(took >= Duration::from_millis(500), "took {took:?}");
+        let carried = relays[0].counts().bytes.load(Ordering::Relaxed);
+        assert!(
+            (20_000..21_000).contains(&carried),
+            "carried {carried} bytes"
+        );
+
+        // Unlinked senders, like the runner, are not held.
+        let (status, _, took) = post_from(&relays[0], None, body).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(took < Duration::from_millis(250), "took {took:?}");
+    }
+
+    #[tokio::test]
     async fn a_relay_whose_node_is_gone_answers_502_naming_it() {
         let gone = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
         let gone_address = gone.local_addr().expect("address");
         drop(gone);
         let bound = BoundRelay::bind().await.expect("bind relay");
         let urls = [bound.url().to_owned()];
-        let network = RelayNetwork::new(&Topology::mesh(1), model(0, 0, 0.0), 1, &urls);
+        let network = RelayNetwork::new(&Topology::mesh(1), model(0, 0, 0.0), None, 1, &urls);
         let relay = bound.serve(0, network);
         relay.set_upstream(gone_address);
         let (status, body, _) = post_from(&relay, None, "hello").await;

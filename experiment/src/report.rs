@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::analysis::Results;
 use crate::record::RunRecord;
-use crate::sweep::SweepPoint;
+use crate::sweep::{SweepPoint, Swept};
 use crate::theory::{stale_probability, stale_rate_counting_each_fork_once};
 
 /// Column names of `blocks.csv`, in [`crate::analysis::BlockRow`]'s field order.
@@ -38,6 +38,7 @@ const POSTS_HEADER: &[&str] = &["id", "node", "submitted_at", "confirmed_at", "l
 /// Column names of `sweep.csv`, in [`SweepPoint`]'s field order.
 const SWEEP_HEADER: &[&str] = &[
     "latency_ms",
+    "block_interval_secs",
     "d_secs",
     "t_secs",
     "d_over_t",
@@ -121,12 +122,17 @@ pub fn write_all(record: &RunRecord, results: &Results, out_dir: &Path) -> Resul
 /// Writes a latency sweep's `sweep.csv`, `sweep.json` and `stale-rate.svg` (measured stale
 /// rate with 95% intervals against `d/T`, and the curve theory predicts for `nodes` equal
 /// miners) into `out_dir`, creating it if needed.
-pub fn write_sweep(points: &[SweepPoint], nodes: usize, out_dir: &Path) -> Result<(), ReportError> {
+pub fn write_sweep(
+    points: &[SweepPoint],
+    nodes: usize,
+    swept: Swept,
+    out_dir: &Path,
+) -> Result<(), ReportError> {
     create_dir(out_dir)?;
     write_csv(&out_dir.join("sweep.csv"), SWEEP_HEADER, points)?;
     write_json(&out_dir.join("sweep.json"), &points)?;
     let chart = out_dir.join("stale-rate.svg");
-    draw_sweep(points, nodes, &chart).map_err(|source| ReportError::Chart {
+    draw_sweep(points, nodes, swept, &chart).map_err(|source| ReportError::Chart {
         path: chart,
         source,
     })
@@ -433,13 +439,18 @@ fn bar(x: f64, bottom: f64, top: f64, style: ShapeStyle) -> Rectangle<(f64, f64)
 }
 
 /// The stale-rate chart of a sweep.
-fn draw_sweep(points: &[SweepPoint], nodes: usize, path: &Path) -> Result<(), DrawError> {
+fn draw_sweep(
+    points: &[SweepPoint],
+    nodes: usize,
+    swept: Swept,
+    path: &Path,
+) -> Result<(), DrawError> {
     let root = SVGBackend::new(path, (1100, 750)).into_drawing_area();
     root.fill(&WHITE)?;
     let (x_max, y_max) = sweep_axis_ends(points, nodes);
     let mut chart = sweep_axes(&root, nodes, x_max, y_max)?;
     draw_predicted_stale_rates(&mut chart, nodes, x_max)?;
-    draw_measured_stale_rates(&mut chart, points)?;
+    draw_measured_stale_rates(&mut chart, points, swept)?;
     draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 16)?;
     root.present()?;
     Ok(())
@@ -524,10 +535,11 @@ fn sampled(x_max: f64, curve: impl Fn(f64) -> f64) -> impl Iterator<Item = (f64,
     })
 }
 
-/// Each run's measured rate with its 95% interval, named by its latency.
+/// Each run's measured rate with its 95% interval, named by what the sweep varies.
 fn draw_measured_stale_rates(
     chart: &mut Chart<'_, '_>,
     points: &[SweepPoint],
+    swept: Swept,
 ) -> Result<(), DrawError> {
     chart
         .draw_series(points.iter().map(|point| {
@@ -556,11 +568,7 @@ fn draw_measured_stale_rates(
         .pos(Pos::new(HPos::Left, VPos::Center));
     chart.draw_series(points.iter().map(|point| {
         EmptyElement::at((point.d_over_t, point.measured_stale_rate))
-            + Text::new(
-                format!("{} ms", point.latency_ms),
-                (10, 0),
-                label_style.clone(),
-            )
+            + Text::new(swept.label(point), (10, 0), label_style.clone())
     }))?;
     Ok(())
 }
@@ -637,6 +645,11 @@ pub(crate) mod tests {
             target_block_interval_secs: 10.0,
             link_latency_ms: 200.0,
             link_loss: 0.01,
+            link_bandwidth_bytes_per_sec: None,
+            posts_per_sec: None,
+            link_bytes: None,
+            regions: None,
+            node_regions: vec![],
             topology: "ring".into(),
             links: (0..nodes).map(|node| (node, (node + 1) % nodes)).collect(),
             mining_started_at: 1000.0,
@@ -645,6 +658,7 @@ pub(crate) mod tests {
             posts: vec![],
             final_tips: vec![],
             main_chain: vec![],
+            block_sizes: vec![],
             settled_after_secs: Some(1.25),
         }
     }
@@ -770,6 +784,7 @@ pub(crate) mod tests {
             let (ci_low, ci_high) = crate::theory::wilson_interval(stale_blocks, mined_blocks);
             SweepPoint {
                 latency_ms,
+                block_interval_secs: 10.0,
                 d_secs: d_over_t * 10.0,
                 t_secs: 10.0,
                 d_over_t,
@@ -926,7 +941,7 @@ pub(crate) mod tests {
     fn write_sweep_writes_csv_json_and_the_stale_rate_chart() {
         let points = sample_sweep();
         let dir = tempfile::tempdir().expect("temp dir");
-        write_sweep(&points, 2, dir.path()).expect("written");
+        write_sweep(&points, 2, Swept::LatencyMs, dir.path()).expect("written");
 
         let (header, rows) = csv_rows(&dir.path().join("sweep.csv"));
         assert_eq!(header, SWEEP_HEADER);
@@ -951,7 +966,7 @@ pub(crate) mod tests {
     #[test]
     fn an_empty_sweep_still_draws_the_prediction() {
         let dir = tempfile::tempdir().expect("temp dir");
-        write_sweep(&[], 3, dir.path()).expect("written");
+        write_sweep(&[], 3, Swept::LatencyMs, dir.path()).expect("written");
         let (_, rows) = csv_rows(&dir.path().join("sweep.csv"));
         assert!(rows.is_empty());
         assert_eq!(read(&dir.path().join("sweep.json")).trim(), "[]");
@@ -983,7 +998,7 @@ pub(crate) mod tests {
     #[test]
     fn a_sweeps_files_are_exactly_as_recorded() {
         let dir = tempfile::tempdir().expect("temp dir");
-        write_sweep(&sample_sweep(), 2, dir.path()).expect("written");
+        write_sweep(&sample_sweep(), 2, Swept::LatencyMs, dir.path()).expect("written");
         for file in ["sweep.csv", "sweep.json", "stale-rate.svg"] {
             assert_same_as_recorded("sweep", &dir.path().join(file));
         }
@@ -1012,7 +1027,8 @@ pub(crate) mod tests {
         let in_the_way = dir.path().join("a file");
         std::fs::write(&in_the_way, "").expect("written");
         let out = in_the_way.join("sweep");
-        let error = write_sweep(&sample_sweep(), 2, &out).expect_err("a file is in the way");
+        let error = write_sweep(&sample_sweep(), 2, Swept::LatencyMs, &out)
+            .expect_err("a file is in the way");
         assert!(
             matches!(&error, ReportError::Create { path, .. } if *path == out),
             "{error:?}"

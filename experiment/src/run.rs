@@ -17,7 +17,10 @@ use std::time::Duration;
 
 use chainpost_chain::BlockHash;
 use chainpost_edge::clock::unix_now_f64;
-use chainpost_wire::{ChainPage, ChainQuery, Created, MAX_PAGE, NewTransaction, Status};
+use chainpost_wire::{
+    BlockDetail, ChainPage, ChainQuery, Created, MAX_PAGE, NewTransaction, Status, TreeQuery,
+    TreeView,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::task::JoinSet;
@@ -26,7 +29,8 @@ use tokio::time::Instant;
 use crate::cluster::{Cluster, ClusterError, MinerSpec, NetworkSpec};
 use crate::config::ExperimentConfig;
 use crate::proxy::LinkModel;
-use crate::record::{ChainBlock, FinalTip, PostSubmission, RunRecord};
+use crate::record::{BlockSize, ChainBlock, FinalTip, PostSubmission, RunRecord};
+use crate::regions::Placement;
 
 /// Longest any single request of the runner (other than `/mine`) may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -122,7 +126,9 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
             source,
         })?;
     let log_dir = out_dir.join("logs");
-    let mut cluster = Cluster::start(&network(config), &topology, node_bin, &log_dir).await?;
+    let placement = config.placement();
+    let network = network(config, placement.clone());
+    let mut cluster = Cluster::start(&network, &topology, node_bin, &log_dir).await?;
     tracing::info!(
         secs = began.elapsed().as_secs_f64(),
         "every node is linked with its neighbours"
@@ -172,17 +178,23 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
     }
     let final_tips = final_tips(&http, &apis).await?;
     let main_chain = main_chain(&http, &apis, &final_tips).await?;
+    let block_sizes = block_sizes(&http, &apis).await?;
     tracing::info!(
         height = main_chain.last().map_or(0, |block| block.height),
-        "main chain collected"
+        blocks = block_sizes.len(),
+        "main chain and block sizes collected"
     );
+    let mut link_bytes = 0;
     for (node, relay) in cluster.relays().iter().enumerate() {
         let counts = relay.counts();
+        let bytes = counts.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        link_bytes += bytes;
         tracing::info!(
             node,
             forwarded = counts.forwarded.load(std::sync::atomic::Ordering::Relaxed),
             lost = counts.lost.load(std::sync::atomic::Ordering::Relaxed),
             refused = counts.refused.load(std::sync::atomic::Ordering::Relaxed),
+            bytes,
             "relay"
         );
     }
@@ -195,6 +207,13 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
         target_block_interval_secs: config.block_interval_secs,
         link_latency_ms: config.latency_ms,
         link_loss: config.loss,
+        link_bandwidth_bytes_per_sec: config.bandwidth_bytes_per_sec(),
+        posts_per_sec: Some(config.posts_per_sec),
+        link_bytes: Some(link_bytes),
+        regions: config.regions.clone(),
+        node_regions: placement
+            .map(|placement| placement.region_of)
+            .unwrap_or_default(),
         topology: config.topology.name().to_owned(),
         links: topology.links().to_vec(),
         mining_started_at,
@@ -203,18 +222,21 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
         posts,
         final_tips,
         main_chain,
+        block_sizes,
         settled_after_secs,
     })
 }
 
-/// The nodes and links of `config`'s run.
-fn network(config: &ExperimentConfig) -> NetworkSpec {
+/// The nodes and links of `config`'s run, its nodes placed as `placement` says.
+fn network(config: &ExperimentConfig, placement: Option<Placement>) -> NetworkSpec {
     NetworkSpec {
         link: LinkModel {
             latency: Duration::from_secs_f64(config.latency_ms / 1000.0),
             jitter: Duration::from_secs_f64(config.jitter_ms / 1000.0),
             loss: config.loss,
+            bandwidth: config.bandwidth_bytes_per_sec(),
         },
+        placement,
         seed: config.seed,
         difficulty: config.difficulty,
         sync_interval_secs: config.sync_interval_secs,
@@ -284,7 +306,7 @@ async fn post_until(
         tokio::time::sleep_until(at).await;
         let post = NewTransaction {
             author: "experiment".to_owned(),
-            content: format!("post {number} of the run with seed {}", config.seed),
+            content: post_content(number, config.seed, config.post_chars),
             timestamp: None,
             public_key: None,
             signature: None,
@@ -299,6 +321,17 @@ async fn post_until(
     }
     tokio::time::sleep_until(deadline).await;
     submissions
+}
+
+/// The content of post `number`: its number and the run's seed, padded to `chars`
+/// characters when given (validation leaves room for the text).
+fn post_content(number: u64, seed: u64, chars: Option<usize>) -> String {
+    let mut content = format!("post {number} of the run with seed {seed}");
+    if let Some(chars) = chars {
+        let padding = chars.saturating_sub(content.len());
+        content.extend(std::iter::repeat_n('.', padding));
+    }
+    content
 }
 
 async fn submit(request: reqwest::RequestBuilder, node: usize) -> Option<PostSubmission> {
@@ -365,7 +398,8 @@ async fn get_json<T: serde::de::DeserializeOwned>(
 async fn settle(http: &reqwest::Client, apis: &[String], config: &ExperimentConfig) -> Option<f64> {
     let began = Instant::now();
     let deadline = began + Duration::from_secs_f64(config.settle_timeout_secs);
-    let round_trip = Duration::from_secs_f64(2.0 * (config.latency_ms + config.jitter_ms) / 1000.0);
+    let round_trip =
+        Duration::from_secs_f64(2.0 * (config.longest_latency_ms() + config.jitter_ms) / 1000.0);
     let quiet = Duration::from_secs(config.sync_interval_secs) + round_trip;
     let mut last_tips = Vec::new();
     let mut unchanged_since = Instant::now();
@@ -428,6 +462,59 @@ async fn final_tips(http: &reqwest::Client, apis: &[String]) -> Result<Vec<Final
         });
     }
     Ok(tips)
+}
+
+/// Every block above genesis any node holds, side blocks included, by height then hash,
+/// each with its size as gossip sends it (the JSON of its `POST /add_block`).
+async fn block_sizes(http: &reqwest::Client, apis: &[String]) -> Result<Vec<BlockSize>, RunError> {
+    // Hash → (the node that holds it, height, posts).
+    let mut held: HashMap<String, (usize, u64, usize)> = HashMap::new();
+    for (node, api) in apis.iter().enumerate() {
+        let mut from = 0;
+        loop {
+            let query = TreeQuery { from: Some(from) };
+            let page: TreeView = get_json(http.get(format!("{api}/tree")).query(&query))
+                .await
+                .map_err(|reason| RunError::Node {
+                    node,
+                    what: "GET /tree",
+                    reason,
+                })?;
+            let full = page.blocks.len() >= MAX_PAGE;
+            let top = page.blocks.iter().map(|block| block.index).max();
+            for block in page.blocks.into_iter().filter(|block| block.index > 0) {
+                held.entry(block.hash.to_string()).or_insert((
+                    node,
+                    block.index,
+                    block.transactions,
+                ));
+            }
+            // A full page may have cut the blocks of its top height short: read it again.
+            match top {
+                Some(top) if full && top > from => from = top,
+                _ => break,
+            }
+        }
+    }
+    let mut sizes = Vec::with_capacity(held.len());
+    for (hash, (node, height, posts)) in held {
+        let detail: BlockDetail = get_json(http.get(format!("{}/blocks/{hash}", apis[node])))
+            .await
+            .map_err(|reason| RunError::Node {
+                node,
+                what: "GET /blocks/{hash}",
+                reason,
+            })?;
+        let bytes = serde_json::to_vec(&detail.block).map_or(0, |json| json.len());
+        sizes.push(BlockSize {
+            hash,
+            height,
+            posts,
+            bytes,
+        });
+    }
+    sizes.sort_by(|a, b| (a.height, &a.hash).cmp(&(b.height, &b.hash)));
+    Ok(sizes)
 }
 
 /// The tip most nodes ended on (ties: the higher, then the smaller hash) and one node on it.
@@ -526,6 +613,15 @@ mod tests {
             hash: hash.into(),
             height,
         }
+    }
+
+    #[test]
+    fn posts_are_padded_to_their_length_and_stay_distinct() {
+        assert_eq!(post_content(7, 3, None), "post 7 of the run with seed 3");
+        let padded = post_content(7, 3, Some(100));
+        assert_eq!(padded.chars().count(), 100);
+        assert!(padded.starts_with("post 7 of the run with seed 3."));
+        assert_ne!(post_content(8, 3, Some(100)), padded);
     }
 
     #[test]

@@ -10,11 +10,54 @@ use crate::analysis::Results;
 use crate::record::RunRecord;
 use crate::theory::{stale_rate_counting_each_fork_once, wilson_interval};
 
-/// One run of a latency sweep: the measured stale rate next to the predicted one.
+/// What a sweep's runs differ in, as their records show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swept {
+    /// The links' latency: stale rate against d/T.
+    LatencyMs,
+    /// The block interval the hash rates aim for: stale rate against d/T.
+    BlockIntervalSecs,
+    /// The post rate, so block size: stale rate against block size.
+    PostsPerSec,
+}
+
+impl Swept {
+    /// What differs between `records`: the latency, else the block interval, else the
+    /// post rate; the latency when nothing does.
+    pub fn of(records: &[&RunRecord]) -> Swept {
+        let differs = |value: &dyn Fn(&RunRecord) -> Option<f64>| {
+            records
+                .first()
+                .is_some_and(|first| records.iter().any(|record| value(record) != value(first)))
+        };
+        if differs(&|record| Some(record.link_latency_ms)) {
+            Swept::LatencyMs
+        } else if differs(&|record| Some(record.target_block_interval_secs)) {
+            Swept::BlockIntervalSecs
+        } else if differs(&|record| record.posts_per_sec) {
+            Swept::PostsPerSec
+        } else {
+            Swept::LatencyMs
+        }
+    }
+
+    /// How a point of a d/T sweep is named on its chart.
+    pub(crate) fn label(self, point: &SweepPoint) -> String {
+        match self {
+            Swept::BlockIntervalSecs => format!("T0 = {} s", point.block_interval_secs),
+            Swept::LatencyMs | Swept::PostsPerSec => format!("{} ms", point.latency_ms),
+        }
+    }
+}
+
+/// One run of a sweep of latency or block interval: the measured stale rate next to the
+/// predicted one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepPoint {
     /// Injected one-way latency of every link, in milliseconds.
     pub(crate) latency_ms: f64,
+    /// The block interval the hash rates were chosen for, in seconds.
+    pub(crate) block_interval_secs: f64,
     /// Measured mean block propagation delay `d`, in seconds.
     pub(crate) d_secs: f64,
     /// Observed network block interval `T`, in seconds.
@@ -63,6 +106,7 @@ impl SweepPoint {
         let (ci_low, ci_high) = wilson_interval(results.stale_blocks, results.mined_blocks);
         Ok(Self {
             latency_ms: record.link_latency_ms,
+            block_interval_secs: record.target_block_interval_secs,
             d_secs: delay.mean,
             t_secs,
             d_over_t,
@@ -91,6 +135,11 @@ mod tests {
             target_block_interval_secs: 10.0,
             link_latency_ms: 250.0,
             link_loss: 0.0,
+            link_bandwidth_bytes_per_sec: None,
+            posts_per_sec: None,
+            link_bytes: None,
+            regions: None,
+            node_regions: vec![],
             topology: "mesh".into(),
             links: vec![],
             mining_started_at: 0.0,
@@ -103,6 +152,7 @@ mod tests {
                 height: 1,
                 post_ids: vec![],
             }],
+            block_sizes: vec![],
             settled_after_secs: None,
         }
     }
@@ -138,6 +188,7 @@ mod tests {
             point,
             SweepPoint {
                 latency_ms: 250.0,
+                block_interval_secs: 10.0,
                 d_secs: 0.5,
                 t_secs: 20.0,
                 d_over_t: 0.025,
@@ -152,6 +203,22 @@ mod tests {
                 ci_high,
             }
         );
+    }
+
+    #[test]
+    fn a_sweep_is_of_what_differs_between_its_runs() {
+        let base = run(2);
+        let mut slower = run(2);
+        slower.link_latency_ms = 500.0;
+        let mut longer = run(2);
+        longer.target_block_interval_secs = 20.0;
+        let mut busier = run(2);
+        busier.posts_per_sec = Some(10.0);
+        assert_eq!(Swept::of(&[&base, &slower]), Swept::LatencyMs);
+        assert_eq!(Swept::of(&[&base, &longer]), Swept::BlockIntervalSecs);
+        assert_eq!(Swept::of(&[&base, &busier]), Swept::PostsPerSec);
+        assert_eq!(Swept::of(&[&base, &base]), Swept::LatencyMs);
+        assert_eq!(Swept::of(&[]), Swept::LatencyMs);
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub(crate) fn stale_probability_for_shares(hash_shares: &[f64], d_over_t: f64) -
         .sum()
 }
 
-fn stale_probability_of_share(others_share: f64, d_over_t: f64) -> f64 {
+pub(crate) fn stale_probability_of_share(others_share: f64, d_over_t: f64) -> f64 {
     // -expm1(-x) is 1 - exp(-x) without the cancellation for small x.
     -(-others_share * d_over_t).exp_m1()
 }

@@ -230,6 +230,158 @@ fn a_sweep_runs_once_per_latency_and_compares_them() {
     );
 }
 
+#[test]
+fn a_block_size_sweep_holds_each_block_for_its_size_on_capped_links() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    let output = experiment()
+        .args(["sweep", "--post-rates", "0,30", "--node-bin"])
+        .arg(node_binary())
+        .args([
+            "--nodes",
+            "3",
+            "--latency-ms",
+            "20",
+            // 62,500 bytes a second each way.
+            "--bandwidth-mbps",
+            "0.5",
+            "--post-chars",
+            "1000",
+            "--difficulty",
+            "11",
+            "--block-interval-secs",
+            "0.5",
+            "--duration-secs",
+            "6",
+            "--seed",
+            "3",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .expect("experiment runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let mut mean_sizes = Vec::new();
+    for rate in [0.0, 30.0] {
+        let dir = out.path().join(format!("posts-{rate}-per-sec"));
+        let record: RunRecord = read_json(&dir, "run.json");
+        assert_eq!(record.posts_per_sec, Some(rate));
+        let sizes: std::collections::HashMap<&str, usize> = record
+            .block_sizes
+            .iter()
+            .map(|block| (block.hash.as_str(), block.bytes))
+            .collect();
+        // Every main-chain block above genesis was sized, with its posts.
+        for block in record.main_chain.iter().skip(1) {
+            let size = record
+                .block_sizes
+                .iter()
+                .find(|sized| sized.hash == block.hash)
+                .unwrap_or_else(|| panic!("block {} has no size", block.hash));
+            assert_eq!(size.posts, block.post_ids.len());
+        }
+        // No block reached a node sooner than its bytes take over the link, plus latency.
+        let mut delays = csv::Reader::from_path(dir.join("propagation.csv")).expect("csv");
+        let mut checked = 0;
+        for row in delays.records() {
+            let row = row.expect("a row");
+            let (hash, delay) = (&row[0], row[2].parse::<f64>().expect("a delay"));
+            let Some(&bytes) = sizes.get(hash) else {
+                continue;
+            };
+            let least = 0.020 + bytes as f64 / 62_500.0;
+            assert!(
+                delay >= least,
+                "block {hash} of {bytes} bytes took {delay} s"
+            );
+            checked += 1;
+        }
+        assert!(checked > 0, "no delay measured at {rate} posts a second");
+        let total: usize = sizes.values().sum();
+        mean_sizes.push(total as f64 / sizes.len().max(1) as f64);
+    }
+    assert!(
+        mean_sizes[1] > 5.0 * mean_sizes[0],
+        "blocks did not grow with the post rate: {mean_sizes:?}"
+    );
+    let sweep = std::fs::read_to_string(out.path().join("block-size.csv")).expect("csv");
+    assert!(sweep.starts_with("posts_per_sec,"), "{sweep}");
+    assert_eq!(sweep.lines().count(), 3, "{sweep}");
+    assert!(out.path().join("block-size.svg").is_file());
+
+    // Reanalysing tells a sweep of post rates from one of latencies by what differs.
+    std::fs::remove_file(out.path().join("block-size.csv")).expect("removed");
+    let output = experiment()
+        .arg("reanalyze")
+        .arg(out.path())
+        .output()
+        .expect("experiment runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let rebuilt = std::fs::read_to_string(out.path().join("block-size.csv")).expect("csv");
+    assert_eq!(rebuilt, sweep);
+    assert!(!out.path().join("sweep.csv").exists());
+}
+
+#[test]
+fn nodes_in_regions_reach_each_other_with_the_latency_between_their_regions() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = dir.path().join("regions.toml");
+    std::fs::write(
+        &config,
+        "nodes = 4\ndifficulty = 10\nblock_interval_secs = 0.5\nduration_secs = 5\n\
+         posts_per_sec = 0\nseed = 5\n\
+         [regions]\nnames = [\"near\", \"far\"]\nshares = [1.0, 1.0]\n\
+         latency_ms = [[10.0, 300.0], [300.0, 10.0]]\n",
+    )
+    .expect("written");
+    let out = dir.path().join("out");
+    let output = experiment()
+        .args(["run", "--node-bin"])
+        .arg(node_binary())
+        .arg("--config")
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("experiment runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let record: RunRecord = read_json(&out, "run.json");
+    let mut placed = record.node_regions.clone();
+    placed.sort_unstable();
+    assert_eq!(placed, [0, 0, 1, 1], "two nodes a region");
+
+    let mut miners = std::collections::HashMap::new();
+    for row in csv::Reader::from_path(out.join("blocks.csv"))
+        .expect("blocks.csv")
+        .records()
+    {
+        let row = row.expect("a row");
+        miners.insert(row[0].to_owned(), row[2].parse::<usize>().expect("a miner"));
+    }
+    let (mut within, mut across) = (Vec::new(), Vec::new());
+    for row in csv::Reader::from_path(out.join("propagation.csv"))
+        .expect("propagation.csv")
+        .records()
+    {
+        let row = row.expect("a row");
+        let miner = miners[&row[0]];
+        let node: usize = row[1].parse().expect("a node");
+        let delay: f64 = row[2].parse().expect("a delay");
+        if record.node_regions[miner] == record.node_regions[node] {
+            within.push(delay);
+        } else {
+            // In a mesh the block comes straight from its miner, or later through a third.
+            assert!(delay >= 0.3, "a block crossed regions in {delay} s");
+            across.push(delay);
+        }
+    }
+    assert!(
+        !within.is_empty() && !across.is_empty(),
+        "{within:?} {across:?}"
+    );
+    let mean = |delays: &[f64]| delays.iter().sum::<f64>() / delays.len() as f64;
+    assert!(mean(&within) < mean(&across), "{within:?} {across:?}");
+}
+
 #[cfg(unix)]
 #[test]
 fn a_node_that_dies_at_start_up_is_named_with_its_log() {
@@ -312,6 +464,11 @@ fn every_example_configuration_is_valid() {
             out_dir: Some("out".into()),
             ..Settings::default()
         };
+        if settings.sweep.is_some() {
+            settings
+                .sweep_axis(None, None)
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        }
         ExperimentConfig::from_settings(settings.overridden_by(out))
             .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
         checked += 1;
