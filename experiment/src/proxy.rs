@@ -36,6 +36,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use chainpost_edge::serve::{ServeLimits, serve};
 use chainpost_wire::{ErrorBody, PEER_HEADER};
 
 use crate::topology::Topology;
@@ -194,6 +195,9 @@ pub(crate) struct RelayCounts {
 #[derive(Debug)]
 pub(crate) struct RelayNetwork {
     links: Links,
+    /// Connections each relay keeps open from its node's peers; see
+    /// [`connections_per_relay`].
+    connections_per_relay: usize,
     /// Advertised relay URL of each node, to tell senders apart.
     senders: HashMap<String, usize>,
 }
@@ -215,7 +219,11 @@ impl RelayNetwork {
             .enumerate()
             .map(|(node, url)| (normalized(url), node))
             .collect();
-        Arc::new(RelayNetwork { links, senders })
+        Arc::new(RelayNetwork {
+            links,
+            connections_per_relay: connections_per_relay(urls.len()),
+            senders,
+        })
     }
 
     /// Lets the links lose requests from now on (see [`Links::start_losing`]).
@@ -227,6 +235,25 @@ impl RelayNetwork {
         let url = headers.get(PEER_HEADER)?.to_str().ok()?;
         self.senders.get(&normalized(url)).copied()
     }
+}
+
+/// Connections a relay would like to keep open from its node's peers.
+const RELAY_CONNECTIONS_WANTED: usize = 256;
+/// Fewest a relay is given, however many relays share the descriptors.
+const RELAY_CONNECTIONS_LEAST: usize = 8;
+/// Idle connections a relay keeps to its node between requests.
+const RELAY_IDLE_UPSTREAM: usize = 8;
+
+/// How many connections from peers each of `relays` relays keeps open. The runner's
+/// process holds every relay's connections, both ends of each (from the peers, and on to
+/// the node), and each node's output pipes, under one open-files limit: each relay gets a
+/// third of the descriptors over the relays. At the bound a relay closes the connection
+/// idle longest (nodes reconnect), as a node does.
+fn connections_per_relay(relays: usize) -> usize {
+    let relays = relays.max(1);
+    let descriptors =
+        chainpost_edge::serve::raise_open_files_limit(3 * relays * RELAY_CONNECTIONS_WANTED);
+    (descriptors / (3 * relays)).clamp(RELAY_CONNECTIONS_LEAST, RELAY_CONNECTIONS_WANTED)
 }
 
 /// Nodes normalize their peer URLs without a trailing slash.
@@ -264,8 +291,16 @@ impl BoundRelay {
             // stand between them and the relay.
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(RELAY_IDLE_UPSTREAM)
             .build()
             .unwrap_or_default();
+        let max_connections = network.connections_per_relay;
+        let limits = ServeLimits {
+            max_connections,
+            // Every node is on loopback, one address.
+            max_connections_per_address: max_connections,
+            ..ServeLimits::default()
+        };
         let state = Arc::new(RelayState {
             node,
             network,
@@ -275,7 +310,8 @@ impl BoundRelay {
         });
         let app = Router::new().fallback(relay).with_state(state);
         let server = tokio::spawn(async move {
-            if let Err(error) = axum::serve(self.listener, app).await {
+            let forever = std::future::pending();
+            if let Err(error) = serve(self.listener, app, limits, forever).await {
                 tracing::error!(node, %error, "relay stopped");
             }
         });
