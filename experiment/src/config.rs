@@ -47,7 +47,7 @@ impl TopologyKind {
 #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Number of nodes, 3 to 50 [default: 5].
+    /// Number of nodes, 3 to 200 [default: 5].
     #[arg(long)]
     pub nodes: Option<usize>,
     /// How nodes are linked [default: mesh].
