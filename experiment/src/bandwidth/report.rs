@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::{BlockSizePoint, BlockSizeSweep};
@@ -87,6 +88,32 @@ fn padded(max: f64) -> f64 {
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Axes of mean block size in kB up to `x_max` against `y_desc` up to `y_max`, with a
+/// little room below zero so points at zero are not drawn on the axes.
+fn size_axes<'a, 'b>(
+    area: &'a Area<'b>,
+    x_max: f64,
+    y_max: f64,
+    y_desc: &str,
+) -> Result<Chart<'a, 'b>, DrawError> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(-0.02 * x_max..x_max, -0.02 * y_max..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc("mean block size (kB of JSON as gossiped)")
+        .x_label_formatter(&tidy_number)
+        .y_desc(y_desc)
+        .y_label_formatter(&tidy_number)
+        .axis_desc_style((FONT, 18))
+        .label_style((FONT, 15))
+        .draw()?;
+    Ok(chart)
+}
 
 fn draw_stale_rates(
     area: &Area<'_>,
@@ -105,20 +132,12 @@ fn draw_stale_rates(
             .fold(0.0, f64::max),
     )
     .min(1.0);
-    let mut chart = ChartBuilder::on(area)
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(80)
-        .build_cartesian_2d(-0.02 * x_max..x_max, -0.02 * y_max..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("mean block size (kB of JSON as gossiped)")
-        .x_label_formatter(&tidy_number)
-        .y_desc("stale rate (stale blocks / blocks mined)")
-        .y_label_formatter(&tidy_number)
-        .axis_desc_style((FONT, 18))
-        .label_style((FONT, 15))
-        .draw()?;
+    let mut chart = size_axes(
+        area,
+        x_max,
+        y_max,
+        "stale rate (stale blocks / blocks mined)",
+    )?;
     let at = |point: &BlockSizePoint| kilobytes(point.mean_block_bytes);
     chart
         .draw_series(LineSeries::new(
@@ -190,20 +209,7 @@ fn draw_delays(
             .chain(fit(x_max))
             .fold(0.0, f64::max),
     );
-    let mut chart = ChartBuilder::on(area)
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(80)
-        .build_cartesian_2d(-0.02 * x_max..x_max, -0.02 * y_max..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("mean block size (kB of JSON as gossiped)")
-        .x_label_formatter(&tidy_number)
-        .y_desc("mean propagation delay d (seconds)")
-        .y_label_formatter(&tidy_number)
-        .axis_desc_style((FONT, 18))
-        .label_style((FONT, 15))
-        .draw()?;
+    let mut chart = size_axes(area, x_max, y_max, "mean propagation delay d (seconds)")?;
     chart
         .draw_series(LineSeries::new(
             [(0.0, link(0.0)), (x_max, link(x_max))],

@@ -47,6 +47,26 @@ fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> T {
     serde_json::from_slice(&bytes).unwrap_or_else(|error| panic!("{name}: {error}"))
 }
 
+/// `experiment reanalyze dir`, asserting that it succeeded.
+fn reanalyze(dir: &Path) {
+    let output = experiment()
+        .arg("reanalyze")
+        .arg(dir)
+        .output()
+        .expect("experiment runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+}
+
+/// Removes `file` of `dir`, reanalyses `dir` and asserts that the file came back as it was.
+fn assert_reanalysis_rewrites(dir: &Path, file: &str) {
+    let path = dir.join(file);
+    let written = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{file}: {error}"));
+    std::fs::remove_file(&path).expect("removed");
+    reanalyze(dir);
+    let rebuilt = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{file}: {error}"));
+    assert_eq!(rebuilt, written, "{file} rebuilt otherwise");
+}
+
 /// `experiment run` with the workspace's node and `settings`, into a new directory; asserts
 /// that it succeeded and returns the directory and the run record it wrote.
 fn run_experiment(settings: &[&str]) -> (tempfile::TempDir, RunRecord) {
@@ -212,16 +232,8 @@ fn a_sweep_runs_once_per_latency_and_compares_them() {
     assert!(out.path().join("stale-rate.svg").is_file());
 
     // Reanalysing from the records alone rebuilds the same sweep.
-    std::fs::remove_file(out.path().join("sweep.csv")).expect("removed");
     std::fs::remove_file(out.path().join("latency-0ms").join("results.json")).expect("removed");
-    let output = experiment()
-        .arg("reanalyze")
-        .arg(out.path())
-        .output()
-        .expect("experiment runs");
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    let rebuilt = std::fs::read_to_string(out.path().join("sweep.csv")).expect("sweep.csv");
-    assert_eq!(rebuilt, sweep);
+    assert_reanalysis_rewrites(out.path(), "sweep.csv");
     assert!(
         out.path()
             .join("latency-0ms")
@@ -309,15 +321,7 @@ fn a_block_size_sweep_holds_each_block_for_its_size_on_capped_links() {
     assert!(out.path().join("block-size.svg").is_file());
 
     // Reanalysing tells a sweep of post rates from one of latencies by what differs.
-    std::fs::remove_file(out.path().join("block-size.csv")).expect("removed");
-    let output = experiment()
-        .arg("reanalyze")
-        .arg(out.path())
-        .output()
-        .expect("experiment runs");
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    let rebuilt = std::fs::read_to_string(out.path().join("block-size.csv")).expect("csv");
-    assert_eq!(rebuilt, sweep);
+    assert_reanalysis_rewrites(out.path(), "block-size.csv");
     assert!(!out.path().join("sweep.csv").exists());
 }
 
@@ -558,16 +562,7 @@ fn a_small_double_spend_attack_follows_the_first_seen_rule_in_every_trial() {
     let csv = std::fs::read_to_string(out.path().join("double-spend.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 3, "{csv}");
     assert!(out.path().join("double-spend.svg").is_file());
-
-    std::fs::remove_file(out.path().join("double-spend.csv")).expect("removed");
-    let output = experiment()
-        .arg("reanalyze")
-        .arg(out.path())
-        .output()
-        .expect("experiment runs");
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    let rebuilt = std::fs::read_to_string(out.path().join("double-spend.csv")).expect("csv");
-    assert_eq!(rebuilt, csv);
+    assert_reanalysis_rewrites(out.path(), "double-spend.csv");
 }
 
 #[test]
@@ -673,16 +668,7 @@ fn a_small_selfish_mining_run_measures_gamma_from_when_the_pools_block_arrives()
     );
     assert!(out.path().join("selfish-mining.svg").is_file());
 
-    let csv = std::fs::read_to_string(out.path().join("selfish-mining.csv")).expect("csv");
-    std::fs::remove_file(out.path().join("selfish-mining.csv")).expect("removed");
-    let output = experiment()
-        .arg("reanalyze")
-        .arg(out.path())
-        .output()
-        .expect("experiment runs");
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    let rebuilt = std::fs::read_to_string(out.path().join("selfish-mining.csv")).expect("csv");
-    assert_eq!(rebuilt, csv);
+    assert_reanalysis_rewrites(out.path(), "selfish-mining.csv");
 }
 
 /// The README's attack tables and charts come from the records in `docs/`: reanalysing a
@@ -713,12 +699,7 @@ fn the_recorded_attack_runs_reanalyze_to_the_files_beside_them() {
         let committed = docs.join(dir);
         let out = tempfile::tempdir().expect("temporary directory");
         std::fs::copy(committed.join(record), out.path().join(record)).expect("record copied");
-        let output = experiment()
-            .arg("reanalyze")
-            .arg(out.path())
-            .output()
-            .expect("experiment runs");
-        assert!(output.status.success(), "{}", stderr_of(&output));
+        reanalyze(out.path());
         for file in files {
             let written = std::fs::read(out.path().join(file)).expect("written");
             let expected = std::fs::read(committed.join(file)).expect("committed");
