@@ -387,8 +387,9 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     response.json().await.map_err(|error| error.to_string())
 }
 
-/// Waits until every node reports the same tip; the seconds that took, or `None` after
-/// `settle_timeout_secs`.
+/// Waits until every node reports the same tip and none is mining (a search that has not
+/// yet noticed its request was dropped could still add a block); the seconds that took, or
+/// `None` after `settle_timeout_secs`.
 ///
 /// Nodes split between tips of equal work never agree on their own once mining stops: each
 /// keeps the tip it saw first. When the tips stop changing for a sync interval (plus a
@@ -404,13 +405,22 @@ async fn settle(http: &reqwest::Client, apis: &[String], config: &ExperimentConf
     let mut last_tips = Vec::new();
     let mut unchanged_since = Instant::now();
     loop {
-        let tips: Vec<Option<BlockHash>> =
+        let statuses: Vec<Option<Status>> =
             futures_util::future::join_all(apis.iter().map(|api| status(http, api)))
                 .await
                 .into_iter()
-                .map(|status| status.ok().map(|status| status.tip))
+                .map(Result::ok)
                 .collect();
-        if tips.first().is_some_and(Option::is_some) && tips.iter().all(|tip| *tip == tips[0]) {
+        let tips: Vec<Option<BlockHash>> = statuses
+            .iter()
+            .map(|status| status.as_ref().map(|status| status.tip))
+            .collect();
+        let searching = statuses
+            .iter()
+            .any(|status| status.as_ref().is_none_or(|status| status.mining));
+        let agreed =
+            tips.first().is_some_and(Option::is_some) && tips.iter().all(|tip| *tip == tips[0]);
+        if agreed && !searching {
             return Some(began.elapsed().as_secs_f64());
         }
         if Instant::now() >= deadline {
@@ -419,7 +429,7 @@ async fn settle(http: &reqwest::Client, apis: &[String], config: &ExperimentConf
         if tips != last_tips {
             last_tips = tips;
             unchanged_since = Instant::now();
-        } else if unchanged_since.elapsed() >= quiet {
+        } else if !agreed && !searching && unchanged_since.elapsed() >= quiet {
             tracing::info!("the nodes are split between tips; mining one more block to decide");
             mine_one_block(http, apis, deadline).await;
             unchanged_since = Instant::now();

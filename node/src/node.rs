@@ -636,7 +636,9 @@ impl Node {
             let cancelled = cancel.flag.clone();
             let signals = self.signals.clone();
             let started = Instant::now();
-            let searching = Searching::start(&self.signals);
+            // Held until the block found is connected, so `/status` never shows a node as
+            // idle with a block of its own still on the way to its tip.
+            let _searching = Searching::start(&self.signals);
             // If this future is dropped mid-search, `cancel` stops the threads.
             let run = tokio::task::spawn_blocking(move || {
                 let should_stop =
@@ -649,7 +651,6 @@ impl Node {
                 }
             })
             .await;
-            drop(searching);
             let run = run?;
             let Some(block) = run.block else {
                 continue; // stale template or shutdown: the loop head decides
