@@ -187,8 +187,9 @@ pub(crate) fn write_csv<T: Serialize>(
         .map_err(|source| csv_error(csv::Error::from(source)))
 }
 
-type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
-type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+pub(crate) type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+pub(crate) type Chart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// The 2×2 overview of one run.
 fn draw_summary(record: &RunRecord, results: &Results, path: &Path) -> Result<(), DrawError> {
@@ -574,7 +575,7 @@ fn draw_measured_stale_rates(
 }
 
 /// The legend of the series drawn so far, boxed at `position`.
-fn draw_legend<'a, 'b: 'a>(
+pub(crate) fn draw_legend<'a, 'b: 'a>(
     chart: &mut Chart<'a, 'b>,
     position: SeriesLabelPosition,
     font_size: u32,
@@ -607,7 +608,7 @@ where
 
 /// An axis end a little beyond `max`, so the largest value is not drawn on the frame; 1 for an
 /// empty or all-zero sample.
-fn padded_max(max: f64) -> f64 {
+pub(crate) fn padded_max(max: f64) -> f64 {
     if max > 0.0 { max * 1.1 } else { 1.0 }
 }
 

@@ -8,13 +8,12 @@
 
 use std::path::Path;
 
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::{BlockSizePoint, BlockSizeSweep};
 use crate::report::{
-    BLUE, DrawError, FONT, GREY, ORANGE, ReportError, VERMILION, create_dir, tidy_number,
-    write_csv, write_json,
+    Area, BLUE, Chart, DrawError, FONT, GREY, ORANGE, ReportError, VERMILION, create_dir,
+    draw_legend, padded_max, tidy_number, write_csv, write_json,
 };
 
 /// Column names of `block-size.csv`, in [`BlockSizePoint`]'s field order.
@@ -70,7 +69,7 @@ fn draw(sweep: &BlockSizeSweep, path: &Path) -> Result<(), DrawError> {
     let (left, right) = root.split_horizontally(750);
     let mut points: Vec<&BlockSizePoint> = sweep.points.iter().collect();
     points.sort_by(|a, b| a.mean_block_bytes.total_cmp(&b.mean_block_bytes));
-    let x_max = padded(
+    let x_max = padded_max(
         points
             .iter()
             .map(|point| kilobytes(point.mean_block_bytes))
@@ -81,14 +80,6 @@ fn draw(sweep: &BlockSizeSweep, path: &Path) -> Result<(), DrawError> {
     root.present()?;
     Ok(())
 }
-
-/// An axis end a little past `max`; 1 for nothing to show.
-fn padded(max: f64) -> f64 {
-    if max > 0.0 { max * 1.1 } else { 1.0 }
-}
-
-type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
-type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// Axes of mean block size in kB up to `x_max` against `y_desc` up to `y_max`, with a
 /// little room below zero so points at zero are not drawn on the axes.
@@ -120,7 +111,7 @@ fn draw_stale_rates(
     points: &[&BlockSizePoint],
     x_max: f64,
 ) -> Result<(), DrawError> {
-    let y_max = padded(
+    let y_max = padded_max(
         points
             .iter()
             .map(|point| {
@@ -139,24 +130,28 @@ fn draw_stale_rates(
         "stale rate (stale blocks / blocks mined)",
     )?;
     let at = |point: &BlockSizePoint| kilobytes(point.mean_block_bytes);
-    chart
-        .draw_series(LineSeries::new(
-            points
-                .iter()
-                .map(|point| (at(point), point.predicted_from_links)),
-            GREY.stroke_width(2),
-        ))?
-        .label("predicted from the links: d(S) = L + S/B per block")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREY.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(
-            points
-                .iter()
-                .map(|point| (at(point), point.predicted_from_measured_d)),
-            BLUE.stroke_width(2),
-        ))?
-        .label("predicted from the measured mean d")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+    type Prediction = fn(&BlockSizePoint) -> f64;
+    let predictions: [(Prediction, RGBColor, &str); 2] = [
+        (
+            |point| point.predicted_from_links,
+            GREY,
+            "predicted from the links: d(S) = L + S/B per block",
+        ),
+        (
+            |point| point.predicted_from_measured_d,
+            BLUE,
+            "predicted from the measured mean d",
+        ),
+    ];
+    for (predicted, colour, label) in predictions {
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|point| (at(point), predicted(point))),
+                colour.stroke_width(2),
+            ))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+    }
     chart
         .draw_series(points.iter().map(|point| {
             ErrorBar::new_vertical(
@@ -177,14 +172,7 @@ fn draw_stale_rates(
             VERMILION.filled(),
         )
     }))?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(GREY)
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)
 }
 
 fn draw_delays(
@@ -201,7 +189,7 @@ fn draw_delays(
             .delay_fit
             .map(|fit| fit.intercept_secs + fit.secs_per_kilobyte * kb)
     };
-    let y_max = padded(
+    let y_max = padded_max(
         points
             .iter()
             .map(|point| point.d_secs)
@@ -244,14 +232,7 @@ fn draw_delays(
         }))?
         .label("measured mean delay of each run")
         .legend(|(x, y)| Circle::new((x + 10, y), 4, VERMILION.filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(GREY)
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)
 }
 
 #[cfg(test)]

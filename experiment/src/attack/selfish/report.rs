@@ -14,8 +14,8 @@ use super::analysis::{RevenuePoint, SelfishResults};
 use super::config::Arrival;
 use crate::attack_theory::{selfish_mining_revenue, selfish_mining_threshold};
 use crate::report::{
-    BLUE, DrawError, FONT, GREY, ORANGE, ReportError, create_dir, tidy_number, write_csv,
-    write_json,
+    BLUE, DrawError, FONT, GREY, ORANGE, ReportError, create_dir, draw_legend, tidy_number,
+    write_csv, write_json,
 };
 
 /// Column names of `selfish-mining.csv`, in [`RevenuePoint`]'s field order.
@@ -153,13 +153,7 @@ fn draw(results: &SelfishResults, path: &Path) -> Result<(), DrawError> {
             )
         }))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(GREY)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 15)?;
     root.present()?;
     Ok(())
 }
