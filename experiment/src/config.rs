@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use chainpost_chain::retarget;
 use serde::{Deserialize, Serialize};
 
-use crate::regions::{Placement, RegionSettings, Regions};
+use crate::regions::{Placement, Regions};
 use crate::topology::Topology;
 
 /// Fewest nodes a run may have.
@@ -135,48 +135,79 @@ pub struct SweepSettings {
     block_interval_secs: Option<Vec<f64>>,
 }
 
-/// What a sweep varies from run to run, and its values.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SweepAxis {
+/// A parameter a sweep varies from run to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swept {
     /// One-way link latency, in milliseconds: stale rate against propagation delay.
-    LatencyMs(Vec<f64>),
-    /// Mean posts per second: stale rate against block size (with a bandwidth).
-    PostsPerSec(Vec<f64>),
+    LatencyMs,
     /// Network block interval, in seconds: stale rate against d/T where latency is not
     /// one number (regions).
-    BlockIntervalSecs(Vec<f64>),
+    BlockIntervalSecs,
+    /// Mean posts per second: stale rate against block size (with a bandwidth).
+    PostsPerSec,
+}
+
+impl Swept {
+    /// Its list, as the `[sweep]` table spells it.
+    fn key(self) -> &'static str {
+        match self {
+            Swept::LatencyMs => "sweep.latency_ms",
+            Swept::BlockIntervalSecs => "sweep.block_interval_secs",
+            Swept::PostsPerSec => "sweep.posts_per_sec",
+        }
+    }
+
+    /// What its values are, in an error.
+    fn values_name(self) -> &'static str {
+        match self {
+            Swept::LatencyMs => "latencies",
+            Swept::BlockIntervalSecs => "block intervals",
+            Swept::PostsPerSec => "post rates",
+        }
+    }
+
+    /// Sets it to `value` in `settings`.
+    fn set(self, settings: &mut Settings, value: f64) {
+        let parameter = match self {
+            Swept::LatencyMs => &mut settings.latency_ms,
+            Swept::BlockIntervalSecs => &mut settings.block_interval_secs,
+            Swept::PostsPerSec => &mut settings.posts_per_sec,
+        };
+        *parameter = Some(value);
+    }
+
+    /// The subdirectory of the run at `value`.
+    fn directory(self, value: f64) -> String {
+        match self {
+            Swept::LatencyMs => format!("latency-{value}ms"),
+            Swept::BlockIntervalSecs => format!("interval-{value}s"),
+            Swept::PostsPerSec => format!("posts-{value}-per-sec"),
+        }
+    }
+}
+
+/// What a sweep varies, and its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepAxis {
+    pub swept: Swept,
+    pub values: Vec<f64>,
 }
 
 impl SweepAxis {
     /// Each run's settings: `base` with the swept parameter set, writing to its own
     /// subdirectory of `out_dir`.
     pub fn runs(&self, base: &Settings, out_dir: &Path) -> Vec<Settings> {
-        match self {
-            SweepAxis::LatencyMs(latencies) => latencies
-                .iter()
-                .map(|&latency_ms| Settings {
-                    latency_ms: Some(latency_ms),
-                    out_dir: Some(out_dir.join(format!("latency-{latency_ms}ms"))),
+        self.values
+            .iter()
+            .map(|&value| {
+                let mut settings = Settings {
+                    out_dir: Some(out_dir.join(self.swept.directory(value))),
                     ..base.clone()
-                })
-                .collect(),
-            SweepAxis::PostsPerSec(rates) => rates
-                .iter()
-                .map(|&posts_per_sec| Settings {
-                    posts_per_sec: Some(posts_per_sec),
-                    out_dir: Some(out_dir.join(format!("posts-{posts_per_sec}-per-sec"))),
-                    ..base.clone()
-                })
-                .collect(),
-            SweepAxis::BlockIntervalSecs(intervals) => intervals
-                .iter()
-                .map(|&block_interval_secs| Settings {
-                    block_interval_secs: Some(block_interval_secs),
-                    out_dir: Some(out_dir.join(format!("interval-{block_interval_secs}s"))),
-                    ..base.clone()
-                })
-                .collect(),
-        }
+                };
+                self.swept.set(&mut settings, value);
+                settings
+            })
+            .collect()
     }
 }
 
@@ -223,24 +254,25 @@ impl Settings {
         latencies: Option<Vec<f64>>,
         post_rates: Option<Vec<f64>>,
     ) -> Result<SweepAxis, ConfigError> {
-        let table = self.sweep.clone().unwrap_or_default();
-        let given = [
-            latencies.map(SweepAxis::LatencyMs),
-            post_rates.map(SweepAxis::PostsPerSec),
-        ];
-        let given: Vec<SweepAxis> = if given.iter().any(Option::is_some) {
-            given.into_iter().flatten().collect()
-        } else {
-            [
-                table.latency_ms.map(SweepAxis::LatencyMs),
-                table.posts_per_sec.map(SweepAxis::PostsPerSec),
-                table.block_interval_secs.map(SweepAxis::BlockIntervalSecs),
+        let given = if latencies.is_some() || post_rates.is_some() {
+            vec![
+                (Swept::LatencyMs, latencies),
+                (Swept::PostsPerSec, post_rates),
             ]
-            .into_iter()
-            .flatten()
-            .collect()
+        } else {
+            let table = self.sweep.clone().unwrap_or_default();
+            vec![
+                (Swept::LatencyMs, table.latency_ms),
+                (Swept::PostsPerSec, table.posts_per_sec),
+                (Swept::BlockIntervalSecs, table.block_interval_secs),
+            ]
         };
-        let mut given = given.into_iter();
+        let mut given = given.into_iter().filter_map(|(swept, values)| {
+            Some(SweepAxis {
+                swept,
+                values: values?,
+            })
+        });
         let axis = match (given.next(), given.next()) {
             (Some(axis), None) => axis,
             (Some(_), Some(_)) => {
@@ -258,24 +290,20 @@ impl Settings {
                 ));
             }
         };
-        match &axis {
-            SweepAxis::LatencyMs(values) if values.is_empty() => {
-                Err(invalid("sweep.latency_ms", "no latencies to sweep"))
-            }
-            SweepAxis::PostsPerSec(values) if values.is_empty() => {
-                Err(invalid("sweep.posts_per_sec", "no post rates to sweep"))
-            }
-            SweepAxis::BlockIntervalSecs(values) if values.is_empty() => Err(invalid(
-                "sweep.block_interval_secs",
-                "no block intervals to sweep",
-            )),
-            SweepAxis::PostsPerSec(_) if self.bandwidth_mbps.is_none() => Err(invalid(
+        if axis.values.is_empty() {
+            return Err(invalid(
+                axis.swept.key(),
+                format!("no {} to sweep", axis.swept.values_name()),
+            ));
+        }
+        if axis.swept == Swept::PostsPerSec && self.bandwidth_mbps.is_none() {
+            return Err(invalid(
                 "bandwidth_mbps",
                 "a sweep of post rates measures stale rate against block size, which only \
                  a link bandwidth makes matter; give bandwidth_mbps",
-            )),
-            _ => Ok(axis),
+            ));
         }
+        Ok(axis)
     }
 }
 
@@ -438,11 +466,7 @@ impl ExperimentConfig {
         let seed = settings.seed.unwrap_or(1);
         within_peer_limit(topology, nodes, seed)?;
         let latency_ms = non_negative("latency_ms", settings.latency_ms.unwrap_or(50.0))?;
-        let regions = settings
-            .regions
-            .clone()
-            .map(Regions::from_settings)
-            .transpose()?;
+        let regions = settings.regions.clone().map(checked_regions).transpose()?;
         if regions.is_some() && settings.latency_ms.is_some() {
             return Err(invalid(
                 "latency_ms",
@@ -561,6 +585,84 @@ fn checked_nodes(nodes: usize) -> Result<usize, ConfigError> {
             format!("{nodes} is out of range; {MIN_NODES} to {MAX_NODES}"),
         ))
     }
+}
+
+/// Most regions a run may name.
+const MAX_REGIONS: usize = 64;
+
+/// The `[regions]` table as written.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSettings {
+    /// One name per region.
+    names: Vec<String>,
+    /// Share of the nodes in each region, normalized.
+    shares: Vec<f64>,
+    /// `latency_ms[i][j]`: one-way latency from region `i` to region `j`, in milliseconds.
+    latency_ms: Vec<Vec<f64>>,
+}
+
+/// Checks a `[regions]` table; errors name the key at fault as `regions.<key>`.
+fn checked_regions(settings: RegionSettings) -> Result<Regions, ConfigError> {
+    let RegionSettings {
+        names,
+        shares,
+        latency_ms,
+    } = settings;
+    let count = names.len();
+    if count == 0 || count > MAX_REGIONS {
+        return Err(invalid(
+            "regions.names",
+            format!("{count} regions; give 1 to {MAX_REGIONS}"),
+        ));
+    }
+    if let Some(name) = names
+        .iter()
+        .enumerate()
+        .find_map(|(i, name)| names[..i].contains(name).then_some(name))
+    {
+        return Err(invalid("regions.names", format!("{name:?} is named twice")));
+    }
+    if shares.len() != count {
+        return Err(invalid(
+            "regions.shares",
+            format!("{} shares for {count} regions", shares.len()),
+        ));
+    }
+    if shares
+        .iter()
+        .any(|share| !(share.is_finite() && *share >= 0.0))
+    {
+        return Err(invalid(
+            "regions.shares",
+            "a share is not a number of zero or more",
+        ));
+    }
+    let total: f64 = shares.iter().sum();
+    if total <= 0.0 {
+        return Err(invalid("regions.shares", "every share is zero"));
+    }
+    if latency_ms.len() != count || latency_ms.iter().any(|row| row.len() != count) {
+        return Err(invalid(
+            "regions.latency_ms",
+            format!("not a {count} x {count} matrix, one row and column per region"),
+        ));
+    }
+    if latency_ms
+        .iter()
+        .flatten()
+        .any(|latency| !(latency.is_finite() && *latency >= 0.0))
+    {
+        return Err(invalid(
+            "regions.latency_ms",
+            "a latency is not a number of zero or more",
+        ));
+    }
+    Ok(Regions {
+        names,
+        shares: shares.iter().map(|share| share / total).collect(),
+        latency_ms,
+    })
 }
 
 /// Fewest characters of a padded post: room for its number and the run's seed.
@@ -757,6 +859,10 @@ mod tests {
         }
     }
 
+    fn axis(swept: Swept, values: Vec<f64>) -> SweepAxis {
+        SweepAxis { swept, values }
+    }
+
     fn check(toml: &str) -> Result<ExperimentConfig, ConfigError> {
         ExperimentConfig::from_settings(settings(&format!("out_dir = \"out\"\n{toml}")))
     }
@@ -881,26 +987,26 @@ mod tests {
         let file = settings("[sweep]\nlatency_ms = [0.0, 100.0]");
         assert_eq!(
             file.sweep_axis(None, None).expect("the file's"),
-            SweepAxis::LatencyMs(vec![0.0, 100.0])
+            axis(Swept::LatencyMs, vec![0.0, 100.0])
         );
         assert_eq!(
             file.sweep_axis(Some(vec![5.0]), None).expect("given"),
-            SweepAxis::LatencyMs(vec![5.0])
+            axis(Swept::LatencyMs, vec![5.0])
         );
         let capped = settings("bandwidth_mbps = 1.0\n[sweep]\nlatency_ms = [0.0, 100.0]");
         assert_eq!(
             capped.sweep_axis(None, Some(vec![2.0])).expect("given"),
-            SweepAxis::PostsPerSec(vec![2.0])
+            axis(Swept::PostsPerSec, vec![2.0])
         );
         let rates = settings("bandwidth_mbps = 1.0\n[sweep]\nposts_per_sec = [1.0, 20.0]");
         assert_eq!(
             rates.sweep_axis(None, None).expect("the file's"),
-            SweepAxis::PostsPerSec(vec![1.0, 20.0])
+            axis(Swept::PostsPerSec, vec![1.0, 20.0])
         );
         let intervals = settings("[sweep]\nblock_interval_secs = [2.0, 8.0]");
         assert_eq!(
             intervals.sweep_axis(None, None).expect("the file's"),
-            SweepAxis::BlockIntervalSecs(vec![2.0, 8.0])
+            axis(Swept::BlockIntervalSecs, vec![2.0, 8.0])
         );
         for (toml, latencies, post_rates, field) in [
             ("", None, None, "sweep"),
@@ -944,7 +1050,7 @@ mod tests {
     #[test]
     fn each_run_of_a_sweep_sets_its_value_and_writes_to_its_own_directory() {
         let base = settings("nodes = 3\nposts_per_sec = 1.0");
-        let runs = SweepAxis::PostsPerSec(vec![5.0, 20.0]).runs(&base, Path::new("out"));
+        let runs = axis(Swept::PostsPerSec, vec![5.0, 20.0]).runs(&base, Path::new("out"));
         let set: Vec<_> = runs
             .iter()
             .map(|run| (run.posts_per_sec, run.nodes, run.out_dir.clone()))
@@ -956,10 +1062,10 @@ mod tests {
                 (Some(20.0), Some(3), Some("out/posts-20-per-sec".into()))
             ]
         );
-        let runs = SweepAxis::LatencyMs(vec![50.0]).runs(&base, Path::new("out"));
+        let runs = axis(Swept::LatencyMs, vec![50.0]).runs(&base, Path::new("out"));
         assert_eq!(runs[0].latency_ms, Some(50.0));
         assert_eq!(runs[0].out_dir, Some("out/latency-50ms".into()));
-        let runs = SweepAxis::BlockIntervalSecs(vec![2.5]).runs(&base, Path::new("out"));
+        let runs = axis(Swept::BlockIntervalSecs, vec![2.5]).runs(&base, Path::new("out"));
         assert_eq!(runs[0].block_interval_secs, Some(2.5));
         assert_eq!(runs[0].out_dir, Some("out/interval-2.5s".into()));
     }
@@ -992,5 +1098,31 @@ mod tests {
             Settings::from_file(&missing),
             Err(ConfigError::Read { path, .. }) if path == missing
         ));
+    }
+
+    #[test]
+    fn bad_regions_are_refused_by_key() {
+        let good = || RegionSettings {
+            names: vec!["a".into(), "b".into()],
+            shares: vec![1.0, 1.0],
+            latency_ms: vec![vec![1.0, 2.0], vec![2.0, 1.0]],
+        };
+        type Spoil = fn(&mut RegionSettings);
+        let cases: [(Spoil, &str); 7] = [
+            (|s| s.names.clear(), "regions.names"),
+            (|s| s.names[1] = "a".into(), "regions.names"),
+            (|s| s.shares.push(1.0), "regions.shares"),
+            (|s| s.shares = vec![0.0, 0.0], "regions.shares"),
+            (|s| s.shares[0] = f64::NAN, "regions.shares"),
+            (|s| s.latency_ms[1].truncate(1), "regions.latency_ms"),
+            (|s| s.latency_ms[0][1] = -1.0, "regions.latency_ms"),
+        ];
+        for (spoil, field) in cases {
+            let mut settings = good();
+            spoil(&mut settings);
+            let error = checked_regions(settings).expect_err(field);
+            assert_eq!(field_of(error), field);
+        }
+        checked_regions(good()).expect("valid");
     }
 }

@@ -22,12 +22,12 @@ use chainpost_experiment::attack::double_spend::{self, report as attack_report};
 use chainpost_experiment::attack::selfish::{self, SelfishConfig, SelfishRecord, SelfishSettings};
 use chainpost_experiment::bandwidth::{self, BlockSizeSweep};
 use chainpost_experiment::cluster::find_node_binary;
-use chainpost_experiment::config::{ConfigError, ExperimentConfig, Settings, SweepAxis};
+use chainpost_experiment::config::{ConfigError, ExperimentConfig, Settings, Swept};
 use chainpost_experiment::record::RunRecord;
 use chainpost_experiment::report;
 use chainpost_experiment::run::{self, write_json};
 use chainpost_experiment::sweep::SweepPoint;
-use chainpost_experiment::sweep::Swept;
+use chainpost_experiment::sweep::swept_by;
 
 /// Run networks of real chainpost nodes on this machine and measure their forks.
 #[derive(Debug, Parser)]
@@ -164,14 +164,9 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             for config in &configs {
                 runs.push(run_one(config, &node_bin).await?);
             }
-            match axis {
-                SweepAxis::LatencyMs(_) => {
-                    write_sweep(&runs, base.nodes, Swept::LatencyMs, &base.out_dir)
-                }
-                SweepAxis::BlockIntervalSecs(_) => {
-                    write_sweep(&runs, base.nodes, Swept::BlockIntervalSecs, &base.out_dir)
-                }
-                SweepAxis::PostsPerSec(_) => write_block_size_sweep(&runs, &base.out_dir),
+            match axis.swept {
+                Swept::PostsPerSec => write_block_size_sweep(&runs, &base.out_dir),
+                swept => write_sweep(&runs, base.nodes, swept, &base.out_dir),
             }
         }
         Command::Attack {
@@ -275,7 +270,7 @@ fn reanalyze(dir: &Path) -> anyhow::Result<()> {
         );
     };
     let records: Vec<&RunRecord> = runs.iter().map(|(record, _)| record).collect();
-    let swept = Swept::of(&records);
+    let swept = swept_by(&records);
     // Directory names sort "latency-150ms" before "latency-20ms": order by the value.
     let value = |record: &RunRecord| match swept {
         Swept::LatencyMs => record.link_latency_ms,

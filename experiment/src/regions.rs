@@ -6,7 +6,8 @@
 //! the run's nodes, and which node is where is a seeded shuffle. The example
 //! configurations carry SimBlock's published figures (see `experiment/examples/`).
 //!
-//! **Boundary:** pure: validation and placement; the relays apply the latencies.
+//! **Boundary:** pure: placement; `config` checks the table, the relays apply the
+//! latencies.
 
 use std::time::Duration;
 
@@ -15,27 +16,11 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, invalid};
-
 /// Random stream of the placement; links use `from << 32 | to`, posts `u64::MAX`.
 const PLACEMENT_STREAM: u64 = u64::MAX - 1;
 
-/// Most regions a run may name.
-const MAX_REGIONS: usize = 64;
-
-/// The `[regions]` table as written.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RegionSettings {
-    /// One name per region.
-    names: Vec<String>,
-    /// Share of the nodes in each region, normalized.
-    shares: Vec<f64>,
-    /// `latency_ms[i][j]`: one-way latency from region `i` to region `j`, in milliseconds.
-    latency_ms: Vec<Vec<f64>>,
-}
-
-/// Checked regions: as many shares and matrix rows and columns as names.
+/// Checked regions (`config` checks them): as many shares and matrix rows and columns as
+/// names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Regions {
     pub(crate) names: Vec<String>,
@@ -45,69 +30,6 @@ pub struct Regions {
 }
 
 impl Regions {
-    /// Checks `settings`; errors name the key at fault as `regions.<key>`.
-    pub fn from_settings(settings: RegionSettings) -> Result<Self, ConfigError> {
-        let RegionSettings {
-            names,
-            shares,
-            latency_ms,
-        } = settings;
-        let count = names.len();
-        if count == 0 || count > MAX_REGIONS {
-            return Err(invalid(
-                "regions.names",
-                format!("{count} regions; give 1 to {MAX_REGIONS}"),
-            ));
-        }
-        if let Some(name) = names
-            .iter()
-            .enumerate()
-            .find_map(|(i, name)| names[..i].contains(name).then_some(name))
-        {
-            return Err(invalid("regions.names", format!("{name:?} is named twice")));
-        }
-        if shares.len() != count {
-            return Err(invalid(
-                "regions.shares",
-                format!("{} shares for {count} regions", shares.len()),
-            ));
-        }
-        if shares
-            .iter()
-            .any(|share| !(share.is_finite() && *share >= 0.0))
-        {
-            return Err(invalid(
-                "regions.shares",
-                "a share is not a number of zero or more",
-            ));
-        }
-        let total: f64 = shares.iter().sum();
-        if total <= 0.0 {
-            return Err(invalid("regions.shares", "every share is zero"));
-        }
-        if latency_ms.len() != count || latency_ms.iter().any(|row| row.len() != count) {
-            return Err(invalid(
-                "regions.latency_ms",
-                format!("not a {count} x {count} matrix, one row and column per region"),
-            ));
-        }
-        if latency_ms
-            .iter()
-            .flatten()
-            .any(|latency| !(latency.is_finite() && *latency >= 0.0))
-        {
-            return Err(invalid(
-                "regions.latency_ms",
-                "a latency is not a number of zero or more",
-            ));
-        }
-        Ok(Regions {
-            names,
-            shares: shares.iter().map(|share| share / total).collect(),
-            latency_ms,
-        })
-    }
-
     /// The region of each of `nodes` nodes: counts by the shares (largest remainder, so
     /// they sum to `nodes`), then shuffled with `seed`.
     pub(crate) fn place(&self, nodes: usize, seed: u64) -> Vec<usize> {
@@ -181,20 +103,13 @@ mod tests {
 
     fn regions(shares: &[f64]) -> Regions {
         let count = shares.len();
-        Regions::from_settings(RegionSettings {
+        let total: f64 = shares.iter().sum();
+        Regions {
             names: (0..count).map(|region| format!("r{region}")).collect(),
-            shares: shares.to_vec(),
+            shares: shares.iter().map(|share| share / total).collect(),
             latency_ms: (0..count)
                 .map(|from| (0..count).map(|to| (10 * from + to) as f64).collect())
                 .collect(),
-        })
-        .expect("valid regions")
-    }
-
-    fn field_of(error: ConfigError) -> &'static str {
-        match error {
-            ConfigError::Invalid { field, .. } => field,
-            other => panic!("not a validation error: {other}"),
         }
     }
 
@@ -250,31 +165,5 @@ mod tests {
         assert_eq!(placement.latency(1, 1), Duration::ZERO);
         let placed = Placement::new(regions(&[1.0, 1.0]), 6, 2);
         assert_eq!(placed.region_of, placed.regions.place(6, 2));
-    }
-
-    #[test]
-    fn bad_regions_are_refused_by_key() {
-        let good = || RegionSettings {
-            names: vec!["a".into(), "b".into()],
-            shares: vec![1.0, 1.0],
-            latency_ms: vec![vec![1.0, 2.0], vec![2.0, 1.0]],
-        };
-        type Spoil = fn(&mut RegionSettings);
-        let cases: [(Spoil, &str); 7] = [
-            (|s| s.names.clear(), "regions.names"),
-            (|s| s.names[1] = "a".into(), "regions.names"),
-            (|s| s.shares.push(1.0), "regions.shares"),
-            (|s| s.shares = vec![0.0, 0.0], "regions.shares"),
-            (|s| s.shares[0] = f64::NAN, "regions.shares"),
-            (|s| s.latency_ms[1].truncate(1), "regions.latency_ms"),
-            (|s| s.latency_ms[0][1] = -1.0, "regions.latency_ms"),
-        ];
-        for (spoil, field) in cases {
-            let mut settings = good();
-            spoil(&mut settings);
-            let error = Regions::from_settings(settings).expect_err(field);
-            assert_eq!(field_of(error), field);
-        }
-        Regions::from_settings(good()).expect("valid");
     }
 }

@@ -16,8 +16,9 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
 use crate::analysis::Results;
+use crate::config::Swept;
 use crate::record::RunRecord;
-use crate::sweep::{SweepPoint, Swept};
+use crate::sweep::{SweepPoint, point_label};
 use crate::theory::{stale_probability, stale_rate_counting_each_fork_once};
 
 /// Column names of `blocks.csv`, in [`crate::analysis::BlockRow`]'s field order.
@@ -569,7 +570,7 @@ fn draw_measured_stale_rates(
         .pos(Pos::new(HPos::Left, VPos::Center));
     chart.draw_series(points.iter().map(|point| {
         EmptyElement::at((point.d_over_t, point.measured_stale_rate))
-            + Text::new(swept.label(point), (10, 0), label_style.clone())
+            + Text::new(point_label(swept, point), (10, 0), label_style.clone())
     }))?;
     Ok(())
 }

@@ -7,46 +7,34 @@
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Results;
+use crate::config::Swept;
 use crate::record::RunRecord;
 use crate::theory::{stale_rate_counting_each_fork_once, wilson_interval};
 
-/// What a sweep's runs differ in, as their records show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Swept {
-    /// The links' latency: stale rate against d/T.
-    LatencyMs,
-    /// The block interval the hash rates aim for: stale rate against d/T.
-    BlockIntervalSecs,
-    /// The post rate, so block size: stale rate against block size.
-    PostsPerSec,
+/// What `records` differ in: the latency, else the block interval, else the post rate; the
+/// latency when nothing does.
+pub fn swept_by(records: &[&RunRecord]) -> Swept {
+    let differs = |value: &dyn Fn(&RunRecord) -> Option<f64>| {
+        records
+            .first()
+            .is_some_and(|first| records.iter().any(|record| value(record) != value(first)))
+    };
+    if differs(&|record| Some(record.link_latency_ms)) {
+        Swept::LatencyMs
+    } else if differs(&|record| Some(record.target_block_interval_secs)) {
+        Swept::BlockIntervalSecs
+    } else if differs(&|record| record.posts_per_sec) {
+        Swept::PostsPerSec
+    } else {
+        Swept::LatencyMs
+    }
 }
 
-impl Swept {
-    /// What differs between `records`: the latency, else the block interval, else the
-    /// post rate; the latency when nothing does.
-    pub fn of(records: &[&RunRecord]) -> Swept {
-        let differs = |value: &dyn Fn(&RunRecord) -> Option<f64>| {
-            records
-                .first()
-                .is_some_and(|first| records.iter().any(|record| value(record) != value(first)))
-        };
-        if differs(&|record| Some(record.link_latency_ms)) {
-            Swept::LatencyMs
-        } else if differs(&|record| Some(record.target_block_interval_secs)) {
-            Swept::BlockIntervalSecs
-        } else if differs(&|record| record.posts_per_sec) {
-            Swept::PostsPerSec
-        } else {
-            Swept::LatencyMs
-        }
-    }
-
-    /// How a point of a d/T sweep is named on its chart.
-    pub(crate) fn label(self, point: &SweepPoint) -> String {
-        match self {
-            Swept::BlockIntervalSecs => format!("T0 = {} s", point.block_interval_secs),
-            Swept::LatencyMs | Swept::PostsPerSec => format!("{} ms", point.latency_ms),
-        }
+/// How a point of a d/T sweep of `swept` is named on its chart.
+pub(crate) fn point_label(swept: Swept, point: &SweepPoint) -> String {
+    match swept {
+        Swept::BlockIntervalSecs => format!("T0 = {} s", point.block_interval_secs),
+        Swept::LatencyMs | Swept::PostsPerSec => format!("{} ms", point.latency_ms),
     }
 }
 
@@ -214,11 +202,11 @@ mod tests {
         longer.target_block_interval_secs = 20.0;
         let mut busier = run(2);
         busier.posts_per_sec = Some(10.0);
-        assert_eq!(Swept::of(&[&base, &slower]), Swept::LatencyMs);
-        assert_eq!(Swept::of(&[&base, &longer]), Swept::BlockIntervalSecs);
-        assert_eq!(Swept::of(&[&base, &busier]), Swept::PostsPerSec);
-        assert_eq!(Swept::of(&[&base, &base]), Swept::LatencyMs);
-        assert_eq!(Swept::of(&[]), Swept::LatencyMs);
+        assert_eq!(swept_by(&[&base, &slower]), Swept::LatencyMs);
+        assert_eq!(swept_by(&[&base, &longer]), Swept::BlockIntervalSecs);
+        assert_eq!(swept_by(&[&base, &busier]), Swept::PostsPerSec);
+        assert_eq!(swept_by(&[&base, &base]), Swept::LatencyMs);
+        assert_eq!(swept_by(&[]), Swept::LatencyMs);
     }
 
     #[test]
