@@ -9,9 +9,9 @@
 //! size over the bandwidth, in the order they were sent (as one TCP connection would):
 //! a message of `S` bytes sent at `t` on a link last busy until `b` arrives at
 //! `max(t, b) + S / B + latency`. Sizes are the HTTP/1.1 message (request or status line,
-//! headers, body); TCP/IP framing is left out. A request from a node not linked with `i` is refused with 403, so
-//! the topology is enforced rather than hoped for. Requests naming no node of the run (the
-//! runner's own, say) pass untouched.
+//! headers, body); TCP/IP framing is left out. A request from a node not linked with `i`
+//! is refused with 403, so the topology is enforced rather than hoped for. Requests
+//! naming no node of the run (the runner's own, say) pass untouched.
 //!
 //! **Boundary:** relays know node indices, links and URLs; they start no process and read
 //! no log. **Invariant:** on one directed link a message is never due before an earlier one

@@ -210,7 +210,9 @@ pub async fn run(config: &ExperimentConfig, node_bin: &Path) -> Result<RunRecord
         link_bandwidth_bytes_per_sec: config.bandwidth_bytes_per_sec(),
         posts_per_sec: Some(config.posts_per_sec),
         link_bytes: Some(link_bytes),
-        regions: config.regions.clone(),
+        regions: placement
+            .as_ref()
+            .map(|placement| placement.regions.clone()),
         node_regions: placement
             .map(|placement| placement.region_of)
             .unwrap_or_default(),
@@ -372,6 +374,11 @@ async fn status(http: &reqwest::Client, api: &str) -> Result<Status, String> {
     get_json(http.get(format!("{api}/status"))).await
 }
 
+/// The error of `node` not answering `what`, from the reason.
+fn unanswered(node: usize, what: &'static str) -> impl FnOnce(String) -> RunError {
+    move |reason| RunError::Node { node, what, reason }
+}
+
 /// A successful answer's JSON body, or why there is none.
 async fn get_json<T: serde::de::DeserializeOwned>(
     request: reqwest::RequestBuilder,
@@ -461,11 +468,9 @@ async fn mine_one_block(http: &reqwest::Client, apis: &[String], deadline: Insta
 async fn final_tips(http: &reqwest::Client, apis: &[String]) -> Result<Vec<FinalTip>, RunError> {
     let mut tips = Vec::with_capacity(apis.len());
     for (node, api) in apis.iter().enumerate() {
-        let status = status(http, api).await.map_err(|reason| RunError::Node {
-            node,
-            what: "GET /status",
-            reason,
-        })?;
+        let status = status(http, api)
+            .await
+            .map_err(unanswered(node, "GET /status"))?;
         tips.push(FinalTip {
             hash: status.tip.to_string(),
             height: status.height,
@@ -485,11 +490,7 @@ async fn block_sizes(http: &reqwest::Client, apis: &[String]) -> Result<Vec<Bloc
             let query = TreeQuery { from: Some(from) };
             let page: TreeView = get_json(http.get(format!("{api}/tree")).query(&query))
                 .await
-                .map_err(|reason| RunError::Node {
-                    node,
-                    what: "GET /tree",
-                    reason,
-                })?;
+                .map_err(unanswered(node, "GET /tree"))?;
             let full = page.blocks.len() >= MAX_PAGE;
             let top = page.blocks.iter().map(|block| block.index).max();
             for block in page.blocks.into_iter().filter(|block| block.index > 0) {
@@ -510,11 +511,7 @@ async fn block_sizes(http: &reqwest::Client, apis: &[String]) -> Result<Vec<Bloc
     for (hash, (node, height, posts)) in held {
         let detail: BlockDetail = get_json(http.get(format!("{}/blocks/{hash}", apis[node])))
             .await
-            .map_err(|reason| RunError::Node {
-                node,
-                what: "GET /blocks/{hash}",
-                reason,
-            })?;
+            .map_err(unanswered(node, "GET /blocks/{hash}"))?;
         let bytes = serde_json::to_vec(&detail.block).map_or(0, |json| json.len());
         sizes.push(BlockSize {
             hash,
@@ -559,11 +556,9 @@ async fn main_chain(
             Err(reason) => last_reason = reason,
         }
     }
-    Err(RunError::Node {
-        node,
-        what: "GET /chain with the main chain",
-        reason: last_reason,
-    })
+    Err(unanswered(node, "GET /chain with the main chain")(
+        last_reason,
+    ))
 }
 
 async fn read_chain(
