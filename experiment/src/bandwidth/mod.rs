@@ -119,15 +119,20 @@ impl BlockSizeSweep {
         }) {
             return Err(BlockSizeSweepError::LinksDiffer);
         }
-        let points = runs
+        // Each run with its blocks' sizes by hash, built once for the points and the fit.
+        let sized: Vec<(&RunRecord, &Results, HashMap<&str, usize>)> = runs
             .iter()
-            .filter_map(|(record, results)| point(record, results, bandwidth))
+            .map(|(record, results)| (record, results, sizes(record)))
+            .collect();
+        let points = sized
+            .iter()
+            .filter_map(|(record, results, sizes)| point(record, results, sizes, bandwidth))
             .collect();
         Ok(BlockSizeSweep {
             bandwidth_mbps: bandwidth * 8.0 / 1e6,
             latency_ms: first.link_latency_ms,
             points,
-            delay_fit: delay_fit(runs),
+            delay_fit: delay_fit(&sized),
         })
     }
 }
@@ -148,11 +153,15 @@ fn sizes(record: &RunRecord) -> HashMap<&str, usize> {
         .collect()
 }
 
-fn point(record: &RunRecord, results: &Results, bandwidth: f64) -> Option<BlockSizePoint> {
+fn point(
+    record: &RunRecord,
+    results: &Results,
+    sizes: &HashMap<&str, usize>,
+    bandwidth: f64,
+) -> Option<BlockSizePoint> {
     let t_secs = results.observed_block_interval_secs?;
     let measured_stale_rate = results.stale_rate?;
     let d_secs = results.propagation_delay_secs?.mean;
-    let sizes = sizes(record);
     let latency = record.link_latency_ms / 1000.0;
     let link_delay = |bytes: usize| latency + bytes as f64 / bandwidth;
     // (bytes, the miner's share) of every mined block whose size is known.
@@ -203,28 +212,25 @@ fn point(record: &RunRecord, results: &Results, bandwidth: f64) -> Option<BlockS
 }
 
 /// Least squares of every (block, node) delay of every run against the block's size.
-fn delay_fit(runs: &[(RunRecord, Results)]) -> Option<DelayFit> {
+fn delay_fit(runs: &[(&RunRecord, &Results, HashMap<&str, usize>)]) -> Option<DelayFit> {
     let pairs: Vec<(f64, f64)> = runs
         .iter()
-        .flat_map(|(record, results)| {
-            let sizes = sizes(record);
-            results
-                .rows
-                .propagation
-                .iter()
-                .filter_map(move |row| {
-                    let bytes = *sizes.get(row.hash.as_str())?;
-                    Some((bytes as f64, row.delay_secs))
-                })
-                .collect::<Vec<_>>()
+        .flat_map(|(_, results, sizes)| {
+            results.rows.propagation.iter().filter_map(|row| {
+                let bytes = *sizes.get(row.hash.as_str())?;
+                Some((bytes as f64, row.delay_secs))
+            })
         })
         .collect();
+    if pairs.len() < 2 {
+        return None;
+    }
     let n = pairs.len() as f64;
     let mean_x = pairs.iter().map(|(x, _)| x).sum::<f64>() / n;
     let mean_y = pairs.iter().map(|(_, y)| y).sum::<f64>() / n;
     let sxx: f64 = pairs.iter().map(|(x, _)| (x - mean_x).powi(2)).sum();
     let sxy: f64 = pairs.iter().map(|(x, y)| (x - mean_x) * (y - mean_y)).sum();
-    if pairs.len() < 2 || sxx <= 0.0 {
+    if sxx <= 0.0 {
         return None;
     }
     let secs_per_byte = sxy / sxx;
