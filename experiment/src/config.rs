@@ -1108,8 +1108,12 @@ mod tests {
             latency_ms: vec![vec![1.0, 2.0], vec![2.0, 1.0]],
         };
         type Spoil = fn(&mut RegionSettings);
-        let cases: [(Spoil, &str); 7] = [
+        let cases: [(Spoil, &str); 8] = [
             (|s| s.names.clear(), "regions.names"),
+            (
+                |s| s.names = (0..=MAX_REGIONS).map(|i| i.to_string()).collect(),
+                "regions.names",
+            ),
             (|s| s.names[1] = "a".into(), "regions.names"),
             (|s| s.shares.push(1.0), "regions.shares"),
             (|s| s.shares = vec![0.0, 0.0], "regions.shares"),
