@@ -24,9 +24,11 @@
 //! and renamed into place, so a crash while creating it leaves no half-made `chain.redb`.
 //! An existing file is opened with redb's integrity check (every page of the committed
 //! trees against its checksum) and never initialised: one that is empty, truncated or
-//! corrupt is refused with [`StoreError::Corrupt`] and left as it is. Opening and reading
-//! run on a thread of their own, so that should redb panic on a file it cannot parse, the
-//! panic becomes that refusal too.
+//! corrupt is refused with [`StoreError::Corrupt`] and left as it is. The check is skipped
+//! only for a file that is byte for byte what the node sealed as it last closed it
+//! (`seal`), so a clean restart costs a digest of the file rather than a walk of its
+//! pages. Opening and reading run on a thread of their own, so that should redb panic on a
+//! file it cannot parse, the panic becomes that refusal too.
 //!
 //! **Failure.** When a commit fails (a full disk, say), the writer closes the database
 //! (redb refuses every operation after an I/O error until it is reopened) and answers that
@@ -62,6 +64,7 @@ use redb::{
 
 mod index;
 mod read;
+mod seal;
 
 pub(crate) use index::Author;
 pub(crate) use index::ChainStep;
@@ -419,6 +422,15 @@ impl SharedDb {
             .is_some()
     }
 
+    /// Closes the slot for good: readers from now on find the store closed.
+    fn take(&self) -> Option<Database> {
+        self.0
+            .db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
     /// Closes the database after a failed commit; readers wait until `reopened`.
     fn close_for_reopening(&self) {
         *self
@@ -481,7 +493,7 @@ impl Store {
                 Ok(file) if file.len() == 0 => {
                     return Err(StoreError::Corrupt("the file is empty".into()));
                 }
-                Ok(_) => open_database(path)?,
+                Ok(_) => open_existing(path)?,
             };
             check_network(&db, genesis)?;
             let (loaded, committed) = load(&db, max_pending)?;
@@ -653,12 +665,25 @@ fn without_panics<T: Send>(
     })
 }
 
-fn builder() -> redb::Builder {
+fn builder(check_every_page: bool) -> redb::Builder {
     let mut builder = Database::builder();
     builder
         .set_cache_size(CACHE_BYTES)
-        .set_check_integrity_on_open(true);
+        .set_check_integrity_on_open(check_every_page);
     builder
+}
+
+/// Opens the store a node finds at start-up: without redb's page-by-page check if the
+/// file is byte for byte what this node sealed when it last closed it (`seal`), and with
+/// it otherwise.
+fn open_existing(path: &Path) -> Result<Database, StoreError> {
+    if seal::unseal(path) {
+        tracing::info!("the store is as it was closed: its pages are not checked again");
+        builder(false).open(path).map_err(open_error)
+    } else {
+        tracing::info!("checking every page of the store");
+        open_database(path)
+    }
 }
 
 /// Opens an existing store, never initialising it: redb verifies the checksum of every
@@ -666,7 +691,7 @@ fn builder() -> redb::Builder {
 /// with a bad page is refused rather than rolled back; after a crash, redb's recovery
 /// falls back to the previous commit if the last one is torn, as crash recovery should.
 fn open_database(path: &Path) -> Result<Database, StoreError> {
-    builder().open(path).map_err(open_error)
+    builder(true).open(path).map_err(open_error)
 }
 
 /// Creates a fresh store at `path`: initialised under a temporary name, then renamed into
@@ -679,7 +704,7 @@ fn create_database(path: &Path, genesis: &Block) -> Result<Database, StoreError>
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(io_error(error)),
         _ => {}
     }
-    let db = builder().create(&temporary).map_err(db_error)?;
+    let db = builder(true).create(&temporary).map_err(db_error)?;
     check_network(&db, genesis)?;
     std::fs::rename(&temporary, path).map_err(io_error)?;
     if let Some(dir) = path.parent() {
@@ -1034,6 +1059,29 @@ impl WriterThread {
                 let _ = job.done.send(result.clone());
             }
         }
+        self.close_and_seal();
+    }
+
+    /// Closes the database once nothing more can be written, and seals the file if it
+    /// closed cleanly, so that the next start need not check every page. A store that
+    /// failed, or did not close cleanly, is left for that check.
+    fn close_and_seal(&self) {
+        let (Some(path), Disk::Open) = (self.reopen.as_deref(), &self.disk) else {
+            return;
+        };
+        let Some(db) = self.db.take() else {
+            return;
+        };
+        if let Err(error) = db.close() {
+            tracing::warn!(%error, "the store did not close cleanly; the next start checks every page");
+            return;
+        }
+        match seal::seal(path) {
+            Ok(()) => tracing::info!("the store is closed and sealed"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot seal the store; the next start checks every page")
+            }
+        }
     }
 
     fn resume(&mut self, failure: CommitFailure) {
@@ -1323,7 +1371,12 @@ mod tests {
                 .await
                 .expect("durable");
         }
+        assert!(seal::seal_path(&path).exists(), "closed without a seal");
         let (store, loaded) = Store::open(&path, &genesis, TEST_MAX_PENDING).expect("reopens");
+        assert!(
+            !seal::seal_path(&path).exists(),
+            "an open store kept its seal"
+        );
         let blocks = stored_blocks(&store);
         assert_eq!(blocks.len(), 1);
         assert_eq!(blocks[0].hash(), b1.hash());
@@ -1354,11 +1407,13 @@ mod tests {
         std::fs::write(dir.path().join("chain.redb.new"), b"half made").expect("leftover");
         let genesis = params().genesis();
         drop(Store::open(&path, &genesis, TEST_MAX_PENDING).expect("creates"));
-        let names: Vec<_> = std::fs::read_dir(dir.path())
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
             .expect("dir")
             .map(|entry| entry.expect("entry").file_name())
             .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("chain.redb")]);
+        names.sort();
+        // The seal is the one made as the store closed.
+        assert_eq!(names, ["chain.redb", "chain.redb.seal"]);
         Store::open(&path, &genesis, TEST_MAX_PENDING).expect("reopens");
     }
 

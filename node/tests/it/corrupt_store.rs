@@ -1,7 +1,9 @@
 //! A store that is empty, truncated or corrupt is refused with a clear error and its own
 //! exit code, and left as it is: never replaced by a fresh chain, never a panic. Damage
 //! that redb never reads (free pages) may start the node, but only with the very chain and
-//! pending posts the store held.
+//! pending posts the store held. A node that stops cleanly seals its store, and opens a
+//! sealed store without checking its pages; a seal that does not match the file is no
+//! such shortcut.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -11,6 +13,8 @@ use crate::helpers::{ChildNode, Started};
 const DIFFICULTY: u32 = 8;
 /// The node's exit code for a store it refuses.
 const EXIT_UNUSABLE_STORE: i32 = 3;
+/// What the node logs when it opens a store without checking its pages.
+const TRUSTED: &str = "its pages are not checked again";
 /// redb's page size.
 const PAGE: usize = 4096;
 /// The start of each page flipped byte by byte: its type, counts and first keys.
@@ -80,6 +84,24 @@ async fn an_empty_truncated_or_corrupt_store_is_refused_untouched_and_never_repl
     let (chain, pending) = (node.chain().await, node.pending().await);
     assert!(node.terminate().success());
     let store = std::fs::read(made.path().join("chain.redb")).expect("the store");
+    // Every copy keeps the seal of the undamaged file, so each one also tests that a seal
+    // which does not match sends the open back to checking every page.
+    let seal = std::fs::read(made.path().join("chain.redb.seal"))
+        .expect("a node that stopped cleanly sealed its store");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("chain.redb"), &store).expect("store copied");
+    std::fs::write(dir.path().join("chain.redb.seal"), &seal).expect("seal copied");
+    let Started::Listening { node, log } = ChildNode::start_or_exit(dir.path(), DIFFICULTY) else {
+        panic!("the undamaged sealed store was refused");
+    };
+    assert!(
+        log.iter().any(|line| line.contains(TRUSTED)),
+        "the sealed store was checked page by page: {log:?}"
+    );
+    assert_eq!(node.chain().await, chain);
+    assert_eq!(node.pending().await, pending);
+    drop(node);
 
     let started_at = Instant::now();
     let cases = damaged_copies(&store);
@@ -88,8 +110,13 @@ async fn an_empty_truncated_or_corrupt_store_is_refused_untouched_and_never_repl
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("chain.redb");
         std::fs::write(&path, bytes).expect("damaged store written");
+        std::fs::write(dir.path().join("chain.redb.seal"), &seal).expect("seal written");
         match ChildNode::start_or_exit(dir.path(), DIFFICULTY) {
-            Started::Listening(node) => {
+            Started::Listening { node, log } => {
+                assert!(
+                    !log.iter().any(|line| line.contains(TRUSTED)),
+                    "{what}: trusted without a check"
+                );
                 assert_eq!(
                     node.chain().await,
                     chain,
@@ -103,6 +130,10 @@ async fn an_empty_truncated_or_corrupt_store_is_refused_untouched_and_never_repl
                 log,
                 stderr,
             } => {
+                assert!(
+                    !log.iter().any(|line| line.contains(TRUSTED)),
+                    "{what}: trusted without a check"
+                );
                 let said_why = log.iter().any(|line| {
                     line.contains("ERROR") && line.contains("cannot open the chain database")
                 });

@@ -393,7 +393,7 @@ impl ChildNode {
                     api: Api::new(format!("http://{address}")),
                     child,
                 };
-                return Started::Listening(node);
+                return Started::Listening { node, log };
             }
         }
         let status = child.wait().expect("child reaped");
@@ -437,7 +437,11 @@ impl ChildNode {
 
 /// How [`ChildNode::start_or_exit`] ended.
 pub(crate) enum Started {
-    Listening(ChildNode),
+    Listening {
+        node: ChildNode,
+        /// What it logged (stdout) up to listening.
+        log: Vec<String>,
+    },
     /// The node exited before listening.
     Exited {
         status: std::process::ExitStatus,
