@@ -70,6 +70,12 @@ pub enum InternalError {
     /// The slots for heavy reads were closed, which nothing does.
     #[error("internal error: {0}")]
     SlotsClosed(#[from] tokio::sync::AcquireError),
+    /// The threads for heavy reads ended while the node still had work for them.
+    #[error("internal error: the threads for large answers are gone")]
+    HeavyReadsGone,
+    /// Building a large answer panicked.
+    #[error("internal error: building a large answer failed")]
+    HeavyReadPanicked,
     /// An answer could not be encoded as JSON.
     #[error("internal error: cannot encode an answer: {0}")]
     Encode(#[from] serde_json::Error),

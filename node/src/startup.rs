@@ -146,7 +146,8 @@ impl Application {
             node: self.node,
             network: self.network,
             allowed_hosts: Arc::new(self.allowed_hosts),
-            heavy_reads: api::HeavyReads::for_this_machine(),
+            heavy_reads: api::HeavyReads::for_this_machine()
+                .context("cannot start the threads for large answers")?,
             search: self.search,
         });
         serve::serve(self.listener, router, self.serve_limits, async move {

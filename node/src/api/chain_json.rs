@@ -193,7 +193,7 @@ mod tests {
                 hashes: chain.iter().map(|block| block.hash()).collect(),
             },
             peers: vec!["http://127.0.0.1:9".into()],
-            heavy: HeavyReads::for_this_machine(),
+            heavy: HeavyReads::for_this_machine().expect("threads start"),
         };
         (document, chain)
     }
