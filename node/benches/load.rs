@@ -528,15 +528,18 @@ fn history(runtime: &Runtime) {
         }
         println!(
             "history: {posts} confirmed posts: synced in {:.1} s; store {:.0} MB; resident \
-             {:.1} MiB after syncing (peak {:.1}), {:.1} MiB after a restart of {:.2} s; p99 of \
+             {:.1} MiB after syncing (peak {:.1}; {:.1} of it mapped files), {:.1} MiB after a \
+             restart of {:.2} s ({:.1} mapped); p99 of \
              /chain?from=H&limit=100 {:.2} ms, /blocks/{{hash}} {:.2} ms, \
              /transactions/{{id}} {:.2} ms, /posts?before=C {:.2} ms, /posts?author=A&before=C {:.2} ms",
             sync.as_secs_f64(),
             store_bytes as f64 / 1e6,
             synced.resident,
             synced.peak,
+            synced.file_backed,
             restarted.resident,
             restart.as_secs_f64(),
+            restarted.file_backed,
             percentile(pages, 0.99),
             percentile(by_hash, 0.99),
             percentile(by_id, 0.99),

@@ -215,6 +215,7 @@ impl ChildNode {
         Memory {
             resident: field("VmRSS:"),
             peak: field("VmHWM:"),
+            file_backed: field("RssFile:"),
         }
     }
 }
@@ -233,6 +234,9 @@ pub(crate) struct Memory {
     pub resident: f64,
     /// Highest resident so far (VmHWM).
     pub peak: f64,
+    /// Of `resident`, pages of mapped files (RssFile): the search index's, which the
+    /// kernel may drop at any time, as it may the page cache.
+    pub file_backed: f64,
 }
 
 pub(crate) fn median(mut figures: Vec<f64>) -> f64 {
