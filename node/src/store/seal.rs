@@ -104,9 +104,12 @@ pub(super) fn unseal(store: &Path) -> bool {
         tracing::warn!(seal = %path.display(), "the store's seal is not one this node writes");
         return false;
     };
-    File::open(store)
-        .and_then(|file| digest_of(&file, CHUNK_BYTES))
-        .is_ok_and(|digest| digest == recorded)
+    let Ok(file) = File::open(store) else {
+        return false;
+    };
+    // A file of another length cannot match: no need to read it.
+    file.metadata().is_ok_and(|meta| meta.len() == recorded.len)
+        && digest_of(&file, CHUNK_BYTES).is_ok_and(|digest| digest == recorded)
 }
 
 /// The digest of `file`, `chunk_bytes` at a time on up to [`MAX_THREADS`] threads.
@@ -263,6 +266,9 @@ mod tests {
         std::fs::write(&store, &changed).expect("changed");
         assert!(!unseal(&store));
         assert!(!seal_path(&store).exists(), "a seal that failed was kept");
+        seal(&store).expect("sealed");
+        std::fs::write(&store, &changed[..changed.len() - 1]).expect("cut short");
+        assert!(!unseal(&store), "trusted a file cut short");
 
         for foreign in [&b""[..], b"cpseal01", &[0; SEAL_LEN], &[0; SEAL_LEN + 1]] {
             std::fs::write(seal_path(&store), foreign).expect("seal written");
