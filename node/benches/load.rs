@@ -360,6 +360,25 @@ async fn synced_child(dir: &Path, seeder: &str, height: u64, args: &[&str]) -> C
     node
 }
 
+/// Waits until the node's search index has indexed the block at `height`.
+async fn search_indexed(url: &str, height: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3_600);
+    loop {
+        // A 503 while the index opens; then the block it has indexed up to.
+        if let Ok(response) = reqwest::get(format!("{url}/search?q=bench&limit=1")).await
+            && let Ok(results) = response.json::<Value>().await
+            && results["indexed"]["index"].as_u64() >= Some(height)
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the search index never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn wait_for(url: &str, done: impl Fn(&Value) -> bool) {
     // Syncing 10,000,000 posts takes many minutes; the bound only turns a hang into a failure.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3_600);
@@ -478,6 +497,11 @@ fn history(runtime: &Runtime) {
         let node = runtime.block_on(synced_child(dir.path(), &seeder.url, length, &cache_args));
         let sync = synced_at.elapsed();
         let synced = node.memory_mib();
+        // At rest: the search index, which follows the store, has every block too.
+        let search_caught_up = Instant::now();
+        runtime.block_on(search_indexed(&node.url, length));
+        let search_caught_up = search_caught_up.elapsed();
+        let at_rest = node.memory_mib();
         node.stop();
         seeder.stop();
         let store_bytes = std::fs::metadata(dir.path().join("chain.redb"))
@@ -528,8 +552,9 @@ fn history(runtime: &Runtime) {
         }
         println!(
             "history: {posts} confirmed posts: synced in {:.1} s; store {:.0} MB; resident \
-             {:.1} MiB after syncing (peak {:.1}; {:.1} of it mapped files), {:.1} MiB after a \
-             restart of {:.2} s ({:.1} mapped); p99 of \
+             {:.1} MiB after syncing (peak {:.1}; {:.1} of it mapped files), {:.1} MiB once \
+             the search index had every block too ({:.1} s later; {:.1} mapped), {:.1} MiB after \
+             a restart of {:.2} s ({:.1} mapped); p99 of \
              /chain?from=H&limit=100 {:.2} ms, /blocks/{{hash}} {:.2} ms, \
              /transactions/{{id}} {:.2} ms, /posts?before=C {:.2} ms, /posts?author=A&before=C {:.2} ms",
             sync.as_secs_f64(),
@@ -537,6 +562,9 @@ fn history(runtime: &Runtime) {
             synced.resident,
             synced.peak,
             synced.file_backed,
+            at_rest.resident,
+            search_caught_up.as_secs_f64(),
+            at_rest.file_backed,
             restarted.resident,
             restart.as_secs_f64(),
             restarted.file_backed,
