@@ -360,38 +360,33 @@ async fn synced_child(dir: &Path, seeder: &str, height: u64, args: &[&str]) -> C
     node
 }
 
-/// Waits until the node's search index has indexed the block at `height`.
+/// Waits until the node's search index has indexed the block at `height` (it answers 503
+/// while it opens).
 async fn search_indexed(url: &str, height: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3_600);
-    loop {
-        // A 503 while the index opens; then the block it has indexed up to.
-        if let Ok(response) = reqwest::get(format!("{url}/search?q=bench&limit=1")).await
-            && let Ok(results) = response.json::<Value>().await
-            && results["indexed"]["index"].as_u64() >= Some(height)
-        {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the search index never caught up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(&format!("{url}/search?q=bench&limit=1"), |results| {
+        results["indexed"]["index"].as_u64() >= Some(height)
+    })
+    .await;
 }
 
 async fn wait_for(url: &str, done: impl Fn(&Value) -> bool) {
+    wait_until(&format!("{url}/status"), done).await;
+}
+
+/// Polls the JSON at `address` until `done` says so.
+async fn wait_until(address: &str, done: impl Fn(&Value) -> bool) {
     // Syncing 10,000,000 posts takes many minutes; the bound only turns a hang into a failure.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3_600);
     loop {
-        if let Ok(response) = reqwest::get(format!("{url}/status")).await
-            && let Ok(status) = response.json::<Value>().await
-            && done(&status)
+        if let Ok(response) = reqwest::get(address).await
+            && let Ok(answer) = response.json::<Value>().await
+            && done(&answer)
         {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "node never got there"
+            "{address} never got there"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

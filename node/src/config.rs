@@ -154,8 +154,9 @@ pub struct Config {
     /// MiB of stored best-chain blocks kept in memory, the newest; older ones are read back
     /// from the store when a reorganization needs them. Side branches, the tip and blocks
     /// not yet durable are kept besides. Counted in stored bytes: decoded, a block of short
-    /// posts takes several times as much (each post's strings are allocations of their own), and with 16 MiB a node that had just synced
-    /// 1,000,000 posts held 258-276 MiB against 162-193 with 4 (the history benchmark).
+    /// posts takes several times as much (each post's strings are allocations of their
+    /// own), and with 16 MiB a node that had just synced 1,000,000 posts held 258-276 MiB
+    /// against 162-193 with 4 (the history benchmark).
     #[arg(long = "block-cache-mib", env = "CHAINPOST_BLOCK_CACHE_MIB", default_value = "4",
           value_parser = clap::value_parser!(u64).range(0..=65_536)
               .map(|mib| usize::try_from(mib << 20).unwrap_or(usize::MAX)))]

@@ -694,12 +694,17 @@ fn open_database(path: &Path) -> Result<Database, StoreError> {
     builder(true).open(path).map_err(open_error)
 }
 
+/// `path` with `suffix` added to its file name: `chain.redb` → `chain.redb.new`.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// Creates a fresh store at `path`: initialised under a temporary name, then renamed into
 /// place, so that `path` never names a half-made file.
 fn create_database(path: &Path, genesis: &Block) -> Result<Database, StoreError> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".new");
-    let temporary = PathBuf::from(temporary);
+    let temporary = with_suffix(path, ".new");
     match std::fs::remove_file(&temporary) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(io_error(error)),
         _ => {}

@@ -19,11 +19,13 @@
 //! the file once anything is committed, so it costs a digest, never a wrong open.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::{Xxh3, xxh3_128};
+
+use super::with_suffix;
 
 /// What a seal file starts with: its format, so a later one is not misread.
 const MAGIC: [u8; 8] = *b"cpseal01";
@@ -65,9 +67,7 @@ impl Digest {
 
 /// Where the seal of the store at `store` lives.
 pub(super) fn seal_path(store: &Path) -> PathBuf {
-    let mut name = store.as_os_str().to_owned();
-    name.push(".seal");
-    PathBuf::from(name)
+    with_suffix(store, ".seal")
 }
 
 /// Seals the closed store at `store`: writes its digest beside it, under a temporary name
@@ -75,9 +75,7 @@ pub(super) fn seal_path(store: &Path) -> PathBuf {
 pub(super) fn seal(store: &Path) -> io::Result<()> {
     let digest = digest_of(&File::open(store)?, CHUNK_BYTES)?;
     let path = seal_path(store);
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".new");
-    let temporary = PathBuf::from(temporary);
+    let temporary = with_suffix(&path, ".new");
     let mut file = File::create(&temporary)?;
     file.write_all(&digest.encode())?;
     file.sync_all()?;
@@ -89,7 +87,13 @@ pub(super) fn seal(store: &Path) -> io::Result<()> {
 /// caller then checks every page, which reports what is really wrong.
 pub(super) fn unseal(store: &Path) -> bool {
     let path = seal_path(store);
-    let recorded = match std::fs::read(&path) {
+    // One byte past a seal's length is enough to tell a seal from anything else, whatever
+    // sits under that name.
+    let recorded = match File::open(&path).and_then(|file| {
+        let mut bytes = Vec::with_capacity(SEAL_LEN + 1);
+        file.take(SEAL_LEN as u64 + 1).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return false,
         Err(error) => {
@@ -270,7 +274,18 @@ mod tests {
         std::fs::write(&store, &changed[..changed.len() - 1]).expect("cut short");
         assert!(!unseal(&store), "trusted a file cut short");
 
-        for foreign in [&b""[..], b"cpseal01", &[0; SEAL_LEN], &[0; SEAL_LEN + 1]] {
+        // The seal of this very file with megabytes after it: not a seal this node writes,
+        // and only its first bytes are read.
+        seal(&store).expect("sealed");
+        let mut sealed_then_grown = std::fs::read(seal_path(&store)).expect("the seal");
+        sealed_then_grown.resize(8 << 20, 0);
+        for foreign in [
+            &b""[..],
+            b"cpseal01",
+            &[0; SEAL_LEN],
+            &[0; SEAL_LEN + 1],
+            &sealed_then_grown,
+        ] {
             std::fs::write(seal_path(&store), foreign).expect("seal written");
             assert!(!unseal(&store), "trusted the seal {foreign:?}");
         }
